@@ -1,0 +1,54 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+/// Flags for the targets that hold numeric kernels: the CPU features of the machines we build on (AVX2, FMA,
+/// F16C) and optimisation even in debug builds, so `swift test` runs kernels at speed.
+let kernelSettings: [SwiftSetting] = [
+    .unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mf16c"]),
+    .unsafeFlags(["-O"], .when(configuration: .debug)),
+]
+
+let package = Package(
+    name: "bffn",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "bffn", targets: ["bffn"]),
+        .library(name: "BFFNCore", targets: ["BFFNCore"]),
+        .library(name: "BFFNSafetensors", targets: ["BFFNSafetensors"]),
+        .library(name: "BFFNTorchZip", targets: ["BFFNTorchZip"]),
+        .library(name: "BFFNCheckpoint", targets: ["BFFNCheckpoint"]),
+        .library(name: "BFFNInspect", targets: ["BFFNInspect"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C libraries (design card: zlib for checksums and compression, json-c for every JSON).
+        .systemLibrary(name: "CBlockFFNZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CBlockFFNJSONC", pkgConfig: "json-c", providers: [.apt(["libjson-c-dev"])]),
+
+        // Errors, memory-mapped files, JSON, checksums, dtypes: what every reader and writer shares.
+        .target(name: "BFFNCore", dependencies: ["CBlockFFNZlib", "CBlockFFNJSONC"], swiftSettings: kernelSettings),
+        // The safetensors format: single files, sharded index files, and a writer.
+        .target(name: "BFFNSafetensors", dependencies: ["BFFNCore"]),
+        // PyTorch's torch.save format: a zip reader and a restricted pickle interpreter.
+        .target(name: "BFFNTorchZip", dependencies: ["BFFNCore", "CBlockFFNZlib"]),
+        // A checkpoint as a whole: config.json, every weight file, and model recognition.
+        .target(name: "BFFNCheckpoint", dependencies: ["BFFNCore", "BFFNSafetensors", "BFFNTorchZip"]),
+        // Reports about a checkpoint for `bffn inspect` (human text and JSON).
+        .target(name: "BFFNInspect", dependencies: ["BFFNCore", "BFFNCheckpoint"]),
+        // The command-line tool: parses arguments and prints; the libraries do the work.
+        .executableTarget(name: "bffn", dependencies: [
+            "BFFNCore", "BFFNCheckpoint", "BFFNInspect",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        // Helpers shared by the tests: fixture paths, temporary folders, file builders.
+        .target(name: "BFFNTestSupport", dependencies: ["BFFNCore"], path: "Tests/BFFNTestSupport"),
+        .testTarget(name: "BFFNCoreTests", dependencies: ["BFFNCore", "BFFNTestSupport"]),
+        .testTarget(name: "BFFNSafetensorsTests", dependencies: ["BFFNSafetensors", "BFFNTestSupport"]),
+        .testTarget(name: "BFFNTorchZipTests", dependencies: ["BFFNTorchZip", "BFFNTestSupport"]),
+        .testTarget(name: "BFFNCheckpointTests", dependencies: ["BFFNCheckpoint", "BFFNSafetensors", "BFFNTestSupport"]),
+        .testTarget(name: "BFFNCommandLineTests", dependencies: ["BFFNCore", "BFFNTestSupport"]),
+    ]
+)

@@ -1,0 +1,214 @@
+import BFFNCore
+import BFFNSafetensors
+import BFFNTorchZip
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A model checkpoint opened for reading: its config.json, every weight file, and its tensors.
+///
+/// `Checkpoint(path:)` accepts a `.safetensors` file, a `.bin` file, a shard index `.json`, or a folder
+/// holding any of these (safetensors preferred when both are present). Opening reads only headers (the
+/// safetensors JSON, the zip directory and `data.pkl`); tensor bytes are read by `bytes(of:)`.
+public final class Checkpoint: @unchecked Sendable {
+    /// The on-disk format of the weights.
+    public enum Format: String, Sendable { case safetensors, pytorch }
+
+    /// One opened weight file.
+    public enum WeightFile: @unchecked Sendable {
+        case safetensors(SafetensorsFile)
+        case pytorch(TorchCheckpointFile)
+
+        /// The file path.
+        public var path: String {
+            switch self {
+            case .safetensors(let f): return f.path
+            case .pytorch(let f): return f.path
+            }
+        }
+    }
+
+    /// The weights' format.
+    public let format: Format
+    /// The weight files, in shard order.
+    public let files: [WeightFile]
+    /// The config.json path, when one was found.
+    public let configPath: String?
+    /// The parsed configuration (empty when there is no config.json).
+    public let config: ModelConfig
+    /// Every tensor, in file order then stored order.
+    public let tensors: [TensorInfo]
+    /// Notes about how the checkpoint was read (which file was chosen, and why).
+    public let notes: [String]
+    private let index: [String: Int]
+
+    /// Opens `path` (see the type's comment for what it may be).
+    /// - Throws: `BFFNError` from the readers, naming the file, tensor and byte offset; `.io` when the path
+    ///   does not exist or a folder holds no weights; `.duplicateName` when two shards hold one tensor;
+    ///   `.missingTensor` when an index names a tensor its shard lacks.
+    public init(path: String) throws {
+        var notes: [String] = []
+        let resolved = try Checkpoint.resolve(path, notes: &notes)
+        var files: [WeightFile] = []
+        var tensors: [TensorInfo] = []
+        var index: [String: Int] = [:]
+        func add(_ t: TensorInfo, file: String) throws {
+            if index[t.name] != nil {
+                throw BFFNError(.duplicateName, "tensor appears in more than one weight file", file: file, field: t.name)
+            }
+            index[t.name] = tensors.count
+            tensors.append(t)
+        }
+        for (i, weightPath) in resolved.weightFiles.enumerated() {
+            switch resolved.format {
+            case .safetensors:
+                let f = try SafetensorsFile(path: weightPath)
+                files.append(.safetensors(f))
+                for e in f.entries {
+                    try add(TensorInfo(name: e.name, dtype: e.dtype, shape: e.shape, strides: nil, fileIndex: i, storageKey: nil), file: weightPath)
+                }
+            case .pytorch:
+                let f = try TorchCheckpointFile(path: weightPath)
+                files.append(.pytorch(f))
+                for t in f.tensors {
+                    try add(TensorInfo(name: t.name, dtype: t.record.dtype, shape: t.record.shape, strides: t.record.strides,
+                                       fileIndex: i, storageKey: "\(i)/\(t.record.storage.key)"), file: weightPath)
+                }
+            }
+        }
+        if let map = resolved.weightMap {
+            for (name, shard) in map {
+                guard let i = index[name] else {
+                    throw BFFNError(.missingTensor, "the shard index places this tensor in \(shard), which does not hold it",
+                                    file: resolved.indexPath, field: name)
+                }
+                let actual = files[tensors[i].fileIndex].path
+                if !actual.hasSuffix("/" + shard) && actual != shard {
+                    throw BFFNError(.malformed, "the shard index places this tensor in \(shard) but it is in \(actual)",
+                                    file: resolved.indexPath, field: name)
+                }
+            }
+            let mapped = Set(map.map(\.tensor))
+            for t in tensors where !mapped.contains(t.name) {
+                notes.append("tensor '\(t.name)' is in \(files[t.fileIndex].path) but not in the shard index")
+            }
+        }
+        self.format = resolved.format
+        self.files = files
+        self.tensors = tensors
+        self.index = index
+        self.configPath = resolved.configPath
+        self.config = try resolved.configPath.map { try ModelConfig(path: $0) } ?? ModelConfig()
+        self.notes = notes
+    }
+
+    /// The tensor named `name`.
+    public func tensor(named name: String) -> TensorInfo? { index[name].map { tensors[$0] } }
+
+    /// The paths of the weight files.
+    public var filePaths: [String] { files.map(\.path) }
+
+    /// Recognises the model (see `ModelRecognizer`).
+    public func recognize() throws -> ModelRecognizer.Result {
+        try ModelRecognizer.recognize(tensors: tensors, config: config, file: files.count == 1 ? files[0].path : configPath)
+    }
+
+    /// The row-major bytes of `tensor`: zero-copy where the storage allows, gathered for strided views.
+    /// - Throws: read errors of the underlying file (a bad CRC, a corrupt deflate stream).
+    public func bytes(of tensor: TensorInfo) throws -> TensorBytes {
+        switch files[tensor.fileIndex] {
+        case .safetensors(let f):
+            return TensorBytes(view: f.bytes(of: f.entry(named: tensor.name)!), owner: f)
+        case .pytorch(let f):
+            return try f.bytes(of: f.tensor(named: tensor.name)!)
+        }
+    }
+
+    // MARK: - Resolving a path
+
+    struct Resolved {
+        var format: Format
+        var weightFiles: [String]
+        var configPath: String?
+        var weightMap: [(tensor: String, file: String)]?
+        var indexPath: String?
+    }
+
+    static func isDirectory(_ path: String) -> Bool? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    static func exists(_ path: String) -> Bool { isDirectory(path) == false }
+
+    static func listFolder(_ path: String) -> [String] {
+        guard let d = opendir(path) else { return [] }
+        defer { closedir(d) }
+        var names: [String] = []
+        while let e = readdir(d) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+
+    static func resolve(_ path: String, notes: inout [String]) throws -> Resolved {
+        guard let isDir = isDirectory(path) else {
+            throw BFFNError(.io, "no such file or folder", file: path)
+        }
+        let folder = isDir ? path : (path.lastIndex(of: "/").map { String(path[..<$0]) } ?? ".")
+        let configCandidate = folder + "/config.json"
+        let configPath = exists(configCandidate) ? configCandidate : nil
+        if isDir {
+            let names = listFolder(path)
+            // Only the standard weight file names: a folder may hold other .safetensors files (reference
+            // outputs, optimizer states) that are not the model.
+            let stChoice = names.contains("model.safetensors.index.json") ? "model.safetensors.index.json"
+                : names.contains("model.safetensors") ? "model.safetensors" : nil
+            let binChoice = names.contains("pytorch_model.bin.index.json") ? "pytorch_model.bin.index.json"
+                : names.contains("pytorch_model.bin") ? "pytorch_model.bin" : nil
+            guard let choice = stChoice ?? binChoice else {
+                throw BFFNError(.io, "folder holds no model.safetensors(.index.json) or pytorch_model.bin(.index.json)", file: path)
+            }
+            if stChoice != nil && binChoice != nil {
+                notes.append("both safetensors and pytorch_model.bin weights are present; reading \(choice)")
+            }
+            var r = try resolve(path + "/" + choice, notes: &notes)
+            r.configPath = configPath
+            return r
+        }
+        if path.hasSuffix(".json") {
+            let index = try ShardIndex(path: path)
+            guard !index.shardFiles.isEmpty else {
+                throw BFFNError(.invalidJSON, "shard index lists no files", file: path, field: "weight_map")
+            }
+            let isST = index.shardFiles.allSatisfy { $0.hasSuffix(".safetensors") }
+            let isBin = index.shardFiles.allSatisfy { $0.hasSuffix(".bin") }
+            guard isST || isBin else {
+                throw BFFNError(.malformed, "shard index mixes file types or names files that are neither .safetensors nor .bin",
+                                file: path, field: "weight_map")
+            }
+            return Resolved(format: isST ? .safetensors : .pytorch, weightFiles: index.shardFiles.map { folder + "/" + $0 },
+                            configPath: configPath, weightMap: index.weightMap, indexPath: path)
+        }
+        if path.hasSuffix(".safetensors") {
+            return Resolved(format: .safetensors, weightFiles: [path], configPath: configPath)
+        }
+        if path.hasSuffix(".bin") || path.hasSuffix(".pt") || path.hasSuffix(".pth") {
+            return Resolved(format: .pytorch, weightFiles: [path], configPath: configPath)
+        }
+        // Unknown extension: decide by content (zip magic vs an 8-byte length followed by '{').
+        let f = try MappedFile(path: path)
+        if f.size >= 4 && f.bytes.loadUnaligned(as: UInt32.self) == 0x0403_4B50 {
+            return Resolved(format: .pytorch, weightFiles: [path], configPath: configPath)
+        }
+        if f.size >= 9 && f.bytes[8] == UInt8(ascii: "{") {
+            return Resolved(format: .safetensors, weightFiles: [path], configPath: configPath)
+        }
+        throw BFFNError(.unsupported, "not a safetensors file, a torch.save zip archive, or a shard index", file: path, offset: 0)
+    }
+}

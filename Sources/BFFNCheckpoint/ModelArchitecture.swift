@@ -1,0 +1,76 @@
+import BFFNCore
+
+/// What a checkpoint is, recognised from its tensor names and shapes (DECISIONS.md 1-4) plus config.json.
+public struct ModelArchitecture: Sendable, Equatable {
+    /// The attention variant.
+    public enum Attention: String, Sendable { case mla, gqa }
+
+    /// How the FFN weights are named and laid out (DECISIONS.md 1).
+    public enum FFNLayout: String, Sendable {
+        /// `mlp.up_proj` [E·de, H], `mlp.down_proj` [H, E·de]: what the published models ship.
+        case blockLinear = "block_linear"
+        /// `mlp.up_proj` [E, de, H], `mlp.down_proj` [E, H, de].
+        case block
+        /// `mlp.experts.up_proj.weight` [E, de, H], `mlp.experts.down_proj.weight` [E, H, de].
+        case fastmoe
+        /// `mlp.mlp.up_proj` [E·de, H], `mlp.mlp.down_proj` [E·de, H] (down stored transposed).
+        case megablocks
+        /// Training-side names (`encoder.layers.{l}.ffn.ffn.moe_experts.moe_w_in` ...).
+        case bmt
+        /// A dense gated-SiLU FFN (`mlp.gate_proj/up_proj/down_proj.weight`).
+        case vanilla
+    }
+
+    /// The router normalisation (DECISIONS.md 2).
+    public enum RouterNorm: String, Sendable { case rms, sum, none }
+
+    public var attention: Attention
+    public var ffnLayout: FFNLayout
+    /// nil for the dense `vanilla` layout.
+    public var routerNorm: RouterNorm?
+    public var hiddenSize: Int
+    public var numLayers: Int
+    /// E (0 for vanilla).
+    public var numExperts: Int
+    /// de, the width of one expert (for vanilla: the dense intermediate width).
+    public var expertSize: Int
+    public var vocabSize: Int
+    /// nh; nil when no config.json says it.
+    public var numAttentionHeads: Int?
+    /// nkv for GQA (equals nh for MHA); nil for MLA or without config.
+    public var numKeyValueHeads: Int?
+    /// GQA head width; nil for MLA or without config.
+    public var headDim: Int?
+    /// MLA dims; nil for GQA.
+    public var mla: MLADims?
+    public var tiedEmbeddings: Bool
+
+    /// MLA widths.
+    public struct MLADims: Sendable, Equatable {
+        public var qLoraRank: Int
+        public var kvLoraRank: Int
+        /// nil without config.json.
+        public var qkNopeHeadDim: Int?
+        public var qkRopeHeadDim: Int
+        /// H / nh (DECISIONS.md 4); nil without config.json.
+        public var vHeadDim: Int?
+    }
+}
+
+/// Where one expert's weights live in the stored tensors.
+public struct ExpertGeometry: Sendable, Equatable {
+    /// The tensor holding up-projection rows.
+    public var upTensor: String
+    /// Element offset of expert e's first up element is `e * upExpertStride`.
+    public var upExpertStride: Int
+    /// True when one expert's up weights are one contiguous run of elements.
+    public var upContiguous: Bool
+    /// The tensor holding down-projection weights.
+    public var downTensor: String
+    /// Human description of expert e's down weights.
+    public var downPlacement: String
+    /// True when one expert's down weights are one contiguous run of elements.
+    public var downContiguous: Bool
+    /// Human description of expert e's up weights.
+    public var upPlacement: String
+}

@@ -1,0 +1,103 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Writes a file so that readers only ever see the old file or the complete new one.
+///
+/// Bytes go to a temporary file in the same folder (`.NAME.tmp-XXXXXX`, created with `mkstemp`); `commit()`
+/// fsyncs it, renames it over the final name and fsyncs the folder. If the writer is dropped without
+/// `commit()` (an error, a kill between steps) the temporary file is removed and the final name is untouched;
+/// a process killed outright leaves only a hidden `.tmp-` file, never a partial file under the final name.
+public final class AtomicFileWriter {
+    /// The final path.
+    public let path: String
+    /// The temporary path being written.
+    public private(set) var temporaryPath: String
+    private var fd: Int32
+    private var committed = false
+    /// Bytes written so far.
+    public private(set) var bytesWritten: UInt64 = 0
+
+    /// Creates the temporary file beside `path`.
+    /// - Parameter overwrite: when false and `path` exists, throws `.outputExists`.
+    /// - Throws: `BFFNError.outputExists`, or `.io` when the folder is not writable.
+    public init(path: String, overwrite: Bool) throws {
+        self.path = path
+        if !overwrite && access(path, F_OK) == 0 {
+            throw BFFNError(.outputExists, "output exists; pass --force to overwrite it", file: path)
+        }
+        let slash = path.lastIndex(of: "/")
+        let dir = slash.map { String(path[..<$0]) } ?? "."
+        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        var template = Array("\(dir.isEmpty ? "/" : dir)/.\(name).tmp-XXXXXX".utf8CString)
+        fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else {
+            throw BFFNError(.io, "cannot create a temporary file: \(String(cString: strerror(errno)))", file: path)
+        }
+        temporaryPath = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        fchmod(fd, 0o644)
+    }
+
+    /// Appends bytes.
+    /// - Throws: `BFFNError.io` on a short or failed write (disk full, say).
+    public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        guard var p = bytes.baseAddress else { return }
+        var left = bytes.count
+        while left > 0 {
+            let n = Glibc.write(fd, p, min(left, 1 << 30))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw BFFNError(.io, "write failed: \(String(cString: strerror(errno)))", file: temporaryPath)
+            }
+            p += n
+            left -= n
+            bytesWritten += UInt64(n)
+        }
+    }
+
+    /// Appends a byte array.
+    public func write(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try write($0) }
+    }
+
+    /// Appends zero bytes until the file length is a multiple of `alignment`.
+    public func pad(toMultipleOf alignment: UInt64) throws {
+        let rem = bytesWritten % alignment
+        if rem != 0 { try write([UInt8](repeating: 0, count: Int(alignment - rem))) }
+    }
+
+    /// Makes the file durable and moves it to the final name.
+    /// - Throws: `BFFNError.io` when fsync or rename fail; the temporary file is then removed.
+    public func commit() throws {
+        guard fsync(fd) == 0 else {
+            throw BFFNError(.io, "fsync failed: \(String(cString: strerror(errno)))", file: temporaryPath)
+        }
+        close(fd)
+        fd = -1
+        guard rename(temporaryPath, path) == 0 else {
+            throw BFFNError(.io, "rename to final name failed: \(String(cString: strerror(errno)))", file: path)
+        }
+        committed = true
+        let slash = path.lastIndex(of: "/")
+        let dir = slash.map { String(path[..<$0]) } ?? "."
+        let dfd = open(dir.isEmpty ? "/" : dir, O_RDONLY | O_DIRECTORY)
+        if dfd >= 0 {
+            fsync(dfd)
+            close(dfd)
+        }
+    }
+
+    deinit {
+        if fd >= 0 { close(fd) }
+        if !committed { unlink(temporaryPath) }
+    }
+}
+
+/// Writes `bytes` to `path` atomically (see `AtomicFileWriter`).
+public func writeFileAtomically(_ path: String, _ bytes: [UInt8], overwrite: Bool = true) throws {
+    let w = try AtomicFileWriter(path: path, overwrite: overwrite)
+    try w.write(bytes)
+    try w.commit()
+}

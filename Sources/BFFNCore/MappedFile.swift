@@ -1,0 +1,65 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A whole file mapped read-only into memory (`mmap` with `PROT_READ`, `MAP_PRIVATE`).
+///
+/// The mapping lives as long as the object; views into it (`bytes`) must not outlive it, so types that hand
+/// out views keep a reference to their `MappedFile`. An empty file maps to an empty buffer without calling
+/// `mmap`. Pages are read from disk only when touched, so opening a multi-GB file costs nothing.
+public final class MappedFile: @unchecked Sendable {
+    /// The path the file was opened with.
+    public let path: String
+    /// The mapped bytes, `size` long.
+    public let bytes: UnsafeRawBufferPointer
+    /// The file size in bytes.
+    public var size: Int { bytes.count }
+
+    /// Opens and maps `path`.
+    /// - Throws: `BFFNError.io` naming the path and the system error when open, fstat or mmap fail, or when
+    ///   the path is a directory.
+    public init(path: String) throws {
+        self.path = path
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw BFFNError(.io, "cannot open: \(String(cString: strerror(errno)))", file: path)
+        }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            throw BFFNError(.io, "cannot stat: \(String(cString: strerror(errno)))", file: path)
+        }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            throw BFFNError(.io, "not a regular file", file: path)
+        }
+        let length = Int(info.st_size)
+        if length == 0 {
+            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+            return
+        }
+        let address = mmap(nil, length, PROT_READ, MAP_PRIVATE, fd, 0)
+        guard let address, address != UnsafeMutableRawPointer(bitPattern: -1) else {
+            throw BFFNError(.io, "cannot map: \(String(cString: strerror(errno)))", file: path)
+        }
+        bytes = UnsafeRawBufferPointer(start: address, count: length)
+    }
+
+    /// Tells the kernel a range will be read front to back soon (`madvise(MADV_SEQUENTIAL | MADV_WILLNEED)`).
+    /// Purely a hint: errors are ignored.
+    public func adviseSequential(offset: Int, count: Int) {
+        guard count > 0, let base = bytes.baseAddress else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = offset / page * page
+        let ptr = UnsafeMutableRawPointer(mutating: base + start)
+        _ = madvise(ptr, count + (offset - start), MADV_SEQUENTIAL)
+        _ = madvise(ptr, count + (offset - start), MADV_WILLNEED)
+    }
+
+    deinit {
+        if let base = bytes.baseAddress {
+            munmap(UnsafeMutableRawPointer(mutating: base), bytes.count)
+        }
+    }
+}

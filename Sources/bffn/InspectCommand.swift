@@ -1,0 +1,80 @@
+import ArgumentParser
+import BFFNCheckpoint
+import BFFNCore
+import BFFNInspect
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `bffn inspect PATH`: a model summary, the tensor table, or a JSON document.
+struct InspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect",
+        abstract: "Summarise a checkpoint: format, parameters, dtypes, architecture, expert layout.",
+        discussion: """
+        Reads only headers (the safetensors JSON header, the zip directory and data.pkl), so it is fast on \
+        multi-GB files. Exits 1 when the file is malformed or the model cannot be recognised (the summary is \
+        still printed for a readable file whose model is not recognised).
+
+        Examples:
+          bffn inspect fixtures/reference/mla-block-rms-bf16
+          bffn inspect model.safetensors --tensors
+          bffn inspect pytorch_model.bin --json | jq .model
+        """
+    )
+
+    @Argument(help: "A .safetensors or .bin file, a shard index .json, or a checkpoint folder.")
+    var path: String
+
+    @Flag(help: "Also print the table of every tensor (name, dtype, shape, bytes).")
+    var tensors = false
+
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+
+    func run() throws {
+        try runReportingErrors(json: json) {
+            let checkpoint = try Checkpoint(path: path)
+            let report = InspectionReport(checkpoint: checkpoint)
+            if json {
+                print(report.json.serialized(pretty: true))
+            } else {
+                print(report.text(includeTensors: tensors))
+            }
+            if let e = report.recognitionError { throw e }
+        }
+    }
+}
+
+/// Runs `body`; a `BFFNError` is printed (as JSON on stdout with `--json`, else on stderr) and becomes the
+/// process exit status (1, or 2 for usage errors).
+func runReportingErrors(json: Bool, _ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let e as BFFNError {
+        if json {
+            let doc = JSONValue.object([
+                ("error", .object([
+                    ("code", .string(e.code.rawValue)), ("reason", .string(e.reason)),
+                    ("file", e.location.file.map { .string($0) } ?? .null),
+                    ("field", e.location.field.map { .string($0) } ?? .null),
+                    ("offset", e.location.offset.map { .integer($0) } ?? .null),
+                ])),
+            ])
+            FileHandleOutput.standardError("bffn: error: \(e)\n")
+            print(doc.serialized(pretty: true))
+        } else {
+            FileHandleOutput.standardError("bffn: error: \(e)\n")
+        }
+        throw ExitCode(e.exitCode)
+    }
+}
+
+/// Writes to standard error without Foundation.
+enum FileHandleOutput {
+    static func standardError(_ text: String) {
+        var copy = text
+        copy.withUTF8 { buf in _ = write(2, buf.baseAddress, buf.count) }
+    }
+}

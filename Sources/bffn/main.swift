@@ -1,0 +1,27 @@
+import ArgumentParser
+import BFFNCore
+
+/// The `bffn` command: parses arguments and prints; the libraries do the work.
+struct BFFNCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bffn",
+        abstract: "Read, inspect and convert BlockFFN model checkpoints.",
+        discussion: """
+        Inputs: a .safetensors file, a sharded index (model.safetensors.index.json or \
+        pytorch_model.bin.index.json), a PyTorch pytorch_model.bin (torch.save zip format), or a checkpoint \
+        folder holding any of these with its config.json.
+
+        Exit status: 0 success, 1 bad or unreadable input (the message names the file, the tensor or field and \
+        the byte offset), 2 usage error.
+        """,
+        version: BFFNVersion.string,
+        subcommands: [InspectCommand.self]
+    )
+}
+
+/// The tool version.
+enum BFFNVersion {
+    static let string = "0.1.0"
+}
+
+BFFNCommand.main()
