@@ -44,7 +44,7 @@ let package = Package(
         ]),
 
         // Helpers shared by the tests: fixture paths, temporary folders, file builders.
-        .target(name: "BFFNTestSupport", dependencies: ["BFFNCore"], path: "Tests/BFFNTestSupport"),
+        .target(name: "BFFNTestSupport", dependencies: ["BFFNCore", "CBlockFFNZlib"], path: "Tests/BFFNTestSupport"),
         .testTarget(name: "BFFNCoreTests", dependencies: ["BFFNCore", "BFFNTestSupport"]),
         .testTarget(name: "BFFNSafetensorsTests", dependencies: ["BFFNSafetensors", "BFFNTestSupport"]),
         .testTarget(name: "BFFNTorchZipTests", dependencies: ["BFFNTorchZip", "BFFNTestSupport"]),

@@ -59,7 +59,8 @@ public struct ModelConfig: Sendable {
     ///   `JSONValue.parse`.
     public init(path: String) throws {
         let file = try MappedFile(path: path)
-        try self.init(json: try JSONValue.parse(file.bytes, file: path, what: "config.json"), path: path)
+        let json = try file.withBytes { try JSONValue.parse($0, file: path, what: "config.json") }
+        try self.init(json: json, path: path)
     }
 
     /// Parses an already parsed document.

@@ -13,7 +13,7 @@ public struct ShardIndex: Sendable {
     ///   `.malformed` for a shard name that is absolute or climbs out of the folder (`..`).
     public init(path: String) throws {
         let file = try MappedFile(path: path)
-        let json = try JSONValue.parse(file.bytes, file: path, what: "shard index")
+        let json = try file.withBytes { try JSONValue.parse($0, file: path, what: "shard index") }
         guard let map = json["weight_map"]?.objectMembers else {
             throw BFFNError(.invalidJSON, "shard index needs a 'weight_map' object", file: path, field: "weight_map")
         }

@@ -46,6 +46,15 @@ public final class MappedFile: @unchecked Sendable {
         bytes = UnsafeRawBufferPointer(start: address, count: length)
     }
 
+    /// Runs `body` with the mapped bytes, keeping the mapping alive until it returns. Prefer this over
+    /// `bytes` when the `MappedFile` is a temporary: Swift may release an object right after its last use.
+    public func withBytes<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
+        try withExtendedLifetime(self) { try body(bytes) }
+    }
+
+    /// A copy of the whole file.
+    public var contents: [UInt8] { withBytes { Array($0) } }
+
     /// Tells the kernel a range will be read front to back soon (`madvise(MADV_SEQUENTIAL | MADV_WILLNEED)`).
     /// Purely a hint: errors are ignored.
     public func adviseSequential(offset: Int, count: Int) {

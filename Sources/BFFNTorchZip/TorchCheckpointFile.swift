@@ -50,8 +50,8 @@ public final class TorchCheckpointFile: @unchecked Sendable {
         folder = String(pkl.name.split(separator: "/")[0])
         if let order = archive.entry(named: "\(folder)/byteorder") {
             let b = try archive.contents(of: order)
-            guard Array(b.bytes) == Array("little".utf8) else {
-                throw BFFNError(.unsupported, "byteorder is '\(String(decoding: b.bytes, as: UTF8.self))'; only little-endian checkpoints are read",
+            guard b.contents == Array("little".utf8) else {
+                throw BFFNError(.unsupported, "byteorder is '\(String(decoding: b.contents, as: UTF8.self))'; only little-endian checkpoints are read",
                                 file: path, field: order.name, offset: order.dataOffset)
             }
         }
@@ -60,8 +60,10 @@ public final class TorchCheckpointFile: @unchecked Sendable {
                             file: path, field: pkl.name, offset: pkl.dataOffset)
         }
         let pickleBytes = try archive.contents(of: pkl)
-        var machine = PickleMachine(pickleBytes.bytes, file: path, base: pkl.method == .stored ? pkl.dataOffset : 0)
-        let top = try machine.run()
+        let top = try pickleBytes.withBytes { bytes in
+            var machine = PickleMachine(bytes, file: path, base: pkl.method == .stored ? pkl.dataOffset : 0)
+            return try machine.run()
+        }
         guard case .dict(let dict) = top else {
             throw BFFNError(.malformed, "data.pkl holds a \(top.kindName), not a state dict", file: path, field: pkl.name)
         }
@@ -177,6 +179,14 @@ public final class TensorBytes: @unchecked Sendable {
         owner = nil
         owned = buffer
     }
+
+    /// Runs `body` with the bytes, keeping them alive until it returns.
+    public func withBytes<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
+        try withExtendedLifetime(self) { try body(bytes) }
+    }
+
+    /// A copy of the bytes.
+    public var contents: [UInt8] { withBytes { Array($0) } }
 
     deinit { owned?.deallocate() }
 }

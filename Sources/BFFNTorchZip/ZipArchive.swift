@@ -35,11 +35,19 @@ public final class ZipEntryBytes: @unchecked Sendable {
         owned = nil
     }
 
-    init(owned buffer: UnsafeMutableRawBufferPointer) {
-        bytes = UnsafeRawBufferPointer(buffer)
+    init(owned buffer: UnsafeMutableRawBufferPointer, count: Int) {
+        bytes = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
         owner = nil
         owned = buffer
     }
+
+    /// Runs `body` with the bytes, keeping them alive until it returns.
+    public func withBytes<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
+        try withExtendedLifetime(self) { try body(bytes) }
+    }
+
+    /// A copy of the bytes.
+    public var contents: [UInt8] { withBytes { Array($0) } }
 
     deinit { owned?.deallocate() }
 }
@@ -131,7 +139,7 @@ public final class ZipArchive: @unchecked Sendable {
         case .stored:
             result = ZipEntryBytes(view: stored, keeping: file)
         case .deflated:
-            result = ZipEntryBytes(owned: try ZipArchive.inflate(stored, entry: entry, path: path))
+            result = ZipEntryBytes(owned: try ZipArchive.inflate(stored, entry: entry, path: path), count: Int(entry.uncompressedSize))
         }
         if verifyChecksum {
             let crc = CRC32.checksum(result.bytes)

@@ -1,1 +1,117 @@
 import BFFNCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Paths of the checked-in fixtures (see fixtures/README.md).
+public enum Fixtures {
+    /// The repository root, found from this file's path.
+    public static let repositoryRoot: String = {
+        var parts = String(#filePath).split(separator: "/", omittingEmptySubsequences: false)
+        parts.removeLast(3) // Tests/BFFNTestSupport/Fixtures.swift
+        return parts.joined(separator: "/")
+    }()
+
+    /// `fixtures/<relative>`.
+    public static func path(_ relative: String) -> String { "\(repositoryRoot)/fixtures/\(relative)" }
+
+    /// The `block` layout reference checkpoint folder (safetensors).
+    public static let blockReference = path("reference/mla-block-rms-bf16")
+    /// The `block_linear` reference checkpoint folder (pytorch_model.bin).
+    public static let blockLinearReference = path("reference/mla-blocklinear-rms-bf16-bin")
+
+    /// The bytes of a fixture file.
+    public static func bytes(_ path: String) throws -> [UInt8] {
+        try MappedFile(path: path).contents
+    }
+}
+
+/// One row of an expected-tensor table written by an independent reader (numpy or torch).
+public struct ExpectedTensor: Sendable {
+    public var name: String
+    public var dtype: String
+    public var shape: [Int]
+    public var bytes: Int
+    public var crc32: UInt32
+    public var first: [Double]
+
+    /// Loads `{"tensors": [...]}` from `path`.
+    public static func load(_ path: String) throws -> [ExpectedTensor] {
+        let json = try MappedFile(path: path).withBytes { try JSONValue.parse($0, file: path) }
+        return (json["tensors"]?.arrayElements ?? []).map { r in
+            ExpectedTensor(name: r["name"]?.stringValue ?? "", dtype: r["dtype"]?.stringValue ?? "",
+                           shape: r["shape"]?.arrayElements?.compactMap { $0.intValue.map(Int.init) } ?? [],
+                           bytes: Int(r["bytes"]?.intValue ?? -1), crc32: UInt32(r["crc32"]?.intValue ?? -1),
+                           first: r["first"]?.arrayElements?.compactMap { $0.numberValue } ?? [])
+        }
+    }
+}
+
+/// A temporary folder removed (with its files) when the object goes away.
+public final class TemporaryDirectory: @unchecked Sendable {
+    /// The folder's path.
+    public let path: String
+
+    /// Creates a fresh folder under /tmp.
+    public init() {
+        var template = Array("/tmp/bffn-test-XXXXXX".utf8CString)
+        let p = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        path = String(cString: p!)
+    }
+
+    /// `path/name`.
+    public func file(_ name: String) -> String { "\(path)/\(name)" }
+
+    /// Writes `bytes` to `path/name` and returns the path.
+    @discardableResult
+    public func write(_ name: String, _ bytes: [UInt8]) throws -> String {
+        let p = file(name)
+        try writeFileAtomically(p, bytes)
+        return p
+    }
+
+    /// Writes text to `path/name` and returns the path.
+    @discardableResult
+    public func write(_ name: String, text: String) throws -> String {
+        try write(name, Array(text.utf8))
+    }
+
+    /// Copies a file into the folder under `name`.
+    @discardableResult
+    public func copy(_ source: String, as name: String) throws -> String {
+        try write(name, Fixtures.bytes(source))
+    }
+
+    /// Makes a sub-folder.
+    public func makeFolder(_ name: String) -> String {
+        let p = file(name)
+        mkdir(p, 0o755)
+        return p
+    }
+
+    deinit {
+        removeTree(path)
+    }
+
+    private func removeTree(_ p: String) {
+        if let d = opendir(p) {
+            while let e = readdir(d) {
+                let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+                if name == "." || name == ".." { continue }
+                let child = "\(p)/\(name)"
+                var st = stat()
+                if lstat(child, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR { removeTree(child) } else { unlink(child) }
+            }
+            closedir(d)
+        }
+        rmdir(p)
+    }
+}
+
+/// Little-endian byte building for crafted test files.
+public extension Array where Element == UInt8 {
+    mutating func appendLE<T: FixedWidthInteger>(_ v: T) {
+        Swift.withUnsafeBytes(of: v.littleEndian) { append(contentsOf: $0) }
+    }
+}
