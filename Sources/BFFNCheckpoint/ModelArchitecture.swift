@@ -54,6 +54,15 @@ public struct ModelArchitecture: Sendable, Equatable {
         public var qkRopeHeadDim: Int
         /// H / nh (DECISIONS.md 4); nil without config.json.
         public var vHeadDim: Int?
+
+        /// Creates MLA dims.
+        public init(qLoraRank: Int, kvLoraRank: Int, qkNopeHeadDim: Int?, qkRopeHeadDim: Int, vHeadDim: Int?) {
+            self.qLoraRank = qLoraRank
+            self.kvLoraRank = kvLoraRank
+            self.qkNopeHeadDim = qkNopeHeadDim
+            self.qkRopeHeadDim = qkRopeHeadDim
+            self.vHeadDim = vHeadDim
+        }
     }
 }
 

@@ -24,4 +24,15 @@ enum BFFNVersion {
     static let string = "0.1.0"
 }
 
-BFFNCommand.main()
+// ArgumentParser exits 64 (EX_USAGE) on bad arguments; bffn documents 2 for usage errors.
+do {
+    var command = try BFFNCommand.parseAsRoot()
+    try command.run()
+} catch {
+    let code = BFFNCommand.exitCode(for: error)
+    if code == .validationFailure {
+        FileHandleOutput.standardError(BFFNCommand.fullMessage(for: error) + "\n")
+        BFFNCommand.exit(withError: ExitCode(2))
+    }
+    BFFNCommand.exit(withError: error)
+}

@@ -1,0 +1,68 @@
+import BFFNCore
+import BFFNTestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs the built `bffn` binary and captures stdout, stderr and the exit status.
+func runBFFN(_ args: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+    let binary = Fixtures.repositoryRoot + "/.build/debug/bffn"
+    let dir = TemporaryDirectory()
+    let out = dir.file("out"), err = dir.file("err")
+    let quoted = ([binary] + args).map { "'" + $0.replacing("'", with: "'\\''") + "'" }.joined(separator: " ")
+    let status = system("\(quoted) > '\(out)' 2> '\(err)'")
+    let code = (status >> 8) & 0xFF
+    return (code, String(decoding: try Fixtures.bytes(out), as: UTF8.self), String(decoding: try Fixtures.bytes(err), as: UTF8.self))
+}
+
+@Suite("bffn inspect", .serialized)
+struct InspectCommandTests {
+    @Test func jsonReportHasTheDocumentedKeys() throws {
+        let r = try runBFFN(["inspect", Fixtures.blockLinearReference, "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let j = try JSONValue.parse(r.stdout)
+        #expect(j["format"] == "pytorch")
+        #expect(j["files"]?.arrayElements?.count == 1)
+        #expect(j["parameters"] == .int(51372))
+        let m = try #require(j["model"])
+        #expect(m["attention"] == "mla" && m["ffn_layout"] == "block_linear" && m["router_norm"] == "rms")
+        #expect(m["hidden_size"] == 64 && m["num_layers"] == 2 && m["num_experts"] == 6 && m["expert_size"] == 8)
+        #expect(m["vocab_size"] == 96 && m["num_attention_heads"] == 4 && m["tied_embeddings"] == false)
+        let tensors = try #require(j["tensors"]?.arrayElements)
+        #expect(tensors.count == 29)
+        #expect(tensors[0] == .object([("name", "model.embed_tokens.weight"), ("dtype", "BF16"), ("shape", [96, 64]),
+                                       ("bytes", 12288), ("contiguous", true)]))
+        #expect(j["warnings"] == .array([]))
+    }
+
+    @Test func humanSummaryAndTensorTable() throws {
+        let r = try runBFFN(["inspect", Fixtures.blockReference, "--tensors"])
+        #expect(r.status == 0)
+        #expect(r.stdout.contains("attention mla, FFN block, router norm rms"))
+        #expect(r.stdout.contains("experts     8 x 16 per layer"))
+        #expect(r.stdout.contains("model.layers.2.mlp.down_proj"))
+    }
+
+    @Test func malformedInputExitsOneAndNamesTheProblem() throws {
+        let dir = TemporaryDirectory()
+        var bytes: [UInt8] = []
+        bytes.appendLE(UInt64(1 << 20))
+        bytes += Array("{}".utf8)
+        let path = try dir.write("bad.safetensors", bytes)
+        let r = try runBFFN(["inspect", path])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("bad.safetensors") && r.stderr.contains("byte 0") && r.stderr.contains("[truncated]"), "\(r.stderr)")
+        let j = try runBFFN(["inspect", path, "--json"])
+        #expect(j.status == 1)
+        #expect(try JSONValue.parse(j.stdout)["error"]?["code"] == "truncated")
+    }
+
+    @Test func usageErrorsExitTwo() throws {
+        #expect(try runBFFN(["inspect"]).status == 2)
+        #expect(try runBFFN(["inspect", "x", "--no-such-flag"]).status == 2)
+        let help = try runBFFN(["inspect", "--help"])
+        #expect(help.status == 0 && help.stdout.contains("--tensors"))
+    }
+}
