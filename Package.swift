@@ -43,6 +43,9 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        // A seeded mutation fuzzer for the parsers (scripts/fuzz.sh); not part of the test suite.
+        .executableTarget(name: "bffn-fuzz", dependencies: ["BFFNCore", "BFFNSafetensors", "BFFNTorchZip", "BFFNCheckpoint"]),
+
         // Helpers shared by the tests: fixture paths, temporary folders, file builders.
         .target(name: "BFFNTestSupport", dependencies: ["BFFNCore", "CBlockFFNZlib"], path: "Tests/BFFNTestSupport"),
         .testTarget(name: "BFFNCoreTests", dependencies: ["BFFNCore", "BFFNTestSupport"]),

@@ -1,4 +1,15 @@
 import CBlockFFNZlib
+import Dispatch
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Pointers handed to worker threads that write disjoint slots.
+private struct SendableBuffer: @unchecked Sendable {
+    let bytes: UnsafeRawBufferPointer
+    let results: UnsafeMutableBufferPointer<UInt32>
+}
 
 /// CRC-32 (the zip / zlib polynomial) computed with zlib's `crc32`.
 public enum CRC32 {
@@ -14,6 +25,27 @@ public enum CRC32 {
             crc = crc32(crc, base, UInt32(piece))
             base += piece
             remaining -= piece
+        }
+        return UInt32(truncatingIfNeeded: crc)
+    }
+
+    /// The checksum of `bytes` computed on `threads` threads: each computes the CRC of one piece and zlib's
+    /// `crc32_combine` joins them, so the result equals `checksum(bytes)`. Small buffers use one thread.
+    public static func parallelChecksum(_ bytes: UnsafeRawBufferPointer, threads: Int) -> UInt32 {
+        let pieces = max(1, min(threads, bytes.count / (8 << 20)))
+        if pieces == 1 { return checksum(bytes) }
+        let size = (bytes.count + pieces - 1) / pieces
+        let results = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: pieces)
+        defer { results.deallocate() }
+        let shared = SendableBuffer(bytes: bytes, results: results)
+        DispatchQueue.concurrentPerform(iterations: pieces) { i in
+            let start = i * size, end = min(shared.bytes.count, start + size)
+            shared.results[i] = checksum(UnsafeRawBufferPointer(rebasing: shared.bytes[start..<end]))
+        }
+        var crc = UInt(results[0])
+        for i in 1..<pieces {
+            let len = min(bytes.count, (i + 1) * size) - i * size
+            crc = crc32_combine(crc, UInt(results[i]), off_t(len))
         }
         return UInt32(truncatingIfNeeded: crc)
     }

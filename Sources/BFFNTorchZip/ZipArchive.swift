@@ -1,6 +1,10 @@
 import BFFNCore
 import CBlockFFNZlib
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// One member of a zip archive, as its central directory and local header describe it.
 public struct ZipEntry: Sendable, Equatable {
     /// The compression method: stored (0) or deflated (8); other methods are refused when read.
@@ -70,6 +74,9 @@ public final class ZipArchive: @unchecked Sendable {
     /// The largest uncompressed size accepted for a deflated entry, in bytes (deflate cannot expand more
     /// than about 1032:1, and bffn keeps inflated entries in memory).
     public static let maxInflatedSize: UInt64 = 4 << 30
+
+    /// Threads used to check the CRC of large entries.
+    public static let checksumThreads = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
 
     /// Opens the archive at `path`.
     /// - Throws: `BFFNError` naming the file, the entry and the byte offset: `.malformed` for a missing
@@ -142,7 +149,7 @@ public final class ZipArchive: @unchecked Sendable {
             result = ZipEntryBytes(owned: try ZipArchive.inflate(stored, entry: entry, path: path), count: Int(entry.uncompressedSize))
         }
         if verifyChecksum {
-            let crc = CRC32.checksum(result.bytes)
+            let crc = CRC32.parallelChecksum(result.bytes, threads: ZipArchive.checksumThreads)
             guard crc == entry.crc32 else {
                 throw BFFNError(.checksumMismatch, "CRC-32 is \(hex(crc)) but the directory says \(hex(entry.crc32))",
                                 file: path, field: entry.name, offset: entry.dataOffset)

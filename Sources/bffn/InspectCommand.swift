@@ -30,17 +30,40 @@ struct InspectCommand: ParsableCommand {
     @Flag(help: "Also print the table of every tensor (name, dtype, shape, bytes).")
     var tensors = false
 
+    @Flag(help: "Also read every tensor's bytes (verifying zip CRC-32s of .bin files) and report the read speed.")
+    var check = false
+
+    @Option(help: "Threads for --check.")
+    var threads: Int = 2
+
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
+
+    func validate() throws {
+        guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
+    }
 
     func run() throws {
         try runReportingErrors(json: json) {
             let checkpoint = try Checkpoint(path: path)
             let report = InspectionReport(checkpoint: checkpoint)
+            let read = check ? try checkpoint.readEveryTensor(threads: threads) : nil
             if json {
-                print(report.json.serialized(pretty: true))
+                var doc = report.json
+                if let read, case .object(var members) = doc {
+                    members.append(JSONMember("check", .object([
+                        ("passed", .bool(true)), ("tensors", .integer(read.tensors)), ("bytes_read", .integer(read.bytes)),
+                        ("seconds", .double(read.seconds)), ("gigabytes_per_second", .double(read.gigabytesPerSecond)),
+                    ])))
+                    doc = .object(members)
+                }
+                print(doc.serialized(pretty: true))
             } else {
                 print(report.text(includeTensors: tensors))
+                if let read {
+                    let crc = checkpoint.format == .pytorch ? ", every zip CRC-32 matched" : ""
+                    print("check       read \(read.bytes) bytes of \(read.tensors) tensors in \(String(Int(read.seconds * 1000))) ms (\(fixed(read.gigabytesPerSecond, 2)) GB/s)\(crc)")
+                }
             }
             if let e = report.recognitionError { throw e }
         }
@@ -77,4 +100,13 @@ enum FileHandleOutput {
         var copy = text
         copy.withUTF8 { buf in _ = write(2, buf.baseAddress, buf.count) }
     }
+}
+
+/// `value` with `digits` decimals (no Foundation).
+func fixed(_ value: Double, _ digits: Int) -> String {
+    var scale = 1.0
+    for _ in 0..<digits { scale *= 10 }
+    let n = Int((value * scale).rounded())
+    let whole = n / Int(scale), frac = String(abs(n % Int(scale)))
+    return "\(whole)." + String(repeating: "0", count: digits - frac.count) + frac
 }

@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""Writes a multi-GB BlockFFN-shaped checkpoint for reader speed measurements (not a test fixture).
+
+Shapes follow the published XLarge model (H 1792, 35 layers, MLA 14 heads, 56 experts x 128, V 122753, bf16,
+about 3.3 GB). Writes OUTDIR/st/model.safetensors and OUTDIR/bin/pytorch_model.bin (the torch.save zip
+layout, pickled with stand-in classes named like torch's, so no torch is needed), each with config.json.
+Weights are a repeated random block: the readers' speed does not depend on the values.
+
+Usage: python3 scripts/make_large_checkpoint.py OUTDIR [LAYERS]
+"""
+import collections
+import json
+import os
+import pickle
+import struct
+import sys
+import types
+import zipfile
+
+import numpy as np
+
+H, NH, E, DE, V = 1792, 14, 56, 128, 122753
+QL, KVL, NOPE, ROPE = 768, 256, 128, 64
+
+
+def shapes(layers):
+    out = [("model.embed_tokens.weight", (V, H))]
+    for l in range(layers):
+        p = f"model.layers.{l}."
+        out += [(p + "input_layernorm.weight", (H,)),
+                (p + "self_attn.q_a_proj.weight", (QL, H)), (p + "self_attn.q_a_layernorm.weight", (QL,)),
+                (p + "self_attn.q_b_proj.weight", (NH * (NOPE + ROPE), QL)),
+                (p + "self_attn.kv_a_proj_with_mqa.weight", (KVL + ROPE, H)),
+                (p + "self_attn.kv_a_layernorm.weight", (KVL,)),
+                (p + "self_attn.kv_b_proj.weight", (NH * (NOPE + H // NH), KVL)),
+                (p + "self_attn.o_proj.weight", (H, H)), (p + "post_attention_layernorm.weight", (H,)),
+                (p + "mlp.router_proj.weight", (E, H)), (p + "mlp.router_norm.weight", (E,)),
+                (p + "mlp.up_proj", (E * DE, H)), (p + "mlp.down_proj", (H, E * DE))]
+    return out + [("model.norm.weight", (H,)), ("lm_head.weight", (V, H))]
+
+
+BLOCK = np.random.default_rng(1).integers(0x3c00, 0x3d00, size=1 << 22, dtype=np.uint16).tobytes()
+
+
+def payload(nbytes):
+    reps = nbytes // len(BLOCK) + 1
+    return (BLOCK * reps)[:nbytes] if reps > 1 else BLOCK[:nbytes]
+
+
+def config(layers):
+    return {"architectures": ["MiniCPMForCausalLM"], "attention_type": "mla", "ffn_type": "block_linear",
+            "hidden_size": H, "num_hidden_layers": layers, "num_attention_heads": NH, "num_key_value_heads": NH,
+            "num_experts": E, "expert_size": DE, "vocab_size": V, "q_lora_rank": QL, "kv_lora_rank": KVL,
+            "qk_nope_head_dim": NOPE, "qk_rope_head_dim": ROPE, "v_head_dim": 128, "norm_after_router": "rms",
+            "rms_norm_eps": 1e-5, "scale_emb": 12, "dim_model_base": 256, "scale_depth": 1.4,
+            "tie_word_embeddings": False, "rope_theta": 10000.0, "torch_dtype": "bfloat16"}
+
+
+def write_safetensors(path, tensors):
+    header, off = {}, 0
+    for name, shape in tensors:
+        n = int(np.prod(shape)) * 2
+        header[name] = {"dtype": "BF16", "shape": list(shape), "data_offsets": [off, off + n]}
+        off += n
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h)
+        for name, shape in tensors:
+            f.write(payload(int(np.prod(shape)) * 2))
+
+
+# Stand-ins pickled under torch's names: pickle records module + qualname, which is all torch.save writes.
+torch_mod = types.ModuleType("torch")
+utils_mod = types.ModuleType("torch._utils")
+sys.modules["torch"], sys.modules["torch._utils"] = torch_mod, utils_mod
+
+
+class BFloat16Storage:
+    pass
+
+
+BFloat16Storage.__module__ = "torch"
+torch_mod.BFloat16Storage = BFloat16Storage
+
+
+def _rebuild_tensor_v2(*args):
+    pass
+
+
+_rebuild_tensor_v2.__module__ = "torch._utils"
+utils_mod._rebuild_tensor_v2 = _rebuild_tensor_v2
+
+
+class FakeTensor:
+    def __init__(self, key, shape):
+        self.key, self.shape = key, shape
+
+    def __reduce__(self):
+        strides, acc = [], 1
+        for d in reversed(self.shape):
+            strides.insert(0, acc)
+            acc *= d
+        storage = ("storage", BFloat16Storage, self.key, "cpu", int(np.prod(self.shape)))
+        return (_rebuild_tensor_v2, (StorageRef(storage), 0, tuple(self.shape), tuple(strides), False,
+                                     collections.OrderedDict()))
+
+
+class StorageRef:
+    def __init__(self, pid):
+        self.pid = pid
+
+
+class Pickler(pickle.Pickler):
+    def persistent_id(self, obj):
+        return obj.pid if isinstance(obj, StorageRef) else None
+
+
+def write_bin(path, tensors):
+    import io
+    state = collections.OrderedDict((name, FakeTensor(str(i), shape)) for i, (name, shape) in enumerate(tensors))
+    buf = io.BytesIO()
+    Pickler(buf, protocol=2).dump(state)
+    folder = "pytorch_model"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as z:
+        z.writestr(f"{folder}/data.pkl", buf.getvalue())
+        z.writestr(f"{folder}/byteorder", b"little")
+        for i, (name, shape) in enumerate(tensors):
+            with z.open(f"{folder}/data/{i}", "w", force_zip64=True) as f:
+                f.write(payload(int(np.prod(shape)) * 2))
+        z.writestr(f"{folder}/version", b"3\n")
+
+
+def main():
+    out = sys.argv[1]
+    layers = int(sys.argv[2]) if len(sys.argv) > 2 else 35
+    t = shapes(layers)
+    for sub, writer, name in [("st", write_safetensors, "model.safetensors"), ("bin", write_bin, "pytorch_model.bin")]:
+        os.makedirs(os.path.join(out, sub), exist_ok=True)
+        writer(os.path.join(out, sub, name), t)
+        with open(os.path.join(out, sub, "config.json"), "w") as f:
+            json.dump(config(layers), f, indent=2)
+        print(os.path.join(out, sub, name), os.path.getsize(os.path.join(out, sub, name)))
+
+
+if __name__ == "__main__":
+    main()
