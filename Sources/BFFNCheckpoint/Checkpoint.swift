@@ -116,10 +116,10 @@ public final class Checkpoint: @unchecked Sendable {
 
     /// The row-major bytes of `tensor`: zero-copy where the storage allows, gathered for strided views.
     /// - Throws: read errors of the underlying file (a bad CRC, a corrupt deflate stream).
-    public func bytes(of tensor: TensorInfo) throws -> TensorBytes {
+    public func bytes(of tensor: TensorInfo) throws -> LoadedBytes {
         switch files[tensor.fileIndex] {
         case .safetensors(let f):
-            return TensorBytes(view: f.bytes(of: f.entry(named: tensor.name)!), owner: f)
+            return LoadedBytes(view: f.bytes(of: f.entry(named: tensor.name)!), owner: f)
         case .pytorch(let f):
             return try f.bytes(of: f.tensor(named: tensor.name)!)
         }

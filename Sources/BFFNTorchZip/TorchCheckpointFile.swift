@@ -22,7 +22,7 @@ public final class TorchCheckpointFile: @unchecked Sendable {
     /// Tensors in state-dict order.
     public let tensors: [TorchTensorEntry]
     private let index: [String: Int]
-    private var storageCache: [String: ZipEntryBytes] = [:]
+    private var storageCache: [String: LoadedBytes] = [:]
     private let lock = Lock()
 
     /// The path the file was opened with.
@@ -125,7 +125,7 @@ public final class TorchCheckpointFile: @unchecked Sendable {
     }
 
     /// The storage's bytes, read, CRC-checked and cached on first use.
-    public func storageBytes(key: String) throws -> ZipEntryBytes {
+    public func storageBytes(key: String) throws -> LoadedBytes {
         try lock.withLock {
             if let cached = storageCache[key] { return cached }
             let name = "\(folder)/data/\(key)"
@@ -143,52 +143,20 @@ public final class TorchCheckpointFile: @unchecked Sendable {
 
     /// The tensor's bytes in row-major order: a view into the storage when the tensor is contiguous, else
     /// a gathered copy (owned by the returned object).
-    public func bytes(of tensor: TorchTensorEntry) throws -> TensorBytes {
+    public func bytes(of tensor: TorchTensorEntry) throws -> LoadedBytes {
         let r = tensor.record
         let storage = try storageBytes(key: r.storage.key)
         let elementSize = r.dtype.bitWidth / 8
         let count = Int(Shape.elementCount(r.shape) ?? 0)
         let start = Int(r.storageOffset) * elementSize
         if r.isContiguous || count == 0 {
-            return TensorBytes(view: UnsafeRawBufferPointer(rebasing: storage.bytes[start..<(start + count * elementSize)]), owner: storage)
+            return LoadedBytes(view: UnsafeRawBufferPointer(rebasing: storage.bytes[start..<(start + count * elementSize)]), owner: storage)
         }
         let out = UnsafeMutableRawBufferPointer.allocate(byteCount: count * elementSize, alignment: 64)
         StridedCopy.gather(from: storage.bytes.baseAddress! + start, shape: r.shape, strides: r.strides,
                            elementSize: elementSize, into: out.baseAddress!)
-        return TensorBytes(owned: out)
+        return LoadedBytes(owned: out, count: count * elementSize)
     }
-}
-
-/// Bytes of one tensor: a view kept alive by its owner, or an owned buffer.
-public final class TensorBytes: @unchecked Sendable {
-    /// The row-major bytes.
-    public let bytes: UnsafeRawBufferPointer
-    private let owner: AnyObject?
-    private let owned: UnsafeMutableRawBufferPointer?
-
-    /// A view into memory that `owner` keeps alive.
-    public init(view: UnsafeRawBufferPointer, owner: AnyObject?) {
-        bytes = view
-        self.owner = owner
-        owned = nil
-    }
-
-    /// Takes ownership of `buffer` (freed on deinit).
-    public init(owned buffer: UnsafeMutableRawBufferPointer) {
-        bytes = UnsafeRawBufferPointer(buffer)
-        owner = nil
-        owned = buffer
-    }
-
-    /// Runs `body` with the bytes, keeping them alive until it returns.
-    public func withBytes<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
-        try withExtendedLifetime(self) { try body(bytes) }
-    }
-
-    /// A copy of the bytes.
-    public var contents: [UInt8] { withBytes { Array($0) } }
-
-    deinit { owned?.deallocate() }
 }
 
 /// Copies a strided view into row-major order.

@@ -26,36 +26,6 @@ public struct ZipEntry: Sendable, Equatable {
     public var dataOffset: UInt64
 }
 
-/// Bytes of one zip entry: a view into the mapping for stored entries, an owned buffer for deflated ones.
-public final class ZipEntryBytes: @unchecked Sendable {
-    /// The uncompressed bytes.
-    public let bytes: UnsafeRawBufferPointer
-    private let owner: AnyObject?
-    private let owned: UnsafeMutableRawBufferPointer?
-
-    init(view: UnsafeRawBufferPointer, keeping file: MappedFile) {
-        bytes = view
-        owner = file
-        owned = nil
-    }
-
-    init(owned buffer: UnsafeMutableRawBufferPointer, count: Int) {
-        bytes = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
-        owner = nil
-        owned = buffer
-    }
-
-    /// Runs `body` with the bytes, keeping them alive until it returns.
-    public func withBytes<T>(_ body: (UnsafeRawBufferPointer) throws -> T) rethrows -> T {
-        try withExtendedLifetime(self) { try body(bytes) }
-    }
-
-    /// A copy of the bytes.
-    public var contents: [UInt8] { withBytes { Array($0) } }
-
-    deinit { owned?.deallocate() }
-}
-
 /// A read-only zip archive over a memory-mapped file: the subset PyTorch's `torch.save` writes and the usual
 /// tools produce (see formats/pytorch-bin.md).
 ///
@@ -137,16 +107,16 @@ public final class ZipArchive: @unchecked Sendable {
     /// - Parameter verifyChecksum: pass false only where a caller checks the CRC itself later.
     /// - Throws: `.checksumMismatch`, `.unsupported` (another compression method), `.malformed` (a corrupt
     ///   deflate stream), `.limitExceeded` (an implausible uncompressed size).
-    public func contents(of entry: ZipEntry, verifyChecksum: Bool = true) throws -> ZipEntryBytes {
+    public func contents(of entry: ZipEntry, verifyChecksum: Bool = true) throws -> LoadedBytes {
         let path = file.path
         let start = Int(entry.dataOffset)
         let stored = UnsafeRawBufferPointer(rebasing: file.bytes[start..<(start + Int(entry.compressedSize))])
-        let result: ZipEntryBytes
+        let result: LoadedBytes
         switch entry.method {
         case .stored:
-            result = ZipEntryBytes(view: stored, keeping: file)
+            result = LoadedBytes(view: stored, owner: file)
         case .deflated:
-            result = ZipEntryBytes(owned: try ZipArchive.inflate(stored, entry: entry, path: path), count: Int(entry.uncompressedSize))
+            result = LoadedBytes(owned: try ZipArchive.inflate(stored, entry: entry, path: path), count: Int(entry.uncompressedSize))
         }
         if verifyChecksum {
             let crc = CRC32.parallelChecksum(result.bytes, threads: ZipArchive.checksumThreads)
