@@ -5,7 +5,7 @@ import BFFNCore
 struct BFFNCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bffn",
-        abstract: "Read, inspect and convert BlockFFN model checkpoints.",
+        abstract: "Read and inspect BlockFFN model checkpoints.",
         discussion: """
         Inputs: a .safetensors file, a sharded index (model.safetensors.index.json or \
         pytorch_model.bin.index.json), a PyTorch pytorch_model.bin (torch.save zip format), or a checkpoint \
