@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "BFFNTorchZip", targets: ["BFFNTorchZip"]),
         .library(name: "BFFNCheckpoint", targets: ["BFFNCheckpoint"]),
         .library(name: "BFFNInspect", targets: ["BFFNInspect"]),
+        .library(name: "BFFNEngine", targets: ["BFFNEngine"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -35,11 +36,15 @@ let package = Package(
         .target(name: "BFFNTorchZip", dependencies: ["BFFNCore", "CBlockFFNZlib"]),
         // A checkpoint as a whole: config.json, every weight file, and model recognition.
         .target(name: "BFFNCheckpoint", dependencies: ["BFFNCore", "BFFNSafetensors", "BFFNTorchZip"]),
+        // Numeric kernels: fixed-order dot products and matrix products over f32/f16/bf16 weights.
+        .target(name: "BFFNKernels", swiftSettings: kernelSettings),
+        // The BlockFFN forward pass, KV cache and decoding.
+        .target(name: "BFFNEngine", dependencies: ["BFFNCore", "BFFNCheckpoint", "BFFNKernels"], swiftSettings: kernelSettings),
         // Reports about a checkpoint for `bffn inspect` (human text and JSON).
         .target(name: "BFFNInspect", dependencies: ["BFFNCore", "BFFNCheckpoint"]),
         // The command-line tool: parses arguments and prints; the libraries do the work.
         .executableTarget(name: "bffn", dependencies: [
-            "BFFNCore", "BFFNCheckpoint", "BFFNInspect",
+            "BFFNCore", "BFFNCheckpoint", "BFFNInspect", "BFFNEngine",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -52,6 +57,7 @@ let package = Package(
         .testTarget(name: "BFFNSafetensorsTests", dependencies: ["BFFNSafetensors", "BFFNTestSupport"]),
         .testTarget(name: "BFFNTorchZipTests", dependencies: ["BFFNTorchZip", "BFFNTestSupport"]),
         .testTarget(name: "BFFNCheckpointTests", dependencies: ["BFFNCheckpoint", "BFFNSafetensors", "BFFNTestSupport"]),
+        .testTarget(name: "BFFNEngineTests", dependencies: ["BFFNEngine", "BFFNSafetensors", "BFFNTestSupport"], swiftSettings: kernelSettings),
         .testTarget(name: "BFFNCommandLineTests", dependencies: ["BFFNCore", "BFFNTestSupport"]),
     ]
 )

@@ -1,0 +1,418 @@
+import BFFNCheckpoint
+import BFFNCore
+import BFFNKernels
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How the BlockFFN experts are computed.
+public enum FFNMode: String, Sendable {
+    /// Only the union of experts active for any token of the call is read and computed (DECISIONS.md 7).
+    case sparse
+    /// Every expert is computed; inactive ones contribute exact zeros. Gives the same logits bit for bit.
+    case dense
+}
+
+/// Engine settings.
+public struct EngineOptions: Sendable {
+    /// Worker threads for matrix products (results do not depend on it).
+    public var threads: Int = 1
+    /// Sparse (default) or dense experts.
+    public var ffnMode: FFNMode = .sparse
+    /// Keep each layer's router scores of the last call (for verification and sparsity statistics).
+    public var captureRouterScores = false
+    public init(threads: Int = 1, ffnMode: FFNMode = .sparse, captureRouterScores: Bool = false) {
+        self.threads = threads
+        self.ffnMode = ffnMode
+        self.captureRouterScores = captureRouterScores
+    }
+}
+
+/// What one forward call produced.
+public struct ForwardOutput: Sendable {
+    /// Logits, T rows of V floats.
+    public var logits: [Float]
+    /// Per layer, T rows of E router scores (after ReLU and normalisation); empty unless captured.
+    public var routerScores: [[Float]]
+    /// Per layer, the number of experts computed (the union in sparse mode).
+    public var expertsComputed: [Int]
+    /// The vocabulary size (row width of `logits`).
+    public var vocabSize: Int
+
+    /// Row `t` of the logits.
+    public func logits(at t: Int) -> ArraySlice<Float> { logits[(t * vocabSize)..<((t + 1) * vocabSize)] }
+
+    /// The argmax of row `t` (ties go to the lowest index, as torch.argmax).
+    public func argmax(at t: Int) -> Int {
+        var best = 0
+        var bestValue = -Float.infinity
+        for (i, v) in logits(at: t).enumerated() where v > bestValue {
+            best = i
+            bestValue = v
+        }
+        return best
+    }
+}
+
+/// The BlockFFN forward pass in float32 (BLOCKFFN-SPEC.md section 3, DECISIONS.md 5-8) with a KV cache.
+///
+/// Batch-invariant: every dot product, norm and softmax uses a fixed order that does not depend on how many
+/// tokens are in the call or on the thread count, so a token's logits are bit-identical whether it is computed
+/// in a prefill, in a chunk of draft tokens or alone after a cached prefix.
+public final class Engine {
+    public let weights: ModelWeights
+    public var options: EngineOptions
+    /// Tokens in the KV cache.
+    public private(set) var length = 0
+
+    let H: Int, L: Int, V: Int, nh: Int
+    let kvHeads: Int, keyDim: Int, valueDim: Int, ropeDim: Int, nopeDim: Int
+    let eps: Float, residualScale: Float, embedScale: Float, headScale: Float, attentionScale: Float
+    let ropeTheta: Float
+    let ropeScaling: ModelConfig.RopeScaling?
+    let maxPositions: Int
+    var keys: [[Float]]
+    var values: [[Float]]
+
+    /// Prepares an engine over resolved weights.
+    /// - Throws: `.invalidConfig` when config.json lacks what the forward pass needs (head counts, MLA dims).
+    public init(weights: ModelWeights, options: EngineOptions = EngineOptions()) throws {
+        self.weights = weights
+        self.options = options
+        let a = weights.architecture, c = weights.config
+        H = a.hiddenSize
+        L = a.numLayers
+        V = a.vocabSize
+        guard let heads = a.numAttentionHeads else {
+            throw BFFNError(.invalidConfig, "config.json must give num_attention_heads to run the model", field: "num_attention_heads")
+        }
+        nh = heads
+        switch a.attention {
+        case .mla:
+            guard let m = a.mla, let nope = m.qkNopeHeadDim, let vd = m.vHeadDim else {
+                throw BFFNError(.invalidConfig, "config.json must give qk_nope_head_dim to run an MLA model", field: "qk_nope_head_dim")
+            }
+            kvHeads = nh
+            nopeDim = nope
+            ropeDim = m.qkRopeHeadDim
+            keyDim = nope + m.qkRopeHeadDim
+            valueDim = vd
+            attentionScale = 1 / Float(keyDim).squareRoot()
+        case .gqa:
+            kvHeads = a.numKeyValueHeads ?? nh
+            keyDim = a.headDim ?? H / nh
+            valueDim = keyDim
+            ropeDim = keyDim
+            nopeDim = 0
+            attentionScale = 1 / Float(keyDim).squareRoot()
+        }
+        eps = Float(c.rmsNormEps ?? 1e-6)
+        residualScale = Float((c.scaleDepth ?? 1) / Double(L).squareRoot())
+        embedScale = Float(c.scaleEmb ?? 1)
+        headScale = Float(Double(H) / (c.dimModelBase ?? 1))
+        ropeTheta = Float(c.ropeTheta ?? 10000)
+        ropeScaling = c.ropeScaling
+        maxPositions = c.maxPositionEmbeddings ?? 4096
+        keys = Array(repeating: [], count: L)
+        values = Array(repeating: [], count: L)
+    }
+
+    /// Opens a checkpoint and builds an engine for it.
+    public convenience init(checkpointPath: String, options: EngineOptions = EngineOptions()) throws {
+        try self.init(weights: ModelWeights(checkpoint: Checkpoint(path: checkpointPath)), options: options)
+    }
+
+    /// Empties the KV cache.
+    public func reset() { truncate(to: 0) }
+
+    /// Drops cached tokens after the first `n` (rolls the cache back).
+    public func truncate(to n: Int) {
+        precondition(n >= 0 && n <= length, "truncate(to:) beyond the cache")
+        for l in 0..<L {
+            keys[l].removeSubrange((n * kvHeads * keyDim)...)
+            values[l].removeSubrange((n * kvHeads * valueDim)...)
+        }
+        length = n
+    }
+
+    /// Runs `tokens` at positions `length ..< length + T`, appends them to the cache, and returns their logits.
+    /// - Throws: `.outOfBounds` for a token id outside the vocabulary.
+    public func forward(_ tokens: [Int]) throws -> ForwardOutput {
+        let T = tokens.count
+        for (i, t) in tokens.enumerated() where t < 0 || t >= V {
+            throw BFFNError(.outOfBounds, "token id \(t) at index \(i) is outside the vocabulary of \(V)", field: "token ids")
+        }
+        var out = ForwardOutput(logits: [], routerScores: [], expertsComputed: [], vocabSize: V)
+        if T == 0 { return out }
+        let w = weights
+        var h = [Float](repeating: 0, count: T * H)
+        for (t, id) in tokens.enumerated() {
+            for j in 0..<H { h[t * H + j] = w.embedding.element(id, j) * embedScale }
+        }
+        let positions = (0..<T).map { length + $0 }
+        var normed = [Float](repeating: 0, count: T * H)
+        var branch = [Float](repeating: 0, count: T * H)
+        for l in 0..<L {
+            let lw = w.layers[l]
+            Ops.rmsNorm(h, lw.inputNorm, eps, T, H, into: &normed)
+            attention(layer: l, lw, normed, T, positions, into: &branch)
+            for i in 0..<(T * H) { h[i] += branch[i] * residualScale }
+            Ops.rmsNorm(h, lw.postNorm, eps, T, H, into: &normed)
+            let (scores, computed) = ffn(lw, normed, T, into: &branch)
+            out.expertsComputed.append(computed)
+            if options.captureRouterScores, let scores { out.routerScores.append(scores) }
+            for i in 0..<(T * H) { h[i] += branch[i] * residualScale }
+        }
+        Ops.rmsNorm(h, w.finalNorm, eps, T, H, into: &normed)
+        for i in 0..<(T * H) { normed[i] /= headScale }
+        var logits = [Float](repeating: 0, count: T * V)
+        Ops.matmul(normed, T, w.head, into: &logits, threads: options.threads)
+        out.logits = logits
+        length += T
+        return out
+    }
+
+    // MARK: - Attention
+
+    func ropeTables(_ positions: [Int]) -> (cos: [Float], sin: [Float]) {
+        let half = ropeDim / 2
+        var theta = ropeTheta
+        if let s = ropeScaling, s.type == "dynamic" {
+            let seq = (positions.last ?? 0) + 1
+            if seq > maxPositions {
+                let f = Double(s.factor)
+                theta = Float(Double(ropeTheta) * pow((f * Double(seq) / Double(maxPositions)) - (f - 1), Double(ropeDim) / Double(ropeDim - 2)))
+            }
+        }
+        var invFreq = [Float](repeating: 0, count: half)
+        for j in 0..<half { invFreq[j] = 1 / powf(theta, Float(2 * j) / Float(ropeDim)) }
+        var cosT = [Float](repeating: 0, count: positions.count * half)
+        var sinT = cosT
+        for (t, p) in positions.enumerated() {
+            var pos = Float(p)
+            if let s = ropeScaling, s.type == "linear" { pos /= Float(s.factor) }
+            for j in 0..<half {
+                let angle = pos * invFreq[j]
+                cosT[t * half + j] = cosf(angle)
+                sinT[t * half + j] = sinf(angle)
+            }
+        }
+        return (cosT, sinT)
+    }
+
+    /// Rotate-half RoPE on `dim` floats at `x`.
+    @inline(__always)
+    func rope(_ x: UnsafeMutablePointer<Float>, _ cosT: UnsafePointer<Float>, _ sinT: UnsafePointer<Float>) {
+        let half = ropeDim / 2
+        for i in 0..<half {
+            let a = x[i], b = x[i + half]
+            x[i] = a * cosT[i] - b * sinT[i]
+            x[i + half] = b * cosT[i] + a * sinT[i]
+        }
+    }
+
+    func attention(layer l: Int, _ lw: LayerWeights, _ a: [Float], _ T: Int, _ positions: [Int], into out: inout [Float]) {
+        let threads = options.threads
+        let (cosT, sinT) = ropeTables(positions)
+        let half = ropeDim / 2
+        var q = [Float](repeating: 0, count: T * nh * keyDim)
+        var newK = [Float](repeating: 0, count: T * kvHeads * keyDim)
+        var newV = [Float](repeating: 0, count: T * kvHeads * valueDim)
+        if let qA = lw.qA, let qANorm = lw.qANorm, let qB = lw.qB, let kvA = lw.kvA, let kvANorm = lw.kvANorm, let kvB = lw.kvB {
+            let qLora = qA.rows, kvLora = kvANorm.cols
+            var cq = [Float](repeating: 0, count: T * qLora)
+            Ops.matmul(a, T, qA, into: &cq, threads: threads)
+            var cqn = cq
+            Ops.rmsNorm(cq, qANorm, 1e-6, T, qLora, into: &cqn)
+            Ops.matmul(cqn, T, qB, into: &q, threads: threads)
+            var c = [Float](repeating: 0, count: T * kvA.rows)
+            Ops.matmul(a, T, kvA, into: &c, threads: threads)
+            var latent = [Float](repeating: 0, count: T * kvLora)
+            for t in 0..<T { for j in 0..<kvLora { latent[t * kvLora + j] = c[t * kvA.rows + j] } }
+            var latentNormed = latent
+            Ops.rmsNorm(latent, kvANorm, 1e-6, T, kvLora, into: &latentNormed)
+            var kv = [Float](repeating: 0, count: T * kvB.rows)
+            Ops.matmul(latentNormed, T, kvB, into: &kv, threads: threads)
+            q.withUnsafeMutableBufferPointer { qp in
+                c.withUnsafeMutableBufferPointer { cp in
+                    cosT.withUnsafeBufferPointer { cs in
+                        sinT.withUnsafeBufferPointer { sn in
+                            for t in 0..<T {
+                                // The shared rotary key k_pe sits after the latent in c.
+                                rope(cp.baseAddress! + t * kvA.rows + kvLora, cs.baseAddress! + t * half, sn.baseAddress! + t * half)
+                                for hd in 0..<nh {
+                                    rope(qp.baseAddress! + (t * nh + hd) * keyDim + nopeDim, cs.baseAddress! + t * half, sn.baseAddress! + t * half)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            let kvWidth = nopeDim + valueDim
+            for t in 0..<T {
+                for hd in 0..<nh {
+                    let src = t * kvB.rows + hd * kvWidth
+                    let kd = (t * nh + hd) * keyDim
+                    for j in 0..<nopeDim { newK[kd + j] = kv[src + j] }
+                    for j in 0..<ropeDim { newK[kd + nopeDim + j] = c[t * kvA.rows + kvLora + j] }
+                    let vd = (t * nh + hd) * valueDim
+                    for j in 0..<valueDim { newV[vd + j] = kv[src + nopeDim + j] }
+                }
+            }
+        } else if let wq = lw.q, let wk = lw.k, let wv = lw.v {
+            Ops.matmul(a, T, wq, into: &q, threads: threads)
+            Ops.matmul(a, T, wk, into: &newK, threads: threads)
+            Ops.matmul(a, T, wv, into: &newV, threads: threads)
+            q.withUnsafeMutableBufferPointer { qp in
+                newK.withUnsafeMutableBufferPointer { kp in
+                    cosT.withUnsafeBufferPointer { cs in
+                        sinT.withUnsafeBufferPointer { sn in
+                            for t in 0..<T {
+                                for hd in 0..<nh { rope(qp.baseAddress! + (t * nh + hd) * keyDim, cs.baseAddress! + t * half, sn.baseAddress! + t * half) }
+                                for g in 0..<kvHeads { rope(kp.baseAddress! + (t * kvHeads + g) * keyDim, cs.baseAddress! + t * half, sn.baseAddress! + t * half) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        keys[l].append(contentsOf: newK)
+        values[l].append(contentsOf: newV)
+        // Causal softmax attention over the cache, per (token, head), keys in position order.
+        let group = nh / kvHeads
+        var o = [Float](repeating: 0, count: T * nh * valueDim)
+        let base = length
+        keys[l].withUnsafeBufferPointer { K in
+            values[l].withUnsafeBufferPointer { Vv in
+                q.withUnsafeBufferPointer { Q in
+                    o.withUnsafeMutableBufferPointer { O in
+                        var scores = [Float](repeating: 0, count: base + T)
+                        for t in 0..<T {
+                            let visible = base + t + 1
+                            for hd in 0..<nh {
+                                let g = hd / group
+                                let qp = Q.baseAddress! + (t * nh + hd) * keyDim
+                                var maxS = -Float.infinity
+                                for j in 0..<visible {
+                                    let s = Dot.dot(qp, K.baseAddress! + (j * kvHeads + g) * keyDim, keyDim) * attentionScale
+                                    scores[j] = s
+                                    if s > maxS { maxS = s }
+                                }
+                                var sum: Float = 0
+                                for j in 0..<visible {
+                                    let e = expf(scores[j] - maxS)
+                                    scores[j] = e
+                                    sum += e
+                                }
+                                let op = O.baseAddress! + (t * nh + hd) * valueDim
+                                for j in 0..<visible {
+                                    let p = scores[j] / sum
+                                    let vp = Vv.baseAddress! + (j * kvHeads + g) * valueDim
+                                    for d in 0..<valueDim { op[d] = op[d].addingProduct(p, vp[d]) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ops.matmul(o, T, lw.o, into: &out, threads: threads)
+    }
+
+    // MARK: - FFN
+
+    /// Computes the FFN into `out`; returns the router scores [T, E] (nil for dense vanilla FFNs) and the
+    /// number of experts computed.
+    func ffn(_ lw: LayerWeights, _ b: [Float], _ T: Int, into out: inout [Float]) -> ([Float]?, Int) {
+        let threads = options.threads
+        for i in 0..<out.count { out[i] = 0 }
+        if let gate = lw.gate, let up = lw.up, let down = lw.down {
+            let I = gate.rows
+            var g = [Float](repeating: 0, count: T * I), u = g
+            Ops.matmul(b, T, gate, into: &g, threads: threads)
+            Ops.matmul(b, T, up, into: &u, threads: threads)
+            for i in 0..<(T * I) { g[i] = Ops.silu(g[i]) * u[i] }
+            Ops.matmul(g, T, down, into: &out, threads: threads)
+            return (nil, 0)
+        }
+        guard let router = lw.router else { return (nil, 0) }
+        let E = router.rows
+        var r = [Float](repeating: 0, count: T * E)
+        Ops.matmul(b, T, router, into: &r, threads: threads)
+        var active = [Bool](repeating: false, count: E)
+        for t in 0..<T {
+            for e in 0..<E {
+                let v = max(r[t * E + e], 0)
+                r[t * E + e] = v
+                if v > 0 { active[e] = true }
+            }
+            switch weights.architecture.routerNorm {
+            case .rms?:
+                r.withUnsafeMutableBufferPointer { rp in
+                    let row = rp.baseAddress! + t * E
+                    let inv = 1 / (Dot.dot(row, row, E) / Float(E) + eps).squareRoot()
+                    for e in 0..<E { row[e] = lw.routerNorm!.element(0, e) * (row[e] * inv) }
+                }
+            case .sum?:
+                var s: Float = 0
+                for e in 0..<E { s += r[t * E + e] }
+                let d = s * Float(weights.config.normScale ?? 1) + 1e-5
+                for e in 0..<E { r[t * E + e] /= d }
+            default:
+                break
+            }
+        }
+        let experts = options.ffnMode == .dense ? Array(0..<E) : (0..<E).filter { active[$0] }
+        guard let de = lw.expertUp.first?.rows else { return (r, 0) }
+        var u = [Float](repeating: 0, count: T * de)
+        var partial = [Float](repeating: 0, count: T * H)
+        for e in experts {
+            Ops.matmul(b, T, lw.expertUp[e], into: &u, threads: threads)
+            for t in 0..<T {
+                let score = r[t * E + e]
+                for i in 0..<de { u[t * de + i] = Ops.silu(u[t * de + i]) * score }
+            }
+            switch lw.expertDown[e] {
+            case .rows(let down):
+                Ops.matmul(u, T, down, into: &partial, threads: threads)
+            case .transposed(let downT):
+                for i in 0..<(T * H) { partial[i] = 0 }
+                for t in 0..<T {
+                    for i in 0..<de {
+                        let g = u[t * de + i]
+                        for j in 0..<H { partial[t * H + j] = partial[t * H + j].addingProduct(g, downT.element(i, j)) }
+                    }
+                }
+            }
+            for i in 0..<(T * H) { out[i] += partial[i] }
+        }
+        return (r, experts.count)
+    }
+}
+
+/// Small float32 helpers shared by the forward pass.
+enum Ops {
+    @inline(__always)
+    static func silu(_ x: Float) -> Float { x / (1 + expf(-x)) }
+
+    /// out[t] = w ⊙ x[t] / sqrt(mean(x[t]²) + eps), the mean in `Dot`'s fixed order.
+    static func rmsNorm(_ x: [Float], _ w: WeightMatrix, _ eps: Float, _ T: Int, _ n: Int, into out: inout [Float]) {
+        x.withUnsafeBufferPointer { xp in
+            for t in 0..<T {
+                let row = xp.baseAddress! + t * n
+                let inv = 1 / (Dot.dot(row, row, n) / Float(n) + eps).squareRoot()
+                for j in 0..<n { out[t * n + j] = w.element(0, j) * (row[j] * inv) }
+            }
+        }
+    }
+
+    /// out[T, w.rows] = x[T, w.cols] · wᵀ.
+    static func matmul(_ x: [Float], _ T: Int, _ w: WeightMatrix, into out: inout [Float], threads: Int) {
+        x.withUnsafeBufferPointer { xp in
+            out.withUnsafeMutableBufferPointer { op in
+                MatMul.run(x: xp.baseAddress!, tokens: T, xStride: w.cols, w: w, out: op.baseAddress!, outStride: w.rows, threads: threads)
+            }
+        }
+    }
+}

@@ -1,0 +1,123 @@
+import BFFNCore
+import BFFNEngine
+import BFFNSafetensors
+import BFFNTestSupport
+import Testing
+
+/// A reference file in the schema of shared/reference/README.md.
+struct ReferenceOutputs {
+    var inputIds: [Int]
+    var logits: [Float]
+    var greedyIds: [Int]
+    var routers: [[Float]]
+
+    init(_ path: String) throws {
+        let f = try SafetensorsFile(path: path)
+        func ints(_ n: String) -> [Int] {
+            guard let e = f.entry(named: n) else { return [] }
+            return f.file.withBytes { _ in f.bytes(of: e).withMemoryRebound(to: Int64.self) { $0.map { Int($0) } } }
+        }
+        func floats(_ n: String) -> [Float] {
+            guard let e = f.entry(named: n) else { return [] }
+            return f.file.withBytes { _ in Array(f.bytes(of: e).withMemoryRebound(to: Float.self) { $0 }) }
+        }
+        inputIds = ints("input_ids")
+        logits = floats("logits")
+        greedyIds = ints("greedy_ids")
+        var r: [[Float]] = []
+        while f.entry(named: "router_l\(r.count)") != nil { r.append(floats("router_l\(r.count)")) }
+        routers = r
+    }
+}
+
+/// Greedy decoding with the engine: prefill, then one token at a time.
+func greedy(_ engine: Engine, _ prompt: [Int], _ n: Int) throws -> [Int] {
+    engine.reset()
+    var out = try engine.forward(prompt)
+    var next = out.argmax(at: prompt.count - 1)
+    var ids: [Int] = []
+    for _ in 0..<n {
+        ids.append(next)
+        out = try engine.forward([next])
+        next = out.argmax(at: 0)
+    }
+    return ids
+}
+
+@Suite("engine against the published model's outputs")
+struct ReferenceTests {
+    @Test(arguments: [Fixtures.blockReference, Fixtures.blockLinearReference])
+    func logitsRoutersAndGreedyMatch(_ folder: String) throws {
+        let ref = try ReferenceOutputs(folder + "/reference.safetensors")
+        let engine = try Engine(checkpointPath: folder, options: EngineOptions(captureRouterScores: true))
+        let out = try engine.forward(ref.inputIds)
+        let V = out.vocabSize
+        #expect(out.logits.count == ref.logits.count)
+        var maxErr: Float = 0
+        for i in 0..<out.logits.count { maxErr = max(maxErr, abs(out.logits[i] - ref.logits[i])) }
+        #expect(maxErr < 1e-3, "max logit error \(maxErr)")
+        for t in 0..<ref.inputIds.count {
+            let refRow = ref.logits[(t * V)..<((t + 1) * V)]
+            let refTop = refRow.indices.max { refRow[$0] < refRow[$1] }! - t * V
+            #expect(out.argmax(at: t) == refTop, "top-1 at position \(t)")
+        }
+        #expect(out.routerScores.count == ref.routers.count)
+        for (l, r) in ref.routers.enumerated() {
+            var err: Float = 0
+            for i in 0..<r.count {
+                err = max(err, abs(out.routerScores[l][i] - r[i]))
+                #expect((out.routerScores[l][i] > 0) == (r[i] > 0), "active set differs in layer \(l) at \(i)")
+            }
+            #expect(err < 1e-4, "router error \(err) in layer \(l)")
+        }
+        #expect(try greedy(engine, ref.inputIds, ref.greedyIds.count) == ref.greedyIds)
+    }
+}
+
+@Suite("batch invariance and sparse = dense")
+struct InvarianceTests {
+    @Test(arguments: [Fixtures.blockReference, Fixtures.blockLinearReference])
+    func aTokensLogitsDoNotDependOnHowItWasBatched(_ folder: String) throws {
+        let ref = try ReferenceOutputs(folder + "/reference.safetensors")
+        let prompt = ref.inputIds
+        let engine = try Engine(checkpointPath: folder)
+        let full = try engine.forward(prompt).logits
+        // One token at a time after the cache.
+        engine.reset()
+        var single: [Float] = []
+        for t in prompt { single += try engine.forward([t]).logits }
+        #expect(single == full)
+        // Chunks of 8 and of 5, with 2 threads.
+        for (chunk, threads) in [(8, 1), (5, 2), (24, 2)] {
+            let e2 = try Engine(checkpointPath: folder, options: EngineOptions(threads: threads))
+            var got: [Float] = []
+            var i = 0
+            while i < prompt.count {
+                got += try e2.forward(Array(prompt[i..<min(prompt.count, i + chunk)])).logits
+                i += chunk
+            }
+            #expect(got == full, "chunk \(chunk), threads \(threads)")
+        }
+        // Rolling the cache back and recomputing gives the same bits.
+        engine.truncate(to: 10)
+        let again = try engine.forward(Array(prompt[10...])).logits
+        #expect(again == Array(full[(10 * (full.count / prompt.count))...]))
+    }
+
+    @Test(arguments: [Fixtures.blockReference, Fixtures.blockLinearReference])
+    func sparseAndDenseExpertsGiveIdenticalLogits(_ folder: String) throws {
+        let prompt = try ReferenceOutputs(folder + "/reference.safetensors").inputIds
+        let sparse = try Engine(checkpointPath: folder, options: EngineOptions(ffnMode: .sparse))
+        let dense = try Engine(checkpointPath: folder, options: EngineOptions(ffnMode: .dense))
+        var i = 0
+        var fewer = false
+        while i < prompt.count {
+            let chunk = Array(prompt[i..<min(prompt.count, i + 4)])
+            let s = try sparse.forward(chunk), d = try dense.forward(chunk)
+            #expect(s.logits == d.logits)
+            if zip(s.expertsComputed, d.expertsComputed).contains(where: { $0 < $1 }) { fewer = true }
+            i += 4
+        }
+        #expect(fewer, "the sparse path never skipped an expert")
+    }
+}
