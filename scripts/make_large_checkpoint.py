@@ -8,16 +8,15 @@ Weights are a repeated random block: the readers' speed does not depend on the v
 
 Usage: python3 scripts/make_large_checkpoint.py OUTDIR [LAYERS]
 """
-import collections
 import json
 import os
-import pickle
 import struct
 import sys
-import types
-import zipfile
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torchless_save import save  # noqa: E402
 
 H, NH, E, DE, V = 1792, 14, 56, 128, 122753
 QL, KVL, NOPE, ROPE = 768, 256, 128, 64
@@ -70,65 +69,8 @@ def write_safetensors(path, tensors):
             f.write(payload(int(np.prod(shape)) * 2))
 
 
-# Stand-ins pickled under torch's names: pickle records module + qualname, which is all torch.save writes.
-torch_mod = types.ModuleType("torch")
-utils_mod = types.ModuleType("torch._utils")
-sys.modules["torch"], sys.modules["torch._utils"] = torch_mod, utils_mod
-
-
-class BFloat16Storage:
-    pass
-
-
-BFloat16Storage.__module__ = "torch"
-torch_mod.BFloat16Storage = BFloat16Storage
-
-
-def _rebuild_tensor_v2(*args):
-    pass
-
-
-_rebuild_tensor_v2.__module__ = "torch._utils"
-utils_mod._rebuild_tensor_v2 = _rebuild_tensor_v2
-
-
-class FakeTensor:
-    def __init__(self, key, shape):
-        self.key, self.shape = key, shape
-
-    def __reduce__(self):
-        strides, acc = [], 1
-        for d in reversed(self.shape):
-            strides.insert(0, acc)
-            acc *= d
-        storage = ("storage", BFloat16Storage, self.key, "cpu", int(np.prod(self.shape)))
-        return (_rebuild_tensor_v2, (StorageRef(storage), 0, tuple(self.shape), tuple(strides), False,
-                                     collections.OrderedDict()))
-
-
-class StorageRef:
-    def __init__(self, pid):
-        self.pid = pid
-
-
-class Pickler(pickle.Pickler):
-    def persistent_id(self, obj):
-        return obj.pid if isinstance(obj, StorageRef) else None
-
-
 def write_bin(path, tensors):
-    import io
-    state = collections.OrderedDict((name, FakeTensor(str(i), shape)) for i, (name, shape) in enumerate(tensors))
-    buf = io.BytesIO()
-    Pickler(buf, protocol=2).dump(state)
-    folder = "pytorch_model"
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as z:
-        z.writestr(f"{folder}/data.pkl", buf.getvalue())
-        z.writestr(f"{folder}/byteorder", b"little")
-        for i, (name, shape) in enumerate(tensors):
-            with z.open(f"{folder}/data/{i}", "w", force_zip64=True) as f:
-                f.write(payload(int(np.prod(shape)) * 2))
-        z.writestr(f"{folder}/version", b"3\n")
+    save(path, [(name, "BF16", shape, payload(int(np.prod(shape)) * 2)) for name, shape in tensors], folder="pytorch_model")
 
 
 def main():

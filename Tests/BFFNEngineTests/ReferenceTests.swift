@@ -44,9 +44,17 @@ func greedy(_ engine: Engine, _ prompt: [Int], _ n: Int) throws -> [Int] {
     return ids
 }
 
-@Suite("engine against the published model's outputs")
+/// The numpy-reference fixtures (fixtures/engine), one folder per variant.
+let engineFixtures: [String] = [
+    "gqa-blocklinear-rms-f32", "mha-block-sum-f16", "gqa-fastmoe-none-bf16", "mla-megablocks-rms-bf16", "mla-bmt-rms-bf16",
+    "gqa-blocklinear-tied-linearrope-bf16", "mla-blocklinear-sharded-bin-f16", "mha-block-rms-sharded-bf16",
+    "gqa-dynamicrope-blocklinear-f32", "gqa-vanilla-dense-f32",
+].map { Fixtures.path("engine/\($0)") }
+
+@Suite("engine against reference outputs")
 struct ReferenceTests {
-    @Test(arguments: [Fixtures.blockReference, Fixtures.blockLinearReference])
+    /// The two published-code references first, then every numpy-reference fixture.
+    @Test(arguments: [Fixtures.blockReference, Fixtures.blockLinearReference] + engineFixtures)
     func logitsRoutersAndGreedyMatch(_ folder: String) throws {
         let ref = try ReferenceOutputs(folder + "/reference.safetensors")
         let engine = try Engine(checkpointPath: folder, options: EngineOptions(captureRouterScores: true))
@@ -70,13 +78,16 @@ struct ReferenceTests {
             }
             #expect(err < 1e-4, "router error \(err) in layer \(l)")
         }
-        #expect(try greedy(engine, ref.inputIds, ref.greedyIds.count) == ref.greedyIds)
+        if !ref.greedyIds.isEmpty {
+            #expect(try greedy(engine, ref.inputIds, ref.greedyIds.count) == ref.greedyIds)
+        }
     }
 }
 
 @Suite("batch invariance and sparse = dense")
 struct InvarianceTests {
-    @Test(arguments: [Fixtures.blockReference, Fixtures.blockLinearReference])
+    /// Every fixture but dynamic RoPE, whose angles depend on the sequence length by definition.
+    @Test(arguments: [Fixtures.blockReference, Fixtures.blockLinearReference] + engineFixtures.filter { !$0.contains("dynamic") })
     func aTokensLogitsDoNotDependOnHowItWasBatched(_ folder: String) throws {
         let ref = try ReferenceOutputs(folder + "/reference.safetensors")
         let prompt = ref.inputIds
@@ -104,7 +115,7 @@ struct InvarianceTests {
         #expect(again == Array(full[(10 * (full.count / prompt.count))...]))
     }
 
-    @Test(arguments: [Fixtures.blockReference, Fixtures.blockLinearReference])
+    @Test(arguments: [Fixtures.blockReference, Fixtures.blockLinearReference] + engineFixtures.filter { !$0.contains("vanilla") })
     func sparseAndDenseExpertsGiveIdenticalLogits(_ folder: String) throws {
         let prompt = try ReferenceOutputs(folder + "/reference.safetensors").inputIds
         let sparse = try Engine(checkpointPath: folder, options: EngineOptions(ffnMode: .sparse))
