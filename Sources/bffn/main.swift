@@ -5,7 +5,7 @@ import BFFNCore
 struct BFFNCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bffn",
-        abstract: "Read and inspect BlockFFN model checkpoints.",
+        abstract: "Read, inspect and run BlockFFN model checkpoints.",
         discussion: """
         Inputs: a .safetensors file, a sharded index (model.safetensors.index.json or \
         pytorch_model.bin.index.json), a PyTorch pytorch_model.bin (torch.save zip format), or a checkpoint \
@@ -15,7 +15,7 @@ struct BFFNCommand: ParsableCommand {
         the byte offset), 2 usage error.
         """,
         version: BFFNVersion.string,
-        subcommands: [InspectCommand.self]
+        subcommands: [InspectCommand.self, GenerateCommand.self]
     )
 }
 

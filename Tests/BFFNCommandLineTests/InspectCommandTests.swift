@@ -66,3 +66,44 @@ struct InspectCommandTests {
         #expect(help.status == 0 && help.stdout.contains("--tensors"))
     }
 }
+
+@Suite("bffn generate", .serialized)
+struct GenerateCommandTests {
+    @Test func greedyIdsMatchThePublishedModel() throws {
+        let f = try ReferenceIds(Fixtures.blockLinearReference + "/reference.safetensors")
+        let prompt = f.input.map(String.init).joined(separator: ",")
+        #expect(f.input.count == 24 && f.greedy.count == 16)
+        let r = try runBFFN(["generate", Fixtures.blockLinearReference, "--prompt-ids", prompt, "--max-new-tokens", "16", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let j = try JSONValue.parse(r.stdout)
+        let generated = j["generated_ids"]?.arrayElements?.compactMap { $0.intValue.map(Int.init) }
+        #expect(generated == f.greedy)
+        #expect((j["experts_read_fraction"]?.numberValue ?? 0) > 0 && (j["experts_read_fraction"]?.numberValue ?? 1) < 1)
+        #expect(j["tokens_per_second"]?.numberValue != nil)
+    }
+
+    @Test func badTokenIds() throws {
+        #expect(try runBFFN(["generate", Fixtures.blockLinearReference, "--prompt-ids", "1,x"]).status == 2)
+        let r = try runBFFN(["generate", Fixtures.blockLinearReference, "--prompt-ids", "1,9999"])
+        #expect(r.status == 1 && r.stderr.contains("9999"), "\(r.stderr)")
+    }
+}
+
+/// input_ids and greedy_ids read from a reference file with the JSON header parser (no engine involved).
+struct ReferenceIds {
+    var input: [Int] = []
+    var greedy: [Int] = []
+    init(_ path: String) throws {
+        let bytes = try Fixtures.bytes(path)
+        let n = Int(bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+        let header = try bytes.withUnsafeBytes { try JSONValue.parse(UnsafeRawBufferPointer(rebasing: $0[8..<(8 + n)])) }
+        func ints(_ name: String) -> [Int] {
+            guard let o = header[name]?["data_offsets"]?.arrayElements, let b = o[0].intValue, let e = o[1].intValue else { return [] }
+            return stride(from: 8 + n + Int(b), to: 8 + n + Int(e), by: 8).map { i in
+                Int(bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: i, as: Int64.self) })
+            }
+        }
+        input = ints("input_ids")
+        greedy = ints("greedy_ids")
+    }
+}

@@ -1,0 +1,86 @@
+import ArgumentParser
+import BFFNCore
+import BFFNEngine
+
+/// `bffn generate MODEL --prompt-ids ...`: greedy decoding with the built-in engine.
+struct GenerateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Greedy decoding with the built-in float32 engine.",
+        discussion: """
+        Runs the prompt, then appends the argmax token at each step (ties to the lowest id), reading only the \
+        experts the router activates. Prints the generated ids, comma-separated.
+
+        Examples:
+          bffn generate fixtures/reference/mla-blocklinear-rms-bf16-bin --prompt-ids 5,17,42 --max-new-tokens 16
+          bffn generate model/ --prompt-ids 1,2,3 --max-new-tokens 64 --threads 2 --json
+        """
+    )
+
+    @Argument(help: "A checkpoint (folder, .safetensors, .bin or shard index).")
+    var model: String
+
+    @Option(help: "The prompt as comma-separated token ids, e.g. 5,17,42.")
+    var promptIds: String
+
+    @Option(help: "How many tokens to generate.")
+    var maxNewTokens: Int = 32
+
+    @Option(help: "Worker threads (the output does not depend on it).")
+    var threads: Int = 2
+
+    @Option(help: "Expert computation: sparse (only active experts) or dense (all; same output).")
+    var ffn: String = "sparse"
+
+    @Flag(help: "Print one JSON object: prompt_ids, generated_ids, tokens_per_second, experts_read_fraction.")
+    var json = false
+
+    func validate() throws {
+        guard maxNewTokens >= 0 && maxNewTokens <= 1_000_000 else { throw ValidationError("--max-new-tokens must be 0...1000000") }
+        guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads must be 1...256") }
+        guard FFNMode(rawValue: ffn) != nil else { throw ValidationError("--ffn must be sparse or dense") }
+        _ = try parseTokenIds(promptIds)
+    }
+
+    func run() throws {
+        try runReportingErrors(json: json) {
+            let prompt = try parseTokenIds(promptIds)
+            let engine = try Engine(checkpointPath: model, options: EngineOptions(threads: threads, ffnMode: FFNMode(rawValue: ffn)!))
+            let r = try GreedyDecoder.generate(engine, prompt: prompt, maxNewTokens: maxNewTokens)
+            if json {
+                print(JSONValue.object([
+                    ("prompt_ids", .array(r.promptIds.map { .integer($0) })),
+                    ("generated_ids", .array(r.generatedIds.map { .integer($0) })),
+                    ("tokens_per_second", .double(r.tokensPerSecond)),
+                    ("prefill_seconds", .double(r.prefillSeconds)),
+                    ("experts_read_fraction", .double(r.expertsReadFraction)),
+                ]).serialized(pretty: true))
+            } else {
+                print(r.generatedIds.map(String.init).joined(separator: ","))
+                FileHandleOutput.standardError("\(r.generatedIds.count) tokens, \(fixed(r.tokensPerSecond, 1)) tokens/s, experts read \(fixed(r.expertsReadFraction * 100, 1)) %\n")
+            }
+        }
+    }
+}
+
+/// Parses "5,17,42" into ids.
+/// - Throws: `ValidationError` naming the bad item.
+func parseTokenIds(_ text: String) throws -> [Int] {
+    let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: " ") }
+    var ids: [Int] = []
+    for p in parts {
+        guard let v = Int(p), v >= 0 else { throw ValidationError("'\(p)' in the token ids is not a non-negative integer") }
+        ids.append(v)
+    }
+    guard !ids.isEmpty else { throw ValidationError("give at least one token id") }
+    return ids
+}
+
+extension Substring {
+    func trimmingCharacters(in set: String) -> String {
+        var s = self
+        while let f = s.first, set.contains(f) { s.removeFirst() }
+        while let l = s.last, set.contains(l) { s.removeLast() }
+        return String(s)
+    }
+}
