@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "BFFNCheckpoint", targets: ["BFFNCheckpoint"]),
         .library(name: "BFFNInspect", targets: ["BFFNInspect"]),
         .library(name: "BFFNEngine", targets: ["BFFNEngine"]),
+        .library(name: "BFFNSynth", targets: ["BFFNSynth"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -40,11 +41,13 @@ let package = Package(
         .target(name: "BFFNKernels", swiftSettings: kernelSettings),
         // The BlockFFN forward pass, KV cache and decoding.
         .target(name: "BFFNEngine", dependencies: ["BFFNCore", "BFFNCheckpoint", "BFFNKernels"], swiftSettings: kernelSettings),
+        // Synthetic checkpoints with the published shapes and controlled routing sparsity.
+        .target(name: "BFFNSynth", dependencies: ["BFFNCore", "BFFNSafetensors", "BFFNTorchZip"]),
         // Reports about a checkpoint for `bffn inspect` (human text and JSON).
         .target(name: "BFFNInspect", dependencies: ["BFFNCore", "BFFNCheckpoint"]),
         // The command-line tool: parses arguments and prints; the libraries do the work.
         .executableTarget(name: "bffn", dependencies: [
-            "BFFNCore", "BFFNCheckpoint", "BFFNInspect", "BFFNEngine",
+            "BFFNCore", "BFFNCheckpoint", "BFFNInspect", "BFFNEngine", "BFFNSynth",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -58,6 +61,7 @@ let package = Package(
         .testTarget(name: "BFFNTorchZipTests", dependencies: ["BFFNTorchZip", "BFFNTestSupport"]),
         .testTarget(name: "BFFNCheckpointTests", dependencies: ["BFFNCheckpoint", "BFFNSafetensors", "BFFNTestSupport"]),
         .testTarget(name: "BFFNEngineTests", dependencies: ["BFFNEngine", "BFFNSafetensors", "BFFNTestSupport"], swiftSettings: kernelSettings),
+        .testTarget(name: "BFFNSynthTests", dependencies: ["BFFNSynth", "BFFNEngine", "BFFNCheckpoint", "BFFNTestSupport"]),
         .testTarget(name: "BFFNCommandLineTests", dependencies: ["BFFNCore", "BFFNTestSupport"]),
     ]
 )

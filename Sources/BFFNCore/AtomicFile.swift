@@ -57,6 +57,15 @@ public final class AtomicFileWriter {
         }
     }
 
+    /// Overwrites bytes already written, at absolute `offset` (`pwrite`), e.g. to patch a header.
+    /// - Throws: `BFFNError.io` on failure.
+    public func overwrite(_ bytes: [UInt8], at offset: UInt64) throws {
+        let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(offset)) }
+        guard n == bytes.count else {
+            throw BFFNError(.io, "pwrite failed: \(String(cString: strerror(errno)))", file: temporaryPath)
+        }
+    }
+
     /// Appends a byte array.
     public func write(_ bytes: [UInt8]) throws {
         try bytes.withUnsafeBytes { try write($0) }

@@ -1,0 +1,144 @@
+import ArgumentParser
+import BFFNCore
+import BFFNEngine
+import BFFNSynth
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `bffn synth --preset NAME --out DIR`: a synthetic checkpoint with the published shapes.
+struct SynthCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "synth",
+        abstract: "Write a synthetic BlockFFN checkpoint with published shapes and a chosen routing sparsity.",
+        discussion: """
+        Real weights cannot be downloaded everywhere; benchmarks and scale tests use these. The checkpoint has \
+        the published tensor names and block_linear layout, config.json, and seeded random weights whose \
+        routers give each of 64 vocabulary topics its own expert set. On the synthetic workload (a Markov chain \
+        over topics, see synth.json) routing reaches the requested token-level (--tls) and 8-token chunk-level \
+        (--cls8) sparsity; after writing, the engine measures what it actually reaches on that workload and \
+        stores it in DIR/synth.json, with sample prompts in DIR/workload.txt.
+
+        Presets: tiny (tests), small 0.1B, medium 0.5B, large 0.8B, xlarge 1.2B (MLA), 3b (GQA, 2.8B).
+
+        Examples:
+          bffn synth --preset small --out /tmp/small
+          bffn synth --preset xlarge --out /tmp/xl --format bin --dtype bf16
+        """
+    )
+
+    @Option(help: "tiny, small, medium, large, xlarge or 3b.")
+    var preset: String
+
+    @Option(help: "The output folder.")
+    var out: String
+
+    @Option(help: "Weight file format: safetensors or bin (torch.save zip).")
+    var format: String = "safetensors"
+
+    @Option(help: "Storage dtype: bf16, f16 or f32.")
+    var dtype: String = "bf16"
+
+    @Option(help: "Token-level sparsity to reach (fraction of experts inactive per token).")
+    var tls: Double = 0.8
+
+    @Option(help: "8-token chunk-level sparsity to reach.")
+    var cls8: Double = 0.7
+
+    @Option(help: "Random seed (the same seed gives byte-identical files).")
+    var seed: UInt64 = 1
+
+    @Option(help: "Workload tokens the engine runs to measure the sparsity reached (0 skips).")
+    var measureTokens: Int = 128
+
+    @Flag(help: "Overwrite existing files.")
+    var force = false
+
+    @Flag(help: "Print one JSON object (the content of synth.json).")
+    var json = false
+
+    func options() throws -> SynthOptions {
+        guard let p = SynthPreset.all[preset] else { throw ValidationError("unknown preset '\(preset)'; use tiny, small, medium, large, xlarge or 3b") }
+        var o = SynthOptions(preset: p)
+        guard let f = SynthOptions.Format(rawValue: format) else { throw ValidationError("--format must be safetensors or bin") }
+        o.format = f
+        guard let d = ["bf16": DType.bf16, "f16": .f16, "f32": .f32][dtype] else { throw ValidationError("--dtype must be bf16, f16 or f32") }
+        o.dtype = d
+        o.tls = tls
+        o.cls8 = cls8
+        o.seed = seed
+        do { try o.validate() } catch let e as BFFNError { throw ValidationError(e.reason) }
+        return o
+    }
+
+    func validate() throws {
+        _ = try options()
+        guard measureTokens >= 0 && measureTokens <= 4096 else { throw ValidationError("--measure-tokens must be 0...4096") }
+    }
+
+    func run() throws {
+        try runReportingErrors(json: json) {
+            let o = try options()
+            let progress = Progress(label: "synth \(preset)")
+            let weightPath = try SyntheticCheckpoint.write(o, to: out, overwrite: force) { done, total in progress.update(done, total) }
+            progress.finish()
+            let workload = SyntheticCheckpoint.workload(o)
+            var measured: JSONValue = .null
+            if measureTokens > 0 {
+                let engine = try Engine(checkpointPath: out, options: EngineOptions(threads: 2, captureRouterScores: true))
+                var scores = [[Float]](repeating: [], count: o.preset.layers)
+                var i = 0
+                while i * 64 < measureTokens {
+                    engine.reset()
+                    let r = try engine.forward(workload.sequence(length: min(64, measureTokens - i * 64), index: i))
+                    for l in 0..<scores.count { scores[l] += r.routerScores[l] }
+                    i += 1
+                }
+                // Sequences are 64 tokens, so chunks never straddle two sequences.
+                let stats = SparsityStatistics(routerScores: scores, experts: o.preset.experts)
+                measured = .object([("tokens", .integer(measureTokens)), ("tls", .double(stats.tls)),
+                                    ("cls8", stats.overall[8].map { .double($0) } ?? .null)])
+            }
+            var lines: [String] = []
+            for i in 0..<8 { lines.append(workload.sequence(length: 64, index: 1000 + i).map(String.init).joined(separator: ",")) }
+            try writeFileAtomically(out + "/workload.txt", Array((lines.joined(separator: "\n") + "\n").utf8))
+            let doc = JSONValue.object([
+                ("preset", .string(o.preset.name)), ("weights", .string(weightPath)), ("format", .string(o.format.rawValue)),
+                ("dtype", .string(o.dtype.rawValue)), ("seed", .integer(Int64(bitPattern: o.seed))),
+                ("requested", .object([("tls", .double(o.tls)), ("cls8", .double(o.cls8))])),
+                ("workload", .object([("description", "Markov chain over vocabulary topics: token t is in topic t mod topics; before each token after the first the topic switches to a uniformly random one with switch_probability; tokens are uniform within the topic"),
+                                      ("topics", .integer(workload.topics)), ("switch_probability", .double(workload.switchProbability)),
+                                      ("seed", .integer(Int64(bitPattern: workload.seed))), ("measured_sequences", "index 0, 1, ... of 64 tokens"),
+                                      ("sample_prompts", "workload.txt (indices 1000-1007)")])),
+                ("measured", measured),
+            ])
+            try writeFileAtomically(out + "/synth.json", Array((doc.serialized(pretty: true) + "\n").utf8))
+            if json {
+                print(doc.serialized(pretty: true))
+            } else {
+                print("wrote \(weightPath)")
+                if let t = measured["tls"]?.numberValue, let c = measured["cls8"]?.numberValue {
+                    print("routing on the synthetic workload: TLS \(fixed(t, 3)) (asked \(fixed(o.tls, 3))), CLS8 \(fixed(c, 3)) (asked \(fixed(o.cls8, 3)))")
+                }
+            }
+        }
+    }
+}
+
+/// Progress on stderr, only when stderr is a terminal.
+final class Progress {
+    let label: String
+    let enabled = isatty(2) != 0
+    var last = -1
+    init(label: String) { self.label = label }
+    func update(_ done: UInt64, _ total: UInt64) {
+        guard enabled, total > 0 else { return }
+        let pct = Int(done * 100 / total)
+        if pct != last {
+            last = pct
+            FileHandleOutput.standardError("\r\(label): \(pct) %")
+        }
+    }
+    func finish() { if enabled && last >= 0 { FileHandleOutput.standardError("\r\(label): done   \n") } }
+}
