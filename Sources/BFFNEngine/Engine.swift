@@ -65,6 +65,11 @@ public final class Engine {
     public var options: EngineOptions
     /// Tokens in the KV cache.
     public private(set) var length = 0
+    /// Seconds spent in FFN blocks since the last `resetTimers()` (for benchmarks).
+    public private(set) var ffnSeconds = 0.0
+
+    /// Zeroes `ffnSeconds`.
+    public func resetTimers() { ffnSeconds = 0 }
 
     let H: Int, L: Int, V: Int, nh: Int
     let kvHeads: Int, keyDim: Int, valueDim: Int, ropeDim: Int, nopeDim: Int
@@ -159,7 +164,9 @@ public final class Engine {
             attention(layer: l, lw, normed, T, positions, into: &branch)
             for i in 0..<(T * H) { h[i] += branch[i] * residualScale }
             Ops.rmsNorm(h, lw.postNorm, eps, T, H, into: &normed)
+            let f0 = monotonicSeconds()
             let (scores, computed) = ffn(lw, normed, T, into: &branch)
+            ffnSeconds += monotonicSeconds() - f0
             out.expertsComputed.append(computed)
             if options.captureRouterScores, let scores { out.routerScores.append(scores) }
             for i in 0..<(T * H) { h[i] += branch[i] * residualScale }

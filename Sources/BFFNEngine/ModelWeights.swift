@@ -39,8 +39,10 @@ public final class ModelWeights: @unchecked Sendable {
     public let finalNorm: WeightMatrix
     public let head: WeightMatrix
     public let layers: [LayerWeights]
-    /// Bytes of every expert weight (all layers), for reporting the fraction read.
-    public let expertBytesPerLayer: Int
+    /// Bytes of one expert's weights (its up and down parts) in one layer.
+    public let bytesPerExpert: Int
+    /// Bytes read per token outside the experts: attention, router, norms and the LM head (one embedding row).
+    public let nonExpertBytesPerToken: Int
     private var keepAlive: [LoadedBytes] = []
 
     /// Resolves the weights of `checkpoint`.
@@ -141,7 +143,14 @@ public final class ModelWeights: @unchecked Sendable {
             layers.append(lw)
         }
         self.layers = layers
-        expertBytesPerLayer = E * de * H * 2 * (layers.first?.expertUp.first?.type.size ?? 2)
+        bytesPerExpert = de * H * 2 * (layers.first?.expertUp.first?.type.size ?? 2)
+        var other = head.byteCount + finalNorm.byteCount + embedding.cols * embedding.type.size
+        for lw in layers {
+            let mats = [lw.inputNorm, lw.postNorm, lw.o] + [lw.qA, lw.qANorm, lw.qB, lw.kvA, lw.kvANorm, lw.kvB, lw.q, lw.k, lw.v,
+                                                            lw.router, lw.routerNorm, lw.gate, lw.up, lw.down].compactMap { $0 }
+            other += mats.reduce(0) { $0 + $1.byteCount }
+        }
+        nonExpertBytesPerToken = other
         keepAlive = keep
     }
 }

@@ -38,20 +38,27 @@ public enum MatMul {
         }
     }
 
-    @inline(__always)
     static func block(_ j: Job, _ r0: Int, _ r1: Int) {
+        switch j.w.type {
+        case .f32: block(j, r0, r1, F32Loader.self)
+        case .bf16: block(j, r0, r1, BF16Loader.self)
+        case .f16: block(j, r0, r1, F16Loader.self)
+        }
+    }
+
+    static func block<L: WeightLoader>(_ j: Job, _ r0: Int, _ r1: Int, _ loader: L.Type) {
         let n = j.w.cols
         for t in 0..<j.tokens {
             let xt = j.x + t * j.xStride
             let ot = j.out + t * j.outStride
             var r = r0
             while r + 4 <= r1 {
-                let v = Dot.dot4(xt, j.w.row(r), j.w.row(r + 1), j.w.row(r + 2), j.w.row(r + 3), j.w.type, n)
+                let v = Dot.dot4(xt, j.w.row(r), j.w.row(r + 1), j.w.row(r + 2), j.w.row(r + 3), n, L.self)
                 ot[r] = v[0]; ot[r + 1] = v[1]; ot[r + 2] = v[2]; ot[r + 3] = v[3]
                 r += 4
             }
             while r < r1 {
-                ot[r] = Dot.dot(xt, j.w.row(r), j.w.type, n)
+                ot[r] = Dot.dot(xt, j.w.row(r), n, L.self)
                 r += 1
             }
         }

@@ -1,0 +1,100 @@
+import ArgumentParser
+import BFFNCore
+import BFFNEngine
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `bffn bench MODEL`: prefill and decode speed, bytes read per token, and sparse vs dense FFN time.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure prefill and decode speed, weight bandwidth, and sparse vs dense FFN time.",
+        discussion: """
+        Prefills a prompt (the first line of MODEL/workload.txt when present, e.g. from `bffn synth`, else seeded \
+        random ids), decodes --tokens tokens greedily with chunk-sparse experts, then repeats the decode with \
+        dense experts to time the dense FFN. Also measures this machine's streaming-read bandwidth in the same run \
+        and reports the ratio of the decode's effective weight bandwidth to it.
+
+        Examples:
+          bffn synth --preset small --out /tmp/small && bffn bench /tmp/small --threads 1,2
+          bffn bench /tmp/small --tokens 64 --json
+        """
+    )
+
+    @Argument(help: "A checkpoint (folder, .safetensors, .bin or shard index).")
+    var model: String
+
+    @Option(help: "Thread counts to measure, comma-separated.")
+    var threads: String = "2"
+
+    @Option(help: "Tokens to decode per measurement.")
+    var tokens: Int = 32
+
+    @Option(help: "Prompt length for prefill when no workload.txt is present.")
+    var promptTokens: Int = 64
+
+    @Flag(help: "Print one JSON object (one entry per thread count under \"runs\").")
+    var json = false
+
+    func threadCounts() throws -> [Int] {
+        let parts = threads.split(separator: ",").map { Int($0) }
+        guard !parts.isEmpty, parts.allSatisfy({ ($0 ?? 0) >= 1 && ($0 ?? 0) <= 256 }) else {
+            throw ValidationError("--threads takes a list like 1,2 of counts from 1 to 256")
+        }
+        return parts.map { $0! }
+    }
+
+    func validate() throws {
+        _ = try threadCounts()
+        guard tokens >= 1 && tokens <= 100_000 else { throw ValidationError("--tokens must be 1...100000") }
+        guard promptTokens >= 1 && promptTokens <= 100_000 else { throw ValidationError("--prompt-tokens must be 1...100000") }
+    }
+
+    func run() throws {
+        try runReportingErrors(json: json) {
+            let engine = try Engine(checkpointPath: model)
+            var prompt: [Int] = []
+            var isDir = stat()
+            if stat(model, &isDir) == 0, (isDir.st_mode & S_IFMT) == S_IFDIR, let f = try? MappedFile(path: model + "/workload.txt") {
+                let first = String(decoding: f.contents.prefix(while: { $0 != 0x0A }), as: UTF8.self)
+                prompt = first.split(separator: ",").compactMap { Int($0) }
+            }
+            if prompt.isEmpty {
+                var x: UInt64 = 42
+                let V = engine.weights.architecture.vocabSize
+                prompt = (0..<promptTokens).map { _ in x = x &* 6364136223846793005 &+ 1442695040888963407; return Int((x >> 33) % UInt64(V)) }
+            }
+            var runs: [BenchmarkResult] = []
+            for t in try threadCounts() {
+                runs.append(try Benchmark.run(engine, prompt: prompt, decodeTokens: tokens, threads: t))
+            }
+            if json {
+                func obj(_ r: BenchmarkResult) -> JSONValue {
+                    .object([
+                        ("threads", .integer(r.threads)), ("prefill_tokens", .integer(r.prefillTokens)), ("decode_tokens", .integer(r.decodeTokens)),
+                        ("prefill_tokens_per_second", .double(r.prefillTokensPerSecond)), ("decode_tokens_per_second", .double(r.decodeTokensPerSecond)),
+                        ("weight_bytes_per_token", .double(r.weightBytesPerToken)), ("effective_gbps", .double(r.effectiveGBps)),
+                        ("read_bandwidth_gbps", .double(r.readBandwidthGBps)), ("bandwidth_ratio", .double(r.bandwidthRatio)),
+                        ("dense_ffn_ms_per_token", .double(r.denseFFNMillisecondsPerToken)),
+                        ("sparse_ffn_ms_per_token", .double(r.sparseFFNMillisecondsPerToken)),
+                        ("active_expert_fraction", .double(r.activeExpertFraction)), ("peak_rss_bytes", .integer(r.peakRSSBytes)),
+                        ("prefill_gflops_per_thread", .double(r.prefillGFLOPsPerThread)),
+                    ])
+                }
+                var members: [(String, JSONValue)] = [("model", .string(model))]
+                if case .object(let first) = obj(runs[0]) { members += first.map { ($0.key, $0.value) } }
+                members.append(("runs", .array(runs.map(obj))))
+                print(JSONValue.object(members).serialized(pretty: true))
+            } else {
+                for r in runs {
+                    print("threads \(r.threads): prefill \(fixed(r.prefillTokensPerSecond, 1)) tok/s (\(r.prefillTokens) tokens, \(fixed(r.prefillGFLOPsPerThread, 1)) GFLOP/s per thread), decode \(fixed(r.decodeTokensPerSecond, 2)) tok/s")
+                    print("  weights read per token \(fixed(r.weightBytesPerToken / 1e6, 1)) MB -> \(fixed(r.effectiveGBps, 2)) GB/s; streaming read \(fixed(r.readBandwidthGBps, 2)) GB/s; ratio \(fixed(r.bandwidthRatio * 100, 1)) %")
+                    print("  FFN per token: sparse \(fixed(r.sparseFFNMillisecondsPerToken, 2)) ms, dense \(fixed(r.denseFFNMillisecondsPerToken, 2)) ms; active experts \(fixed(r.activeExpertFraction * 100, 1)) %")
+                    print("  peak RSS \(fixed(Double(r.peakRSSBytes) / 1e6, 1)) MB")
+                }
+            }
+        }
+    }
+}
