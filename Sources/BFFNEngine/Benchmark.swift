@@ -39,38 +39,39 @@ public enum Benchmark {
         return Int(u.ru_maxrss) * 1024
     }
 
-    /// Streaming-read bandwidth: sums a 512 MiB buffer of 8-byte words on `threads` threads, best of 3, GB/s.
-    public static func readBandwidth(threads: Int) -> Double {
-        let words = 64 << 20
-        let buf = UnsafeMutablePointer<UInt64>.allocate(capacity: words)
-        defer { buf.deallocate() }
-        for i in 0..<words { buf[i] = UInt64(i) }
-        let job = ReadJob(p: buf, words: words)
+    /// Streaming-read bandwidth of `regions` (the model's weights, already resident): every 8-byte word is
+    /// summed on `threads` threads, best of 3 passes, in GB/s. This is the memory decoding streams from (file
+    /// mappings, 4 KiB pages), so the ratio compares like with like and allocates nothing.
+    public static func readBandwidth(_ regions: [UnsafeRawBufferPointer], threads: Int) -> Double {
+        let total = regions.reduce(0) { $0 + $1.count }
         var best = 0.0
         for _ in 0..<3 {
             let t0 = monotonicSeconds()
-            let sums = UnsafeMutablePointer<UInt64>.allocate(capacity: threads)
-            let sj = SumJob(p: sums)
-            DispatchQueue.concurrentPerform(iterations: threads) { i in
-                let lo = job.words * i / threads, hi = job.words * (i + 1) / threads
-                var a = SIMD4<UInt64>(), k = lo
-                let v = UnsafeRawPointer(job.p)
-                while k + 4 <= hi {
-                    a &+= v.loadUnaligned(fromByteOffset: k * 8, as: SIMD4<UInt64>.self)
-                    k += 4
+            var sink: UInt64 = 0
+            for r in regions where r.count >= 64 {
+                let sums = UnsafeMutablePointer<UInt64>.allocate(capacity: threads)
+                let job = ReadJob(p: UnsafeMutableRawPointer(mutating: r.baseAddress!), words: r.count / 8, sums: sums)
+                let parts = r.count < 1 << 20 ? 1 : threads
+                DispatchQueue.concurrentPerform(iterations: parts) { i in
+                    let lo = job.words * i / parts, hi = job.words * (i + 1) / parts
+                    var a = SIMD4<UInt64>(), k = lo
+                    while k + 4 <= hi {
+                        a &+= job.p.loadUnaligned(fromByteOffset: k * 8, as: SIMD4<UInt64>.self)
+                        k += 4
+                    }
+                    job.sums[i] = a.wrappedSum()
                 }
-                sj.p[i] = a.wrappedSum()
+                for i in 0..<parts { sink &+= sums[i] }
+                sums.deallocate()
             }
             let dt = monotonicSeconds() - t0
-            withExtendedLifetime(sums.pointee) {}
-            sums.deallocate()
-            best = max(best, Double(words * 8) / dt / 1e9)
+            withExtendedLifetime(sink) {}
+            best = max(best, Double(total) / dt / 1e9)
         }
         return best
     }
 
-    struct ReadJob: @unchecked Sendable { let p: UnsafeMutablePointer<UInt64>; let words: Int }
-    struct SumJob: @unchecked Sendable { let p: UnsafeMutablePointer<UInt64> }
+    struct ReadJob: @unchecked Sendable { let p: UnsafeMutableRawPointer; let words: Int; let sums: UnsafeMutablePointer<UInt64> }
 
     /// Runs prefill of `prompt`, then `decodeTokens` greedy steps, in sparse mode; then the same decode in
     /// dense mode to time the dense FFN.
@@ -102,7 +103,7 @@ public enum Benchmark {
         let bytesPerToken = Double(w.nonExpertBytesPerToken) + sparse.experts * Double(w.bytesPerExpert)
         let decodeTPS = Double(decodeTokens) / sparse.seconds
         let effective = bytesPerToken * decodeTPS / 1e9
-        let bandwidth = readBandwidth(threads: threads)
+        let bandwidth = readBandwidth(w.weightRegions, threads: threads)
         let denseParams = Double(w.nonExpertBytesPerToken + E * layers * w.bytesPerExpert) / Double(w.embedding.type.size)
         return BenchmarkResult(
             threads: threads, prefillTokens: prompt.count, decodeTokens: decodeTokens,

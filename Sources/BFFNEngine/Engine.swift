@@ -371,28 +371,42 @@ public final class Engine {
             }
         }
         let experts = options.ffnMode == .dense ? Array(0..<E) : (0..<E).filter { active[$0] }
-        guard let de = lw.expertUp.first?.rows else { return (r, 0) }
-        var u = [Float](repeating: 0, count: T * de)
-        var partial = [Float](repeating: 0, count: T * H)
-        for e in experts {
-            Ops.matmul(b, T, lw.expertUp[e], into: &u, threads: threads)
-            for t in 0..<T {
-                let score = r[t * E + e]
-                for i in 0..<de { u[t * de + i] = Ops.silu(u[t * de + i]) * score }
+        guard let de = lw.expertUp.first?.rows, !experts.isEmpty else { return (r, experts.count) }
+        // Up projections of the union experts for all T tokens, then SiLU and the router gate.
+        let width = experts.count * de
+        var g = [Float](repeating: 0, count: T * width)
+        b.withUnsafeBufferPointer { bp in
+            g.withUnsafeMutableBufferPointer { gp in
+                ExpertMatMul.up(x: bp.baseAddress!, tokens: T, blocks: experts.map { lw.expertUp[$0] }, out: gp.baseAddress!, threads: threads)
             }
-            switch lw.expertDown[e] {
-            case .rows(let down):
-                Ops.matmul(u, T, down, into: &partial, threads: threads)
-            case .transposed(let downT):
+        }
+        for t in 0..<T {
+            for (k, e) in experts.enumerated() {
+                let score = r[t * E + e]
+                for i in 0..<de { g[t * width + k * de + i] = Ops.silu(g[t * width + k * de + i]) * score }
+            }
+        }
+        if case .rows = lw.expertDown[0] {
+            let blocks: [WeightMatrix] = experts.map { if case .rows(let m) = lw.expertDown[$0] { return m } else { fatalError() } }
+            g.withUnsafeBufferPointer { gp in
+                out.withUnsafeMutableBufferPointer { op in
+                    ExpertMatMul.down(g: gp.baseAddress!, tokens: T, blocks: blocks, out: op.baseAddress!, threads: threads)
+                }
+            }
+        } else {
+            // Wdownᵀ stored (megablocks): per expert, accumulate rows scaled by the gates, then add.
+            var partial = [Float](repeating: 0, count: T * H)
+            for (k, e) in experts.enumerated() {
+                guard case .transposed(let downT) = lw.expertDown[e] else { continue }
                 for i in 0..<(T * H) { partial[i] = 0 }
                 for t in 0..<T {
                     for i in 0..<de {
-                        let g = u[t * de + i]
-                        for j in 0..<H { partial[t * H + j] = partial[t * H + j].addingProduct(g, downT.element(i, j)) }
+                        let gi = g[t * width + k * de + i]
+                        for j in 0..<H { partial[t * H + j] = partial[t * H + j].addingProduct(gi, downT.element(i, j)) }
                     }
                 }
+                for i in 0..<(T * H) { out[i] += partial[i] }
             }
-            for i in 0..<(T * H) { out[i] += partial[i] }
         }
         return (r, experts.count)
     }

@@ -45,6 +45,16 @@ public final class ModelWeights: @unchecked Sendable {
     public let nonExpertBytesPerToken: Int
     private var keepAlive: [LoadedBytes] = []
 
+    /// Every distinct memory region the weights live in (file mappings, gathered copies), for measuring the
+    /// read bandwidth of the very memory decoding streams.
+    public var weightRegions: [UnsafeRawBufferPointer] {
+        var seen = Set<UnsafeRawPointer>()
+        return keepAlive.compactMap { b in
+            guard let base = b.bytes.baseAddress, seen.insert(base).inserted else { return nil }
+            return b.bytes
+        }
+    }
+
     /// Resolves the weights of `checkpoint`.
     /// - Throws: recognition errors, and `.unsupported` for weight dtypes the kernels do not read (they read
     ///   F32, F16 and BF16).

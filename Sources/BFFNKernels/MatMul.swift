@@ -64,3 +64,78 @@ public enum MatMul {
         }
     }
 }
+
+/// Products over a list of row blocks (the experts of a chunk's union), without copying weights.
+public enum ExpertMatMul {
+    struct Job: @unchecked Sendable {
+        let x: UnsafePointer<Float>
+        let out: UnsafeMutablePointer<Float>
+        let blocks: [WeightMatrix]
+        let tokens: Int
+    }
+
+    /// Up projections: for every block b (an expert's [de, H] rows) and token t,
+    /// out[t, b·de + i] = x[t] · block_b[i]. Rows of all blocks are split over threads together.
+    public static func up(x: UnsafePointer<Float>, tokens: Int, blocks: [WeightMatrix], out: UnsafeMutablePointer<Float>, threads: Int) {
+        guard let first = blocks.first else { return }
+        let de = first.rows, H = first.cols, width = blocks.count * de
+        let job = Job(x: x, out: out, blocks: blocks, tokens: tokens)
+        let units = blocks.count  // one expert per work unit keeps each expert's slab on one core
+        let parts = max(1, min(threads, units))
+        let run: @Sendable (Int) -> Void = { p in
+            let u0 = units * p / parts, u1 = units * (p + 1) / parts
+            for b in u0..<u1 {
+                MatMul.run(x: job.x, tokens: job.tokens, xStride: H, w: job.blocks[b], out: job.out + b * de, outStride: width, threads: 1)
+            }
+        }
+        if parts == 1 { run(0) } else { DispatchQueue.concurrentPerform(iterations: parts, execute: run) }
+    }
+
+    /// Down projections summed over blocks in list order: out[t, j] = Σ_b (g[t, b·de ..< (b+1)·de] · down_b[j]),
+    /// each block's partial dot added in ascending block order, so a block whose gates are all zero adds
+    /// exact zeros and the sum equals the one over any superset of blocks (dense = sparse).
+    public static func down(g: UnsafePointer<Float>, tokens: Int, blocks: [WeightMatrix], out: UnsafeMutablePointer<Float>, threads: Int) {
+        guard let first = blocks.first else { return }
+        let H = first.rows, de = first.cols, width = blocks.count * de
+        let job = Job(x: g, out: out, blocks: blocks, tokens: tokens)
+        let parts = H * width * tokens < 1 << 15 ? 1 : max(1, min(threads, H / 64))
+        let run: @Sendable (Int) -> Void = { p in
+            let j0 = H * p / parts, j1 = H * (p + 1) / parts
+            switch first.type {
+            case .f32: rows(job, j0, j1, de, width, F32Loader.self)
+            case .bf16: rows(job, j0, j1, de, width, BF16Loader.self)
+            case .f16: rows(job, j0, j1, de, width, F16Loader.self)
+            }
+        }
+        if parts == 1 { run(0) } else { DispatchQueue.concurrentPerform(iterations: parts, execute: run) }
+    }
+
+    static func rows<L: WeightLoader>(_ j: Job, _ j0: Int, _ j1: Int, _ de: Int, _ width: Int, _: L.Type) {
+        let H = j.blocks[0].rows
+        var row = j0
+        // Four output rows at a time (four weight streams per expert); per output the order is the same.
+        while row + 4 <= j1 {
+            for t in 0..<j.tokens {
+                var acc = SIMD4<Float>()
+                for (b, w) in j.blocks.enumerated() {
+                    acc += Dot.dot4(j.x + t * width + b * de, w.row(row), w.row(row + 1), w.row(row + 2), w.row(row + 3), de, L.self)
+                }
+                for q in 0..<4 { j.out[t * H + row + q] = acc[q] }
+            }
+            row += 4
+        }
+        rowsOneByOne(j, row, j1, de, width, L.self)
+    }
+
+    static func rowsOneByOne<L: WeightLoader>(_ j: Job, _ j0: Int, _ j1: Int, _ de: Int, _ width: Int, _: L.Type) {
+        for row in j0..<j1 {
+            for t in 0..<j.tokens {
+                var acc: Float = 0
+                for (b, w) in j.blocks.enumerated() {
+                    acc += Dot.dot(j.x + t * width + b * de, w.row(row), de, L.self)
+                }
+                j.out[t * j.blocks[0].rows + row] = acc
+            }
+        }
+    }
+}
