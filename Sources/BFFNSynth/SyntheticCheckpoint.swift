@@ -182,6 +182,11 @@ public enum SyntheticCheckpoint {
         let decls = specs.map { (name: $0.name, dtype: o.dtype, shape: $0.shape) }
         let total = decls.reduce(UInt64(0)) { $0 + (o.dtype.byteCount(elements: Shape.elementCount($1.shape)!)!) }
         let path = folder + (o.format == .bin ? "/pytorch_model.bin" : "/model.safetensors")
+        if !overwrite {
+            for existing in [path, folder + "/config.json"] where access(existing, F_OK) == 0 {
+                throw BFFNError(.outputExists, "output exists; pass --force to overwrite it", file: existing)
+            }
+        }
         let writeTensor: (((UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws -> Void
         let finish: () throws -> Void
         if o.format == .bin {

@@ -107,3 +107,28 @@ struct ReferenceIds {
         greedy = ints("greedy_ids")
     }
 }
+
+@Suite("bffn synth and bench", .serialized)
+struct SynthBenchCommandTests {
+    @Test func synthThenBenchReportTheDocumentedKeys() throws {
+        let dir = TemporaryDirectory()
+        let s = try runBFFN(["synth", "--preset", "tiny", "--out", dir.file("m"), "--format", "bin", "--json"])
+        #expect(s.status == 0, "\(s.stderr)")
+        let doc = try JSONValue.parse(s.stdout)
+        let tls = try #require(doc["measured"]?["tls"]?.numberValue)
+        #expect(abs(tls - 0.8) < 0.05)
+        #expect(try runBFFN(["synth", "--preset", "tiny", "--out", dir.file("m")]).status == 1) // exists, no --force
+        #expect(try runBFFN(["synth", "--preset", "huge", "--out", dir.file("x")]).status == 2)
+        let b = try runBFFN(["bench", dir.file("m"), "--threads", "1,2", "--tokens", "4", "--json"])
+        #expect(b.status == 0, "\(b.stderr)")
+        let j = try JSONValue.parse(b.stdout)
+        for key in ["prefill_tokens_per_second", "decode_tokens_per_second", "weight_bytes_per_token", "effective_gbps",
+                    "read_bandwidth_gbps", "bandwidth_ratio", "dense_ffn_ms_per_token", "sparse_ffn_ms_per_token",
+                    "active_expert_fraction", "peak_rss_bytes"] {
+            #expect(j[key]?.numberValue != nil, "\(key)")
+        }
+        #expect(j["runs"]?.arrayElements?.count == 2)
+        let fraction = try #require(j["active_expert_fraction"]?.numberValue)
+        #expect(fraction > 0 && fraction < 0.5)
+    }
+}
