@@ -48,7 +48,26 @@ public enum MatMul {
 
     static func block<L: WeightLoader>(_ j: Job, _ r0: Int, _ r1: Int, _ loader: L.Type) {
         let n = j.w.cols
-        for t in 0..<j.tokens {
+        var t = 0
+        // Token pairs share each widened weight block; per output the order is that of Dot.dot.
+        while t + 2 <= j.tokens {
+            let xt = j.x + t * j.xStride, yt = j.x + (t + 1) * j.xStride
+            let ot = j.out + t * j.outStride, pt = j.out + (t + 1) * j.outStride
+            var r = r0
+            while r + 4 <= r1 {
+                let (u, v) = Dot.dot4x2(xt, yt, j.w.row(r), j.w.row(r + 1), j.w.row(r + 2), j.w.row(r + 3), n, L.self)
+                ot[r] = u[0]; ot[r + 1] = u[1]; ot[r + 2] = u[2]; ot[r + 3] = u[3]
+                pt[r] = v[0]; pt[r + 1] = v[1]; pt[r + 2] = v[2]; pt[r + 3] = v[3]
+                r += 4
+            }
+            while r < r1 {
+                ot[r] = Dot.dot(xt, j.w.row(r), n, L.self)
+                pt[r] = Dot.dot(yt, j.w.row(r), n, L.self)
+                r += 1
+            }
+            t += 2
+        }
+        if t < j.tokens {
             let xt = j.x + t * j.xStride
             let ot = j.out + t * j.outStride
             var r = r0
