@@ -1,4 +1,4 @@
-import Dispatch
+import CBlockFFNPrefetch
 
 /// out[t, r] = x[t, :] · W[r, :] for T tokens, split over threads by rows.
 ///
@@ -28,7 +28,7 @@ public enum MatMul {
             block(job, 0, w.rows)
             return
         }
-        DispatchQueue.concurrentPerform(iterations: parts) { p in
+        WorkerPool.shared.run(parts: parts) { p in
             let b0 = blocks * p / parts, b1 = blocks * (p + 1) / parts
             var b = b0
             while b < b1 {
@@ -71,7 +71,12 @@ public enum MatMul {
             let xt = j.x + t * j.xStride
             let ot = j.out + t * j.outStride
             var r = r0
+            let rowBytes = n * j.w.type.size
             while r + 4 <= r1 {
+                // Decode streams each row once: ask for the quad two ahead (page crossings stop the hardware streamer).
+                if j.tokens == 1 && r + 12 <= r1 + 16 && r + 12 <= j.w.rows {
+                    for q in 8..<12 { bffn_prefetch_range(j.w.row(r + q), rowBytes) }
+                }
                 let v = Dot.dot4(xt, j.w.row(r), j.w.row(r + 1), j.w.row(r + 2), j.w.row(r + 3), n, L.self)
                 ot[r] = v[0]; ot[r + 1] = v[1]; ot[r + 2] = v[2]; ot[r + 3] = v[3]
                 r += 4
@@ -101,13 +106,13 @@ public enum ExpertMatMul {
         let job = Job(x: x, out: out, blocks: blocks, tokens: tokens)
         let units = blocks.count  // one expert per work unit keeps each expert's slab on one core
         let parts = max(1, min(threads, units))
-        let run: @Sendable (Int) -> Void = { p in
+        let run: (Int) -> Void = { p in
             let u0 = units * p / parts, u1 = units * (p + 1) / parts
             for b in u0..<u1 {
                 MatMul.run(x: job.x, tokens: job.tokens, xStride: H, w: job.blocks[b], out: job.out + b * de, outStride: width, threads: 1)
             }
         }
-        if parts == 1 { run(0) } else { DispatchQueue.concurrentPerform(iterations: parts, execute: run) }
+        WorkerPool.shared.run(parts: parts, run)
     }
 
     /// Down projections summed over blocks in list order: out[t, j] = Σ_b (g[t, b·de ..< (b+1)·de] · down_b[j]),
@@ -118,7 +123,7 @@ public enum ExpertMatMul {
         let H = first.rows, de = first.cols, width = blocks.count * de
         let job = Job(x: g, out: out, blocks: blocks, tokens: tokens)
         let parts = H * width * tokens < 1 << 15 ? 1 : max(1, min(threads, H / 64))
-        let run: @Sendable (Int) -> Void = { p in
+        let run: (Int) -> Void = { p in
             let j0 = H * p / parts, j1 = H * (p + 1) / parts
             switch first.type {
             case .f32: rows(job, j0, j1, de, width, F32Loader.self)
@@ -126,7 +131,7 @@ public enum ExpertMatMul {
             case .f16: rows(job, j0, j1, de, width, F16Loader.self)
             }
         }
-        if parts == 1 { run(0) } else { DispatchQueue.concurrentPerform(iterations: parts, execute: run) }
+        WorkerPool.shared.run(parts: parts, run)
     }
 
     static func rows<L: WeightLoader>(_ j: Job, _ j0: Int, _ j1: Int, _ de: Int, _ width: Int, _: L.Type) {
