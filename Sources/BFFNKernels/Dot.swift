@@ -41,12 +41,14 @@ public enum F16Loader: WeightLoader {
 
 /// Dot products of a float32 activation vector with stored weight rows, in a fixed order.
 ///
-/// The order depends only on the length n: one SIMD8 accumulator takes the 8-element blocks in index order
-/// with fused multiply-adds, the tail (n mod 8 elements) is summed in index order with fused multiply-adds, and
-/// the eight lanes are reduced in one fixed tree, then the tail is added. Every kernel here (one row, four rows,
-/// two tokens at once, any thread split) performs exactly this sequence for each output, so results never
-/// depend on grouping: this is what makes the engine batch-invariant. Independent outputs (rows, tokens)
-/// supply the parallel FMA chains.
+/// The order depends only on the length n: four SIMD8 accumulators take the elements in blocks of 32 (the
+/// first accumulator elements k..k+7, the second k+8.., the third k+16.., the fourth k+24..) with fused
+/// multiply-adds; remaining whole 8-element blocks go to the first accumulator; the tail (n mod 8 elements) is
+/// summed in index order with fused multiply-adds; the result is reduce((a + b) + (c + d)) + tail with one fixed
+/// lane tree. Every kernel here (one row, two tokens at once, any thread split, weights widened on the fly or
+/// from a float32 scratch copy) performs exactly this sequence per output, so results never depend on grouping:
+/// this is what makes the engine batch-invariant. One row is read as one sequential stream, which is what the
+/// hardware prefetcher follows best on 4 KiB-page file mappings.
 public enum Dot {
     @inlinable @inline(__always)
     static func reduce(_ a: SIMD8<Float>) -> Float {
@@ -58,9 +60,16 @@ public enum Dot {
     /// x · w over n elements.
     @inlinable @inline(__always)
     public static func dot<L: WeightLoader>(_ x: UnsafePointer<Float>, _ w: UnsafeRawPointer, _ n: Int, _: L.Type) -> Float {
-        var a = SIMD8<Float>()
+        var a = SIMD8<Float>(), b = SIMD8<Float>(), c = SIMD8<Float>(), d = SIMD8<Float>()
         let xr = UnsafeRawPointer(x)
         var k = 0
+        while k + 32 <= n {
+            a.addProduct(xr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self), L.load8(w, k))
+            b.addProduct(xr.loadUnaligned(fromByteOffset: (k + 8) * 4, as: SIMD8<Float>.self), L.load8(w, k + 8))
+            c.addProduct(xr.loadUnaligned(fromByteOffset: (k + 16) * 4, as: SIMD8<Float>.self), L.load8(w, k + 16))
+            d.addProduct(xr.loadUnaligned(fromByteOffset: (k + 24) * 4, as: SIMD8<Float>.self), L.load8(w, k + 24))
+            k += 32
+        }
         while k + 8 <= n {
             a.addProduct(xr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self), L.load8(w, k))
             k += 8
@@ -70,61 +79,67 @@ public enum Dot {
             tail = tail.addingProduct(x[k], L.load1(w, k))
             k += 1
         }
-        return reduce(a) + tail
+        return reduce((a + b) + (c + d)) + tail
     }
 
-    /// Four rows at once, each in exactly the order of `dot`.
+    /// The dot product of x with the concatenation of `segments` (each `segmentLength` elements, a multiple of
+    /// 32), without building the concatenation: the four accumulators carry across segments, so the result is
+    /// bit-identical to `dot` over the concatenated row. Used for the down projection over a chunk's union of
+    /// experts: segments of experts whose gates are zero add exact zeros, so any union gives the same bits.
     @inlinable @inline(__always)
-    public static func dot4<L: WeightLoader>(_ x: UnsafePointer<Float>, _ w0: UnsafeRawPointer, _ w1: UnsafeRawPointer,
-                                             _ w2: UnsafeRawPointer, _ w3: UnsafeRawPointer, _ n: Int, _: L.Type) -> SIMD4<Float> {
+    public static func segmentedDot<L: WeightLoader>(_ x: UnsafePointer<Float>, _ segments: UnsafeBufferPointer<UnsafeRawPointer>,
+                                                     _ segmentLength: Int, _: L.Type) -> Float {
         var a = SIMD8<Float>(), b = SIMD8<Float>(), c = SIMD8<Float>(), d = SIMD8<Float>()
-        let xr = UnsafeRawPointer(x)
-        var k = 0
-        while k + 8 <= n {
-            let xv = xr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self)
-            a.addProduct(xv, L.load8(w0, k)); b.addProduct(xv, L.load8(w1, k))
-            c.addProduct(xv, L.load8(w2, k)); d.addProduct(xv, L.load8(w3, k))
-            k += 8
+        var xr = UnsafeRawPointer(x)
+        for w in segments {
+            var k = 0
+            while k + 32 <= segmentLength {
+                a.addProduct(xr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self), L.load8(w, k))
+                b.addProduct(xr.loadUnaligned(fromByteOffset: (k + 8) * 4, as: SIMD8<Float>.self), L.load8(w, k + 8))
+                c.addProduct(xr.loadUnaligned(fromByteOffset: (k + 16) * 4, as: SIMD8<Float>.self), L.load8(w, k + 16))
+                d.addProduct(xr.loadUnaligned(fromByteOffset: (k + 24) * 4, as: SIMD8<Float>.self), L.load8(w, k + 24))
+                k += 32
+            }
+            xr += segmentLength * 4
         }
-        var ta: Float = 0, tb: Float = 0, tc: Float = 0, td: Float = 0
-        while k < n {
-            ta = ta.addingProduct(x[k], L.load1(w0, k)); tb = tb.addingProduct(x[k], L.load1(w1, k))
-            tc = tc.addingProduct(x[k], L.load1(w2, k)); td = td.addingProduct(x[k], L.load1(w3, k))
-            k += 1
-        }
-        return SIMD4(reduce(a) + ta, reduce(b) + tb, reduce(c) + tc, reduce(d) + td)
+        return reduce((a + b) + (c + d))
     }
 
-    /// Four rows for two tokens x and y (each weight block is widened once and used twice); every output in
+    /// One row for two tokens x and y (each weight block is loaded once and used twice); each output in
     /// exactly the order of `dot`.
     @inlinable @inline(__always)
-    public static func dot4x2<L: WeightLoader>(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>,
-                                               _ w0: UnsafeRawPointer, _ w1: UnsafeRawPointer, _ w2: UnsafeRawPointer,
-                                               _ w3: UnsafeRawPointer, _ n: Int, _: L.Type) -> (SIMD4<Float>, SIMD4<Float>) {
-        var xa = SIMD8<Float>(), xb = SIMD8<Float>(), xc = SIMD8<Float>(), xd = SIMD8<Float>()
-        var ya = SIMD8<Float>(), yb = SIMD8<Float>(), yc = SIMD8<Float>(), yd = SIMD8<Float>()
+    public static func dot2<L: WeightLoader>(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ w: UnsafeRawPointer,
+                                             _ n: Int, _: L.Type) -> (Float, Float) {
+        var a = SIMD8<Float>(), b = SIMD8<Float>(), c = SIMD8<Float>(), d = SIMD8<Float>()
+        var e = SIMD8<Float>(), f = SIMD8<Float>(), g = SIMD8<Float>(), h = SIMD8<Float>()
         let xr = UnsafeRawPointer(x), yr = UnsafeRawPointer(y)
         var k = 0
+        while k + 32 <= n {
+            let w0 = L.load8(w, k), w1 = L.load8(w, k + 8), w2 = L.load8(w, k + 16), w3 = L.load8(w, k + 24)
+            a.addProduct(xr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self), w0)
+            e.addProduct(yr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self), w0)
+            b.addProduct(xr.loadUnaligned(fromByteOffset: (k + 8) * 4, as: SIMD8<Float>.self), w1)
+            f.addProduct(yr.loadUnaligned(fromByteOffset: (k + 8) * 4, as: SIMD8<Float>.self), w1)
+            c.addProduct(xr.loadUnaligned(fromByteOffset: (k + 16) * 4, as: SIMD8<Float>.self), w2)
+            g.addProduct(yr.loadUnaligned(fromByteOffset: (k + 16) * 4, as: SIMD8<Float>.self), w2)
+            d.addProduct(xr.loadUnaligned(fromByteOffset: (k + 24) * 4, as: SIMD8<Float>.self), w3)
+            h.addProduct(yr.loadUnaligned(fromByteOffset: (k + 24) * 4, as: SIMD8<Float>.self), w3)
+            k += 32
+        }
         while k + 8 <= n {
-            let xv = xr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self)
-            let yv = yr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self)
-            let v0 = L.load8(w0, k); xa.addProduct(xv, v0); ya.addProduct(yv, v0)
-            let v1 = L.load8(w1, k); xb.addProduct(xv, v1); yb.addProduct(yv, v1)
-            let v2 = L.load8(w2, k); xc.addProduct(xv, v2); yc.addProduct(yv, v2)
-            let v3 = L.load8(w3, k); xd.addProduct(xv, v3); yd.addProduct(yv, v3)
+            let w0 = L.load8(w, k)
+            a.addProduct(xr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self), w0)
+            e.addProduct(yr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self), w0)
             k += 8
         }
-        var tx = SIMD4<Float>(), ty = SIMD4<Float>()
+        var tx: Float = 0, ty: Float = 0
         while k < n {
-            let e0 = L.load1(w0, k), e1 = L.load1(w1, k), e2 = L.load1(w2, k), e3 = L.load1(w3, k)
-            tx[0] = tx[0].addingProduct(x[k], e0); tx[1] = tx[1].addingProduct(x[k], e1)
-            tx[2] = tx[2].addingProduct(x[k], e2); tx[3] = tx[3].addingProduct(x[k], e3)
-            ty[0] = ty[0].addingProduct(y[k], e0); ty[1] = ty[1].addingProduct(y[k], e1)
-            ty[2] = ty[2].addingProduct(y[k], e2); ty[3] = ty[3].addingProduct(y[k], e3)
+            let v = L.load1(w, k)
+            tx = tx.addingProduct(x[k], v)
+            ty = ty.addingProduct(y[k], v)
             k += 1
         }
-        return (SIMD4(reduce(xa) + tx[0], reduce(xb) + tx[1], reduce(xc) + tx[2], reduce(xd) + tx[3]),
-                SIMD4(reduce(ya) + ty[0], reduce(yb) + ty[1], reduce(yc) + ty[2], reduce(yd) + ty[3]))
+        return (reduce((a + b) + (c + d)) + tx, reduce((e + f) + (g + h)) + ty)
     }
 
     /// x · w for a weight row of any stored type.

@@ -1,4 +1,6 @@
-import CBlockFFNPrefetch
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// out[t, r] = x[t, :] · W[r, :] for T tokens, split over threads by rows.
 ///
@@ -15,17 +17,28 @@ public enum MatMul {
         let outStride: Int
     }
 
+    /// Rows per work block (BFFN_ROWS overrides, for tuning).
+    static let rowsPerBlock: Int = {
+        if let v = getenv("BFFN_ROWS"), let n = Int(String(cString: v)) { return n }
+        return 16
+    }()
+
     /// Runs the product. `x` holds T rows of `w.cols` floats (`xStride` apart); `out` receives T rows of
     /// `w.rows` floats (`outStride` apart).
     public static func run(x: UnsafePointer<Float>, tokens: Int, xStride: Int, w: WeightMatrix,
                            out: UnsafeMutablePointer<Float>, outStride: Int, threads: Int) {
         let job = Job(x: x, out: out, w: w, tokens: tokens, xStride: xStride, outStride: outStride)
-        let rowsPerBlock = 16
+        let rowsPerBlock = MatMul.rowsPerBlock
         let blocks = (w.rows + rowsPerBlock - 1) / rowsPerBlock
         let work = w.rows * w.cols * max(tokens, 1)
         let parts = work < 1 << 16 ? 1 : max(1, min(threads, blocks))
         if parts == 1 {
-            block(job, 0, w.rows)
+            // Block by block even on one thread: prefill widens one block at a time into scratch.
+            var b = 0
+            while b < blocks {
+                block(job, b * rowsPerBlock, min(w.rows, (b + 1) * rowsPerBlock))
+                b += 1
+            }
             return
         }
         WorkerPool.shared.run(parts: parts) { p in
@@ -48,43 +61,38 @@ public enum MatMul {
 
     static func block<L: WeightLoader>(_ j: Job, _ r0: Int, _ r1: Int, _ loader: L.Type) {
         let n = j.w.cols
+        if j.tokens == 1 {
+            // Decode: each row is streamed once, straight from the mapping.
+            for r in r0..<r1 { j.out[r] = Dot.dot(j.x, j.w.row(r), n, L.self) }
+            return
+        }
+        // Prefill: widen the row block once into a float32 scratch tile (exact), then reuse each row for
+        // every token, two tokens per pass; per output the order is still that of Dot.dot.
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: (r1 - r0) * n)
+        defer { scratch.deallocate() }
+        for r in r0..<r1 {
+            let src = j.w.row(r), dst = scratch + (r - r0) * n
+            var k = 0
+            while k + 8 <= n {
+                UnsafeMutableRawPointer(dst).storeBytes(of: L.load8(src, k), toByteOffset: k * 4, as: SIMD8<Float>.self)
+                k += 8
+            }
+            while k < n { dst[k] = L.load1(src, k); k += 1 }
+        }
         var t = 0
-        // Token pairs share each widened weight block; per output the order is that of Dot.dot.
         while t + 2 <= j.tokens {
             let xt = j.x + t * j.xStride, yt = j.x + (t + 1) * j.xStride
             let ot = j.out + t * j.outStride, pt = j.out + (t + 1) * j.outStride
-            var r = r0
-            while r + 4 <= r1 {
-                let (u, v) = Dot.dot4x2(xt, yt, j.w.row(r), j.w.row(r + 1), j.w.row(r + 2), j.w.row(r + 3), n, L.self)
-                ot[r] = u[0]; ot[r + 1] = u[1]; ot[r + 2] = u[2]; ot[r + 3] = u[3]
-                pt[r] = v[0]; pt[r + 1] = v[1]; pt[r + 2] = v[2]; pt[r + 3] = v[3]
-                r += 4
-            }
-            while r < r1 {
-                ot[r] = Dot.dot(xt, j.w.row(r), n, L.self)
-                pt[r] = Dot.dot(yt, j.w.row(r), n, L.self)
-                r += 1
+            for r in r0..<r1 {
+                let (u, v) = Dot.dot2(xt, yt, UnsafeRawPointer(scratch + (r - r0) * n), n, F32Loader.self)
+                ot[r] = u
+                pt[r] = v
             }
             t += 2
         }
         if t < j.tokens {
-            let xt = j.x + t * j.xStride
-            let ot = j.out + t * j.outStride
-            var r = r0
-            let rowBytes = n * j.w.type.size
-            while r + 4 <= r1 {
-                // Decode streams each row once: ask for the quad two ahead (page crossings stop the hardware streamer).
-                if j.tokens == 1 && r + 12 <= r1 + 16 && r + 12 <= j.w.rows {
-                    for q in 8..<12 { bffn_prefetch_range(j.w.row(r + q), rowBytes) }
-                }
-                let v = Dot.dot4(xt, j.w.row(r), j.w.row(r + 1), j.w.row(r + 2), j.w.row(r + 3), n, L.self)
-                ot[r] = v[0]; ot[r + 1] = v[1]; ot[r + 2] = v[2]; ot[r + 3] = v[3]
-                r += 4
-            }
-            while r < r1 {
-                ot[r] = Dot.dot(xt, j.w.row(r), n, L.self)
-                r += 1
-            }
+            let xt = j.x + t * j.xStride, ot = j.out + t * j.outStride
+            for r in r0..<r1 { ot[r] = Dot.dot(xt, UnsafeRawPointer(scratch + (r - r0) * n), n, F32Loader.self) }
         }
     }
 }
@@ -121,6 +129,22 @@ public enum ExpertMatMul {
     public static func down(g: UnsafePointer<Float>, tokens: Int, blocks: [WeightMatrix], out: UnsafeMutablePointer<Float>, threads: Int) {
         guard let first = blocks.first else { return }
         let H = first.rows, de = first.cols, width = blocks.count * de
+        if de % 32 == 0 {
+            concatenated(g: g, tokens: tokens, blocks: blocks, out: out, threads: threads)
+            return
+        }
+        if tokens > 1 {
+            // Several tokens: one GEMM per block into a partial, added in block order. Per output this is
+            // ((0 + p_0) + p_1) + ..., the same sequence as the one-token path.
+            let partial = UnsafeMutablePointer<Float>.allocate(capacity: tokens * H)
+            defer { partial.deallocate() }
+            out.update(repeating: 0, count: tokens * H)
+            for (b, w) in blocks.enumerated() {
+                MatMul.run(x: g + b * de, tokens: tokens, xStride: width, w: w, out: partial, outStride: H, threads: threads)
+                for i in 0..<(tokens * H) { out[i] += partial[i] }
+            }
+            return
+        }
         let job = Job(x: g, out: out, blocks: blocks, tokens: tokens)
         let parts = H * width * tokens < 1 << 15 ? 1 : max(1, min(threads, H / 64))
         let run: (Int) -> Void = { p in
@@ -135,20 +159,71 @@ public enum ExpertMatMul {
     }
 
     static func rows<L: WeightLoader>(_ j: Job, _ j0: Int, _ j1: Int, _ de: Int, _ width: Int, _: L.Type) {
-        let H = j.blocks[0].rows
-        var row = j0
-        // Four output rows at a time (four weight streams per expert); per output the order is the same.
-        while row + 4 <= j1 {
-            for t in 0..<j.tokens {
-                var acc = SIMD4<Float>()
-                for (b, w) in j.blocks.enumerated() {
-                    acc += Dot.dot4(j.x + t * width + b * de, w.row(row), w.row(row + 1), w.row(row + 2), w.row(row + 3), de, L.self)
-                }
-                for q in 0..<4 { j.out[t * H + row + q] = acc[q] }
+        rowsOneByOne(j, j0, j1, de, width, L.self)
+    }
+
+    /// Down projection as one dot product per output over the concatenated union (expert widths that are
+    /// multiples of 32; see `Dot.segmentedDot` for why any union gives the same bits as all experts).
+    static func concatenated(g: UnsafePointer<Float>, tokens: Int, blocks: [WeightMatrix], out: UnsafeMutablePointer<Float>, threads: Int) {
+        let H = blocks[0].rows, de = blocks[0].cols, width = blocks.count * de
+        let job = Job(x: g, out: out, blocks: blocks, tokens: tokens)
+        let parts = H * width * tokens < 1 << 15 ? 1 : max(1, min(threads, H / 16))
+        WorkerPool.shared.run(parts: parts) { p in
+            let j0 = H * p / parts, j1 = H * (p + 1) / parts
+            switch blocks[0].type {
+            case .f32: concatenatedRows(job, j0, j1, de, width, F32Loader.self)
+            case .bf16: concatenatedRows(job, j0, j1, de, width, BF16Loader.self)
+            case .f16: concatenatedRows(job, j0, j1, de, width, F16Loader.self)
             }
-            row += 4
         }
-        rowsOneByOne(j, row, j1, de, width, L.self)
+    }
+
+    static func concatenatedRows<L: WeightLoader>(_ j: Job, _ j0: Int, _ j1: Int, _ de: Int, _ width: Int, _: L.Type) {
+        let H = j.blocks[0].rows
+        if j.tokens == 1 {
+            let segments = UnsafeMutableBufferPointer<UnsafeRawPointer>.allocate(capacity: j.blocks.count)
+            defer { segments.deallocate() }
+            for row in j0..<j1 {
+                for (b, w) in j.blocks.enumerated() { segments[b] = w.row(row) }
+                j.out[row] = Dot.segmentedDot(j.x, UnsafeBufferPointer(segments), de, L.self)
+            }
+            return
+        }
+        // Several tokens: widen a few rows' union segments into contiguous float32 scratch (exact), then
+        // two tokens per pass with the same accumulator assignment as the one-token path.
+        let rowsPerTile = max(1, 16384 / width)
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: rowsPerTile * width)
+        defer { scratch.deallocate() }
+        var r0 = j0
+        while r0 < j1 {
+            let r1 = min(j1, r0 + rowsPerTile)
+            for row in r0..<r1 {
+                let dst = scratch + (row - r0) * width
+                for (b, w) in j.blocks.enumerated() {
+                    let src = w.row(row)
+                    var k = 0
+                    while k + 8 <= de {
+                        UnsafeMutableRawPointer(dst + b * de).storeBytes(of: L.load8(src, k), toByteOffset: k * 4, as: SIMD8<Float>.self)
+                        k += 8
+                    }
+                }
+            }
+            var t = 0
+            while t + 2 <= j.tokens {
+                for row in r0..<r1 {
+                    let (u, v) = Dot.dot2(j.x + t * width, j.x + (t + 1) * width, UnsafeRawPointer(scratch + (row - r0) * width), width, F32Loader.self)
+                    j.out[t * H + row] = u
+                    j.out[(t + 1) * H + row] = v
+                }
+                t += 2
+            }
+            if t < j.tokens {
+                for row in r0..<r1 {
+                    j.out[t * H + row] = Dot.dot(j.x + t * width, UnsafeRawPointer(scratch + (row - r0) * width), width, F32Loader.self)
+                }
+            }
+            r0 = r1
+        }
     }
 
     static func rowsOneByOne<L: WeightLoader>(_ j: Job, _ j0: Int, _ j1: Int, _ de: Int, _ width: Int, _: L.Type) {

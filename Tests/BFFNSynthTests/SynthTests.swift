@@ -69,3 +69,30 @@ struct SynthTests {
         #expect(s.overall[8] == nil)
     }
 }
+
+@Suite("engine on a synthetic model with 32-wide experts")
+struct WideExpertEngineTests {
+    /// Expert widths that are multiples of 32 take the concatenated down-projection path; check its bits.
+    @Test func sparseEqualsDenseAndBatchingDoesNotMatter() throws {
+        let dir = TemporaryDirectory()
+        let o = SynthOptions(preset: SynthPreset.all["tiny"]!)
+        _ = try SyntheticCheckpoint.write(o, to: dir.path + "/m", overwrite: true)
+        let prompt = SyntheticCheckpoint.workload(o).sequence(length: 40, index: 3)
+        let dense = try Engine(checkpointPath: dir.path + "/m", options: EngineOptions(ffnMode: .dense))
+        let full = try dense.forward(prompt).logits
+        for (chunk, threads) in [(1, 1), (8, 2), (13, 1), (40, 2)] {
+            let e = try Engine(checkpointPath: dir.path + "/m", options: EngineOptions(threads: threads, ffnMode: .sparse))
+            var got: [Float] = []
+            var i = 0
+            var skipped = false
+            while i < prompt.count {
+                let out = try e.forward(Array(prompt[i..<min(prompt.count, i + chunk)]))
+                got += out.logits
+                if out.expertsComputed.contains(where: { $0 < o.preset.experts }) { skipped = true }
+                i += chunk
+            }
+            #expect(got.map(\.bitPattern) == full.map(\.bitPattern), "chunk \(chunk), threads \(threads)")
+            if chunk <= 8 { #expect(skipped) }
+        }
+    }
+}
