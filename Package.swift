@@ -38,7 +38,9 @@ let package = Package(
         // A checkpoint as a whole: config.json, every weight file, and model recognition.
         .target(name: "BFFNCheckpoint", dependencies: ["BFFNCore", "BFFNSafetensors", "BFFNTorchZip"]),
         // Numeric kernels: fixed-order dot products and matrix products over f32/f16/bf16 weights.
-        .target(name: "BFFNKernels", dependencies: ["BFFNCore"], swiftSettings: kernelSettings),
+        // Software prefetch (a C header; Swift has no prefetch intrinsic).
+        .target(name: "CBlockFFNPrefetch"),
+        .target(name: "BFFNKernels", dependencies: ["BFFNCore", "CBlockFFNPrefetch"], swiftSettings: kernelSettings),
         // The BlockFFN forward pass, KV cache and decoding.
         .target(name: "BFFNEngine", dependencies: ["BFFNCore", "BFFNCheckpoint", "BFFNKernels"], swiftSettings: kernelSettings),
         // Synthetic checkpoints with the published shapes and controlled routing sparsity.

@@ -1,3 +1,4 @@
+import CBlockFFNPrefetch
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -99,6 +100,12 @@ public enum MatMul {
 
 /// Products over a list of row blocks (the experts of a chunk's union), without copying weights.
 public enum ExpertMatMul {
+    /// Rows ahead to prefetch in the one-token down projection (BFFN_PREFETCH overrides, for tuning).
+    static let prefetchDistance: Int = {
+        if let v = getenv("BFFN_PREFETCH"), let n = Int(String(cString: v)) { return n }
+        return 16
+    }()
+
     struct Job: @unchecked Sendable {
         let x: UnsafePointer<Float>
         let out: UnsafeMutablePointer<Float>
@@ -112,15 +119,19 @@ public enum ExpertMatMul {
         guard let first = blocks.first else { return }
         let de = first.rows, H = first.cols, width = blocks.count * de
         let job = Job(x: x, out: out, blocks: blocks, tokens: tokens)
-        let units = blocks.count  // one expert per work unit keeps each expert's slab on one core
-        let parts = max(1, min(threads, units))
-        let run: (Int) -> Void = { p in
-            let u0 = units * p / parts, u1 = units * (p + 1) / parts
-            for b in u0..<u1 {
-                MatMul.run(x: job.x, tokens: job.tokens, xStride: H, w: job.blocks[b], out: job.out + b * de, outStride: width, threads: 1)
+        // Split the union's rows evenly (not whole experts), so two threads get equal work for any union size.
+        let totalRows = width
+        let parts = totalRows * H * tokens < 1 << 15 ? 1 : max(1, min(threads, totalRows / 8))
+        WorkerPool.shared.run(parts: parts) { p in
+            let lo = totalRows * p / parts, hi = totalRows * (p + 1) / parts
+            var b = lo / de
+            while b * de < hi {
+                let r0 = max(lo, b * de) - b * de, r1 = min(hi, (b + 1) * de) - b * de
+                MatMul.run(x: job.x, tokens: job.tokens, xStride: H, w: job.blocks[b].rows(r0, r1 - r0),
+                           out: job.out + b * de + r0, outStride: width, threads: 1)
+                b += 1
             }
         }
-        WorkerPool.shared.run(parts: parts, run)
     }
 
     /// Down projections summed over blocks in list order: out[t, j] = Σ_b (g[t, b·de ..< (b+1)·de] · down_b[j]),
@@ -183,7 +194,16 @@ public enum ExpertMatMul {
         if j.tokens == 1 {
             let segments = UnsafeMutableBufferPointer<UnsafeRawPointer>.allocate(capacity: j.blocks.count)
             defer { segments.deallocate() }
+            let segmentBytes = de * j.blocks[0].type.size
+            // When the segments are adjacent (all experts of a row), the row is one stream the hardware
+            // already follows; prefetch only for a scattered union.
+            let adjacent = zip(j.blocks, j.blocks.dropFirst()).allSatisfy { $0.0.base + segmentBytes == $0.1.base }
+            let ahead = adjacent ? 0 : ExpertMatMul.prefetchDistance
             for row in j0..<j1 {
+                // The union's segments of a row are scattered across it; ask for those a few rows ahead.
+                if ahead > 0 && row + ahead < j1 {
+                    for w in j.blocks { bffn_prefetch_range(w.row(row + ahead), segmentBytes) }
+                }
                 for (b, w) in j.blocks.enumerated() { segments[b] = w.row(row) }
                 j.out[row] = Dot.segmentedDot(j.x, UnsafeBufferPointer(segments), de, L.self)
             }

@@ -1,0 +1,1 @@
+/* Header-only module: include/bffn_prefetch.h. */
