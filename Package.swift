@@ -1,8 +1,9 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
-/// Flags for the targets that hold numeric kernels: the CPU features of the machines we build on (AVX2, FMA,
-/// F16C) and optimisation even in debug builds, so `swift test` runs kernels at speed.
+/// Flags for the targets that hold numeric loops (the kernels, and the engine's attention and FFN glue): the CPU
+/// features of the machines we build on (AVX2, FMA, F16C) and optimisation even in debug builds, so `swift test`
+/// runs forward passes at speed. Other targets build with the defaults.
 let kernelSettings: [SwiftSetting] = [
     .unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mf16c"]),
     .unsafeFlags(["-O"], .when(configuration: .debug)),
@@ -30,7 +31,7 @@ let package = Package(
         .systemLibrary(name: "CBlockFFNJSONC", pkgConfig: "json-c", providers: [.apt(["libjson-c-dev"])]),
 
         // Errors, memory-mapped files, JSON, checksums, dtypes: what every reader and writer shares.
-        .target(name: "BFFNCore", dependencies: ["CBlockFFNZlib", "CBlockFFNJSONC"], swiftSettings: kernelSettings),
+        .target(name: "BFFNCore", dependencies: ["CBlockFFNZlib", "CBlockFFNJSONC"]),
         // The safetensors format: single files, sharded index files, and a writer.
         .target(name: "BFFNSafetensors", dependencies: ["BFFNCore"]),
         // PyTorch's torch.save format: a zip reader and a restricted pickle interpreter.
@@ -62,7 +63,7 @@ let package = Package(
         .testTarget(name: "BFFNSafetensorsTests", dependencies: ["BFFNSafetensors", "BFFNTestSupport"]),
         .testTarget(name: "BFFNTorchZipTests", dependencies: ["BFFNTorchZip", "BFFNTestSupport"]),
         .testTarget(name: "BFFNCheckpointTests", dependencies: ["BFFNCheckpoint", "BFFNSafetensors", "BFFNTestSupport"]),
-        .testTarget(name: "BFFNEngineTests", dependencies: ["BFFNEngine", "BFFNSafetensors", "BFFNTestSupport"], swiftSettings: kernelSettings),
+        .testTarget(name: "BFFNEngineTests", dependencies: ["BFFNEngine", "BFFNSafetensors", "BFFNTestSupport"]),
         .testTarget(name: "BFFNSynthTests", dependencies: ["BFFNSynth", "BFFNEngine", "BFFNCheckpoint", "BFFNTestSupport"]),
         .testTarget(name: "BFFNCommandLineTests", dependencies: ["BFFNCore", "BFFNTestSupport"]),
     ]

@@ -219,10 +219,23 @@ public final class Engine {
         }
     }
 
+    /// Rotates, for every token t, the `ropeDim`-wide vectors starting at `offsets(t)` in `x`.
+    func applyRope(_ x: inout [Float], _ T: Int, _ cosT: [Float], _ sinT: [Float], offsets: (Int) -> [Int]) {
+        let half = ropeDim / 2
+        x.withUnsafeMutableBufferPointer { xp in
+            cosT.withUnsafeBufferPointer { cs in
+                sinT.withUnsafeBufferPointer { sn in
+                    for t in 0..<T {
+                        for o in offsets(t) { rope(xp.baseAddress! + o, cs.baseAddress! + t * half, sn.baseAddress! + t * half) }
+                    }
+                }
+            }
+        }
+    }
+
     func attention(layer l: Int, _ lw: LayerWeights, _ a: [Float], _ T: Int, _ positions: [Int], into out: inout [Float]) {
         let threads = options.threads
         let (cosT, sinT) = ropeTables(positions)
-        let half = ropeDim / 2
         var q = [Float](repeating: 0, count: T * nh * keyDim)
         var newK = [Float](repeating: 0, count: T * kvHeads * keyDim)
         var newV = [Float](repeating: 0, count: T * kvHeads * valueDim)
@@ -241,21 +254,9 @@ public final class Engine {
             Ops.rmsNorm(latent, kvANorm, 1e-6, T, kvLora, into: &latentNormed)
             var kv = [Float](repeating: 0, count: T * kvB.rows)
             Ops.matmul(latentNormed, T, kvB, into: &kv, threads: threads)
-            q.withUnsafeMutableBufferPointer { qp in
-                c.withUnsafeMutableBufferPointer { cp in
-                    cosT.withUnsafeBufferPointer { cs in
-                        sinT.withUnsafeBufferPointer { sn in
-                            for t in 0..<T {
-                                // The shared rotary key k_pe sits after the latent in c.
-                                rope(cp.baseAddress! + t * kvA.rows + kvLora, cs.baseAddress! + t * half, sn.baseAddress! + t * half)
-                                for hd in 0..<nh {
-                                    rope(qp.baseAddress! + (t * nh + hd) * keyDim + nopeDim, cs.baseAddress! + t * half, sn.baseAddress! + t * half)
-                                }
-                            }
-                        }
-                    }
-                }
-            }
+            // The shared rotary key k_pe sits after the latent in c; each head's rotary part after its nope part.
+            applyRope(&c, T, cosT, sinT) { t in [t * kvA.rows + kvLora] }
+            applyRope(&q, T, cosT, sinT) { t in (0..<self.nh).map { (t * self.nh + $0) * self.keyDim + self.nopeDim } }
             let kvWidth = nopeDim + valueDim
             for t in 0..<T {
                 for hd in 0..<nh {
@@ -271,18 +272,8 @@ public final class Engine {
             Ops.matmul(a, T, wq, into: &q, threads: threads)
             Ops.matmul(a, T, wk, into: &newK, threads: threads)
             Ops.matmul(a, T, wv, into: &newV, threads: threads)
-            q.withUnsafeMutableBufferPointer { qp in
-                newK.withUnsafeMutableBufferPointer { kp in
-                    cosT.withUnsafeBufferPointer { cs in
-                        sinT.withUnsafeBufferPointer { sn in
-                            for t in 0..<T {
-                                for hd in 0..<nh { rope(qp.baseAddress! + (t * nh + hd) * keyDim, cs.baseAddress! + t * half, sn.baseAddress! + t * half) }
-                                for g in 0..<kvHeads { rope(kp.baseAddress! + (t * kvHeads + g) * keyDim, cs.baseAddress! + t * half, sn.baseAddress! + t * half) }
-                            }
-                        }
-                    }
-                }
-            }
+            applyRope(&q, T, cosT, sinT) { t in (0..<self.nh).map { (t * self.nh + $0) * self.keyDim } }
+            applyRope(&newK, T, cosT, sinT) { t in (0..<self.kvHeads).map { (t * self.kvHeads + $0) * self.keyDim } }
         }
         keys[l].append(contentsOf: newK)
         values[l].append(contentsOf: newV)
