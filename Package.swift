@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "BFFNInspect", targets: ["BFFNInspect"]),
         .library(name: "BFFNEngine", targets: ["BFFNEngine"]),
         .library(name: "BFFNSynth", targets: ["BFFNSynth"]),
+        .library(name: "BFFNPack", targets: ["BFFNPack"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -46,11 +47,13 @@ let package = Package(
         .target(name: "BFFNEngine", dependencies: ["BFFNCore", "BFFNCheckpoint", "BFFNKernels"], swiftSettings: kernelSettings),
         // Synthetic checkpoints with the published shapes and controlled routing sparsity.
         .target(name: "BFFNSynth", dependencies: ["BFFNCore", "BFFNSafetensors", "BFFNTorchZip"]),
+        // The chunk-aware packed format (.bfpk): writer, reader, exporter, and engine weights from packs.
+        .target(name: "BFFNPack", dependencies: ["BFFNCore", "BFFNCheckpoint", "BFFNSafetensors", "BFFNEngine", "BFFNKernels"]),
         // Reports about a checkpoint for `bffn inspect` (human text and JSON).
-        .target(name: "BFFNInspect", dependencies: ["BFFNCore", "BFFNCheckpoint"]),
+        .target(name: "BFFNInspect", dependencies: ["BFFNCore", "BFFNCheckpoint", "BFFNPack"]),
         // The command-line tool: parses arguments and prints; the libraries do the work.
         .executableTarget(name: "bffn", dependencies: [
-            "BFFNCore", "BFFNCheckpoint", "BFFNInspect", "BFFNEngine", "BFFNSynth",
+            "BFFNCore", "BFFNCheckpoint", "BFFNInspect", "BFFNEngine", "BFFNSynth", "BFFNPack",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -65,6 +68,7 @@ let package = Package(
         .testTarget(name: "BFFNCheckpointTests", dependencies: ["BFFNCheckpoint", "BFFNSafetensors", "BFFNTestSupport"]),
         .testTarget(name: "BFFNEngineTests", dependencies: ["BFFNEngine", "BFFNSafetensors", "BFFNTestSupport"]),
         .testTarget(name: "BFFNSynthTests", dependencies: ["BFFNSynth", "BFFNEngine", "BFFNCheckpoint", "BFFNTestSupport"]),
+        .testTarget(name: "BFFNPackTests", dependencies: ["BFFNPack", "BFFNEngine", "BFFNCheckpoint", "BFFNSafetensors", "BFFNTestSupport"]),
         .testTarget(name: "BFFNCommandLineTests", dependencies: ["BFFNCore", "BFFNTestSupport"]),
     ]
 )

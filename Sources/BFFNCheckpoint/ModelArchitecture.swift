@@ -45,6 +45,25 @@ public struct ModelArchitecture: Sendable, Equatable {
     public var mla: MLADims?
     public var tiedEmbeddings: Bool
 
+    /// Creates an architecture description (the recognizer and packed files build these).
+    public init(attention: Attention, ffnLayout: FFNLayout, routerNorm: RouterNorm?, hiddenSize: Int, numLayers: Int,
+                numExperts: Int, expertSize: Int, vocabSize: Int, numAttentionHeads: Int?, numKeyValueHeads: Int?,
+                headDim: Int?, mla: MLADims?, tiedEmbeddings: Bool) {
+        self.attention = attention
+        self.ffnLayout = ffnLayout
+        self.routerNorm = routerNorm
+        self.hiddenSize = hiddenSize
+        self.numLayers = numLayers
+        self.numExperts = numExperts
+        self.expertSize = expertSize
+        self.vocabSize = vocabSize
+        self.numAttentionHeads = numAttentionHeads
+        self.numKeyValueHeads = numKeyValueHeads
+        self.headDim = headDim
+        self.mla = mla
+        self.tiedEmbeddings = tiedEmbeddings
+    }
+
     /// MLA widths.
     public struct MLADims: Sendable, Equatable {
         public var qLoraRank: Int

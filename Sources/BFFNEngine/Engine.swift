@@ -377,26 +377,9 @@ public final class Engine {
                 for i in 0..<de { g[t * width + k * de + i] = Ops.silu(g[t * width + k * de + i]) * score }
             }
         }
-        if case .rows = lw.expertDown[0] {
-            let blocks: [WeightMatrix] = experts.map { if case .rows(let m) = lw.expertDown[$0] { return m } else { fatalError() } }
-            g.withUnsafeBufferPointer { gp in
-                out.withUnsafeMutableBufferPointer { op in
-                    ExpertMatMul.down(g: gp.baseAddress!, tokens: T, blocks: blocks, out: op.baseAddress!, threads: threads)
-                }
-            }
-        } else {
-            // Wdownᵀ stored (megablocks): per expert, accumulate rows scaled by the gates, then add.
-            var partial = [Float](repeating: 0, count: T * H)
-            for (k, e) in experts.enumerated() {
-                guard case .transposed(let downT) = lw.expertDown[e] else { continue }
-                for i in 0..<(T * H) { partial[i] = 0 }
-                for t in 0..<T {
-                    for i in 0..<de {
-                        let gi = g[t * width + k * de + i]
-                        for j in 0..<H { partial[t * H + j] = partial[t * H + j].addingProduct(gi, downT.element(i, j)) }
-                    }
-                }
-                for i in 0..<(T * H) { out[i] += partial[i] }
+        g.withUnsafeBufferPointer { gp in
+            out.withUnsafeMutableBufferPointer { op in
+                ExpertMatMul.down(g: gp.baseAddress!, tokens: T, blocks: experts.map { lw.expertDown[$0] }, out: op.baseAddress!, threads: threads)
             }
         }
         return (r, experts.count)

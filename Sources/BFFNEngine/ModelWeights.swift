@@ -2,14 +2,6 @@ import BFFNCheckpoint
 import BFFNCore
 import BFFNKernels
 
-/// How one expert's down-projection is stored.
-public enum ExpertDown: @unchecked Sendable {
-    /// [H, de] rows (a column band of block_linear's [H, E·de], or a 3-D slab): y_j = down_j · u.
-    case rows(WeightMatrix)
-    /// [de, H] rows (megablocks stores Wdownᵀ): y = Σ_i u_i · row_i.
-    case transposed(WeightMatrix)
-}
-
 /// The weights of one decoder layer, as views into the checkpoint (no float32 copy).
 public struct LayerWeights: @unchecked Sendable {
     public var inputNorm: WeightMatrix
@@ -25,8 +17,9 @@ public struct LayerWeights: @unchecked Sendable {
     public var routerNorm: WeightMatrix?
     /// Per expert: up rows [de, H].
     public var expertUp: [WeightMatrix] = []
-    /// Per expert: the down weights.
-    public var expertDown: [ExpertDown] = []
+    /// Per expert: the down weights as [H, de] rows (row j = the de weights output j takes from the expert;
+    /// a column band of block_linear's [H, E·de], a 3-D slab, or a pack's block).
+    public var expertDown: [WeightMatrix] = []
     // Dense FFN
     public var gate: WeightMatrix?, up: WeightMatrix?, down: WeightMatrix?
 }
@@ -51,8 +44,9 @@ public final class ModelWeights: @unchecked Sendable {
     public var weightRegions: [UnsafeRawBufferPointer] {
         var seen = Set<UnsafeRawPointer>()
         return keepAlive.compactMap { o in
-            guard let b = o as? LoadedBytes, let base = b.bytes.baseAddress, seen.insert(base).inserted else { return nil }
-            return b.bytes
+            let region = (o as? LoadedBytes)?.bytes ?? (o as? MappedFile)?.bytes
+            guard let r = region, let base = r.baseAddress, seen.insert(base).inserted else { return nil }
+            return r
         }
     }
 
@@ -88,23 +82,37 @@ public final class ModelWeights: @unchecked Sendable {
                 router = WeightMatrix(base: UnsafeRawPointer(t.baseAddress!), type: .f32, rows: E, cols: H)
             }
             let norm = a.routerNorm == .rms ? try matrix(normName, rows: nil, cols: nil) : nil
-            var ups: [WeightMatrix] = [], downs: [ExpertDown] = []
+            var ups: [WeightMatrix] = [], downs: [WeightMatrix] = []
             switch a.ffnLayout {
             case .blockLinear, .bmt:
                 let up = try matrix(p + (bmt ? "ffn.ffn.moe_experts.moe_w_in" : "mlp.up_proj"), rows: E * de, cols: H)
                 let down = try matrix(p + (bmt ? "ffn.ffn.moe_experts.moe_w_out" : "mlp.down_proj"), rows: H, cols: E * de)
                 ups = (0..<E).map { up.rows($0 * de, de) }
-                downs = (0..<E).map { .rows(down.columns($0 * de, de)) }
+                downs = (0..<E).map { down.columns($0 * de, de) }
             case .block, .fastmoe:
                 let up = try matrix(p + (a.ffnLayout == .block ? "mlp.up_proj" : "mlp.experts.up_proj.weight"), rows: E * de, cols: H)
                 let down = try matrix(p + (a.ffnLayout == .block ? "mlp.down_proj" : "mlp.experts.down_proj.weight"), rows: E * H, cols: de)
                 ups = (0..<E).map { up.rows($0 * de, de) }
-                downs = (0..<E).map { .rows(down.rows($0 * H, H)) }
+                downs = (0..<E).map { down.rows($0 * H, H) }
             case .megablocks:
+                // megablocks stores Wdownᵀ ([E·de, H]); it is re-laid out once, in its own dtype, into [E][H][de]
+                // so every layout is computed in the same order (and a pack of it gives the same bits).
                 let up = try matrix(p + "mlp.mlp.up_proj", rows: E * de, cols: H)
-                let down = try matrix(p + "mlp.mlp.down_proj", rows: E * de, cols: H)
+                let downT = try matrix(p + "mlp.mlp.down_proj", rows: E * de, cols: H)
+                let size = downT.type.size
+                let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: E * H * de * size, alignment: 64)
+                for e in 0..<E {
+                    for j in 0..<H {
+                        for i in 0..<de {
+                            let src = downT.row(e * de + i) + j * size
+                            (buffer.baseAddress! + ((e * H + j) * de + i) * size).copyMemory(from: src, byteCount: size)
+                        }
+                    }
+                }
+                keep.append(LoadedBytes(owned: buffer, count: buffer.count))
+                let down = WeightMatrix(base: UnsafeRawPointer(buffer.baseAddress!), type: downT.type, rows: E * H, cols: de)
                 ups = (0..<E).map { up.rows($0 * de, de) }
-                downs = (0..<E).map { .transposed(down.rows($0 * de, de)) }
+                downs = (0..<E).map { down.rows($0 * H, H) }
             case .vanilla:
                 break
             }
@@ -121,8 +129,9 @@ public final class ModelWeights: @unchecked Sendable {
         public var routerNorm: WeightMatrix?
         /// Per expert (in router order): up rows [de, H] and the down weights.
         public var up: [WeightMatrix]
-        public var down: [ExpertDown]
-        public init(router: WeightMatrix, routerNorm: WeightMatrix?, up: [WeightMatrix], down: [ExpertDown]) {
+        /// Per expert: down weights as [H, de] rows.
+        public var down: [WeightMatrix]
+        public init(router: WeightMatrix, routerNorm: WeightMatrix?, up: [WeightMatrix], down: [WeightMatrix]) {
             self.router = router
             self.routerNorm = routerNorm
             self.up = up

@@ -138,7 +138,8 @@ public struct InspectionReport {
         return lines.joined(separator: "\n")
     }
 
-    static func grouped(_ v: UInt64) -> String {
+    /// `v` with thousands separators.
+    public static func grouped(_ v: UInt64) -> String {
         let s = String(v)
         var out = ""
         for (i, c) in s.enumerated() {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BFFNCore
 import BFFNEngine
+import BFFNPack
 
 #if canImport(Glibc)
 import Glibc
@@ -23,7 +24,7 @@ struct BenchCommand: ParsableCommand {
         """
     )
 
-    @Argument(help: "A checkpoint (folder, .safetensors, .bin or shard index).")
+    @Argument(help: "A .bfpk pack or a checkpoint (folder, .safetensors, .bin or shard index).")
     var model: String
 
     @Option(help: "Thread counts to measure, comma-separated.")
@@ -54,7 +55,7 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         try runReportingErrors(json: json) {
-            let engine = try Engine(checkpointPath: model)
+            let engine = try Engine(weights: ModelWeights.open(path: model))
             var prompt: [Int] = []
             var isDir = stat()
             if stat(model, &isDir) == 0, (isDir.st_mode & S_IFMT) == S_IFDIR, let f = try? MappedFile(path: model + "/workload.txt") {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BFFNCore
 import BFFNEngine
+import BFFNPack
 
 /// `bffn generate MODEL --prompt-ids ...`: greedy decoding with the built-in engine.
 struct GenerateCommand: ParsableCommand {
@@ -17,7 +18,7 @@ struct GenerateCommand: ParsableCommand {
         """
     )
 
-    @Argument(help: "A checkpoint (folder, .safetensors, .bin or shard index).")
+    @Argument(help: "A .bfpk pack or a checkpoint (folder, .safetensors, .bin or shard index).")
     var model: String
 
     @Option(help: "The prompt as comma-separated token ids, e.g. 5,17,42.")
@@ -45,7 +46,7 @@ struct GenerateCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors(json: json) {
             let prompt = try parseTokenIds(promptIds)
-            let engine = try Engine(checkpointPath: model, options: EngineOptions(threads: threads, ffnMode: FFNMode(rawValue: ffn)!))
+            let engine = try Engine(weights: ModelWeights.open(path: model), options: EngineOptions(threads: threads, ffnMode: FFNMode(rawValue: ffn)!))
             let r = try GreedyDecoder.generate(engine, prompt: prompt, maxNewTokens: maxNewTokens)
             if json {
                 print(JSONValue.object([

@@ -2,6 +2,7 @@ import ArgumentParser
 import BFFNCheckpoint
 import BFFNCore
 import BFFNInspect
+import BFFNPack
 
 #if canImport(Glibc)
 import Glibc
@@ -24,13 +25,13 @@ struct InspectCommand: ParsableCommand {
         """
     )
 
-    @Argument(help: "A .safetensors or .bin file, a shard index .json, or a checkpoint folder.")
+    @Argument(help: "A .bfpk pack, a .safetensors or .bin file, a shard index .json, or a checkpoint folder.")
     var path: String
 
     @Flag(help: "Also print the table of every tensor (name, dtype, shape, bytes).")
     var tensors = false
 
-    @Flag(help: "Also read every tensor's bytes (verifying zip CRC-32s of .bin files) and report the read speed.")
+    @Flag(help: "Also read every tensor's bytes and verify checksums (zip CRC-32s of .bin files; every CRC of a .bfpk) and report the read speed.")
     var check = false
 
     @Option(help: "Threads for --check.")
@@ -45,6 +46,20 @@ struct InspectCommand: ParsableCommand {
 
     func run() throws {
         try runReportingErrors(json: json) {
+            if PackFile.isPack(path: path) {
+                let pack = try PackFile(path: path)
+                let report = PackInspectionReport(pack: pack)
+                if check { try pack.verifyChecksums() }
+                if json {
+                    var doc = report.json
+                    if check, case .object(var m) = doc { m.append(JSONMember("check", .object([("passed", true)]))); doc = .object(m) }
+                    print(doc.serialized(pretty: true))
+                } else {
+                    print(report.text(includeTensors: tensors))
+                    if check { print("check       every header, manifest, tensor, expert block and attachment CRC-32 matched") }
+                }
+                return
+            }
             let checkpoint = try Checkpoint(path: path)
             let report = InspectionReport(checkpoint: checkpoint)
             let read = check ? try checkpoint.readEveryTensor(threads: threads) : nil

@@ -1,0 +1,82 @@
+import BFFNCheckpoint
+import BFFNCore
+import BFFNPack
+
+/// What `bffn inspect` reports about a `.bfpk` file: the checkpoint keys plus "quantization" and "experts".
+public struct PackInspectionReport {
+    public let pack: PackFile
+
+    public init(pack: PackFile) { self.pack = pack }
+
+    /// Elements stored: dense tensors plus every expert block's up and down weights.
+    public var parameterCount: UInt64 {
+        let dense = pack.tensors.reduce(UInt64(0)) { $0 + (Shape.elementCount($1.shape) ?? 0) }
+        guard let e = pack.experts else { return dense }
+        return dense + UInt64(e.layers * e.count * 2 * e.expertSize * e.hiddenSize)
+    }
+
+    /// The `--json` document.
+    public var json: JSONValue {
+        let a = pack.architecture
+        var tensors: [JSONValue] = pack.tensors.map { t in
+            .object([("name", .string(t.name)), ("dtype", .string(t.dtype.rawValue)), ("shape", .array(t.shape.map { .integer($0) })),
+                     ("bytes", .integer(t.bytes)), ("offset", .integer(t.offset))])
+        }
+        var experts: JSONValue = .null
+        if let e = pack.experts {
+            experts = .object([
+                ("dtype", .string(e.dtype.rawValue)), ("count", .integer(e.count)), ("expert_size", .integer(e.expertSize)),
+                ("layers", .integer(e.layers)), ("block_bytes", .integer(e.blockBytes)), ("data_bytes", .integer(e.dataBytes)),
+                ("alignment", .integer(pack.header.alignment)), ("offset", .integer(e.offset)),
+                ("order", .array(e.order.map { .array($0.map { .integer($0) }) })),
+            ])
+            for l in 0..<e.layers {
+                tensors.append(.object([("name", .string("model.layers.\(l).experts")), ("dtype", .string(e.dtype.rawValue)),
+                                        ("shape", [.integer(e.count), 2, .integer(e.expertSize), .integer(e.hiddenSize)]),
+                                        ("bytes", .integer(e.blockBytes * UInt64(e.count))), ("offset", .integer(e.blockOffset(layer: l, slot: 0)))]))
+            }
+        }
+        return .object([
+            ("format", "bfpk"), ("files", [.string(pack.path)]), ("version", .integer(PackHeader.version)),
+            ("parameters", .integer(parameterCount)),
+            ("model", .object([
+                ("attention", .string(a.attention.rawValue)), ("ffn_layout", .string(a.ffnLayout.rawValue)),
+                ("router_norm", a.routerNorm.map { .string($0.rawValue) } ?? .null), ("hidden_size", .integer(a.hiddenSize)),
+                ("num_layers", .integer(a.numLayers)), ("num_experts", .integer(a.numExperts)), ("expert_size", .integer(a.expertSize)),
+                ("vocab_size", .integer(a.vocabSize)), ("num_attention_heads", a.numAttentionHeads.map { .integer($0) } ?? .null),
+                ("num_key_value_heads", a.numKeyValueHeads.map { .integer($0) } ?? .null), ("tied_embeddings", .bool(a.tiedEmbeddings)),
+            ])),
+            ("quantization", pack.manifest["quantization"] ?? .null),
+            ("experts", experts),
+            ("attachments", .array(pack.attachments.map { .object([("name", .string($0.name)), ("bytes", .integer($0.bytes))]) })),
+            ("provenance", pack.manifest["provenance"] ?? .null),
+            ("tensors", .array(tensors)),
+            ("warnings", []),
+        ])
+    }
+
+    /// The human summary.
+    public func text(includeTensors: Bool) -> String {
+        let a = pack.architecture
+        var lines = ["format      bfpk version \(PackHeader.version), \(pack.file.size) bytes, alignment \(pack.header.alignment)",
+                     "  file      \(pack.path)",
+                     "parameters \(InspectionReport.grouped(parameterCount))",
+                     "model       attention \(a.attention.rawValue), source FFN \(a.ffnLayout.rawValue), router norm \(a.routerNorm?.rawValue ?? "-")",
+                     "  hidden \(a.hiddenSize), layers \(a.numLayers), vocab \(a.vocabSize), heads \(a.numAttentionHeads.map(String.init) ?? "?"), tied embeddings \(a.tiedEmbeddings ? "yes" : "no")"]
+        if let e = pack.experts {
+            lines.append("experts     \(e.count) x \(e.expertSize) per layer, \(e.dtype.rawValue), one \(e.blockBytes)-byte block each (\(e.dataBytes) data bytes), first at \(e.offset)")
+        }
+        if let q = pack.manifest["quantization"]?["classes"]?.objectMembers {
+            for c in q {
+                let snr = c.value["error"]?["snr_db"]?.numberValue.map { "SNR \(Int($0.rounded())) dB" } ?? "lossless"
+                lines.append("  \(c.key.padding(11)) \(c.value["dtype"]?.stringValue ?? "?")  \(snr)")
+            }
+        }
+        for at in pack.attachments { lines.append("attachment  \(at.name) (\(at.bytes) bytes)") }
+        if includeTensors {
+            lines.append("")
+            for t in pack.tensors { lines.append("\(t.name)  \(t.dtype.rawValue)  \(Shape.describe(t.shape))  at \(t.offset)") }
+        }
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,51 @@
+import BFFNCheckpoint
+import BFFNCore
+import BFFNEngine
+import BFFNKernels
+
+extension ModelWeights {
+    /// The weights of a packed file: dense tensors by name, experts straight from their contiguous blocks.
+    /// - Throws: `.missingTensor` when the manifest lacks a tensor the architecture needs.
+    public convenience init(pack: PackFile) throws {
+        let a = pack.architecture
+        func matrix(_ name: String, rows: Int?, cols: Int?) throws -> WeightMatrix {
+            guard let t = pack.tensor(named: name) else {
+                throw BFFNError(.missingTensor, "the packed file has no such tensor", file: pack.path, field: name)
+            }
+            let b = pack.bytes(at: t.offset, count: t.bytes)
+            return try ModelWeights.view(b.bytes, dtype: t.dtype, shape: t.shape, rows: rows, cols: cols, name: name)
+        }
+        try self.init(architecture: a, config: pack.config, trainingNames: false, matrix: matrix) { l in
+            guard let e = pack.experts else {
+                throw BFFNError(.missingTensor, "the packed file has no expert blocks", file: pack.path, field: "experts")
+            }
+            let p = "model.layers.\(l)."
+            let router = try matrix(p + "mlp.router_proj.weight", rows: nil, cols: nil)
+            let norm = a.routerNorm == .rms ? try matrix(p + "mlp.router_norm.weight", rows: 1, cols: nil) : nil
+            let type: WeightType = e.dtype == .f32 ? .f32 : e.dtype == .f16 ? .f16 : .bf16
+            var ups: [WeightMatrix] = [], downs: [WeightMatrix] = []
+            for s in 0..<e.count {
+                let base = pack.file.bytes.baseAddress! + Int(e.blockOffset(layer: l, slot: s))
+                ups.append(WeightMatrix(base: base, type: type, rows: e.expertSize, cols: e.hiddenSize))
+                downs.append(WeightMatrix(base: base + e.expertSize * e.hiddenSize * type.size, type: type, rows: e.hiddenSize, cols: e.expertSize))
+            }
+            return ExpertWeights(router: router, routerNorm: norm, up: ups, down: downs)
+        }
+        keepAlive = [pack, pack.file]
+    }
+
+    /// Opens the weights of any model file bffn reads: a `.bfpk` pack, or a checkpoint (folder, safetensors,
+    /// `.bin`, shard index).
+    public static func open(path: String) throws -> ModelWeights {
+        if PackFile.isPack(path: path) { return try ModelWeights(pack: PackFile(path: path)) }
+        return try ModelWeights(checkpoint: Checkpoint(path: path))
+    }
+}
+
+extension PackFile {
+    /// True when `path` is a regular file starting with the `.bfpk` magic.
+    public static func isPack(path: String) -> Bool {
+        guard let f = try? MappedFile(path: path), f.size >= 8 else { return false }
+        return f.withBytes { Array($0[0..<8]) } == PackHeader.magic
+    }
+}

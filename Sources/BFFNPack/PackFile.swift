@@ -1,0 +1,211 @@
+import BFFNCheckpoint
+import BFFNCore
+
+/// A `.bfpk` file opened for reading: header and manifest validated, data memory-mapped (formats/bfpk.md).
+public final class PackFile: @unchecked Sendable {
+    /// One dense tensor of the manifest.
+    public struct DenseTensor: Sendable {
+        public var name: String
+        public var dtype: DType
+        public var shape: [Int]
+        public var offset: UInt64
+        public var bytes: UInt64
+        public var crc32: UInt32
+    }
+
+    /// The expert block table.
+    public struct Experts: Sendable {
+        public var dtype: DType
+        public var expertSize: Int
+        public var hiddenSize: Int
+        public var layers: Int
+        public var count: Int
+        public var offset: UInt64
+        public var blockBytes: UInt64
+        /// Per layer: the source expert stored in each slot.
+        public var order: [[Int]]
+        /// Per layer, per slot: CRC-32 of the block's data bytes.
+        public var blockCRCs: [[UInt32]]
+        /// Bytes of data in a block (up and down parts).
+        public var dataBytes: UInt64 { UInt64(2 * expertSize * hiddenSize * (dtype.bitWidth / 8)) }
+        /// Absolute offset of the block of `layer`, `slot`.
+        public func blockOffset(layer: Int, slot: Int) -> UInt64 { offset + UInt64(layer * count + slot) * blockBytes }
+    }
+
+    /// One attachment.
+    public struct Attachment: Sendable {
+        public var name: String
+        public var offset: UInt64
+        public var bytes: UInt64
+        public var crc32: UInt32
+    }
+
+    public let file: MappedFile
+    public let header: PackHeader
+    public let manifest: JSONValue
+    public let config: ModelConfig
+    public let architecture: ModelArchitecture
+    public let tensors: [DenseTensor]
+    public let experts: Experts?
+    public let attachments: [Attachment]
+    private let index: [String: Int]
+
+    /// The path.
+    public var path: String { file.path }
+
+    /// Opens and validates `path` (checks 1-5 of formats/bfpk.md; `verifyChecksums` does check 6).
+    /// - Throws: `BFFNError` naming the field, tensor or block and the byte offset.
+    public init(path: String) throws {
+        file = try MappedFile(path: path)
+        let bytes = file.bytes
+        header = try PackHeader.parse(bytes, path: path)
+        let manifestBytes = UnsafeRawBufferPointer(rebasing: bytes[Int(header.manifestOffset)..<Int(header.manifestOffset + header.manifestLength)])
+        guard CRC32.checksum(manifestBytes) == header.manifestCRC else {
+            throw BFFNError(.checksumMismatch, "manifest CRC-32 does not match", file: path, field: "manifest", offset: header.manifestOffset)
+        }
+        let m = try JSONValue.parse(manifestBytes, file: path, baseOffset: header.manifestOffset, what: "manifest")
+        manifest = m
+        let at = header.manifestOffset
+        func fail(_ key: String, _ why: String) -> BFFNError { BFFNError(.invalidJSON, why, file: path, field: key, offset: at) }
+        guard m["format"]?.stringValue == "bfpk", m["version"]?.intValue == 1 else { throw fail("format", "manifest is not a bfpk version 1 manifest") }
+        guard let cfg = m["config"], cfg.objectMembers != nil else { throw fail("config", "'config' must be an object") }
+        config = try ModelConfig(json: cfg, path: path)
+        architecture = try PackFile.architecture(m["architecture"], fail: fail)
+        guard let ts = m["tensors"]?.arrayElements else { throw fail("tensors", "'tensors' must be an array") }
+        let dataEnd = header.manifestOffset
+        var tensors: [DenseTensor] = []
+        var index: [String: Int] = [:]
+        var ranges: [(Range<UInt64>, String)] = []
+        for t in ts {
+            guard let name = t["name"]?.stringValue, let dn = t["dtype"]?.stringValue, let shapeV = t["shape"]?.arrayElements,
+                  let off = t["offset"]?.intValue, let n = t["bytes"]?.intValue, let crc = t["crc32"]?.intValue, off >= 0, n >= 0, crc >= 0
+            else { throw fail("tensors", "a tensor entry lacks name, dtype, shape, offset, bytes or crc32") }
+            guard let dtype = DType(rawValue: dn) else { throw BFFNError(.unknownDType, "unknown dtype \(dn)", file: path, field: name, offset: at) }
+            let shape = try shapeV.map { v -> Int in
+                guard let d = v.intValue, d >= 0 else { throw fail(name, "shape must hold non-negative integers") }
+                return Int(d)
+            }
+            guard let count = Shape.elementCount(shape), dtype.byteCount(elements: count) == UInt64(n) else {
+                throw BFFNError(.shapeMismatch, "shape \(Shape.describe(shape)) of \(dn) does not take \(n) bytes", file: path, field: name, offset: UInt64(off))
+            }
+            guard UInt64(off) % 64 == 0, UInt64(off) >= 64, UInt64(off) + UInt64(n) <= dataEnd else {
+                throw BFFNError(.outOfBounds, "bytes \(off) ..< \(off + n) are not a 64-aligned range inside the data region", file: path, field: name, offset: UInt64(off))
+            }
+            if index[name] != nil { throw BFFNError(.duplicateName, "tensor listed twice", file: path, field: name, offset: at) }
+            index[name] = tensors.count
+            tensors.append(DenseTensor(name: name, dtype: dtype, shape: shape, offset: UInt64(off), bytes: UInt64(n), crc32: UInt32(crc)))
+            ranges.append((UInt64(off)..<UInt64(off + n), name))
+        }
+        var experts: Experts?
+        if let x = m["experts"], x != .null {
+            guard let dn = x["dtype"]?.stringValue, let dtype = DType(rawValue: dn), let de = x["expert_size"]?.intValue,
+                  let H = x["hidden_size"]?.intValue, let L = x["layers"]?.intValue, let E = x["count"]?.intValue,
+                  let off = x["offset"]?.intValue, let bb = x["block_bytes"]?.intValue, let orderV = x["order"]?.arrayElements,
+                  let blocksV = x["blocks"]?.arrayElements, de > 0, H > 0, L > 0, E > 0, off >= 0, bb > 0
+            else { throw fail("experts", "'experts' lacks a field or has one of the wrong type") }
+            let e = Experts(dtype: dtype, expertSize: Int(de), hiddenSize: Int(H), layers: Int(L), count: Int(E), offset: UInt64(off),
+                            blockBytes: UInt64(bb), order: try orderV.map { l in try (l.arrayElements ?? []).map { v in
+                                guard let i = v.intValue else { throw fail("experts.order", "order must hold integers") }
+                                return Int(i)
+                            } },
+                            blockCRCs: try blocksV.map { l in try (l.arrayElements ?? []).map { v in
+                                guard let i = v.intValue, i >= 0 else { throw fail("experts.blocks", "blocks must hold CRC-32 values") }
+                                return UInt32(i)
+                            } })
+            guard e.blockBytes >= e.dataBytes, e.blockBytes % UInt64(header.alignment) == 0, e.offset % UInt64(header.alignment) == 0 else {
+                throw BFFNError(.malformed, "block_bytes \(bb) must hold \(e.dataBytes) data bytes and be a multiple of the alignment", file: path, field: "experts.block_bytes", offset: at)
+            }
+            let end = e.offset + UInt64(L * E) * e.blockBytes
+            guard end <= dataEnd else {
+                throw BFFNError(.outOfBounds, "expert blocks end at \(end), past the data region (\(dataEnd))", file: path, field: "experts.offset", offset: e.offset)
+            }
+            guard e.order.count == e.layers, e.order.allSatisfy({ $0.sorted() == Array(0..<e.count) }) else {
+                throw fail("experts.order", "order must list a permutation of 0..<\(E) for each of \(L) layers")
+            }
+            guard e.blockCRCs.count == e.layers, e.blockCRCs.allSatisfy({ $0.count == e.count }) else {
+                throw fail("experts.blocks", "blocks must list \(E) CRCs for each of \(L) layers")
+            }
+            guard e.expertSize == architecture.expertSize, e.count == architecture.numExperts, e.layers == architecture.numLayers,
+                  e.hiddenSize == architecture.hiddenSize else {
+                throw fail("experts", "expert geometry disagrees with 'architecture'")
+            }
+            ranges.append((e.offset..<end, "expert blocks"))
+            experts = e
+        }
+        var attachments: [Attachment] = []
+        for a in m["attachments"]?.arrayElements ?? [] {
+            guard let name = a["name"]?.stringValue, let off = a["offset"]?.intValue, let n = a["bytes"]?.intValue, let crc = a["crc32"]?.intValue,
+                  off >= 0, n >= 0, UInt64(off + n) <= dataEnd else { throw fail("attachments", "an attachment entry is malformed or out of range") }
+            attachments.append(Attachment(name: name, offset: UInt64(off), bytes: UInt64(n), crc32: UInt32(truncatingIfNeeded: crc)))
+            ranges.append((UInt64(off)..<UInt64(off + n), "attachment \(name)"))
+        }
+        ranges.sort { $0.0.lowerBound < $1.0.lowerBound }
+        for (a, b) in zip(ranges, ranges.dropFirst()) where a.0.upperBound > b.0.lowerBound {
+            throw BFFNError(.badLayout, "overlaps \(a.1)", file: path, field: b.1, offset: b.0.lowerBound)
+        }
+        self.tensors = tensors
+        self.index = index
+        self.experts = experts
+        self.attachments = attachments
+    }
+
+    /// The dense tensor named `name`.
+    public func tensor(named name: String) -> DenseTensor? { index[name].map { tensors[$0] } }
+
+    /// The bytes at an absolute range (a view kept alive by this object).
+    public func bytes(at offset: UInt64, count: UInt64) -> LoadedBytes {
+        LoadedBytes(view: UnsafeRawBufferPointer(rebasing: file.bytes[Int(offset)..<Int(offset + count)]), owner: file)
+    }
+
+    /// Verifies every dense tensor, expert block and attachment CRC (check 6).
+    /// - Throws: `.checksumMismatch` naming the first bad tensor, or layer and expert, and its byte offset.
+    public func verifyChecksums() throws {
+        for t in tensors {
+            guard bytes(at: t.offset, count: t.bytes).withBytes({ CRC32.checksum($0) }) == t.crc32 else {
+                throw BFFNError(.checksumMismatch, "tensor CRC-32 does not match", file: path, field: t.name, offset: t.offset)
+            }
+        }
+        if let e = experts {
+            for l in 0..<e.layers {
+                for s in 0..<e.count {
+                    let off = e.blockOffset(layer: l, slot: s)
+                    guard bytes(at: off, count: e.dataBytes).withBytes({ CRC32.checksum($0) }) == e.blockCRCs[l][s] else {
+                        throw BFFNError(.checksumMismatch, "expert block CRC-32 does not match (layer \(l), expert \(e.order[l][s]), slot \(s))",
+                                        file: path, field: "layer \(l) expert \(e.order[l][s])", offset: off)
+                    }
+                }
+            }
+        }
+        for a in attachments {
+            guard bytes(at: a.offset, count: a.bytes).withBytes({ CRC32.checksum($0) }) == a.crc32 else {
+                throw BFFNError(.checksumMismatch, "attachment CRC-32 does not match", file: path, field: a.name, offset: a.offset)
+            }
+        }
+    }
+
+    static func architecture(_ v: JSONValue?, fail: (String, String) -> BFFNError) throws -> ModelArchitecture {
+        guard let v, v.objectMembers != nil else { throw fail("architecture", "'architecture' must be an object") }
+        func int(_ k: String) throws -> Int {
+            guard let i = v[k]?.intValue, i >= 0 else { throw fail("architecture.\(k)", "'\(k)' must be a non-negative integer") }
+            return Int(i)
+        }
+        func optInt(_ k: String) -> Int? { v[k]?.intValue.map(Int.init) }
+        guard let att = v["attention"]?.stringValue.flatMap(ModelArchitecture.Attention.init(rawValue:)),
+              let layout = v["ffn_layout"]?.stringValue.flatMap(ModelArchitecture.FFNLayout.init(rawValue:)),
+              let tied = v["tied_embeddings"]?.boolValue
+        else { throw fail("architecture", "'attention', 'ffn_layout' or 'tied_embeddings' is missing or unknown") }
+        var mla: ModelArchitecture.MLADims?
+        if let m = v["mla"], m != .null {
+            guard let q = m["q_lora_rank"]?.intValue, let kv = m["kv_lora_rank"]?.intValue, let rope = m["qk_rope_head_dim"]?.intValue
+            else { throw fail("architecture.mla", "'mla' lacks a rank") }
+            mla = .init(qLoraRank: Int(q), kvLoraRank: Int(kv), qkNopeHeadDim: m["qk_nope_head_dim"]?.intValue.map(Int.init),
+                        qkRopeHeadDim: Int(rope), vHeadDim: m["v_head_dim"]?.intValue.map(Int.init))
+        }
+        return ModelArchitecture(attention: att, ffnLayout: layout,
+                                 routerNorm: v["router_norm"]?.stringValue.flatMap(ModelArchitecture.RouterNorm.init(rawValue:)),
+                                 hiddenSize: try int("hidden_size"), numLayers: try int("num_layers"), numExperts: try int("num_experts"),
+                                 expertSize: try int("expert_size"), vocabSize: try int("vocab_size"),
+                                 numAttentionHeads: optInt("num_attention_heads"), numKeyValueHeads: optInt("num_key_value_heads"),
+                                 headDim: optInt("head_dim"), mla: mla, tiedEmbeddings: tied)
+    }
+}

@@ -1,0 +1,294 @@
+import BFFNCheckpoint
+import BFFNCore
+import BFFNEngine
+import BFFNKernels
+
+/// Options for `PackWriter.convert`.
+public struct ConvertOptions: Sendable {
+    /// Storage type for weights (f32, f16, bf16); nil keeps each tensor's source dtype.
+    public var quant: DType?
+    /// Storage type for the embedding and LM head; nil follows `quant`.
+    public var embeddingQuant: DType?
+    /// Alignment of sections and expert blocks in bytes (a power of two, 64 ... 1 MiB).
+    public var alignment = 4096
+    /// Files carried verbatim (tokenizer files, generation_config.json), stored under their base names.
+    public var attachments: [String] = []
+    /// Replace an existing output.
+    public var overwrite = false
+    public init() {}
+}
+
+/// Quantization error of one tensor class: RMSE, max absolute error and SNR in dB over its elements.
+public struct ErrorStats: Sendable {
+    public var elements: UInt64 = 0
+    var signal = 0.0, noise = 0.0
+    public var maxAbs: Double = 0
+    public var rmse: Double { elements > 0 ? (noise / Double(elements)).squareRoot() : 0 }
+    /// 10·log10(signal energy / error energy); nil when the error is exactly zero (lossless).
+    public var snrDB: Double? { noise > 0 ? 10 * log10(signal / noise) : nil }
+
+    mutating func add(_ original: Float, _ stored: Float) {
+        let e = Double(stored) - Double(original)
+        signal += Double(original) * Double(original)
+        noise += e * e
+        maxAbs = max(maxAbs, abs(e))
+        elements += 1
+    }
+
+    var json: JSONValue {
+        .object([("rmse", .double(rmse)), ("max_abs", .double(maxAbs)), ("snr_db", snrDB.map { .double($0) } ?? .null),
+                 ("elements", .integer(elements))])
+    }
+}
+
+/// What a conversion did.
+public struct ConvertReport: Sendable {
+    public var output: String
+    public var sourceBytes: UInt64
+    public var outputBytes: UInt64
+    /// Per tensor class (embeddings, head, attention, dense_ffn, experts, router, norms): the stored dtype and error.
+    public var classes: [(name: String, dtype: DType, stats: ErrorStats)]
+}
+
+/// Converts any checkpoint bffn reads into a `.bfpk` file (formats/bfpk.md), streaming one tensor or expert
+/// block at a time so memory stays bounded whatever the model size. Deterministic: the same source and options
+/// give the same bytes. The output appears under its final name only when complete.
+public enum PackWriter {
+    /// Converts `source` to `output`.
+    /// - Throws: reader errors; `.unsupported` for a storage type other than f32, f16, bf16; `.usage` for a bad
+    ///   alignment; `.outputExists` without `overwrite`.
+    public static func convert(source: String, to output: String, options: ConvertOptions,
+                               progress: (UInt64, UInt64) -> Void = { _, _ in }) throws -> ConvertReport {
+        let align = options.alignment
+        guard align >= 64, align <= 1 << 20, align & (align - 1) == 0 else {
+            throw BFFNError(.usage, "--align must be a power of two from 64 to 1048576, not \(align)")
+        }
+        for q in [options.quant, options.embeddingQuant].compactMap({ $0 }) where ![.f32, .f16, .bf16].contains(q) {
+            throw BFFNError(.unsupported, "storage type \(q.rawValue) is not implemented (f32, f16 and bf16 are)")
+        }
+        let checkpoint = try Checkpoint(path: source)
+        let weights = try ModelWeights(checkpoint: checkpoint)
+        let a = weights.architecture
+        let H = a.hiddenSize, E = a.numExperts, de = a.expertSize
+
+        // Dense tensors under their published (HF) names, with their class.
+        var dense: [(name: String, cls: String, m: WeightMatrix, shape: [Int])] = []
+        func add(_ name: String, _ cls: String, _ m: WeightMatrix?, vector: Bool = false) {
+            guard let m else { return }
+            dense.append((name, cls, m, vector ? [m.rows * m.cols] : [m.rows, m.cols]))
+        }
+        add("model.embed_tokens.weight", "embeddings", weights.embedding)
+        for (l, lw) in weights.layers.enumerated() {
+            let p = "model.layers.\(l)."
+            add(p + "input_layernorm.weight", "norms", lw.inputNorm, vector: true)
+            add(p + "self_attn.q_a_proj.weight", "attention", lw.qA)
+            add(p + "self_attn.q_a_layernorm.weight", "norms", lw.qANorm, vector: true)
+            add(p + "self_attn.q_b_proj.weight", "attention", lw.qB)
+            add(p + "self_attn.kv_a_proj_with_mqa.weight", "attention", lw.kvA)
+            add(p + "self_attn.kv_a_layernorm.weight", "norms", lw.kvANorm, vector: true)
+            add(p + "self_attn.kv_b_proj.weight", "attention", lw.kvB)
+            add(p + "self_attn.q_proj.weight", "attention", lw.q)
+            add(p + "self_attn.k_proj.weight", "attention", lw.k)
+            add(p + "self_attn.v_proj.weight", "attention", lw.v)
+            add(p + "self_attn.o_proj.weight", "attention", lw.o)
+            add(p + "post_attention_layernorm.weight", "norms", lw.postNorm, vector: true)
+            add(p + "mlp.gate_proj.weight", "dense_ffn", lw.gate)
+            add(p + "mlp.up_proj.weight", "dense_ffn", lw.up)
+            add(p + "mlp.down_proj.weight", "dense_ffn", lw.down)
+            add(p + "mlp.router_proj.weight", "router", lw.router)
+            add(p + "mlp.router_norm.weight", "norms", lw.routerNorm, vector: true)
+        }
+        add("model.norm.weight", "norms", weights.finalNorm, vector: true)
+        if !a.tiedEmbeddings { add("lm_head.weight", "head", weights.head) }
+
+        func dtype(of t: WeightType) -> DType { t == .f32 ? .f32 : t == .f16 ? .f16 : .bf16 }
+        func target(_ cls: String, _ source: WeightType) -> DType {
+            switch cls {
+            case "norms", "router": return dtype(of: source)
+            case "embeddings", "head": return options.embeddingQuant ?? options.quant ?? dtype(of: source)
+            default: return options.quant ?? dtype(of: source)
+            }
+        }
+        let expertSource = weights.layers.first?.expertUp.first?.type ?? .bf16
+        let expertType = options.quant ?? dtype(of: expertSource)
+        let expertData = UInt64(2 * de * H * (expertType.bitWidth / 8))
+        let blockBytes = (expertData + UInt64(align) - 1) / UInt64(align) * UInt64(align)
+
+        let out = try AtomicFileWriter(path: output, overwrite: options.overwrite)
+        try out.write([UInt8](repeating: 0, count: PackHeader.length))
+        try out.pad(toMultipleOf: UInt64(align))
+        var stats: [String: ErrorStats] = [:]
+        var classType: [String: DType] = [:]
+        var tensorEntries: [JSONValue] = []
+        let total = dense.reduce(UInt64(0)) { $0 + UInt64($1.m.rows * $1.m.cols) } + UInt64(a.numLayers * E) * expertData
+        var done: UInt64 = 0
+        for d in dense {
+            try out.pad(toMultipleOf: 64)
+            let t = target(d.cls, d.m.type)
+            classType[d.cls] = t
+            let offset = out.bytesWritten
+            var crc: UInt32 = 0
+            var st = stats[d.cls] ?? ErrorStats()
+            for r in 0..<d.m.rows {
+                let bytes = encodeRow(d.m, r, 0, d.m.cols, as: t, stats: &st)
+                crc = bytes.withUnsafeBytes { CRC32.checksum($0, initial: crc) }
+                try out.write(bytes)
+            }
+            stats[d.cls] = st
+            let n = out.bytesWritten - offset
+            tensorEntries.append(.object([("name", .string(d.name)), ("dtype", .string(t.rawValue)),
+                                          ("shape", .array(d.shape.map { .integer($0) })), ("offset", .integer(offset)),
+                                          ("bytes", .integer(n)), ("crc32", .integer(crc))]))
+            done += UInt64(d.m.rows * d.m.cols)
+            progress(done, total)
+        }
+        var expertsJSON: JSONValue = .null
+        if E > 0 {
+            try out.pad(toMultipleOf: UInt64(align))
+            let expertsOffset = out.bytesWritten
+            var st = ErrorStats()
+            var crcs: [JSONValue] = []
+            for lw in weights.layers {
+                var layerCRCs: [JSONValue] = []
+                for e in 0..<E {
+                    let start = out.bytesWritten
+                    var crc: UInt32 = 0
+                    let up = lw.expertUp[e]
+                    for r in 0..<de {
+                        let b = encodeRow(up, r, 0, H, as: expertType, stats: &st)
+                        crc = b.withUnsafeBytes { CRC32.checksum($0, initial: crc) }
+                        try out.write(b)
+                    }
+                    for j in 0..<H {
+                        let b = encodeRow(lw.expertDown[e], j, 0, de, as: expertType, stats: &st)
+                        crc = b.withUnsafeBytes { CRC32.checksum($0, initial: crc) }
+                        try out.write(b)
+                    }
+                    try out.write([UInt8](repeating: 0, count: Int(blockBytes - (out.bytesWritten - start))))
+                    layerCRCs.append(.integer(crc))
+                    done += expertData / UInt64(expertType.bitWidth / 8)
+                }
+                crcs.append(.array(layerCRCs))
+                progress(done, total)
+            }
+            stats["experts"] = st
+            classType["experts"] = expertType
+            expertsJSON = .object([
+                ("dtype", .string(expertType.rawValue)), ("expert_size", .integer(de)), ("hidden_size", .integer(H)),
+                ("layers", .integer(a.numLayers)), ("count", .integer(E)), ("offset", .integer(expertsOffset)),
+                ("block_bytes", .integer(blockBytes)), ("alignment", .integer(align)),
+                ("order", .array((0..<a.numLayers).map { _ in .array((0..<E).map { .integer($0) }) })),
+                ("blocks", .array(crcs)),
+            ])
+        }
+        var attachmentsJSON: [JSONValue] = []
+        for path in options.attachments {
+            let f = try MappedFile(path: path)
+            try out.pad(toMultipleOf: 64)
+            let offset = out.bytesWritten
+            try f.withBytes { try out.write($0) }
+            let name = path.split(separator: "/").last.map(String.init) ?? path
+            attachmentsJSON.append(.object([("name", .string(name)), ("offset", .integer(offset)), ("bytes", .integer(f.size)),
+                                            ("crc32", .integer(f.withBytes { CRC32.checksum($0) }))]))
+        }
+        var sources: [JSONValue] = []
+        var sourceBytes: UInt64 = 0
+        for p in checkpoint.filePaths {
+            let f = try MappedFile(path: p)
+            sourceBytes += UInt64(f.size)
+            sources.append(.object([("name", .string(String(p.split(separator: "/").last ?? ""))), ("bytes", .integer(f.size)),
+                                    ("crc32", .integer(f.withBytes { CRC32.parallelChecksum($0, threads: 2) }))]))
+        }
+        let classOrder = ["embeddings", "attention", "dense_ffn", "experts", "router", "norms", "head"].filter { stats[$0] != nil }
+        let manifest = JSONValue.object([
+            ("format", "bfpk"), ("version", 1),
+            ("config", checkpoint.config.raw),
+            ("architecture", architectureJSON(a)),
+            ("alignment", .integer(align)),
+            ("tensors", .array(tensorEntries)),
+            ("experts", expertsJSON),
+            ("quantization", .object([
+                ("scheme", .string((options.quant ?? dtype(of: expertSource)).rawValue.lowercased())),
+                ("expert_dtype", E > 0 ? .string(expertType.rawValue) : .null),
+                ("kept", ["router", "norms"]),
+                ("classes", .object(classOrder.map { ($0, JSONValue.object([("dtype", .string(classType[$0]!.rawValue)), ("error", stats[$0]!.json)])) })),
+            ])),
+            ("provenance", .object([
+                ("tool", "bffn"), ("tool_version", .string(PackWriter.toolVersion)), ("source_files", .array(sources)),
+                ("options", .object([("quant", options.quant.map { .string($0.rawValue) } ?? "source"),
+                                     ("quant_embeddings", options.embeddingQuant.map { .string($0.rawValue) } ?? .null),
+                                     ("align", .integer(align))])),
+            ])),
+            ("attachments", .array(attachmentsJSON)),
+        ])
+        try out.pad(toMultipleOf: 64)
+        let manifestOffset = out.bytesWritten
+        let manifestBytes = Array(manifest.serialized(pretty: false).utf8)
+        try out.write(manifestBytes)
+        let header = PackHeader(manifestOffset: manifestOffset, manifestLength: UInt64(manifestBytes.count),
+                                manifestCRC: CRC32.checksum(manifestBytes), alignment: UInt32(align), fileLength: out.bytesWritten)
+        try out.overwrite(header.bytes, at: 0)
+        let size = out.bytesWritten
+        try out.commit()
+        return ConvertReport(output: output, sourceBytes: sourceBytes, outputBytes: size,
+                             classes: classOrder.map { ($0, classType[$0]!, stats[$0]!) })
+    }
+
+    /// The version recorded in provenance.
+    public static let toolVersion = "0.1.0"
+
+    static func architectureJSON(_ a: ModelArchitecture) -> JSONValue {
+        var m: [(String, JSONValue)] = [
+            ("attention", .string(a.attention.rawValue)), ("ffn_layout", .string(a.ffnLayout.rawValue)),
+            ("router_norm", a.routerNorm.map { .string($0.rawValue) } ?? .null), ("hidden_size", .integer(a.hiddenSize)),
+            ("num_layers", .integer(a.numLayers)), ("num_experts", .integer(a.numExperts)), ("expert_size", .integer(a.expertSize)),
+            ("vocab_size", .integer(a.vocabSize)), ("num_attention_heads", a.numAttentionHeads.map { .integer($0) } ?? .null),
+            ("num_key_value_heads", a.numKeyValueHeads.map { .integer($0) } ?? .null), ("head_dim", a.headDim.map { .integer($0) } ?? .null),
+            ("tied_embeddings", .bool(a.tiedEmbeddings)),
+        ]
+        if let x = a.mla {
+            m.append(("mla", .object([("q_lora_rank", .integer(x.qLoraRank)), ("kv_lora_rank", .integer(x.kvLoraRank)),
+                                      ("qk_nope_head_dim", x.qkNopeHeadDim.map { .integer($0) } ?? .null),
+                                      ("qk_rope_head_dim", .integer(x.qkRopeHeadDim)), ("v_head_dim", x.vHeadDim.map { .integer($0) } ?? .null)])))
+        } else {
+            m.append(("mla", .null))
+        }
+        return .object(m)
+    }
+
+    /// Elements c0 ..< c0 + n of row r, stored as `type` (a byte copy when the types agree).
+    static func encodeRow(_ m: WeightMatrix, _ r: Int, _ c0: Int, _ n: Int, as type: DType, stats: inout ErrorStats) -> [UInt8] {
+        let src = m.row(r) + c0 * m.type.size
+        if (type == .f32 && m.type == .f32) || (type == .f16 && m.type == .f16) || (type == .bf16 && m.type == .bf16) {
+            for c in 0..<n { let v = m.element(r, c0 + c); stats.add(v, v) }
+            return Array(UnsafeRawBufferPointer(start: src, count: n * m.type.size))
+        }
+        return encode((0..<n).map { m.element(r, c0 + $0) }, as: type, stats: &stats)
+    }
+
+    /// Floats stored as `type` (round to nearest even), with the error recorded.
+    static func encode(_ values: [Float], as type: DType, stats: inout ErrorStats) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(values.count * (type.bitWidth / 8))
+        for v in values {
+            switch type {
+            case .f32:
+                withUnsafeBytes(of: v.bitPattern.littleEndian) { out += $0 }
+                stats.add(v, v)
+            case .f16:
+                let h = Float16(v)
+                withUnsafeBytes(of: h.bitPattern.littleEndian) { out += $0 }
+                stats.add(v, Float(h))
+            default:
+                let b = ScalarConversion.floatToBF16(v)
+                withUnsafeBytes(of: b.littleEndian) { out += $0 }
+                stats.add(v, ScalarConversion.bf16ToFloat(b))
+            }
+        }
+        return out
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

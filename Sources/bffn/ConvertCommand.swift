@@ -1,0 +1,99 @@
+import ArgumentParser
+import BFFNCore
+import BFFNPack
+
+/// `bffn convert SRC -o OUT.bfpk`: write the chunk-aware packed format.
+struct ConvertCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "convert",
+        abstract: "Convert a checkpoint to the chunk-aware packed format (.bfpk).",
+        discussion: """
+        Each expert of each layer becomes one contiguous, aligned block (its up rows and its down weights), \
+        dense tensors go to their own aligned section, and a json-c manifest carries the configuration, the \
+        tensor and block tables with CRC-32s, the quantization error per tensor class and provenance \
+        (formats/bfpk.md). Streaming, bounded memory, deterministic, atomic (never a partial file under OUT).
+
+        --quant f32|f16|bf16 casts weights (round to nearest even); without it each tensor keeps its source \
+        dtype, and such a pack gives logits bit-identical to the source. The router and every norm always keep \
+        their source dtype. q8 and q4 are not implemented yet.
+
+        Examples:
+          bffn convert fixtures/reference/mla-blocklinear-rms-bf16-bin -o /tmp/model.bfpk
+          bffn convert /tmp/xl -o /tmp/xl-f16.bfpk --quant f16 --align 16384 --attach tokenizer.json --force
+        """
+    )
+
+    @Argument(help: "The checkpoint to convert (folder, .safetensors, .bin or shard index).")
+    var source: String
+
+    @Option(name: .shortAndLong, help: "The output .bfpk path.")
+    var output: String
+
+    @Option(help: "Storage type for weights: f32, f16 or bf16 (default: each tensor's source dtype).")
+    var quant: String?
+
+    @Option(help: "Storage type for the embedding and LM head (default: follows --quant).")
+    var quantEmbeddings: String?
+
+    @Option(help: "Alignment of sections and expert blocks in bytes (a power of two, e.g. 4096 or 16384).")
+    var align: Int = 4096
+
+    @Option(parsing: .upToNextOption, help: "Files to carry inside the pack verbatim (tokenizer files, generation_config.json).")
+    var attach: [String] = []
+
+    @Flag(help: "Overwrite OUT if it exists.")
+    var force = false
+
+    @Flag(help: "Print one JSON object: output, sizes and the error per tensor class.")
+    var json = false
+
+    static func dtype(_ s: String?) throws -> DType? {
+        guard let s else { return nil }
+        switch s {
+        case "f32": return .f32
+        case "f16": return .f16
+        case "bf16": return .bf16
+        case "q8", "q4": throw ValidationError("--quant \(s) is not implemented yet; use f32, f16 or bf16")
+        default: throw ValidationError("unknown storage type '\(s)'; use f32, f16 or bf16")
+        }
+    }
+
+    func validate() throws {
+        _ = try ConvertCommand.dtype(quant)
+        _ = try ConvertCommand.dtype(quantEmbeddings)
+        guard align >= 64, align <= 1 << 20, align & (align - 1) == 0 else { throw ValidationError("--align must be a power of two from 64 to 1048576") }
+    }
+
+    func run() throws {
+        try runReportingErrors(json: json) {
+            var o = ConvertOptions()
+            o.quant = try ConvertCommand.dtype(quant)
+            o.embeddingQuant = try ConvertCommand.dtype(quantEmbeddings)
+            o.alignment = align
+            o.attachments = attach
+            o.overwrite = force
+            let progress = Progress(label: "convert")
+            let r = try PackWriter.convert(source: source, to: output, options: o) { progress.update($0, $1) }
+            progress.finish()
+            if json {
+                print(JSONValue.object([
+                    ("output", .string(r.output)), ("source_bytes", .integer(r.sourceBytes)), ("output_bytes", .integer(r.outputBytes)),
+                    ("classes", .object(r.classes.map { c in (c.name, JSONValue.object([
+                        ("dtype", .string(c.dtype.rawValue)), ("rmse", .double(c.stats.rmse)), ("max_abs", .double(c.stats.maxAbs)),
+                        ("snr_db", c.stats.snrDB.map { .double($0) } ?? .null), ("elements", .integer(c.stats.elements)),
+                    ])) })),
+                ]).serialized(pretty: true))
+            } else {
+                print("wrote \(r.output): \(r.outputBytes) bytes (source \(r.sourceBytes))")
+                for c in r.classes {
+                    let snr = c.stats.snrDB.map { "\(fixed($0, 1)) dB" } ?? "lossless"
+                    print("  \(c.name.padding(toLength: 11)) \(c.dtype.rawValue.padding(toLength: 5)) RMSE \(c.stats.rmse) max \(c.stats.maxAbs) SNR \(snr)")
+                }
+            }
+        }
+    }
+}
+
+extension String {
+    func padding(toLength n: Int) -> String { count >= n ? self : self + String(repeating: " ", count: n - count) }
+}

@@ -1,0 +1,107 @@
+import BFFNCheckpoint
+import BFFNCore
+import BFFNEngine
+import BFFNPack
+import BFFNSafetensors
+import BFFNTestSupport
+import Testing
+
+/// Every checkpoint fixture: the two published references and the numpy-reference fixtures.
+let allFixtures: [String] = [Fixtures.blockReference, Fixtures.blockLinearReference] + [
+    "gqa-blocklinear-rms-f32", "mha-block-sum-f16", "gqa-fastmoe-none-bf16", "mla-megablocks-rms-bf16", "mla-bmt-rms-bf16",
+    "gqa-blocklinear-tied-linearrope-bf16", "mla-blocklinear-sharded-bin-f16", "mha-block-rms-sharded-bf16",
+    "gqa-dynamicrope-blocklinear-f32", "gqa-vanilla-dense-f32",
+].map { Fixtures.path("engine/\($0)") }
+
+/// input_ids of a fixture's reference file.
+func promptIds(_ folder: String) throws -> [Int] {
+    let f = try SafetensorsFile(path: folder + "/reference.safetensors")
+    let e = try #require(f.entry(named: "input_ids"))
+    return f.file.withBytes { _ in f.bytes(of: e).withMemoryRebound(to: Int64.self) { $0.map { Int($0) } } }
+}
+
+@Suite("packed format")
+struct PackTests {
+    @Test(arguments: allFixtures)
+    func aPackInTheSourceDtypeGivesBitIdenticalLogits(_ folder: String) throws {
+        let dir = TemporaryDirectory()
+        var o = ConvertOptions()
+        o.alignment = 256
+        let report = try PackWriter.convert(source: folder, to: dir.file("m.bfpk"), options: o)
+        #expect(report.classes.allSatisfy { $0.stats.snrDB == nil && $0.stats.maxAbs == 0 })
+        let pack = try PackFile(path: dir.file("m.bfpk"))
+        try pack.verifyChecksums()
+        let prompt = try promptIds(folder)
+        let source = try Engine(weights: ModelWeights(checkpoint: Checkpoint(path: folder)))
+        let packed = try Engine(weights: ModelWeights(pack: pack))
+        #expect(try packed.forward(prompt).logits.map(\.bitPattern) == source.forward(prompt).logits.map(\.bitPattern))
+    }
+
+    @Test func deterministicAtomicAndRefusesToOverwrite() throws {
+        let dir = TemporaryDirectory()
+        var o = ConvertOptions()
+        o.attachments = [Fixtures.blockReference + "/generation_config.json"]
+        _ = try PackWriter.convert(source: Fixtures.blockReference, to: dir.file("a.bfpk"), options: o)
+        _ = try PackWriter.convert(source: Fixtures.blockReference, to: dir.file("b.bfpk"), options: o)
+        #expect(try Fixtures.bytes(dir.file("a.bfpk")) == Fixtures.bytes(dir.file("b.bfpk")))
+        #expect(throws: BFFNError(.outputExists, "")) { try PackWriter.convert(source: Fixtures.blockReference, to: dir.file("a.bfpk"), options: o) }
+        let pack = try PackFile(path: dir.file("a.bfpk"))
+        let at = try #require(pack.attachments.first)
+        #expect(at.name == "generation_config.json")
+        #expect(pack.bytes(at: at.offset, count: at.bytes).contents == (try Fixtures.bytes(Fixtures.blockReference + "/generation_config.json")))
+        // Every expert block starts on the alignment and holds one contiguous expert.
+        let e = try #require(pack.experts)
+        #expect(e.offset % 4096 == 0 && e.blockBytes % 4096 == 0 && e.blockBytes >= e.dataBytes)
+    }
+
+    @Test(arguments: [DType.f32, .f16, .bf16])
+    func castsStayCloseAndReportTheirError(_ q: DType) throws {
+        let dir = TemporaryDirectory()
+        var o = ConvertOptions()
+        o.quant = q
+        let folder = Fixtures.path("engine/gqa-blocklinear-rms-f32")
+        let r = try PackWriter.convert(source: folder, to: dir.file("m.bfpk"), options: o)
+        let experts = try #require(r.classes.first { $0.name == "experts" })
+        #expect(experts.dtype == q)
+        #expect(q == .f32 ? experts.stats.snrDB == nil : (experts.stats.snrDB ?? 0) > 40)
+        #expect(r.classes.first { $0.name == "norms" }?.dtype == .f32) // norms keep their source dtype
+        let prompt = try promptIds(folder)
+        let a = try Engine(weights: ModelWeights(checkpoint: Checkpoint(path: folder))).forward(prompt)
+        let b = try Engine(weights: ModelWeights(pack: PackFile(path: dir.file("m.bfpk")))).forward(prompt)
+        let agree = (0..<prompt.count).filter { a.argmax(at: $0) == b.argmax(at: $0) }.count
+        #expect(agree >= prompt.count - 1, "top-1 agreement \(agree)/\(prompt.count)")
+    }
+
+    @Test func damageIsFoundAndNamed() throws {
+        let dir = TemporaryDirectory()
+        _ = try PackWriter.convert(source: Fixtures.blockLinearReference, to: dir.file("m.bfpk"), options: ConvertOptions())
+        let good = try Fixtures.bytes(dir.file("m.bfpk"))
+        let pack = try PackFile(path: dir.file("m.bfpk"))
+        let e = try #require(pack.experts)
+        // A flipped byte inside layer 1, slot 3's block: found by --check, named by layer, expert and offset.
+        var bad = good
+        let off = Int(e.blockOffset(layer: 1, slot: 3)) + 100
+        bad[off] ^= 0x01
+        try dir.write("b.bfpk", bad)
+        do {
+            try PackFile(path: dir.file("b.bfpk")).verifyChecksums()
+            Issue.record("no error")
+        } catch let err as BFFNError {
+            #expect(err.code == .checksumMismatch && err.location.field == "layer 1 expert 3")
+            #expect(err.location.offset == e.blockOffset(layer: 1, slot: 3))
+        }
+        // Header, manifest and truncation.
+        for (what, mutate, code) in [("header", { (b: inout [UInt8]) in b[20] ^= 1 }, BFFNError.Code.checksumMismatch),
+                                     ("manifest", { (b: inout [UInt8]) in b[b.count - 10] ^= 1 }, .checksumMismatch),
+                                     ("magic", { (b: inout [UInt8]) in b[0] = 0 }, .malformed)] {
+            var b = good
+            mutate(&b)
+            try dir.write("x.bfpk", b)
+            #expect(throws: BFFNError(code, ""), "\(what)") { _ = try PackFile(path: dir.file("x.bfpk")) }
+        }
+        for n in [0, 10, 63, 64, 5000, good.count - 1] {
+            try dir.write("t.bfpk", Array(good[0..<n]))
+            #expect(throws: BFFNError.self, "length \(n)") { _ = try PackFile(path: dir.file("t.bfpk")) }
+        }
+    }
+}
