@@ -105,3 +105,39 @@ struct PackTests {
         }
     }
 }
+
+@Suite("export")
+struct ExportTests {
+    /// Sources with the published HF names and their layout: checkpoint -> pack -> export is byte-exact.
+    @Test(arguments: [(Fixtures.blockLinearReference, PackExporter.Layout.blockLinear), (Fixtures.blockReference, .block),
+                      (Fixtures.path("engine/gqa-blocklinear-rms-f32"), .blockLinear), (Fixtures.path("engine/mha-block-sum-f16"), .block),
+                      (Fixtures.path("engine/mla-blocklinear-sharded-bin-f16"), .blockLinear), (Fixtures.path("engine/gqa-vanilla-dense-f32"), .blockLinear),
+                      (Fixtures.path("engine/gqa-blocklinear-tied-linearrope-bf16"), .blockLinear)])
+    func roundTripIsByteExact(_ folder: String, _ layout: PackExporter.Layout) throws {
+        let dir = TemporaryDirectory()
+        _ = try PackWriter.convert(source: folder, to: dir.file("m.bfpk"), options: ConvertOptions())
+        try PackExporter.export(PackFile(path: dir.file("m.bfpk")), to: dir.file("out"), layout: layout, overwrite: false)
+        let source = try Checkpoint(path: folder), exported = try Checkpoint(path: dir.file("out"))
+        #expect(Set(source.tensors.map(\.name)) == Set(exported.tensors.map(\.name)))
+        for t in source.tensors {
+            let u = try #require(exported.tensor(named: t.name))
+            #expect(u.dtype == t.dtype && u.shape == t.shape, "\(t.name)")
+            #expect(try source.bytes(of: t).contents == exported.bytes(of: u).contents, "\(t.name)")
+        }
+        #expect(try exported.recognize().architecture.ffnLayout.rawValue == (try source.recognize().architecture.ffnLayout.rawValue))
+    }
+
+    /// Other layouts export to the published names and run to the same logits.
+    @Test(arguments: ["mla-megablocks-rms-bf16", "mla-bmt-rms-bf16", "gqa-fastmoe-none-bf16"])
+    func otherLayoutsExportToPublishedNames(_ name: String) throws {
+        let dir = TemporaryDirectory()
+        let folder = Fixtures.path("engine/\(name)")
+        _ = try PackWriter.convert(source: folder, to: dir.file("m.bfpk"), options: ConvertOptions())
+        try PackExporter.export(PackFile(path: dir.file("m.bfpk")), to: dir.file("out"), layout: .blockLinear, overwrite: false)
+        #expect(try Checkpoint(path: dir.file("out")).recognize().architecture.ffnLayout == .blockLinear)
+        let prompt = try promptIds(folder)
+        let a = try Engine(weights: ModelWeights(checkpoint: Checkpoint(path: folder))).forward(prompt).logits
+        let b = try Engine(weights: ModelWeights(checkpoint: Checkpoint(path: dir.file("out")))).forward(prompt).logits
+        #expect(a.map(\.bitPattern) == b.map(\.bitPattern))
+    }
+}

@@ -1,0 +1,42 @@
+import ArgumentParser
+import BFFNCore
+import BFFNPack
+
+/// `bffn export X.bfpk -o DIR`: a standard safetensors checkpoint from a pack.
+struct ExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Write a .bfpk back out as config.json + model.safetensors with the published tensor names.",
+        discussion: """
+        Experts are written in their source order. A pack in the source's dtype exports every tensor byte for \
+        byte as the source had it (for sources with the published names). Attachments are written beside.
+
+        Examples:
+          bffn export /tmp/model.bfpk -o /tmp/model-export
+          bffn export /tmp/model.bfpk -o /tmp/model-block --layout block
+        """
+    )
+
+    @Argument(help: "The .bfpk file.")
+    var pack: String
+
+    @Option(name: .shortAndLong, help: "The output folder.")
+    var output: String
+
+    @Option(help: "Expert tensor layout: block_linear (published) or block (3-D).")
+    var layout: String = "block_linear"
+
+    @Flag(help: "Overwrite existing files.")
+    var force = false
+
+    func validate() throws {
+        guard PackExporter.Layout(rawValue: layout) != nil else { throw ValidationError("--layout must be block_linear or block") }
+    }
+
+    func run() throws {
+        try runReportingErrors(json: false) {
+            try PackExporter.export(PackFile(path: pack), to: output, layout: PackExporter.Layout(rawValue: layout)!, overwrite: force)
+            print("wrote \(output)/model.safetensors and config.json")
+        }
+    }
+}
