@@ -17,8 +17,11 @@ public final class AtomicFileWriter {
     public private(set) var temporaryPath: String
     private var fd: Int32
     private var committed = false
-    /// Bytes written so far.
+    /// Bytes written so far (including bytes still in the write buffer).
     public private(set) var bytesWritten: UInt64 = 0
+    /// Small writes are gathered here and written in 4 MiB pieces.
+    private var buffer: [UInt8] = []
+    private static let bufferSize = 4 << 20
 
     /// Creates the temporary file beside `path`.
     /// - Parameter overwrite: when false and `path` exists, throws `.outputExists`.
@@ -40,9 +43,29 @@ public final class AtomicFileWriter {
         fchmod(fd, 0o644)
     }
 
-    /// Appends bytes.
+    /// Appends bytes (buffered; large pieces go straight to the file).
     /// - Throws: `BFFNError.io` on a short or failed write (disk full, say).
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        if bytes.count < AtomicFileWriter.bufferSize / 4 {
+            if buffer.count + bytes.count > AtomicFileWriter.bufferSize { try flush() }
+            buffer.append(contentsOf: bytes)
+            bytesWritten += UInt64(bytes.count)
+            return
+        }
+        try flush()
+        try writeThrough(bytes)
+        bytesWritten += UInt64(bytes.count)
+    }
+
+    /// Writes the buffered bytes to the file.
+    func flush() throws {
+        guard !buffer.isEmpty else { return }
+        let pending = buffer
+        buffer.removeAll(keepingCapacity: true)
+        try pending.withUnsafeBytes { try writeThrough($0) }
+    }
+
+    private func writeThrough(_ bytes: UnsafeRawBufferPointer) throws {
         guard var p = bytes.baseAddress else { return }
         var left = bytes.count
         while left > 0 {
@@ -53,13 +76,13 @@ public final class AtomicFileWriter {
             }
             p += n
             left -= n
-            bytesWritten += UInt64(n)
         }
     }
 
     /// Overwrites bytes already written, at absolute `offset` (`pwrite`), e.g. to patch a header.
     /// - Throws: `BFFNError.io` on failure.
     public func overwrite(_ bytes: [UInt8], at offset: UInt64) throws {
+        try flush()
         let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(offset)) }
         guard n == bytes.count else {
             throw BFFNError(.io, "pwrite failed: \(String(cString: strerror(errno)))", file: temporaryPath)
@@ -80,6 +103,7 @@ public final class AtomicFileWriter {
     /// Makes the file durable and moves it to the final name.
     /// - Throws: `BFFNError.io` when fsync or rename fail; the temporary file is then removed.
     public func commit() throws {
+        try flush()
         guard fsync(fd) == 0 else {
             throw BFFNError(.io, "fsync failed: \(String(cString: strerror(errno)))", file: temporaryPath)
         }

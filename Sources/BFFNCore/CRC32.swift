@@ -50,6 +50,11 @@ public enum CRC32 {
         return UInt32(truncatingIfNeeded: crc)
     }
 
+    /// The CRC of A followed by B, from crc(A), crc(B) and B's length (zlib's `crc32_combine`).
+    public static func combine(_ a: UInt32, _ b: UInt32, length: Int) -> UInt32 {
+        UInt32(truncatingIfNeeded: crc32_combine(UInt(a), UInt(b), off_t(length)))
+    }
+
     /// The checksum of a byte array.
     public static func checksum(_ bytes: [UInt8]) -> UInt32 {
         bytes.withUnsafeBytes { checksum($0) }

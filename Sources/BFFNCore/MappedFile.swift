@@ -72,3 +72,14 @@ public final class MappedFile: @unchecked Sendable {
         }
     }
 }
+
+/// Drops the resident pages wholly inside `pointer ..< pointer + count` of a read-only file mapping
+/// (`madvise(MADV_DONTNEED)`): the bytes stay readable and are faulted back from the page cache if touched
+/// again. Streaming writers call this after consuming a range, so resident memory stays bounded.
+public func releaseMappedPages(_ pointer: UnsafeRawPointer, count: Int) {
+    let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+    let start = (Int(bitPattern: pointer) + page - 1) / page * page
+    let end = (Int(bitPattern: pointer) + count) / page * page
+    guard end > start, let p = UnsafeMutableRawPointer(bitPattern: start) else { return }
+    _ = madvise(p, end - start, MADV_DONTNEED)
+}

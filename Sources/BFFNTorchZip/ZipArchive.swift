@@ -119,7 +119,17 @@ public final class ZipArchive: @unchecked Sendable {
             result = LoadedBytes(owned: try ZipArchive.inflate(stored, entry: entry, path: path), count: Int(entry.uncompressedSize))
         }
         if verifyChecksum {
-            let crc = CRC32.parallelChecksum(result.bytes, threads: ZipArchive.checksumThreads)
+            // In 64 MiB pieces; a large stored entry read only to check it lets each piece's pages go (they
+            // fault back from the page cache on use), so checking a multi-GB file keeps memory small.
+            var crc: UInt32 = 0
+            var i = 0
+            let all = result.bytes
+            while i < all.count {
+                let piece = UnsafeRawBufferPointer(rebasing: all[i..<min(all.count, i + (64 << 20))])
+                crc = CRC32.combine(crc, CRC32.parallelChecksum(piece, threads: ZipArchive.checksumThreads), length: piece.count)
+                if entry.method == .stored && all.count > 1 << 20 { releaseMappedPages(piece.baseAddress!, count: piece.count) }
+                i += piece.count
+            }
             guard crc == entry.crc32 else {
                 throw BFFNError(.checksumMismatch, "CRC-32 is \(hex(crc)) but the directory says \(hex(entry.crc32))",
                                 file: path, field: entry.name, offset: entry.dataOffset)
