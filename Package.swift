@@ -50,7 +50,7 @@ let package = Package(
         // The chunk-aware packed format (.bfpk): writer, reader, exporter, and engine weights from packs.
         .target(name: "BFFNPack", dependencies: ["BFFNCore", "BFFNCheckpoint", "BFFNSafetensors", "BFFNEngine", "BFFNKernels"]),
         // Reports about a checkpoint for `bffn inspect` (human text and JSON).
-        .target(name: "BFFNInspect", dependencies: ["BFFNCore", "BFFNCheckpoint", "BFFNPack"]),
+        .target(name: "BFFNInspect", dependencies: ["BFFNCore", "BFFNCheckpoint", "BFFNPack", "BFFNKernels"]),
         // The command-line tool: parses arguments and prints; the libraries do the work.
         .executableTarget(name: "bffn", dependencies: [
             "BFFNCore", "BFFNCheckpoint", "BFFNInspect", "BFFNEngine", "BFFNSynth", "BFFNPack",
@@ -68,7 +68,7 @@ let package = Package(
         .testTarget(name: "BFFNCheckpointTests", dependencies: ["BFFNCheckpoint", "BFFNSafetensors", "BFFNTestSupport"]),
         .testTarget(name: "BFFNEngineTests", dependencies: ["BFFNEngine", "BFFNSafetensors", "BFFNTestSupport"]),
         .testTarget(name: "BFFNSynthTests", dependencies: ["BFFNSynth", "BFFNEngine", "BFFNCheckpoint", "BFFNTestSupport"]),
-        .testTarget(name: "BFFNPackTests", dependencies: ["BFFNPack", "BFFNEngine", "BFFNCheckpoint", "BFFNSafetensors", "BFFNTestSupport"]),
+        .testTarget(name: "BFFNPackTests", dependencies: ["BFFNPack", "BFFNEngine", "BFFNKernels", "BFFNCheckpoint", "BFFNSafetensors", "BFFNSynth", "BFFNTestSupport"]),
         .testTarget(name: "BFFNCommandLineTests", dependencies: ["BFFNCore", "BFFNTestSupport"]),
     ]
 )

@@ -93,9 +93,8 @@ public enum Benchmark {
             let prefill = monotonicSeconds() - t0
             if mode == .sparse {
                 // Multiply-adds actually done: every non-expert weight and the union's experts, per token.
-                let elementSize = Double(w.embedding.type.size)
-                let params = Double(w.nonExpertBytesPerToken) / elementSize
-                    + Double(out.expertsComputed.reduce(0, +)) * Double(w.bytesPerExpert) / elementSize
+                let params = Double(w.nonExpertParametersPerToken)
+                    + Double(out.expertsComputed.reduce(0, +)) * Double(w.parametersPerExpert)
                 prefillFLOPs = 2 * params * Double(prompt.count)
             }
             var next = out.argmax(at: prompt.count - 1)

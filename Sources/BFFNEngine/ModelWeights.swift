@@ -36,6 +36,10 @@ public final class ModelWeights: @unchecked Sendable {
     public let bytesPerExpert: Int
     /// Bytes read per token outside the experts: attention, router, norms and the LM head (one embedding row).
     public let nonExpertBytesPerToken: Int
+    /// Multiply-adds per token outside the experts (one per weight read, the embedding row excluded).
+    public let nonExpertParametersPerToken: Int
+    /// Multiply-adds of one expert per token (its up and down weights).
+    public let parametersPerExpert: Int
     /// Objects that keep the weights' memory alive (file mappings, cached storages, owned copies).
     public var keepAlive: [AnyObject] = []
 
@@ -204,13 +208,17 @@ public final class ModelWeights: @unchecked Sendable {
             layers.append(lw)
         }
         self.layers = layers
-        bytesPerExpert = a.expertSize * a.hiddenSize * 2 * (layers.first?.expertUp.first?.type.size ?? 2)
-        var other = head.byteCount + finalNorm.byteCount + embedding.cols * embedding.type.size
+        bytesPerExpert = (layers.first?.expertUp.first?.byteCount ?? 0) + (layers.first?.expertDown.first?.byteCount ?? 0)
+        parametersPerExpert = 2 * a.expertSize * a.hiddenSize
+        var other = head.byteCount + finalNorm.byteCount + embedding.type.rowBytes(cols: embedding.cols)
+        var otherParameters = head.rows * head.cols + finalNorm.cols
         for lw in layers {
             let mats = [lw.inputNorm, lw.postNorm, lw.o] + [lw.qA, lw.qANorm, lw.qB, lw.kvA, lw.kvANorm, lw.kvB, lw.q, lw.k, lw.v,
                                                             lw.router, lw.routerNorm, lw.gate, lw.up, lw.down].compactMap { $0 }
             other += mats.reduce(0) { $0 + $1.byteCount }
+            otherParameters += mats.reduce(0) { $0 + $1.rows * $1.cols }
         }
         nonExpertBytesPerToken = other
+        nonExpertParametersPerToken = otherParameters
     }
 }

@@ -1,22 +1,24 @@
-/// Loads eight weights of one storage type as Float (specialised per type, so the inner loops carry no
-/// type switch).
+/// Loads weights of one storage type as Float (specialised per type, so inner loops carry no type switch).
+/// `k` is an element index within a row starting at `w`; `load8` is only called with k a multiple of 8.
 public protocol WeightLoader {
     /// Eight elements starting at element `k`.
-    static func load8(_ w: UnsafeRawPointer, _ k: Int) -> SIMD8<Float>
+    func load8(_ w: UnsafeRawPointer, _ k: Int) -> SIMD8<Float>
     /// One element.
-    static func load1(_ w: UnsafeRawPointer, _ k: Int) -> Float
+    func load1(_ w: UnsafeRawPointer, _ k: Int) -> Float
 }
 
-public enum F32Loader: WeightLoader {
+public struct F32Loader: WeightLoader {
+    public init() {}
     @inlinable @inline(__always)
-    public static func load8(_ w: UnsafeRawPointer, _ k: Int) -> SIMD8<Float> { w.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self) }
+    public func load8(_ w: UnsafeRawPointer, _ k: Int) -> SIMD8<Float> { w.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self) }
     @inlinable @inline(__always)
-    public static func load1(_ w: UnsafeRawPointer, _ k: Int) -> Float { w.loadUnaligned(fromByteOffset: k * 4, as: Float.self) }
+    public func load1(_ w: UnsafeRawPointer, _ k: Int) -> Float { w.loadUnaligned(fromByteOffset: k * 4, as: Float.self) }
 }
 
-public enum BF16Loader: WeightLoader {
+public struct BF16Loader: WeightLoader {
+    public init() {}
     @inlinable @inline(__always)
-    public static func load8(_ w: UnsafeRawPointer, _ k: Int) -> SIMD8<Float> {
+    public func load8(_ w: UnsafeRawPointer, _ k: Int) -> SIMD8<Float> {
         // Lane-wise widening: the generic SIMD conversion initialisers are not inlined (see SWIFT-NOTES.md).
         let h = w.loadUnaligned(fromByteOffset: k * 2, as: SIMD8<UInt16>.self)
         let u = SIMD8<UInt32>(UInt32(h[0]), UInt32(h[1]), UInt32(h[2]), UInt32(h[3]),
@@ -24,19 +26,92 @@ public enum BF16Loader: WeightLoader {
         return unsafeBitCast(u &<< 16, to: SIMD8<Float>.self)
     }
     @inlinable @inline(__always)
-    public static func load1(_ w: UnsafeRawPointer, _ k: Int) -> Float {
+    public func load1(_ w: UnsafeRawPointer, _ k: Int) -> Float {
         Float(bitPattern: UInt32(w.loadUnaligned(fromByteOffset: k * 2, as: UInt16.self)) << 16)
     }
 }
 
-public enum F16Loader: WeightLoader {
+public struct F16Loader: WeightLoader {
+    public init() {}
     @inlinable @inline(__always)
-    public static func load8(_ w: UnsafeRawPointer, _ k: Int) -> SIMD8<Float> {
+    public func load8(_ w: UnsafeRawPointer, _ k: Int) -> SIMD8<Float> {
         let h = w.loadUnaligned(fromByteOffset: k * 2, as: SIMD8<Float16>.self)
         return SIMD8<Float>(Float(h[0]), Float(h[1]), Float(h[2]), Float(h[3]), Float(h[4]), Float(h[5]), Float(h[6]), Float(h[7]))
     }
     @inlinable @inline(__always)
-    public static func load1(_ w: UnsafeRawPointer, _ k: Int) -> Float { Float(w.loadUnaligned(fromByteOffset: k * 2, as: Float16.self)) }
+    public func load1(_ w: UnsafeRawPointer, _ k: Int) -> Float { Float(w.loadUnaligned(fromByteOffset: k * 2, as: Float16.self)) }
+}
+
+/// Symmetric int8 rows: [scales: f32 × cols/group][codes: i8 × cols]; value = Float(q) · scale.
+public struct Q8Loader: WeightLoader {
+    public let group: Int
+    public let dataOffset: Int
+    public init(group: Int, cols: Int) {
+        self.group = group
+        dataOffset = cols / group * 4
+    }
+    @inlinable @inline(__always)
+    public func load8(_ w: UnsafeRawPointer, _ k: Int) -> SIMD8<Float> {
+        let scale = w.loadUnaligned(fromByteOffset: k / group * 4, as: Float.self)
+        let q = w.loadUnaligned(fromByteOffset: dataOffset + k, as: SIMD8<Int8>.self)
+        let f = SIMD8<Float>(Float(q[0]), Float(q[1]), Float(q[2]), Float(q[3]), Float(q[4]), Float(q[5]), Float(q[6]), Float(q[7]))
+        return f * scale
+    }
+    @inlinable @inline(__always)
+    public func load1(_ w: UnsafeRawPointer, _ k: Int) -> Float {
+        Float(w.loadUnaligned(fromByteOffset: dataOffset + k, as: Int8.self)) * w.loadUnaligned(fromByteOffset: k / group * 4, as: Float.self)
+    }
+}
+
+/// int4 rows: [scales: f32 × n][offsets: f32 × n if asymmetric][codes: two per byte, even element low],
+/// n = cols/group; value = fma(Float(q), scale, offset) (asymmetric, q in 0...15) or Float(q − 8) · scale.
+public struct Q4Loader: WeightLoader {
+    public let group: Int
+    public let offsetsOffset: Int
+    public let dataOffset: Int
+    public let asymmetric: Bool
+    public init(group: Int, cols: Int, asymmetric: Bool) {
+        self.group = group
+        self.asymmetric = asymmetric
+        offsetsOffset = cols / group * 4
+        dataOffset = cols / group * 4 * (asymmetric ? 2 : 1)
+    }
+    @inlinable @inline(__always)
+    public func load8(_ w: UnsafeRawPointer, _ k: Int) -> SIMD8<Float> {
+        let g = k / group
+        let scale = w.loadUnaligned(fromByteOffset: g * 4, as: Float.self)
+        let b = w.loadUnaligned(fromByteOffset: dataOffset + k / 2, as: SIMD4<UInt8>.self)
+        let q = SIMD8<Float>(Float(b[0] & 15), Float(b[0] >> 4), Float(b[1] & 15), Float(b[1] >> 4),
+                             Float(b[2] & 15), Float(b[2] >> 4), Float(b[3] & 15), Float(b[3] >> 4))
+        if asymmetric {
+            let offset = w.loadUnaligned(fromByteOffset: offsetsOffset + g * 4, as: Float.self)
+            return SIMD8<Float>(repeating: offset).addingProduct(q, SIMD8<Float>(repeating: scale))
+        }
+        return (q - 8) * scale
+    }
+    @inlinable @inline(__always)
+    public func load1(_ w: UnsafeRawPointer, _ k: Int) -> Float {
+        let g = k / group
+        let scale = w.loadUnaligned(fromByteOffset: g * 4, as: Float.self)
+        let byte = w.loadUnaligned(fromByteOffset: dataOffset + k / 2, as: UInt8.self)
+        let q = Float(k % 2 == 0 ? byte & 15 : byte >> 4)
+        if asymmetric {
+            return w.loadUnaligned(fromByteOffset: offsetsOffset + g * 4, as: Float.self).addingProduct(q, scale)
+        }
+        return (q - 8) * scale
+    }
+}
+
+/// Calls `body` with the loader for a matrix's storage type (one switch per kernel call, not per element).
+@inlinable @inline(__always)
+public func withLoader<R>(_ w: WeightMatrix, _ body: (any WeightLoader) -> R) -> R {
+    switch w.type {
+    case .f32: return body(F32Loader())
+    case .bf16: return body(BF16Loader())
+    case .f16: return body(F16Loader())
+    case .q8(let g): return body(Q8Loader(group: g, cols: w.cols))
+    case .q4(let g, let a): return body(Q4Loader(group: g, cols: w.cols, asymmetric: a))
+    }
 }
 
 /// Dot products of a float32 activation vector with stored weight rows, in a fixed order.
@@ -59,24 +134,24 @@ public enum Dot {
 
     /// x · w over n elements.
     @inlinable @inline(__always)
-    public static func dot<L: WeightLoader>(_ x: UnsafePointer<Float>, _ w: UnsafeRawPointer, _ n: Int, _: L.Type) -> Float {
+    public static func dot<L: WeightLoader>(_ x: UnsafePointer<Float>, _ w: UnsafeRawPointer, _ n: Int, _ loader: L) -> Float {
         var a = SIMD8<Float>(), b = SIMD8<Float>(), c = SIMD8<Float>(), d = SIMD8<Float>()
         let xr = UnsafeRawPointer(x)
         var k = 0
         while k + 32 <= n {
-            a.addProduct(xr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self), L.load8(w, k))
-            b.addProduct(xr.loadUnaligned(fromByteOffset: (k + 8) * 4, as: SIMD8<Float>.self), L.load8(w, k + 8))
-            c.addProduct(xr.loadUnaligned(fromByteOffset: (k + 16) * 4, as: SIMD8<Float>.self), L.load8(w, k + 16))
-            d.addProduct(xr.loadUnaligned(fromByteOffset: (k + 24) * 4, as: SIMD8<Float>.self), L.load8(w, k + 24))
+            a.addProduct(xr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self), loader.load8(w, k))
+            b.addProduct(xr.loadUnaligned(fromByteOffset: (k + 8) * 4, as: SIMD8<Float>.self), loader.load8(w, k + 8))
+            c.addProduct(xr.loadUnaligned(fromByteOffset: (k + 16) * 4, as: SIMD8<Float>.self), loader.load8(w, k + 16))
+            d.addProduct(xr.loadUnaligned(fromByteOffset: (k + 24) * 4, as: SIMD8<Float>.self), loader.load8(w, k + 24))
             k += 32
         }
         while k + 8 <= n {
-            a.addProduct(xr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self), L.load8(w, k))
+            a.addProduct(xr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self), loader.load8(w, k))
             k += 8
         }
         var tail: Float = 0
         while k < n {
-            tail = tail.addingProduct(x[k], L.load1(w, k))
+            tail = tail.addingProduct(x[k], loader.load1(w, k))
             k += 1
         }
         return reduce((a + b) + (c + d)) + tail
@@ -88,16 +163,16 @@ public enum Dot {
     /// experts: segments of experts whose gates are zero add exact zeros, so any union gives the same bits.
     @inlinable @inline(__always)
     public static func segmentedDot<L: WeightLoader>(_ x: UnsafePointer<Float>, _ segments: UnsafeBufferPointer<UnsafeRawPointer>,
-                                                     _ segmentLength: Int, _: L.Type) -> Float {
+                                                     _ segmentLength: Int, _ loader: L) -> Float {
         var a = SIMD8<Float>(), b = SIMD8<Float>(), c = SIMD8<Float>(), d = SIMD8<Float>()
         var xr = UnsafeRawPointer(x)
         for w in segments {
             var k = 0
             while k + 32 <= segmentLength {
-                a.addProduct(xr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self), L.load8(w, k))
-                b.addProduct(xr.loadUnaligned(fromByteOffset: (k + 8) * 4, as: SIMD8<Float>.self), L.load8(w, k + 8))
-                c.addProduct(xr.loadUnaligned(fromByteOffset: (k + 16) * 4, as: SIMD8<Float>.self), L.load8(w, k + 16))
-                d.addProduct(xr.loadUnaligned(fromByteOffset: (k + 24) * 4, as: SIMD8<Float>.self), L.load8(w, k + 24))
+                a.addProduct(xr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self), loader.load8(w, k))
+                b.addProduct(xr.loadUnaligned(fromByteOffset: (k + 8) * 4, as: SIMD8<Float>.self), loader.load8(w, k + 8))
+                c.addProduct(xr.loadUnaligned(fromByteOffset: (k + 16) * 4, as: SIMD8<Float>.self), loader.load8(w, k + 16))
+                d.addProduct(xr.loadUnaligned(fromByteOffset: (k + 24) * 4, as: SIMD8<Float>.self), loader.load8(w, k + 24))
                 k += 32
             }
             xr += segmentLength * 4
@@ -109,13 +184,13 @@ public enum Dot {
     /// exactly the order of `dot`.
     @inlinable @inline(__always)
     public static func dot2<L: WeightLoader>(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ w: UnsafeRawPointer,
-                                             _ n: Int, _: L.Type) -> (Float, Float) {
+                                             _ n: Int, _ loader: L) -> (Float, Float) {
         var a = SIMD8<Float>(), b = SIMD8<Float>(), c = SIMD8<Float>(), d = SIMD8<Float>()
         var e = SIMD8<Float>(), f = SIMD8<Float>(), g = SIMD8<Float>(), h = SIMD8<Float>()
         let xr = UnsafeRawPointer(x), yr = UnsafeRawPointer(y)
         var k = 0
         while k + 32 <= n {
-            let w0 = L.load8(w, k), w1 = L.load8(w, k + 8), w2 = L.load8(w, k + 16), w3 = L.load8(w, k + 24)
+            let w0 = loader.load8(w, k), w1 = loader.load8(w, k + 8), w2 = loader.load8(w, k + 16), w3 = loader.load8(w, k + 24)
             a.addProduct(xr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self), w0)
             e.addProduct(yr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self), w0)
             b.addProduct(xr.loadUnaligned(fromByteOffset: (k + 8) * 4, as: SIMD8<Float>.self), w1)
@@ -127,14 +202,14 @@ public enum Dot {
             k += 32
         }
         while k + 8 <= n {
-            let w0 = L.load8(w, k)
+            let w0 = loader.load8(w, k)
             a.addProduct(xr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self), w0)
             e.addProduct(yr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self), w0)
             k += 8
         }
         var tx: Float = 0, ty: Float = 0
         while k < n {
-            let v = L.load1(w, k)
+            let v = loader.load1(w, k)
             tx = tx.addingProduct(x[k], v)
             ty = ty.addingProduct(y[k], v)
             k += 1
@@ -146,15 +221,17 @@ public enum Dot {
     @inlinable
     public static func dot(_ x: UnsafePointer<Float>, _ w: UnsafeRawPointer, _ type: WeightType, _ n: Int) -> Float {
         switch type {
-        case .f32: return dot(x, w, n, F32Loader.self)
-        case .bf16: return dot(x, w, n, BF16Loader.self)
-        case .f16: return dot(x, w, n, F16Loader.self)
+        case .f32: return dot(x, w, n, F32Loader())
+        case .bf16: return dot(x, w, n, BF16Loader())
+        case .f16: return dot(x, w, n, F16Loader())
+        case .q8(let g): return dot(x, w, n, Q8Loader(group: g, cols: n))
+        case .q4(let g, let a): return dot(x, w, n, Q4Loader(group: g, cols: n, asymmetric: a))
         }
     }
 
     /// x · y for two float32 vectors, in the same fixed order.
     @inlinable
     public static func dot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ n: Int) -> Float {
-        dot(x, UnsafeRawPointer(y), n, F32Loader.self)
+        dot(x, UnsafeRawPointer(y), n, F32Loader())
     }
 }

@@ -54,17 +54,19 @@ public enum MatMul {
 
     static func block(_ j: Job, _ r0: Int, _ r1: Int) {
         switch j.w.type {
-        case .f32: block(j, r0, r1, F32Loader.self)
-        case .bf16: block(j, r0, r1, BF16Loader.self)
-        case .f16: block(j, r0, r1, F16Loader.self)
+        case .f32: block(j, r0, r1, F32Loader())
+        case .bf16: block(j, r0, r1, BF16Loader())
+        case .f16: block(j, r0, r1, F16Loader())
+        case .q8(let g): block(j, r0, r1, Q8Loader(group: g, cols: j.w.cols))
+        case .q4(let g, let a): block(j, r0, r1, Q4Loader(group: g, cols: j.w.cols, asymmetric: a))
         }
     }
 
-    static func block<L: WeightLoader>(_ j: Job, _ r0: Int, _ r1: Int, _ loader: L.Type) {
+    static func block<L: WeightLoader>(_ j: Job, _ r0: Int, _ r1: Int, _ loader: L) {
         let n = j.w.cols
         if j.tokens == 1 {
             // Decode: each row is streamed once, straight from the mapping.
-            for r in r0..<r1 { j.out[r] = Dot.dot(j.x, j.w.row(r), n, L.self) }
+            for r in r0..<r1 { j.out[r] = Dot.dot(j.x, j.w.row(r), n, loader) }
             return
         }
         // Prefill: widen the row block once into a float32 scratch tile (exact), then reuse each row for
@@ -75,17 +77,17 @@ public enum MatMul {
             let src = j.w.row(r), dst = scratch + (r - r0) * n
             var k = 0
             while k + 8 <= n {
-                UnsafeMutableRawPointer(dst).storeBytes(of: L.load8(src, k), toByteOffset: k * 4, as: SIMD8<Float>.self)
+                UnsafeMutableRawPointer(dst).storeBytes(of: loader.load8(src, k), toByteOffset: k * 4, as: SIMD8<Float>.self)
                 k += 8
             }
-            while k < n { dst[k] = L.load1(src, k); k += 1 }
+            while k < n { dst[k] = loader.load1(src, k); k += 1 }
         }
         var t = 0
         while t + 2 <= j.tokens {
             let xt = j.x + t * j.xStride, yt = j.x + (t + 1) * j.xStride
             let ot = j.out + t * j.outStride, pt = j.out + (t + 1) * j.outStride
             for r in r0..<r1 {
-                let (u, v) = Dot.dot2(xt, yt, UnsafeRawPointer(scratch + (r - r0) * n), n, F32Loader.self)
+                let (u, v) = Dot.dot2(xt, yt, UnsafeRawPointer(scratch + (r - r0) * n), n, F32Loader())
                 ot[r] = u
                 pt[r] = v
             }
@@ -93,7 +95,7 @@ public enum MatMul {
         }
         if t < j.tokens {
             let xt = j.x + t * j.xStride, ot = j.out + t * j.outStride
-            for r in r0..<r1 { ot[r] = Dot.dot(xt, UnsafeRawPointer(scratch + (r - r0) * n), n, F32Loader.self) }
+            for r in r0..<r1 { ot[r] = Dot.dot(xt, UnsafeRawPointer(scratch + (r - r0) * n), n, F32Loader()) }
         }
     }
 }
@@ -161,16 +163,18 @@ public enum ExpertMatMul {
         let run: (Int) -> Void = { p in
             let j0 = H * p / parts, j1 = H * (p + 1) / parts
             switch first.type {
-            case .f32: rows(job, j0, j1, de, width, F32Loader.self)
-            case .bf16: rows(job, j0, j1, de, width, BF16Loader.self)
-            case .f16: rows(job, j0, j1, de, width, F16Loader.self)
+            case .f32: rows(job, j0, j1, de, width, F32Loader())
+            case .bf16: rows(job, j0, j1, de, width, BF16Loader())
+            case .f16: rows(job, j0, j1, de, width, F16Loader())
+            case .q8(let g): rows(job, j0, j1, de, width, Q8Loader(group: g, cols: de))
+            case .q4(let g, let a): rows(job, j0, j1, de, width, Q4Loader(group: g, cols: de, asymmetric: a))
             }
         }
         WorkerPool.shared.run(parts: parts, run)
     }
 
-    static func rows<L: WeightLoader>(_ j: Job, _ j0: Int, _ j1: Int, _ de: Int, _ width: Int, _: L.Type) {
-        rowsOneByOne(j, j0, j1, de, width, L.self)
+    static func rows<L: WeightLoader>(_ j: Job, _ j0: Int, _ j1: Int, _ de: Int, _ width: Int, _ loader: L) {
+        rowsOneByOne(j, j0, j1, de, width, loader)
     }
 
     /// Down projection as one dot product per output over the concatenated union (expert widths that are
@@ -182,14 +186,16 @@ public enum ExpertMatMul {
         WorkerPool.shared.run(parts: parts) { p in
             let j0 = H * p / parts, j1 = H * (p + 1) / parts
             switch blocks[0].type {
-            case .f32: concatenatedRows(job, j0, j1, de, width, F32Loader.self)
-            case .bf16: concatenatedRows(job, j0, j1, de, width, BF16Loader.self)
-            case .f16: concatenatedRows(job, j0, j1, de, width, F16Loader.self)
+            case .f32: concatenatedRows(job, j0, j1, de, width, F32Loader())
+            case .bf16: concatenatedRows(job, j0, j1, de, width, BF16Loader())
+            case .f16: concatenatedRows(job, j0, j1, de, width, F16Loader())
+            case .q8(let g): concatenatedRows(job, j0, j1, de, width, Q8Loader(group: g, cols: de))
+            case .q4(let g, let a): concatenatedRows(job, j0, j1, de, width, Q4Loader(group: g, cols: de, asymmetric: a))
             }
         }
     }
 
-    static func concatenatedRows<L: WeightLoader>(_ j: Job, _ j0: Int, _ j1: Int, _ de: Int, _ width: Int, _: L.Type) {
+    static func concatenatedRows<L: WeightLoader>(_ j: Job, _ j0: Int, _ j1: Int, _ de: Int, _ width: Int, _ loader: L) {
         let H = j.blocks[0].rows
         if j.tokens == 1 {
             let segments = UnsafeMutableBufferPointer<UnsafeRawPointer>.allocate(capacity: j.blocks.count)
@@ -205,7 +211,7 @@ public enum ExpertMatMul {
                     for w in j.blocks { bffn_prefetch_range(w.row(row + ahead), segmentBytes) }
                 }
                 for (b, w) in j.blocks.enumerated() { segments[b] = w.row(row) }
-                j.out[row] = Dot.segmentedDot(j.x, UnsafeBufferPointer(segments), de, L.self)
+                j.out[row] = Dot.segmentedDot(j.x, UnsafeBufferPointer(segments), de, loader)
             }
             return
         }
@@ -223,7 +229,7 @@ public enum ExpertMatMul {
                     let src = w.row(row)
                     var k = 0
                     while k + 8 <= de {
-                        UnsafeMutableRawPointer(dst + b * de).storeBytes(of: L.load8(src, k), toByteOffset: k * 4, as: SIMD8<Float>.self)
+                        UnsafeMutableRawPointer(dst + b * de).storeBytes(of: loader.load8(src, k), toByteOffset: k * 4, as: SIMD8<Float>.self)
                         k += 8
                     }
                 }
@@ -231,7 +237,7 @@ public enum ExpertMatMul {
             var t = 0
             while t + 2 <= j.tokens {
                 for row in r0..<r1 {
-                    let (u, v) = Dot.dot2(j.x + t * width, j.x + (t + 1) * width, UnsafeRawPointer(scratch + (row - r0) * width), width, F32Loader.self)
+                    let (u, v) = Dot.dot2(j.x + t * width, j.x + (t + 1) * width, UnsafeRawPointer(scratch + (row - r0) * width), width, F32Loader())
                     j.out[t * H + row] = u
                     j.out[(t + 1) * H + row] = v
                 }
@@ -239,19 +245,19 @@ public enum ExpertMatMul {
             }
             if t < j.tokens {
                 for row in r0..<r1 {
-                    j.out[t * H + row] = Dot.dot(j.x + t * width, UnsafeRawPointer(scratch + (row - r0) * width), width, F32Loader.self)
+                    j.out[t * H + row] = Dot.dot(j.x + t * width, UnsafeRawPointer(scratch + (row - r0) * width), width, F32Loader())
                 }
             }
             r0 = r1
         }
     }
 
-    static func rowsOneByOne<L: WeightLoader>(_ j: Job, _ j0: Int, _ j1: Int, _ de: Int, _ width: Int, _: L.Type) {
+    static func rowsOneByOne<L: WeightLoader>(_ j: Job, _ j0: Int, _ j1: Int, _ de: Int, _ width: Int, _ loader: L) {
         for row in j0..<j1 {
             for t in 0..<j.tokens {
                 var acc: Float = 0
                 for (b, w) in j.blocks.enumerated() {
-                    acc += Dot.dot(j.x + t * width + b * de, w.row(row), de, L.self)
+                    acc += Dot.dot(j.x + t * width + b * de, w.row(row), de, loader)
                 }
                 j.out[t * j.blocks[0].rows + row] = acc
             }

@@ -1,9 +1,43 @@
-/// The element types the kernels read weights from.
+/// The storage types the kernels read weights from.
+///
+/// Quantized rows (`q8`, `q4`) are self-contained: per row, the float32 scales of its groups (then, for
+/// asymmetric q4, the float32 offsets), then the codes (q8: one signed byte per element; q4: two elements per
+/// byte, the even element in the low nibble). The dequantized value is Float(q)·scale for q8 and symmetric q4
+/// (q − 8 for the stored nibble) and fma(Float(q), scale, offset) for asymmetric q4, computed the same way by
+/// every kernel. Groups are multiples of 32 elements and divide the row.
 public enum WeightType: Sendable, Equatable {
     case f32, f16, bf16
+    /// int8 codes, symmetric, one float32 scale per `group` elements.
+    case q8(group: Int)
+    /// int4 codes in groups of `group` elements, with scale and offset (`asymmetric`) or scale only.
+    case q4(group: Int, asymmetric: Bool)
 
-    /// Bytes per element.
-    public var size: Int { self == .f32 ? 4 : 2 }
+    /// Bytes per element of the float types (quantized types: use `rowBytes`).
+    public var size: Int {
+        switch self {
+        case .f32: return 4
+        case .f16, .bf16: return 2
+        case .q8: return 1
+        case .q4: return 1
+        }
+    }
+
+    /// True for f32, f16, bf16.
+    public var isFloat: Bool {
+        switch self {
+        case .f32, .f16, .bf16: return true
+        default: return false
+        }
+    }
+
+    /// Bytes one row of `cols` elements takes.
+    public func rowBytes(cols: Int) -> Int {
+        switch self {
+        case .f32, .f16, .bf16: return cols * size
+        case .q8(let g): return cols / g * 4 + cols
+        case .q4(let g, let asym): return cols / g * 4 * (asym ? 2 : 1) + cols / 2
+        }
+    }
 }
 
 /// A read-only 2-D weight matrix `[rows, cols]` in memory the caller keeps alive (usually a file mapping).
@@ -27,29 +61,34 @@ public struct WeightMatrix: @unchecked Sendable {
         self.rowStride = rowStride ?? cols
     }
 
+    /// Distance between row starts in bytes.
+    @inlinable public var rowStrideBytes: Int { type.isFloat ? rowStride * type.size : type.rowBytes(cols: cols) }
+
     /// Start of row `r`.
-    @inlinable public func row(_ r: Int) -> UnsafeRawPointer { base + r * rowStride * type.size }
+    @inlinable public func row(_ r: Int) -> UnsafeRawPointer { base + r * rowStrideBytes }
 
     /// Rows `start ..< start + count`.
     public func rows(_ start: Int, _ count: Int) -> WeightMatrix {
         WeightMatrix(base: row(start), type: type, rows: count, cols: cols, rowStride: rowStride)
     }
 
-    /// Columns `start ..< start + count` of every row.
+    /// Columns `start ..< start + count` of every row (float types only: quantized rows are not sliced).
     public func columns(_ start: Int, _ count: Int) -> WeightMatrix {
-        WeightMatrix(base: base + start * type.size, type: type, rows: rows, cols: count, rowStride: rowStride)
+        precondition(type.isFloat, "column bands of quantized rows are not supported")
+        return WeightMatrix(base: base + start * type.size, type: type, rows: rows, cols: count, rowStride: rowStride)
     }
 
-    /// Element (r, c) widened to Float.
+    /// Element (r, c) as Float (dequantized for q8 / q4, exactly as the kernels do).
     public func element(_ r: Int, _ c: Int) -> Float {
-        let p = row(r) + c * type.size
         switch type {
-        case .f32: return p.loadUnaligned(as: Float.self)
-        case .f16: return Float(p.loadUnaligned(as: Float16.self))
-        case .bf16: return Float(bitPattern: UInt32(p.loadUnaligned(as: UInt16.self)) << 16)
+        case .f32: return F32Loader().load1(row(r), c)
+        case .f16: return F16Loader().load1(row(r), c)
+        case .bf16: return BF16Loader().load1(row(r), c)
+        case .q8(let g): return Q8Loader(group: g, cols: cols).load1(row(r), c)
+        case .q4(let g, let a): return Q4Loader(group: g, cols: cols, asymmetric: a).load1(row(r), c)
         }
     }
 
-    /// Bytes this matrix's elements occupy (rows × cols × element size).
-    public var byteCount: Int { rows * cols * type.size }
+    /// Bytes this matrix's rows occupy (rows × row bytes, not counting stride gaps).
+    public var byteCount: Int { rows * type.rowBytes(cols: cols) }
 }

@@ -13,7 +13,9 @@ extension ModelWeights {
                 throw BFFNError(.missingTensor, "the packed file has no such tensor", file: pack.path, field: name)
             }
             let b = pack.bytes(at: t.offset, count: t.bytes)
-            return try ModelWeights.view(b.bytes, dtype: t.dtype, shape: t.shape, rows: rows, cols: cols, name: name)
+            let r = rows ?? (t.shape.count >= 2 ? t.shape[0] : 1)
+            let c = cols ?? (t.shape.count >= 2 ? t.shape.dropFirst().reduce(1, *) : (t.shape.first ?? 1))
+            return WeightMatrix(base: b.bytes.baseAddress!, type: t.storage, rows: r, cols: c)
         }
         try self.init(architecture: a, config: pack.config, trainingNames: false, matrix: matrix) { l in
             guard let e = pack.experts else {
@@ -22,12 +24,11 @@ extension ModelWeights {
             let p = "model.layers.\(l)."
             let router = try matrix(p + "mlp.router_proj.weight", rows: nil, cols: nil)
             let norm = a.routerNorm == .rms ? try matrix(p + "mlp.router_norm.weight", rows: 1, cols: nil) : nil
-            let type: WeightType = e.dtype == .f32 ? .f32 : e.dtype == .f16 ? .f16 : .bf16
             var ups: [WeightMatrix] = [], downs: [WeightMatrix] = []
             for s in 0..<e.count {
                 let base = pack.file.bytes.baseAddress! + Int(e.blockOffset(layer: l, slot: s))
-                ups.append(WeightMatrix(base: base, type: type, rows: e.expertSize, cols: e.hiddenSize))
-                downs.append(WeightMatrix(base: base + e.expertSize * e.hiddenSize * type.size, type: type, rows: e.hiddenSize, cols: e.expertSize))
+                ups.append(WeightMatrix(base: base, type: e.upStorage, rows: e.expertSize, cols: e.hiddenSize))
+                downs.append(WeightMatrix(base: base + Int(e.upBytes), type: e.downStorage, rows: e.hiddenSize, cols: e.expertSize))
             }
             return ExpertWeights(router: router, routerNorm: norm, up: ups, down: downs)
         }

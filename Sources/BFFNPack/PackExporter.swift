@@ -1,4 +1,5 @@
 import BFFNCore
+import BFFNKernels
 import BFFNSafetensors
 
 /// Writes a `.bfpk` back out as a standard checkpoint: `config.json` and `model.safetensors` with the
@@ -20,40 +21,49 @@ public enum PackExporter {
         let a = pack.architecture
         var decls: [(name: String, dtype: DType, shape: [Int])] = []
         var writers: [((UnsafeRawBufferPointer) throws -> Void) throws -> Void] = []
+        /// The exported dtype: the storage's own float type, F32 for quantized storage (dequantized).
+        func exportType(_ t: WeightType) -> DType { t == .f16 ? .f16 : t == .bf16 ? .bf16 : .f32 }
+        /// Row r, columns of `m`, in the exported dtype: a byte copy for float storage.
+        func rowBytes(_ m: WeightMatrix, _ r: Int) -> [UInt8] {
+            if m.type.isFloat { return Array(UnsafeRawBufferPointer(start: m.row(r), count: m.cols * m.type.size)) }
+            var out: [UInt8] = []
+            out.reserveCapacity(m.cols * 4)
+            for c in 0..<m.cols { withUnsafeBytes(of: m.element(r, c).bitPattern.littleEndian) { out += $0 } }
+            return out
+        }
         for t in pack.tensors {
-            decls.append((t.name, t.dtype, t.shape))
-            writers.append { emit in try pack.bytes(at: t.offset, count: t.bytes).withBytes { try emit($0) } }
+            let rows = t.shape.count >= 2 ? t.shape[0] : 1
+            let m = WeightMatrix(base: pack.file.bytes.baseAddress! + Int(t.offset), type: t.storage, rows: rows,
+                                 cols: t.shape.count >= 2 ? t.shape.dropFirst().reduce(1, *) : (t.shape.first ?? 1))
+            decls.append((t.name, exportType(t.storage), t.shape))
+            writers.append { emit in for r in 0..<m.rows { try rowBytes(m, r).withUnsafeBytes { try emit($0) } } }
             // The experts of a layer follow its router norm (or router), as the published files order them.
             guard let e = pack.experts, t.name.hasSuffix(a.routerNorm == .rms ? "mlp.router_norm.weight" : "mlp.router_proj.weight"),
                   let l = Int(t.name.split(separator: ".")[2]) else { continue }
-            let H = e.hiddenSize, de = e.expertSize, size = e.dtype.bitWidth / 8
+            let H = e.hiddenSize, de = e.expertSize
             var slotOf = [Int](repeating: 0, count: e.count)
             for (s, src) in e.order[l].enumerated() { slotOf[src] = s }
-            let upShape = layout == .block ? [e.count, de, H] : [e.count * de, H]
-            let downShape = layout == .block ? [e.count, H, de] : [H, e.count * de]
-            decls.append(("model.layers.\(l).mlp.up_proj", e.dtype, upShape))
-            writers.append { emit in
-                for x in 0..<e.count {
-                    try pack.bytes(at: e.blockOffset(layer: l, slot: slotOf[x]), count: UInt64(de * H * size)).withBytes { try emit($0) }
-                }
+            func up(_ x: Int) -> WeightMatrix {
+                WeightMatrix(base: pack.file.bytes.baseAddress! + Int(e.blockOffset(layer: l, slot: slotOf[x])), type: e.upStorage, rows: de, cols: H)
             }
-            decls.append(("model.layers.\(l).mlp.down_proj", e.dtype, downShape))
+            func down(_ x: Int) -> WeightMatrix {
+                WeightMatrix(base: pack.file.bytes.baseAddress! + Int(e.blockOffset(layer: l, slot: slotOf[x]) + e.upBytes),
+                             type: e.downStorage, rows: H, cols: de)
+            }
+            decls.append(("model.layers.\(l).mlp.up_proj", exportType(e.upStorage), layout == .block ? [e.count, de, H] : [e.count * de, H]))
             writers.append { emit in
-                let downBytes = UInt64(H * de * size)
+                for x in 0..<e.count { let m = up(x); for r in 0..<de { try rowBytes(m, r).withUnsafeBytes { try emit($0) } } }
+            }
+            decls.append(("model.layers.\(l).mlp.down_proj", exportType(e.downStorage), layout == .block ? [e.count, H, de] : [H, e.count * de]))
+            writers.append { emit in
                 if layout == .block {
-                    for x in 0..<e.count {
-                        try pack.bytes(at: e.blockOffset(layer: l, slot: slotOf[x]) + downBytes, count: downBytes).withBytes { try emit($0) }
-                    }
+                    for x in 0..<e.count { let m = down(x); for j in 0..<H { try rowBytes(m, j).withUnsafeBytes { try emit($0) } } }
                 } else {
                     // Row j of [H, E·de]: output j's segment of every expert, in source order.
-                    var row = [UInt8](repeating: 0, count: e.count * de * size)
+                    let downs = (0..<e.count).map(down)
                     for j in 0..<H {
-                        for x in 0..<e.count {
-                            let src = e.blockOffset(layer: l, slot: slotOf[x]) + downBytes + UInt64(j * de * size)
-                            pack.bytes(at: src, count: UInt64(de * size)).withBytes { b in
-                                row.withUnsafeMutableBytes { $0.baseAddress!.advanced(by: x * de * size).copyMemory(from: b.baseAddress!, byteCount: b.count) }
-                            }
-                        }
+                        var row: [UInt8] = []
+                        for m in downs { row += rowBytes(m, j) }
                         try row.withUnsafeBytes { try emit($0) }
                     }
                 }

@@ -1,12 +1,14 @@
 import BFFNCheckpoint
 import BFFNCore
+import BFFNKernels
 
 /// A `.bfpk` file opened for reading: header and manifest validated, data memory-mapped (formats/bfpk.md).
 public final class PackFile: @unchecked Sendable {
     /// One dense tensor of the manifest.
     public struct DenseTensor: Sendable {
         public var name: String
-        public var dtype: DType
+        /// The storage type (F32, F16, BF16, Q8, Q4).
+        public var storage: WeightType
         public var shape: [Int]
         public var offset: UInt64
         public var bytes: UInt64
@@ -15,7 +17,9 @@ public final class PackFile: @unchecked Sendable {
 
     /// The expert block table.
     public struct Experts: Sendable {
-        public var dtype: DType
+        /// Storage of the up rows and of the down rows.
+        public var upStorage: WeightType
+        public var downStorage: WeightType
         public var expertSize: Int
         public var hiddenSize: Int
         public var layers: Int
@@ -27,7 +31,8 @@ public final class PackFile: @unchecked Sendable {
         /// Per layer, per slot: CRC-32 of the block's data bytes.
         public var blockCRCs: [[UInt32]]
         /// Bytes of data in a block (up and down parts).
-        public var dataBytes: UInt64 { UInt64(2 * expertSize * hiddenSize * (dtype.bitWidth / 8)) }
+        public var upBytes: UInt64 { UInt64(expertSize * upStorage.rowBytes(cols: hiddenSize)) }
+        public var dataBytes: UInt64 { upBytes + UInt64(hiddenSize * downStorage.rowBytes(cols: expertSize)) }
         /// Absolute offset of the block of `layer`, `slot`.
         public func blockOffset(layer: Int, slot: Int) -> UInt64 { offset + UInt64(layer * count + slot) * blockBytes }
     }
@@ -77,33 +82,43 @@ public final class PackFile: @unchecked Sendable {
         var index: [String: Int] = [:]
         var ranges: [(Range<UInt64>, String)] = []
         for t in ts {
-            guard let name = t["name"]?.stringValue, let dn = t["dtype"]?.stringValue, let shapeV = t["shape"]?.arrayElements,
+            guard let name = t["name"]?.stringValue, let shapeV = t["shape"]?.arrayElements,
                   let off = t["offset"]?.intValue, let n = t["bytes"]?.intValue, let crc = t["crc32"]?.intValue, off >= 0, n >= 0, crc >= 0
             else { throw fail("tensors", "a tensor entry lacks name, dtype, shape, offset, bytes or crc32") }
-            guard let dtype = DType(rawValue: dn) else { throw BFFNError(.unknownDType, "unknown dtype \(dn)", file: path, field: name, offset: at) }
             let shape = try shapeV.map { v -> Int in
-                guard let d = v.intValue, d >= 0 else { throw fail(name, "shape must hold non-negative integers") }
+                guard let d = v.intValue, d >= 0, d < Int64(Int32.max) else { throw fail(name, "shape must hold non-negative integers") }
                 return Int(d)
             }
-            guard let count = Shape.elementCount(shape), dtype.byteCount(elements: count) == UInt64(n) else {
-                throw BFFNError(.shapeMismatch, "shape \(Shape.describe(shape)) of \(dn) does not take \(n) bytes", file: path, field: name, offset: UInt64(off))
+            let storage = try PackFile.storage(t, name: name, path: path, at: at)
+            let cols = shape.count >= 2 ? shape.dropFirst().reduce(1, *) : (shape.first ?? 1)
+            let rows = shape.count >= 2 ? shape[0] : 1
+            guard Shape.elementCount(shape) != nil, cols >= 0, UInt64(rows) * UInt64(storage.rowBytes(cols: cols)) == UInt64(n),
+                  storage.isFloat || PackFile.groupDivides(storage, cols) else {
+                throw BFFNError(.shapeMismatch, "shape \(Shape.describe(shape)) of \(t["dtype"]?.stringValue ?? "?") does not take \(n) bytes",
+                                file: path, field: name, offset: UInt64(off))
             }
             guard UInt64(off) % 64 == 0, UInt64(off) >= 64, UInt64(off) + UInt64(n) <= dataEnd else {
                 throw BFFNError(.outOfBounds, "bytes \(off) ..< \(off + n) are not a 64-aligned range inside the data region", file: path, field: name, offset: UInt64(off))
             }
             if index[name] != nil { throw BFFNError(.duplicateName, "tensor listed twice", file: path, field: name, offset: at) }
             index[name] = tensors.count
-            tensors.append(DenseTensor(name: name, dtype: dtype, shape: shape, offset: UInt64(off), bytes: UInt64(n), crc32: UInt32(crc)))
+            tensors.append(DenseTensor(name: name, storage: storage, shape: shape, offset: UInt64(off), bytes: UInt64(n), crc32: UInt32(crc)))
             ranges.append((UInt64(off)..<UInt64(off + n), name))
         }
         var experts: Experts?
         if let x = m["experts"], x != .null {
-            guard let dn = x["dtype"]?.stringValue, let dtype = DType(rawValue: dn), let de = x["expert_size"]?.intValue,
+            guard let upV = x["up"], let downV = x["down"], let de = x["expert_size"]?.intValue,
                   let H = x["hidden_size"]?.intValue, let L = x["layers"]?.intValue, let E = x["count"]?.intValue,
                   let off = x["offset"]?.intValue, let bb = x["block_bytes"]?.intValue, let orderV = x["order"]?.arrayElements,
                   let blocksV = x["blocks"]?.arrayElements, de > 0, H > 0, L > 0, E > 0, off >= 0, bb > 0
             else { throw fail("experts", "'experts' lacks a field or has one of the wrong type") }
-            let e = Experts(dtype: dtype, expertSize: Int(de), hiddenSize: Int(H), layers: Int(L), count: Int(E), offset: UInt64(off),
+            let up = try PackFile.storage(upV, name: "experts.up", path: path, at: at)
+            let down = try PackFile.storage(downV, name: "experts.down", path: path, at: at)
+            guard de < 1 << 20, H < 1 << 20, L < 1 << 16, E < 1 << 16, up.isFloat || PackFile.groupDivides(up, Int(H)),
+                  down.isFloat || PackFile.groupDivides(down, Int(de)) else {
+                throw fail("experts", "expert geometry or group sizes are out of range")
+            }
+            let e = Experts(upStorage: up, downStorage: down, expertSize: Int(de), hiddenSize: Int(H), layers: Int(L), count: Int(E), offset: UInt64(off),
                             blockBytes: UInt64(bb), order: try orderV.map { l in try (l.arrayElements ?? []).map { v in
                                 guard let i = v.intValue else { throw fail("experts.order", "order must hold integers") }
                                 return Int(i)
@@ -180,6 +195,34 @@ public final class PackFile: @unchecked Sendable {
             guard bytes(at: a.offset, count: a.bytes).withBytes({ CRC32.checksum($0) }) == a.crc32 else {
                 throw BFFNError(.checksumMismatch, "attachment CRC-32 does not match", file: path, field: a.name, offset: a.offset)
             }
+        }
+    }
+
+    /// The storage type an entry's `dtype` (and `group`, `asymmetric`) names.
+    static func storage(_ v: JSONValue, name: String, path: String, at: UInt64) throws -> WeightType {
+        let dn = v["dtype"]?.stringValue ?? ""
+        switch dn {
+        case "F32": return .f32
+        case "F16": return .f16
+        case "BF16": return .bf16
+        case "Q8", "Q4":
+            guard let g = v["group"]?.intValue, g >= 8, g % 8 == 0, g <= 1 << 20 else {
+                throw BFFNError(.invalidJSON, "\(dn) needs a 'group' that is a positive multiple of 8", file: path, field: name, offset: at)
+            }
+            if dn == "Q8" { return .q8(group: Int(g)) }
+            guard let a = v["asymmetric"]?.boolValue else {
+                throw BFFNError(.invalidJSON, "Q4 needs 'asymmetric'", file: path, field: name, offset: at)
+            }
+            return .q4(group: Int(g), asymmetric: a)
+        default:
+            throw BFFNError(.unknownDType, "unknown storage type '\(dn)' (F32, F16, BF16, Q8, Q4)", file: path, field: name, offset: at)
+        }
+    }
+
+    static func groupDivides(_ t: WeightType, _ cols: Int) -> Bool {
+        switch t {
+        case .q8(let g), .q4(let g, _): return cols % g == 0
+        default: return true
         }
     }
 

@@ -3,12 +3,75 @@ import BFFNCore
 import BFFNEngine
 import BFFNKernels
 
+/// A storage scheme the converter can apply to a tensor class.
+public enum QuantScheme: Sendable, Equatable {
+    /// A cast to F32, F16 or BF16 (round to nearest even).
+    case cast(DType)
+    /// Symmetric int8 with one scale per group of `group` elements; nil: one scale per row.
+    case q8(group: Int?)
+    /// int4 in groups of `group` elements, with scale and offset (`asymmetric`) or scale only.
+    case q4(group: Int, asymmetric: Bool)
+
+    /// Parses `f32`, `f16`, `bf16`, `q8`, `q4`; `group` applies to q8/q4 (q8 without one: per row).
+    public static func parse(_ s: String, group: Int?, symmetric: Bool) throws -> QuantScheme {
+        switch s {
+        case "f32": return .cast(.f32)
+        case "f16": return .cast(.f16)
+        case "bf16": return .cast(.bf16)
+        case "q8": return .q8(group: group)
+        case "q4": return .q4(group: group ?? 32, asymmetric: !symmetric)
+        default: throw BFFNError(.usage, "unknown scheme '\(s)'; use f32, f16, bf16, q8 or q4")
+        }
+    }
+
+    /// The storage type for a tensor whose rows have `cols` elements.
+    /// - Throws: `.unsupported` naming the tensor when the group does not divide the row (no silent fallback).
+    func type(cols: Int, tensor: String) throws -> WeightType {
+        switch self {
+        case .cast(let d): return d == .f32 ? .f32 : d == .f16 ? .f16 : .bf16
+        case .q8(let g):
+            let group = g ?? cols
+            guard group % 8 == 0, cols % group == 0 else {
+                throw BFFNError(.unsupported, "q8 groups of \(group) do not divide rows of \(cols) elements (groups must be multiples of 8)", field: tensor)
+            }
+            return .q8(group: group)
+        case .q4(let g, let a):
+            guard g % 8 == 0, cols % g == 0 else {
+                throw BFFNError(.unsupported, "q4 groups of \(g) do not divide rows of \(cols) elements", field: tensor)
+            }
+            return .q4(group: g, asymmetric: a)
+        }
+    }
+}
+
+/// The manifest spelling of a storage type: F32, F16, BF16, Q8, Q4.
+func storageName(_ t: WeightType) -> String {
+    switch t {
+    case .f32: return "F32"
+    case .f16: return "F16"
+    case .bf16: return "BF16"
+    case .q8: return "Q8"
+    case .q4: return "Q4"
+    }
+}
+
+/// Manifest fields describing a storage type.
+func storageFields(_ t: WeightType) -> [(String, JSONValue)] {
+    switch t {
+    case .q8(let g): return [("dtype", "Q8"), ("group", .integer(g))]
+    case .q4(let g, let a): return [("dtype", "Q4"), ("group", .integer(g)), ("asymmetric", .bool(a))]
+    default: return [("dtype", .string(storageName(t)))]
+    }
+}
+
 /// Options for `PackWriter.convert`.
 public struct ConvertOptions: Sendable {
-    /// Storage type for weights (f32, f16, bf16); nil keeps each tensor's source dtype.
-    public var quant: DType?
-    /// Storage type for the embedding and LM head; nil follows `quant`.
-    public var embeddingQuant: DType?
+    /// Storage for weights; nil keeps each tensor's source dtype.
+    public var quant: QuantScheme?
+    /// Storage for the embedding and LM head; nil follows `quant`.
+    public var embeddingQuant: QuantScheme?
+    /// Per-class overrides (`attention`, `experts`, `dense_ffn`, `embeddings`, `head`), e.g. attention → q8.
+    public var keep: [String: QuantScheme] = [:]
     /// Alignment of sections and expert blocks in bytes (a power of two, 64 ... 1 MiB).
     public var alignment = 4096
     /// Files carried verbatim (tokenizer files, generation_config.json), stored under their base names.
@@ -46,8 +109,8 @@ public struct ConvertReport: Sendable {
     public var output: String
     public var sourceBytes: UInt64
     public var outputBytes: UInt64
-    /// Per tensor class (embeddings, head, attention, dense_ffn, experts, router, norms): the stored dtype and error.
-    public var classes: [(name: String, dtype: DType, stats: ErrorStats)]
+    /// Per tensor class (embeddings, head, attention, dense_ffn, experts, router, norms): the storage and error.
+    public var classes: [(name: String, dtype: String, stats: ErrorStats)]
 }
 
 /// Converts any checkpoint bffn reads into a `.bfpk` file (formats/bfpk.md), streaming one tensor or expert
@@ -63,8 +126,8 @@ public enum PackWriter {
         guard align >= 64, align <= 1 << 20, align & (align - 1) == 0 else {
             throw BFFNError(.usage, "--align must be a power of two from 64 to 1048576, not \(align)")
         }
-        for q in [options.quant, options.embeddingQuant].compactMap({ $0 }) where ![.f32, .f16, .bf16].contains(q) {
-            throw BFFNError(.unsupported, "storage type \(q.rawValue) is not implemented (f32, f16 and bf16 are)")
+        for k in options.keep.keys where !["attention", "experts", "dense_ffn", "embeddings", "head"].contains(k) {
+            throw BFFNError(.usage, "--keep names unknown class '\(k)'; use attention, experts, dense_ffn, embeddings or head")
         }
         let checkpoint = try Checkpoint(path: source)
         let weights = try ModelWeights(checkpoint: checkpoint)
@@ -101,31 +164,35 @@ public enum PackWriter {
         add("model.norm.weight", "norms", weights.finalNorm, vector: true)
         if !a.tiedEmbeddings { add("lm_head.weight", "head", weights.head) }
 
-        func dtype(of t: WeightType) -> DType { t == .f32 ? .f32 : t == .f16 ? .f16 : .bf16 }
-        func target(_ cls: String, _ source: WeightType) -> DType {
+        func scheme(_ cls: String) -> QuantScheme? {
             switch cls {
-            case "norms", "router": return dtype(of: source)
-            case "embeddings", "head": return options.embeddingQuant ?? options.quant ?? dtype(of: source)
-            default: return options.quant ?? dtype(of: source)
+            case "norms", "router": return nil
+            case "embeddings", "head": return options.keep[cls] ?? options.embeddingQuant ?? options.quant
+            default: return options.keep[cls] ?? options.quant
             }
         }
+        func target(_ cls: String, _ source: WeightType, cols: Int, tensor: String) throws -> WeightType {
+            guard let s = scheme(cls) else { return source }
+            return try s.type(cols: cols, tensor: tensor)
+        }
         let expertSource = weights.layers.first?.expertUp.first?.type ?? .bf16
-        let expertType = options.quant ?? dtype(of: expertSource)
-        let expertData = UInt64(2 * de * H * (expertType.bitWidth / 8))
+        let upType = try target("experts", expertSource, cols: H, tensor: "experts (up rows of \(H))")
+        let downType = try target("experts", expertSource, cols: de, tensor: "experts (down rows of \(de))")
+        let expertData = UInt64(de * upType.rowBytes(cols: H) + H * downType.rowBytes(cols: de))
         let blockBytes = (expertData + UInt64(align) - 1) / UInt64(align) * UInt64(align)
 
         let out = try AtomicFileWriter(path: output, overwrite: options.overwrite)
         try out.write([UInt8](repeating: 0, count: PackHeader.length))
         try out.pad(toMultipleOf: UInt64(align))
         var stats: [String: ErrorStats] = [:]
-        var classType: [String: DType] = [:]
+        var classType: [String: String] = [:]
         var tensorEntries: [JSONValue] = []
         let total = dense.reduce(UInt64(0)) { $0 + UInt64($1.m.rows * $1.m.cols) } + UInt64(a.numLayers * E) * expertData
         var done: UInt64 = 0
         for d in dense {
             try out.pad(toMultipleOf: 64)
-            let t = target(d.cls, d.m.type)
-            classType[d.cls] = t
+            let t = try target(d.cls, d.m.type, cols: d.m.cols, tensor: d.name)
+            classType[d.cls] = storageName(t)
             let offset = out.bytesWritten
             var crc: UInt32 = 0
             var st = stats[d.cls] ?? ErrorStats()
@@ -135,15 +202,15 @@ public enum PackWriter {
                 crc = bytes.withUnsafeBytes { CRC32.checksum($0, initial: crc) }
                 try out.write(bytes)
                 // Let consumed source pages go every 16 MiB, so a large embedding never sits in memory whole.
-                if (r + 1 - released) * d.m.rowStride * d.m.type.size >= 16 << 20 {
-                    releaseMappedPages(d.m.row(released), count: (r + 1 - released) * d.m.rowStride * d.m.type.size)
+                if (r + 1 - released) * d.m.rowStrideBytes >= 16 << 20 {
+                    releaseMappedPages(d.m.row(released), count: (r + 1 - released) * d.m.rowStrideBytes)
                     released = r + 1
                 }
             }
             stats[d.cls] = st
-            releaseMappedPages(d.m.base, count: (d.m.rows - 1) * d.m.rowStride * d.m.type.size + d.m.cols * d.m.type.size)
+            releaseMappedPages(d.m.base, count: (d.m.rows - 1) * d.m.rowStrideBytes + d.m.type.rowBytes(cols: d.m.cols))
             let n = out.bytesWritten - offset
-            tensorEntries.append(.object([("name", .string(d.name)), ("dtype", .string(t.rawValue)),
+            tensorEntries.append(.object([("name", .string(d.name))] + storageFields(t) + [
                                           ("shape", .array(d.shape.map { .integer($0) })), ("offset", .integer(offset)),
                                           ("bytes", .integer(n)), ("crc32", .integer(crc))]))
             done += UInt64(d.m.rows * d.m.cols)
@@ -162,29 +229,30 @@ public enum PackWriter {
                     var crc: UInt32 = 0
                     let up = lw.expertUp[e]
                     for r in 0..<de {
-                        let b = encodeRow(up, r, 0, H, as: expertType, stats: &st)
+                        let b = encodeRow(up, r, 0, H, as: upType, stats: &st)
                         crc = b.withUnsafeBytes { CRC32.checksum($0, initial: crc) }
                         try out.write(b)
                     }
                     for j in 0..<H {
-                        let b = encodeRow(lw.expertDown[e], j, 0, de, as: expertType, stats: &st)
+                        let b = encodeRow(lw.expertDown[e], j, 0, de, as: downType, stats: &st)
                         crc = b.withUnsafeBytes { CRC32.checksum($0, initial: crc) }
                         try out.write(b)
                     }
                     try out.write([UInt8](repeating: 0, count: Int(blockBytes - (out.bytesWritten - start))))
                     layerCRCs.append(.integer(crc))
-                    done += expertData / UInt64(expertType.bitWidth / 8)
+                    done += UInt64(2 * de * H)
                 }
                 crcs.append(.array(layerCRCs))
                 for m in lw.expertUp + lw.expertDown {
-                    releaseMappedPages(m.base, count: (m.rows - 1) * m.rowStride * m.type.size + m.cols * m.type.size)
+                    releaseMappedPages(m.base, count: (m.rows - 1) * m.rowStrideBytes + m.type.rowBytes(cols: m.cols))
                 }
                 progress(done, total)
             }
             stats["experts"] = st
-            classType["experts"] = expertType
+            classType["experts"] = storageName(upType)
             expertsJSON = .object([
-                ("dtype", .string(expertType.rawValue)), ("expert_size", .integer(de)), ("hidden_size", .integer(H)),
+                ("up", .object(storageFields(upType))), ("down", .object(storageFields(downType))),
+                ("dtype", .string(storageName(upType))), ("expert_size", .integer(de)), ("hidden_size", .integer(H)),
                 ("layers", .integer(a.numLayers)), ("count", .integer(E)), ("offset", .integer(expertsOffset)),
                 ("block_bytes", .integer(blockBytes)), ("alignment", .integer(align)),
                 ("order", .array((0..<a.numLayers).map { _ in .array((0..<E).map { .integer($0) }) })),
@@ -230,15 +298,16 @@ public enum PackWriter {
             ("tensors", .array(tensorEntries)),
             ("experts", expertsJSON),
             ("quantization", .object([
-                ("scheme", .string((options.quant ?? dtype(of: expertSource)).rawValue.lowercased())),
-                ("expert_dtype", E > 0 ? .string(expertType.rawValue) : .null),
+                ("scheme", .string(options.quant.map(schemeName) ?? "source")),
+                ("expert_dtype", E > 0 ? .string(storageName(upType)) : .null),
                 ("kept", ["router", "norms"]),
-                ("classes", .object(classOrder.map { ($0, JSONValue.object([("dtype", .string(classType[$0]!.rawValue)), ("error", stats[$0]!.json)])) })),
+                ("classes", .object(classOrder.map { ($0, JSONValue.object([("dtype", .string(classType[$0]!)), ("error", stats[$0]!.json)])) })),
             ])),
             ("provenance", .object([
                 ("tool", "bffn"), ("tool_version", .string(PackWriter.toolVersion)), ("source_files", .array(sources)),
-                ("options", .object([("quant", options.quant.map { .string($0.rawValue) } ?? "source"),
-                                     ("quant_embeddings", options.embeddingQuant.map { .string($0.rawValue) } ?? .null),
+                ("options", .object([("quant", .string(options.quant.map(schemeName) ?? "source")),
+                                     ("quant_embeddings", options.embeddingQuant.map { .string(schemeName($0)) } ?? .null),
+                                     ("keep", .object(options.keep.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.string(schemeName($0.value))) })),
                                      ("align", .integer(align))])),
             ])),
             ("attachments", .array(attachmentsJSON)),
@@ -254,6 +323,15 @@ public enum PackWriter {
         try out.commit()
         return ConvertReport(output: output, sourceBytes: sourceBytes, outputBytes: size,
                              classes: classOrder.map { ($0, classType[$0]!, stats[$0]!) })
+    }
+
+    /// A scheme as the manifest and reports spell it (q8, q8/g32, q4/g32/asym, f16, ...).
+    static func schemeName(_ s: QuantScheme) -> String {
+        switch s {
+        case .cast(let d): return d.rawValue.lowercased()
+        case .q8(let g): return g.map { "q8/g\($0)" } ?? "q8/row"
+        case .q4(let g, let a): return "q4/g\(g)/\(a ? "asym" : "sym")"
+        }
     }
 
     /// The version recorded in provenance.
@@ -279,35 +357,15 @@ public enum PackWriter {
     }
 
     /// Elements c0 ..< c0 + n of row r, stored as `type` (a byte copy when the types agree).
-    static func encodeRow(_ m: WeightMatrix, _ r: Int, _ c0: Int, _ n: Int, as type: DType, stats: inout ErrorStats) -> [UInt8] {
-        let src = m.row(r) + c0 * m.type.size
-        if (type == .f32 && m.type == .f32) || (type == .f16 && m.type == .f16) || (type == .bf16 && m.type == .bf16) {
+    static func encodeRow(_ m: WeightMatrix, _ r: Int, _ c0: Int, _ n: Int, as type: WeightType, stats: inout ErrorStats) -> [UInt8] {
+        if type == m.type && type.isFloat {
             stats.elements += UInt64(n)   // a byte copy: zero error, nothing else to record
-            return Array(UnsafeRawBufferPointer(start: src, count: n * m.type.size))
+            return Array(UnsafeRawBufferPointer(start: m.row(r) + c0 * m.type.size, count: n * m.type.size))
         }
-        return encode((0..<n).map { m.element(r, c0 + $0) }, as: type, stats: &stats)
-    }
-
-    /// Floats stored as `type` (round to nearest even), with the error recorded.
-    static func encode(_ values: [Float], as type: DType, stats: inout ErrorStats) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(values.count * (type.bitWidth / 8))
-        for v in values {
-            switch type {
-            case .f32:
-                withUnsafeBytes(of: v.bitPattern.littleEndian) { out += $0 }
-                stats.add(v, v)
-            case .f16:
-                let h = Float16(v)
-                withUnsafeBytes(of: h.bitPattern.littleEndian) { out += $0 }
-                stats.add(v, Float(h))
-            default:
-                let b = ScalarConversion.floatToBF16(v)
-                withUnsafeBytes(of: b.littleEndian) { out += $0 }
-                stats.add(v, ScalarConversion.bf16ToFloat(b))
-            }
-        }
-        return out
+        let values = (0..<n).map { m.element(r, c0 + $0) }
+        let (bytes, decoded) = WeightQuantizer.encode(values, as: type)
+        for i in 0..<n { stats.add(values[i], decoded[i]) }
+        return bytes
     }
 }
 

@@ -13,9 +13,11 @@ struct ConvertCommand: ParsableCommand {
         tensor and block tables with CRC-32s, the quantization error per tensor class and provenance \
         (formats/bfpk.md). Streaming, bounded memory, deterministic, atomic (never a partial file under OUT).
 
-        --quant f32|f16|bf16 casts weights (round to nearest even); without it each tensor keeps its source \
-        dtype, and such a pack gives logits bit-identical to the source. The router and every norm always keep \
-        their source dtype. q8 and q4 are not implemented yet.
+        --quant f32|f16|bf16 casts weights (round to nearest even); q8 stores int8 with a scale per row or per \
+        --group-size; q4 stores int4 in groups with scale and offset (or --symmetric). Without --quant each \
+        tensor keeps its source dtype, and such a pack gives logits bit-identical to the source. The router and \
+        every norm always keep their source dtype; --keep attention=q8 and the like override one class. A group \
+        size that does not divide a tensor's rows is an error naming the tensor.
 
         Examples:
           bffn convert fixtures/reference/mla-blocklinear-rms-bf16-bin -o /tmp/model.bfpk
@@ -29,11 +31,20 @@ struct ConvertCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "The output .bfpk path.")
     var output: String
 
-    @Option(help: "Storage type for weights: f32, f16 or bf16 (default: each tensor's source dtype).")
+    @Option(help: "Storage for weights: f32, f16, bf16 (casts), q8 (int8, symmetric) or q4 (int4) (default: each tensor's source dtype).")
     var quant: String?
 
-    @Option(help: "Storage type for the embedding and LM head (default: follows --quant).")
+    @Option(help: "Group size for q8/q4: 32, 64 or 128 (q8 without it: one scale per row; q4 default 32).")
+    var groupSize: Int?
+
+    @Flag(help: "q4 with a scale only (default: scale and offset per group).")
+    var symmetric = false
+
+    @Option(help: "Storage for the embedding and LM head (default: follows --quant).")
     var quantEmbeddings: String?
+
+    @Option(parsing: .upToNextOption, help: "Per-class overrides CLASS=SCHEME, e.g. attention=q8 (classes: attention, experts, dense_ffn, embeddings, head).")
+    var keep: [String] = []
 
     @Option(help: "Alignment of sections and expert blocks in bytes (a power of two, e.g. 4096 or 16384).")
     var align: Int = 4096
@@ -47,28 +58,35 @@ struct ConvertCommand: ParsableCommand {
     @Flag(help: "Print one JSON object: output, sizes and the error per tensor class.")
     var json = false
 
-    static func dtype(_ s: String?) throws -> DType? {
+    func scheme(_ s: String?) throws -> QuantScheme? {
         guard let s else { return nil }
-        switch s {
-        case "f32": return .f32
-        case "f16": return .f16
-        case "bf16": return .bf16
-        case "q8", "q4": throw ValidationError("--quant \(s) is not implemented yet; use f32, f16 or bf16")
-        default: throw ValidationError("unknown storage type '\(s)'; use f32, f16 or bf16")
+        do { return try QuantScheme.parse(s, group: groupSize, symmetric: symmetric) } catch let e as BFFNError { throw ValidationError(e.reason) }
+    }
+
+    func overrides() throws -> [String: QuantScheme] {
+        var out: [String: QuantScheme] = [:]
+        for k in keep {
+            let parts = k.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let sch = try scheme(parts[1]) else { throw ValidationError("--keep takes CLASS=SCHEME, e.g. attention=q8") }
+            out[parts[0]] = sch
         }
+        return out
     }
 
     func validate() throws {
-        _ = try ConvertCommand.dtype(quant)
-        _ = try ConvertCommand.dtype(quantEmbeddings)
+        _ = try scheme(quant)
+        _ = try scheme(quantEmbeddings)
+        _ = try overrides()
+        if let g = groupSize, ![32, 64, 128].contains(g) { throw ValidationError("--group-size must be 32, 64 or 128") }
         guard align >= 64, align <= 1 << 20, align & (align - 1) == 0 else { throw ValidationError("--align must be a power of two from 64 to 1048576") }
     }
 
     func run() throws {
         try runReportingErrors(json: json) {
             var o = ConvertOptions()
-            o.quant = try ConvertCommand.dtype(quant)
-            o.embeddingQuant = try ConvertCommand.dtype(quantEmbeddings)
+            o.quant = try scheme(quant)
+            o.embeddingQuant = try scheme(quantEmbeddings)
+            o.keep = try overrides()
             o.alignment = align
             o.attachments = attach
             o.overwrite = force
@@ -79,7 +97,7 @@ struct ConvertCommand: ParsableCommand {
                 print(JSONValue.object([
                     ("output", .string(r.output)), ("source_bytes", .integer(r.sourceBytes)), ("output_bytes", .integer(r.outputBytes)),
                     ("classes", .object(r.classes.map { c in (c.name, JSONValue.object([
-                        ("dtype", .string(c.dtype.rawValue)), ("rmse", .double(c.stats.rmse)), ("max_abs", .double(c.stats.maxAbs)),
+                        ("dtype", .string(c.dtype)), ("rmse", .double(c.stats.rmse)), ("max_abs", .double(c.stats.maxAbs)),
                         ("snr_db", c.stats.snrDB.map { .double($0) } ?? .null), ("elements", .integer(c.stats.elements)),
                     ])) })),
                 ]).serialized(pretty: true))
@@ -87,7 +105,7 @@ struct ConvertCommand: ParsableCommand {
                 print("wrote \(r.output): \(r.outputBytes) bytes (source \(r.sourceBytes))")
                 for c in r.classes {
                     let snr = c.stats.snrDB.map { "\(fixed($0, 1)) dB" } ?? "lossless"
-                    print("  \(c.name.padding(toLength: 11)) \(c.dtype.rawValue.padding(toLength: 5)) RMSE \(c.stats.rmse) max \(c.stats.maxAbs) SNR \(snr)")
+                    print("  \(c.name.padding(toLength: 11)) \(c.dtype.padding(toLength: 5)) RMSE \(c.stats.rmse) max \(c.stats.maxAbs) SNR \(snr)")
                 }
             }
         }
