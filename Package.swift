@@ -58,7 +58,7 @@ let package = Package(
         ]),
 
         // A seeded mutation fuzzer for the parsers (scripts/fuzz.sh); not part of the test suite.
-        .executableTarget(name: "bffn-fuzz", dependencies: ["BFFNCore", "BFFNSafetensors", "BFFNTorchZip", "BFFNCheckpoint"]),
+        .executableTarget(name: "bffn-fuzz", dependencies: ["BFFNCore", "BFFNSafetensors", "BFFNTorchZip", "BFFNCheckpoint", "BFFNPack"]),
 
         // Helpers shared by the tests: fixture paths, temporary folders, file builders.
         .target(name: "BFFNTestSupport", dependencies: ["BFFNCore", "CBlockFFNZlib"], path: "Tests/BFFNTestSupport"),

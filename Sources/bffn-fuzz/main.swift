@@ -1,5 +1,5 @@
 // bffn-fuzz: a seeded mutation fuzzer for the untrusted-input parsers (safetensors header, zip reader,
-// pickle interpreter, JSON). Not a test: run it with scripts/fuzz.sh for as long as you like.
+// pickle interpreter, .bfpk header and manifest, JSON). Not a test: run it with scripts/fuzz.sh for as long as you like.
 //
 // Usage: bffn-fuzz SECONDS SEED OUTDIR SEEDFILE...
 // Each iteration takes a seed file, applies 1-8 random mutations (bit flips, byte sets, interesting
@@ -9,6 +9,7 @@
 // prints the execution count and how many inputs each error code classified.
 import BFFNCheckpoint
 import BFFNCore
+import BFFNPack
 import BFFNSafetensors
 import BFFNTorchZip
 
@@ -83,7 +84,7 @@ while Double(time(nil)) < deadline {
         _ = input.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         close(fd)
         var outcome = "ok"
-        for reader in 0..<3 {
+        for reader in 0..<4 {
             do {
                 switch reader {
                 case 0:
@@ -92,11 +93,15 @@ while Double(time(nil)) < deadline {
                 case 1:
                     let f = try TorchCheckpointFile(path: current)
                     for t in f.tensors { _ = try f.bytes(of: t).withBytes { CRC32.checksum($0) } }
+                case 2:
+                    let p = try PackFile(path: current)
+                    try p.verifyChecksums()
+                    _ = PackFile.isPack(path: current)
                 default:
                     _ = try MappedFile(path: current).withBytes { try JSONValue.parse($0, file: current) }
                 }
             } catch let e as BFFNError {
-                if reader < 2 { outcome = e.code.rawValue }
+                if reader < 3 && outcome == "ok" { outcome = e.code.rawValue }
             }
         }
         outcomes[outcome, default: 0] += 1
