@@ -78,6 +78,8 @@ public struct ConvertOptions: Sendable {
     public var attachments: [String] = []
     /// Replace an existing output.
     public var overwrite = false
+    /// Threads for checksumming the source (the output does not depend on it).
+    public var threads = 2
     public init() {}
 }
 
@@ -280,7 +282,7 @@ public enum PackWriter {
                 var i = 0
                 while i < all.count {
                     let piece = UnsafeRawBufferPointer(rebasing: all[i..<min(all.count, i + (64 << 20))])
-                    c = CRC32.combine(c, CRC32.parallelChecksum(piece, threads: 2), length: piece.count)
+                    c = CRC32.combine(c, CRC32.parallelChecksum(piece, threads: options.threads), length: piece.count)
                     releaseMappedPages(piece.baseAddress!, count: piece.count)
                     i += piece.count
                 }

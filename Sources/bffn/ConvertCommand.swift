@@ -52,6 +52,9 @@ struct ConvertCommand: ParsableCommand {
     @Option(parsing: .upToNextOption, help: "Files to carry inside the pack verbatim (tokenizer files, generation_config.json).")
     var attach: [String] = []
 
+    @Option(help: "Threads (the output does not depend on it).")
+    var threads: Int = 2
+
     @Flag(help: "Overwrite OUT if it exists.")
     var force = false
 
@@ -90,6 +93,7 @@ struct ConvertCommand: ParsableCommand {
             o.alignment = align
             o.attachments = attach
             o.overwrite = force
+            o.threads = max(1, min(threads, 256))
             let progress = Progress(label: "convert")
             let r = try PackWriter.convert(source: source, to: output, options: o) { progress.update($0, $1) }
             progress.finish()
