@@ -46,20 +46,26 @@ public struct F16Loader: WeightLoader {
 public struct Q8Loader: WeightLoader {
     public let group: Int
     public let dataOffset: Int
+    /// log2(group) when the group is a power of two (the usual case), else −1.
+    public let groupShift: Int
     public init(group: Int, cols: Int) {
         self.group = group
         dataOffset = cols / group * 4
+        groupShift = group & (group - 1) == 0 ? group.trailingZeroBitCount : -1
     }
+    /// The group of element k, without a division in the common cases (one group per row, power-of-two groups).
+    @inlinable @inline(__always)
+    func groupIndex(_ k: Int) -> Int { dataOffset == 4 ? 0 : groupShift >= 0 ? k &>> groupShift : k / group }
     @inlinable @inline(__always)
     public func load8(_ w: UnsafeRawPointer, _ k: Int) -> SIMD8<Float> {
-        let scale = w.loadUnaligned(fromByteOffset: k / group * 4, as: Float.self)
-        let q = w.loadUnaligned(fromByteOffset: dataOffset + k, as: SIMD8<Int8>.self)
+        let scale = w.loadUnaligned(fromByteOffset: groupIndex(k) &* 4, as: Float.self)
+        let q = w.loadUnaligned(fromByteOffset: dataOffset &+ k, as: SIMD8<Int8>.self)
         let f = SIMD8<Float>(Float(q[0]), Float(q[1]), Float(q[2]), Float(q[3]), Float(q[4]), Float(q[5]), Float(q[6]), Float(q[7]))
         return f * scale
     }
     @inlinable @inline(__always)
     public func load1(_ w: UnsafeRawPointer, _ k: Int) -> Float {
-        Float(w.loadUnaligned(fromByteOffset: dataOffset + k, as: Int8.self)) * w.loadUnaligned(fromByteOffset: k / group * 4, as: Float.self)
+        Float(w.loadUnaligned(fromByteOffset: dataOffset &+ k, as: Int8.self)) * w.loadUnaligned(fromByteOffset: groupIndex(k) &* 4, as: Float.self)
     }
 }
 
@@ -70,28 +76,33 @@ public struct Q4Loader: WeightLoader {
     public let offsetsOffset: Int
     public let dataOffset: Int
     public let asymmetric: Bool
+    /// log2(group) when the group is a power of two, else −1.
+    public let groupShift: Int
     public init(group: Int, cols: Int, asymmetric: Bool) {
         self.group = group
         self.asymmetric = asymmetric
         offsetsOffset = cols / group * 4
         dataOffset = cols / group * 4 * (asymmetric ? 2 : 1)
+        groupShift = group & (group - 1) == 0 ? group.trailingZeroBitCount : -1
     }
     @inlinable @inline(__always)
+    func groupIndex(_ k: Int) -> Int { offsetsOffset == 4 ? 0 : groupShift >= 0 ? k &>> groupShift : k / group }
+    @inlinable @inline(__always)
     public func load8(_ w: UnsafeRawPointer, _ k: Int) -> SIMD8<Float> {
-        let g = k / group
-        let scale = w.loadUnaligned(fromByteOffset: g * 4, as: Float.self)
-        let b = w.loadUnaligned(fromByteOffset: dataOffset + k / 2, as: SIMD4<UInt8>.self)
+        let g = groupIndex(k)
+        let scale = w.loadUnaligned(fromByteOffset: g &* 4, as: Float.self)
+        let b = w.loadUnaligned(fromByteOffset: dataOffset &+ (k &>> 1), as: SIMD4<UInt8>.self)
         let q = SIMD8<Float>(Float(b[0] & 15), Float(b[0] >> 4), Float(b[1] & 15), Float(b[1] >> 4),
                              Float(b[2] & 15), Float(b[2] >> 4), Float(b[3] & 15), Float(b[3] >> 4))
         if asymmetric {
-            let offset = w.loadUnaligned(fromByteOffset: offsetsOffset + g * 4, as: Float.self)
+            let offset = w.loadUnaligned(fromByteOffset: offsetsOffset &+ g &* 4, as: Float.self)
             return SIMD8<Float>(repeating: offset).addingProduct(q, SIMD8<Float>(repeating: scale))
         }
         return (q - 8) * scale
     }
     @inlinable @inline(__always)
     public func load1(_ w: UnsafeRawPointer, _ k: Int) -> Float {
-        let g = k / group
+        let g = groupIndex(k)
         let scale = w.loadUnaligned(fromByteOffset: g * 4, as: Float.self)
         let byte = w.loadUnaligned(fromByteOffset: dataOffset + k / 2, as: UInt8.self)
         let q = Float(k % 2 == 0 ? byte & 15 : byte >> 4)
