@@ -92,6 +92,14 @@ public struct ErrorStats: Sendable {
     /// 10·log10(signal energy / error energy); nil when the error is exactly zero (lossless).
     public var snrDB: Double? { noise > 0 ? 10 * log10(signal / noise) : nil }
 
+    /// Adds another set of rows' statistics (merged in row order, so the totals do not depend on threads).
+    mutating func merge(_ o: ErrorStats) {
+        signal += o.signal
+        noise += o.noise
+        maxAbs = max(maxAbs, o.maxAbs)
+        elements += o.elements
+    }
+
     mutating func add(_ original: Float, _ stored: Float) {
         let e = Double(stored) - Double(original)
         signal += Double(original) * Double(original)
@@ -199,15 +207,20 @@ public enum PackWriter {
             var crc: UInt32 = 0
             var st = stats[d.cls] ?? ErrorStats()
             var released = 0
-            for r in 0..<d.m.rows {
-                let bytes = encodeRow(d.m, r, 0, d.m.cols, as: t, stats: &st)
-                crc = bytes.withUnsafeBytes { CRC32.checksum($0, initial: crc) }
-                try out.write(bytes)
-                // Let consumed source pages go every 16 MiB, so a large embedding never sits in memory whole.
-                if (r + 1 - released) * d.m.rowStrideBytes >= 16 << 20 {
-                    releaseMappedPages(d.m.row(released), count: (r + 1 - released) * d.m.rowStrideBytes)
-                    released = r + 1
+            var r0 = 0
+            while r0 < d.m.rows {
+                let r1 = min(d.m.rows, r0 + 1024)
+                for (bytes, rowStats) in encodeRows(d.m, r0..<r1, as: t, threads: options.threads) {
+                    crc = bytes.withUnsafeBytes { CRC32.checksum($0, initial: crc) }
+                    try out.write(bytes)
+                    st.merge(rowStats)
                 }
+                // Let consumed source pages go every 16 MiB, so a large embedding never sits in memory whole.
+                if (r1 - released) * d.m.rowStrideBytes >= 16 << 20 {
+                    releaseMappedPages(d.m.row(released), count: (r1 - released) * d.m.rowStrideBytes)
+                    released = r1
+                }
+                r0 = r1
             }
             stats[d.cls] = st
             releaseMappedPages(d.m.base, count: (d.m.rows - 1) * d.m.rowStrideBytes + d.m.type.rowBytes(cols: d.m.cols))
@@ -226,19 +239,17 @@ public enum PackWriter {
             var crcs: [JSONValue] = []
             for lw in weights.layers {
                 var layerCRCs: [JSONValue] = []
-                for e in 0..<E {
+                // Encode the layer's experts in parallel (one part each), then write them in order.
+                let blocks = parallelMap(0..<E, threads: options.threads) { e -> [([UInt8], ErrorStats)] in
+                    encodeRows(lw.expertUp[e], 0..<de, as: upType, threads: 1) + encodeRows(lw.expertDown[e], 0..<H, as: downType, threads: 1)
+                }
+                for rows in blocks {
                     let start = out.bytesWritten
                     var crc: UInt32 = 0
-                    let up = lw.expertUp[e]
-                    for r in 0..<de {
-                        let b = encodeRow(up, r, 0, H, as: upType, stats: &st)
-                        crc = b.withUnsafeBytes { CRC32.checksum($0, initial: crc) }
-                        try out.write(b)
-                    }
-                    for j in 0..<H {
-                        let b = encodeRow(lw.expertDown[e], j, 0, de, as: downType, stats: &st)
-                        crc = b.withUnsafeBytes { CRC32.checksum($0, initial: crc) }
-                        try out.write(b)
+                    for (bytes, rowStats) in rows {
+                        crc = bytes.withUnsafeBytes { CRC32.checksum($0, initial: crc) }
+                        try out.write(bytes)
+                        st.merge(rowStats)
                     }
                     try out.write([UInt8](repeating: 0, count: Int(blockBytes - (out.bytesWritten - start))))
                     layerCRCs.append(.integer(crc))
@@ -358,6 +369,33 @@ public enum PackWriter {
         return .object(m)
     }
 
+    /// Rows of `m` encoded as `type`, one (bytes, statistics) pair per row, split over `threads` parts.
+    static func encodeRows(_ m: WeightMatrix, _ rows: Range<Int>, as type: WeightType, threads: Int) -> [([UInt8], ErrorStats)] {
+        parallelMap(rows, threads: rows.count >= 64 ? threads : 1) { r -> ([UInt8], ErrorStats) in
+            var st = ErrorStats()
+            let b = encodeRow(m, r, 0, m.cols, as: type, stats: &st)
+            return (b, st)
+        }
+    }
+
+    /// `transform` of every element of `range`, computed on up to `threads` threads, returned in order.
+    static func parallelMap<T>(_ range: Range<Int>, threads: Int, _ transform: (Int) -> T) -> [T] {
+        let n = range.count
+        guard n > 0 else { return [] }
+        let results = UnsafeMutableBufferPointer<T?>.allocate(capacity: n)
+        results.initialize(repeating: nil)
+        defer {
+            _ = results.deinitialize()   // release the elements (they hold arrays) before the memory
+            results.deallocate()
+        }
+        let parts = max(1, min(threads, n))
+        let box = ResultSlots(results)
+        WorkerPool.shared.run(parts: parts) { p in
+            for i in (n * p / parts)..<(n * (p + 1) / parts) { box.slots[i] = transform(range.lowerBound + i) }
+        }
+        return results.map { $0! }
+    }
+
     /// Elements c0 ..< c0 + n of row r, stored as `type` (a byte copy when the types agree).
     static func encodeRow(_ m: WeightMatrix, _ r: Int, _ c0: Int, _ n: Int, as type: WeightType, stats: inout ErrorStats) -> [UInt8] {
         if type == m.type && type.isFloat {
@@ -374,3 +412,9 @@ public enum PackWriter {
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// Result slots written by worker parts (each part writes disjoint indices).
+struct ResultSlots<T>: @unchecked Sendable {
+    let slots: UnsafeMutableBufferPointer<T?>
+    init(_ s: UnsafeMutableBufferPointer<T?>) { slots = s }
+}

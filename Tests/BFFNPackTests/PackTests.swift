@@ -103,6 +103,18 @@ struct PackTests {
         }
     }
 
+    @Test func theOutputDoesNotDependOnThreads() throws {
+        let dir = TemporaryDirectory()
+        let (folder, _) = try tinyModel(dir, dtype: .bf16)
+        var o = ConvertOptions()
+        o.quant = .q4(group: 32, asymmetric: true)
+        o.threads = 1
+        _ = try PackWriter.convert(source: folder, to: dir.file("a.bfpk"), options: o)
+        o.threads = 2
+        _ = try PackWriter.convert(source: folder, to: dir.file("b.bfpk"), options: o)
+        #expect(try Fixtures.bytes(dir.file("a.bfpk")) == Fixtures.bytes(dir.file("b.bfpk")))
+    }
+
     @Test func aGroupThatDoesNotDivideARowIsAnError() throws {
         let dir = TemporaryDirectory()
         var o = ConvertOptions()
