@@ -219,6 +219,14 @@ public final class Engine {
         }
     }
 
+    /// Σ x² over n values in `Dot`'s order, taken in source order when `order` (slot → source) is given.
+    static func sumOfSquares(_ x: UnsafeMutablePointer<Float>, _ n: Int, order: [Int]) -> Float {
+        if order.isEmpty { return Dot.dot(x, x, n) }
+        var ordered = [Float](repeating: 0, count: n)
+        for i in 0..<n { ordered[order[i]] = x[i] }
+        return ordered.withUnsafeBufferPointer { Dot.dot($0.baseAddress!, $0.baseAddress!, n) }
+    }
+
     /// Rotates, for every token t, the `ropeDim`-wide vectors starting at `offsets(t)` in `x`.
     func applyRope(_ x: inout [Float], _ T: Int, _ cosT: [Float], _ sinT: [Float], offsets: (Int) -> [Int]) {
         let half = ropeDim / 2
@@ -349,19 +357,28 @@ public final class Engine {
             case .rms?:
                 r.withUnsafeMutableBufferPointer { rp in
                     let row = rp.baseAddress! + t * E
-                    let inv = 1 / (Dot.dot(row, row, E) / Float(E) + eps).squareRoot()
+                    // Reductions over experts run in source-expert order, so a permuted pack gives the same bits.
+                    let inv = 1 / (Engine.sumOfSquares(row, E, order: lw.expertSourceIndex) / Float(E) + eps).squareRoot()
                     for e in 0..<E { row[e] = lw.routerNorm!.element(0, e) * (row[e] * inv) }
                 }
             case .sum?:
                 var s: Float = 0
-                for e in 0..<E { s += r[t * E + e] }
+                if lw.expertSourceIndex.isEmpty {
+                    for e in 0..<E { s += r[t * E + e] }
+                } else {
+                    var ordered = [Float](repeating: 0, count: E)
+                    for e in 0..<E { ordered[lw.expertSourceIndex[e]] = r[t * E + e] }
+                    for v in ordered { s += v }
+                }
                 let d = s * Float(weights.config.normScale ?? 1) + 1e-5
                 for e in 0..<E { r[t * E + e] /= d }
             default:
                 break
             }
         }
-        let experts = options.ffnMode == .dense ? Array(0..<E) : (0..<E).filter { active[$0] }
+        var experts = options.ffnMode == .dense ? Array(0..<E) : (0..<E).filter { active[$0] }
+        // Accumulate in source-expert order (DECISIONS.md 7), whatever order a pack stores experts in.
+        if !lw.expertSourceIndex.isEmpty { experts.sort { lw.expertSourceIndex[$0] < lw.expertSourceIndex[$1] } }
         guard let de = lw.expertUp.first?.rows, !experts.isEmpty else { return (r, experts.count) }
         // Up projections of the union experts for all T tokens, then SiLU and the router gate.
         let width = experts.count * de

@@ -17,6 +17,9 @@ public struct LayerWeights: @unchecked Sendable {
     public var routerNorm: WeightMatrix?
     /// Per expert: up rows [de, H].
     public var expertUp: [WeightMatrix] = []
+    /// Per router index (slot): the expert's index in the source checkpoint. Packs may store experts permuted
+    /// (hot first); the FFN still accumulates experts in source order so logits do not change. Empty: identity.
+    public var expertSourceIndex: [Int] = []
     /// Per expert: the down weights as [H, de] rows (row j = the de weights output j takes from the expert;
     /// a column band of block_linear's [H, E·de], a 3-D slab, or a pack's block).
     public var expertDown: [WeightMatrix] = []
@@ -135,11 +138,14 @@ public final class ModelWeights: @unchecked Sendable {
         public var up: [WeightMatrix]
         /// Per expert: down weights as [H, de] rows.
         public var down: [WeightMatrix]
-        public init(router: WeightMatrix, routerNorm: WeightMatrix?, up: [WeightMatrix], down: [WeightMatrix]) {
+        /// Per router index: the source expert (empty: identity).
+        public var sourceIndex: [Int]
+        public init(router: WeightMatrix, routerNorm: WeightMatrix?, up: [WeightMatrix], down: [WeightMatrix], sourceIndex: [Int] = []) {
             self.router = router
             self.routerNorm = routerNorm
             self.up = up
             self.down = down
+            self.sourceIndex = sourceIndex
         }
     }
 
@@ -204,6 +210,7 @@ public final class ModelWeights: @unchecked Sendable {
                 lw.routerNorm = x.routerNorm
                 lw.expertUp = x.up
                 lw.expertDown = x.down
+                lw.expertSourceIndex = x.sourceIndex
             }
             layers.append(lw)
         }

@@ -30,7 +30,7 @@ extension ModelWeights {
                 ups.append(WeightMatrix(base: base, type: e.upStorage, rows: e.expertSize, cols: e.hiddenSize))
                 downs.append(WeightMatrix(base: base + Int(e.upBytes), type: e.downStorage, rows: e.hiddenSize, cols: e.expertSize))
             }
-            return ExpertWeights(router: router, routerNorm: norm, up: ups, down: downs)
+            return ExpertWeights(router: router, routerNorm: norm, up: ups, down: downs, sourceIndex: e.order[l])
         }
         keepAlive = [pack, pack.file]
     }

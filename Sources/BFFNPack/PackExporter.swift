@@ -36,7 +36,28 @@ public enum PackExporter {
             let m = WeightMatrix(base: pack.file.bytes.baseAddress! + Int(t.offset), type: t.storage, rows: rows,
                                  cols: t.shape.count >= 2 ? t.shape.dropFirst().reduce(1, *) : (t.shape.first ?? 1))
             decls.append((t.name, exportType(t.storage), t.shape))
-            writers.append { emit in for r in 0..<m.rows { try rowBytes(m, r).withUnsafeBytes { try emit($0) } } }
+            // Router rows and router-norm weights are stored in slot order: write them back in source order.
+            var sourceToSlot: [Int]?
+            if let e = pack.experts, t.name.hasSuffix("mlp.router_proj.weight") || t.name.hasSuffix("mlp.router_norm.weight"),
+               let l = Int(t.name.split(separator: ".")[2]), e.order[l] != Array(0..<e.count) {
+                var inverse = [Int](repeating: 0, count: e.count)
+                for (s, x) in e.order[l].enumerated() { inverse[x] = s }
+                sourceToSlot = inverse
+            }
+            writers.append { emit in
+                if let inv = sourceToSlot, m.rows == 1, m.type.isFloat {
+                    let size = m.type.size
+                    var out = [UInt8](repeating: 0, count: m.cols * size)
+                    for x in 0..<m.cols {
+                        out.withUnsafeMutableBytes { $0.baseAddress!.advanced(by: x * size).copyMemory(from: m.row(0) + inv[x] * size, byteCount: size) }
+                    }
+                    try out.withUnsafeBytes { try emit($0) }
+                } else if let inv = sourceToSlot {
+                    for x in 0..<m.rows { try rowBytes(m, inv[x]).withUnsafeBytes { try emit($0) } }
+                } else {
+                    for r in 0..<m.rows { try rowBytes(m, r).withUnsafeBytes { try emit($0) } }
+                }
+            }
             // The experts of a layer follow its router norm (or router), as the published files order them.
             guard let e = pack.experts, t.name.hasSuffix(a.routerNorm == .rms ? "mlp.router_norm.weight" : "mlp.router_proj.weight"),
                   let l = Int(t.name.split(separator: ".")[2]) else { continue }

@@ -78,8 +78,11 @@ public struct ConvertOptions: Sendable {
     public var attachments: [String] = []
     /// Replace an existing output.
     public var overwrite = false
-    /// Threads for checksumming the source (the output does not depend on it).
+    /// Threads (the output does not depend on it).
     public var threads = 2
+    /// Per layer, the source expert stored in each slot (nil: identity). The router's rows and the router-norm
+    /// weights are stored in the same order, so logits do not change; `bffn pack` orders experts by use.
+    public var expertOrder: [[Int]]?
     public init() {}
 }
 
@@ -145,10 +148,10 @@ public enum PackWriter {
         let H = a.hiddenSize, E = a.numExperts, de = a.expertSize
 
         // Dense tensors under their published (HF) names, with their class.
-        var dense: [(name: String, cls: String, m: WeightMatrix, shape: [Int])] = []
-        func add(_ name: String, _ cls: String, _ m: WeightMatrix?, vector: Bool = false) {
+        var dense: [(name: String, cls: String, m: WeightMatrix, shape: [Int], layer: Int?)] = []
+        func add(_ name: String, _ cls: String, _ m: WeightMatrix?, vector: Bool = false, layer: Int? = nil) {
             guard let m else { return }
-            dense.append((name, cls, m, vector ? [m.rows * m.cols] : [m.rows, m.cols]))
+            dense.append((name, cls, m, vector ? [m.rows * m.cols] : [m.rows, m.cols], layer))
         }
         add("model.embed_tokens.weight", "embeddings", weights.embedding)
         for (l, lw) in weights.layers.enumerated() {
@@ -168,8 +171,8 @@ public enum PackWriter {
             add(p + "mlp.gate_proj.weight", "dense_ffn", lw.gate)
             add(p + "mlp.up_proj.weight", "dense_ffn", lw.up)
             add(p + "mlp.down_proj.weight", "dense_ffn", lw.down)
-            add(p + "mlp.router_proj.weight", "router", lw.router)
-            add(p + "mlp.router_norm.weight", "norms", lw.routerNorm, vector: true)
+            add(p + "mlp.router_proj.weight", "router", lw.router, layer: l)
+            add(p + "mlp.router_norm.weight", "norms", lw.routerNorm, vector: true, layer: l)
         }
         add("model.norm.weight", "norms", weights.finalNorm, vector: true)
         if !a.tiedEmbeddings { add("lm_head.weight", "head", weights.head) }
@@ -184,6 +187,10 @@ public enum PackWriter {
         func target(_ cls: String, _ source: WeightType, cols: Int, tensor: String) throws -> WeightType {
             guard let s = scheme(cls) else { return source }
             return try s.type(cols: cols, tensor: tensor)
+        }
+        let order = options.expertOrder ?? (0..<a.numLayers).map { _ in Array(0..<E) }
+        guard order.count == a.numLayers, order.allSatisfy({ $0.sorted() == Array(0..<E) }) else {
+            throw BFFNError(.usage, "expert order must give a permutation of 0..<\(E) for each of \(a.numLayers) layers")
         }
         let expertSource = weights.layers.first?.expertUp.first?.type ?? .bf16
         let upType = try target("experts", expertSource, cols: H, tensor: "experts (up rows of \(H))")
@@ -207,20 +214,36 @@ public enum PackWriter {
             var crc: UInt32 = 0
             var st = stats[d.cls] ?? ErrorStats()
             var released = 0
-            var r0 = 0
-            while r0 < d.m.rows {
-                let r1 = min(d.m.rows, r0 + 1024)
-                for (bytes, rowStats) in encodeRows(d.m, r0..<r1, as: t, threads: options.threads) {
+            if let l = d.layer, order[l] != Array(0..<E) {
+                // Router rows / router-norm weights in slot order (small tensors).
+                if d.m.rows == 1 {
+                    let (bytes, decoded) = WeightQuantizer.encode(order[l].map { d.m.element(0, $0) }, as: t)
+                    for (s, x) in order[l].enumerated() { st.add(d.m.element(0, x), decoded[s]) }
                     crc = bytes.withUnsafeBytes { CRC32.checksum($0, initial: crc) }
                     try out.write(bytes)
-                    st.merge(rowStats)
+                } else {
+                    for x in order[l] {
+                        let bytes = encodeRow(d.m, x, 0, d.m.cols, as: t, stats: &st)
+                        crc = bytes.withUnsafeBytes { CRC32.checksum($0, initial: crc) }
+                        try out.write(bytes)
+                    }
                 }
-                // Let consumed source pages go every 16 MiB, so a large embedding never sits in memory whole.
-                if (r1 - released) * d.m.rowStrideBytes >= 16 << 20 {
-                    releaseMappedPages(d.m.row(released), count: (r1 - released) * d.m.rowStrideBytes)
-                    released = r1
+            } else {
+                var r0 = 0
+                while r0 < d.m.rows {
+                    let r1 = min(d.m.rows, r0 + 1024)
+                    for (bytes, rowStats) in encodeRows(d.m, r0..<r1, as: t, threads: options.threads) {
+                        crc = bytes.withUnsafeBytes { CRC32.checksum($0, initial: crc) }
+                        try out.write(bytes)
+                        st.merge(rowStats)
+                    }
+                    // Let consumed source pages go every 16 MiB, so a large embedding never sits in memory whole.
+                    if (r1 - released) * d.m.rowStrideBytes >= 16 << 20 {
+                        releaseMappedPages(d.m.row(released), count: (r1 - released) * d.m.rowStrideBytes)
+                        released = r1
+                    }
+                    r0 = r1
                 }
-                r0 = r1
             }
             stats[d.cls] = st
             releaseMappedPages(d.m.base, count: (d.m.rows - 1) * d.m.rowStrideBytes + d.m.type.rowBytes(cols: d.m.cols))
@@ -237,11 +260,14 @@ public enum PackWriter {
             let expertsOffset = out.bytesWritten
             var st = ErrorStats()
             var crcs: [JSONValue] = []
-            for lw in weights.layers {
+            for (l, lw) in weights.layers.enumerated() {
                 var layerCRCs: [JSONValue] = []
                 // Encode the layer's experts in parallel (one part each), then write them in order.
-                let blocks = parallelMap(0..<E, threads: options.threads) { e -> [([UInt8], ErrorStats)] in
-                    encodeRows(lw.expertUp[e], 0..<de, as: upType, threads: 1) + encodeRows(lw.expertDown[e], 0..<H, as: downType, threads: 1)
+                let layerOrder = order[l]
+                let blocks = parallelMap(0..<E, threads: options.threads) { slot -> [([UInt8], ErrorStats)] in
+                    let e = layerOrder[slot]
+                    return
+                        encodeRows(lw.expertUp[e], 0..<de, as: upType, threads: 1) + encodeRows(lw.expertDown[e], 0..<H, as: downType, threads: 1)
                 }
                 for rows in blocks {
                     let start = out.bytesWritten
@@ -268,7 +294,7 @@ public enum PackWriter {
                 ("dtype", .string(storageName(upType))), ("expert_size", .integer(de)), ("hidden_size", .integer(H)),
                 ("layers", .integer(a.numLayers)), ("count", .integer(E)), ("offset", .integer(expertsOffset)),
                 ("block_bytes", .integer(blockBytes)), ("alignment", .integer(align)),
-                ("order", .array((0..<a.numLayers).map { _ in .array((0..<E).map { .integer($0) }) })),
+                ("order", .array(order.map { .array($0.map { .integer($0) }) })),
                 ("blocks", .array(crcs)),
             ])
         }

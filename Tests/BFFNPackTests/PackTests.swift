@@ -103,6 +103,32 @@ struct PackTests {
         }
     }
 
+    /// A permuted expert order (as `bffn pack` writes) gives bit-identical logits and exports the source bytes.
+    @Test(arguments: [Fixtures.blockLinearReference, Fixtures.path("engine/mha-block-sum-f16")])
+    func permutedExpertsGiveIdenticalLogits(_ folder: String) throws {
+        let dir = TemporaryDirectory()
+        let a = try Checkpoint(path: folder).recognize().architecture
+        var o = ConvertOptions()
+        o.expertOrder = (0..<a.numLayers).map { l in (0..<a.numExperts).map { (a.numExperts - 1 - $0 + l) % a.numExperts } }
+        _ = try PackWriter.convert(source: folder, to: dir.file("p.bfpk"), options: o)
+        let pack = try PackFile(path: dir.file("p.bfpk"))
+        #expect(pack.experts?.order == o.expertOrder)
+        let prompt = try promptIds(folder)
+        let source = try Engine(weights: ModelWeights(checkpoint: Checkpoint(path: folder))).forward(prompt)
+        let packed = try Engine(weights: ModelWeights(pack: pack), options: EngineOptions(captureRouterScores: true)).forward(prompt)
+        #expect(packed.logits.map(\.bitPattern) == source.logits.map(\.bitPattern))
+        try PackExporter.export(pack, to: dir.file("out"), layout: a.ffnLayout == .block ? .block : .blockLinear, overwrite: false)
+        let src = try Checkpoint(path: folder), exported = try Checkpoint(path: dir.file("out"))
+        for t in src.tensors {
+            #expect(try src.bytes(of: t).contents == exported.bytes(of: exported.tensor(named: t.name)!).contents, "\(t.name)")
+        }
+        #expect(throws: BFFNError(.usage, "")) {
+            var bad = ConvertOptions()
+            bad.expertOrder = [[0, 0]]
+            _ = try PackWriter.convert(source: folder, to: dir.file("bad.bfpk"), options: bad)
+        }
+    }
+
     @Test func theOutputDoesNotDependOnThreads() throws {
         let dir = TemporaryDirectory()
         let (folder, _) = try tinyModel(dir, dtype: .bf16)
