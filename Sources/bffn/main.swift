@@ -8,8 +8,8 @@ struct BFFNCommand: ParsableCommand {
         abstract: "Read, inspect and run BlockFFN model checkpoints.",
         discussion: """
         Inputs: a .safetensors file, a sharded index (model.safetensors.index.json or \
-        pytorch_model.bin.index.json), a PyTorch pytorch_model.bin (torch.save zip format), or a checkpoint \
-        folder holding any of these with its config.json.
+        pytorch_model.bin.index.json), a PyTorch pytorch_model.bin (torch.save zip format), a checkpoint \
+        folder holding any of these with its config.json, or a .bfpk packed file (from `bffn convert`).
 
         Exit status: 0 success, 1 bad or unreadable input (the message names the file, the tensor or field and \
         the byte offset), 2 usage error.

@@ -132,3 +132,35 @@ struct SynthBenchCommandTests {
         #expect(fraction > 0 && fraction < 0.5)
     }
 }
+
+@Suite("bffn convert, inspect and export of packs", .serialized)
+struct PackCommandTests {
+    @Test func convertInspectCheckExport() throws {
+        let dir = TemporaryDirectory()
+        let pack = dir.file("m.bfpk")
+        let c = try runBFFN(["convert", Fixtures.blockLinearReference, "-o", pack, "--quant", "q8", "--json"])
+        #expect(c.status == 0, "\(c.stderr)")
+        let report = try JSONValue.parse(c.stdout)
+        #expect(report["classes"]?["experts"]?["dtype"] == "Q8")
+        #expect((report["classes"]?["experts"]?["snr_db"]?.numberValue ?? 0) > 30)
+        #expect(try runBFFN(["convert", Fixtures.blockLinearReference, "-o", pack]).status == 1)      // exists
+        #expect(try runBFFN(["convert", Fixtures.blockLinearReference, "-o", pack, "--quant", "q3"]).status == 2)
+        let i = try runBFFN(["inspect", pack, "--json", "--check"])
+        #expect(i.status == 0, "\(i.stderr)")
+        let j = try JSONValue.parse(i.stdout)
+        #expect(j["format"] == "bfpk" && j["model"]?["ffn_layout"] == "block_linear" && j["check"]?["passed"] == true)
+        #expect(j["experts"]?["alignment"] == 4096 && j["experts"]?["order"]?.arrayElements?.count == 2)
+        #expect(j["quantization"]?["scheme"] == "q8/row")
+        // A flipped byte inside an expert block: --check exits 1 and names layer and expert.
+        var bytes = try Fixtures.bytes(pack)
+        let offset = Int(try #require(j["experts"]?["offset"]?.intValue)) + 10
+        bytes[offset] ^= 0x40
+        let bad = try dir.write("bad.bfpk", bytes)
+        let b = try runBFFN(["inspect", bad, "--check"])
+        #expect(b.status == 1 && b.stderr.contains("layer 0 expert 0") && b.stderr.contains("byte \(offset - 10)"), "\(b.stderr)")
+        let e = try runBFFN(["export", pack, "-o", dir.file("out")])
+        #expect(e.status == 0, "\(e.stderr)")
+        let x = try runBFFN(["inspect", dir.file("out"), "--json"])
+        #expect(try JSONValue.parse(x.stdout)["model"]?["num_experts"] == 6)
+    }
+}
