@@ -25,45 +25,52 @@ public enum WeightQuantizer {
                 decoded[i] = Float(bitPattern: UInt32(b) << 16)
             }
         case .q8(let g):
-            var scales: [Float] = [], codes: [Int8] = []
-            for start in stride(from: 0, to: values.count, by: g) {
-                let group = values[start..<(start + g)]
-                let m = group.map { abs($0) }.max() ?? 0
+            var scales: [Float] = [], codes = [Int8](repeating: 0, count: values.count)
+            var start = 0
+            while start < values.count {
+                var m: Float = 0
+                for i in start..<(start + g) { m = max(m, abs(values[i])) }
                 let scale = m > 0 ? m / 127 : 1
                 scales.append(scale)
-                for v in group { codes.append(Int8(max(-127, min(127, (v / scale).rounded())))) }
+                for i in start..<(start + g) {
+                    let q = Int8(max(-127, min(127, (values[i] / scale).rounded())))
+                    codes[i] = q
+                    decoded[i] = Float(q) * scale          // exactly Q8Loader's formula
+                }
+                start += g
             }
-            for s in scales { put(s.bitPattern) }
-            for c in codes { out.append(UInt8(bitPattern: c)) }
+            for sc in scales { put(sc.bitPattern) }
+            codes.withUnsafeBytes { out += $0 }
         case .q4(let g, let asym):
-            var scales: [Float] = [], offsets: [Float] = [], codes: [UInt8] = []
-            for start in stride(from: 0, to: values.count, by: g) {
-                let group = values[start..<(start + g)]
+            var scales: [Float] = [], offsets: [Float] = [], codes = [UInt8](repeating: 0, count: values.count)
+            var start = 0
+            while start < values.count {
                 if asym {
-                    let lo = group.min() ?? 0, hi = group.max() ?? 0
+                    var lo = values[start], hi = values[start]
+                    for i in start..<(start + g) { lo = min(lo, values[i]); hi = max(hi, values[i]) }
                     let scale = hi > lo ? (hi - lo) / 15 : 1
                     scales.append(scale); offsets.append(lo)
-                    for v in group { codes.append(UInt8(max(0, min(15, ((v - lo) / scale).rounded())))) }
+                    for i in start..<(start + g) {
+                        let q = UInt8(max(0, min(15, ((values[i] - lo) / scale).rounded())))
+                        codes[i] = q
+                        decoded[i] = lo.addingProduct(Float(q), scale)   // exactly Q4Loader's formula
+                    }
                 } else {
-                    let m = group.map { abs($0) }.max() ?? 0
+                    var m: Float = 0
+                    for i in start..<(start + g) { m = max(m, abs(values[i])) }
                     let scale = m > 0 ? m / 7 : 1
                     scales.append(scale)
-                    for v in group { codes.append(UInt8(Int(max(-8, min(7, (v / scale).rounded()))) + 8)) }
+                    for i in start..<(start + g) {
+                        let q = UInt8(Int(max(-8, min(7, (values[i] / scale).rounded()))) + 8)
+                        codes[i] = q
+                        decoded[i] = (Float(q) - 8) * scale
+                    }
                 }
+                start += g
             }
-            for s in scales { put(s.bitPattern) }
+            for sc in scales { put(sc.bitPattern) }
             for o in offsets { put(o.bitPattern) }
             for i in stride(from: 0, to: codes.count, by: 2) { out.append(codes[i] | (codes[i + 1] << 4)) }
-        }
-        if !type.isFloat {
-            // Read back exactly as the kernels do.
-            let loader: any WeightLoader
-            switch type {
-            case .q8(let g): loader = Q8Loader(group: g, cols: values.count)
-            case .q4(let g, let a): loader = Q4Loader(group: g, cols: values.count, asymmetric: a)
-            default: loader = F32Loader()
-            }
-            out.withUnsafeBytes { b in for i in 0..<values.count { decoded[i] = loader.load1(b.baseAddress!, i) } }
         }
         return (out, decoded)
     }

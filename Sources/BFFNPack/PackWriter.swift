@@ -428,7 +428,7 @@ public enum PackWriter {
             stats.elements += UInt64(n)   // a byte copy: zero error, nothing else to record
             return Array(UnsafeRawBufferPointer(start: m.row(r) + c0 * m.type.size, count: n * m.type.size))
         }
-        let values = (0..<n).map { m.element(r, c0 + $0) }
+        let values = c0 == 0 && n == m.cols ? m.rowValues(r) : (0..<n).map { m.element(r, c0 + $0) }
         let (bytes, decoded) = WeightQuantizer.encode(values, as: type)
         for i in 0..<n { stats.add(values[i], decoded[i]) }
         return bytes

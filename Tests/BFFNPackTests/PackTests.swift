@@ -1,6 +1,7 @@
 import BFFNCheckpoint
 import BFFNCore
 import BFFNEngine
+import BFFNKernels
 import BFFNPack
 import BFFNSafetensors
 import BFFNSynth
@@ -216,5 +217,26 @@ struct ExportTests {
         let a = try Engine(weights: ModelWeights(checkpoint: Checkpoint(path: folder))).forward(prompt).logits
         let b = try Engine(weights: ModelWeights(checkpoint: Checkpoint(path: dir.file("out")))).forward(prompt).logits
         #expect(a.map(\.bitPattern) == b.map(\.bitPattern))
+    }
+}
+
+@Suite("quantizer")
+struct QuantizerTests {
+    /// What the encoder says the kernels will read is exactly what every loader reads.
+    @Test(arguments: [WeightType.q8(group: 32), .q8(group: 96), .q4(group: 32, asymmetric: true), .q4(group: 64, asymmetric: false),
+                      .bf16, .f16])
+    func decodedValuesMatchTheLoaders(_ t: WeightType) {
+        var x: UInt32 = 12345
+        let values: [Float] = (0..<192).map { _ in x = x &* 1_664_525 &+ 1_013_904_223; return (Float(x >> 8) / Float(1 << 24) - 0.5) * 3 }
+        let (bytes, decoded) = WeightQuantizer.encode(values, as: t)
+        #expect(bytes.count == t.rowBytes(cols: 192))
+        let m = bytes.withUnsafeBytes { b in
+            WeightMatrix(base: b.baseAddress!, type: t, rows: 1, cols: 192).rowValues(0)
+        }
+        #expect(m.map(\.bitPattern) == decoded.map(\.bitPattern))
+        let single = bytes.withUnsafeBytes { b in (0..<192).map { WeightMatrix(base: b.baseAddress!, type: t, rows: 1, cols: 192).element(0, $0) } }
+        #expect(single.map(\.bitPattern) == decoded.map(\.bitPattern))
+        let worst = zip(values, decoded).map { abs($0 - $1) }.max()!
+        #expect(worst < (t.isFloat ? 0.01 : 0.5))
     }
 }
