@@ -34,7 +34,7 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: "Storage for weights: f32, f16, bf16 (casts), q8 (int8, symmetric) or q4 (int4) (default: each tensor's source dtype).")
     var quant: String?
 
-    @Option(help: "Group size for q8/q4: 32, 64 or 128 (q8 without it: one scale per row; q4 default 32).")
+    @Option(help: "Group size for q8/q4: 32, 64 or 128 (also 8 or 16 for narrow experts; q8 without it: one scale per row; q4 default 32).")
     var groupSize: Int?
 
     @Flag(help: "q4 with a scale only (default: scale and offset per group).")
@@ -80,7 +80,7 @@ struct ConvertCommand: ParsableCommand {
         _ = try scheme(quant)
         _ = try scheme(quantEmbeddings)
         _ = try overrides()
-        if let g = groupSize, ![32, 64, 128].contains(g) { throw ValidationError("--group-size must be 32, 64 or 128") }
+        if let g = groupSize, ![8, 16, 32, 64, 128].contains(g) { throw ValidationError("--group-size must be 8, 16, 32, 64 or 128") }
         guard align >= 64, align <= 1 << 20, align & (align - 1) == 0 else { throw ValidationError("--align must be a power of two from 64 to 1048576") }
     }
 
