@@ -240,3 +240,57 @@ struct QuantizerTests {
         #expect(worst < (t.isFloat ? 0.01 : 0.5))
     }
 }
+
+@Suite("lying manifests")
+struct LyingManifestTests {
+    /// Rewrites a pack's manifest with `edit` and fixes the header (length, CRCs), so only the lie remains.
+    func rewrite(_ good: [UInt8], _ edit: (inout [JSONMember]) -> Void) throws -> [UInt8] {
+        let header = try good.withUnsafeBytes { try PackHeader.parse($0, path: "x") }
+        let text = Array(good[Int(header.manifestOffset)...])
+        var manifest = try text.withUnsafeBytes { try JSONValue.parse($0) }
+        guard case .object(var members) = manifest else { return good }
+        edit(&members)
+        manifest = .object(members)
+        let bytes = Array(manifest.serialized(pretty: false).utf8)
+        var out = Array(good[0..<Int(header.manifestOffset)]) + bytes
+        let h = PackHeader(manifestOffset: header.manifestOffset, manifestLength: UInt64(bytes.count),
+                           manifestCRC: CRC32.checksum(bytes), alignment: header.alignment, fileLength: UInt64(out.count))
+        out.replaceSubrange(0..<64, with: h.bytes)
+        return out
+    }
+
+    func editTensor(_ members: inout [JSONMember], _ index: Int, _ key: String, _ value: JSONValue) {
+        guard let i = members.firstIndex(where: { $0.key == "tensors" }), case .array(var ts) = members[i].value,
+              case .object(var t) = ts[index], let k = t.firstIndex(where: { $0.key == key }) else { return }
+        t[k].value = value
+        ts[index] = .object(t)
+        members[i].value = .array(ts)
+    }
+
+    @Test func offsetsAndSizesThatLieAreNamed() throws {
+        let dir = TemporaryDirectory()
+        _ = try PackWriter.convert(source: Fixtures.blockLinearReference, to: dir.file("m.bfpk"), options: ConvertOptions())
+        let good = try Fixtures.bytes(dir.file("m.bfpk"))
+        let first = try PackFile(path: dir.file("m.bfpk")).tensors
+        let cases: [(String, (inout [JSONMember]) -> Void, BFFNError.Code)] = [
+            ("offset past the data", { self.editTensor(&$0, 1, "offset", .integer(1 << 40)) }, .outOfBounds),
+            ("overlapping tensors", { self.editTensor(&$0, 1, "offset", .integer(first[0].offset)) }, .badLayout),
+            ("unaligned offset", { self.editTensor(&$0, 1, "offset", .integer(first[1].offset + 2)) }, .outOfBounds),
+            ("bytes that disagree with the shape", { self.editTensor(&$0, 2, "bytes", .integer(first[2].bytes + 2)) }, .shapeMismatch),
+            ("unknown storage type", { self.editTensor(&$0, 0, "dtype", "Q3") }, .unknownDType),
+            ("missing experts geometry", { m in
+                if let i = m.firstIndex(where: { $0.key == "experts" }) { m[i].value = .object([("dtype", "BF16")]) }
+            }, .invalidJSON),
+        ]
+        for (what, edit, code) in cases {
+            let path = try dir.write("lie.bfpk", try rewrite(good, edit))
+            do {
+                _ = try PackFile(path: path)
+                Issue.record("no error for \(what)")
+            } catch let e as BFFNError {
+                #expect(e.code == code, "\(what): \(e)")
+                #expect(e.location.offset != nil, "\(what): \(e)")
+            }
+        }
+    }
+}
