@@ -113,18 +113,6 @@ public struct Q4Loader: WeightLoader {
     }
 }
 
-/// Calls `body` with the loader for a matrix's storage type (one switch per kernel call, not per element).
-@inlinable @inline(__always)
-public func withLoader<R>(_ w: WeightMatrix, _ body: (any WeightLoader) -> R) -> R {
-    switch w.type {
-    case .f32: return body(F32Loader())
-    case .bf16: return body(BF16Loader())
-    case .f16: return body(F16Loader())
-    case .q8(let g): return body(Q8Loader(group: g, cols: w.cols))
-    case .q4(let g, let a): return body(Q4Loader(group: g, cols: w.cols, asymmetric: a))
-    }
-}
-
 /// Dot products of a float32 activation vector with stored weight rows, in a fixed order.
 ///
 /// The order depends only on the length n: four SIMD8 accumulators take the elements in blocks of 32 (the

@@ -173,10 +173,6 @@ public enum ExpertMatMul {
         WorkerPool.shared.run(parts: parts, run)
     }
 
-    static func rows<L: WeightLoader>(_ j: Job, _ j0: Int, _ j1: Int, _ de: Int, _ width: Int, _ loader: L) {
-        rowsOneByOne(j, j0, j1, de, width, loader)
-    }
-
     /// Down projection as one dot product per output over the concatenated union (expert widths that are
     /// multiples of 32; see `Dot.segmentedDot` for why any union gives the same bits as all experts).
     static func concatenated(g: UnsafePointer<Float>, tokens: Int, blocks: [WeightMatrix], out: UnsafeMutablePointer<Float>, threads: Int) {
@@ -252,7 +248,7 @@ public enum ExpertMatMul {
         }
     }
 
-    static func rowsOneByOne<L: WeightLoader>(_ j: Job, _ j0: Int, _ j1: Int, _ de: Int, _ width: Int, _ loader: L) {
+    static func rows<L: WeightLoader>(_ j: Job, _ j0: Int, _ j1: Int, _ de: Int, _ width: Int, _ loader: L) {
         for row in j0..<j1 {
             for t in 0..<j.tokens {
                 var acc: Float = 0

@@ -1,3 +1,5 @@
+import BFFNCore
+
 /// Encodes float rows into a `WeightType` (the inverse of the loaders), deterministically.
 ///
 /// Float types round to nearest even. q8: scale = max|x| / 127 per group (1 when the group is all zero),
@@ -18,11 +20,9 @@ public enum WeightQuantizer {
             for (i, v) in values.enumerated() { let h = Float16(v); put(h.bitPattern); decoded[i] = Float(h) }
         case .bf16:
             for (i, v) in values.enumerated() {
-                let bits = v.bitPattern
-                let b: UInt16 = v.isNaN ? UInt16(truncatingIfNeeded: (bits >> 16) | 0x0040)
-                    : UInt16(truncatingIfNeeded: (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) >> 16)
+                let b = ScalarConversion.floatToBF16(v)
                 put(b)
-                decoded[i] = Float(bitPattern: UInt32(b) << 16)
+                decoded[i] = ScalarConversion.bf16ToFloat(b)
             }
         case .q8(let g):
             var scales: [Float] = [], codes = [Int8](repeating: 0, count: values.count)

@@ -69,7 +69,7 @@ public final class WorkerPool: @unchecked Sendable {
                     pthread_mutex_unlock(&mutex)
                 }
                 work()
-                while donePart.load(ordering: .acquiring) < parts { spinPause() }
+                while donePart.load(ordering: .acquiring) < parts {}
                 job = nil
             }
         }
@@ -90,7 +90,7 @@ public final class WorkerPool: @unchecked Sendable {
             var spins = 0
             while generation.load(ordering: .acquiring) == seen {
                 spins += 1
-                if spins < WorkerPool.spinLimit { spinPause(); continue }
+                if spins < WorkerPool.spinLimit { continue }
                 pthread_mutex_lock(&mutex)
                 _ = sleepers.add(1, ordering: .acquiringAndReleasing)
                 while generation.load(ordering: .acquiring) == seen { pthread_cond_wait(&condition, &mutex) }
@@ -101,7 +101,4 @@ public final class WorkerPool: @unchecked Sendable {
             work()
         }
     }
-
-    /// A busy-wait step (Swift has no pause intrinsic; the atomic load in the loop is the wait).
-    @inline(__always) private func spinPause() {}
 }

@@ -22,7 +22,7 @@ public struct SyntheticWorkload: Sendable, Equatable {
     /// activates a fraction 1 − `tls` of the experts: with m distinct topics in a chunk the inactive fraction is
     /// about tls^m, and m = 1 + Binomial(7, p), so CLS8 = tls · (1 − p(1 − tls))^7.
     public static func switchProbability(tls: Double, cls8: Double) -> Double {
-        (1 - Foundationless.pow(cls8 / tls, 1.0 / 7)) / (1 - tls)
+        (1 - pow(cls8 / tls, 1.0 / 7)) / (1 - tls)
     }
 
     /// Sequence number `index` of `length` tokens (deterministic in seed and index).
@@ -60,17 +60,6 @@ public struct SplitMix64: Sendable {
     public mutating func gaussian() -> Float {
         let s = unit() + unit() + unit() + unit() - 2
         return Float(s * 1.7320508)
-    }
-}
-
-/// pow without Foundation.
-enum Foundationless {
-    static func pow(_ x: Double, _ y: Double) -> Double {
-        #if canImport(Glibc)
-        return Glibc.pow(x, y)
-        #else
-        return Darwin.pow(x, y)
-        #endif
     }
 }
 
