@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "BFFNEngine", targets: ["BFFNEngine"]),
         .library(name: "BFFNSynth", targets: ["BFFNSynth"]),
         .library(name: "BFFNPack", targets: ["BFFNPack"]),
+        .library(name: "BFFNSpeculative", targets: ["BFFNSpeculative"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -45,6 +46,8 @@ let package = Package(
         .target(name: "BFFNKernels", dependencies: ["BFFNCore", "CBlockFFNPrefetch"], swiftSettings: kernelSettings),
         // The BlockFFN forward pass, KV cache and decoding.
         .target(name: "BFFNEngine", dependencies: ["BFFNCore", "BFFNCheckpoint", "BFFNKernels"], swiftSettings: kernelSettings),
+        // Speculative decoding: drafters (prompt lookup, a draft model), draft trees, lossless verification.
+        .target(name: "BFFNSpeculative", dependencies: ["BFFNCore", "BFFNEngine"]),
         // Synthetic checkpoints with the published shapes and controlled routing sparsity.
         .target(name: "BFFNSynth", dependencies: ["BFFNCore", "BFFNSafetensors", "BFFNTorchZip"]),
         // The chunk-aware packed format (.bfpk): writer, reader, exporter, and engine weights from packs.
@@ -67,6 +70,7 @@ let package = Package(
         .testTarget(name: "BFFNTorchZipTests", dependencies: ["BFFNTorchZip", "BFFNTestSupport"]),
         .testTarget(name: "BFFNCheckpointTests", dependencies: ["BFFNCheckpoint", "BFFNSafetensors", "BFFNTestSupport"]),
         .testTarget(name: "BFFNEngineTests", dependencies: ["BFFNEngine", "BFFNSafetensors", "BFFNTestSupport"]),
+        .testTarget(name: "BFFNSpeculativeTests", dependencies: ["BFFNSpeculative", "BFFNEngine", "BFFNPack", "BFFNTestSupport"]),
         .testTarget(name: "BFFNSynthTests", dependencies: ["BFFNSynth", "BFFNEngine", "BFFNCheckpoint", "BFFNTestSupport"]),
         .testTarget(name: "BFFNPackTests", dependencies: ["BFFNPack", "BFFNEngine", "BFFNKernels", "BFFNCheckpoint", "BFFNSafetensors", "BFFNSynth", "BFFNTestSupport"]),
         .testTarget(name: "BFFNCommandLineTests", dependencies: ["BFFNCore", "BFFNTestSupport"]),

@@ -22,10 +22,13 @@ public struct EngineOptions: Sendable {
     public var ffnMode: FFNMode = .sparse
     /// Keep each layer's router scores of the last call (for verification and sparsity statistics).
     public var captureRouterScores = false
-    public init(threads: Int = 1, ffnMode: FFNMode = .sparse, captureRouterScores: Bool = false) {
+    /// Keep each layer's output hidden state (the residual stream after the layer) of the last call.
+    public var captureHiddenStates = false
+    public init(threads: Int = 1, ffnMode: FFNMode = .sparse, captureRouterScores: Bool = false, captureHiddenStates: Bool = false) {
         self.threads = threads
         self.ffnMode = ffnMode
         self.captureRouterScores = captureRouterScores
+        self.captureHiddenStates = captureHiddenStates
     }
 }
 
@@ -37,6 +40,8 @@ public struct ForwardOutput: Sendable {
     public var routerScores: [[Float]]
     /// Per layer, the number of experts computed (the union in sparse mode).
     public var expertsComputed: [Int]
+    /// Per layer, T rows of H floats: the residual stream after the layer; empty unless captured.
+    public var hiddenStates: [[Float]] = []
     /// The vocabulary size (row width of `logits`).
     public var vocabSize: Int
 
@@ -63,8 +68,11 @@ public struct ForwardOutput: Sendable {
 public final class Engine {
     public let weights: ModelWeights
     public var options: EngineOptions
-    /// Tokens in the KV cache.
+    /// Tokens in the KV cache (slots, including the nodes of a draft tree not yet committed).
     public private(set) var length = 0
+    /// Per cache slot: the slot it follows (its parent; -1 for the first), and its position.
+    public private(set) var slotParent: [Int] = []
+    public private(set) var slotPosition: [Int] = []
     /// Seconds spent in FFN blocks since the last `resetTimers()` (for benchmarks).
     public private(set) var ffnSeconds = 0.0
 
@@ -79,6 +87,8 @@ public final class Engine {
     let maxPositions: Int
     var keys: [[Float]]
     var values: [[Float]]
+    /// Slots known to form a plain chain from slot 0 (a cache of `slotIsLinearPrefix`).
+    var linearPrefixLength = 0
 
     /// Prepares an engine over resolved weights.
     /// - Throws: `.invalidConfig` when config.json lacks what the forward pass needs (head counts, MLA dims).
@@ -138,30 +148,95 @@ public final class Engine {
             keys[l].removeSubrange((n * kvHeads * keyDim)...)
             values[l].removeSubrange((n * kvHeads * valueDim)...)
         }
+        slotParent.removeSubrange(n...)
+        slotPosition.removeSubrange(n...)
+        linearPrefixLength = min(linearPrefixLength, n)
         length = n
+    }
+
+    /// Keeps one root-to-leaf path of a tree of slots and drops the rest: slots `0 ..< start` stay, the slots in
+    /// `path` (each the child of the one before, the first the child of slot `start - 1`) move to
+    /// `start ..< start + path.count`, in that order. This is the KV-cache fix-up after tree verification
+    /// (BLOCKFFN-SPEC.md 5.3); the moved keys and values are the exact bits computed for those nodes.
+    /// - Throws: `.usage` when `path` is not such a chain of existing slots.
+    public func commit(path: [Int], from start: Int) throws {
+        guard start >= 0 && start <= length else {
+            throw BFFNError(.usage, "commit start \(start) is outside the cache of \(length) slots", field: "start")
+        }
+        var previous = start - 1
+        for s in path {
+            guard s >= start && s < length && slotParent[s] == previous else {
+                throw BFFNError(.usage, "slot \(s) does not continue the path at slot \(previous)", field: "path")
+            }
+            previous = s
+        }
+        let kw = kvHeads * keyDim, vw = kvHeads * valueDim
+        for l in 0..<L {
+            for (k, s) in path.enumerated() where s != start + k {
+                for j in 0..<kw { keys[l][(start + k) * kw + j] = keys[l][s * kw + j] }
+                for j in 0..<vw { values[l][(start + k) * vw + j] = values[l][s * vw + j] }
+            }
+        }
+        for (k, s) in path.enumerated() {
+            slotPosition[start + k] = slotPosition[s]
+            slotParent[start + k] = start + k - 1
+        }
+        truncate(to: start + path.count)
     }
 
     /// Runs `tokens` at positions `length ..< length + T`, appends them to the cache, and returns their logits.
     /// - Throws: `.outOfBounds` for a token id outside the vocabulary.
     public func forward(_ tokens: [Int]) throws -> ForwardOutput {
+        try forward(tokens, parents: (0..<tokens.count).map { length + $0 - 1 })
+    }
+
+    /// Runs `tokens` as nodes of a tree hung below the cache and appends them as slots `length ..< length + T`.
+    /// `parents[i]` is the slot token i follows: an earlier slot of the cache or of this call (`length + j`,
+    /// j < i), or -1 for a first token. Each token sits at its parent's position + 1 and attends to its parent
+    /// chain and itself only (the tree attention mask of BLOCKFFN-SPEC.md 5.3), so its logits are bit-identical
+    /// to computing its path token by token.
+    /// - Throws: `.outOfBounds` for a token id outside the vocabulary, `.usage` for a parent that is not an
+    ///   earlier slot.
+    public func forward(_ tokens: [Int], parents: [Int]) throws -> ForwardOutput {
         let T = tokens.count
         for (i, t) in tokens.enumerated() where t < 0 || t >= V {
             throw BFFNError(.outOfBounds, "token id \(t) at index \(i) is outside the vocabulary of \(V)", field: "token ids")
         }
+        guard parents.count == T else {
+            throw BFFNError(.usage, "\(parents.count) parents given for \(T) tokens", field: "parents")
+        }
+        for (i, p) in parents.enumerated() where p < -1 || p >= length + i {
+            throw BFFNError(.usage, "parent slot \(p) of token \(i) is not an earlier slot", field: "parents")
+        }
         var out = ForwardOutput(logits: [], routerScores: [], expertsComputed: [], vocabSize: V)
         if T == 0 { return out }
+        let start = length
+        var positions: [Int] = []
+        for p in parents {
+            positions.append(p < 0 ? 0 : (p >= start ? positions[p - start] : slotPosition[p]) + 1)
+        }
+        // Visible slots per token: its ancestors and itself, ascending (parents always precede children).
+        var visible: [VisibleSlots] = []
+        for (i, p) in parents.enumerated() {
+            let pv = p >= start ? visible[p - start] : visibleSlots(of: p)
+            let slot = start + i
+            if pv.extra.isEmpty && pv.prefix == slot {
+                visible.append(VisibleSlots(prefix: slot + 1, extra: []))
+            } else {
+                visible.append(VisibleSlots(prefix: pv.prefix, extra: pv.extra + [slot]))
+            }
+        }
         let w = weights
         var h = [Float](repeating: 0, count: T * H)
         for (t, id) in tokens.enumerated() {
             for j in 0..<H { h[t * H + j] = w.embedding.element(id, j) * embedScale }
         }
-        let positions = (0..<T).map { length + $0 }
         var normed = [Float](repeating: 0, count: T * H)
         var branch = [Float](repeating: 0, count: T * H)
         for l in 0..<L {
             let lw = w.layers[l]
             Ops.rmsNorm(h, lw.inputNorm, eps, T, H, into: &normed)
-            attention(layer: l, lw, normed, T, positions, into: &branch)
+            attention(layer: l, lw, normed, T, positions, visible, into: &branch)
             for i in 0..<(T * H) { h[i] += branch[i] * residualScale }
             Ops.rmsNorm(h, lw.postNorm, eps, T, H, into: &normed)
             let f0 = monotonicSeconds()
@@ -170,33 +245,61 @@ public final class Engine {
             out.expertsComputed.append(computed)
             if options.captureRouterScores, let scores { out.routerScores.append(scores) }
             for i in 0..<(T * H) { h[i] += branch[i] * residualScale }
+            if options.captureHiddenStates { out.hiddenStates.append(h) }
         }
         Ops.rmsNorm(h, w.finalNorm, eps, T, H, into: &normed)
         for i in 0..<(T * H) { normed[i] /= headScale }
         var logits = [Float](repeating: 0, count: T * V)
         Ops.matmul(normed, T, w.head, into: &logits, threads: options.threads)
         out.logits = logits
+        slotParent += parents
+        slotPosition += positions
         length += T
         return out
     }
 
+    /// The slots cache slot `s` sees (itself and its ancestors); slot -1 sees nothing.
+    func visibleSlots(of s: Int) -> VisibleSlots {
+        var reversed: [Int] = []
+        var q = s
+        while q >= 0 && !slotIsLinearPrefix(q) {
+            reversed.append(q)
+            q = slotParent[q]
+        }
+        return VisibleSlots(prefix: q + 1, extra: reversed.reversed())
+    }
+
+    /// True when slots 0...s form one chain (each slot follows the one before): the usual committed prefix.
+    func slotIsLinearPrefix(_ s: Int) -> Bool {
+        if linearPrefixLength > s { return true }
+        var n = linearPrefixLength
+        while n <= s && slotParent[n] == n - 1 { n += 1 }
+        linearPrefixLength = n
+        return n > s
+    }
+
     // MARK: - Attention
 
-    func ropeTables(_ positions: [Int]) -> (cos: [Float], sin: [Float]) {
+    /// cos/sin tables, `half` per token. Dynamic NTK scaling (DECISIONS.md 11): a call on an empty cache (a
+    /// prefill) scales every token by the call's length, as the published code's one-shot forward does; a call
+    /// after cached tokens scales each token by its own position + 1, as token-by-token decoding does, so draft
+    /// verification reproduces decoding exactly.
+    func ropeTables(_ positions: [Int], prefill: Bool) -> (cos: [Float], sin: [Float]) {
         let half = ropeDim / 2
-        var theta = ropeTheta
-        if let s = ropeScaling, s.type == "dynamic" {
-            let seq = (positions.last ?? 0) + 1
-            if seq > maxPositions {
+        func inverseFrequencies(sequenceLength seq: Int) -> [Float] {
+            var theta = ropeTheta
+            if let s = ropeScaling, s.type == "dynamic", seq > maxPositions {
                 let f = Double(s.factor)
                 theta = Float(Double(ropeTheta) * pow((f * Double(seq) / Double(maxPositions)) - (f - 1), Double(ropeDim) / Double(ropeDim - 2)))
             }
+            return (0..<half).map { 1 / powf(theta, Float(2 * $0) / Float(ropeDim)) }
         }
-        var invFreq = [Float](repeating: 0, count: half)
-        for j in 0..<half { invFreq[j] = 1 / powf(theta, Float(2 * j) / Float(ropeDim)) }
+        let dynamic = ropeScaling?.type == "dynamic"
+        let shared = inverseFrequencies(sequenceLength: (positions.max() ?? 0) + 1)
         var cosT = [Float](repeating: 0, count: positions.count * half)
         var sinT = cosT
         for (t, p) in positions.enumerated() {
+            let invFreq = dynamic && !prefill ? inverseFrequencies(sequenceLength: p + 1) : shared
             var pos = Float(p)
             if let s = ropeScaling, s.type == "linear" { pos /= Float(s.factor) }
             for j in 0..<half {
@@ -241,9 +344,9 @@ public final class Engine {
         }
     }
 
-    func attention(layer l: Int, _ lw: LayerWeights, _ a: [Float], _ T: Int, _ positions: [Int], into out: inout [Float]) {
+    func attention(layer l: Int, _ lw: LayerWeights, _ a: [Float], _ T: Int, _ positions: [Int], _ visible: [VisibleSlots], into out: inout [Float]) {
         let threads = options.threads
-        let (cosT, sinT) = ropeTables(positions)
+        let (cosT, sinT) = ropeTables(positions, prefill: length == 0)
         var q = [Float](repeating: 0, count: T * nh * keyDim)
         var newK = [Float](repeating: 0, count: T * kvHeads * keyDim)
         var newV = [Float](repeating: 0, count: T * kvHeads * valueDim)
@@ -285,35 +388,39 @@ public final class Engine {
         }
         keys[l].append(contentsOf: newK)
         values[l].append(contentsOf: newV)
-        // Causal softmax attention over the cache, per (token, head), keys in position order.
+        // Softmax attention per (token, head) over the token's visible slots (its ancestors and itself), in
+        // slot order, which is position order along any path: the same keys in the same order as decoding the
+        // path token by token.
         let group = nh / kvHeads
         var o = [Float](repeating: 0, count: T * nh * valueDim)
-        let base = length
         keys[l].withUnsafeBufferPointer { K in
             values[l].withUnsafeBufferPointer { Vv in
                 q.withUnsafeBufferPointer { Q in
                     o.withUnsafeMutableBufferPointer { O in
-                        var scores = [Float](repeating: 0, count: base + T)
+                        var scores = [Float](repeating: 0, count: length + T)
                         for t in 0..<T {
-                            let visible = base + t + 1
+                            let slots = visible[t]
+                            let n = slots.count
                             for hd in 0..<nh {
                                 let g = hd / group
                                 let qp = Q.baseAddress! + (t * nh + hd) * keyDim
                                 var maxS = -Float.infinity
-                                for j in 0..<visible {
+                                for i in 0..<n {
+                                    let j = slots[i]
                                     let s = Dot.dot(qp, K.baseAddress! + (j * kvHeads + g) * keyDim, keyDim) * attentionScale
-                                    scores[j] = s
+                                    scores[i] = s
                                     if s > maxS { maxS = s }
                                 }
                                 var sum: Float = 0
-                                for j in 0..<visible {
-                                    let e = expf(scores[j] - maxS)
-                                    scores[j] = e
+                                for i in 0..<n {
+                                    let e = expf(scores[i] - maxS)
+                                    scores[i] = e
                                     sum += e
                                 }
                                 let op = O.baseAddress! + (t * nh + hd) * valueDim
-                                for j in 0..<visible {
-                                    let p = scores[j] / sum
+                                for i in 0..<n {
+                                    let j = slots[i]
+                                    let p = scores[i] / sum
                                     let vp = Vv.baseAddress! + (j * kvHeads + g) * valueDim
                                     for d in 0..<valueDim { op[d] = op[d].addingProduct(p, vp[d]) }
                                 }
@@ -401,6 +508,14 @@ public final class Engine {
         }
         return (r, experts.count)
     }
+}
+
+/// The cache slots a token attends to, ascending: slots `0 ..< prefix`, then `extra`.
+struct VisibleSlots {
+    var prefix: Int
+    var extra: [Int]
+    var count: Int { prefix + extra.count }
+    @inline(__always) subscript(i: Int) -> Int { i < prefix ? i : extra[i - prefix] }
 }
 
 /// Small float32 helpers shared by the forward pass.

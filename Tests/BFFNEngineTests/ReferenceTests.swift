@@ -44,12 +44,7 @@ func greedy(_ engine: Engine, _ prompt: [Int], _ n: Int) throws -> [Int] {
     return ids
 }
 
-/// The numpy-reference fixtures (fixtures/engine), one folder per variant.
-let engineFixtures: [String] = [
-    "gqa-blocklinear-rms-f32", "mha-block-sum-f16", "gqa-fastmoe-none-bf16", "mla-megablocks-rms-bf16", "mla-bmt-rms-bf16",
-    "gqa-blocklinear-tied-linearrope-bf16", "mla-blocklinear-sharded-bin-f16", "mha-block-rms-sharded-bf16",
-    "gqa-dynamicrope-blocklinear-f32", "gqa-vanilla-dense-f32",
-].map { Fixtures.path("engine/\($0)") }
+let engineFixtures = Fixtures.engineModels
 
 @Suite("engine against reference outputs")
 struct ReferenceTests {

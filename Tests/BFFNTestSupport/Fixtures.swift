@@ -21,6 +21,16 @@ public enum Fixtures {
     /// The `block_linear` reference checkpoint folder (pytorch_model.bin).
     public static let blockLinearReference = path("reference/mla-blocklinear-rms-bf16-bin")
 
+    /// The numpy-reference fixtures (fixtures/engine), one folder per variant.
+    public static let engineModels: [String] = [
+        "gqa-blocklinear-rms-f32", "mha-block-sum-f16", "gqa-fastmoe-none-bf16", "mla-megablocks-rms-bf16", "mla-bmt-rms-bf16",
+        "gqa-blocklinear-tied-linearrope-bf16", "mla-blocklinear-sharded-bin-f16", "mha-block-rms-sharded-bf16",
+        "gqa-dynamicrope-blocklinear-f32", "gqa-vanilla-dense-f32",
+    ].map { path("engine/\($0)") }
+
+    /// Every model fixture: the two published-code references, then the numpy-reference fixtures.
+    public static let allModels: [String] = [blockReference, blockLinearReference] + engineModels
+
     /// The bytes of a fixture file.
     public static func bytes(_ path: String) throws -> [UInt8] {
         try MappedFile(path: path).contents
