@@ -23,6 +23,7 @@ let package = Package(
         .library(name: "BFFNSynth", targets: ["BFFNSynth"]),
         .library(name: "BFFNPack", targets: ["BFFNPack"]),
         .library(name: "BFFNSpeculative", targets: ["BFFNSpeculative"]),
+        .library(name: "BFFNVerify", targets: ["BFFNVerify"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -52,11 +53,13 @@ let package = Package(
         .target(name: "BFFNSynth", dependencies: ["BFFNCore", "BFFNSafetensors", "BFFNTorchZip"]),
         // The chunk-aware packed format (.bfpk): writer, reader, exporter, and engine weights from packs.
         .target(name: "BFFNPack", dependencies: ["BFFNCore", "BFFNCheckpoint", "BFFNSafetensors", "BFFNEngine", "BFFNKernels"]),
+        // `bffn verify`: a model against reference outputs or another model, with thresholds and reports.
+        .target(name: "BFFNVerify", dependencies: ["BFFNCore", "BFFNSafetensors", "BFFNEngine", "BFFNPack", "BFFNSpeculative"]),
         // Reports about a checkpoint for `bffn inspect` (human text and JSON).
         .target(name: "BFFNInspect", dependencies: ["BFFNCore", "BFFNCheckpoint", "BFFNPack", "BFFNKernels"]),
         // The command-line tool: parses arguments and prints; the libraries do the work.
         .executableTarget(name: "bffn", dependencies: [
-            "BFFNCore", "BFFNCheckpoint", "BFFNInspect", "BFFNEngine", "BFFNSynth", "BFFNPack",
+            "BFFNCore", "BFFNCheckpoint", "BFFNInspect", "BFFNEngine", "BFFNSynth", "BFFNPack", "BFFNSpeculative", "BFFNVerify",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -71,6 +74,7 @@ let package = Package(
         .testTarget(name: "BFFNCheckpointTests", dependencies: ["BFFNCheckpoint", "BFFNSafetensors", "BFFNTestSupport"]),
         .testTarget(name: "BFFNEngineTests", dependencies: ["BFFNEngine", "BFFNSafetensors", "BFFNTestSupport"]),
         .testTarget(name: "BFFNSpeculativeTests", dependencies: ["BFFNSpeculative", "BFFNEngine", "BFFNPack", "BFFNTestSupport"]),
+        .testTarget(name: "BFFNVerifyTests", dependencies: ["BFFNVerify", "BFFNSpeculative", "BFFNEngine", "BFFNPack", "BFFNTestSupport"]),
         .testTarget(name: "BFFNSynthTests", dependencies: ["BFFNSynth", "BFFNEngine", "BFFNCheckpoint", "BFFNTestSupport"]),
         .testTarget(name: "BFFNPackTests", dependencies: ["BFFNPack", "BFFNEngine", "BFFNKernels", "BFFNCheckpoint", "BFFNSafetensors", "BFFNSynth", "BFFNTestSupport"]),
         .testTarget(name: "BFFNCommandLineTests", dependencies: ["BFFNCore", "BFFNTestSupport"]),

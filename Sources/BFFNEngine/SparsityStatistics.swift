@@ -1,46 +1,115 @@
-/// Token-level and chunk-level sparsity of router activations (BLOCKFFN-SPEC.md 6.1, DECISIONS.md 3 and 9).
+/// Token-level and chunk-level sparsity of router activations, the spread of active experts per token, and the
+/// reuse between consecutive tokens (BLOCKFFN-SPEC.md 6.1, DECISIONS.md 3 and 9).
 ///
-/// An expert is active for a token iff its router score is > 0 (after ReLU; the normalisations keep zeros).
-/// CLS_L uses non-overlapping windows of L consecutive tokens of the sequence given, dropping a shorter last
-/// window; TLS = CLS_1. Values are fractions of experts inactive, in [0, 1].
+/// An expert is active for a token iff its captured router score is non-zero (ReLU output > 0; the normalisations
+/// keep zeros and only scale the rest). CLS_L uses non-overlapping windows of L consecutive tokens of each
+/// sequence, dropping a shorter last window; windows never span two sequences; TLS = CLS_1. Sparsities are
+/// fractions of experts inactive, in [0, 1].
 public struct SparsityStatistics: Sendable {
     /// The chunk lengths reported.
     public static let chunkLengths = [1, 2, 4, 8, 16, 32, 64]
 
-    /// Per layer: chunk length → CLS (absent when the sequence is shorter than the chunk).
-    public var perLayer: [[Int: Double]]
+    /// Five-number summary of a count: minimum, 10th percentile, median, 90th percentile, maximum (percentiles
+    /// interpolate linearly between order statistics, as numpy's default).
+    public struct Distribution: Sendable, Equatable {
+        public var min: Double, p10: Double, median: Double, p90: Double, max: Double
+
+        /// The summary of `values` (all zeros when empty).
+        public init(_ values: [Int]) {
+            let v = values.sorted().map(Double.init)
+            func percentile(_ p: Double) -> Double {
+                guard !v.isEmpty else { return 0 }
+                let position = p / 100 * Double(v.count - 1)
+                let low = Int(position.rounded(.down)), high = Swift.min(low + 1, v.count - 1)
+                return v[low] + (v[high] - v[low]) * (position - Double(low))
+            }
+            min = v.first ?? 0
+            p10 = percentile(10)
+            median = percentile(50)
+            p90 = percentile(90)
+            max = v.last ?? 0
+        }
+    }
+
+    /// One layer's statistics.
+    public struct Layer: Sendable {
+        /// Chunk length → CLS (absent when no sequence is as long as the chunk).
+        public var chunkSparsity: [Int: Double]
+        /// Active experts per token.
+        public var activeExperts: Distribution
+        /// Mean over consecutive token pairs (first set non-empty) of |S_i ∩ S_i+1| / |S_i|; nil without pairs.
+        public var reuseRatio: Double?
+    }
+
+    /// Experts per layer.
+    public var experts: Int
+    /// Tokens counted (over all sequences).
+    public var tokens: Int
+    /// Per layer.
+    public var layers: [Layer]
     /// Per chunk length: the mean over layers.
     public var overall: [Int: Double]
+    /// Active experts per (layer, token), pooled over layers.
+    public var activeExperts: Distribution
+    /// The reuse ratio averaged over layers; nil without pairs.
+    public var reuseRatio: Double?
 
+    /// Per layer: chunk length → CLS.
+    public var perLayer: [[Int: Double]] { layers.map(\.chunkSparsity) }
     /// Token-level sparsity over all layers.
     public var tls: Double { overall[1] ?? 0 }
 
-    /// Computes the statistics from per-layer scores, each `tokens × experts` row-major.
+    /// Statistics of one sequence: per-layer scores, each `tokens × experts` row-major.
     public init(routerScores: [[Float]], experts: Int) {
-        var layers: [[Int: Double]] = []
-        for scores in routerScores {
-            let T = scores.count / max(experts, 1)
-            var row: [Int: Double] = [:]
-            for L in SparsityStatistics.chunkLengths where T >= L {
-                let windows = T / L
-                var activeSum = 0
-                for w in 0..<windows {
-                    var union = [Bool](repeating: false, count: experts)
-                    for t in (w * L)..<((w + 1) * L) {
-                        for e in 0..<experts where scores[t * experts + e] > 0 { union[e] = true }
-                    }
-                    activeSum += union.filter { $0 }.count
+        self.init(sequences: [routerScores], experts: experts)
+    }
+
+    /// Statistics of several sequences, each given as per-layer scores (`tokens × experts` row-major); every
+    /// sequence has the same layers.
+    public init(sequences: [[[Float]]], experts: Int) {
+        self.experts = experts
+        let layerCount = sequences.first?.count ?? 0
+        tokens = sequences.reduce(0) { $0 + ($1.first?.count ?? 0) / Swift.max(experts, 1) }
+        var layers: [Layer] = []
+        var pooled: [Int] = []
+        for l in 0..<layerCount {
+            var unionSums = [Int: (active: Int, windows: Int)]()
+            var counts: [Int] = []
+            var reuseSum = 0.0, reusePairs = 0
+            for sequence in sequences {
+                let scores = sequence[l]
+                let T = scores.count / Swift.max(experts, 1)
+                let active = (0..<T).map { t in (0..<experts).map { scores[t * experts + $0] != 0 } }
+                for row in active { counts.append(row.filter { $0 }.count) }
+                for t in 0..<Swift.max(T - 1, 0) where counts[counts.count - T + t] > 0 {
+                    let both = (0..<experts).filter { active[t][$0] && active[t + 1][$0] }.count
+                    reuseSum += Double(both) / Double(counts[counts.count - T + t])
+                    reusePairs += 1
                 }
-                row[L] = 1 - Double(activeSum) / Double(windows * experts)
+                for L in SparsityStatistics.chunkLengths where T >= L {
+                    var sum = unionSums[L] ?? (0, 0)
+                    for w in 0..<(T / L) {
+                        sum.active += (0..<experts).filter { e in (w * L..<(w + 1) * L).contains { active[$0][e] } }.count
+                        sum.windows += 1
+                    }
+                    unionSums[L] = sum
+                }
             }
-            layers.append(row)
+            var cls: [Int: Double] = [:]
+            for (L, s) in unionSums { cls[L] = 1 - Double(s.active) / Double(s.windows * experts) }
+            layers.append(Layer(chunkSparsity: cls, activeExperts: Distribution(counts),
+                                reuseRatio: reusePairs > 0 ? reuseSum / Double(reusePairs) : nil))
+            pooled += counts
         }
-        perLayer = layers
+        self.layers = layers
         var overall: [Int: Double] = [:]
         for L in SparsityStatistics.chunkLengths {
-            let values = layers.compactMap { $0[L] }
+            let values = layers.compactMap { $0.chunkSparsity[L] }
             if !values.isEmpty { overall[L] = values.reduce(0, +) / Double(values.count) }
         }
         self.overall = overall
+        activeExperts = Distribution(pooled)
+        let reuse = layers.compactMap(\.reuseRatio)
+        reuseRatio = reuse.isEmpty ? nil : reuse.reduce(0, +) / Double(reuse.count)
     }
 }

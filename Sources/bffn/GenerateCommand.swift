@@ -2,6 +2,8 @@ import ArgumentParser
 import BFFNCore
 import BFFNEngine
 import BFFNPack
+import BFFNSpeculative
+import BFFNVerify
 
 /// `bffn generate MODEL --prompt-ids ...`: greedy decoding with the built-in engine.
 struct GenerateCommand: ParsableCommand {
@@ -12,9 +14,18 @@ struct GenerateCommand: ParsableCommand {
         Runs the prompt, then appends the argmax token at each step (ties to the lowest id), reading only the \
         experts the router activates. Prints the generated ids, comma-separated.
 
+        With --speculative, a drafter proposes a chain (--draft-tokens K) or a tree (--tree WIDTHxDEPTH) of \
+        tokens, the model checks them all in one pass over the union of their experts, and keeps the longest \
+        run that matches its own greedy choice plus one more token. The output is identical to plain greedy \
+        decoding, always; what changes is the speed. Drafters: ngram (prompt lookup: what followed earlier \
+        occurrences of the last tokens) and draft:PATH (another model with the same vocabulary, e.g. the q4 \
+        pack of the model).
+
         Examples:
           bffn generate fixtures/reference/mla-blocklinear-rms-bf16-bin --prompt-ids 5,17,42 --max-new-tokens 16
           bffn generate model/ --prompt-ids 1,2,3 --max-new-tokens 64 --threads 2 --json
+          bffn generate model.bfpk --prompt-ids 1,2,3 --speculative ngram --draft-tokens 8
+          bffn generate model.bfpk --prompt-ids 1,2,3 --speculative draft:model-q4.bfpk --tree 2x4
         """
     )
 
@@ -33,7 +44,16 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Expert computation: sparse (only active experts) or dense (all; same output).")
     var ffn: String = "sparse"
 
-    @Flag(help: "Print one JSON object: prompt_ids, generated_ids, tokens_per_second, experts_read_fraction.")
+    @Option(help: "Speculative decoding drafter: ngram or draft:PATH (default: none).")
+    var speculative: String = "none"
+
+    @Option(help: "Draft chain length (1...32).")
+    var draftTokens: Int = 8
+
+    @Option(help: "Draft tree WIDTHxDEPTH (top-WIDTH children per node, at most 31 nodes), instead of a chain.")
+    var tree: String?
+
+    @Flag(help: "Print one JSON object: prompt_ids, generated_ids, tokens_per_second, experts_read_fraction (and speculative figures).")
     var json = false
 
     func validate() throws {
@@ -41,12 +61,37 @@ struct GenerateCommand: ParsableCommand {
         guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads must be 1...256") }
         guard FFNMode(rawValue: ffn) != nil else { throw ValidationError("--ffn must be sparse or dense") }
         _ = try parseTokenIds(promptIds)
+        _ = try parseDrafter(speculative)
+        _ = try parseShape(tree: tree, draftTokens: draftTokens)
     }
 
     func run() throws {
         try runReportingErrors(json: json) {
             let prompt = try parseTokenIds(promptIds)
             let engine = try Engine(weights: ModelWeights.open(path: model), options: EngineOptions(threads: threads, ffnMode: FFNMode(rawValue: ffn)!))
+            if let drafter = try parseDrafter(speculative).makeDrafter(vocabularySize: engine.weights.architecture.vocabSize, threads: threads) {
+                let shape = try parseShape(tree: tree, draftTokens: draftTokens)
+                let r = try SpeculativeDecoder.generate(engine, drafter: drafter, shape: shape, prompt: prompt, maxNewTokens: maxNewTokens)
+                if json {
+                    print(JSONValue.object([
+                        ("prompt_ids", .array(r.promptIds.map { .integer($0) })),
+                        ("generated_ids", .array(r.generatedIds.map { .integer($0) })),
+                        ("tokens_per_second", .double(r.tokensPerSecond)),
+                        ("prefill_seconds", .double(r.prefillSeconds)),
+                        ("experts_read_fraction", .double(r.expertsReadFraction)),
+                        ("speculative", .object([
+                            ("drafter", .string(drafter.name)), ("shape", .string(shape.description)),
+                            ("steps", .integer(r.steps)), ("drafted_tokens", .integer(r.draftedTokens)),
+                            ("accepted_tokens", .integer(r.acceptedTokens)), ("mean_accept_length", .double(r.meanAcceptLength)),
+                            ("draft_seconds", .double(r.draftSeconds)), ("verified_chunk_sparsity", .double(r.chunkSparsity)),
+                        ])),
+                    ]).serialized(pretty: true))
+                } else {
+                    print(r.generatedIds.map(String.init).joined(separator: ","))
+                    FileHandleOutput.standardError("\(r.generatedIds.count) tokens, \(fixed(r.tokensPerSecond, 1)) tokens/s, \(fixed(r.meanAcceptLength, 2)) tokens per step (\(drafter.name), \(shape)), experts read \(fixed(r.expertsReadFraction * 100, 1)) % per token\n")
+                }
+                return
+            }
             let r = try GreedyDecoder.generate(engine, prompt: prompt, maxNewTokens: maxNewTokens)
             if json {
                 print(JSONValue.object([

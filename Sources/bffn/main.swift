@@ -11,11 +11,11 @@ struct BFFNCommand: ParsableCommand {
         pytorch_model.bin.index.json), a PyTorch pytorch_model.bin (torch.save zip format), a checkpoint \
         folder holding any of these with its config.json, or a .bfpk packed file (from `bffn convert`).
 
-        Exit status: 0 success, 1 bad or unreadable input (the message names the file, the tensor or field and \
+        Exit status: 0 success, 1 bad or unreadable input or a failed verification (the message names the file, the tensor or field and \
         the byte offset), 2 usage error.
         """,
         version: BFFNVersion.string,
-        subcommands: [InspectCommand.self, ConvertCommand.self, ExportCommand.self, GenerateCommand.self, SynthCommand.self, BenchCommand.self]
+        subcommands: [InspectCommand.self, ConvertCommand.self, ExportCommand.self, GenerateCommand.self, VerifyCommand.self, SynthCommand.self, BenchCommand.self]
     )
 }
 

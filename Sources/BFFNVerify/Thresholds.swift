@@ -1,0 +1,63 @@
+import BFFNEngine
+import BFFNKernels
+
+/// How a model relates to its reference, which sets the pass thresholds.
+public enum QuantizationClass: String, Sendable {
+    /// Both are models with the same storage type for every weight (a lossless pack of its source): logits must
+    /// be bit-identical.
+    case exact
+    /// The reference is a file of float32 logits from the published code; the model stores floats.
+    case reference
+    /// The model stores floats of another width than the reference (for example bf16 from f32).
+    case cast
+    /// Some of the model's weights are 8-bit quantized (and none 4-bit).
+    case q8
+    /// Some of the model's weights are 4-bit quantized.
+    case q4
+
+    /// Classifies `model` against a reference model, or against a reference file when `reference` is nil.
+    public static func of(_ model: ModelWeights, reference: ModelWeights?) -> QuantizationClass {
+        let types = storageTypes(model)
+        if types.contains(where: { if case .q4 = $0 { return true } else { return false } }) { return .q4 }
+        if types.contains(where: { if case .q8 = $0 { return true } else { return false } }) { return .q8 }
+        guard let reference else { return .reference }
+        return types == storageTypes(reference) ? .exact : .cast
+    }
+
+    /// The storage type of every weight matrix, in a fixed order.
+    static func storageTypes(_ w: ModelWeights) -> [WeightType] {
+        var types = [w.embedding.type, w.head.type, w.finalNorm.type]
+        for l in w.layers {
+            let optional: [WeightMatrix?] = [l.qA, l.qANorm, l.qB, l.kvA, l.kvANorm, l.kvB, l.q, l.k, l.v, l.router, l.routerNorm, l.gate, l.up, l.down]
+            types += [l.inputNorm.type, l.postNorm.type, l.o.type] + optional.map { $0?.type ?? .f32 }
+            types += l.expertUp.map(\.type) + l.expertDown.map(\.type)
+        }
+        return types
+    }
+}
+
+/// When `bffn verify` passes.
+public struct VerificationThresholds: Sendable, Equatable {
+    /// The largest mean KL divergence (reference to model, nats per position) allowed.
+    public var maxMeanKLD: Double
+    /// The smallest fraction of positions whose top-1 token agrees.
+    public var minTop1: Double
+    /// Logits must be bit-identical.
+    public var identicalLogits: Bool
+    /// Every greedy continuation must match the reference's.
+    public var requireGreedyMatch: Bool
+    /// A layer's hidden state "diverges" when its relative RMS error to the reference exceeds this.
+    public var hiddenTolerance: Double
+
+    /// The documented defaults (README, "Verifying a model"). For orientation: llama.cpp reports a mean KLD of
+    /// about 0.0014 and 97.7 % top-1 for Q8_0 and about 0.03 and 92 % for Q4_K_M on an 8B model.
+    public static func defaults(for c: QuantizationClass) -> VerificationThresholds {
+        switch c {
+        case .exact: return VerificationThresholds(maxMeanKLD: 0, minTop1: 1, identicalLogits: true, requireGreedyMatch: true, hiddenTolerance: 0)
+        case .reference: return VerificationThresholds(maxMeanKLD: 1e-4, minTop1: 0.99, identicalLogits: false, requireGreedyMatch: true, hiddenTolerance: 1e-3)
+        case .cast: return VerificationThresholds(maxMeanKLD: 2e-3, minTop1: 0.97, identicalLogits: false, requireGreedyMatch: false, hiddenTolerance: 2e-2)
+        case .q8: return VerificationThresholds(maxMeanKLD: 5e-3, minTop1: 0.95, identicalLogits: false, requireGreedyMatch: false, hiddenTolerance: 5e-2)
+        case .q4: return VerificationThresholds(maxMeanKLD: 5e-2, minTop1: 0.80, identicalLogits: false, requireGreedyMatch: false, hiddenTolerance: 0.35)
+        }
+    }
+}

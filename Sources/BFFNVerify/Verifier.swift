@@ -1,0 +1,234 @@
+import BFFNCore
+import BFFNEngine
+import BFFNPack
+import BFFNSpeculative
+
+/// Which drafter the verifier (and `bffn generate`) uses for speculative decoding.
+public enum DrafterChoice: Sendable, Equatable, CustomStringConvertible {
+    /// No speculative decoding.
+    case none
+    /// Prompt lookup (`NGramDrafter`).
+    case ngram
+    /// A draft model at a path (checkpoint or .bfpk).
+    case model(String)
+
+    /// Parses "none", "ngram" or "draft:PATH".
+    /// - Throws: `.usage` for anything else.
+    public static func parse(_ text: String) throws -> DrafterChoice {
+        if text == "none" { return .none }
+        if text == "ngram" { return .ngram }
+        if text.hasPrefix("draft:"), text.count > 6 { return .model(String(text.dropFirst(6))) }
+        throw BFFNError(.usage, "a drafter is ngram, draft:PATH or none, not '\(text)'", field: "speculative")
+    }
+
+    /// Builds the drafter for a target with `vocabularySize` tokens (nil for `.none`).
+    /// - Throws: the draft model's loading errors; `.invalidConfig` for another vocabulary.
+    public func makeDrafter(vocabularySize: Int, threads: Int) throws -> Drafter? {
+        switch self {
+        case .none: return nil
+        case .ngram: return NGramDrafter()
+        case .model(let path):
+            let engine = try Engine(weights: ModelWeights.open(path: path), options: EngineOptions(threads: threads))
+            return try ModelDrafter(engine: engine, vocabularySize: vocabularySize, name: description)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .none: return "none"
+        case .ngram: return "ngram"
+        case .model(let p): return "draft:\(p)"
+        }
+    }
+}
+
+/// Settings of a verification.
+public struct VerifyOptions: Sendable {
+    /// Greedy tokens compared per prompt; nil: the reference file's greedy length, or 16 against a model.
+    public var maxNewTokens: Int?
+    /// Overrides of the default thresholds of the model's quantization class.
+    public var maxMeanKLD: Double?
+    public var minTop1: Double?
+    /// Worker threads for both engines.
+    public var threads = 2
+    /// The drafter whose output must equal plain greedy decoding on every prompt.
+    public var drafter: DrafterChoice = .ngram
+    /// The draft chain or tree.
+    public var draftShape: DraftShape = try! .chain(8)
+    /// Called with a line of progress per prompt (the CLI shows it on a terminal only).
+    public var progress: (@Sendable (String) -> Void)?
+
+    public init() {}
+}
+
+/// `bffn verify`: runs a model and a reference on the same prompts and judges the differences.
+public enum Verifier {
+    /// Prompts used against a reference model when none are given: two pseudo-random id lists, a repeating
+    /// pattern (where prompt lookup drafts well) and a counting run, 32 ids each, all below `vocabularySize`.
+    public static func defaultPrompts(vocabularySize V: Int) -> [[Int]] {
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next() -> Int {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Int((state >> 33) % UInt64(V))
+        }
+        let random1 = (0..<32).map { _ in next() }
+        let random2 = (0..<32).map { _ in next() }
+        let pattern = (0..<32).map { [5, 9, 2, 14, 7][$0 % 5] % V }
+        let counting = (0..<32).map { ($0 * 3 + 1) % V }
+        return [random1, random2, pattern, counting]
+    }
+
+    /// Verifies the model at `modelPath` against `referencePath` (a reference file or another model).
+    /// - Parameter prompts: prompts to run (nil: the reference file's prompt, or `defaultPrompts`).
+    /// - Throws: `.usage` for prompts given with a reference file, or an empty prompt; `.shapeMismatch` when the
+    ///   vocabularies differ; the readers' errors for either file; `.outOfBounds` for a prompt id outside the
+    ///   vocabulary. A failed comparison is not an error: it is `passed == false` in the report.
+    public static func run(modelPath: String, referencePath: String, prompts givenPrompts: [[Int]]?, options: VerifyOptions) throws -> VerificationReport {
+        let modelWeights = try ModelWeights.open(path: modelPath)
+        let model = try Engine(weights: modelWeights, options: EngineOptions(threads: options.threads))
+        let V = modelWeights.architecture.vocabSize
+        var report = VerificationReport(model: modelPath, reference: referencePath)
+
+        // The reference: a file of outputs, or a model run here.
+        let file: ReferenceFile?
+        let referenceEngine: Engine?
+        if ReferenceFile.isReference(path: referencePath) {
+            let f = try ReferenceFile(path: referencePath)
+            guard givenPrompts == nil else {
+                throw BFFNError(.usage, "a reference file holds outputs for its own input_ids only; give no prompts with it", file: referencePath, field: "input_ids")
+            }
+            guard f.vocabularySize == V else {
+                throw BFFNError(.shapeMismatch, "the reference has \(f.vocabularySize) logits per position, the model a vocabulary of \(V)", file: referencePath, field: "logits")
+            }
+            file = f
+            referenceEngine = nil
+            report.referenceKind = "file"
+        } else {
+            let w = try ModelWeights.open(path: referencePath)
+            guard w.architecture.vocabSize == V else {
+                throw BFFNError(.shapeMismatch, "the reference model's vocabulary (\(w.architecture.vocabSize)) differs from the model's (\(V))", file: referencePath, field: "vocab_size")
+            }
+            file = nil
+            referenceEngine = try Engine(weights: w, options: EngineOptions(threads: options.threads))
+            report.referenceKind = "model"
+        }
+        let prompts = file.map { [$0.inputIds] } ?? givenPrompts ?? defaultPrompts(vocabularySize: V)
+        guard !prompts.isEmpty, prompts.allSatisfy({ !$0.isEmpty }) else { throw BFFNError(.usage, "every prompt needs at least one token id", field: "prompts") }
+        let quantization = QuantizationClass.of(modelWeights, reference: referenceEngine?.weights)
+        var thresholds = VerificationThresholds.defaults(for: quantization)
+        if let k = options.maxMeanKLD { thresholds.maxMeanKLD = k }
+        if let t = options.minTop1 { thresholds.minTop1 = t }
+        report.quantization = quantization
+        report.thresholds = thresholds
+
+        // A pack's checksums first: damage found here is named by layer and expert.
+        if PackFile.isPack(path: modelPath) {
+            report.integrityChecked = true
+            do { try PackFile(path: modelPath).verifyChecksums() } catch let e as BFFNError { report.integrityError = e.description }
+        }
+
+        let drafter = try options.drafter.makeDrafter(vocabularySize: V, threads: options.threads)
+        let layers = modelWeights.architecture.numLayers
+        var hiddenError = [Double](repeating: 0, count: layers), hiddenReference = [Double](repeating: 0, count: layers)
+        var routerSequences: [[[Float]]] = []
+        var jaccardSum = 0.0, jaccardCount = 0
+        var speculative = SpeculativeSummary(drafter: options.drafter.description, shape: options.draftShape.description)
+        for (index, prompt) in prompts.enumerated() {
+            options.progress?("prompt \(index + 1)/\(prompts.count): \(prompt.count) tokens")
+            var row = PromptReport(promptTokens: prompt.count)
+            // The reference's greedy continuation.
+            let referenceGreedy: [Int]
+            if let file {
+                referenceGreedy = Array(file.greedyIds.prefix(options.maxNewTokens ?? file.greedyIds.count))
+            } else {
+                referenceGreedy = try GreedyDecoder.generate(referenceEngine!, prompt: prompt, maxNewTokens: options.maxNewTokens ?? 16).generatedIds
+            }
+            // Logits, routers and hidden states over the prompt (and, against a model, its greedy continuation
+            // fed back, so positions beyond the prompt are compared too).
+            let sequence = file != nil ? prompt : prompt + referenceGreedy.dropLast()
+            model.options.captureRouterScores = true
+            model.options.captureHiddenStates = referenceEngine != nil
+            model.reset()
+            let mine = try model.forward(sequence)
+            model.options.captureRouterScores = false
+            model.options.captureHiddenStates = false
+            var theirs: ForwardOutput? = nil
+            var referenceRouters: [[Float]] = file?.routers ?? []
+            if let referenceEngine {
+                referenceEngine.options.captureRouterScores = true
+                referenceEngine.options.captureHiddenStates = true
+                referenceEngine.reset()
+                theirs = try referenceEngine.forward(sequence)
+                referenceEngine.options.captureRouterScores = false
+                referenceEngine.options.captureHiddenStates = false
+                referenceRouters = sourceOrdered(theirs!.routerScores, referenceEngine.weights)
+            }
+            for t in 0..<sequence.count {
+                let r = file.map { $0.logits[(t * V)..<((t + 1) * V)] } ?? theirs!.logits(at: t)
+                row.logits.add(reference: r, model: mine.logits(at: t))
+            }
+            if let theirs, theirs.hiddenStates.count == layers {
+                for l in 0..<layers {
+                    for i in 0..<mine.hiddenStates[l].count {
+                        let d = Double(mine.hiddenStates[l][i]) - Double(theirs.hiddenStates[l][i])
+                        hiddenError[l] += d * d
+                        hiddenReference[l] += Double(theirs.hiddenStates[l][i]) * Double(theirs.hiddenStates[l][i])
+                    }
+                }
+            }
+            let myRouters = sourceOrdered(mine.routerScores, modelWeights)
+            if !myRouters.isEmpty { routerSequences.append(myRouters) }
+            if !myRouters.isEmpty && referenceRouters.count == myRouters.count {
+                let E = modelWeights.architecture.numExperts
+                for l in 0..<myRouters.count where referenceRouters[l].count == myRouters[l].count {
+                    for t in 0..<(myRouters[l].count / max(E, 1)) {
+                        var both = 0, either = 0
+                        for e in 0..<E {
+                            let a = myRouters[l][t * E + e] != 0, b = referenceRouters[l][t * E + e] != 0
+                            if a && b { both += 1 }
+                            if a || b { either += 1 }
+                        }
+                        jaccardSum += either == 0 ? 1 : Double(both) / Double(either)
+                        jaccardCount += 1
+                    }
+                }
+            }
+            // Greedy continuation of the model, plain and speculative.
+            let plain = try GreedyDecoder.generate(model, prompt: prompt, maxNewTokens: referenceGreedy.count)
+            row.greedyTokens = referenceGreedy.count
+            row.greedyMatchTokens = zip(plain.generatedIds, referenceGreedy).prefix { $0 == $1 }.count
+            row.firstGreedyDivergence = row.greedyMatchTokens < referenceGreedy.count ? row.greedyMatchTokens : nil
+            speculative.addPlain(plain)
+            if let drafter, referenceGreedy.count > 0 {
+                let s = try SpeculativeDecoder.generate(model, drafter: drafter, shape: options.draftShape, prompt: prompt, maxNewTokens: referenceGreedy.count)
+                row.speculativeMatches = s.generatedIds == plain.generatedIds
+                speculative.add(s, lossless: row.speculativeMatches!)
+            }
+            report.prompts.append(row)
+        }
+        report.hiddenRelativeError = referenceEngine == nil ? [] : (0..<layers).map { l -> Double in
+            if !hiddenError[l].isFinite { return .infinity }
+            return hiddenReference[l] > 0 ? (hiddenError[l] / hiddenReference[l]).squareRoot() : (hiddenError[l] > 0 ? .infinity : 0)
+        }
+        report.firstDivergingLayer = report.hiddenRelativeError.firstIndex { !($0 <= thresholds.hiddenTolerance) }
+        report.routerJaccard = jaccardCount > 0 ? jaccardSum / Double(jaccardCount) : nil
+        report.speculative = drafter == nil ? nil : speculative
+        if !routerSequences.isEmpty {
+            report.sparsity = SparsityStatistics(sequences: routerSequences, experts: modelWeights.architecture.numExperts)
+        }
+        report.judge()
+        return report
+    }
+
+    /// Router scores with experts in source order (a pack may store them permuted).
+    static func sourceOrdered(_ scores: [[Float]], _ w: ModelWeights) -> [[Float]] {
+        let E = w.architecture.numExperts
+        return scores.enumerated().map { l, s in
+            let order = w.layers[l].expertSourceIndex
+            guard !order.isEmpty, E > 0 else { return s }
+            var out = s
+            for t in 0..<(s.count / E) { for slot in 0..<E { out[t * E + order[slot]] = s[t * E + slot] } }
+            return out
+        }
+    }
+}

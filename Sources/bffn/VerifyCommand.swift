@@ -1,0 +1,140 @@
+import ArgumentParser
+import BFFNCore
+import BFFNSpeculative
+import BFFNVerify
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `bffn verify MODEL --reference REF`: compares a model with reference outputs or another model.
+struct VerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Check that a model computes what its reference computes.",
+        discussion: """
+        REF is a reference file (safetensors with input_ids, logits and optionally greedy_ids and router_l{i}, \
+        the schema of fixtures/reference/*/reference.safetensors) or another model (checkpoint or .bfpk), for \
+        example the source of a conversion, run here on the same prompts.
+
+        Reports per prompt and overall: max |logit error|, mean and max KL divergence (reference to model), \
+        top-1 agreement, top-5 overlap, logit NMSE in dB, greedy-continuation match and where it diverges, router \
+        agreement (Jaccard of active experts), the first layer whose hidden state diverges (two models), a \
+        pack's checksums, speculative decoding (must reproduce greedy decoding exactly) and sparsity statistics.
+
+        Pass thresholds depend on the quantization class (README "Verifying a model"): exact (same storage as \
+        the reference: identical logits and greedy output), reference (a reference file: mean KLD <= 1e-4, \
+        top-1 >= 99 %, greedy match), cast (mean KLD <= 2e-3, top-1 >= 97 %), q8 (5e-3, 95 %), q4 (5e-2, 80 %).
+
+        Exit status: 0 passed, 1 failed (or unreadable input), 2 usage error.
+
+        Examples:
+          bffn verify fixtures/reference/mla-block-rms-bf16 --reference fixtures/reference/mla-block-rms-bf16/reference.safetensors
+          bffn verify out/model-q8.bfpk --reference model/ --speculative draft:out/model-q4.bfpk --tree 2x4
+          bffn verify out/model.bfpk --reference model/ --prompts prompts.txt --max-new-tokens 64 --json
+        """
+    )
+
+    @Argument(help: "The model to check: a .bfpk pack or a checkpoint.")
+    var model: String
+
+    @Option(help: "A reference file (reference.safetensors schema) or a reference model.")
+    var reference: String
+
+    @Option(help: "One prompt as comma-separated token ids (against a reference model).")
+    var promptIds: String?
+
+    @Option(help: "A file of prompts, one comma-separated id list per line (against a reference model).")
+    var prompts: String?
+
+    @Option(help: "Greedy tokens compared per prompt (default: the reference file's greedy length, or 16).")
+    var maxNewTokens: Int?
+
+    @Option(help: "Override the mean KL divergence limit (nats per position).")
+    var maxKld: Double?
+
+    @Option(help: "Override the top-1 agreement limit (0...1).")
+    var minTop1: Double?
+
+    @Option(help: "Drafter for the speculative check: ngram, draft:PATH or none.")
+    var speculative: String = "ngram"
+
+    @Option(help: "Draft chain length (1...32).")
+    var draftTokens: Int = 8
+
+    @Option(help: "Draft tree WIDTHxDEPTH (top-WIDTH children per node, at most 31 nodes), instead of a chain.")
+    var tree: String?
+
+    @Option(help: "Worker threads (results do not depend on it).")
+    var threads: Int = 2
+
+    @Flag(help: "Print one JSON object (passed, max_abs_logit_error, mean_kld, max_kld, top1_agreement, greedy_match, greedy_match_tokens, speculative, sparsity, ...).")
+    var json = false
+
+    func validate() throws {
+        guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads must be 1...256") }
+        if let n = maxNewTokens, n < 0 || n > 100_000 { throw ValidationError("--max-new-tokens must be 0...100000") }
+        if let k = maxKld, !(k >= 0) { throw ValidationError("--max-kld must be >= 0") }
+        if let t = minTop1, !(t >= 0 && t <= 1) { throw ValidationError("--min-top1 must be in 0...1") }
+        if promptIds != nil && prompts != nil { throw ValidationError("give --prompt-ids or --prompts, not both") }
+        if let p = promptIds { _ = try parseTokenIds(p) }
+        _ = try parseDrafter(speculative)
+        _ = try parseShape(tree: tree, draftTokens: draftTokens)
+    }
+
+    func run() throws {
+        try runReportingErrors(json: json) {
+            var options = VerifyOptions()
+            options.maxNewTokens = maxNewTokens
+            options.maxMeanKLD = maxKld
+            options.minTop1 = minTop1
+            options.threads = threads
+            options.drafter = try parseDrafter(speculative)
+            options.draftShape = try parseShape(tree: tree, draftTokens: draftTokens)
+            if isatty(2) != 0 { options.progress = { FileHandleOutput.standardError("\rverify: \($0)   ") } }
+            var promptList: [[Int]]? = nil
+            if let p = promptIds { promptList = [try parseTokenIds(p)] }
+            if let file = prompts { promptList = try readPromptFile(file) }
+            let report = try Verifier.run(modelPath: model, referencePath: reference, prompts: promptList, options: options)
+            if isatty(2) != 0 { FileHandleOutput.standardError("\r\u{1B}[K") }
+            print(json ? report.json.serialized(pretty: true) : report.text, terminator: json ? "\n" : "")
+            if !report.passed { throw ExitCode(1) }
+        }
+    }
+}
+
+/// Parses a drafter choice; usage errors become validation errors (exit 2).
+func parseDrafter(_ text: String) throws -> DrafterChoice {
+    do { return try DrafterChoice.parse(text) } catch let e as BFFNError { throw ValidationError(e.reason) }
+}
+
+/// The draft shape from `--tree` or `--draft-tokens`.
+func parseShape(tree: String?, draftTokens: Int) throws -> DraftShape {
+    do {
+        if let tree { return try DraftShape.parseTree(tree) }
+        return try DraftShape.chain(draftTokens)
+    } catch let e as BFFNError { throw ValidationError(e.reason) }
+}
+
+/// Reads a prompts file: one comma-separated id list per line; blank lines and lines starting with # skipped.
+/// - Throws: `.malformed` naming the file, the line and its byte offset.
+func readPromptFile(_ path: String) throws -> [[Int]] {
+    let bytes = try MappedFile(path: path).contents
+    var prompts: [[Int]] = []
+    var offset = 0, lineNumber = 0
+    for line in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+        lineNumber += 1
+        defer { offset += line.count + 1 }
+        let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: " \t\r")
+        if text.isEmpty || text.hasPrefix("#") { continue }
+        do { prompts.append(try parseTokenIds(text)) } catch {
+            throw BFFNError(.malformed, "line \(lineNumber) is not a comma-separated list of token ids", file: path, field: "prompts", offset: UInt64(offset))
+        }
+    }
+    guard !prompts.isEmpty else { throw BFFNError(.malformed, "the file holds no prompt", file: path, field: "prompts") }
+    return prompts
+}
+
+extension String {
+    func trimmingCharacters(in set: String) -> String { Substring(self).trimmingCharacters(in: set) }
+}

@@ -1,0 +1,49 @@
+import BFFNCore
+import BFFNTestSupport
+import Testing
+
+@Suite("bffn verify and speculative generate", .serialized)
+struct VerifyCommandTests {
+    @Test func passFailAndUsageExitCodes() throws {
+        let dir = TemporaryDirectory()
+        let model = Fixtures.blockLinearReference
+        let pass = try runBFFN(["verify", model, "--reference", model + "/reference.safetensors", "--json"])
+        #expect(pass.status == 0, "\(pass.stderr)")
+        let j = try JSONValue.parse(pass.stdout)
+        for key in ["passed", "max_abs_logit_error", "mean_kld", "max_kld", "top1_agreement", "greedy_match", "greedy_match_tokens",
+                    "speculative", "sparsity", "logit_nmse_db", "top5_overlap", "router_jaccard", "first_diverging_layer"] {
+            #expect(j[key] != nil, "missing \(key)")
+        }
+        #expect(j["passed"] == true && j["greedy_match"] == true && j["greedy_match_tokens"] == 16)
+        #expect(j["speculative"]?["lossless"] == true && j["sparsity"]?["cls"]?["8"] != nil)
+        // A q8 pack against its source, with a drafter tree and a prompts file: passes; with --min-top1 1.01
+        // impossible: usage error; with an impossibly small KLD limit: fails with exit 1.
+        let pack = dir.file("q8.bfpk")
+        #expect(try runBFFN(["convert", model, "-o", pack, "--quant", "q8"]).status == 0)
+        let prompts = try dir.write("prompts.txt", text: "# two prompts\n1,2,3,4,5\n\n7, 8, 9\n")
+        let q8 = try runBFFN(["verify", pack, "--reference", model, "--prompts", prompts, "--tree", "2x3", "--max-new-tokens", "10"])
+        #expect(q8.status == 0 && q8.stdout.contains("PASSED") && q8.stdout.contains("quantization class q8"), "\(q8.stdout)\(q8.stderr)")
+        let strict = try runBFFN(["verify", pack, "--reference", model, "--max-kld", "1e-12", "--speculative", "none", "--json"])
+        #expect(strict.status == 1)
+        #expect(try JSONValue.parse(strict.stdout)["passed"] == false)
+        #expect(try runBFFN(["verify", pack, "--reference", model, "--min-top1", "1.01"]).status == 2)
+        #expect(try runBFFN(["verify", pack, "--reference", model, "--tree", "2by3"]).status == 2)
+        #expect(try runBFFN(["verify", pack, "--reference", model, "--speculative", "magic"]).status == 2)
+        let badPrompts = try dir.write("bad.txt", text: "1,2\nx,3\n")
+        let b = try runBFFN(["verify", pack, "--reference", model, "--prompts", badPrompts])
+        #expect(b.status == 1 && b.stderr.contains("line 2") && b.stderr.contains("byte 4"), "\(b.stderr)")
+    }
+
+    @Test func speculativeGenerateEqualsPlainGenerate() throws {
+        let model = Fixtures.blockReference
+        let plain = try runBFFN(["generate", model, "--prompt-ids", "3,7,11,5,3,7,11,5,3", "--max-new-tokens", "24"])
+        #expect(plain.status == 0)
+        for args in [["--speculative", "ngram"], ["--speculative", "ngram", "--tree", "3x4"], ["--speculative", "draft:" + model, "--draft-tokens", "5"]] {
+            let s = try runBFFN(["generate", model, "--prompt-ids", "3,7,11,5,3,7,11,5,3", "--max-new-tokens", "24"] + args)
+            #expect(s.status == 0 && s.stdout == plain.stdout, "\(args): \(s.stdout) vs \(plain.stdout)")
+        }
+        let j = try runBFFN(["generate", model, "--prompt-ids", "1,2", "--max-new-tokens", "8", "--speculative", "ngram", "--json"])
+        #expect(try JSONValue.parse(j.stdout)["speculative"]?["mean_accept_length"] != nil)
+        #expect(try runBFFN(["generate", model, "--prompt-ids", "1,2", "--speculative", "ngram", "--draft-tokens", "33"]).status == 2)
+    }
+}
