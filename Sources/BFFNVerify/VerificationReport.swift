@@ -287,7 +287,7 @@ func fixed(_ value: Double, _ digits: Int) -> String {
 /// Three significant digits, in scientific notation below 0.001.
 func short(_ v: Double) -> String {
     guard v.isFinite else { return fixed(v, 0) }
-    if v == 0 || abs(v) >= 1e-3 { return abs(v) >= 100 ? fixed(v, 1) : fixed(v, 4) }
+    if v == 0 || abs(v) >= 1e-3 { return abs(v) >= 10 ? fixed(v, 1) : fixed(v, 4) }
     var exponent = 0, m = abs(v)
     while m < 1 { m *= 10; exponent -= 1 }
     return (v < 0 ? "-" : "") + fixed(m, 2) + "e\(exponent)"
