@@ -67,6 +67,10 @@ public struct BFFNError: Error, Sendable, Equatable, CustomStringConvertible {
         case missingTensor = "missing_tensor"
         /// The output already exists and overwriting was not asked for.
         case outputExists = "output_exists"
+        /// What must be resident does not fit the memory budget given.
+        case budgetExceeded = "budget_exceeded"
+        /// A model failed verification against its reference (nothing was written).
+        case verificationFailed = "verification_failed"
     }
 
     /// The class of failure.

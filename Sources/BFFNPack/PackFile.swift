@@ -26,6 +26,9 @@ public final class PackFile: @unchecked Sendable {
         public var count: Int
         public var offset: UInt64
         public var blockBytes: UInt64
+        /// Slots per layer in the resident section (the rest are in the streamed section after it); `count`
+        /// when the pack is not split.
+        public var residentCount: Int
         /// Per layer: the source expert stored in each slot.
         public var order: [[Int]]
         /// Per layer, per slot: CRC-32 of the block's data bytes.
@@ -33,8 +36,16 @@ public final class PackFile: @unchecked Sendable {
         /// Bytes of data in a block (up and down parts).
         public var upBytes: UInt64 { UInt64(expertSize * upStorage.rowBytes(cols: hiddenSize)) }
         public var dataBytes: UInt64 { upBytes + UInt64(hiddenSize * downStorage.rowBytes(cols: expertSize)) }
-        /// Absolute offset of the block of `layer`, `slot`.
-        public func blockOffset(layer: Int, slot: Int) -> UInt64 { offset + UInt64(layer * count + slot) * blockBytes }
+        /// Absolute offset of the block of `layer`, `slot`: the resident section holds slots 0..<residentCount of
+        /// every layer (layer-major), the streamed section the other slots (layer-major).
+        public func blockOffset(layer: Int, slot: Int) -> UInt64 {
+            if slot < residentCount { return offset + UInt64(layer * residentCount + slot) * blockBytes }
+            let streamed = count - residentCount
+            return offset + UInt64(layers * residentCount + layer * streamed + slot - residentCount) * blockBytes
+        }
+        /// Bytes of the resident and of the streamed section.
+        public var residentBytes: UInt64 { UInt64(layers * residentCount) * blockBytes }
+        public var streamedBytes: UInt64 { UInt64(layers * (count - residentCount)) * blockBytes }
     }
 
     /// One attachment.
@@ -112,6 +123,8 @@ public final class PackFile: @unchecked Sendable {
                   let off = x["offset"]?.intValue, let bb = x["block_bytes"]?.intValue, let orderV = x["order"]?.arrayElements,
                   let blocksV = x["blocks"]?.arrayElements, de > 0, H > 0, L > 0, E > 0, off >= 0, bb > 0
             else { throw fail("experts", "'experts' lacks a field or has one of the wrong type") }
+            let resident = x["resident_count"].map { $0.intValue ?? -1 } ?? E
+            guard resident >= 0 && resident <= E else { throw fail("experts.resident_count", "resident_count must be 0...count") }
             let up = try PackFile.storage(upV, name: "experts.up", path: path, at: at)
             let down = try PackFile.storage(downV, name: "experts.down", path: path, at: at)
             guard de < 1 << 20, H < 1 << 20, L < 1 << 16, E < 1 << 16, up.isFloat || PackFile.groupDivides(up, Int(H)),
@@ -119,7 +132,7 @@ public final class PackFile: @unchecked Sendable {
                 throw fail("experts", "expert geometry or group sizes are out of range")
             }
             let e = Experts(upStorage: up, downStorage: down, expertSize: Int(de), hiddenSize: Int(H), layers: Int(L), count: Int(E), offset: UInt64(off),
-                            blockBytes: UInt64(bb), order: try orderV.map { l in try (l.arrayElements ?? []).map { v in
+                            blockBytes: UInt64(bb), residentCount: Int(resident), order: try orderV.map { l in try (l.arrayElements ?? []).map { v in
                                 guard let i = v.intValue else { throw fail("experts.order", "order must hold integers") }
                                 return Int(i)
                             } },

@@ -83,6 +83,11 @@ public struct ConvertOptions: Sendable {
     /// Per layer, the source expert stored in each slot (nil: identity). The router's rows and the router-norm
     /// weights are stored in the same order, so logits do not change; `bffn pack` orders experts by use.
     public var expertOrder: [[Int]]?
+    /// Expert slots per layer stored in the resident section (the first slots of each layer; the rest follow
+    /// in the streamed section); nil: all (formats/bfpk.md, "Resident and streamed experts").
+    public var residentExperts: Int?
+    /// Recorded under `provenance.deployment` in the manifest (what `bffn pack` decided and why).
+    public var deployment: JSONValue?
     public init() {}
 }
 
@@ -126,28 +131,30 @@ public struct ConvertReport: Sendable {
     public var classes: [(name: String, dtype: String, stats: ErrorStats)]
 }
 
-/// Converts any checkpoint bffn reads into a `.bfpk` file (formats/bfpk.md), streaming one tensor or expert
-/// block at a time so memory stays bounded whatever the model size. Deterministic: the same source and options
-/// give the same bytes. The output appears under its final name only when complete.
-public enum PackWriter {
-    /// Converts `source` to `output`.
-    /// - Throws: reader errors; `.unsupported` for a storage type other than f32, f16, bf16; `.usage` for a bad
-    ///   alignment; `.outputExists` without `overwrite`.
-    public static func convert(source: String, to output: String, options: ConvertOptions,
-                               progress: (UInt64, UInt64) -> Void = { _, _ in }) throws -> ConvertReport {
-        let align = options.alignment
-        guard align >= 64, align <= 1 << 20, align & (align - 1) == 0 else {
-            throw BFFNError(.usage, "--align must be a power of two from 64 to 1048576, not \(align)")
-        }
-        for k in options.keep.keys where !["attention", "experts", "dense_ffn", "embeddings", "head"].contains(k) {
-            throw BFFNError(.usage, "--keep names unknown class '\(k)'; use attention, experts, dense_ffn, embeddings or head")
-        }
-        let checkpoint = try Checkpoint(path: source)
-        let weights = try ModelWeights(checkpoint: checkpoint)
+/// What a pack of `weights` with `options` will hold, computed before writing: every dense tensor with its class
+/// and storage, the expert order and block geometry, and the resulting byte sizes.
+public struct PackLayout {
+    /// Dense tensors under their published (HF) names, with their class.
+    let dense: [(name: String, cls: String, m: WeightMatrix, shape: [Int], layer: Int?)]
+    let options: ConvertOptions
+    /// Per layer: the source expert stored in each slot.
+    public let order: [[Int]]
+    /// Storage of the expert up and down rows.
+    public let upType: WeightType, downType: WeightType
+    /// Data bytes of one expert, and its block size (data rounded up to the alignment).
+    public let expertDataBytes: UInt64, blockBytes: UInt64
+    /// Offset of the first expert block: the header and the dense section before it, in bytes.
+    public private(set) var expertsOffset: UInt64 = 0
+    /// Layers and experts per layer.
+    public let layers: Int, experts: Int
+
+    /// Plans the pack.
+    /// - Throws: `.usage` for an expert order that is not a permutation; the quantizer's errors for a group size
+    ///   that does not divide a row.
+    public init(weights: ModelWeights, options: ConvertOptions) throws {
+        self.options = options
         let a = weights.architecture
         let H = a.hiddenSize, E = a.numExperts, de = a.expertSize
-
-        // Dense tensors under their published (HF) names, with their class.
         var dense: [(name: String, cls: String, m: WeightMatrix, shape: [Int], layer: Int?)] = []
         func add(_ name: String, _ cls: String, _ m: WeightMatrix?, vector: Bool = false, layer: Int? = nil) {
             guard let m else { return }
@@ -176,28 +183,82 @@ public enum PackWriter {
         }
         add("model.norm.weight", "norms", weights.finalNorm, vector: true)
         if !a.tiedEmbeddings { add("lm_head.weight", "head", weights.head) }
-
-        func scheme(_ cls: String) -> QuantScheme? {
-            switch cls {
-            case "norms", "router": return nil
-            case "embeddings", "head": return options.keep[cls] ?? options.embeddingQuant ?? options.quant
-            default: return options.keep[cls] ?? options.quant
-            }
-        }
-        func target(_ cls: String, _ source: WeightType, cols: Int, tensor: String) throws -> WeightType {
-            guard let s = scheme(cls) else { return source }
-            return try s.type(cols: cols, tensor: tensor)
-        }
+        self.dense = dense
         let order = options.expertOrder ?? (0..<a.numLayers).map { _ in Array(0..<E) }
         guard order.count == a.numLayers, order.allSatisfy({ $0.sorted() == Array(0..<E) }) else {
             throw BFFNError(.usage, "expert order must give a permutation of 0..<\(E) for each of \(a.numLayers) layers")
         }
+        self.order = order
+        layers = a.numLayers
+        experts = E
         let expertSource = weights.layers.first?.expertUp.first?.type ?? .bf16
-        let upType = try target("experts", expertSource, cols: H, tensor: "experts (up rows of \(H))")
-        let downType = try target("experts", expertSource, cols: de, tensor: "experts (down rows of \(de))")
-        let expertData = UInt64(de * upType.rowBytes(cols: H) + H * downType.rowBytes(cols: de))
-        let blockBytes = (expertData + UInt64(align) - 1) / UInt64(align) * UInt64(align)
+        func target(_ cls: String, _ source: WeightType, cols: Int, tensor: String) throws -> WeightType {
+            try PackLayout.target(cls, source, cols: cols, tensor: tensor, options: options)
+        }
+        upType = try target("experts", expertSource, cols: H, tensor: "experts (up rows of \(H))")
+        downType = try target("experts", expertSource, cols: de, tensor: "experts (down rows of \(de))")
+        expertDataBytes = UInt64(de * upType.rowBytes(cols: H) + H * downType.rowBytes(cols: de))
+        let align = UInt64(options.alignment)
+        blockBytes = (expertDataBytes + align - 1) / align * align
+        var offset = (UInt64(PackHeader.length) + align - 1) / align * align
+        for d in dense {
+            offset = (offset + 63) / 64 * 64
+            offset += UInt64(d.m.rows) * UInt64(try target(d.cls, d.m.type, cols: d.m.cols, tensor: d.name).rowBytes(cols: d.m.cols))
+        }
+        expertsOffset = E > 0 ? (offset + align - 1) / align * align : offset
+    }
 
+    /// The storage of a tensor of class `cls` stored as `source` in the checkpoint.
+    /// - Throws: the quantizer's errors for a group size that does not divide `cols`.
+    func target(_ cls: String, _ source: WeightType, cols: Int, tensor: String) throws -> WeightType {
+        try PackLayout.target(cls, source, cols: cols, tensor: tensor, options: options)
+    }
+
+    static func target(_ cls: String, _ source: WeightType, cols: Int, tensor: String, options: ConvertOptions) throws -> WeightType {
+        let s: QuantScheme?
+        switch cls {
+        case "norms", "router": s = nil
+        case "embeddings", "head": s = options.keep[cls] ?? options.embeddingQuant ?? options.quant
+        default: s = options.keep[cls] ?? options.quant
+        }
+        guard let s else { return source }
+        return try s.type(cols: cols, tensor: tensor)
+    }
+
+    /// Bytes of all expert blocks.
+    public var expertBytes: UInt64 { UInt64(layers * experts) * blockBytes }
+}
+
+/// Converts any checkpoint bffn reads into a `.bfpk` file (formats/bfpk.md), streaming one tensor or expert
+/// block at a time so memory stays bounded whatever the model size. Deterministic: the same source and options
+/// give the same bytes. The output appears under its final name only when complete.
+public enum PackWriter {
+    /// Converts `source` to `output`.
+    /// - Throws: reader errors; `.unsupported` for a storage type other than f32, f16, bf16; `.usage` for a bad
+    ///   alignment; `.outputExists` without `overwrite`.
+    public static func convert(source: String, to output: String, options: ConvertOptions,
+                               progress: (UInt64, UInt64) -> Void = { _, _ in }) throws -> ConvertReport {
+        let align = options.alignment
+        guard align >= 64, align <= 1 << 20, align & (align - 1) == 0 else {
+            throw BFFNError(.usage, "--align must be a power of two from 64 to 1048576, not \(align)")
+        }
+        for k in options.keep.keys where !["attention", "experts", "dense_ffn", "embeddings", "head"].contains(k) {
+            throw BFFNError(.usage, "--keep names unknown class '\(k)'; use attention, experts, dense_ffn, embeddings or head")
+        }
+        let checkpoint = try Checkpoint(path: source)
+        let weights = try ModelWeights(checkpoint: checkpoint)
+        let layout = try PackLayout(weights: weights, options: options)
+        let a = weights.architecture
+        let H = a.hiddenSize, E = a.numExperts, de = a.expertSize
+        let dense = layout.dense, order = layout.order, upType = layout.upType, downType = layout.downType
+        let expertData = layout.expertDataBytes, blockBytes = layout.blockBytes
+        func target(_ cls: String, _ source: WeightType, cols: Int, tensor: String) throws -> WeightType {
+            try layout.target(cls, source, cols: cols, tensor: tensor)
+        }
+        let resident = options.residentExperts ?? E
+        guard resident >= 0 && resident <= E else {
+            throw BFFNError(.usage, "resident experts must be 0...\(E), not \(resident)", field: "resident_experts")
+        }
         let out = try AtomicFileWriter(path: output, overwrite: options.overwrite)
         try out.write([UInt8](repeating: 0, count: PackHeader.length))
         try out.pad(toMultipleOf: UInt64(align))
@@ -259,33 +320,36 @@ public enum PackWriter {
             try out.pad(toMultipleOf: UInt64(align))
             let expertsOffset = out.bytesWritten
             var st = ErrorStats()
-            var crcs: [JSONValue] = []
-            for (l, lw) in weights.layers.enumerated() {
-                var layerCRCs: [JSONValue] = []
-                // Encode the layer's experts in parallel (one part each), then write them in order.
-                let layerOrder = order[l]
-                let blocks = parallelMap(0..<E, threads: options.threads) { slot -> [([UInt8], ErrorStats)] in
-                    let e = layerOrder[slot]
-                    return
-                        encodeRows(lw.expertUp[e], 0..<de, as: upType, threads: 1) + encodeRows(lw.expertDown[e], 0..<H, as: downType, threads: 1)
-                }
-                for rows in blocks {
-                    let start = out.bytesWritten
-                    var crc: UInt32 = 0
-                    for (bytes, rowStats) in rows {
-                        crc = bytes.withUnsafeBytes { CRC32.checksum($0, initial: crc) }
-                        try out.write(bytes)
-                        st.merge(rowStats)
+            var crcs = [[JSONValue]](repeating: [JSONValue](repeating: .null, count: E), count: a.numLayers)
+            // The resident section (slots 0..<resident of every layer), then the streamed section (the rest).
+            for section in [0..<resident, resident..<E] where !section.isEmpty {
+                for (l, lw) in weights.layers.enumerated() {
+                    // Encode the layer's experts in parallel (one part each), then write them in order.
+                    let layerOrder = order[l]
+                    let blocks = parallelMap(section, threads: options.threads) { slot -> [([UInt8], ErrorStats)] in
+                        let e = layerOrder[slot]
+                        return
+                            encodeRows(lw.expertUp[e], 0..<de, as: upType, threads: 1) + encodeRows(lw.expertDown[e], 0..<H, as: downType, threads: 1)
                     }
-                    try out.write([UInt8](repeating: 0, count: Int(blockBytes - (out.bytesWritten - start))))
-                    layerCRCs.append(.integer(crc))
-                    done += UInt64(2 * de * H)
+                    for (slot, rows) in zip(section, blocks) {
+                        let start = out.bytesWritten
+                        var crc: UInt32 = 0
+                        for (bytes, rowStats) in rows {
+                            crc = bytes.withUnsafeBytes { CRC32.checksum($0, initial: crc) }
+                            try out.write(bytes)
+                            st.merge(rowStats)
+                        }
+                        try out.write([UInt8](repeating: 0, count: Int(blockBytes - (out.bytesWritten - start))))
+                        crcs[l][slot] = .integer(crc)
+                        done += UInt64(2 * de * H)
+                    }
+                    if section.upperBound == E {
+                        for m in lw.expertUp + lw.expertDown {
+                            releaseMappedPages(m.base, count: (m.rows - 1) * m.rowStrideBytes + m.type.rowBytes(cols: m.cols))
+                        }
+                    }
+                    progress(done, total)
                 }
-                crcs.append(.array(layerCRCs))
-                for m in lw.expertUp + lw.expertDown {
-                    releaseMappedPages(m.base, count: (m.rows - 1) * m.rowStrideBytes + m.type.rowBytes(cols: m.cols))
-                }
-                progress(done, total)
             }
             stats["experts"] = st
             classType["experts"] = storageName(upType)
@@ -294,8 +358,9 @@ public enum PackWriter {
                 ("dtype", .string(storageName(upType))), ("expert_size", .integer(de)), ("hidden_size", .integer(H)),
                 ("layers", .integer(a.numLayers)), ("count", .integer(E)), ("offset", .integer(expertsOffset)),
                 ("block_bytes", .integer(blockBytes)), ("alignment", .integer(align)),
+                ("resident_count", .integer(resident)),
                 ("order", .array(order.map { .array($0.map { .integer($0) }) })),
-                ("blocks", .array(crcs)),
+                ("blocks", .array(crcs.map { .array($0) })),
             ])
         }
         var attachmentsJSON: [JSONValue] = []
@@ -348,6 +413,7 @@ public enum PackWriter {
                                      ("quant_embeddings", options.embeddingQuant.map { .string(schemeName($0)) } ?? .null),
                                      ("keep", .object(options.keep.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.string(schemeName($0.value))) })),
                                      ("align", .integer(align))])),
+                ("deployment", options.deployment ?? .null),
             ])),
             ("attachments", .array(attachmentsJSON)),
         ])
