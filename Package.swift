@@ -24,6 +24,7 @@ let package = Package(
         .library(name: "BFFNPack", targets: ["BFFNPack"]),
         .library(name: "BFFNSpeculative", targets: ["BFFNSpeculative"]),
         .library(name: "BFFNVerify", targets: ["BFFNVerify"]),
+        .library(name: "BFFNDeploy", targets: ["BFFNDeploy"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -55,11 +56,13 @@ let package = Package(
         .target(name: "BFFNPack", dependencies: ["BFFNCore", "BFFNCheckpoint", "BFFNSafetensors", "BFFNEngine", "BFFNKernels"]),
         // `bffn verify`: a model against reference outputs or another model, with thresholds and reports.
         .target(name: "BFFNVerify", dependencies: ["BFFNCore", "BFFNSafetensors", "BFFNEngine", "BFFNPack", "BFFNSpeculative"]),
+        // `bffn pack`: device profiles, expert calibration, hot-first / resident packs, deployment reports.
+        .target(name: "BFFNDeploy", dependencies: ["BFFNCore", "BFFNCheckpoint", "BFFNEngine", "BFFNPack", "BFFNSpeculative", "BFFNSynth", "BFFNVerify"]),
         // Reports about a checkpoint for `bffn inspect` (human text and JSON).
         .target(name: "BFFNInspect", dependencies: ["BFFNCore", "BFFNCheckpoint", "BFFNPack", "BFFNKernels"]),
         // The command-line tool: parses arguments and prints; the libraries do the work.
         .executableTarget(name: "bffn", dependencies: [
-            "BFFNCore", "BFFNCheckpoint", "BFFNInspect", "BFFNEngine", "BFFNSynth", "BFFNPack", "BFFNSpeculative", "BFFNVerify",
+            "BFFNCore", "BFFNCheckpoint", "BFFNInspect", "BFFNEngine", "BFFNSynth", "BFFNPack", "BFFNSpeculative", "BFFNVerify", "BFFNDeploy",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -75,6 +78,7 @@ let package = Package(
         .testTarget(name: "BFFNEngineTests", dependencies: ["BFFNEngine", "BFFNSafetensors", "BFFNTestSupport"]),
         .testTarget(name: "BFFNSpeculativeTests", dependencies: ["BFFNSpeculative", "BFFNEngine", "BFFNPack", "BFFNTestSupport"]),
         .testTarget(name: "BFFNVerifyTests", dependencies: ["BFFNVerify", "BFFNSpeculative", "BFFNEngine", "BFFNPack", "BFFNTestSupport"]),
+        .testTarget(name: "BFFNDeployTests", dependencies: ["BFFNDeploy", "BFFNVerify", "BFFNEngine", "BFFNPack", "BFFNTestSupport"]),
         .testTarget(name: "BFFNSynthTests", dependencies: ["BFFNSynth", "BFFNEngine", "BFFNCheckpoint", "BFFNTestSupport"]),
         .testTarget(name: "BFFNPackTests", dependencies: ["BFFNPack", "BFFNEngine", "BFFNKernels", "BFFNCheckpoint", "BFFNSafetensors", "BFFNSynth", "BFFNTestSupport"]),
         .testTarget(name: "BFFNCommandLineTests", dependencies: ["BFFNCore", "BFFNTestSupport"]),

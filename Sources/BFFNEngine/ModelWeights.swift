@@ -229,3 +229,18 @@ public final class ModelWeights: @unchecked Sendable {
         nonExpertParametersPerToken = otherParameters
     }
 }
+
+extension ModelWeights {
+    /// Per-layer router scores (T rows of E, stored slot order as the engine returns them) with experts put back
+    /// in source order, for packs that store experts permuted.
+    public func sourceOrdered(_ scores: [[Float]]) -> [[Float]] {
+        let E = architecture.numExperts
+        return scores.enumerated().map { l, s in
+            let order = layers[l].expertSourceIndex
+            guard !order.isEmpty, E > 0 else { return s }
+            var out = s
+            for t in 0..<(s.count / E) { for slot in 0..<E { out[t * E + order[slot]] = s[t * E + slot] } }
+            return out
+        }
+    }
+}

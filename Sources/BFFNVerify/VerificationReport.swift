@@ -274,24 +274,8 @@ public struct VerificationReport: Sendable {
 /// A JSON number, or null for NaN and infinities (JSON has neither).
 func finite(_ v: Double) -> JSONValue { v.isFinite ? .double(v) : .null }
 
-/// `value` with `digits` decimals.
-func fixed(_ value: Double, _ digits: Int) -> String {
-    guard value.isFinite else { return value > 0 ? "inf" : (value < 0 ? "-inf" : "nan") }
-    var scale = 1.0
-    for _ in 0..<digits { scale *= 10 }
-    let n = Int((abs(value) * scale).rounded())
-    let whole = n / Int(scale), frac = String(n % Int(scale))
-    return (value < 0 && n > 0 ? "-" : "") + "\(whole)" + (digits > 0 ? "." + String(repeating: "0", count: digits - frac.count) + frac : "")
-}
-
-/// Three significant digits, in scientific notation below 0.001.
-func short(_ v: Double) -> String {
-    guard v.isFinite else { return fixed(v, 0) }
-    if v == 0 || abs(v) >= 1e-3 { return abs(v) >= 10 ? fixed(v, 1) : fixed(v, 4) }
-    var exponent = 0, m = abs(v)
-    while m < 1 { m *= 10; exponent -= 1 }
-    return (v < 0 ? "-" : "") + fixed(m, 2) + "e\(exponent)"
-}
+func fixed(_ value: Double, _ digits: Int) -> String { TextNumber.fixed(value, digits) }
+func short(_ v: Double) -> String { TextNumber.short(v) }
 
 func percent(_ v: Double) -> String { fixed(v * 100, 1) + " %" }
 

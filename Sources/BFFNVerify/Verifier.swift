@@ -161,7 +161,7 @@ public enum Verifier {
                 theirs = try referenceEngine.forward(sequence)
                 referenceEngine.options.captureRouterScores = false
                 referenceEngine.options.captureHiddenStates = false
-                referenceRouters = sourceOrdered(theirs!.routerScores, referenceEngine.weights)
+                referenceRouters = referenceEngine.weights.sourceOrdered(theirs!.routerScores)
             }
             for t in 0..<sequence.count {
                 let r = file.map { $0.logits[(t * V)..<((t + 1) * V)] } ?? theirs!.logits(at: t)
@@ -176,7 +176,7 @@ public enum Verifier {
                     }
                 }
             }
-            let myRouters = sourceOrdered(mine.routerScores, modelWeights)
+            let myRouters = modelWeights.sourceOrdered(mine.routerScores)
             if !myRouters.isEmpty { routerSequences.append(myRouters) }
             if !myRouters.isEmpty && referenceRouters.count == myRouters.count {
                 let E = modelWeights.architecture.numExperts
@@ -218,17 +218,5 @@ public enum Verifier {
         }
         report.judge()
         return report
-    }
-
-    /// Router scores with experts in source order (a pack may store them permuted).
-    static func sourceOrdered(_ scores: [[Float]], _ w: ModelWeights) -> [[Float]] {
-        let E = w.architecture.numExperts
-        return scores.enumerated().map { l, s in
-            let order = w.layers[l].expertSourceIndex
-            guard !order.isEmpty, E > 0 else { return s }
-            var out = s
-            for t in 0..<(s.count / E) { for slot in 0..<E { out[t * E + order[slot]] = s[t * E + slot] } }
-            return out
-        }
     }
 }

@@ -117,11 +117,5 @@ enum FileHandleOutput {
     }
 }
 
-/// `value` with `digits` decimals (no Foundation).
-func fixed(_ value: Double, _ digits: Int) -> String {
-    var scale = 1.0
-    for _ in 0..<digits { scale *= 10 }
-    let n = Int((value * scale).rounded())
-    let whole = n / Int(scale), frac = String(abs(n % Int(scale)))
-    return "\(whole)." + String(repeating: "0", count: digits - frac.count) + frac
-}
+/// `value` with `digits` decimals.
+func fixed(_ value: Double, _ digits: Int) -> String { TextNumber.fixed(value, digits) }

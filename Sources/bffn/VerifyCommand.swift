@@ -94,7 +94,7 @@ struct VerifyCommand: ParsableCommand {
             if isatty(2) != 0 { options.progress = { FileHandleOutput.standardError("\rverify: \($0)   ") } }
             var promptList: [[Int]]? = nil
             if let p = promptIds { promptList = [try parseTokenIds(p)] }
-            if let file = prompts { promptList = try readPromptFile(file) }
+            if let file = prompts { promptList = try TokenSequenceFile.read(path: file) }
             let report = try Verifier.run(modelPath: model, referencePath: reference, prompts: promptList, options: options)
             if isatty(2) != 0 { FileHandleOutput.standardError("\r\u{1B}[K") }
             print(json ? report.json.serialized(pretty: true) : report.text, terminator: json ? "\n" : "")
@@ -114,25 +114,6 @@ func parseShape(tree: String?, draftTokens: Int) throws -> DraftShape {
         if let tree { return try DraftShape.parseTree(tree) }
         return try DraftShape.chain(draftTokens)
     } catch let e as BFFNError { throw ValidationError(e.reason) }
-}
-
-/// Reads a prompts file: one comma-separated id list per line; blank lines and lines starting with # skipped.
-/// - Throws: `.malformed` naming the file, the line and its byte offset.
-func readPromptFile(_ path: String) throws -> [[Int]] {
-    let bytes = try MappedFile(path: path).contents
-    var prompts: [[Int]] = []
-    var offset = 0, lineNumber = 0
-    for line in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
-        lineNumber += 1
-        defer { offset += line.count + 1 }
-        let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: " \t\r")
-        if text.isEmpty || text.hasPrefix("#") { continue }
-        do { prompts.append(try parseTokenIds(text)) } catch {
-            throw BFFNError(.malformed, "line \(lineNumber) is not a comma-separated list of token ids", file: path, field: "prompts", offset: UInt64(offset))
-        }
-    }
-    guard !prompts.isEmpty else { throw BFFNError(.malformed, "the file holds no prompt", file: path, field: "prompts") }
-    return prompts
 }
 
 extension String {

@@ -15,7 +15,7 @@ struct BFFNCommand: ParsableCommand {
         the byte offset), 2 usage error.
         """,
         version: BFFNVersion.string,
-        subcommands: [InspectCommand.self, ConvertCommand.self, ExportCommand.self, GenerateCommand.self, VerifyCommand.self, SynthCommand.self, BenchCommand.self]
+        subcommands: [InspectCommand.self, ConvertCommand.self, ExportCommand.self, GenerateCommand.self, VerifyCommand.self, PackCommand.self, SynthCommand.self, BenchCommand.self]
     )
 }
 

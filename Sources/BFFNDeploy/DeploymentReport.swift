@@ -1,0 +1,175 @@
+import BFFNCore
+import BFFNEngine
+import BFFNPack
+import BFFNVerify
+
+/// What a device pack holds and what it should cost on the device (`bffn pack` prints it).
+///
+/// Bytes per token are weight bytes read: the non-expert weights (attention, router, norms, LM head, one
+/// embedding row) once per pass, plus each active expert's data bytes once per pass. A chunk of L tokens reads the
+/// non-expert weights once and the union of its experts once (BLOCKFFN-SPEC.md 4.4). Implied tokens/s assume
+/// decoding is bound by memory bandwidth.
+public struct DeploymentReport: Sendable {
+    public var output: String
+    public var source: String
+    public var profile: DeviceProfile
+    /// Bytes of the pack file, of the resident part (header, dense weights and resident experts) and of the
+    /// streamed experts.
+    public var fileBytes: UInt64
+    public var residentBytes: UInt64
+    public var streamedBytes: UInt64
+    /// Resident expert slots per layer, of `experts`.
+    public var residentExperts: Int
+    public var experts: Int
+    public var layers: Int
+    /// Non-expert bytes per pass and data bytes per expert.
+    public var nonExpertBytes: Double
+    public var expertBytes: Double
+    public var calibration: ExpertCalibration
+    public var calibrationName: String
+    public var heldBack: Int
+    public var verification: VerificationReport
+    public var measured: BenchmarkResult?
+    /// Per tensor class: storage and quantization error of the conversion.
+    public var classes: [(name: String, dtype: String, snrDB: Double?)]
+    /// Attachments stored in the pack.
+    public var attachments: [String]
+
+    init(output: String, source: String, profile: DeviceProfile, pack: PackFile, weights: ModelWeights, conversion: ConvertReport,
+         calibration: ExpertCalibration, calibrationName: String, heldBack: Int, verification: VerificationReport, measured: BenchmarkResult?) {
+        self.output = output
+        self.source = source
+        self.profile = profile
+        fileBytes = UInt64(pack.file.size)
+        let e = pack.experts
+        let expertsStart = e?.offset ?? pack.header.manifestOffset
+        residentBytes = expertsStart + (e?.residentBytes ?? 0)
+        streamedBytes = e?.streamedBytes ?? 0
+        residentExperts = e?.residentCount ?? 0
+        experts = e?.count ?? 0
+        layers = weights.architecture.numLayers
+        nonExpertBytes = Double(weights.nonExpertBytesPerToken)
+        expertBytes = Double(e?.dataBytes ?? 0)
+        self.calibration = calibration
+        self.calibrationName = calibrationName
+        self.heldBack = heldBack
+        self.verification = verification
+        self.measured = measured
+        classes = conversion.classes.map { ($0.name, $0.dtype, $0.stats.snrDB) }
+        attachments = pack.attachments.map(\.name)
+        slotOrder = e?.order ?? []
+    }
+
+    var slotOrder: [[Int]]
+
+    /// Expected weight bytes read per token when decoding one token at a time, at the calibration's TLS.
+    public var bytesPerToken: Double {
+        nonExpertBytes + (1 - calibration.sparsity.tls) * Double(experts * layers) * expertBytes
+    }
+
+    /// Of `bytesPerToken`, the expected bytes read from the streamed section (by the calibration's per-expert
+    /// activation frequencies).
+    public var streamedBytesPerToken: Double {
+        var sum = 0.0
+        for l in 0..<slotOrder.count {
+            for slot in residentExperts..<experts { sum += calibration.activationProbability(layer: l, expert: slotOrder[l][slot]) }
+        }
+        return sum * expertBytes
+    }
+
+    /// Expected bytes read for one chunk of `length` tokens at the calibration's CLS for that length (nil when the
+    /// calibration sequences are shorter).
+    public func bytesPerChunk(_ length: Int) -> Double? {
+        calibration.sparsity.overall[length].map { nonExpertBytes + (1 - $0) * Double(experts * layers) * expertBytes }
+    }
+
+    /// Decode tokens/s the profile's bandwidth allows at `bytesPerToken`.
+    public var impliedTokensPerSecond: Double { bytesPerToken > 0 ? profile.bandwidthBytesPerSecond / bytesPerToken : 0 }
+
+    /// Tokens/s for chunks of `length` when every token of a chunk is kept (the ceiling for speculative
+    /// decoding or batched prompts), at the profile's bandwidth.
+    public func impliedChunkTokensPerSecond(_ length: Int) -> Double? {
+        bytesPerChunk(length).map { profile.bandwidthBytesPerSecond * Double(length) / $0 }
+    }
+
+    /// The chunk lengths reported: 8 and 32, within the profile's largest chunk.
+    public var chunkLengths: [Int] { [8, 32].filter { $0 <= profile.maxChunkTokens } }
+
+    public var json: JSONValue {
+        var chunks: [(String, JSONValue)] = []
+        for L in chunkLengths {
+            chunks.append((String(L), .object([
+                ("chunk_level_sparsity", calibration.sparsity.overall[L].map { .double($0) } ?? .null),
+                ("bytes_per_chunk", bytesPerChunk(L).map { .double($0) } ?? .null),
+                ("bytes_per_token", bytesPerChunk(L).map { .double($0 / Double(L)) } ?? .null),
+                ("implied_tokens_per_second", impliedChunkTokensPerSecond(L).map { .double($0) } ?? .null),
+            ])))
+        }
+        var m: [(String, JSONValue)] = [
+            ("output", .string(output)), ("source", .string(source)), ("profile", profile.json),
+            ("file_bytes", .integer(fileBytes)), ("resident_bytes", .integer(residentBytes)), ("streamed_bytes", .integer(streamedBytes)),
+            ("resident_experts_per_layer", .integer(residentExperts)), ("experts_per_layer", .integer(experts)),
+            ("classes", .object(classes.map { ($0.name, JSONValue.object([("dtype", .string($0.dtype)), ("snr_db", $0.snrDB.map { .double($0) } ?? .null)])) })),
+            ("attachments", .array(attachments.map { .string($0) })),
+            ("calibration", .object([
+                ("source", .string(calibrationName)), ("sequences", .integer(calibration.sequences)), ("tokens", .integer(calibration.tokens)),
+                ("held_back", .integer(heldBack)), ("token_level_sparsity", .double(calibration.sparsity.tls)),
+                ("sparsity", VerificationReport.sparsityJSON(calibration.sparsity)),
+                ("top_pairs", .array((0..<layers).map { l in .array(calibration.topPairs(layer: l, count: 4).map { .array([.integer($0.0), .integer($0.1), .integer($0.2)]) }) })),
+            ])),
+            ("per_token", .object([
+                ("bytes", .double(bytesPerToken)), ("streamed_bytes", .double(streamedBytesPerToken)),
+                ("implied_tokens_per_second", .double(impliedTokensPerSecond)),
+            ])),
+            ("per_chunk", .object(chunks)),
+            ("verification", .object([
+                ("passed", .bool(verification.passed)), ("quantization", .string(verification.quantization.rawValue)),
+                ("mean_kld", .double(verification.logits.meanKLD)), ("top1_agreement", .double(verification.logits.top1Agreement)),
+                ("greedy_match", .bool(verification.greedyMatch)),
+                ("speculative_lossless", verification.speculative.map { .bool($0.lossless) } ?? .null),
+                ("mean_accept_length", verification.speculative.map { .double($0.meanAcceptLength) } ?? .null),
+            ])),
+        ]
+        if let b = measured {
+            m.append(("measured_here", .object([
+                ("decode_tokens_per_second", .double(b.decodeTokensPerSecond)), ("read_bandwidth_gb_per_s", .double(b.readBandwidthGBps)),
+                ("implied_tokens_per_second_at_read_bandwidth", .double(bytesPerToken > 0 ? b.readBandwidthGBps * 1e9 / bytesPerToken : 0)),
+                ("threads", .integer(b.threads)),
+            ])))
+        } else {
+            m.append(("measured_here", .null))
+        }
+        return .object(m)
+    }
+
+    public var text: String {
+        func mb(_ b: Double) -> String { fixed(b / 1e6, 2) + " MB" }
+        var s = "pack \(output)\n  from \(source), profile \(profile.name): \(profile.description)\n"
+        s += "  storage: " + classes.map { "\($0.name) \($0.dtype)" }.joined(separator: ", ") + "\n"
+        s += "  file \(mb(Double(fileBytes))); resident \(mb(Double(residentBytes)))"
+        s += profile.residentBudgetBytes.map { " of a \(mb(Double($0))) budget" } ?? " (no budget)"
+        s += "; streamed \(mb(Double(streamedBytes)))\n"
+        if experts > 0 { s += "  experts: hot-first in every layer; \(residentExperts) of \(experts) per layer resident\n" }
+        if !attachments.isEmpty { s += "  attachments: \(attachments.joined(separator: ", "))\n" }
+        s += "  calibration: \(calibrationName), \(calibration.sequences) sequences, \(calibration.tokens) tokens; TLS \(fixed(calibration.sparsity.tls, 3))"
+        for L in [8, 32] { if let c = calibration.sparsity.overall[L] { s += ", CLS\(L) \(fixed(c, 3))" } }
+        s += "\n\n  at \(fixed(profile.bandwidthBytesPerSecond / 1e9, 1)) GB/s (the profile's bandwidth):\n"
+        s += "    one token at a time: \(mb(bytesPerToken)) per token (\(mb(streamedBytesPerToken)) streamed) -> \(fixed(impliedTokensPerSecond, 1)) tokens/s\n"
+        for L in chunkLengths {
+            if let b = bytesPerChunk(L), let t = impliedChunkTokensPerSecond(L) {
+                s += "    chunks of \(L): \(mb(b)) per chunk, \(mb(b / Double(L))) per token -> up to \(fixed(t, 1)) tokens/s when every token is kept\n"
+            }
+        }
+        if let b = measured {
+            s += "  on this machine (bffn bench, \(b.threads) threads): decode \(fixed(b.decodeTokensPerSecond, 1)) tokens/s measured; "
+            s += "read bandwidth \(fixed(b.readBandwidthGBps, 1)) GB/s implies \(fixed(bytesPerToken > 0 ? b.readBandwidthGBps * 1e9 / bytesPerToken : 0, 1)) tokens/s\n"
+        }
+        s += "\n  verified against the source on \(heldBack) held-back sequence(s): \(verification.quantization.rawValue) class, mean KLD \(TextNumber.short(verification.logits.meanKLD)), "
+        s += "top-1 \(fixed(verification.logits.top1Agreement * 100, 1)) %, greedy \(verification.greedyMatch ? "identical" : "differs")"
+        if let sp = verification.speculative { s += ", speculative output identical to greedy: \(sp.lossless ? "yes" : "NO")" }
+        s += "\n"
+        return s
+    }
+}
+
+func fixed(_ value: Double, _ digits: Int) -> String { TextNumber.fixed(value, digits) }

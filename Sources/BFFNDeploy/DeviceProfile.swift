@@ -1,0 +1,189 @@
+import BFFNCore
+import BFFNEngine
+import BFFNKernels
+import BFFNPack
+
+/// What a target device needs from a pack (formats/profiles.md): the storage of each tensor class, the page
+/// alignment, the memory budget for resident weights, the memory bandwidth, and the largest chunk it runs.
+public struct DeviceProfile: Sendable, Equatable {
+    /// Short name ("orin-nx-16g").
+    public var name: String
+    /// One line about the device.
+    public var description: String
+    /// Storage per tensor class (`embeddings`, `attention`, `experts`, `dense_ffn`, `head`): `source`, `f32`,
+    /// `f16`, `bf16`, `q8` or `q4`. Classes not listed keep the source dtype; the router and norms always do.
+    public var quantization: [String: String]
+    /// The largest q4 group; a class whose row widths it does not divide gets the largest power of two (>= 8)
+    /// below it that divides them.
+    public var q4GroupSize: Int
+    /// q4 with a per-group offset (true) or symmetric.
+    public var q4Asymmetric: Bool
+    /// q8 group size; nil: one scale per row.
+    public var q8GroupSize: Int?
+    /// Page alignment of the expert blocks, in bytes (a power of two, 64 ... 1 MiB).
+    public var alignment: Int
+    /// Memory for resident weights, in bytes; nil: unlimited (nothing streamed).
+    public var residentBudgetBytes: UInt64?
+    /// Memory bandwidth, in bytes per second.
+    public var bandwidthBytesPerSecond: Double
+    /// The largest chunk (or draft tree, root included) the device computes in one pass, in tokens.
+    public var maxChunkTokens: Int
+
+    /// The tensor classes a profile may quantize.
+    public static let classes = ["embeddings", "attention", "experts", "dense_ffn", "head"]
+    static let storages = ["source", "f32", "f16", "bf16", "q8", "q4"]
+
+    /// The built-in profiles.
+    public static let builtIn: [DeviceProfile] = [
+        DeviceProfile(name: "orin-nx-16g",
+                      description: "NVIDIA Jetson Orin NX 16 GB (the paper's device): 102.4 GB/s LPDDR5 shared by CPU and GPU; 8 GiB for weights; 32-token draft trees",
+                      quantization: ["experts": "q4", "attention": "q8", "dense_ffn": "q8", "embeddings": "q8", "head": "q8"],
+                      q4GroupSize: 32, q4Asymmetric: true, q8GroupSize: nil, alignment: 4096,
+                      residentBudgetBytes: 8 << 30, bandwidthBytesPerSecond: 102.4e9, maxChunkTokens: 32),
+        DeviceProfile(name: "phone-8g",
+                      description: "A phone with 8 GB LPDDR5X (about 51.2 GB/s for one cluster); 3 GiB for weights; 8-token chunks",
+                      quantization: ["experts": "q4", "attention": "q4", "dense_ffn": "q4", "embeddings": "q8", "head": "q8"],
+                      q4GroupSize: 32, q4Asymmetric: true, q8GroupSize: nil, alignment: 16384,
+                      residentBudgetBytes: 3 << 30, bandwidthBytesPerSecond: 51.2e9, maxChunkTokens: 8),
+        DeviceProfile(name: "cpu",
+                      description: "A desktop or server CPU running bffn's engine: lossless (source dtype), no memory limit, about 20 GB/s",
+                      quantization: [:], q4GroupSize: 32, q4Asymmetric: true, q8GroupSize: nil, alignment: 4096,
+                      residentBudgetBytes: nil, bandwidthBytesPerSecond: 20e9, maxChunkTokens: 64),
+    ]
+
+    /// A built-in profile by name, or a profile file (JSON) at that path.
+    /// - Throws: `.usage` for a name that is neither; the file's reading and parsing errors.
+    public static func named(_ nameOrPath: String) throws -> DeviceProfile {
+        if let p = builtIn.first(where: { $0.name == nameOrPath }) { return p }
+        guard nameOrPath.contains("/") || nameOrPath.hasSuffix(".json") else {
+            throw BFFNError(.usage, "no built-in profile '\(nameOrPath)' (built in: \(builtIn.map(\.name).joined(separator: ", "))); a profile file path needs a / or .json",
+                            field: "profile")
+        }
+        let json = try MappedFile(path: nameOrPath).withBytes { try JSONValue.parse($0, file: nameOrPath) }
+        return try DeviceProfile(json: json, path: nameOrPath)
+    }
+
+    public init(name: String, description: String, quantization: [String: String], q4GroupSize: Int, q4Asymmetric: Bool, q8GroupSize: Int?,
+                alignment: Int, residentBudgetBytes: UInt64?, bandwidthBytesPerSecond: Double, maxChunkTokens: Int) {
+        self.name = name
+        self.description = description
+        self.quantization = quantization
+        self.q4GroupSize = q4GroupSize
+        self.q4Asymmetric = q4Asymmetric
+        self.q8GroupSize = q8GroupSize
+        self.alignment = alignment
+        self.residentBudgetBytes = residentBudgetBytes
+        self.bandwidthBytesPerSecond = bandwidthBytesPerSecond
+        self.maxChunkTokens = maxChunkTokens
+    }
+
+    /// Reads a profile object (formats/profiles.md). Unknown keys are errors, so a misspelt key cannot be
+    /// silently ignored.
+    /// - Throws: `.invalidJSON` naming the key for a missing, unknown, mistyped or out-of-range value.
+    public init(json: JSONValue, path: String) throws {
+        func fail(_ key: String, _ why: String) -> BFFNError { BFFNError(.invalidJSON, why, file: path, field: key) }
+        guard let members = json.objectMembers else { throw fail("profile", "a profile is a JSON object") }
+        let known = ["name", "description", "quantization", "q4_group_size", "q4_asymmetric", "q8_group_size", "alignment",
+                     "resident_budget_bytes", "bandwidth_gb_per_s", "max_chunk_tokens"]
+        if let unknown = members.first(where: { !known.contains($0.key) }) { throw fail(unknown.key, "unknown profile key") }
+        guard let name = json["name"]?.stringValue, !name.isEmpty else { throw fail("name", "'name' must be a non-empty string") }
+        var quant: [String: String] = [:]
+        if let q = json["quantization"], q != .null {
+            guard let qm = q.objectMembers else { throw fail("quantization", "'quantization' must be an object") }
+            for m in qm {
+                guard DeviceProfile.classes.contains(m.key) else { throw fail("quantization.\(m.key)", "unknown class; use \(DeviceProfile.classes.joined(separator: ", "))") }
+                guard let v = m.value.stringValue, DeviceProfile.storages.contains(v) else {
+                    throw fail("quantization.\(m.key)", "storage must be one of \(DeviceProfile.storages.joined(separator: ", "))")
+                }
+                quant[m.key] = v
+            }
+        }
+        func int(_ key: String, _ range: ClosedRange<Int64>, default d: Int64?) throws -> Int64? {
+            guard let v = json[key], v != .null else { return d }
+            guard let i = v.intValue, range.contains(i) else { throw fail(key, "'\(key)' must be an integer in \(range.lowerBound)...\(range.upperBound)") }
+            return i
+        }
+        let q4 = try int("q4_group_size", 8...4096, default: 32)!
+        let q8 = try int("q8_group_size", 8...4096, default: nil)
+        let align = try int("alignment", 64...(1 << 20), default: 4096)!
+        guard align & (align - 1) == 0 else { throw fail("alignment", "'alignment' must be a power of two") }
+        guard q4 & (q4 - 1) == 0, q8.map({ $0 & ($0 - 1) == 0 }) ?? true else { throw fail("q4_group_size", "group sizes must be powers of two") }
+        let budget = try int("resident_budget_bytes", 0...(1 << 50), default: nil)
+        guard let bw = json["bandwidth_gb_per_s"]?.numberValue, bw > 0, bw < 1e6 else {
+            throw fail("bandwidth_gb_per_s", "'bandwidth_gb_per_s' must be a positive number (GB/s)")
+        }
+        let chunk = try int("max_chunk_tokens", 1...64, default: 32)!
+        var asym = true
+        if let a = json["q4_asymmetric"], a != .null {
+            guard let b = a.boolValue else { throw fail("q4_asymmetric", "'q4_asymmetric' must be true or false") }
+            asym = b
+        }
+        self.init(name: name, description: json["description"]?.stringValue ?? "", quantization: quant, q4GroupSize: Int(q4),
+                  q4Asymmetric: asym, q8GroupSize: q8.map(Int.init), alignment: Int(align), residentBudgetBytes: budget.map(UInt64.init),
+                  bandwidthBytesPerSecond: bw * 1e9, maxChunkTokens: Int(chunk))
+    }
+
+    /// The profile as a JSON object (the same keys a profile file has).
+    public var json: JSONValue {
+        .object([
+            ("name", .string(name)), ("description", .string(description)),
+            ("quantization", .object(DeviceProfile.classes.compactMap { c in quantization[c].map { (c, JSONValue.string($0)) } })),
+            ("q4_group_size", .integer(q4GroupSize)), ("q4_asymmetric", .bool(q4Asymmetric)),
+            ("q8_group_size", q8GroupSize.map { .integer($0) } ?? .null), ("alignment", .integer(alignment)),
+            ("resident_budget_bytes", residentBudgetBytes.map { .integer($0) } ?? .null),
+            ("bandwidth_gb_per_s", .double(bandwidthBytesPerSecond / 1e9)), ("max_chunk_tokens", .integer(maxChunkTokens)),
+        ])
+    }
+
+    /// Conversion options for `weights`: each class's storage, with q4 groups fitted to the class's row widths.
+    /// - Throws: `.usage` when no power-of-two group of at least 8 divides a class's row widths.
+    public func convertOptions(for weights: ModelWeights) throws -> ConvertOptions {
+        var o = ConvertOptions()
+        o.alignment = alignment
+        for (cls, storage) in quantization.sorted(by: { $0.key < $1.key }) {
+            let widths = DeviceProfile.rowWidths(cls, weights)
+            if widths.isEmpty { continue }
+            switch storage {
+            case "source": continue
+            case "f32": o.keep[cls] = .cast(.f32)
+            case "f16": o.keep[cls] = .cast(.f16)
+            case "bf16": o.keep[cls] = .cast(.bf16)
+            case "q8":
+                if let g = q8GroupSize {
+                    o.keep[cls] = .q8(group: try DeviceProfile.fittedGroup(g, widths, cls))
+                } else {
+                    o.keep[cls] = .q8(group: nil)
+                }
+            default:
+                o.keep[cls] = .q4(group: try DeviceProfile.fittedGroup(q4GroupSize, widths, cls), asymmetric: q4Asymmetric)
+            }
+        }
+        return o
+    }
+
+    /// The largest power of two <= `largest` and >= 8 dividing every width.
+    static func fittedGroup(_ largest: Int, _ widths: Set<Int>, _ cls: String) throws -> Int {
+        var g = largest
+        while g >= 8 {
+            if widths.allSatisfy({ $0 % g == 0 }) { return g }
+            g /= 2
+        }
+        throw BFFNError(.usage, "no group size of 8 or more divides the \(cls) row widths \(widths.sorted())", field: "quantization.\(cls)")
+    }
+
+    /// The row widths (columns) of a class's matrices.
+    static func rowWidths(_ cls: String, _ w: ModelWeights) -> Set<Int> {
+        var widths = Set<Int>()
+        switch cls {
+        case "embeddings": widths.insert(w.embedding.cols)
+        case "head": if !w.architecture.tiedEmbeddings { widths.insert(w.head.cols) }
+        case "experts":
+            if w.architecture.numExperts > 0 { widths = [w.architecture.hiddenSize, w.architecture.expertSize] }
+        case "attention":
+            for l in w.layers { for m in [l.qA, l.qB, l.kvA, l.kvB, l.q, l.k, l.v, l.o].compactMap({ $0 }) { widths.insert(m.cols) } }
+        default:
+            for l in w.layers { for m in [l.gate, l.up, l.down].compactMap({ $0 }) { widths.insert(m.cols) } }
+        }
+        return widths
+    }
+}

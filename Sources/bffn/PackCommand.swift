@@ -1,0 +1,86 @@
+import ArgumentParser
+import BFFNCore
+import BFFNDeploy
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `bffn pack SRC -o OUT.bfpk --profile NAME|FILE`: a verified pack for one device.
+struct PackCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pack",
+        abstract: "Pack a checkpoint for a device: calibrated, hot-first, within its memory budget, verified.",
+        discussion: """
+        1. Calibration: runs the engine over calibration sequences (--calibration FILE: one comma-separated id list \
+        per line; default: a built-in synthetic workload of 8 x 64 tokens) and counts how often each expert fires \
+        and which fire together. Every fourth sequence is held back for step 4.
+        2. Layout: each layer's experts are stored most-used first (router rows and router-norm weights with \
+        them); when the profile's resident budget cannot hold everything, the dense weights and the hottest \
+        experts of every layer form a resident prefix of the file and the rest a streamed section.
+        3. Conversion with the profile's storage per tensor class and page alignment; --attach files travel inside.
+        4. Verification of the written pack against SRC on the held-back sequences (thresholds of `bffn verify`, \
+        speculative output included). A pack that fails is deleted and nothing appears under OUT.
+        5. The deployment report: bytes resident and streamed, expected bytes per token and per 8- and 32-token \
+        chunk at the measured sparsity, the tokens/s those imply at the profile's bandwidth, and `bffn bench` of the \
+        pack on this machine.
+
+        Profiles: orin-nx-16g, phone-8g, cpu, or a JSON file (formats/profiles.md).
+        Exit status: 0 written, 1 failed (bad input, budget too small, verification failed; nothing written), 2 usage.
+
+        Examples:
+          bffn pack fixtures/reference/mla-blocklinear-rms-bf16-bin -o out/model-orin.bfpk --profile orin-nx-16g
+          bffn pack model/ -o model-phone.bfpk --profile phone-8g --calibration calib.txt --attach tokenizer.json --json
+          bffn pack model/ -o model-dev.bfpk --profile my-device.json --force
+        """
+    )
+
+    @Argument(help: "The source checkpoint (folder, .safetensors, .bin or shard index).")
+    var source: String
+
+    @Option(name: [.short, .customLong("output")], help: "The pack to write (.bfpk).")
+    var output: String
+
+    @Option(help: "A built-in profile (orin-nx-16g, phone-8g, cpu) or a profile JSON file.")
+    var profile: String
+
+    @Option(help: "Calibration sequences: one comma-separated id list per line.")
+    var calibration: String?
+
+    @Option(help: "A file to store inside the pack (repeatable).")
+    var attach: [String] = []
+
+    @Option(help: "Worker threads (the pack does not depend on it).")
+    var threads: Int = 2
+
+    @Flag(help: "Skip measuring the pack on this machine.")
+    var noBench = false
+
+    @Flag(help: "Replace OUT if it exists.")
+    var force = false
+
+    @Flag(help: "Print the deployment report as one JSON object.")
+    var json = false
+
+    func validate() throws {
+        guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads must be 1...256") }
+    }
+
+    func run() throws {
+        try runReportingErrors(json: json) {
+            var options = PackOptions(profile: try DeviceProfile.named(profile))
+            if let c = calibration {
+                options.calibration = try TokenSequenceFile.read(path: c)
+                options.calibrationName = String(c.split(separator: "/").last ?? "")
+            }
+            options.attachments = attach
+            options.overwrite = force
+            options.threads = threads
+            options.benchmark = !noBench
+            if isatty(2) != 0 { options.progress = { FileHandleOutput.standardError("\rpack: \($0)\u{1B}[K") } }
+            let report = try DevicePacker.pack(source: source, output: output, options: options)
+            if isatty(2) != 0 { FileHandleOutput.standardError("\r\u{1B}[K") }
+            print(json ? report.json.serialized(pretty: true) : report.text, terminator: json ? "\n" : "")
+        }
+    }
+}
