@@ -24,6 +24,9 @@ public struct PackOptions: Sendable {
     public var overwrite = false
     /// Worker threads.
     public var threads = 2
+    /// Stricter verification limits than the quantization class's defaults (mean KLD, top-1 agreement).
+    public var maxMeanKLD: Double?
+    public var minTop1: Double?
     /// Measure the written pack with `Benchmark` for the report.
     public var benchmark = true
     /// Called with a line of progress.
@@ -107,6 +110,8 @@ public enum DevicePacker {
         var verify = VerifyOptions()
         verify.threads = options.threads
         verify.maxNewTokens = 16
+        verify.maxMeanKLD = options.maxMeanKLD
+        verify.minTop1 = options.minTop1
         verify.drafter = .ngram
         verify.draftShape = try .chain(max(1, min(8, profile.maxChunkTokens - 1)))
         let verification = try Verifier.run(modelPath: temporary, referencePath: source, prompts: heldBack, options: verify)

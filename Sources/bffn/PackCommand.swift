@@ -50,6 +50,12 @@ struct PackCommand: ParsableCommand {
     @Option(help: "A file to store inside the pack (repeatable).")
     var attach: [String] = []
 
+    @Option(help: "A stricter mean KL divergence limit for the verification (nats per position).")
+    var maxKld: Double?
+
+    @Option(help: "A stricter top-1 agreement limit for the verification (0...1).")
+    var minTop1: Double?
+
     @Option(help: "Worker threads (the pack does not depend on it).")
     var threads: Int = 2
 
@@ -64,6 +70,8 @@ struct PackCommand: ParsableCommand {
 
     func validate() throws {
         guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads must be 1...256") }
+        if let k = maxKld, !(k >= 0) { throw ValidationError("--max-kld must be >= 0") }
+        if let t = minTop1, !(t >= 0 && t <= 1) { throw ValidationError("--min-top1 must be in 0...1") }
     }
 
     func run() throws {
@@ -77,6 +85,8 @@ struct PackCommand: ParsableCommand {
             options.overwrite = force
             options.threads = threads
             options.benchmark = !noBench
+            options.maxMeanKLD = maxKld
+            options.minTop1 = minTop1
             if isatty(2) != 0 { options.progress = { FileHandleOutput.standardError("\rpack: \($0)\u{1B}[K") } }
             let report = try DevicePacker.pack(source: source, output: output, options: options)
             if isatty(2) != 0 { FileHandleOutput.standardError("\r\u{1B}[K") }

@@ -2,6 +2,10 @@ import BFFNCore
 import BFFNTestSupport
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 @Suite("bffn verify and speculative generate", .serialized)
 struct VerifyCommandTests {
     @Test func passFailAndUsageExitCodes() throws {
@@ -45,5 +49,32 @@ struct VerifyCommandTests {
         let j = try runBFFN(["generate", model, "--prompt-ids", "1,2", "--max-new-tokens", "8", "--speculative", "ngram", "--json"])
         #expect(try JSONValue.parse(j.stdout)["speculative"]?["mean_accept_length"] != nil)
         #expect(try runBFFN(["generate", model, "--prompt-ids", "1,2", "--speculative", "ngram", "--draft-tokens", "33"]).status == 2)
+    }
+}
+
+@Suite("bffn pack", .serialized)
+struct DevicePackCommandTests {
+    @Test func packReportsAndExitCodes() throws {
+        let dir = TemporaryDirectory()
+        let model = Fixtures.blockLinearReference
+        let out = dir.file("orin.bfpk")
+        let r = try runBFFN(["pack", model, "-o", out, "--profile", "orin-nx-16g", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let j = try JSONValue.parse(r.stdout)
+        for key in ["resident_bytes", "streamed_bytes", "per_token", "per_chunk", "calibration", "verification", "measured_here"] {
+            #expect(j[key] != nil && j[key] != .null, "missing \(key)")
+        }
+        #expect(j["verification"]?["passed"] == true && j["per_chunk"]?["8"]?["implied_tokens_per_second"] != nil)
+        #expect(try runBFFN(["inspect", out, "--check"]).status == 0)
+        #expect(try runBFFN(["verify", out, "--reference", model]).status == 0)
+        // Text report; existing output; unknown profile (usage); a budget below the dense weights (exit 1, no file).
+        #expect(try runBFFN(["pack", model, "-o", out, "--profile", "cpu", "--no-bench"]).status == 1)
+        let t = try runBFFN(["pack", model, "-o", out, "--profile", "cpu", "--no-bench", "--force"])
+        #expect(t.status == 0 && t.stdout.contains("verified against the source"), "\(t.stdout)")
+        #expect(try runBFFN(["pack", model, "-o", dir.file("x.bfpk"), "--profile", "toaster"]).status == 2)
+        let tiny = try dir.write("tiny.json", text: "{\"name\": \"tiny\", \"bandwidth_gb_per_s\": 1, \"resident_budget_bytes\": 1000}")
+        let b = try runBFFN(["pack", model, "-o", dir.file("x.bfpk"), "--profile", tiny])
+        #expect(b.status == 1 && b.stderr.contains("budget"), "\(b.stderr)")
+        #expect(access(dir.file("x.bfpk"), F_OK) != 0)
     }
 }
