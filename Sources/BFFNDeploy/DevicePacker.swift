@@ -66,40 +66,9 @@ public enum DevicePacker {
             throw BFFNError(.outputExists, "the output exists; pass --force to replace it", file: output)
         }
         let profile = options.profile
-        let weights = try ModelWeights(checkpoint: Checkpoint(path: source))
-        let a = weights.architecture
-        let sequences = options.calibration ?? builtInCalibration(vocabularySize: a.vocabSize)
-        let (calibrate, heldBack) = split(sequences)
-
-        // 1. Calibration: which experts fire, how often, with which others.
-        options.progress?("calibrating on \(calibrate.count) sequences")
-        let engine = try Engine(weights: weights, options: EngineOptions(threads: options.threads))
-        let calibration = try ExpertCalibration.run(engine, sequences: calibrate) { i, n in options.progress?("calibrating: sequence \(i)/\(n)") }
-
-        // 2. Layout: the profile's storage, experts hot-first, resident experts within the budget.
-        var convert = try profile.convertOptions(for: weights)
-        convert.threads = options.threads
-        convert.attachments = options.attachments
-        convert.overwrite = true
-        if a.numExperts > 0 { convert.expertOrder = calibration.hotFirstOrder }
-        let layout = try PackLayout(weights: weights, options: convert)
-        var resident = a.numExperts
-        if let budget = profile.residentBudgetBytes {
-            guard budget >= layout.expertsOffset else {
-                throw BFFNError(.budgetExceeded, "the non-expert weights alone take \(layout.expertsOffset) bytes with profile '\(profile.name)'; its resident budget is \(budget) bytes",
-                                file: source, field: "resident_budget_bytes")
-            }
-            if a.numExperts > 0 {
-                resident = Int(min(UInt64(a.numExperts), (budget - layout.expertsOffset) / (UInt64(a.numLayers) * layout.blockBytes)))
-            }
-        }
-        convert.residentExperts = resident
-        convert.deployment = .object([
-            ("profile", profile.json),
-            ("calibration", .object([("source", .string(options.calibrationName)), ("sequences", .integer(calibrate.count)),
-                                     ("tokens", .integer(calibration.tokens)), ("held_back", .integer(heldBack.count))])),
-            ("resident_count", .integer(resident)), ("order", "hot-first"),
-        ])
+        // Steps 1-2 in their own scope, so the source mapping they use is released before the conversion maps
+        // it again (a multi-GB source would otherwise count twice in resident memory).
+        let (calibration, convert, heldBack) = try DevicePacker.plan(source: source, options: options)
 
         // 3. Write next to the output under a temporary name, verify, then rename into place.
         let temporary = DevicePacker.temporaryPath(for: output)
@@ -135,6 +104,48 @@ public enum DevicePacker {
         return DeploymentReport(output: output, source: source, profile: profile, pack: pack, weights: packed, conversion: conversion,
                                 calibration: calibration, calibrationName: options.calibrationName, heldBack: heldBack.count,
                                 verification: verification, measured: measured)
+    }
+
+    /// Calibrates and lays out the pack: the conversion options (storage, hot-first order, resident experts,
+    /// provenance) and the held-back sequences.
+    static func plan(source: String, options: PackOptions) throws -> (ExpertCalibration, ConvertOptions, [[Int]]) {
+        let profile = options.profile
+        let weights = try ModelWeights(checkpoint: Checkpoint(path: source))
+        let a = weights.architecture
+        let sequences = options.calibration ?? builtInCalibration(vocabularySize: a.vocabSize)
+        let (calibrate, heldBack) = split(sequences)
+
+        // 1. Calibration: which experts fire, how often, with which others.
+        options.progress?("calibrating on \(calibrate.count) sequences")
+        let engine = try Engine(weights: weights, options: EngineOptions(threads: options.threads))
+        let calibration = try ExpertCalibration.run(engine, sequences: calibrate) { i, n in options.progress?("calibrating: sequence \(i)/\(n)") }
+
+        // 2. Layout: the profile's storage, experts hot-first, resident experts within the budget.
+        var convert = try profile.convertOptions(for: weights)
+        convert.threads = options.threads
+        convert.attachments = options.attachments
+        convert.overwrite = true
+        if a.numExperts > 0 { convert.expertOrder = calibration.hotFirstOrder }
+        let layout = try PackLayout(weights: weights, options: convert)
+        var resident = a.numExperts
+        if let budget = profile.residentBudgetBytes {
+            guard budget >= layout.expertsOffset else {
+                throw BFFNError(.budgetExceeded, "the non-expert weights alone take \(layout.expertsOffset) bytes with profile '\(profile.name)'; its resident budget is \(budget) bytes",
+                                file: source, field: "resident_budget_bytes")
+            }
+            if a.numExperts > 0 {
+                resident = Int(min(UInt64(a.numExperts), (budget - layout.expertsOffset) / (UInt64(a.numLayers) * layout.blockBytes)))
+            }
+        }
+        convert.residentExperts = resident
+        convert.deployment = .object([
+            ("profile", profile.json),
+            ("calibration", .object([("source", .string(options.calibrationName)), ("sequences", .integer(calibrate.count)),
+                                     ("tokens", .integer(calibration.tokens)), ("held_back", .integer(heldBack.count))])),
+            ("resident_count", .integer(resident)), ("order", "hot-first"),
+        ])
+
+        return (calibration, convert, heldBack)
     }
 
     /// A hidden temporary name in the output's folder (so the final rename stays on one file system).
