@@ -44,14 +44,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Expert computation: sparse (only active experts) or dense (all; same output).")
     var ffn: String = "sparse"
 
-    @Option(help: "Speculative decoding drafter: ngram or draft:PATH (default: none).")
-    var speculative: String = "none"
-
-    @Option(help: "Draft chain length (1...32).")
-    var draftTokens: Int = 8
-
-    @Option(help: "Draft tree WIDTHxDEPTH (top-WIDTH children per node, at most 31 nodes), instead of a chain.")
-    var tree: String?
+    @OptionGroup var drafting: DraftOptions
 
     @Flag(help: "Print one JSON object: prompt_ids, generated_ids, tokens_per_second, experts_read_fraction (and speculative figures).")
     var json = false
@@ -61,49 +54,43 @@ struct GenerateCommand: ParsableCommand {
         guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads must be 1...256") }
         guard FFNMode(rawValue: ffn) != nil else { throw ValidationError("--ffn must be sparse or dense") }
         _ = try parseTokenIds(promptIds)
-        _ = try parseDrafter(speculative)
-        _ = try parseShape(tree: tree, draftTokens: draftTokens)
     }
 
     func run() throws {
         try runReportingErrors(json: json) {
             let prompt = try parseTokenIds(promptIds)
             let engine = try Engine(weights: ModelWeights.open(path: model), options: EngineOptions(threads: threads, ffnMode: FFNMode(rawValue: ffn)!))
-            if let drafter = try parseDrafter(speculative).makeDrafter(vocabularySize: engine.weights.architecture.vocabSize, threads: threads) {
-                let shape = try parseShape(tree: tree, draftTokens: draftTokens)
+            let ids: [Int], tokensPerSecond: Double, prefillSeconds: Double, expertsRead: Double
+            var speculativeJSON: JSONValue? = nil
+            var note = ""
+            if let drafter = try drafting.drafter(default: .none).makeDrafter(vocabularySize: engine.weights.architecture.vocabSize, threads: threads) {
+                let shape = try drafting.shape()
                 let r = try SpeculativeDecoder.generate(engine, drafter: drafter, shape: shape, prompt: prompt, maxNewTokens: maxNewTokens)
-                if json {
-                    print(JSONValue.object([
-                        ("prompt_ids", .array(r.promptIds.map { .integer($0) })),
-                        ("generated_ids", .array(r.generatedIds.map { .integer($0) })),
-                        ("tokens_per_second", .double(r.tokensPerSecond)),
-                        ("prefill_seconds", .double(r.prefillSeconds)),
-                        ("experts_read_fraction", .double(r.expertsReadFraction)),
-                        ("speculative", .object([
-                            ("drafter", .string(drafter.name)), ("shape", .string(shape.description)),
-                            ("steps", .integer(r.steps)), ("drafted_tokens", .integer(r.draftedTokens)),
-                            ("accepted_tokens", .integer(r.acceptedTokens)), ("mean_accept_length", .double(r.meanAcceptLength)),
-                            ("draft_seconds", .double(r.draftSeconds)), ("verified_chunk_sparsity", .double(r.chunkSparsity)),
-                        ])),
-                    ]).serialized(pretty: true))
-                } else {
-                    print(r.generatedIds.map(String.init).joined(separator: ","))
-                    FileHandleOutput.standardError("\(r.generatedIds.count) tokens, \(fixed(r.tokensPerSecond, 1)) tokens/s, \(fixed(r.meanAcceptLength, 2)) tokens per step (\(drafter.name), \(shape)), experts read \(fixed(r.expertsReadFraction * 100, 1)) % per token\n")
-                }
-                return
-            }
-            let r = try GreedyDecoder.generate(engine, prompt: prompt, maxNewTokens: maxNewTokens)
-            if json {
-                print(JSONValue.object([
-                    ("prompt_ids", .array(r.promptIds.map { .integer($0) })),
-                    ("generated_ids", .array(r.generatedIds.map { .integer($0) })),
-                    ("tokens_per_second", .double(r.tokensPerSecond)),
-                    ("prefill_seconds", .double(r.prefillSeconds)),
-                    ("experts_read_fraction", .double(r.expertsReadFraction)),
-                ]).serialized(pretty: true))
+                (ids, tokensPerSecond, prefillSeconds, expertsRead) = (r.generatedIds, r.tokensPerSecond, r.prefillSeconds, r.expertsReadFraction)
+                speculativeJSON = .object([
+                    ("drafter", .string(drafter.name)), ("shape", .string(shape.description)),
+                    ("steps", .integer(r.steps)), ("drafted_tokens", .integer(r.draftedTokens)),
+                    ("accepted_tokens", .integer(r.acceptedTokens)), ("mean_accept_length", .double(r.meanAcceptLength)),
+                    ("draft_seconds", .double(r.draftSeconds)), ("verified_chunk_sparsity", .double(r.chunkSparsity)),
+                ])
+                note = ", \(fixed(r.meanAcceptLength, 2)) tokens per step (\(drafter.name), \(shape))"
             } else {
-                print(r.generatedIds.map(String.init).joined(separator: ","))
-                FileHandleOutput.standardError("\(r.generatedIds.count) tokens, \(fixed(r.tokensPerSecond, 1)) tokens/s, experts read \(fixed(r.expertsReadFraction * 100, 1)) %\n")
+                let r = try GreedyDecoder.generate(engine, prompt: prompt, maxNewTokens: maxNewTokens)
+                (ids, tokensPerSecond, prefillSeconds, expertsRead) = (r.generatedIds, r.tokensPerSecond, r.prefillSeconds, r.expertsReadFraction)
+            }
+            if json {
+                var members: [(String, JSONValue)] = [
+                    ("prompt_ids", .array(prompt.map { .integer($0) })),
+                    ("generated_ids", .array(ids.map { .integer($0) })),
+                    ("tokens_per_second", .double(tokensPerSecond)),
+                    ("prefill_seconds", .double(prefillSeconds)),
+                    ("experts_read_fraction", .double(expertsRead)),
+                ]
+                if let speculativeJSON { members.append(("speculative", speculativeJSON)) }
+                print(JSONValue.object(members).serialized(pretty: true))
+            } else {
+                print(ids.map(String.init).joined(separator: ","))
+                FileHandleOutput.standardError("\(ids.count) tokens, \(fixed(tokensPerSecond, 1)) tokens/s\(note), experts read \(fixed(expertsRead * 100, 1)) % per token\n")
             }
         }
     }

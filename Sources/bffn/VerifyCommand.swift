@@ -56,14 +56,7 @@ struct VerifyCommand: ParsableCommand {
     @Option(help: "Override the top-1 agreement limit (0...1).")
     var minTop1: Double?
 
-    @Option(help: "Drafter for the speculative check: ngram, draft:PATH or none.")
-    var speculative: String = "ngram"
-
-    @Option(help: "Draft chain length (1...32).")
-    var draftTokens: Int = 8
-
-    @Option(help: "Draft tree WIDTHxDEPTH (top-WIDTH children per node, at most 31 nodes), instead of a chain.")
-    var tree: String?
+    @OptionGroup var drafting: DraftOptions
 
     @Option(help: "Worker threads (results do not depend on it).")
     var threads: Int = 2
@@ -78,8 +71,6 @@ struct VerifyCommand: ParsableCommand {
         if let t = minTop1, !(t >= 0 && t <= 1) { throw ValidationError("--min-top1 must be in 0...1") }
         if promptIds != nil && prompts != nil { throw ValidationError("give --prompt-ids or --prompts, not both") }
         if let p = promptIds { _ = try parseTokenIds(p) }
-        _ = try parseDrafter(speculative)
-        _ = try parseShape(tree: tree, draftTokens: draftTokens)
     }
 
     func run() throws {
@@ -89,8 +80,8 @@ struct VerifyCommand: ParsableCommand {
             options.maxMeanKLD = maxKld
             options.minTop1 = minTop1
             options.threads = threads
-            options.drafter = try parseDrafter(speculative)
-            options.draftShape = try parseShape(tree: tree, draftTokens: draftTokens)
+            options.drafter = try drafting.drafter(default: .ngram)
+            options.draftShape = try drafting.shape()
             if isatty(2) != 0 { options.progress = { FileHandleOutput.standardError("\rverify: \($0)   ") } }
             var promptList: [[Int]]? = nil
             if let p = promptIds { promptList = [try parseTokenIds(p)] }
@@ -103,17 +94,35 @@ struct VerifyCommand: ParsableCommand {
     }
 }
 
-/// Parses a drafter choice; usage errors become validation errors (exit 2).
-func parseDrafter(_ text: String) throws -> DrafterChoice {
-    do { return try DrafterChoice.parse(text) } catch let e as BFFNError { throw ValidationError(e.reason) }
-}
+/// The speculative-decoding options `generate` and `verify` share.
+struct DraftOptions: ParsableArguments {
+    @Option(help: "Speculative decoding drafter: ngram, draft:PATH or none (generate's default: none; verify's: ngram).")
+    var speculative: String?
 
-/// The draft shape from `--tree` or `--draft-tokens`.
-func parseShape(tree: String?, draftTokens: Int) throws -> DraftShape {
-    do {
-        if let tree { return try DraftShape.parseTree(tree) }
-        return try DraftShape.chain(draftTokens)
-    } catch let e as BFFNError { throw ValidationError(e.reason) }
+    @Option(help: "Draft chain length (1...32).")
+    var draftTokens: Int = 8
+
+    @Option(help: "Draft tree WIDTHxDEPTH (top-WIDTH children per node, at most 31 nodes), instead of a chain.")
+    var tree: String?
+
+    func validate() throws {
+        _ = try drafter(default: .none)
+        _ = try shape()
+    }
+
+    /// The drafter asked for, or `fallback`; usage errors become validation errors (exit 2).
+    func drafter(default fallback: DrafterChoice) throws -> DrafterChoice {
+        guard let speculative else { return fallback }
+        do { return try DrafterChoice.parse(speculative) } catch let e as BFFNError { throw ValidationError(e.reason) }
+    }
+
+    /// The draft shape from `--tree` or `--draft-tokens`.
+    func shape() throws -> DraftShape {
+        do {
+            if let tree { return try DraftShape.parseTree(tree) }
+            return try DraftShape.chain(draftTokens)
+        } catch let e as BFFNError { throw ValidationError(e.reason) }
+    }
 }
 
 extension String {
