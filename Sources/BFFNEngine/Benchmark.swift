@@ -29,6 +29,11 @@ public struct BenchmarkResult: Sendable {
     /// Prefill GFLOP/s per thread: 2 × (non-expert parameters + parameters of the experts in the prompt's
     /// union) × prompt tokens / seconds / threads (attention score products not counted).
     public var prefillGFLOPsPerThread: Double
+    /// Milliseconds of one decode call of a single token after the prompt (sparse path).
+    public var tokenMilliseconds: Double = 0
+    /// Chunk length → milliseconds of one call over that many tokens after the prompt (what verifying a chain of
+    /// draft tokens costs), sparse path.
+    public var chunkMilliseconds: [Int: Double] = [:]
 }
 
 /// The decode/prefill benchmark behind `bffn bench`.
@@ -111,6 +116,21 @@ public enum Benchmark {
         let sparse = try decode(.sparse)
         let dense = try decode(.dense)
         engine.options.ffnMode = .sparse
+        // Verification-sized calls: C tokens after the prompt, rolled back after each call.
+        engine.reset()
+        _ = try engine.forward(prompt)
+        let base = engine.length
+        var chunks: [Int: Double] = [:]
+        for C in [8, 32] {
+            let chunk = (0..<C).map { prompt[$0 % prompt.count] }
+            let reps = max(2, decodeTokens / C)
+            let t0 = monotonicSeconds()
+            for _ in 0..<reps {
+                _ = try engine.forward(chunk)
+                engine.truncate(to: base)
+            }
+            chunks[C] = (monotonicSeconds() - t0) / Double(reps) * 1000
+        }
         let layers = w.layers.count, E = w.architecture.numExperts
         let bytesPerToken = Double(w.nonExpertBytesPerToken) + sparse.experts * Double(w.bytesPerExpert)
         let decodeTPS = Double(decodeTokens) / sparse.seconds
@@ -123,6 +143,7 @@ public enum Benchmark {
             denseFFNMillisecondsPerToken: dense.ffn / Double(decodeTokens) * 1000,
             sparseFFNMillisecondsPerToken: sparse.ffn / Double(decodeTokens) * 1000,
             activeExpertFraction: E > 0 ? sparse.experts / Double(E * layers) : 1, peakRSSBytes: peakRSS(),
-            prefillGFLOPsPerThread: prefillFLOPs / sparse.prefill / 1e9 / Double(threads))
+            prefillGFLOPsPerThread: prefillFLOPs / sparse.prefill / 1e9 / Double(threads),
+            tokenMilliseconds: sparse.seconds / Double(decodeTokens) * 1000, chunkMilliseconds: chunks)
     }
 }
