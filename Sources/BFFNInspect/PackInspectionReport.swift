@@ -29,12 +29,15 @@ public struct PackInspectionReport {
                 ("dtype", .string(PackInspectionReport.name(e.upStorage))), ("down_dtype", .string(PackInspectionReport.name(e.downStorage))), ("count", .integer(e.count)), ("expert_size", .integer(e.expertSize)),
                 ("layers", .integer(e.layers)), ("block_bytes", .integer(e.blockBytes)), ("data_bytes", .integer(e.dataBytes)),
                 ("alignment", .integer(pack.header.alignment)), ("offset", .integer(e.offset)),
+                ("resident_count", .integer(e.residentCount)), ("resident_bytes", .integer(e.residentBytes)), ("streamed_bytes", .integer(e.streamedBytes)),
                 ("order", .array(e.order.map { .array($0.map { .integer($0) }) })),
+                ("deployment_profile", pack.manifest["provenance"]?["deployment"]?["profile"]?["name"] ?? .null),
             ])
             for l in 0..<e.layers {
                 tensors.append(.object([("name", .string("model.layers.\(l).experts")), ("dtype", .string(PackInspectionReport.name(e.upStorage))),
                                         ("shape", [.integer(e.count), 2, .integer(e.expertSize), .integer(e.hiddenSize)]),
-                                        ("bytes", .integer(e.blockBytes * UInt64(e.count))), ("offset", .integer(e.blockOffset(layer: l, slot: 0)))]))
+                                        ("bytes", .integer(e.blockBytes * UInt64(e.count))), ("offset", .integer(e.blockOffset(layer: l, slot: 0))),
+                                        ("contiguous", .bool(e.residentCount == e.count || e.residentCount == 0))]))
             }
         }
         return .object([
@@ -77,6 +80,12 @@ public struct PackInspectionReport {
                      "  hidden \(a.hiddenSize), layers \(a.numLayers), vocab \(a.vocabSize), heads \(a.numAttentionHeads.map(String.init) ?? "?"), tied embeddings \(a.tiedEmbeddings ? "yes" : "no")"]
         if let e = pack.experts {
             lines.append("experts     \(e.count) x \(e.expertSize) per layer, \(PackInspectionReport.name(e.upStorage)), one \(e.blockBytes)-byte block each (\(e.dataBytes) data bytes), first at \(e.offset)")
+            if e.residentCount < e.count {
+                lines.append("  resident  \(e.residentCount) per layer (\(e.residentBytes) bytes), streamed \(e.count - e.residentCount) per layer (\(e.streamedBytes) bytes)")
+            }
+            if let profile = pack.manifest["provenance"]?["deployment"]?["profile"]?["name"]?.stringValue {
+                lines.append("  packed    for profile \(profile), experts hot-first")
+            }
         }
         if let q = pack.manifest["quantization"]?["classes"]?.objectMembers {
             for c in q {

@@ -65,7 +65,10 @@ struct DevicePackCommandTests {
             #expect(j[key] != nil && j[key] != .null, "missing \(key)")
         }
         #expect(j["verification"]?["passed"] == true && j["per_chunk"]?["8"]?["implied_tokens_per_second"] != nil)
-        #expect(try runBFFN(["inspect", out, "--check"]).status == 0)
+        let i = try runBFFN(["inspect", out, "--check", "--json"])
+        #expect(i.status == 0)
+        let experts = try JSONValue.parse(i.stdout)["experts"]
+        #expect(experts?["deployment_profile"] == "orin-nx-16g" && experts?["resident_count"] == 6 && experts?["streamed_bytes"] == 0)
         #expect(try runBFFN(["verify", out, "--reference", model]).status == 0)
         // Text report; existing output; unknown profile (usage); a budget below the dense weights (exit 1, no file).
         #expect(try runBFFN(["pack", model, "-o", out, "--profile", "cpu", "--no-bench"]).status == 1)
