@@ -216,6 +216,52 @@ public enum Dot {
         return (reduce((a + b) + (c + d)) + tx, reduce((e + f) + (g + h)) + ty)
     }
 
+    /// Three dot products against one float32 row (x·w, y·w, z·w), each in exactly `dot`'s order; the row is
+    /// loaded once for the three (multi-token calls).
+    @inlinable @inline(__always)
+    public static func dot3(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ z: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
+                            _ n: Int) -> (Float, Float, Float) {
+        var xa = SIMD8<Float>(), xb = SIMD8<Float>(), xc = SIMD8<Float>(), xd = SIMD8<Float>()
+        var ya = SIMD8<Float>(), yb = SIMD8<Float>(), yc = SIMD8<Float>(), yd = SIMD8<Float>()
+        var za = SIMD8<Float>(), zb = SIMD8<Float>(), zc = SIMD8<Float>(), zd = SIMD8<Float>()
+        let xr = UnsafeRawPointer(x), yr = UnsafeRawPointer(y), zr = UnsafeRawPointer(z), wr = UnsafeRawPointer(w)
+        var k = 0
+        while k + 32 <= n {
+            var v = wr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self)
+            xa.addProduct(xr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self), v)
+            ya.addProduct(yr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self), v)
+            za.addProduct(zr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self), v)
+            v = wr.loadUnaligned(fromByteOffset: (k + 8) * 4, as: SIMD8<Float>.self)
+            xb.addProduct(xr.loadUnaligned(fromByteOffset: (k + 8) * 4, as: SIMD8<Float>.self), v)
+            yb.addProduct(yr.loadUnaligned(fromByteOffset: (k + 8) * 4, as: SIMD8<Float>.self), v)
+            zb.addProduct(zr.loadUnaligned(fromByteOffset: (k + 8) * 4, as: SIMD8<Float>.self), v)
+            v = wr.loadUnaligned(fromByteOffset: (k + 16) * 4, as: SIMD8<Float>.self)
+            xc.addProduct(xr.loadUnaligned(fromByteOffset: (k + 16) * 4, as: SIMD8<Float>.self), v)
+            yc.addProduct(yr.loadUnaligned(fromByteOffset: (k + 16) * 4, as: SIMD8<Float>.self), v)
+            zc.addProduct(zr.loadUnaligned(fromByteOffset: (k + 16) * 4, as: SIMD8<Float>.self), v)
+            v = wr.loadUnaligned(fromByteOffset: (k + 24) * 4, as: SIMD8<Float>.self)
+            xd.addProduct(xr.loadUnaligned(fromByteOffset: (k + 24) * 4, as: SIMD8<Float>.self), v)
+            yd.addProduct(yr.loadUnaligned(fromByteOffset: (k + 24) * 4, as: SIMD8<Float>.self), v)
+            zd.addProduct(zr.loadUnaligned(fromByteOffset: (k + 24) * 4, as: SIMD8<Float>.self), v)
+            k += 32
+        }
+        while k + 8 <= n {
+            let v = wr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self)
+            xa.addProduct(xr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self), v)
+            ya.addProduct(yr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self), v)
+            za.addProduct(zr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self), v)
+            k += 8
+        }
+        var tx: Float = 0, ty: Float = 0, tz: Float = 0
+        while k < n {
+            tx = tx.addingProduct(x[k], w[k])
+            ty = ty.addingProduct(y[k], w[k])
+            tz = tz.addingProduct(z[k], w[k])
+            k += 1
+        }
+        return (reduce((xa + xb) + (xc + xd)) + tx, reduce((ya + yb) + (yc + yd)) + ty, reduce((za + zb) + (zc + zd)) + tz)
+    }
+
     /// x · w for a weight row of any stored type.
     @inlinable
     public static func dot(_ x: UnsafePointer<Float>, _ w: UnsafeRawPointer, _ type: WeightType, _ n: Int) -> Float {

@@ -70,7 +70,7 @@ public enum MatMul {
             return
         }
         // Prefill: widen the row block once into a float32 scratch tile (exact), then reuse each row for
-        // every token, two tokens per pass; per output the order is still that of Dot.dot.
+        // every token, three (then two) tokens per pass; per output the order is still that of Dot.dot.
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: (r1 - r0) * n)
         defer { scratch.deallocate() }
         for r in r0..<r1 {
@@ -83,6 +83,17 @@ public enum MatMul {
             while k < n { dst[k] = loader.load1(src, k); k += 1 }
         }
         var t = 0
+        while t + 3 <= j.tokens {
+            let xt = j.x + t * j.xStride, yt = j.x + (t + 1) * j.xStride, zt = j.x + (t + 2) * j.xStride
+            let ot = j.out + t * j.outStride, pt = j.out + (t + 1) * j.outStride, qt = j.out + (t + 2) * j.outStride
+            for r in r0..<r1 {
+                let (u, v, w) = Dot.dot3(xt, yt, zt, scratch + (r - r0) * n, n)
+                ot[r] = u
+                pt[r] = v
+                qt[r] = w
+            }
+            t += 3
+        }
         while t + 2 <= j.tokens {
             let xt = j.x + t * j.xStride, yt = j.x + (t + 1) * j.xStride
             let ot = j.out + t * j.outStride, pt = j.out + (t + 1) * j.outStride
@@ -212,7 +223,7 @@ public enum ExpertMatMul {
             return
         }
         // Several tokens: widen a few rows' union segments into contiguous float32 scratch (exact), then
-        // two tokens per pass with the same accumulator assignment as the one-token path.
+        // three (then two) tokens per pass with the same accumulator assignment as the one-token path.
         let rowsPerTile = max(1, 16384 / width)
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: rowsPerTile * width)
         defer { scratch.deallocate() }
@@ -231,6 +242,15 @@ public enum ExpertMatMul {
                 }
             }
             var t = 0
+            while t + 3 <= j.tokens {
+                for row in r0..<r1 {
+                    let (u, v, w) = Dot.dot3(j.x + t * width, j.x + (t + 1) * width, j.x + (t + 2) * width, scratch + (row - r0) * width, width)
+                    j.out[t * H + row] = u
+                    j.out[(t + 1) * H + row] = v
+                    j.out[(t + 2) * H + row] = w
+                }
+                t += 3
+            }
             while t + 2 <= j.tokens {
                 for row in r0..<r1 {
                     let (u, v) = Dot.dot2(j.x + t * width, j.x + (t + 1) * width, UnsafeRawPointer(scratch + (row - r0) * width), width, F32Loader())
