@@ -67,7 +67,8 @@ let package = Package(
         ]),
 
         // A seeded mutation fuzzer for the parsers (scripts/fuzz.sh); not part of the test suite.
-        .executableTarget(name: "bffn-fuzz", dependencies: ["BFFNCore", "BFFNSafetensors", "BFFNTorchZip", "BFFNCheckpoint", "BFFNPack"]),
+        .executableTarget(name: "bffn-fuzz", dependencies: ["BFFNCore", "BFFNSafetensors", "BFFNTorchZip", "BFFNCheckpoint", "BFFNPack",
+                                                          "BFFNEngine", "BFFNVerify", "BFFNDeploy"]),
 
         // Helpers shared by the tests: fixture paths, temporary folders, file builders.
         .target(name: "BFFNTestSupport", dependencies: ["BFFNCore", "CBlockFFNZlib"], path: "Tests/BFFNTestSupport"),

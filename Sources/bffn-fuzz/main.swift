@@ -1,5 +1,6 @@
 // bffn-fuzz: a seeded mutation fuzzer for the untrusted-input parsers (safetensors header, zip reader,
-// pickle interpreter, .bfpk header and manifest, JSON). Not a test: run it with scripts/fuzz.sh for as long as you like.
+// pickle interpreter, .bfpk header and manifest and running a valid pack, reference files, device profiles,
+// token-sequence files, JSON). Not a test: run it with scripts/fuzz.sh for as long as you like.
 //
 // Usage: bffn-fuzz SECONDS SEED OUTDIR SEEDFILE...
 // Each iteration takes a seed file, applies 1-8 random mutations (bit flips, byte sets, interesting
@@ -9,6 +10,9 @@
 // prints the execution count and how many inputs each error code classified.
 import BFFNCheckpoint
 import BFFNCore
+import BFFNDeploy
+import BFFNEngine
+import BFFNVerify
 import BFFNPack
 import BFFNSafetensors
 import BFFNTorchZip
@@ -84,7 +88,7 @@ while Double(time(nil)) < deadline {
         _ = input.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         close(fd)
         var outcome = "ok"
-        for reader in 0..<4 {
+        for reader in 0..<7 {
             do {
                 switch reader {
                 case 0:
@@ -97,11 +101,20 @@ while Double(time(nil)) < deadline {
                     let p = try PackFile(path: current)
                     try p.verifyChecksums()
                     _ = PackFile.isPack(path: current)
+                case 3:
+                    // A pack that validates must also load and run (shapes the manifest claims are trusted nowhere).
+                    let w = try ModelWeights(pack: PackFile(path: current))
+                    _ = try Engine(weights: w).forward([0, 1])
+                case 4:
+                    _ = try ReferenceFile(path: current)
+                case 5:
+                    let json = try MappedFile(path: current).withBytes { try JSONValue.parse($0, file: current) }
+                    _ = try DeviceProfile(json: json, path: current)
                 default:
-                    _ = try MappedFile(path: current).withBytes { try JSONValue.parse($0, file: current) }
+                    _ = try TokenSequenceFile.read(path: current)
                 }
             } catch let e as BFFNError {
-                if reader < 3 && outcome == "ok" { outcome = e.code.rawValue }
+                if reader < 4 && outcome == "ok" { outcome = e.code.rawValue }
             }
         }
         outcomes[outcome, default: 0] += 1
