@@ -239,6 +239,14 @@ public struct VerificationReport: Sendable {
         let matched = prompts.reduce(0) { $0 + $1.greedyMatchTokens }, total = prompts.reduce(0) { $0 + $1.greedyTokens }
         s += "  greedy match        \(matched)/\(total) tokens\(greedyMatch ? "" : prompts.enumerated().compactMap { i, p in p.firstGreedyDivergence.map { ", prompt \(i + 1) diverges at token \($0)" } }.joined())\n"
         if let j = routerJaccard { s += "  router agreement    Jaccard \(short(j))\n" }
+        if prompts.count > 1 {
+            s += "  per prompt          tokens  max|err|  mean KLD   top-1    greedy\n"
+            for (i, p) in prompts.enumerated() {
+                s += "    " + pad(R: String(i + 1), 16) + pad(L: String(p.promptTokens), 6) + pad(L: short(p.logits.maxAbsError), 10)
+                s += pad(L: short(p.logits.meanKLD), 10) + pad(L: percent(p.logits.top1Agreement), 9)
+                s += "   \(p.greedyMatchTokens)/\(p.greedyTokens)\(p.speculativeMatches == false ? "  speculative DIFFERS" : "")\n"
+            }
+        }
         if !hiddenRelativeError.isEmpty {
             s += "  hidden rel. error   " + hiddenRelativeError.map(short).joined(separator: " ")
             s += firstDivergingLayer.map { "   first diverging layer: \($0)\n" } ?? "   (no layer beyond \(short(thresholds.hiddenTolerance)))\n"
