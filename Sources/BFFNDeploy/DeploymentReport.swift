@@ -10,6 +10,7 @@ import BFFNVerify
 /// non-expert weights once and the union of its experts once (BLOCKFFN-SPEC.md 4.4). Implied tokens/s assume
 /// decoding is bound by memory bandwidth.
 public struct DeploymentReport: Sendable {
+    /// The pack written, its source checkpoint, and the profile it was made for.
     public var output: String
     public var source: String
     public var profile: DeviceProfile
@@ -25,6 +26,8 @@ public struct DeploymentReport: Sendable {
     /// Non-expert bytes per pass and data bytes per expert.
     public var nonExpertBytes: Double
     public var expertBytes: Double
+    /// The calibration, its source name and the sequences held back; the verification of the pack against its
+    /// source; this machine's benchmark of the pack (nil with `--no-bench`).
     public var calibration: ExpertCalibration
     public var calibrationName: String
     public var heldBack: Int
@@ -95,6 +98,7 @@ public struct DeploymentReport: Sendable {
     /// The chunk lengths reported: 8 and 32, within the profile's largest chunk.
     public var chunkLengths: [Int] { [8, 32].filter { $0 <= profile.maxChunkTokens } }
 
+    /// The report as one JSON object (`bffn pack --json`).
     public var json: JSONValue {
         var chunks: [(String, JSONValue)] = []
         for L in chunkLengths {
@@ -142,6 +146,7 @@ public struct DeploymentReport: Sendable {
         return .object(m)
     }
 
+    /// The report as readable text.
     public var text: String {
         func mb(_ b: Double) -> String { fixed(b / 1e6, 2) + " MB" }
         var s = "pack \(output)\n  from \(source), profile \(profile.name): \(profile.description)\n"

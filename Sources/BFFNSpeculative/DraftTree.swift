@@ -55,6 +55,7 @@ public struct DraftTree: Sendable, Equatable {
     /// Each node's depth (1 for children of the root).
     public private(set) var depths: [Int] = []
 
+    /// An empty tree (no draft tokens).
     public init() {}
 
     /// A chain: each token follows the one before.

@@ -18,6 +18,7 @@ public struct LogitComparison: Sendable {
     var squaredError = 0.0
     var squaredReference = 0.0
 
+    /// An empty comparison.
     public init() {}
 
     /// Mean KL(reference || model) over positions, in nats.

@@ -16,6 +16,7 @@ public struct PromptReport: Sendable {
     /// Whether speculative decoding gave the plain greedy output (nil when not run).
     public var speculativeMatches: Bool?
 
+    /// An empty row for a prompt of `promptTokens` tokens.
     public init(promptTokens: Int) { self.promptTokens = promptTokens }
 }
 
@@ -26,6 +27,7 @@ public struct SpeculativeSummary: Sendable {
     public var shape: String
     /// True when every prompt's speculative output equals plain greedy decoding.
     public var lossless = true
+    /// Verification calls, draft tokens proposed, and draft tokens accepted.
     public var steps = 0, drafted = 0, accepted = 0
     var plainTokens = 0, plainSeconds = 0.0, plainExperts = 0.0
     var speculativeTokens = 0, speculativeSeconds = 0.0, speculativeExperts = 0.0, chunkSparsitySum = 0.0
@@ -41,6 +43,7 @@ public struct SpeculativeSummary: Sendable {
     /// Chunk-level sparsity of the verified chunks (1 - mean union fraction per verification call).
     public var verifiedChunkSparsity: Double { steps > 0 ? chunkSparsitySum / Double(steps) : 0 }
 
+    /// An empty summary for `drafter` and `shape`.
     public init(drafter: String, shape: String) {
         self.drafter = drafter
         self.shape = shape
@@ -68,12 +71,15 @@ public struct SpeculativeSummary: Sendable {
 
 /// What `bffn verify` found, and whether it passes.
 public struct VerificationReport: Sendable {
+    /// The model checked, and its reference (a file or a model), as given.
     public var model: String
     public var reference: String
     /// "file" or "model".
     public var referenceKind = "file"
+    /// The model's class relative to the reference, and the limits applied.
     public var quantization: QuantizationClass = .reference
     public var thresholds = VerificationThresholds.defaults(for: .reference)
+    /// One entry per prompt, in order.
     public var prompts: [PromptReport] = []
     /// Per layer, ||model - reference|| / ||reference|| of the hidden state after the layer (models only).
     public var hiddenRelativeError: [Double] = []
@@ -84,12 +90,14 @@ public struct VerificationReport: Sendable {
     /// A pack's checksum verification: whether it ran, and the error it found.
     public var integrityChecked = false
     public var integrityError: String?
+    /// The speculative check (nil with drafter `none`) and the sparsity of the model's routers over the tokens compared.
     public var speculative: SpeculativeSummary?
     public var sparsity: SparsityStatistics?
     /// The verdict, and why it failed.
     public private(set) var passed = false
     public private(set) var failures: [String] = []
 
+    /// An empty report; `Verifier.run` fills it in.
     public init(model: String, reference: String) {
         self.model = model
         self.reference = reference
