@@ -28,7 +28,20 @@ public enum MatMul {
     /// `w.rows` floats (`outStride` apart).
     public static func run(x: UnsafePointer<Float>, tokens: Int, xStride: Int, w: WeightMatrix,
                            out: UnsafeMutablePointer<Float>, outStride: Int, threads: Int) {
-        let job = Job(x: x, out: out, w: w, tokens: tokens, xStride: xStride, outStride: outStride)
+        // Several tokens: give the inputs 64-byte-aligned rows, so no 32-byte load of the inner loops splits
+        // across cache lines (values and order unchanged).
+        var aligned: UnsafeMutableRawPointer? = nil
+        defer { aligned?.deallocate() }
+        var xs = x, stride = xStride
+        if tokens > 1 && (Int(bitPattern: x) % 64 != 0 || (xStride * 4) % 64 != 0) {
+            stride = (w.cols + 15) / 16 * 16
+            let buffer = UnsafeMutableRawPointer.allocate(byteCount: tokens * stride * 4, alignment: 64)
+            let f = buffer.bindMemory(to: Float.self, capacity: tokens * stride)
+            for t in 0..<tokens { (f + t * stride).update(from: x + t * xStride, count: w.cols) }
+            aligned = buffer
+            xs = UnsafePointer(f)
+        }
+        let job = Job(x: xs, out: out, w: w, tokens: tokens, xStride: stride, outStride: outStride)
         let rowsPerBlock = MatMul.rowsPerBlock
         let blocks = (w.rows + rowsPerBlock - 1) / rowsPerBlock
         let work = w.rows * w.cols * max(tokens, 1)
@@ -71,10 +84,12 @@ public enum MatMul {
         }
         // Prefill: widen the row block once into a float32 scratch tile (exact), then reuse each row for
         // every token, three (then two) tokens per pass; per output the order is still that of Dot.dot.
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: (r1 - r0) * n)
-        defer { scratch.deallocate() }
+        let stride = (n + 15) / 16 * 16
+        let scratchBytes = UnsafeMutableRawPointer.allocate(byteCount: (r1 - r0) * stride * 4, alignment: 64)
+        defer { scratchBytes.deallocate() }
+        let scratch = scratchBytes.bindMemory(to: Float.self, capacity: (r1 - r0) * stride)
         for r in r0..<r1 {
-            let src = j.w.row(r), dst = scratch + (r - r0) * n
+            let src = j.w.row(r), dst = scratch + (r - r0) * stride
             var k = 0
             while k + 8 <= n {
                 UnsafeMutableRawPointer(dst).storeBytes(of: loader.load8(src, k), toByteOffset: k * 4, as: SIMD8<Float>.self)
@@ -87,7 +102,7 @@ public enum MatMul {
             let xt = j.x + t * j.xStride, yt = j.x + (t + 1) * j.xStride, zt = j.x + (t + 2) * j.xStride
             let ot = j.out + t * j.outStride, pt = j.out + (t + 1) * j.outStride, qt = j.out + (t + 2) * j.outStride
             for r in r0..<r1 {
-                let (u, v, w) = Dot.dot3(xt, yt, zt, scratch + (r - r0) * n, n)
+                let (u, v, w) = Dot.dot3(xt, yt, zt, scratch + (r - r0) * stride, n)
                 ot[r] = u
                 pt[r] = v
                 qt[r] = w
@@ -98,7 +113,7 @@ public enum MatMul {
             let xt = j.x + t * j.xStride, yt = j.x + (t + 1) * j.xStride
             let ot = j.out + t * j.outStride, pt = j.out + (t + 1) * j.outStride
             for r in r0..<r1 {
-                let (u, v) = Dot.dot2(xt, yt, UnsafeRawPointer(scratch + (r - r0) * n), n, F32Loader())
+                let (u, v) = Dot.dot2(xt, yt, UnsafeRawPointer(scratch + (r - r0) * stride), n, F32Loader())
                 ot[r] = u
                 pt[r] = v
             }
@@ -106,7 +121,7 @@ public enum MatMul {
         }
         if t < j.tokens {
             let xt = j.x + t * j.xStride, ot = j.out + t * j.outStride
-            for r in r0..<r1 { ot[r] = Dot.dot(xt, UnsafeRawPointer(scratch + (r - r0) * n), n, F32Loader()) }
+            for r in r0..<r1 { ot[r] = Dot.dot(xt, UnsafeRawPointer(scratch + (r - r0) * stride), n, F32Loader()) }
         }
     }
 }
@@ -188,7 +203,18 @@ public enum ExpertMatMul {
     /// multiples of 32; see `Dot.segmentedDot` for why any union gives the same bits as all experts).
     static func concatenated(g: UnsafePointer<Float>, tokens: Int, blocks: [WeightMatrix], out: UnsafeMutablePointer<Float>, threads: Int) {
         let H = blocks[0].rows, de = blocks[0].cols, width = blocks.count * de
-        let job = Job(x: g, out: out, blocks: blocks, tokens: tokens)
+        // Several tokens: 64-byte-aligned gate rows (width is a multiple of 32 floats), as in `MatMul.run`.
+        var aligned: UnsafeMutableRawPointer? = nil
+        defer { aligned?.deallocate() }
+        var gs = g
+        if tokens > 1 && Int(bitPattern: g) % 64 != 0 {
+            let buffer = UnsafeMutableRawPointer.allocate(byteCount: tokens * width * 4, alignment: 64)
+            let f = buffer.bindMemory(to: Float.self, capacity: tokens * width)
+            f.update(from: g, count: tokens * width)
+            aligned = buffer
+            gs = UnsafePointer(f)
+        }
+        let job = Job(x: gs, out: out, blocks: blocks, tokens: tokens)
         let parts = H * width * tokens < 1 << 15 ? 1 : max(1, min(threads, H / 16))
         WorkerPool.shared.run(parts: parts) { p in
             let j0 = H * p / parts, j1 = H * (p + 1) / parts
@@ -225,8 +251,9 @@ public enum ExpertMatMul {
         // Several tokens: widen a few rows' union segments into contiguous float32 scratch (exact), then
         // three (then two) tokens per pass with the same accumulator assignment as the one-token path.
         let rowsPerTile = max(1, 16384 / width)
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: rowsPerTile * width)
-        defer { scratch.deallocate() }
+        let scratchBytes = UnsafeMutableRawPointer.allocate(byteCount: rowsPerTile * width * 4, alignment: 64)
+        defer { scratchBytes.deallocate() }
+        let scratch = scratchBytes.bindMemory(to: Float.self, capacity: rowsPerTile * width)
         var r0 = j0
         while r0 < j1 {
             let r1 = min(j1, r0 + rowsPerTile)
