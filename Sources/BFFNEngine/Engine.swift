@@ -495,10 +495,17 @@ public final class Engine {
                 ExpertMatMul.up(x: bp.baseAddress!, tokens: T, blocks: experts.map { lw.expertUp[$0] }, out: gp.baseAddress!, threads: threads)
             }
         }
+        // A (token, expert) pair whose score is 0 contributes exact zeros ("apply a mask based on A(x)"),
+        // so its SiLU is not computed (the down product adds +0 either way).
         for t in 0..<T {
             for (k, e) in experts.enumerated() {
                 let score = r[t * E + e]
-                for i in 0..<de { g[t * width + k * de + i] = Ops.silu(g[t * width + k * de + i]) * score }
+                let base = t * width + k * de
+                if score == 0 {
+                    for i in 0..<de { g[base + i] = 0 }
+                } else {
+                    for i in 0..<de { g[base + i] = Ops.silu(g[base + i]) * score }
+                }
             }
         }
         g.withUnsafeBufferPointer { gp in
