@@ -45,7 +45,10 @@ public enum MatMul {
         let rowsPerBlock = MatMul.rowsPerBlock
         let blocks = (w.rows + rowsPerBlock - 1) / rowsPerBlock
         let work = w.rows * w.cols * max(tokens, 1)
-        let parts = work < 1 << 16 ? 1 : max(1, min(threads, blocks))
+        // One part per thread for a single token (each streams its rows); several tokens: up to 8 parts per
+        // thread, taken dynamically by the pool, so a slower thread does not hold the call up.
+        // (threads == 1 must stay one part: callers inside a pool job run with one thread.)
+        let parts = work < 1 << 16 || threads <= 1 ? 1 : max(1, min(tokens > 1 ? threads * 8 : threads, blocks))
         if parts == 1 {
             // Block by block even on one thread: prefill widens one block at a time into scratch.
             var b = 0
