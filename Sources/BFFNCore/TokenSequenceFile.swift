@@ -1,15 +1,21 @@
 /// Files of token id sequences: one comma-separated list of non-negative ids per line; blank lines and lines
 /// starting with `#` are skipped. Used for `--prompts` and `--calibration`.
 public enum TokenSequenceFile {
-    /// Parses "5, 17,42" into ids; nil when any item is not a non-negative integer or the list is empty.
-    public static func parseLine(_ text: Substring) -> [Int]? {
+    /// Parses "5, 17,42" into ids: comma-separated items, each a non-negative integer with `whitespace`
+    /// characters allowed around it.
+    /// - Throws: `.malformed` naming the first item that is not a non-negative integer.
+    public static func parse<S: StringProtocol>(_ text: S, whitespace: String = " \t\r") throws -> [Int] {
         var ids: [Int] = []
         for part in text.split(separator: ",", omittingEmptySubsequences: false) {
-            let item = part.drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" || $0 == "\r" }.reversed()
-            guard let v = Int(String(item)), v >= 0 else { return nil }
+            var item = Substring(part)
+            while let f = item.first, whitespace.contains(f) { item.removeFirst() }
+            while let l = item.last, whitespace.contains(l) { item.removeLast() }
+            guard let v = Int(item), v >= 0 else {
+                throw BFFNError(.malformed, "'\(item)' in the token ids is not a non-negative integer", field: "token ids")
+            }
             ids.append(v)
         }
-        return ids.isEmpty ? nil : ids
+        return ids
     }
 
     /// Reads every sequence of the file at `path`.
@@ -24,10 +30,9 @@ public enum TokenSequenceFile {
             defer { offset += line.utf8.count + 1 }
             let trimmed = line.drop { $0 == " " || $0 == "\t" || $0 == "\r" }
             if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
-            guard let ids = parseLine(line) else {
+            do { sequences.append(try parse(line)) } catch {
                 throw BFFNError(.malformed, "line \(lineNumber) is not a comma-separated list of token ids", file: path, field: "line \(lineNumber)", offset: UInt64(offset))
             }
-            sequences.append(ids)
         }
         guard !sequences.isEmpty else { throw BFFNError(.malformed, "the file holds no token sequence", file: path) }
         return sequences

@@ -96,24 +96,8 @@ struct GenerateCommand: ParsableCommand {
     }
 }
 
-/// Parses "5,17,42" into ids.
+/// Parses "5,17,42" into ids (spaces allowed around items).
 /// - Throws: `ValidationError` naming the bad item.
 func parseTokenIds(_ text: String) throws -> [Int] {
-    let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: " ") }
-    var ids: [Int] = []
-    for p in parts {
-        guard let v = Int(p), v >= 0 else { throw ValidationError("'\(p)' in the token ids is not a non-negative integer") }
-        ids.append(v)
-    }
-    guard !ids.isEmpty else { throw ValidationError("give at least one token id") }
-    return ids
-}
-
-extension Substring {
-    func trimmingCharacters(in set: String) -> String {
-        var s = self
-        while let f = s.first, set.contains(f) { s.removeFirst() }
-        while let l = s.last, set.contains(l) { s.removeLast() }
-        return String(s)
-    }
+    do { return try TokenSequenceFile.parse(text, whitespace: " ") } catch let e as BFFNError { throw ValidationError(e.reason) }
 }

@@ -124,7 +124,3 @@ struct DraftOptions: ParsableArguments {
         } catch let e as BFFNError { throw ValidationError(e.reason) }
     }
 }
-
-extension String {
-    func trimmingCharacters(in set: String) -> String { Substring(self).trimmingCharacters(in: set) }
-}
