@@ -25,12 +25,8 @@ public struct ExpertCalibration: Sendable {
         var activations = [[Int]](repeating: [Int](repeating: 0, count: E), count: L)
         var co = [[Int]](repeating: [Int](repeating: 0, count: E * E), count: L)
         var captured: [[[Float]]] = []
-        let capture = engine.options.captureRouterScores
-        engine.options.captureRouterScores = true
-        defer { engine.options.captureRouterScores = capture }
         for (i, s) in sequences.enumerated() {
-            engine.reset()
-            let out = try engine.forward(s)
+            let out = try engine.forwardCapturing(s)
             let scores = engine.weights.sourceOrdered(out.routerScores)
             for (l, r) in scores.enumerated() {
                 for t in 0..<(r.count / max(E, 1)) {

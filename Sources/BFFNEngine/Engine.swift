@@ -60,6 +60,19 @@ public struct ForwardOutput: Sendable {
     }
 }
 
+/// The `count` largest values of a row, as positions from its start (0-based), largest first; equal values
+/// keep the lower position first (torch.topk's order on ties in a row of logits).
+public func topPositions<C: Collection>(_ values: C, count: Int) -> [Int] where C.Element: Comparable {
+    var best: [(position: Int, value: C.Element)] = []
+    for (i, v) in values.enumerated() where best.count < count || v > best[best.count - 1].value {
+        var j = best.count
+        while j > 0 && best[j - 1].value < v { j -= 1 }
+        best.insert((i, v), at: j)
+        if best.count > count { best.removeLast() }
+    }
+    return best.map(\.position)
+}
+
 /// The BlockFFN forward pass in float32 (BLOCKFFN-SPEC.md section 3, DECISIONS.md 5-8) with a KV cache.
 ///
 /// Batch-invariant: every dot product, norm and softmax uses a fixed order that does not depend on how many
@@ -182,6 +195,18 @@ public final class Engine {
             slotParent[start + k] = start + k - 1
         }
         truncate(to: start + path.count)
+    }
+
+    /// Runs `tokens` on an emptied cache with router scores captured (and hidden states when asked), leaving
+    /// the capture options as they were: what verification and calibration inspect.
+    /// - Throws: `.outOfBounds` for a token id outside the vocabulary.
+    public func forwardCapturing(_ tokens: [Int], hiddenStates: Bool = false) throws -> ForwardOutput {
+        let saved = options
+        defer { options = saved }
+        options.captureRouterScores = true
+        options.captureHiddenStates = hiddenStates
+        reset()
+        return try forward(tokens)
     }
 
     /// Runs `tokens` at positions `length ..< length + T`, appends them to the cache, and returns their logits.

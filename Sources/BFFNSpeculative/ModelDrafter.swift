@@ -76,15 +76,6 @@ public final class ModelDrafter: Drafter {
         var sum = 0.0
         for v in logits { sum += Double(expf(v - maxValue)) }
         let logZ = Double(maxValue) + log(sum)
-        var best: [(Int, Float)] = []
-        for (i, v) in logits.enumerated() {
-            if best.count < count || v > best[best.count - 1].1 {
-                var k = best.count
-                while k > 0 && best[k - 1].1 < v { k -= 1 }
-                best.insert((i, v), at: k)
-                if best.count > count { best.removeLast() }
-            }
-        }
-        return best.map { ($0.0, Double($0.1) - logZ) }
+        return topPositions(logits, count: count).map { i in (i, Double(logits[logits.startIndex + i]) - logZ) }
     }
 }

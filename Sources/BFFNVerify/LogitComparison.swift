@@ -1,3 +1,5 @@
+import BFFNEngine
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -55,7 +57,7 @@ public struct LogitComparison: Sendable {
         kld = max(kld, 0)
         kldSum += kld
         maxKLD = max(maxKLD, kld)
-        let topR = LogitComparison.top(r, 5), topM = LogitComparison.top(m, 5)
+        let topR = topPositions(r, count: 5), topM = topPositions(m, count: 5)
         if topR[0] == topM[0] { top1Agreeing += 1 }
         top5Sum += Double(Set(topR).intersection(topM).count) / Double(topR.count)
         positions += 1
@@ -80,17 +82,5 @@ public struct LogitComparison: Sendable {
         for v in x { s += exp(v - m) }
         let z = m + log(s)
         return x.map { $0 - z }
-    }
-
-    /// Indices of the `k` largest values, descending, ties to the lower index.
-    static func top(_ x: [Double], _ k: Int) -> [Int] {
-        var best: [Int] = []
-        for (i, v) in x.enumerated() where best.count < k || v > x[best[best.count - 1]] {
-            var j = best.count
-            while j > 0 && x[best[j - 1]] < v { j -= 1 }
-            best.insert(i, at: j)
-            if best.count > k { best.removeLast() }
-        }
-        return best
     }
 }

@@ -146,21 +146,11 @@ public enum Verifier {
             // Logits, routers and hidden states over the prompt (and, against a model, its greedy continuation
             // fed back, so positions beyond the prompt are compared too).
             let sequence = file != nil ? prompt : prompt + referenceGreedy.dropLast()
-            model.options.captureRouterScores = true
-            model.options.captureHiddenStates = referenceEngine != nil
-            model.reset()
-            let mine = try model.forward(sequence)
-            model.options.captureRouterScores = false
-            model.options.captureHiddenStates = false
+            let mine = try model.forwardCapturing(sequence, hiddenStates: referenceEngine != nil)
             var theirs: ForwardOutput? = nil
             var referenceRouters: [[Float]] = file?.routers ?? []
             if let referenceEngine {
-                referenceEngine.options.captureRouterScores = true
-                referenceEngine.options.captureHiddenStates = true
-                referenceEngine.reset()
-                theirs = try referenceEngine.forward(sequence)
-                referenceEngine.options.captureRouterScores = false
-                referenceEngine.options.captureHiddenStates = false
+                theirs = try referenceEngine.forwardCapturing(sequence, hiddenStates: true)
                 referenceRouters = referenceEngine.weights.sourceOrdered(theirs!.routerScores)
             }
             for t in 0..<sequence.count {
