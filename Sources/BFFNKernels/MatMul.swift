@@ -28,19 +28,11 @@ public enum MatMul {
     /// `w.rows` floats (`outStride` apart).
     public static func run(x: UnsafePointer<Float>, tokens: Int, xStride: Int, w: WeightMatrix,
                            out: UnsafeMutablePointer<Float>, outStride: Int, threads: Int) {
-        // Several tokens: give the inputs 64-byte-aligned rows, so no 32-byte load of the inner loops splits
-        // across cache lines (values and order unchanged).
-        var aligned: UnsafeMutableRawPointer? = nil
-        defer { aligned?.deallocate() }
-        var xs = x, stride = xStride
-        if tokens > 1 && (Int(bitPattern: x) % 64 != 0 || (xStride * 4) % 64 != 0) {
-            stride = (w.cols + 15) / 16 * 16
-            let buffer = UnsafeMutableRawPointer.allocate(byteCount: tokens * stride * 4, alignment: 64)
-            let f = buffer.bindMemory(to: Float.self, capacity: tokens * stride)
-            for t in 0..<tokens { (f + t * stride).update(from: x + t * xStride, count: w.cols) }
-            aligned = buffer
-            xs = UnsafePointer(f)
-        }
+        // Several tokens: 64-byte-aligned input rows, so no 32-byte load of the inner loops splits across cache
+        // lines (values and order unchanged).
+        let input = AlignedRows(x, rows: tokens, stride: xStride, cols: w.cols)
+        defer { input.release() }
+        let xs = input.pointer, stride = input.stride
         let job = Job(x: xs, out: out, w: w, tokens: tokens, xStride: stride, outStride: outStride)
         let rowsPerBlock = MatMul.rowsPerBlock
         let blocks = (w.rows + rowsPerBlock - 1) / rowsPerBlock
@@ -129,6 +121,33 @@ public enum MatMul {
     }
 }
 
+/// Rows of floats for the multi-token kernels: the caller's rows when they are 64-byte aligned (or there is
+/// one row), else a 64-byte-aligned copy whose stride is rounded up to 16 floats.
+struct AlignedRows {
+    let pointer: UnsafePointer<Float>
+    let stride: Int
+    private let copy: UnsafeMutableRawPointer?
+
+    init(_ x: UnsafePointer<Float>, rows: Int, stride: Int, cols: Int) {
+        guard rows > 1 && (Int(bitPattern: x) % 64 != 0 || (stride * 4) % 64 != 0) else {
+            pointer = x
+            self.stride = stride
+            copy = nil
+            return
+        }
+        let padded = (cols + 15) / 16 * 16
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: rows * padded * 4, alignment: 64)
+        let f = buffer.bindMemory(to: Float.self, capacity: rows * padded)
+        for t in 0..<rows { (f + t * padded).update(from: x + t * stride, count: cols) }
+        pointer = UnsafePointer(f)
+        self.stride = padded
+        copy = buffer
+    }
+
+    /// Frees the copy, if one was made.
+    func release() { copy?.deallocate() }
+}
+
 /// Products over a list of row blocks (the experts of a chunk's union), without copying weights.
 public enum ExpertMatMul {
     /// Rows ahead to prefetch in the one-token down projection (BFFN_PREFETCH overrides, for tuning).
@@ -149,7 +168,10 @@ public enum ExpertMatMul {
     public static func up(x: UnsafePointer<Float>, tokens: Int, blocks: [WeightMatrix], out: UnsafeMutablePointer<Float>, threads: Int) {
         guard let first = blocks.first else { return }
         let de = first.rows, H = first.cols, width = blocks.count * de
-        let job = Job(x: x, out: out, blocks: blocks, tokens: tokens)
+        // Align the inputs once here rather than in every per-block `MatMul.run` below.
+        let input = AlignedRows(x, rows: tokens, stride: H, cols: H)
+        defer { input.release() }
+        let job = Job(x: input.pointer, out: out, blocks: blocks, tokens: tokens)
         // Split the union's rows evenly (not whole experts), so two threads get equal work for any union size.
         let totalRows = width
         let parts = totalRows * H * tokens < 1 << 15 ? 1 : max(1, min(threads, totalRows / 8))
@@ -158,7 +180,7 @@ public enum ExpertMatMul {
             var b = lo / de
             while b * de < hi {
                 let r0 = max(lo, b * de) - b * de, r1 = min(hi, (b + 1) * de) - b * de
-                MatMul.run(x: job.x, tokens: job.tokens, xStride: H, w: job.blocks[b].rows(r0, r1 - r0),
+                MatMul.run(x: job.x, tokens: job.tokens, xStride: input.stride, w: job.blocks[b].rows(r0, r1 - r0),
                            out: job.out + b * de + r0, outStride: width, threads: 1)
                 b += 1
             }
@@ -207,16 +229,10 @@ public enum ExpertMatMul {
     static func concatenated(g: UnsafePointer<Float>, tokens: Int, blocks: [WeightMatrix], out: UnsafeMutablePointer<Float>, threads: Int) {
         let H = blocks[0].rows, de = blocks[0].cols, width = blocks.count * de
         // Several tokens: 64-byte-aligned gate rows (width is a multiple of 32 floats), as in `MatMul.run`.
-        var aligned: UnsafeMutableRawPointer? = nil
-        defer { aligned?.deallocate() }
-        var gs = g
-        if tokens > 1 && Int(bitPattern: g) % 64 != 0 {
-            let buffer = UnsafeMutableRawPointer.allocate(byteCount: tokens * width * 4, alignment: 64)
-            let f = buffer.bindMemory(to: Float.self, capacity: tokens * width)
-            f.update(from: g, count: tokens * width)
-            aligned = buffer
-            gs = UnsafePointer(f)
-        }
+        let gates = AlignedRows(g, rows: tokens, stride: width, cols: width)
+        defer { gates.release() }
+        assert(gates.stride == width, "rows of a multiple of 32 floats keep their stride")
+        let gs = gates.pointer
         let job = Job(x: gs, out: out, blocks: blocks, tokens: tokens)
         let parts = H * width * tokens < 1 << 15 ? 1 : max(1, min(threads, H / 16))
         WorkerPool.shared.run(parts: parts) { p in
