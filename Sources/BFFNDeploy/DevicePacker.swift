@@ -70,12 +70,8 @@ public enum DevicePacker {
         // it again (a multi-GB source would otherwise count twice in resident memory).
         let (calibration, convert, heldBack) = try DevicePacker.plan(source: source, options: options)
 
-        // 3. Write next to the output under a temporary name, verify, then rename into place.
-        let temporary = DevicePacker.temporaryPath(for: output)
-        defer { unlink(temporary) }
-        options.progress?("converting")
-        let conversion = try PackWriter.convert(source: source, to: temporary, options: convert)
-        options.progress?("verifying against the source on \(heldBack.count) held-back sequences")
+        // 3. Convert; the writer hands over the finished temporary file, which is verified before it may take
+        //    the output's name (a failed verification leaves nothing behind).
         var verify = VerifyOptions()
         verify.threads = options.threads
         verify.maxNewTokens = 16
@@ -83,13 +79,21 @@ public enum DevicePacker {
         verify.minTop1 = options.minTop1
         verify.drafter = .ngram
         verify.draftShape = try .chain(max(1, min(8, profile.maxChunkTokens - 1)))
-        let verification = try Verifier.run(modelPath: temporary, referencePath: source, prompts: heldBack, options: verify)
-        guard verification.passed else {
-            throw BFFNError(.verificationFailed, "the pack does not verify against its source (\(verification.failures.joined(separator: "; "))); nothing was written",
-                            file: output)
+        let verified = VerificationBox()
+        var convertOptions = convert
+        convertOptions.checkBeforeCommit = { [verify, heldBack] temporary in
+            options.progress?("verifying against the source on \(heldBack.count) held-back sequences")
+            let report = try Verifier.run(modelPath: temporary, referencePath: source, prompts: heldBack, options: verify)
+            guard report.passed else {
+                throw BFFNError(.verificationFailed, "the pack does not verify against its source (\(report.failures.joined(separator: "; "))); nothing was written",
+                                file: output)
+            }
+            verified.report = report
         }
-        guard rename(temporary, output) == 0 else {
-            throw BFFNError(.io, "cannot rename the verified pack into place (errno \(errno))", file: output)
+        options.progress?("converting")
+        let conversion = try PackWriter.convert(source: source, to: output, options: convertOptions)
+        guard let verification = verified.report else {
+            throw BFFNError(.verificationFailed, "the converter did not hand the pack over for verification", file: output)
         }
 
         // 4. The deployment report, with this machine's measurement of the pack beside the profile's figures.
@@ -124,7 +128,7 @@ public enum DevicePacker {
         var convert = try profile.convertOptions(for: weights)
         convert.threads = options.threads
         convert.attachments = options.attachments
-        convert.overwrite = true
+        convert.overwrite = options.overwrite
         if a.numExperts > 0 { convert.expertOrder = calibration.hotFirstOrder }
         let layout = try PackLayout(weights: weights, options: convert)
         var resident = a.numExperts
@@ -147,12 +151,9 @@ public enum DevicePacker {
 
         return (calibration, convert, heldBack)
     }
+}
 
-    /// A hidden temporary name in the output's folder (so the final rename stays on one file system).
-    static func temporaryPath(for output: String) -> String {
-        let parts = output.split(separator: "/", omittingEmptySubsequences: false)
-        let folder = parts.dropLast().joined(separator: "/")
-        let name = ".\(parts.last ?? "pack").verifying-\(getpid())"
-        return folder.isEmpty ? name : "\(folder)/\(name)"
-    }
+/// Carries the verification report out of the converter's check.
+final class VerificationBox: @unchecked Sendable {
+    var report: VerificationReport?
 }

@@ -88,6 +88,9 @@ public struct ConvertOptions: Sendable {
     public var residentExperts: Int?
     /// Recorded under `provenance.deployment` in the manifest (what `bffn pack` decided and why).
     public var deployment: JSONValue?
+    /// Called with the path of the finished, still temporary pack before it is renamed into place; an error it
+    /// throws is rethrown and leaves no output (`bffn pack` verifies here).
+    public var checkBeforeCommit: (@Sendable (String) throws -> Void)?
     public init() {}
 }
 
@@ -134,9 +137,8 @@ public struct ConvertReport: Sendable {
 /// What a pack of `weights` with `options` will hold, computed before writing: every dense tensor with its class
 /// and storage, the expert order and block geometry, and the resulting byte sizes.
 public struct PackLayout {
-    /// Dense tensors under their published (HF) names, with their class.
-    let dense: [(name: String, cls: String, m: WeightMatrix, shape: [Int], layer: Int?)]
-    let options: ConvertOptions
+    /// Dense tensors under their published (HF) names, with their class and the storage they get.
+    let dense: [(name: String, cls: String, m: WeightMatrix, shape: [Int], layer: Int?, storage: WeightType)]
     /// Per layer: the source expert stored in each slot.
     public let order: [[Int]]
     /// Storage of the expert up and down rows.
@@ -152,7 +154,6 @@ public struct PackLayout {
     /// - Throws: `.usage` for an expert order that is not a permutation; the quantizer's errors for a group size
     ///   that does not divide a row.
     public init(weights: ModelWeights, options: ConvertOptions) throws {
-        self.options = options
         let a = weights.architecture
         let H = a.hiddenSize, E = a.numExperts, de = a.expertSize
         var dense: [(name: String, cls: String, m: WeightMatrix, shape: [Int], layer: Int?)] = []
@@ -183,7 +184,9 @@ public struct PackLayout {
         }
         add("model.norm.weight", "norms", weights.finalNorm, vector: true)
         if !a.tiedEmbeddings { add("lm_head.weight", "head", weights.head) }
-        self.dense = dense
+        self.dense = try dense.map { d in
+            (d.name, d.cls, d.m, d.shape, d.layer, try PackLayout.target(d.cls, d.m.type, cols: d.m.cols, tensor: d.name, options: options))
+        }
         let order = options.expertOrder ?? (0..<a.numLayers).map { _ in Array(0..<E) }
         guard order.count == a.numLayers, order.allSatisfy({ $0.sorted() == Array(0..<E) }) else {
             throw BFFNError(.usage, "expert order must give a permutation of 0..<\(E) for each of \(a.numLayers) layers")
@@ -192,28 +195,22 @@ public struct PackLayout {
         layers = a.numLayers
         experts = E
         let expertSource = weights.layers.first?.expertUp.first?.type ?? .bf16
-        func target(_ cls: String, _ source: WeightType, cols: Int, tensor: String) throws -> WeightType {
-            try PackLayout.target(cls, source, cols: cols, tensor: tensor, options: options)
-        }
-        upType = try target("experts", expertSource, cols: H, tensor: "experts (up rows of \(H))")
-        downType = try target("experts", expertSource, cols: de, tensor: "experts (down rows of \(de))")
+        upType = try PackLayout.target("experts", expertSource, cols: H, tensor: "experts (up rows of \(H))", options: options)
+        downType = try PackLayout.target("experts", expertSource, cols: de, tensor: "experts (down rows of \(de))", options: options)
         expertDataBytes = UInt64(de * upType.rowBytes(cols: H) + H * downType.rowBytes(cols: de))
         let align = UInt64(options.alignment)
         blockBytes = (expertDataBytes + align - 1) / align * align
         var offset = (UInt64(PackHeader.length) + align - 1) / align * align
-        for d in dense {
+        for d in self.dense {
             offset = (offset + 63) / 64 * 64
-            offset += UInt64(d.m.rows) * UInt64(try target(d.cls, d.m.type, cols: d.m.cols, tensor: d.name).rowBytes(cols: d.m.cols))
+            offset += UInt64(d.m.rows) * UInt64(d.storage.rowBytes(cols: d.m.cols))
         }
         expertsOffset = E > 0 ? (offset + align - 1) / align * align : offset
     }
 
-    /// The storage of a tensor of class `cls` stored as `source` in the checkpoint.
+    /// The storage of a tensor of class `cls` stored as `source` in the checkpoint: the router and norms keep
+    /// it; other classes get their `keep` scheme, or the embedding or general one.
     /// - Throws: the quantizer's errors for a group size that does not divide `cols`.
-    func target(_ cls: String, _ source: WeightType, cols: Int, tensor: String) throws -> WeightType {
-        try PackLayout.target(cls, source, cols: cols, tensor: tensor, options: options)
-    }
-
     static func target(_ cls: String, _ source: WeightType, cols: Int, tensor: String, options: ConvertOptions) throws -> WeightType {
         let s: QuantScheme?
         switch cls {
@@ -235,7 +232,7 @@ public struct PackLayout {
 public enum PackWriter {
     /// Converts `source` to `output`.
     /// - Throws: reader errors; `.unsupported` for a storage type other than f32, f16, bf16; `.usage` for a bad
-    ///   alignment; `.outputExists` without `overwrite`.
+    ///   alignment; `.outputExists` without `overwrite`; whatever `checkBeforeCommit` throws.
     public static func convert(source: String, to output: String, options: ConvertOptions,
                                progress: (UInt64, UInt64) -> Void = { _, _ in }) throws -> ConvertReport {
         let align = options.alignment
@@ -252,9 +249,6 @@ public enum PackWriter {
         let H = a.hiddenSize, E = a.numExperts, de = a.expertSize
         let dense = layout.dense, order = layout.order, upType = layout.upType, downType = layout.downType
         let expertData = layout.expertDataBytes, blockBytes = layout.blockBytes
-        func target(_ cls: String, _ source: WeightType, cols: Int, tensor: String) throws -> WeightType {
-            try layout.target(cls, source, cols: cols, tensor: tensor)
-        }
         let resident = options.residentExperts ?? E
         guard resident >= 0 && resident <= E else {
             throw BFFNError(.usage, "resident experts must be 0...\(E), not \(resident)", field: "resident_experts")
@@ -269,7 +263,7 @@ public enum PackWriter {
         var done: UInt64 = 0
         for d in dense {
             try out.pad(toMultipleOf: 64)
-            let t = try target(d.cls, d.m.type, cols: d.m.cols, tensor: d.name)
+            let t = d.storage
             classType[d.cls] = storageName(t)
             let offset = out.bytesWritten
             var crc: UInt32 = 0
@@ -424,6 +418,7 @@ public enum PackWriter {
         let header = PackHeader(manifestOffset: manifestOffset, manifestLength: UInt64(manifestBytes.count),
                                 manifestCRC: CRC32.checksum(manifestBytes), alignment: UInt32(align), fileLength: out.bytesWritten)
         try out.overwrite(header.bytes, at: 0)
+        try options.checkBeforeCommit?(out.temporaryPath)
         let size = out.bytesWritten
         try out.commit()
         return ConvertReport(output: output, sourceBytes: sourceBytes, outputBytes: size,
