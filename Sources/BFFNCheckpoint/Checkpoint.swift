@@ -27,6 +27,26 @@ public final class Checkpoint: @unchecked Sendable {
             case .pytorch(let f): return f.path
             }
         }
+
+        /// The file's mapping.
+        public var mapping: MappedFile {
+            switch self {
+            case .safetensors(let f): return f.file
+            case .pytorch(let f): return f.archive.file
+            }
+        }
+    }
+
+    /// Lets go of the resident pages of the weight file mapping that holds `pointer ..< pointer + count`, rounded
+    /// out to 2 MiB within that mapping (`MappedFile.releaseResidentPages(around:count:)`), so a streaming reader
+    /// also drops the huge pages a small tensor made resident. Bytes outside every mapping are left alone.
+    public func releaseResidentPages(_ pointer: UnsafeRawPointer, count: Int) {
+        for f in files {
+            let m = f.mapping
+            guard let base = m.bytes.baseAddress, pointer >= base, pointer < base + m.size else { continue }
+            m.releaseResidentPages(around: pointer - base, count: count)
+            return
+        }
     }
 
     /// The weights' format.
@@ -47,7 +67,9 @@ public final class Checkpoint: @unchecked Sendable {
     /// - Throws: `BFFNError` from the readers, naming the file, tensor and byte offset; `.io` when the path
     ///   does not exist or a folder holds no weights; `.duplicateName` when two shards hold one tensor;
     ///   `.missingTensor` when an index names a tensor its shard lacks.
-    public init(path: String) throws {
+    /// - Parameter deferStorageChecksums: for `pytorch_model.bin` files, skip the CRC-32 check of stored entries
+    ///   on first read and list them in `deferredChecksums` for the caller to check (see `TorchCheckpointFile`).
+    public init(path: String, deferStorageChecksums: Bool = false) throws {
         var notes: [String] = []
         let resolved = try Checkpoint.resolve(path, notes: &notes)
         var files: [WeightFile] = []
@@ -69,7 +91,7 @@ public final class Checkpoint: @unchecked Sendable {
                     try add(TensorInfo(name: e.name, dtype: e.dtype, shape: e.shape, strides: nil, fileIndex: i, storageKey: nil), file: weightPath)
                 }
             case .pytorch:
-                let f = try TorchCheckpointFile(path: weightPath)
+                let f = try TorchCheckpointFile(path: weightPath, deferStorageChecksums: deferStorageChecksums)
                 files.append(.pytorch(f))
                 for t in f.tensors {
                     try add(TensorInfo(name: t.name, dtype: t.record.dtype, shape: t.record.shape, strides: t.record.strides,
@@ -105,6 +127,16 @@ public final class Checkpoint: @unchecked Sendable {
 
     /// The tensor named `name`.
     public func tensor(named name: String) -> TensorInfo? { index[name].map { tensors[$0] } }
+
+    /// Per weight file (by path), the byte ranges whose recorded CRC-32 was not checked on read because the
+    /// checkpoint was opened with `deferStorageChecksums`; the caller must check them before trusting the bytes.
+    public var deferredChecksums: [String: [ChecksummedRange]] {
+        var out: [String: [ChecksummedRange]] = [:]
+        for f in files {
+            if case .pytorch(let t) = f, !t.deferredStorageChecks.isEmpty { out[t.path] = t.deferredStorageChecks }
+        }
+        return out
+    }
 
     /// The paths of the weight files.
     public var filePaths: [String] { files.map(\.path) }

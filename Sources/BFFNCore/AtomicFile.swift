@@ -1,3 +1,4 @@
+import CBlockFFNSystem
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -87,6 +88,45 @@ public final class AtomicFileWriter {
         guard n == bytes.count else {
             throw BFFNError(.io, "pwrite failed: \(String(cString: strerror(errno)))", file: temporaryPath)
         }
+    }
+
+    /// Reserves the next `count` bytes of the file for positional writes (`write(_:at:)`, possibly from several
+    /// threads at once) and returns their offset; later appends go after them. The caller must write every
+    /// reserved byte before `commit()`, or the file keeps a hole of zeros there.
+    /// - Throws: `BFFNError.io` when the buffered bytes cannot be written or the file position not moved.
+    public func reserve(_ count: UInt64) throws -> UInt64 {
+        try flush()
+        let start = bytesWritten
+        guard lseek(fd, off_t(count), SEEK_CUR) >= 0 else {
+            throw BFFNError(.io, "lseek failed: \(String(cString: strerror(errno)))", file: temporaryPath)
+        }
+        bytesWritten += count
+        return start
+    }
+
+    /// Writes `bytes` at absolute `offset` (`pwrite`) inside a range from `reserve(_:)`. Safe to call from
+    /// several threads at once for disjoint ranges.
+    /// - Throws: `BFFNError.io` on a short or failed write (disk full, say), naming the offset.
+    public func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws {
+        guard var p = bytes.baseAddress else { return }
+        var left = bytes.count, at = off_t(offset)
+        while left > 0 {
+            let n = pwrite(fd, p, min(left, 1 << 30), at)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw BFFNError(.io, "write failed: \(String(cString: strerror(errno)))", file: temporaryPath, offset: UInt64(at))
+            }
+            p += n
+            left -= n
+            at += off_t(n)
+        }
+    }
+
+    /// Starts writing `length` bytes from `offset` to the disk without waiting (Linux `sync_file_range`), so
+    /// `commit()`'s fsync overlaps with the work still to come instead of following it. Only a hint: errors
+    /// surface at `commit()`.
+    public func startWriteback(offset: UInt64, length: UInt64) {
+        _ = bffn_start_writeback(fd, Int64(offset), Int64(length))
     }
 
     /// Appends a byte array.

@@ -11,8 +11,33 @@ private struct SendableBuffer: @unchecked Sendable {
     let results: UnsafeMutableBufferPointer<UInt32>
 }
 
+/// A byte range of a file whose CRC-32 a format records (a stored zip entry, say), for a caller that checks
+/// it later in one pass over the file instead of when the range is first read.
+public struct ChecksummedRange: Sendable, Equatable {
+    /// What the range holds (the zip entry name), for errors.
+    public var name: String
+    /// Absolute offset of the first byte in the file.
+    public var offset: UInt64
+    /// Length in bytes.
+    public var length: UInt64
+    /// The CRC-32 the file records for the range.
+    public var crc32: UInt32
+    public init(name: String, offset: UInt64, length: UInt64, crc32: UInt32) {
+        self.name = name
+        self.offset = offset
+        self.length = length
+        self.crc32 = crc32
+    }
+}
+
 /// CRC-32 (the zip / zlib polynomial) computed with zlib's `crc32`.
 public enum CRC32 {
+    /// A CRC as 8 lower-case hex digits, as error messages show it.
+    public static func hex(_ value: UInt32) -> String {
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: max(0, 8 - digits.count)) + digits
+    }
+
     /// The checksum of `bytes`, continuing from `initial` (0 for a fresh checksum).
     ///
     /// zlib's `crc32` takes a 32-bit length, so large buffers are fed in 1 GiB pieces.

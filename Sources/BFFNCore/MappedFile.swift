@@ -66,6 +66,22 @@ public final class MappedFile: @unchecked Sendable {
         _ = madvise(ptr, count + (offset - start), MADV_WILLNEED)
     }
 
+    /// Drops the resident pages around `offset ..< offset + count`, rounded out to 2 MiB (the largest piece in
+    /// which the kernel maps a file's page cache: a touched byte can make a whole huge page resident), with
+    /// `madvise(MADV_DONTNEED)`; the bytes stay readable and fault back from the page cache when touched. Readers
+    /// call this after reading a small header somewhere in a large file. Purely a hint: errors are ignored.
+    public func releaseResidentPages(around offset: Int, count: Int) {
+        guard let base = bytes.baseAddress, offset >= 0, count > 0, offset < bytes.count else { return }
+        let huge = 2 << 20
+        let mapped = Int(bitPattern: base)
+        let start = max(mapped, (mapped + offset) / huge * huge)
+        let end = min(mapped + bytes.count, (mapped + min(bytes.count, offset + count) + huge - 1) / huge * huge)
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let alignedStart = start / page * page   // the mapping starts page-aligned, so this stays inside it
+        guard end > alignedStart, let p = UnsafeMutableRawPointer(bitPattern: alignedStart) else { return }
+        _ = madvise(p, end - alignedStart, MADV_DONTNEED)
+    }
+
     deinit {
         if let base = bytes.baseAddress {
             munmap(UnsafeMutableRawPointer(mutating: base), bytes.count)

@@ -91,17 +91,22 @@ public struct WeightMatrix: @unchecked Sendable {
 
     /// Row r as Float, read with one type switch per row (dequantized for q8 / q4 as the kernels do).
     public func rowValues(_ r: Int) -> [Float] {
-        var out = [Float](repeating: 0, count: cols)
+        [Float](unsafeUninitializedCapacity: cols) { buffer, count in
+            loadRow(r, into: buffer.baseAddress!)
+            count = cols
+        }
+    }
+
+    /// Writes row r as Float to `destination` (`cols` values), dequantized for q8 / q4 as the kernels do.
+    public func loadRow(_ r: Int, into destination: UnsafeMutablePointer<Float>) {
         func fill<L: WeightLoader>(_ l: L) {
             let p = row(r)
             var k = 0
-            out.withUnsafeMutableBufferPointer { o in
-                while k + 8 <= cols {
-                    UnsafeMutableRawPointer(o.baseAddress! + k).storeBytes(of: l.load8(p, k), as: SIMD8<Float>.self)
-                    k += 8
-                }
-                while k < cols { o[k] = l.load1(p, k); k += 1 }
+            while k + 8 <= cols {
+                UnsafeMutableRawPointer(destination + k).storeBytes(of: l.load8(p, k), as: SIMD8<Float>.self)
+                k += 8
             }
+            while k < cols { destination[k] = l.load1(p, k); k += 1 }
         }
         switch type {
         case .f32: fill(F32Loader())
@@ -110,7 +115,6 @@ public struct WeightMatrix: @unchecked Sendable {
         case .q8(let g): fill(Q8Loader(group: g, cols: cols))
         case .q4(let g, let a): fill(Q4Loader(group: g, cols: cols, asymmetric: a))
         }
-        return out
     }
 
     /// Bytes this matrix's rows occupy (rows × row bytes, not counting stride gaps).

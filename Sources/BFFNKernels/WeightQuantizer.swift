@@ -1,77 +1,97 @@
 import BFFNCore
+import CBlockFFNQuantize
 
-/// Encodes float rows into a `WeightType` (the inverse of the loaders), deterministically.
+/// Encodes float rows into a `WeightType` (the inverse of the loaders), deterministically, with the error made.
 ///
 /// Float types round to nearest even. q8: scale = max|x| / 127 per group (1 when the group is all zero),
 /// q = round(x / scale) clamped to ±127. q4 asymmetric: offset = min, scale = (max − min) / 15,
 /// q = round((x − min) / scale) clamped to 0...15; symmetric: scale = max|x| / 7, q = round(x / scale) clamped
-/// to −8...7, stored + 8. Rounding is to nearest, ties away from zero.
+/// to −8...7, stored + 8. Rounding is to nearest, ties away from zero; divisions are true float divisions. The
+/// work is done by a C kernel (`bffn_encode_row`) whose bytes do not depend on the instruction set.
 public enum WeightQuantizer {
+    /// Error sums over encoded values: Σx², Σ(stored − x)², max |stored − x| and the count. The sums are
+    /// accumulated in float per group (per 64 values for casts) and in double across groups, in a fixed order.
+    public struct ErrorSums: Sendable, Equatable {
+        /// Σx² over the original values.
+        public var signal = 0.0
+        /// Σ(stored − x)², the squared error.
+        public var noise = 0.0
+        /// The largest |stored − x|.
+        public var maxAbs: Float = 0
+        /// Values encoded.
+        public var elements: UInt64 = 0
+        public init() {}
+
+        /// Adds another set of sums (callers merge in row order, so totals do not depend on threads).
+        public mutating func merge(_ other: ErrorSums) {
+            signal += other.signal
+            noise += other.noise
+            maxAbs = max(maxAbs, other.maxAbs)
+            elements += other.elements
+        }
+    }
+
+    /// Encodes `count` float32 values at `values` as `type` into `destination`, which must hold
+    /// `type.rowBytes(cols: count)` bytes; writes the values the kernels will read back to `decoded` when given.
+    /// Preconditions: for q8/q4 the group is a multiple of 8 that divides `count` (`PackLayout` checks this
+    /// before any encoding and reports the tensor).
+    public static func encode(_ values: UnsafePointer<Float>, count: Int, as type: WeightType,
+                              into destination: UnsafeMutableRawPointer, decoded: UnsafeMutablePointer<Float>? = nil,
+                              errors: inout ErrorSums) {
+        encode(UnsafeRawPointer(values), storedAs: .f32, count: count, as: type, into: destination, decoded: decoded, errors: &errors)
+    }
+
+    /// Encodes `count` values stored at `values` as `source` (f32, f16 or bf16; widened exactly inside the
+    /// kernel, so a row is read once) as `type` into `destination` (`type.rowBytes(cols: count)` bytes).
+    /// Preconditions: `source` is a float type; for q8/q4 the group is a multiple of 8 that divides `count`.
+    public static func encode(_ values: UnsafeRawPointer, storedAs source: WeightType, count: Int, as type: WeightType,
+                              into destination: UnsafeMutableRawPointer, decoded: UnsafeMutablePointer<Float>? = nil,
+                              errors: inout ErrorSums) {
+        var sums = bffn_error_sums(signal: 0, noise: 0, max_abs: 0)
+        let out = destination.assumingMemoryBound(to: UInt8.self)
+        let sourceCode: Int32
+        switch source {
+        case .f32: sourceCode = Int32(BFFN_SOURCE_F32)
+        case .f16: sourceCode = Int32(BFFN_SOURCE_F16)
+        case .bf16: sourceCode = Int32(BFFN_SOURCE_BF16)
+        default: preconditionFailure("quantized sources are dequantized to float32 first")
+        }
+        func run(_ code: Int32, _ group: Int, _ asymmetric: Bool) -> Int32 {
+            bffn_encode_row(values, sourceCode, count, code, group, asymmetric ? 1 : 0, out, decoded, &sums)
+        }
+        let status: Int32
+        switch type {
+        case .f32: status = run(Int32(BFFN_ENCODE_F32), 0, false)
+        case .f16: status = run(Int32(BFFN_ENCODE_F16), 0, false)
+        case .bf16: status = run(Int32(BFFN_ENCODE_BF16), 0, false)
+        case .q8(let g): status = run(Int32(BFFN_ENCODE_Q8), g, false)
+        case .q4(let g, let a): status = run(Int32(BFFN_ENCODE_Q4), g, a)
+        }
+        precondition(status == 0, "group of \(type) does not divide a row of \(count)")
+        errors.merge(ErrorSums(signal: sums.signal, noise: sums.noise, maxAbs: sums.max_abs, elements: UInt64(count)))
+    }
+
     /// The stored bytes of `values` (one row) and the values the kernels will read back.
     public static func encode(_ values: [Float], as type: WeightType) -> (bytes: [UInt8], decoded: [Float]) {
-        var out: [UInt8] = []
+        var bytes = [UInt8](repeating: 0, count: type.rowBytes(cols: values.count))
         var decoded = [Float](repeating: 0, count: values.count)
-        func put<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v.littleEndian) { out += $0 } }
-        switch type {
-        case .f32:
-            for v in values { put(v.bitPattern) }
-            decoded = values
-        case .f16:
-            for (i, v) in values.enumerated() { let h = Float16(v); put(h.bitPattern); decoded[i] = Float(h) }
-        case .bf16:
-            for (i, v) in values.enumerated() {
-                let b = ScalarConversion.floatToBF16(v)
-                put(b)
-                decoded[i] = ScalarConversion.bf16ToFloat(b)
-            }
-        case .q8(let g):
-            var scales: [Float] = [], codes = [Int8](repeating: 0, count: values.count)
-            var start = 0
-            while start < values.count {
-                var m: Float = 0
-                for i in start..<(start + g) { m = max(m, abs(values[i])) }
-                let scale = m > 0 ? m / 127 : 1
-                scales.append(scale)
-                for i in start..<(start + g) {
-                    let q = Int8(max(-127, min(127, (values[i] / scale).rounded())))
-                    codes[i] = q
-                    decoded[i] = Float(q) * scale          // exactly Q8Loader's formula
+        var errors = ErrorSums()
+        values.withUnsafeBufferPointer { v in
+            bytes.withUnsafeMutableBytes { b in
+                decoded.withUnsafeMutableBufferPointer { d in
+                    encode(v.baseAddress!, count: values.count, as: type, into: b.baseAddress!, decoded: d.baseAddress, errors: &errors)
                 }
-                start += g
             }
-            for sc in scales { put(sc.bitPattern) }
-            codes.withUnsafeBytes { out += $0 }
-        case .q4(let g, let asym):
-            var scales: [Float] = [], offsets: [Float] = [], codes = [UInt8](repeating: 0, count: values.count)
-            var start = 0
-            while start < values.count {
-                if asym {
-                    var lo = values[start], hi = values[start]
-                    for i in start..<(start + g) { lo = min(lo, values[i]); hi = max(hi, values[i]) }
-                    let scale = hi > lo ? (hi - lo) / 15 : 1
-                    scales.append(scale); offsets.append(lo)
-                    for i in start..<(start + g) {
-                        let q = UInt8(max(0, min(15, ((values[i] - lo) / scale).rounded())))
-                        codes[i] = q
-                        decoded[i] = lo.addingProduct(Float(q), scale)   // exactly Q4Loader's formula
-                    }
-                } else {
-                    var m: Float = 0
-                    for i in start..<(start + g) { m = max(m, abs(values[i])) }
-                    let scale = m > 0 ? m / 7 : 1
-                    scales.append(scale)
-                    for i in start..<(start + g) {
-                        let q = UInt8(Int(max(-8, min(7, (values[i] / scale).rounded()))) + 8)
-                        codes[i] = q
-                        decoded[i] = (Float(q) - 8) * scale
-                    }
-                }
-                start += g
-            }
-            for sc in scales { put(sc.bitPattern) }
-            for o in offsets { put(o.bitPattern) }
-            for i in stride(from: 0, to: codes.count, by: 2) { out.append(codes[i] | (codes[i + 1] << 4)) }
         }
-        return (out, decoded)
+        return (bytes, decoded)
+    }
+}
+
+extension WeightQuantizer.ErrorSums {
+    init(signal: Double, noise: Double, maxAbs: Float, elements: UInt64) {
+        self.signal = signal
+        self.noise = noise
+        self.maxAbs = maxAbs
+        self.elements = elements
     }
 }

@@ -111,12 +111,12 @@ public struct ErrorStats: Sendable {
         elements += o.elements
     }
 
-    mutating func add(_ original: Float, _ stored: Float) {
-        let e = Double(stored) - Double(original)
-        signal += Double(original) * Double(original)
-        noise += e * e
-        maxAbs = max(maxAbs, abs(e))
-        elements += 1
+    /// Adds the quantizer's sums for some rows.
+    mutating func merge(_ o: WeightQuantizer.ErrorSums) {
+        signal += o.signal
+        noise += o.noise
+        maxAbs = max(maxAbs, Double(o.maxAbs))
+        elements += o.elements
     }
 
     var json: JSONValue {
@@ -242,7 +242,8 @@ public enum PackWriter {
         for k in options.keep.keys where !["attention", "experts", "dense_ffn", "embeddings", "head"].contains(k) {
             throw BFFNError(.usage, "--keep names unknown class '\(k)'; use attention, experts, dense_ffn, embeddings or head")
         }
-        let checkpoint = try Checkpoint(path: source)
+        // Stored .bin entries are checked against their zip CRC-32s in the same pass that checksums the source.
+        let checkpoint = try Checkpoint(path: source, deferStorageChecksums: true)
         let weights = try ModelWeights(checkpoint: checkpoint)
         let layout = try PackLayout(weights: weights, options: options)
         let a = weights.architecture
@@ -254,6 +255,8 @@ public enum PackWriter {
             throw BFFNError(.usage, "resident experts must be 0...\(E), not \(resident)", field: "resident_experts")
         }
         let out = try AtomicFileWriter(path: output, overwrite: options.overwrite)
+        let sourceChecksums = SourceChecksums(paths: checkpoint.filePaths, checks: checkpoint.deferredChecksums, threads: options.threads)
+        defer { sourceChecksums.cancel() }
         try out.write([UInt8](repeating: 0, count: PackHeader.length))
         try out.pad(toMultipleOf: UInt64(align))
         var stats: [String: ErrorStats] = [:]
@@ -268,40 +271,31 @@ public enum PackWriter {
             let offset = out.bytesWritten
             var crc: UInt32 = 0
             var st = stats[d.cls] ?? ErrorStats()
-            var released = 0
-            if let l = d.layer, order[l] != Array(0..<E) {
-                // Router rows / router-norm weights in slot order (small tensors).
-                if d.m.rows == 1 {
-                    let (bytes, decoded) = WeightQuantizer.encode(order[l].map { d.m.element(0, $0) }, as: t)
-                    for (s, x) in order[l].enumerated() { st.add(d.m.element(0, x), decoded[s]) }
-                    crc = bytes.withUnsafeBytes { CRC32.checksum($0, initial: crc) }
-                    try out.write(bytes)
-                } else {
-                    for x in order[l] {
-                        let bytes = encodeRow(d.m, x, 0, d.m.cols, as: t, stats: &st)
-                        crc = bytes.withUnsafeBytes { CRC32.checksum($0, initial: crc) }
-                        try out.write(bytes)
-                    }
+            if let l = d.layer, order[l] != Array(0..<E), d.m.rows == 1 {
+                // Router-norm weights in slot order (a small vector).
+                let (bytes, decoded) = WeightQuantizer.encode(order[l].map { d.m.element(0, $0) }, as: t)
+                var sums = WeightQuantizer.ErrorSums()
+                for (s, x) in order[l].enumerated() {
+                    let original = d.m.element(0, x), e = Double(decoded[s]) - Double(original)
+                    sums.signal += Double(original) * Double(original)
+                    sums.noise += e * e
+                    sums.maxAbs = max(sums.maxAbs, Float(abs(e)))
                 }
+                sums.elements = UInt64(order[l].count)
+                st.merge(sums)
+                crc = bytes.withUnsafeBytes { CRC32.checksum($0, initial: crc) }
+                try out.write(bytes)
             } else {
-                var r0 = 0
-                while r0 < d.m.rows {
-                    let r1 = min(d.m.rows, r0 + 1024)
-                    for (bytes, rowStats) in encodeRows(d.m, r0..<r1, as: t, threads: options.threads) {
-                        crc = bytes.withUnsafeBytes { CRC32.checksum($0, initial: crc) }
-                        try out.write(bytes)
-                        st.merge(rowStats)
-                    }
-                    // Let consumed source pages go every 16 MiB, so a large embedding never sits in memory whole.
-                    if (r1 - released) * d.m.rowStrideBytes >= 16 << 20 {
-                        releaseMappedPages(d.m.row(released), count: (r1 - released) * d.m.rowStrideBytes)
-                        released = r1
-                    }
-                    r0 = r1
-                }
+                // Router rows follow the expert order; everything else is stored in source order.
+                let rowOrder = d.layer.map { order[$0] }.flatMap { $0 == Array(0..<E) ? nil : $0 }
+                let first = try out.reserve(UInt64(d.m.rows) * UInt64(t.rowBytes(cols: d.m.cols)))
+                let written = try encodeTensor(d.m, sourceRow: { rowOrder?[$0] ?? $0 }, as: t, to: out, at: first,
+                                               releasingSource: rowOrder == nil, threads: options.threads)
+                crc = written.crc
+                for sums in written.rowErrors { st.merge(sums) }
             }
             stats[d.cls] = st
-            releaseMappedPages(d.m.base, count: (d.m.rows - 1) * d.m.rowStrideBytes + d.m.type.rowBytes(cols: d.m.cols))
+            checkpoint.releaseResidentPages(d.m.base, count: (d.m.rows - 1) * d.m.rowStrideBytes + d.m.type.rowBytes(cols: d.m.cols))
             let n = out.bytesWritten - offset
             tensorEntries.append(.object([("name", .string(d.name))] + storageFields(t) + [
                                           ("shape", .array(d.shape.map { .integer($0) })), ("offset", .integer(offset)),
@@ -315,31 +309,28 @@ public enum PackWriter {
             let expertsOffset = out.bytesWritten
             var st = ErrorStats()
             var crcs = [[JSONValue]](repeating: [JSONValue](repeating: .null, count: E), count: a.numLayers)
+            // One layer's blocks, encoded in place and written from here (zeroed once: padding stays zero).
+            let layerBlocks = UnsafeMutableRawBufferPointer.allocate(byteCount: E * Int(blockBytes), alignment: 4096)
+            layerBlocks.initializeMemory(as: UInt8.self, repeating: 0)
+            defer { layerBlocks.deallocate() }
             // The resident section (slots 0..<resident of every layer), then the streamed section (the rest).
             for section in [0..<resident, resident..<E] where !section.isEmpty {
                 for (l, lw) in weights.layers.enumerated() {
-                    // Encode the layer's experts in parallel (one part each), then write them in order.
-                    let layerOrder = order[l]
-                    let blocks = parallelMap(section, threads: options.threads) { slot -> [([UInt8], ErrorStats)] in
-                        let e = layerOrder[slot]
-                        return
-                            encodeRows(lw.expertUp[e], 0..<de, as: upType, threads: 1) + encodeRows(lw.expertDown[e], 0..<H, as: downType, threads: 1)
-                    }
-                    for (slot, rows) in zip(section, blocks) {
-                        let start = out.bytesWritten
-                        var crc: UInt32 = 0
-                        for (bytes, rowStats) in rows {
-                            crc = bytes.withUnsafeBytes { CRC32.checksum($0, initial: crc) }
-                            try out.write(bytes)
-                            st.merge(rowStats)
-                        }
-                        try out.write([UInt8](repeating: 0, count: Int(blockBytes - (out.bytesWritten - start))))
-                        crcs[l][slot] = .integer(crc)
+                    // The layer's blocks in this section are contiguous: reserve them, let the threads encode and
+                    // write whole blocks in place, then merge checksums and errors in slot order.
+                    let first = try out.reserve(UInt64(section.count) * blockBytes)
+                    let written = encodeExpertBlocks(layer: lw, slots: section.map { order[l][$0] }, layout: layout,
+                                                     blocks: layerBlocks, to: out, at: first, threads: options.threads)
+                    for (i, block) in written.enumerated() {
+                        let b = try block.get()
+                        crcs[l][section.lowerBound + i] = .integer(b.crc)
+                        st.merge(b.errors)
                         done += UInt64(2 * de * H)
                     }
+                    out.startWriteback(offset: first, length: UInt64(section.count) * blockBytes)
                     if section.upperBound == E {
                         for m in lw.expertUp + lw.expertDown {
-                            releaseMappedPages(m.base, count: (m.rows - 1) * m.rowStrideBytes + m.type.rowBytes(cols: m.cols))
+                            checkpoint.releaseResidentPages(m.base, count: (m.rows - 1) * m.rowStrideBytes + m.type.rowBytes(cols: m.cols))
                         }
                     }
                     progress(done, total)
@@ -367,25 +358,10 @@ public enum PackWriter {
             attachmentsJSON.append(.object([("name", .string(name)), ("offset", .integer(offset)), ("bytes", .integer(f.size)),
                                             ("crc32", .integer(f.withBytes { CRC32.checksum($0) }))]))
         }
-        var sources: [JSONValue] = []
-        var sourceBytes: UInt64 = 0
-        for p in checkpoint.filePaths {
-            let f = try MappedFile(path: p)
-            sourceBytes += UInt64(f.size)
-            // In 64 MiB pieces, releasing each, so checksumming a multi-GB source keeps resident memory small.
-            let crc: UInt32 = f.withBytes { all in
-                var c: UInt32 = 0
-                var i = 0
-                while i < all.count {
-                    let piece = UnsafeRawBufferPointer(rebasing: all[i..<min(all.count, i + (64 << 20))])
-                    c = CRC32.combine(c, CRC32.parallelChecksum(piece, threads: options.threads), length: piece.count)
-                    releaseMappedPages(piece.baseAddress!, count: piece.count)
-                    i += piece.count
-                }
-                return c
-            }
-            sources.append(.object([("name", .string(String(p.split(separator: "/").last ?? ""))), ("bytes", .integer(f.size)),
-                                    ("crc32", .integer(crc))]))
+        let sourceFiles = try sourceChecksums.result()
+        let sourceBytes = sourceFiles.reduce(UInt64(0)) { $0 + $1.bytes }
+        let sources: [JSONValue] = sourceFiles.map {
+            .object([("name", .string($0.name)), ("bytes", .integer($0.bytes)), ("crc32", .integer($0.crc))])
         }
         let classOrder = ["embeddings", "attention", "dense_ffn", "experts", "router", "norms", "head"].filter { stats[$0] != nil }
         let manifest = JSONValue.object([
@@ -456,44 +432,155 @@ public enum PackWriter {
         return .object(m)
     }
 
-    /// Rows of `m` encoded as `type`, one (bytes, statistics) pair per row, split over `threads` parts.
-    static func encodeRows(_ m: WeightMatrix, _ rows: Range<Int>, as type: WeightType, threads: Int) -> [([UInt8], ErrorStats)] {
-        parallelMap(rows, threads: rows.count >= 64 ? threads : 1) { r -> ([UInt8], ErrorStats) in
-            var st = ErrorStats()
-            let b = encodeRow(m, r, 0, m.cols, as: type, stats: &st)
-            return (b, st)
+    /// Encodes every row of `m` (output row i holds source row `sourceRow(i)`) as `type` and writes the rows one
+    /// after another from `first` (a range from `reserve`). The rows are cut into pieces of about `pieceBytes` that the
+    /// threads take as they become free; each piece is encoded, checksummed, written, its writeback started and,
+    /// when `releasingSource`, its source pages let go, so a large embedding never sits in memory whole. Returns
+    /// the CRC-32 of all rows (piece CRCs combined in order) and each row's error sums in row order (merged by the
+    /// caller in that order, so totals do not depend on threads).
+    /// - Throws: the first write error.
+    static func encodeTensor(_ m: WeightMatrix, sourceRow: (Int) -> Int, as type: WeightType, to out: AtomicFileWriter,
+                             at first: UInt64, releasingSource: Bool, threads: Int,
+                             pieceBytes: Int = 1 << 20) throws -> (crc: UInt32, rowErrors: [WeightQuantizer.ErrorSums]) {
+        let rowBytes = type.rowBytes(cols: m.cols), rows = m.rows
+        let pieceRows = max(1, min(rows, pieceBytes / max(1, rowBytes)))
+        let pieces = (rows + pieceRows - 1) / pieceRows
+        var sums = [WeightQuantizer.ErrorSums](repeating: .init(), count: rows)
+        var pieceCRCs = [UInt32](repeating: 0, count: pieces)
+        var pieceErrors = [BFFNError?](repeating: nil, count: pieces)
+        let writer = SharedWriter(out)
+        sums.withUnsafeMutableBufferPointer { s in
+            pieceCRCs.withUnsafeMutableBufferPointer { c in
+                pieceErrors.withUnsafeMutableBufferPointer { e in
+                    let slots = PartSlots(sums: s, crcs: c, errors: e)
+                    WorkerPool.shared.run(parts: threads > 1 ? pieces : 1) { part in
+                        let piece = UnsafeMutableRawBufferPointer.allocate(byteCount: pieceRows * rowBytes, alignment: 64)
+                        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: m.cols)
+                        defer {
+                            piece.deallocate()
+                            scratch.deallocate()
+                        }
+                        // One part does every piece when running on one thread.
+                        for p in threads > 1 ? part..<(part + 1) : 0..<pieces {
+                            let r0 = p * pieceRows, r1 = min(rows, r0 + pieceRows)
+                            for r in r0..<r1 {
+                                encodeRow(m, sourceRow(r), as: type, into: piece.baseAddress! + (r - r0) * rowBytes, scratch: scratch,
+                                          errors: &slots.sums[r])
+                            }
+                            let bytes = UnsafeRawBufferPointer(rebasing: piece[0..<((r1 - r0) * rowBytes)])
+                            slots.crcs[p] = CRC32.checksum(bytes)
+                            let at = first + UInt64(r0 * rowBytes)
+                            do {
+                                try writer.out.write(bytes, at: at)
+                            } catch {
+                                slots.errors[p] = error as? BFFNError ?? BFFNError(.io, "\(error)")
+                                return
+                            }
+                            writer.out.startWriteback(offset: at, length: UInt64(bytes.count))
+                            if releasingSource { releaseMappedPages(m.row(r0), count: (r1 - r0) * m.rowStrideBytes) }
+                        }
+                    }
+                }
+            }
         }
+        if let e = pieceErrors.compactMap({ $0 }).first { throw e }
+        var crc = pieceCRCs[0]
+        for p in 1..<pieces {
+            crc = CRC32.combine(crc, pieceCRCs[p], length: (min(rows, (p + 1) * pieceRows) - p * pieceRows) * rowBytes)
+        }
+        return (crc, sums)
     }
 
-    /// `transform` of every element of `range`, computed on up to `threads` threads, returned in order.
-    static func parallelMap<T>(_ range: Range<Int>, threads: Int, _ transform: (Int) -> T) -> [T] {
-        let n = range.count
-        guard n > 0 else { return [] }
-        let results = UnsafeMutableBufferPointer<T?>.allocate(capacity: n)
+    /// One encoded expert block: its CRC-32 over the data bytes and its quantization error.
+    struct WrittenBlock {
+        var crc: UInt32
+        var errors: WeightQuantizer.ErrorSums
+    }
+
+    /// Encodes the experts `slots` (source expert indices, in slot order) of one layer into whole blocks
+    /// (up rows, then down rows, then zero padding to `blockBytes`) and writes block i at `first + i·blockBytes`.
+    /// `blocks` holds at least `slots.count` blocks, zero after each block's data bytes (only data bytes are ever
+    /// written to it, so one zeroed buffer serves every layer). Results come back in slot order (an I/O error per
+    /// failed block).
+    static func encodeExpertBlocks(layer lw: LayerWeights, slots: [Int], layout: PackLayout, blocks: UnsafeMutableRawBufferPointer,
+                                   to out: AtomicFileWriter, at first: UInt64, threads: Int) -> [Result<WrittenBlock, BFFNError>] {
+        let upType = layout.upType, downType = layout.downType, blockBytes = Int(layout.blockBytes)
+        let upRowBytes = upType.rowBytes(cols: lw.expertUp.first?.cols ?? 0)
+        let downRowBytes = downType.rowBytes(cols: lw.expertDown.first?.cols ?? 0)
+        let maxCols = max(lw.expertUp.first?.cols ?? 0, lw.expertDown.first?.cols ?? 0, 1)
+        let results = UnsafeMutableBufferPointer<Result<WrittenBlock, BFFNError>?>.allocate(capacity: slots.count)
         results.initialize(repeating: nil)
         defer {
-            _ = results.deinitialize()   // release the elements (they hold arrays) before the memory
+            _ = results.deinitialize()
             results.deallocate()
         }
-        let parts = max(1, min(threads, n))
-        let box = ResultSlots(results)
-        WorkerPool.shared.run(parts: parts) { p in
-            for i in (n * p / parts)..<(n * (p + 1) / parts) { box.slots[i] = transform(range.lowerBound + i) }
+        let box = ResultSlots(results), writer = SharedWriter(out)
+        let buffer = SharedBuffer(blocks.baseAddress!)
+        // One part per expert, taken by whichever thread is free (experts take equal time, but the machine may not
+        // give both threads equal time); with one thread, one part does them all.
+        WorkerPool.shared.run(parts: threads > 1 ? slots.count : 1) { part in
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: maxCols)
+            defer { scratch.deallocate() }
+            for i in threads > 1 ? part..<(part + 1) : 0..<slots.count {
+                let block = buffer.base + i * blockBytes
+                let up = lw.expertUp[slots[i]], down = lw.expertDown[slots[i]]
+                var errors = WeightQuantizer.ErrorSums()
+                for r in 0..<up.rows {
+                    encodeRow(up, r, as: upType, into: block + r * upRowBytes, scratch: scratch, errors: &errors)
+                }
+                let downStart = block + up.rows * upRowBytes
+                for r in 0..<down.rows {
+                    encodeRow(down, r, as: downType, into: downStart + r * downRowBytes, scratch: scratch, errors: &errors)
+                }
+                let crc = CRC32.checksum(UnsafeRawBufferPointer(start: block, count: Int(layout.expertDataBytes)))
+                do {
+                    try writer.out.write(UnsafeRawBufferPointer(start: block, count: blockBytes), at: first + UInt64(i * blockBytes))
+                    box.slots[i] = .success(WrittenBlock(crc: crc, errors: errors))
+                } catch let e as BFFNError {
+                    box.slots[i] = .failure(e)
+                } catch {
+                    box.slots[i] = .failure(BFFNError(.io, "\(error)"))
+                }
+            }
         }
         return results.map { $0! }
     }
 
-    /// Elements c0 ..< c0 + n of row r, stored as `type` (a byte copy when the types agree).
-    static func encodeRow(_ m: WeightMatrix, _ r: Int, _ c0: Int, _ n: Int, as type: WeightType, stats: inout ErrorStats) -> [UInt8] {
+    /// Row r of `m` stored as `type` at `destination` (a byte copy when the types agree); `scratch` holds at
+    /// least `m.cols` floats.
+    static func encodeRow(_ m: WeightMatrix, _ r: Int, as type: WeightType, into destination: UnsafeMutableRawPointer,
+                          scratch: UnsafeMutablePointer<Float>, errors: inout WeightQuantizer.ErrorSums) {
         if type == m.type && type.isFloat {
-            stats.elements += UInt64(n)   // a byte copy: zero error, nothing else to record
-            return Array(UnsafeRawBufferPointer(start: m.row(r) + c0 * m.type.size, count: n * m.type.size))
+            errors.elements += UInt64(m.cols)   // a byte copy: zero error, nothing else to record
+            destination.copyMemory(from: m.row(r), byteCount: m.cols * m.type.size)
+            return
         }
-        let values = c0 == 0 && n == m.cols ? m.rowValues(r) : (0..<n).map { m.element(r, c0 + $0) }
-        let (bytes, decoded) = WeightQuantizer.encode(values, as: type)
-        for i in 0..<n { stats.add(values[i], decoded[i]) }
-        return bytes
+        if m.type.isFloat {
+            WeightQuantizer.encode(m.row(r), storedAs: m.type, count: m.cols, as: type, into: destination, errors: &errors)
+        } else {
+            m.loadRow(r, into: scratch)
+            WeightQuantizer.encode(scratch, count: m.cols, as: type, into: destination, errors: &errors)
+        }
     }
+}
+
+/// What worker parts of `encodeTensor` report: per-row error sums, per-part CRCs and errors (disjoint indices).
+struct PartSlots: @unchecked Sendable {
+    let sums: UnsafeMutableBufferPointer<WeightQuantizer.ErrorSums>
+    let crcs: UnsafeMutableBufferPointer<UInt32>
+    let errors: UnsafeMutableBufferPointer<BFFNError?>
+}
+
+/// A buffer worker parts write disjoint ranges of.
+struct SharedBuffer: @unchecked Sendable {
+    let base: UnsafeMutableRawPointer
+    init(_ base: UnsafeMutableRawPointer) { self.base = base }
+}
+
+/// The output writer shared with worker parts, which only make positional writes to disjoint ranges.
+struct SharedWriter: @unchecked Sendable {
+    let out: AtomicFileWriter
+    init(_ out: AtomicFileWriter) { self.out = out }
 }
 
 #if canImport(Glibc)

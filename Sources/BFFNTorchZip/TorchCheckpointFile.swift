@@ -28,9 +28,16 @@ public final class TorchCheckpointFile: @unchecked Sendable {
     /// The path the file was opened with.
     public var path: String { archive.file.path }
 
+    /// True when stored storage entries are read without checking their CRC-32 (see `init`).
+    public let defersStorageChecksums: Bool
+
     /// Opens `path`.
+    /// - Parameter deferStorageChecksums: read stored (uncompressed) storage entries without checking their
+    ///   CRC-32 on first use; the caller takes `deferredStorageChecks` and checks them itself, in one pass over the
+    ///   file (the converter does, while it checksums the whole source). Deflated entries are always checked.
     /// - Throws: `BFFNError` naming the file, the tensor or entry, and the byte offset.
-    public init(path: String) throws {
+    public init(path: String, deferStorageChecksums: Bool = false) throws {
+        defersStorageChecksums = deferStorageChecksums
         let file = try MappedFile(path: path)
         if file.size >= 2, file.bytes[0] == 0x80 {
             throw BFFNError(.unsupported, "this is the legacy (pre-1.6) torch.save format; re-save it with a current PyTorch",
@@ -132,10 +139,20 @@ public final class TorchCheckpointFile: @unchecked Sendable {
             guard let entry = archive.entry(named: name) else {
                 throw BFFNError(.missingTensor, "storage entry \(name) is missing", file: path, field: name)
             }
-            let b = try archive.contents(of: entry)
+            let b = try archive.contents(of: entry, verifyChecksum: !(defersStorageChecksums && entry.method == .stored))
             storageCache[key] = b
             return b
         }
+    }
+
+    /// The stored storage entries whose CRC-32 `storageBytes` does not check when `defersStorageChecksums`
+    /// (empty otherwise), in file order.
+    public var deferredStorageChecks: [ChecksummedRange] {
+        guard defersStorageChecksums else { return [] }
+        return archive.entries
+            .filter { $0.method == .stored && $0.name.hasPrefix("\(folder)/data/") }
+            .map { ChecksummedRange(name: $0.name, offset: $0.dataOffset, length: $0.compressedSize, crc32: $0.crc32) }
+            .sorted { $0.offset < $1.offset }
     }
 
     /// The zip entry that holds a storage.

@@ -89,6 +89,9 @@ public final class ZipArchive: @unchecked Sendable {
                             base: cdOffset, file: path)
         for _ in 0..<total {
             let entry = try ZipArchive.readCentralEntry(&cd, archive: bytes, path: path, cdOffset: cdOffset)
+            // The kernel may map a whole 2 MiB piece around each local header read; let it go at once, so opening
+            // a multi-GB archive with hundreds of entries stays small.
+            file.releaseResidentPages(around: Int(entry.localHeaderOffset), count: 30)
             if index[entry.name] != nil {
                 throw BFFNError(.duplicateName, "zip entry name appears twice", file: path, field: entry.name,
                                 offset: entry.localHeaderOffset)
@@ -131,7 +134,7 @@ public final class ZipArchive: @unchecked Sendable {
                 i += piece.count
             }
             guard crc == entry.crc32 else {
-                throw BFFNError(.checksumMismatch, "CRC-32 is \(hex(crc)) but the directory says \(hex(entry.crc32))",
+                throw BFFNError(.checksumMismatch, "CRC-32 is \(CRC32.hex(crc)) but the directory says \(CRC32.hex(entry.crc32))",
                                 file: path, field: entry.name, offset: entry.dataOffset)
             }
         }
@@ -308,8 +311,4 @@ public final class ZipArchive: @unchecked Sendable {
     }
 }
 
-/// `value` as 8 hex digits.
-func hex(_ value: UInt32) -> String {
-    let digits = String(value, radix: 16)
-    return String(repeating: "0", count: max(0, 8 - digits.count)) + digits
-}
+

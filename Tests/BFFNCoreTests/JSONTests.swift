@@ -1,4 +1,6 @@
+import Dispatch
 import BFFNCore
+import BFFNTestSupport
 import Testing
 
 @Suite("JSON through json-c")
@@ -99,4 +101,29 @@ struct AtomicWriteTests {
         try writeFileAtomically(path, [4])
         #expect(try MappedFile(path: path).contents == [4])
     }
+
+    /// Reserved ranges filled by positional writes from several threads, then ordinary appends after them.
+    @Test func reservedRangesTakePositionalWritesFromSeveralThreads() throws {
+        let dir = TemporaryDirectory()
+        let w = try AtomicFileWriter(path: dir.file("out"), overwrite: false)
+        try w.write([7, 7, 7])
+        let first = try w.reserve(4000)
+        #expect(first == 3 && w.bytesWritten == 4003)
+        let shared = SharedForTest(w)
+        DispatchQueue.concurrentPerform(iterations: 8) { i in
+            let piece = [UInt8](repeating: UInt8(i + 1), count: 500)
+            piece.withUnsafeBytes { try! shared.writer.write($0, at: first + UInt64(i * 500)) }
+            shared.writer.startWriteback(offset: first + UInt64(i * 500), length: 500)
+        }
+        try w.write([9])
+        try w.commit()
+        let expected: [UInt8] = [7, 7, 7] + (0..<8).flatMap { [UInt8](repeating: UInt8($0 + 1), count: 500) } + [9]
+        #expect(try MappedFile(path: dir.file("out")).contents == expected)
+    }
+}
+
+/// The writer handed to concurrent test closures (they write disjoint ranges).
+struct SharedForTest: @unchecked Sendable {
+    let writer: AtomicFileWriter
+    init(_ w: AtomicFileWriter) { writer = w }
 }
