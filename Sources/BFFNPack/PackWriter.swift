@@ -309,8 +309,10 @@ public enum PackWriter {
             let expertsOffset = out.bytesWritten
             var st = ErrorStats()
             var crcs = [[JSONValue]](repeating: [JSONValue](repeating: .null, count: E), count: a.numLayers)
-            // One layer's blocks, encoded in place and written from here (zeroed once: padding stays zero).
-            let layerBlocks = UnsafeMutableRawBufferPointer.allocate(byteCount: E * Int(blockBytes), alignment: 4096)
+            // Up to a layer's blocks (at most 64 MiB of them), encoded in place and written from here (zeroed once:
+            // padding stays zero).
+            let batchBlocks = max(1, min(E, (64 << 20) / Int(blockBytes)))
+            let layerBlocks = UnsafeMutableRawBufferPointer.allocate(byteCount: batchBlocks * Int(blockBytes), alignment: 4096)
             layerBlocks.initializeMemory(as: UInt8.self, repeating: 0)
             defer { layerBlocks.deallocate() }
             // The resident section (slots 0..<resident of every layer), then the streamed section (the rest).
@@ -499,9 +501,9 @@ public enum PackWriter {
 
     /// Encodes the experts `slots` (source expert indices, in slot order) of one layer into whole blocks
     /// (up rows, then down rows, then zero padding to `blockBytes`) and writes block i at `first + i·blockBytes`.
-    /// `blocks` holds at least `slots.count` blocks, zero after each block's data bytes (only data bytes are ever
-    /// written to it, so one zeroed buffer serves every layer). Results come back in slot order (an I/O error per
-    /// failed block).
+    /// `blocks` holds a whole number of blocks (at least one), zero after each block's data bytes (only data bytes
+    /// are ever written to it, so one zeroed buffer serves every layer); the slots are encoded that many at a
+    /// time. Results come back in slot order (an I/O error per failed block).
     static func encodeExpertBlocks(layer lw: LayerWeights, slots: [Int], layout: PackLayout, blocks: UnsafeMutableRawBufferPointer,
                                    to out: AtomicFileWriter, at first: UInt64, threads: Int) -> [Result<WrittenBlock, BFFNError>] {
         let upType = layout.upType, downType = layout.downType, blockBytes = Int(layout.blockBytes)
@@ -516,32 +518,38 @@ public enum PackWriter {
         }
         let box = ResultSlots(results), writer = SharedWriter(out)
         let buffer = SharedBuffer(blocks.baseAddress!)
-        // One part per expert, taken by whichever thread is free (experts take equal time, but the machine may not
-        // give both threads equal time); with one thread, one part does them all.
-        WorkerPool.shared.run(parts: threads > 1 ? slots.count : 1) { part in
-            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: maxCols)
-            defer { scratch.deallocate() }
-            for i in threads > 1 ? part..<(part + 1) : 0..<slots.count {
-                let block = buffer.base + i * blockBytes
-                let up = lw.expertUp[slots[i]], down = lw.expertDown[slots[i]]
-                var errors = WeightQuantizer.ErrorSums()
-                for r in 0..<up.rows {
-                    encodeRow(up, r, as: upType, into: block + r * upRowBytes, scratch: scratch, errors: &errors)
-                }
-                let downStart = block + up.rows * upRowBytes
-                for r in 0..<down.rows {
-                    encodeRow(down, r, as: downType, into: downStart + r * downRowBytes, scratch: scratch, errors: &errors)
-                }
-                let crc = CRC32.checksum(UnsafeRawBufferPointer(start: block, count: Int(layout.expertDataBytes)))
-                do {
-                    try writer.out.write(UnsafeRawBufferPointer(start: block, count: blockBytes), at: first + UInt64(i * blockBytes))
-                    box.slots[i] = .success(WrittenBlock(crc: crc, errors: errors))
-                } catch let e as BFFNError {
-                    box.slots[i] = .failure(e)
-                } catch {
-                    box.slots[i] = .failure(BFFNError(.io, "\(error)"))
+        let batch = blocks.count / blockBytes
+        var start = 0
+        while start < slots.count {
+            let end = min(slots.count, start + batch)
+            // One part per expert, taken by whichever thread is free (experts take equal time, but the machine may
+            // not give both threads equal time); with one thread, one part does them all.
+            WorkerPool.shared.run(parts: threads > 1 ? end - start : 1) { part in
+                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: maxCols)
+                defer { scratch.deallocate() }
+                for i in threads > 1 ? (start + part)..<(start + part + 1) : start..<end {
+                    let block = buffer.base + (i - start) * blockBytes
+                    let up = lw.expertUp[slots[i]], down = lw.expertDown[slots[i]]
+                    var errors = WeightQuantizer.ErrorSums()
+                    for r in 0..<up.rows {
+                        encodeRow(up, r, as: upType, into: block + r * upRowBytes, scratch: scratch, errors: &errors)
+                    }
+                    let downStart = block + up.rows * upRowBytes
+                    for r in 0..<down.rows {
+                        encodeRow(down, r, as: downType, into: downStart + r * downRowBytes, scratch: scratch, errors: &errors)
+                    }
+                    let crc = CRC32.checksum(UnsafeRawBufferPointer(start: block, count: Int(layout.expertDataBytes)))
+                    do {
+                        try writer.out.write(UnsafeRawBufferPointer(start: block, count: blockBytes), at: first + UInt64(i * blockBytes))
+                        box.slots[i] = .success(WrittenBlock(crc: crc, errors: errors))
+                    } catch let e as BFFNError {
+                        box.slots[i] = .failure(e)
+                    } catch {
+                        box.slots[i] = .failure(BFFNError(.io, "\(error)"))
+                    }
                 }
             }
+            start = end
         }
         return results.map { $0! }
     }

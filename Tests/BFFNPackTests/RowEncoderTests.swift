@@ -1,4 +1,6 @@
+import BFFNCheckpoint
 import BFFNCore
+import BFFNEngine
 import BFFNKernels
 @testable import BFFNPack
 import BFFNTestSupport
@@ -187,5 +189,43 @@ struct SourceChecksumTests {
             return
         }
         #expect(crc == .int(Int64(CRC32.checksum(try Fixtures.bytes(Fixtures.blockLinearReference + "/pytorch_model.bin")))))
+    }
+}
+
+@Suite("expert blocks")
+struct ExpertBlockTests {
+    /// Expert blocks encoded a few at a time (as for models whose layer of blocks exceeds the batch buffer), by
+    /// one or two threads, in a permuted slot order: the same file, and each CRC is that of its block's data.
+    @Test func blocksInSmallBatchesGiveTheSameFile() throws {
+        let weights = try ModelWeights(checkpoint: Checkpoint(path: Fixtures.blockLinearReference))
+        var o = ConvertOptions()
+        o.quant = .q8(group: 8)
+        o.alignment = 256
+        let layout = try PackLayout(weights: weights, options: o)
+        let E = layout.experts, blockBytes = Int(layout.blockBytes), dataBytes = Int(layout.expertDataBytes)
+        let slots = Array((0..<E).reversed())
+        let dir = TemporaryDirectory()
+        var files: [[UInt8]] = []
+        for batch in [1, 3, E] {
+            for threads in [1, 2] {
+                let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: batch * blockBytes, alignment: 4096)
+                defer { buffer.deallocate() }
+                buffer.initializeMemory(as: UInt8.self, repeating: 0)
+                let path = dir.file("b\(batch)-t\(threads)")
+                let out = try AtomicFileWriter(path: path, overwrite: false)
+                let first = try out.reserve(UInt64(E * blockBytes))
+                let written = PackWriter.encodeExpertBlocks(layer: weights.layers[1], slots: slots, layout: layout, blocks: buffer,
+                                                            to: out, at: first, threads: threads)
+                try out.commit()
+                let bytes = try Fixtures.bytes(path)
+                for (i, w) in written.enumerated() {
+                    #expect(try w.get().crc == CRC32.checksum(Array(bytes[(i * blockBytes)..<(i * blockBytes + dataBytes)])))
+                    #expect(bytes[(i * blockBytes + dataBytes)..<((i + 1) * blockBytes)].allSatisfy { $0 == 0 })
+                }
+                files.append(bytes)
+            }
+        }
+        #expect(files.allSatisfy { $0 == files[0] })
+        #expect(files[0].count == E * blockBytes)
     }
 }
