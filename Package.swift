@@ -83,7 +83,7 @@ let package = Package(
         .testTarget(name: "BFFNSafetensorsTests", dependencies: ["BFFNSafetensors", "BFFNTestSupport"]),
         .testTarget(name: "BFFNTorchZipTests", dependencies: ["BFFNTorchZip", "BFFNTestSupport"]),
         .testTarget(name: "BFFNCheckpointTests", dependencies: ["BFFNCheckpoint", "BFFNSafetensors", "BFFNTestSupport"]),
-        .testTarget(name: "BFFNEngineTests", dependencies: ["BFFNEngine", "BFFNSafetensors", "BFFNTestSupport"]),
+        .testTarget(name: "BFFNEngineTests", dependencies: ["BFFNEngine", "BFFNKernels", "BFFNSafetensors", "BFFNTestSupport"]),
         .testTarget(name: "BFFNSpeculativeTests", dependencies: ["BFFNSpeculative", "BFFNEngine", "BFFNPack", "BFFNTestSupport"]),
         .testTarget(name: "BFFNVerifyTests", dependencies: ["BFFNVerify", "BFFNSpeculative", "BFFNEngine", "BFFNPack", "BFFNTestSupport"]),
         .testTarget(name: "BFFNDeployTests", dependencies: ["BFFNDeploy", "BFFNVerify", "BFFNEngine", "BFFNPack", "BFFNTestSupport"]),
