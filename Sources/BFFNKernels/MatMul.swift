@@ -9,14 +9,6 @@ import Glibc
 /// any T, any thread count and any row grouping. Rows are processed in blocks; within a block every token
 /// is processed before moving on, so a block of weights is read from memory once per call.
 public enum MatMul {
-    /// Rows per tile of the expert-by-expert walk (their accumulators, 128 bytes a row, stay in L1).
-    static let walkTileRows = 128
-    /// Rows ahead of the expert-by-expert walk to prefetch in each expert's stream (4, 8, 16 measured alike on
-    /// synth Small and XLarge; 32 and more slower).
-    static let walkPrefetchRows = 8
-    /// Experts walked side by side (1 ... 4; 2 to 4 measured alike, 1 slower on XLarge's block_linear layout).
-    static let walkExperts = 2
-
     struct Job: @unchecked Sendable {
         let x: UnsafePointer<Float>
         let out: UnsafeMutablePointer<Float>
@@ -100,32 +92,8 @@ public enum MatMul {
             }
             while k < n { dst[k] = loader.load1(src, k); k += 1 }
         }
-        var t = 0
-        while t + 3 <= j.tokens {
-            let xt = j.x + t * j.xStride, yt = j.x + (t + 1) * j.xStride, zt = j.x + (t + 2) * j.xStride
-            let ot = j.out + t * j.outStride, pt = j.out + (t + 1) * j.outStride, qt = j.out + (t + 2) * j.outStride
-            for r in r0..<r1 {
-                let (u, v, w) = Dot.dot3(xt, yt, zt, scratch + (r - r0) * stride, n)
-                ot[r] = u
-                pt[r] = v
-                qt[r] = w
-            }
-            t += 3
-        }
-        while t + 2 <= j.tokens {
-            let xt = j.x + t * j.xStride, yt = j.x + (t + 1) * j.xStride
-            let ot = j.out + t * j.outStride, pt = j.out + (t + 1) * j.outStride
-            for r in r0..<r1 {
-                let (u, v) = Dot.dot2(xt, yt, UnsafeRawPointer(scratch + (r - r0) * stride), n, F32Loader())
-                ot[r] = u
-                pt[r] = v
-            }
-            t += 2
-        }
-        if t < j.tokens {
-            let xt = j.x + t * j.xStride, ot = j.out + t * j.outStride
-            for r in r0..<r1 { ot[r] = Dot.dot(xt, UnsafeRawPointer(scratch + (r - r0) * stride), n, F32Loader()) }
-        }
+        TileProduct.run(x: j.x, xStride: j.xStride, tokens: j.tokens, w: scratch, wStride: stride, rows: r1 - r0, n: n,
+                        out: j.out + r0, outStride: j.outStride)
     }
 }
 
@@ -295,9 +263,9 @@ public enum ExpertMatMul {
             }
             return
         }
-        // Several tokens: widen a few rows' union segments into contiguous float32 scratch (exact), then
-        // three (then two) tokens per pass with the same accumulator assignment as the one-token path.
-        let rowsPerTile = max(1, 16384 / width)
+        // Several tokens: widen a tile of rows' union segments into contiguous float32 scratch (exact, at most
+        // 128 KiB, so it stays in L2 beside the tokens' panels), then `TileProduct` in the one-token order.
+        let rowsPerTile = max(4, min(16, 32768 / width))
         let scratchBytes = UnsafeMutableRawPointer.allocate(byteCount: rowsPerTile * width * 4, alignment: 64)
         defer { scratchBytes.deallocate() }
         let scratch = scratchBytes.bindMemory(to: Float.self, capacity: rowsPerTile * width)
@@ -315,29 +283,8 @@ public enum ExpertMatMul {
                     }
                 }
             }
-            var t = 0
-            while t + 3 <= j.tokens {
-                for row in r0..<r1 {
-                    let (u, v, w) = Dot.dot3(j.x + t * width, j.x + (t + 1) * width, j.x + (t + 2) * width, scratch + (row - r0) * width, width)
-                    j.out[t * H + row] = u
-                    j.out[(t + 1) * H + row] = v
-                    j.out[(t + 2) * H + row] = w
-                }
-                t += 3
-            }
-            while t + 2 <= j.tokens {
-                for row in r0..<r1 {
-                    let (u, v) = Dot.dot2(j.x + t * width, j.x + (t + 1) * width, UnsafeRawPointer(scratch + (row - r0) * width), width, F32Loader())
-                    j.out[t * H + row] = u
-                    j.out[(t + 1) * H + row] = v
-                }
-                t += 2
-            }
-            if t < j.tokens {
-                for row in r0..<r1 {
-                    j.out[t * H + row] = Dot.dot(j.x + t * width, UnsafeRawPointer(scratch + (row - r0) * width), width, F32Loader())
-                }
-            }
+            TileProduct.run(x: j.x, xStride: width, tokens: j.tokens, w: scratch, wStride: width, rows: r1 - r0, n: width,
+                            out: j.out + r0, outStride: H)
             r0 = r1
         }
     }

@@ -13,14 +13,15 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Measure prefill and decode speed, weight bandwidth, and sparse vs dense FFN time.",
         discussion: """
-        Prefills a prompt (the first line of MODEL/workload.txt when present, e.g. from `bffn synth`, else seeded \
-        random ids), decodes --tokens tokens greedily with chunk-sparse experts, then repeats the decode with \
+        Prefills a prompt (the first line of --workload, by default MODEL/workload.txt when MODEL is a folder, e.g. \
+        from `bffn synth`; else seeded random ids), decodes --tokens tokens greedily with chunk-sparse experts, then repeats the decode with \
         dense experts to time the dense FFN. Also measures this machine's streaming-read bandwidth in the same run \
         and reports the ratio of the decode's effective weight bandwidth to it.
 
         Examples:
           bffn synth --preset small --out /tmp/small && bffn bench /tmp/small --threads 1,2
           bffn bench /tmp/small --tokens 64 --json
+          bffn bench /tmp/small.bfpk --workload /tmp/small/workload.txt   # a pack on its source's prompt
         """
     )
 
@@ -33,7 +34,10 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Tokens to decode per measurement.")
     var tokens: Int = 32
 
-    @Option(help: "Prompt length for prefill when no workload.txt is present.")
+    @Option(help: ArgumentHelp("A workload file whose first line is the prompt (comma-separated token ids).", valueName: "file"))
+    var workload: String?
+
+    @Option(help: "Prompt length for prefill when there is no workload.")
     var promptTokens: Int = 64
 
     @Flag(help: "Print one JSON object (one entry per thread count under \"runs\").")
@@ -58,9 +62,10 @@ struct BenchCommand: ParsableCommand {
             let engine = try Engine(weights: ModelWeights.open(path: model))
             var prompt: [Int] = []
             var isDir = stat()
-            if stat(model, &isDir) == 0, (isDir.st_mode & S_IFMT) == S_IFDIR, let f = try? MappedFile(path: model + "/workload.txt") {
-                let first = String(decoding: f.contents.prefix(while: { $0 != 0x0A }), as: UTF8.self)
-                prompt = first.split(separator: ",").compactMap { Int($0) }
+            if let workload {
+                prompt = try Self.firstPrompt(MappedFile(path: workload), path: workload, vocabulary: engine.weights.architecture.vocabSize)
+            } else if stat(model, &isDir) == 0, (isDir.st_mode & S_IFMT) == S_IFDIR, let f = try? MappedFile(path: model + "/workload.txt") {
+                prompt = try Self.firstPrompt(f, path: model + "/workload.txt", vocabulary: engine.weights.architecture.vocabSize)
             }
             if prompt.isEmpty {
                 var x: UInt64 = 42
@@ -100,5 +105,22 @@ struct BenchCommand: ParsableCommand {
                 }
             }
         }
+    }
+
+    /// The first line of a workload file as token ids; every id must be below `vocabulary`.
+    static func firstPrompt(_ file: MappedFile, path: String, vocabulary: Int) throws -> [Int] {
+        let first = String(decoding: file.contents.prefix(while: { $0 != 0x0A }), as: UTF8.self)
+        var ids: [Int] = []
+        var offset = 0
+        for field in first.split(separator: ",", omittingEmptySubsequences: false) {
+            let text = String(field.drop(while: { $0 == " " }).reversed().drop(while: { $0 == " " || $0 == "\r" }).reversed())
+            guard let id = Int(text), id >= 0, id < vocabulary else {
+                throw BFFNError(.malformed, "workload prompt: \"\(text)\" is not a token id below \(vocabulary)",
+                                file: path, field: "line 1", offset: UInt64(offset))
+            }
+            ids.append(id)
+            offset += field.utf8.count + 1
+        }
+        return ids
     }
 }

@@ -130,6 +130,15 @@ struct SynthBenchCommandTests {
         #expect(j["runs"]?.arrayElements?.count == 2)
         let fraction = try #require(j["active_expert_fraction"]?.numberValue)
         #expect(fraction > 0 && fraction < 0.5)
+        // A model file (not its folder) with --workload prefills that workload's first prompt.
+        let workload = dir.file("m") + "/workload.txt"
+        let firstLine = try String(decoding: Fixtures.bytes(workload), as: UTF8.self).split(separator: "\n")[0]
+        let w = try runBFFN(["bench", dir.file("m") + "/pytorch_model.bin", "--workload", workload, "--tokens", "2", "--json"])
+        #expect(w.status == 0, "\(w.stderr)")
+        #expect(try JSONValue.parse(w.stdout)["prefill_tokens"]?.intValue == Int64(firstLine.split(separator: ",").count))
+        let bad = try dir.write("bad-workload.txt", Array("3,4,99999999,5\n".utf8))
+        let e = try runBFFN(["bench", dir.file("m"), "--workload", bad, "--tokens", "2"])
+        #expect(e.status == 1 && e.stderr.contains("bad-workload.txt") && e.stderr.contains("byte 4"), "\(e.stderr)")
     }
 }
 
