@@ -49,6 +49,18 @@ public final class Checkpoint: @unchecked Sendable {
         }
     }
 
+    /// Lets go, for good, of the resident pages wholly inside `pointer ..< pointer + count` of a weight file
+    /// mapping (`MappedFile.releaseRange(offset:count:)`), for a tensor that was read once and copied. Bytes
+    /// outside every mapping (owned copies of compressed entries) are left alone.
+    public func releaseTensorPages(_ pointer: UnsafeRawPointer, count: Int) {
+        for f in files {
+            let m = f.mapping
+            guard let base = m.bytes.baseAddress, pointer >= base, pointer + count <= base + m.size else { continue }
+            m.releaseRange(offset: pointer - base, count: count)
+            return
+        }
+    }
+
     /// The weights' format.
     public let format: Format
     /// The weight files, in shard order.

@@ -82,6 +82,20 @@ public final class MappedFile: @unchecked Sendable {
         _ = madvise(p, end - alignedStart, MADV_DONTNEED)
     }
 
+    /// Drops the resident pages wholly inside `offset ..< offset + count` for the rest of this mapping's life
+    /// unless that range itself is read again: `madvise(MADV_NOHUGEPAGE)` on the range first, so a touch of the
+    /// bytes beside it can no longer map a 2 MiB page cache folio that reaches into it, then
+    /// `madvise(MADV_DONTNEED)`. For a tensor that was read once and copied. Purely a hint: errors are ignored.
+    public func releaseRange(offset: Int, count: Int) {
+        guard let base = bytes.baseAddress, offset >= 0, count > 0, offset + count <= bytes.count else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (Int(bitPattern: base) + offset + page - 1) / page * page
+        let end = (Int(bitPattern: base) + offset + count) / page * page
+        guard end > start, let p = UnsafeMutableRawPointer(bitPattern: start) else { return }
+        _ = madvise(p, end - start, MADV_NOHUGEPAGE)
+        _ = madvise(p, end - start, MADV_DONTNEED)
+    }
+
     deinit {
         if let base = bytes.baseAddress {
             munmap(UnsafeMutableRawPointer(mutating: base), bytes.count)

@@ -146,9 +146,10 @@ public final class Engine {
         values = Array(repeating: [], count: L)
     }
 
-    /// Opens a checkpoint and builds an engine for it.
+    /// Opens a checkpoint and builds an engine for it (strided expert down weights re-laid out expert by expert).
+    /// - Throws: the readers' and recognizer's errors.
     public convenience init(checkpointPath: String, options: EngineOptions = EngineOptions()) throws {
-        try self.init(weights: ModelWeights(checkpoint: Checkpoint(path: checkpointPath)), options: options)
+        try self.init(weights: ModelWeights(checkpoint: Checkpoint(path: checkpointPath), expertDown: .expertMajor), options: options)
     }
 
     /// Empties the KV cache.

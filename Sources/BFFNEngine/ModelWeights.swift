@@ -2,6 +2,10 @@ import BFFNCheckpoint
 import BFFNCore
 import BFFNKernels
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The weights of one decoder layer, as views into the checkpoint (no float32 copy).
 public struct LayerWeights: @unchecked Sendable {
     public var inputNorm: WeightMatrix
@@ -57,10 +61,24 @@ public final class ModelWeights: @unchecked Sendable {
         }
     }
 
+    /// How experts whose down weights the source stores strided are held: block_linear's `down_proj` and bmt's
+    /// `moe_w_out` are [H, E·de], so one expert's down weights are H runs of de elements, E·de apart.
+    public enum ExpertDownLayout: Sendable {
+        /// Views of the stored tensor (nothing copied; the one-token sparse down projection then reads 128-256
+        /// byte runs scattered over the whole matrix, which costs about twice its bytes' streaming time).
+        case asStored
+        /// Re-laid out once at load, in the stored dtype, into one contiguous [H, de] block per expert (what a
+        /// pack stores), and the stored tensor's resident pages released, so resident memory stays the
+        /// weights' size. Values and results are the same bits.
+        case expertMajor
+    }
+
     /// Resolves the weights of `checkpoint` (any layout the recognizer accepts).
+    /// - Parameter expertDown: how strided expert down weights are held (views by default; `open(path:)`, which
+    ///   the engine's commands use, re-lays them out).
     /// - Throws: recognition errors, and `.unsupported` for weight dtypes the kernels do not read (they read
     ///   F32, F16 and BF16).
-    public convenience init(checkpoint: Checkpoint) throws {
+    public convenience init(checkpoint: Checkpoint, expertDown: ExpertDownLayout = .asStored) throws {
         let rec = try checkpoint.recognize()
         let a = rec.architecture
         let bmt = a.ffnLayout == .bmt
@@ -93,9 +111,23 @@ public final class ModelWeights: @unchecked Sendable {
             switch a.ffnLayout {
             case .blockLinear, .bmt:
                 let up = try matrix(p + (bmt ? "ffn.ffn.moe_experts.moe_w_in" : "mlp.up_proj"), rows: E * de, cols: H)
-                let down = try matrix(p + (bmt ? "ffn.ffn.moe_experts.moe_w_out" : "mlp.down_proj"), rows: H, cols: E * de)
+                let downName = p + (bmt ? "ffn.ffn.moe_experts.moe_w_out" : "mlp.down_proj")
                 ups = (0..<E).map { up.rows($0 * de, de) }
-                downs = (0..<E).map { down.columns($0 * de, de) }
+                if expertDown == .expertMajor, let t = checkpoint.tensor(named: downName) {
+                    let stored = try checkpoint.bytes(of: t)
+                    let down = try ModelWeights.view(stored.bytes, dtype: t.dtype, shape: t.shape, rows: H, cols: E * de, name: downName)
+                    let (copy, blocks) = ModelWeights.expertMajorCopy(of: down, experts: E)
+                    keep.append(copy)
+                    downs = blocks
+                    // The stored tensor was read once: its file pages need not stay resident in this process, and
+                    // it stays out of `keepAlive` so `weightRegions` does not list it (other tensors' views keep
+                    // the file mapping alive).
+                    checkpoint.releaseTensorPages(down.base, count: down.byteCount)
+                    withExtendedLifetime(stored) {}
+                } else {
+                    let down = try matrix(downName, rows: H, cols: E * de)
+                    downs = (0..<E).map { down.columns($0 * de, de) }
+                }
             case .block, .fastmoe:
                 let up = try matrix(p + (a.ffnLayout == .block ? "mlp.up_proj" : "mlp.experts.up_proj.weight"), rows: E * de, cols: H)
                 let down = try matrix(p + (a.ffnLayout == .block ? "mlp.down_proj" : "mlp.experts.down_proj.weight"), rows: E * H, cols: de)
@@ -147,6 +179,31 @@ public final class ModelWeights: @unchecked Sendable {
             self.down = down
             self.sourceIndex = sourceIndex
         }
+    }
+
+    /// Copies a strided [H, E·de] down matrix into E contiguous [H, de] blocks (64-byte aligned, in the stored
+    /// type), splitting the rows over the worker pool. Returns the owning buffer and one matrix per expert.
+    public static func expertMajorCopy(of down: WeightMatrix, experts E: Int) -> (LoadedBytes, [WeightMatrix]) {
+        let H = down.rows, de = down.cols / E, size = down.type.size
+        let runBytes = de * size, blockBytes = (H * runBytes + 63) / 64 * 64
+        // 2 MiB-aligned and advised for huge pages: a 1 GB copy then takes a few hundred page faults, not 250 000.
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, E * blockBytes), alignment: 2 << 20)
+        _ = madvise(buffer.baseAddress!, buffer.count, MADV_HUGEPAGE)
+        struct Copy: @unchecked Sendable { let source: WeightMatrix; let target: UnsafeMutableRawPointer }
+        let job = Copy(source: down, target: buffer.baseAddress!)
+        let parts = H * E * runBytes < 1 << 20 ? 1 : 2 * max(1, WorkerPool.shared.workers + 1)
+        WorkerPool.shared.run(parts: parts) { p in
+            for j in (H * p / parts)..<(H * (p + 1) / parts) {
+                let row = job.source.row(j)
+                for e in 0..<E {
+                    (job.target + e * blockBytes + j * runBytes).copyMemory(from: row + e * runBytes, byteCount: runBytes)
+                }
+            }
+        }
+        let blocks = (0..<E).map {
+            WeightMatrix(base: UnsafeRawPointer(buffer.baseAddress! + $0 * blockBytes), type: down.type, rows: H, cols: de)
+        }
+        return (LoadedBytes(owned: buffer, count: buffer.count), blocks)
     }
 
     /// A typed view of a tensor's bytes as a [rows, cols] matrix (1-D tensors are one row).

@@ -35,11 +35,13 @@ extension ModelWeights {
         keepAlive = [pack, pack.file]
     }
 
-    /// Opens the weights of any model file bffn reads: a `.bfpk` pack, or a checkpoint (folder, safetensors,
-    /// `.bin`, shard index).
-    public static func open(path: String) throws -> ModelWeights {
+    /// Opens the weights of any model file bffn reads, to run it: a `.bfpk` pack, or a checkpoint (folder,
+    /// safetensors, `.bin`, shard index), whose strided expert down weights are re-laid out expert by expert
+    /// unless `expertDown` says `.asStored` (packs already store experts as blocks).
+    /// - Throws: the readers' and recognizer's errors.
+    public static func open(path: String, expertDown: ExpertDownLayout = .expertMajor) throws -> ModelWeights {
         if PackFile.isPack(path: path) { return try ModelWeights(pack: PackFile(path: path)) }
-        return try ModelWeights(checkpoint: Checkpoint(path: path))
+        return try ModelWeights(checkpoint: Checkpoint(path: path), expertDown: expertDown)
     }
 }
 

@@ -16,7 +16,8 @@ struct BenchCommand: ParsableCommand {
         Prefills a prompt (the first line of --workload, by default MODEL/workload.txt when MODEL is a folder, e.g. \
         from `bffn synth`; else seeded random ids), decodes --tokens tokens greedily with chunk-sparse experts, then repeats the decode with \
         dense experts to time the dense FFN. Also measures this machine's streaming-read bandwidth in the same run \
-        and reports the ratio of the decode's effective weight bandwidth to it.
+        and reports the ratio of the decode's effective weight bandwidth to it. Strided expert down weights \
+        (block_linear, bmt) are copied into one block per expert at load unless --in-place-experts is given.
 
         Examples:
           bffn synth --preset small --out /tmp/small && bffn bench /tmp/small --threads 1,2
@@ -40,6 +41,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Prompt length for prefill when there is no workload.")
     var promptTokens: Int = 64
 
+    @Flag(help: ArgumentHelp("Read block_linear expert down weights where the checkpoint stores them, strided, instead of copying them into one block per expert at load (no copy; slower sparse decoding; same output).", visibility: .default))
+    var inPlaceExperts = false
+
     @Flag(help: "Print one JSON object (one entry per thread count under \"runs\").")
     var json = false
 
@@ -59,7 +63,7 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         try runReportingErrors(json: json) {
-            let engine = try Engine(weights: ModelWeights.open(path: model))
+            let engine = try Engine(weights: ModelWeights.open(path: model, expertDown: inPlaceExperts ? .asStored : .expertMajor))
             var prompt: [Int] = []
             var isDir = stat()
             if let workload {

@@ -12,7 +12,9 @@ struct GenerateCommand: ParsableCommand {
         abstract: "Greedy decoding with the built-in float32 engine.",
         discussion: """
         Runs the prompt, then appends the argmax token at each step (ties to the lowest id), reading only the \
-        experts the router activates. Prints the generated ids, comma-separated.
+        experts the router activates. Prints the generated ids, comma-separated. A checkpoint whose experts' down \
+        weights are strided (block_linear, bmt) has them copied into one block per expert at load, as a pack \
+        stores them (--in-place-experts reads them where they are).
 
         With --speculative, a drafter proposes a chain (--draft-tokens K) or a tree (--tree WIDTHxDEPTH) of \
         tokens, the model checks them all in one pass over the union of their experts, and keeps the longest \
@@ -44,6 +46,9 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Expert computation: sparse (only active experts) or dense (all; same output).")
     var ffn: String = "sparse"
 
+    @Flag(help: ArgumentHelp("Read block_linear expert down weights where the checkpoint stores them, strided, instead of copying them into one block per expert at load (no copy; slower sparse decoding; same output).", visibility: .default))
+    var inPlaceExperts = false
+
     @OptionGroup var drafting: DraftOptions
 
     @Flag(help: "Print one JSON object: prompt_ids, generated_ids, tokens_per_second, experts_read_fraction (and speculative figures).")
@@ -59,7 +64,7 @@ struct GenerateCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors(json: json) {
             let prompt = try parseTokenIds(promptIds)
-            let engine = try Engine(weights: ModelWeights.open(path: model), options: EngineOptions(threads: threads, ffnMode: FFNMode(rawValue: ffn)!))
+            let engine = try Engine(weights: ModelWeights.open(path: model, expertDown: inPlaceExperts ? .asStored : .expertMajor), options: EngineOptions(threads: threads, ffnMode: FFNMode(rawValue: ffn)!))
             let ids: [Int], tokensPerSecond: Double, prefillSeconds: Double, expertsRead: Double
             var speculativeJSON: JSONValue? = nil
             var note = ""
