@@ -95,7 +95,11 @@ struct GenerateCommand: ParsableCommand {
                 print(JSONValue.object(members).serialized(pretty: true))
             } else {
                 print(ids.map(String.init).joined(separator: ","))
-                FileHandleOutput.standardError("\(ids.count) tokens, \(fixed(tokensPerSecond, 1)) tokens/s\(note), experts read \(fixed(expertsRead * 100, 1)) % per token\n")
+                // The first token comes from the prefill; decode speed and experts read are per decode step.
+                let decode = ids.count > 1
+                    ? "\(fixed(tokensPerSecond, 1)) tokens/s\(note), experts read \(fixed(expertsRead * 100, 1)) % per token"
+                    : "no decode steps"
+                FileHandleOutput.standardError("\(ids.count) tokens, prefill \(fixed(prefillSeconds, 3)) s, \(decode)\n")
             }
         }
     }
