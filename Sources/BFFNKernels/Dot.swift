@@ -134,26 +134,9 @@ public enum Dot {
     /// x · w over n elements.
     @inlinable @inline(__always)
     public static func dot<L: WeightLoader>(_ x: UnsafePointer<Float>, _ w: UnsafeRawPointer, _ n: Int, _ loader: L) -> Float {
-        var a = SIMD8<Float>(), b = SIMD8<Float>(), c = SIMD8<Float>(), d = SIMD8<Float>()
-        let xr = UnsafeRawPointer(x)
-        var k = 0
-        while k + 32 <= n {
-            a.addProduct(xr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self), loader.load8(w, k))
-            b.addProduct(xr.loadUnaligned(fromByteOffset: (k + 8) * 4, as: SIMD8<Float>.self), loader.load8(w, k + 8))
-            c.addProduct(xr.loadUnaligned(fromByteOffset: (k + 16) * 4, as: SIMD8<Float>.self), loader.load8(w, k + 16))
-            d.addProduct(xr.loadUnaligned(fromByteOffset: (k + 24) * 4, as: SIMD8<Float>.self), loader.load8(w, k + 24))
-            k += 32
-        }
-        while k + 8 <= n {
-            a.addProduct(xr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self), loader.load8(w, k))
-            k += 8
-        }
-        var tail: Float = 0
-        while k < n {
-            tail = tail.addingProduct(x[k], loader.load1(w, k))
-            k += 1
-        }
-        return reduce((a + b) + (c + d)) + tail
+        var acc = DotAccumulators()
+        acc.add(UnsafeRawPointer(x), w, from: 0, to: n / 32 * 32, loader)
+        return acc.result(x, w, n, loader)
     }
 
     /// The dot product of x with the concatenation of `segments` (each `segmentLength` elements, a multiple of
@@ -163,20 +146,13 @@ public enum Dot {
     @inlinable @inline(__always)
     public static func segmentedDot<L: WeightLoader>(_ x: UnsafePointer<Float>, _ segments: UnsafeBufferPointer<UnsafeRawPointer>,
                                                      _ segmentLength: Int, _ loader: L) -> Float {
-        var a = SIMD8<Float>(), b = SIMD8<Float>(), c = SIMD8<Float>(), d = SIMD8<Float>()
+        var acc = DotAccumulators()
         var xr = UnsafeRawPointer(x)
         for w in segments {
-            var k = 0
-            while k + 32 <= segmentLength {
-                a.addProduct(xr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self), loader.load8(w, k))
-                b.addProduct(xr.loadUnaligned(fromByteOffset: (k + 8) * 4, as: SIMD8<Float>.self), loader.load8(w, k + 8))
-                c.addProduct(xr.loadUnaligned(fromByteOffset: (k + 16) * 4, as: SIMD8<Float>.self), loader.load8(w, k + 16))
-                d.addProduct(xr.loadUnaligned(fromByteOffset: (k + 24) * 4, as: SIMD8<Float>.self), loader.load8(w, k + 24))
-                k += 32
-            }
+            acc.add(xr, w, from: 0, to: segmentLength, loader)
             xr += segmentLength * 4
         }
-        return reduce((a + b) + (c + d))
+        return acc.sum
     }
 
     /// One row for two tokens x and y (each weight block is loaded once and used twice); each output in
@@ -221,45 +197,10 @@ public enum Dot {
     @inlinable @inline(__always)
     public static func dot3(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ z: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
                             _ n: Int) -> (Float, Float, Float) {
-        var xa = SIMD8<Float>(), xb = SIMD8<Float>(), xc = SIMD8<Float>(), xd = SIMD8<Float>()
-        var ya = SIMD8<Float>(), yb = SIMD8<Float>(), yc = SIMD8<Float>(), yd = SIMD8<Float>()
-        var za = SIMD8<Float>(), zb = SIMD8<Float>(), zc = SIMD8<Float>(), zd = SIMD8<Float>()
-        let xr = UnsafeRawPointer(x), yr = UnsafeRawPointer(y), zr = UnsafeRawPointer(z), wr = UnsafeRawPointer(w)
-        var k = 0
-        while k + 32 <= n {
-            var v = wr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self)
-            xa.addProduct(xr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self), v)
-            ya.addProduct(yr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self), v)
-            za.addProduct(zr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self), v)
-            v = wr.loadUnaligned(fromByteOffset: (k + 8) * 4, as: SIMD8<Float>.self)
-            xb.addProduct(xr.loadUnaligned(fromByteOffset: (k + 8) * 4, as: SIMD8<Float>.self), v)
-            yb.addProduct(yr.loadUnaligned(fromByteOffset: (k + 8) * 4, as: SIMD8<Float>.self), v)
-            zb.addProduct(zr.loadUnaligned(fromByteOffset: (k + 8) * 4, as: SIMD8<Float>.self), v)
-            v = wr.loadUnaligned(fromByteOffset: (k + 16) * 4, as: SIMD8<Float>.self)
-            xc.addProduct(xr.loadUnaligned(fromByteOffset: (k + 16) * 4, as: SIMD8<Float>.self), v)
-            yc.addProduct(yr.loadUnaligned(fromByteOffset: (k + 16) * 4, as: SIMD8<Float>.self), v)
-            zc.addProduct(zr.loadUnaligned(fromByteOffset: (k + 16) * 4, as: SIMD8<Float>.self), v)
-            v = wr.loadUnaligned(fromByteOffset: (k + 24) * 4, as: SIMD8<Float>.self)
-            xd.addProduct(xr.loadUnaligned(fromByteOffset: (k + 24) * 4, as: SIMD8<Float>.self), v)
-            yd.addProduct(yr.loadUnaligned(fromByteOffset: (k + 24) * 4, as: SIMD8<Float>.self), v)
-            zd.addProduct(zr.loadUnaligned(fromByteOffset: (k + 24) * 4, as: SIMD8<Float>.self), v)
-            k += 32
-        }
-        while k + 8 <= n {
-            let v = wr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self)
-            xa.addProduct(xr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self), v)
-            ya.addProduct(yr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self), v)
-            za.addProduct(zr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self), v)
-            k += 8
-        }
-        var tx: Float = 0, ty: Float = 0, tz: Float = 0
-        while k < n {
-            tx = tx.addingProduct(x[k], w[k])
-            ty = ty.addingProduct(y[k], w[k])
-            tz = tz.addingProduct(z[k], w[k])
-            k += 1
-        }
-        return (reduce((xa + xb) + (xc + xd)) + tx, reduce((ya + yb) + (yc + yd)) + ty, reduce((za + zb) + (zc + zd)) + tz)
+        var ax = DotAccumulators(), ay = DotAccumulators(), az = DotAccumulators()
+        DotAccumulators.add3(&ax, &ay, &az, x, y, z, w, from: 0, to: n / 32 * 32)
+        let wr = UnsafeRawPointer(w)
+        return (ax.result(x, wr, n, F32Loader()), ay.result(y, wr, n, F32Loader()), az.result(z, wr, n, F32Loader()))
     }
 
     /// x · w for a weight row of any stored type.
@@ -278,5 +219,87 @@ public enum Dot {
     @inlinable
     public static func dot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ n: Int) -> Float {
         dot(x, UnsafeRawPointer(y), n, F32Loader())
+    }
+}
+
+/// The four accumulators of one dot product in `Dot.dot`'s order (accumulator a takes elements k..k+7 of every
+/// block of 32, b k+8.., c k+16.., d k+24..), carried across the pieces of a row: a row may be added in any
+/// number of calls, in ascending element order, and gives the same bits as one call. Every kernel builds on it.
+@usableFromInline
+struct DotAccumulators {
+    @usableFromInline var a = SIMD8<Float>(), b = SIMD8<Float>(), c = SIMD8<Float>(), d = SIMD8<Float>()
+
+    @inlinable @inline(__always)
+    init() {}
+
+    /// Adds elements k0 ..< k1 of x·w (k0 and k1 multiples of 32, relative to the row's start): x holds float32
+    /// values, w is read by `loader`.
+    @inlinable @inline(__always)
+    mutating func add<L: WeightLoader>(_ x: UnsafeRawPointer, _ w: UnsafeRawPointer, from k0: Int, to k1: Int, _ loader: L) {
+        var k = k0
+        while k < k1 {
+            a.addProduct(x.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self), loader.load8(w, k))
+            b.addProduct(x.loadUnaligned(fromByteOffset: (k + 8) * 4, as: SIMD8<Float>.self), loader.load8(w, k + 8))
+            c.addProduct(x.loadUnaligned(fromByteOffset: (k + 16) * 4, as: SIMD8<Float>.self), loader.load8(w, k + 16))
+            d.addProduct(x.loadUnaligned(fromByteOffset: (k + 24) * 4, as: SIMD8<Float>.self), loader.load8(w, k + 24))
+            k += 32
+        }
+    }
+
+    /// `add` for three rows x, y, z against one float32 row w, each weight vector loaded once for the three.
+    @inlinable @inline(__always)
+    static func add3(_ ax: inout DotAccumulators, _ ay: inout DotAccumulators, _ az: inout DotAccumulators,
+                     _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ z: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
+                     from k0: Int, to k1: Int) {
+        var xa = ax.a, xb = ax.b, xc = ax.c, xd = ax.d
+        var ya = ay.a, yb = ay.b, yc = ay.c, yd = ay.d
+        var za = az.a, zb = az.b, zc = az.c, zd = az.d
+        let xr = UnsafeRawPointer(x), yr = UnsafeRawPointer(y), zr = UnsafeRawPointer(z), wr = UnsafeRawPointer(w)
+        var k = k0
+        while k < k1 {
+            var v = wr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self)
+            xa.addProduct(xr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self), v)
+            ya.addProduct(yr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self), v)
+            za.addProduct(zr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self), v)
+            v = wr.loadUnaligned(fromByteOffset: (k + 8) * 4, as: SIMD8<Float>.self)
+            xb.addProduct(xr.loadUnaligned(fromByteOffset: (k + 8) * 4, as: SIMD8<Float>.self), v)
+            yb.addProduct(yr.loadUnaligned(fromByteOffset: (k + 8) * 4, as: SIMD8<Float>.self), v)
+            zb.addProduct(zr.loadUnaligned(fromByteOffset: (k + 8) * 4, as: SIMD8<Float>.self), v)
+            v = wr.loadUnaligned(fromByteOffset: (k + 16) * 4, as: SIMD8<Float>.self)
+            xc.addProduct(xr.loadUnaligned(fromByteOffset: (k + 16) * 4, as: SIMD8<Float>.self), v)
+            yc.addProduct(yr.loadUnaligned(fromByteOffset: (k + 16) * 4, as: SIMD8<Float>.self), v)
+            zc.addProduct(zr.loadUnaligned(fromByteOffset: (k + 16) * 4, as: SIMD8<Float>.self), v)
+            v = wr.loadUnaligned(fromByteOffset: (k + 24) * 4, as: SIMD8<Float>.self)
+            xd.addProduct(xr.loadUnaligned(fromByteOffset: (k + 24) * 4, as: SIMD8<Float>.self), v)
+            yd.addProduct(yr.loadUnaligned(fromByteOffset: (k + 24) * 4, as: SIMD8<Float>.self), v)
+            zd.addProduct(zr.loadUnaligned(fromByteOffset: (k + 24) * 4, as: SIMD8<Float>.self), v)
+            k += 32
+        }
+        (ax.a, ax.b, ax.c, ax.d) = (xa, xb, xc, xd)
+        (ay.a, ay.b, ay.c, ay.d) = (ya, yb, yc, yd)
+        (az.a, az.b, az.c, az.d) = (za, zb, zc, zd)
+    }
+
+    /// reduce((a + b) + (c + d)): the value of a row whose length is a multiple of 32.
+    @inlinable @inline(__always)
+    var sum: Float { Dot.reduce((a + b) + (c + d)) }
+
+    /// Completes x·w over n elements once every block of 32 has been added: the remaining whole 8-element
+    /// blocks go to the first accumulator, the n mod 8 tail is summed in index order from +0, then `sum` + tail.
+    @inlinable @inline(__always)
+    func result<L: WeightLoader>(_ x: UnsafePointer<Float>, _ w: UnsafeRawPointer, _ n: Int, _ loader: L) -> Float {
+        var last = self
+        let xr = UnsafeRawPointer(x)
+        var k = n / 32 * 32
+        while k + 8 <= n {
+            last.a.addProduct(xr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self), loader.load8(w, k))
+            k += 8
+        }
+        var tail: Float = 0
+        while k < n {
+            tail = tail.addingProduct(x[k], loader.load1(w, k))
+            k += 1
+        }
+        return last.sum + tail
     }
 }

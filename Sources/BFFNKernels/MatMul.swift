@@ -83,15 +83,7 @@ public enum MatMul {
         let scratchBytes = UnsafeMutableRawPointer.allocate(byteCount: (r1 - r0) * stride * 4, alignment: 64)
         defer { scratchBytes.deallocate() }
         let scratch = scratchBytes.bindMemory(to: Float.self, capacity: (r1 - r0) * stride)
-        for r in r0..<r1 {
-            let src = j.w.row(r), dst = scratch + (r - r0) * stride
-            var k = 0
-            while k + 8 <= n {
-                UnsafeMutableRawPointer(dst).storeBytes(of: loader.load8(src, k), toByteOffset: k * 4, as: SIMD8<Float>.self)
-                k += 8
-            }
-            while k < n { dst[k] = loader.load1(src, k); k += 1 }
-        }
+        for r in r0..<r1 { j.w.loadRow(r, into: scratch + (r - r0) * stride) }
         TileProduct.run(x: j.x, xStride: j.xStride, tokens: j.tokens, w: scratch, wStride: stride, rows: r1 - r0, n: n,
                         out: j.out + r0, outStride: j.outStride)
     }
@@ -274,14 +266,7 @@ public enum ExpertMatMul {
             let r1 = min(j1, r0 + rowsPerTile)
             for row in r0..<r1 {
                 let dst = scratch + (row - r0) * width
-                for (b, w) in j.blocks.enumerated() {
-                    let src = w.row(row)
-                    var k = 0
-                    while k + 8 <= de {
-                        UnsafeMutableRawPointer(dst + b * de).storeBytes(of: loader.load8(src, k), toByteOffset: k * 4, as: SIMD8<Float>.self)
-                        k += 8
-                    }
-                }
+                for (b, w) in j.blocks.enumerated() { w.loadRow(row, into: dst + b * de) }
             }
             TileProduct.run(x: j.x, xStride: width, tokens: j.tokens, w: scratch, wStride: width, rows: r1 - r0, n: width,
                             out: j.out + r0, outStride: H)
@@ -297,8 +282,8 @@ public enum ExpertMatMul {
         let n = j1 - j0
         let segmentBytes = de * j.blocks[0].type.size
         let ahead = ExpertMatMul.walkPrefetchRows
-        withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 4 * n) { acc in
-            acc.initialize(repeating: SIMD8<Float>())
+        withUnsafeTemporaryAllocation(of: DotAccumulators.self, capacity: n) { acc in
+            acc.initialize(repeating: DotAccumulators())
             var xr = UnsafeRawPointer(j.x)
             var bi = 0
             while bi < j.blocks.count {
@@ -315,31 +300,18 @@ public enum ExpertMatMul {
                         if count > 2 { bffn_prefetch_range(b2 + p, segmentBytes) }
                         if count > 3 { bffn_prefetch_range(b3 + p, segmentBytes) }
                     }
-                    var a = acc[4 * i], b = acc[4 * i + 1], c = acc[4 * i + 2], d = acc[4 * i + 3]
-                    @inline(__always) func add(_ r: UnsafeRawPointer, _ g: UnsafeRawPointer) {
-                        var k = 0
-                        while k + 32 <= de {
-                            a.addProduct(g.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self), loader.load8(r, k))
-                            b.addProduct(g.loadUnaligned(fromByteOffset: (k + 8) * 4, as: SIMD8<Float>.self), loader.load8(r, k + 8))
-                            c.addProduct(g.loadUnaligned(fromByteOffset: (k + 16) * 4, as: SIMD8<Float>.self), loader.load8(r, k + 16))
-                            d.addProduct(g.loadUnaligned(fromByteOffset: (k + 24) * 4, as: SIMD8<Float>.self), loader.load8(r, k + 24))
-                            k += 32
-                        }
-                    }
+                    var row = acc[i]
                     let o = i * stride
-                    add(b0 + o, xr)
-                    if count > 1 { add(b1 + o, xr + de * 4) }
-                    if count > 2 { add(b2 + o, xr + 2 * de * 4) }
-                    if count > 3 { add(b3 + o, xr + 3 * de * 4) }
-                    acc[4 * i] = a
-                    acc[4 * i + 1] = b
-                    acc[4 * i + 2] = c
-                    acc[4 * i + 3] = d
+                    row.add(xr, b0 + o, from: 0, to: de, loader)
+                    if count > 1 { row.add(xr + de * 4, b1 + o, from: 0, to: de, loader) }
+                    if count > 2 { row.add(xr + 2 * de * 4, b2 + o, from: 0, to: de, loader) }
+                    if count > 3 { row.add(xr + 3 * de * 4, b3 + o, from: 0, to: de, loader) }
+                    acc[i] = row
                 }
                 xr += count * de * 4
                 bi += count
             }
-            for i in 0..<n { j.out[j0 + i] = Dot.reduce((acc[4 * i] + acc[4 * i + 1]) + (acc[4 * i + 2] + acc[4 * i + 3])) }
+            for i in 0..<n { j.out[j0 + i] = acc[i].sum }
         }
     }
 

@@ -55,10 +55,10 @@ enum TileProduct {
     static func panels(x: UnsafePointer<Float>, xStride: Int, tokens: Int, w: UnsafePointer<Float>, wStride: Int, rows: Int, n: Int,
                        out: UnsafeMutablePointer<Float>, outStride: Int) {
         let blocks = n / 32 * 32
-        withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: tokens * rows * 4) { acc in
-            acc.initialize(repeating: SIMD8<Float>())
+        withUnsafeTemporaryAllocation(of: DotAccumulators.self, capacity: tokens * rows) { acc in
+            acc.initialize(repeating: DotAccumulators())
             let a = acc.baseAddress!
-            @inline(__always) func slot(_ t: Int, _ r: Int) -> UnsafeMutablePointer<SIMD8<Float>> { a + (t * rows + r) * 4 }
+            @inline(__always) func slot(_ t: Int, _ r: Int) -> UnsafeMutablePointer<DotAccumulators> { a + t * rows + r }
             var k0 = 0
             while k0 < blocks {
                 let k1 = min(blocks, k0 + panel)
@@ -66,95 +66,23 @@ enum TileProduct {
                 while t + 3 <= tokens {
                     let xt = x + t * xStride, yt = x + (t + 1) * xStride, zt = x + (t + 2) * xStride
                     for r in 0..<rows {
-                        Dot.accumulate3(xt, yt, zt, w + r * wStride, from: k0, to: k1, slot(t, r), slot(t + 1, r), slot(t + 2, r))
+                        DotAccumulators.add3(&slot(t, r).pointee, &slot(t + 1, r).pointee, &slot(t + 2, r).pointee,
+                                             xt, yt, zt, w + r * wStride, from: k0, to: k1)
                     }
                     t += 3
                 }
                 while t < tokens {
                     let xt = x + t * xStride
-                    for r in 0..<rows { Dot.accumulate1(xt, w + r * wStride, from: k0, to: k1, slot(t, r)) }
+                    for r in 0..<rows { slot(t, r).pointee.add(UnsafeRawPointer(xt), UnsafeRawPointer(w + r * wStride), from: k0, to: k1, F32Loader()) }
                     t += 1
                 }
                 k0 = k1
             }
             for t in 0..<tokens {
                 for r in 0..<rows {
-                    out[t * outStride + r] = Dot.finish(x + t * xStride, w + r * wStride, n, slot(t, r))
+                    out[t * outStride + r] = slot(t, r).pointee.result(x + t * xStride, UnsafeRawPointer(w + r * wStride), n, F32Loader())
                 }
             }
         }
-    }
-}
-
-extension Dot {
-    /// Adds elements k0 ..< k1 (multiples of 32, within the row's blocks of 32) of x·w, y·w and z·w into
-    /// their four accumulators each (`ax`, `ay`, `az`: four SIMD8 values apart), in `dot`'s assignment.
-    @inline(__always)
-    static func accumulate3(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ z: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
-                            from k0: Int, to k1: Int, _ ax: UnsafeMutablePointer<SIMD8<Float>>, _ ay: UnsafeMutablePointer<SIMD8<Float>>,
-                            _ az: UnsafeMutablePointer<SIMD8<Float>>) {
-        var xa = ax[0], xb = ax[1], xc = ax[2], xd = ax[3]
-        var ya = ay[0], yb = ay[1], yc = ay[2], yd = ay[3]
-        var za = az[0], zb = az[1], zc = az[2], zd = az[3]
-        let xr = UnsafeRawPointer(x), yr = UnsafeRawPointer(y), zr = UnsafeRawPointer(z), wr = UnsafeRawPointer(w)
-        var k = k0
-        while k < k1 {
-            var v = wr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self)
-            xa.addProduct(xr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self), v)
-            ya.addProduct(yr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self), v)
-            za.addProduct(zr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self), v)
-            v = wr.loadUnaligned(fromByteOffset: (k + 8) * 4, as: SIMD8<Float>.self)
-            xb.addProduct(xr.loadUnaligned(fromByteOffset: (k + 8) * 4, as: SIMD8<Float>.self), v)
-            yb.addProduct(yr.loadUnaligned(fromByteOffset: (k + 8) * 4, as: SIMD8<Float>.self), v)
-            zb.addProduct(zr.loadUnaligned(fromByteOffset: (k + 8) * 4, as: SIMD8<Float>.self), v)
-            v = wr.loadUnaligned(fromByteOffset: (k + 16) * 4, as: SIMD8<Float>.self)
-            xc.addProduct(xr.loadUnaligned(fromByteOffset: (k + 16) * 4, as: SIMD8<Float>.self), v)
-            yc.addProduct(yr.loadUnaligned(fromByteOffset: (k + 16) * 4, as: SIMD8<Float>.self), v)
-            zc.addProduct(zr.loadUnaligned(fromByteOffset: (k + 16) * 4, as: SIMD8<Float>.self), v)
-            v = wr.loadUnaligned(fromByteOffset: (k + 24) * 4, as: SIMD8<Float>.self)
-            xd.addProduct(xr.loadUnaligned(fromByteOffset: (k + 24) * 4, as: SIMD8<Float>.self), v)
-            yd.addProduct(yr.loadUnaligned(fromByteOffset: (k + 24) * 4, as: SIMD8<Float>.self), v)
-            zd.addProduct(zr.loadUnaligned(fromByteOffset: (k + 24) * 4, as: SIMD8<Float>.self), v)
-            k += 32
-        }
-        ax[0] = xa; ax[1] = xb; ax[2] = xc; ax[3] = xd
-        ay[0] = ya; ay[1] = yb; ay[2] = yc; ay[3] = yd
-        az[0] = za; az[1] = zb; az[2] = zc; az[3] = zd
-    }
-
-    /// `accumulate3` for one token.
-    @inline(__always)
-    static func accumulate1(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, from k0: Int, to k1: Int,
-                            _ ax: UnsafeMutablePointer<SIMD8<Float>>) {
-        var a = ax[0], b = ax[1], c = ax[2], d = ax[3]
-        let xr = UnsafeRawPointer(x), wr = UnsafeRawPointer(w)
-        var k = k0
-        while k < k1 {
-            a.addProduct(xr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self), wr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self))
-            b.addProduct(xr.loadUnaligned(fromByteOffset: (k + 8) * 4, as: SIMD8<Float>.self), wr.loadUnaligned(fromByteOffset: (k + 8) * 4, as: SIMD8<Float>.self))
-            c.addProduct(xr.loadUnaligned(fromByteOffset: (k + 16) * 4, as: SIMD8<Float>.self), wr.loadUnaligned(fromByteOffset: (k + 16) * 4, as: SIMD8<Float>.self))
-            d.addProduct(xr.loadUnaligned(fromByteOffset: (k + 24) * 4, as: SIMD8<Float>.self), wr.loadUnaligned(fromByteOffset: (k + 24) * 4, as: SIMD8<Float>.self))
-            k += 32
-        }
-        ax[0] = a; ax[1] = b; ax[2] = c; ax[3] = d
-    }
-
-    /// Completes x·w (n elements) from the four accumulators of its blocks of 32: the remaining whole
-    /// 8-element blocks go to the first, the tail is summed in index order, then `dot`'s reduction.
-    @inline(__always)
-    static func finish(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ n: Int, _ ax: UnsafePointer<SIMD8<Float>>) -> Float {
-        var a = ax[0]
-        let xr = UnsafeRawPointer(x), wr = UnsafeRawPointer(w)
-        var k = n / 32 * 32
-        while k + 8 <= n {
-            a.addProduct(xr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self), wr.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self))
-            k += 8
-        }
-        var tail: Float = 0
-        while k < n {
-            tail = tail.addingProduct(x[k], w[k])
-            k += 1
-        }
-        return reduce((a + ax[1]) + (ax[2] + ax[3])) + tail
     }
 }
