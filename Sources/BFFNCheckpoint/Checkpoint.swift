@@ -41,24 +41,23 @@ public final class Checkpoint: @unchecked Sendable {
     /// out to 2 MiB within that mapping (`MappedFile.releaseResidentPages(around:count:)`), so a streaming reader
     /// also drops the huge pages a small tensor made resident. Bytes outside every mapping are left alone.
     public func releaseResidentPages(_ pointer: UnsafeRawPointer, count: Int) {
-        for f in files {
-            let m = f.mapping
-            guard let base = m.bytes.baseAddress, pointer >= base, pointer < base + m.size else { continue }
-            m.releaseResidentPages(around: pointer - base, count: count)
-            return
-        }
+        if let (m, offset) = mapping(holding: pointer) { m.releaseResidentPages(around: offset, count: count) }
     }
 
     /// Lets go, for good, of the resident pages wholly inside `pointer ..< pointer + count` of a weight file
     /// mapping (`MappedFile.releaseRange(offset:count:)`), for a tensor that was read once and copied. Bytes
     /// outside every mapping (owned copies of compressed entries) are left alone.
     public func releaseTensorPages(_ pointer: UnsafeRawPointer, count: Int) {
+        if let (m, offset) = mapping(holding: pointer) { m.releaseRange(offset: offset, count: count) }
+    }
+
+    /// The weight file mapping that `pointer` lies in, and its offset there.
+    private func mapping(holding pointer: UnsafeRawPointer) -> (MappedFile, Int)? {
         for f in files {
             let m = f.mapping
-            guard let base = m.bytes.baseAddress, pointer >= base, pointer + count <= base + m.size else { continue }
-            m.releaseRange(offset: pointer - base, count: count)
-            return
+            if let base = m.bytes.baseAddress, pointer >= base, pointer < base + m.size { return (m, pointer - base) }
         }
+        return nil
     }
 
     /// The weights' format.

@@ -87,13 +87,10 @@ public final class MappedFile: @unchecked Sendable {
     /// bytes beside it can no longer map a 2 MiB page cache folio that reaches into it, then
     /// `madvise(MADV_DONTNEED)`. For a tensor that was read once and copied. Purely a hint: errors are ignored.
     public func releaseRange(offset: Int, count: Int) {
-        guard let base = bytes.baseAddress, offset >= 0, count > 0, offset + count <= bytes.count else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let start = (Int(bitPattern: base) + offset + page - 1) / page * page
-        let end = (Int(bitPattern: base) + offset + count) / page * page
-        guard end > start, let p = UnsafeMutableRawPointer(bitPattern: start) else { return }
-        _ = madvise(p, end - start, MADV_NOHUGEPAGE)
-        _ = madvise(p, end - start, MADV_DONTNEED)
+        guard let base = bytes.baseAddress, offset >= 0, count > 0, offset + count <= bytes.count,
+              let (p, length) = wholePages(base + offset, count: count) else { return }
+        _ = madvise(p, length, MADV_NOHUGEPAGE)
+        _ = madvise(p, length, MADV_DONTNEED)
     }
 
     deinit {
@@ -107,9 +104,15 @@ public final class MappedFile: @unchecked Sendable {
 /// (`madvise(MADV_DONTNEED)`): the bytes stay readable and are faulted back from the page cache if touched
 /// again. Streaming writers call this after consuming a range, so resident memory stays bounded.
 public func releaseMappedPages(_ pointer: UnsafeRawPointer, count: Int) {
+    guard let (p, length) = wholePages(pointer, count: count) else { return }
+    _ = madvise(p, length, MADV_DONTNEED)
+}
+
+/// The whole pages inside `pointer ..< pointer + count` (start and length in bytes), nil when there are none.
+private func wholePages(_ pointer: UnsafeRawPointer, count: Int) -> (UnsafeMutableRawPointer, Int)? {
     let page = Int(sysconf(Int32(_SC_PAGESIZE)))
     let start = (Int(bitPattern: pointer) + page - 1) / page * page
     let end = (Int(bitPattern: pointer) + count) / page * page
-    guard end > start, let p = UnsafeMutableRawPointer(bitPattern: start) else { return }
-    _ = madvise(p, end - start, MADV_DONTNEED)
+    guard end > start, let p = UnsafeMutableRawPointer(bitPattern: start) else { return nil }
+    return (p, end - start)
 }

@@ -119,4 +119,7 @@ public struct WeightMatrix: @unchecked Sendable {
 
     /// Bytes this matrix's rows occupy (rows × row bytes, not counting stride gaps).
     public var byteCount: Int { rows * type.rowBytes(cols: cols) }
+
+    /// Bytes from the first row's start to the last row's end (stride gaps included), 0 with no rows.
+    public var spanBytes: Int { rows == 0 ? 0 : (rows - 1) * rowStrideBytes + type.rowBytes(cols: cols) }
 }

@@ -295,7 +295,7 @@ public enum PackWriter {
                 for sums in written.rowErrors { st.merge(sums) }
             }
             stats[d.cls] = st
-            checkpoint.releaseResidentPages(d.m.base, count: (d.m.rows - 1) * d.m.rowStrideBytes + d.m.type.rowBytes(cols: d.m.cols))
+            checkpoint.releaseResidentPages(d.m.base, count: d.m.spanBytes)
             let n = out.bytesWritten - offset
             tensorEntries.append(.object([("name", .string(d.name))] + storageFields(t) + [
                                           ("shape", .array(d.shape.map { .integer($0) })), ("offset", .integer(offset)),
@@ -332,7 +332,7 @@ public enum PackWriter {
                     out.startWriteback(offset: first, length: UInt64(section.count) * blockBytes)
                     if section.upperBound == E {
                         for m in lw.expertUp + lw.expertDown {
-                            checkpoint.releaseResidentPages(m.base, count: (m.rows - 1) * m.rowStrideBytes + m.type.rowBytes(cols: m.cols))
+                            checkpoint.releaseResidentPages(m.base, count: m.spanBytes)
                         }
                     }
                     progress(done, total)

@@ -310,5 +310,3 @@ public final class ZipArchive: @unchecked Sendable {
         return out
     }
 }
-
-
