@@ -13,7 +13,7 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Measure prefill and decode speed, weight bandwidth, and sparse vs dense FFN time.",
         discussion: """
-        Prefills a prompt (the first line of --workload, by default MODEL/workload.txt when MODEL is a folder, e.g. \
+        Prefills a prompt (the first sequence of --workload, by default MODEL/workload.txt when MODEL is a folder, e.g. \
         from `bffn synth`; else seeded random ids) three times and reports the median, decodes --tokens tokens greedily with chunk-sparse experts, then repeats the decode with \
         dense experts to time the dense FFN. Also measures this machine's streaming-read bandwidth in the same run \
         and reports the ratio of the decode's effective weight bandwidth to it. Strided expert down weights \
@@ -35,7 +35,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Tokens to decode per measurement.")
     var tokens: Int = 32
 
-    @Option(help: ArgumentHelp("A workload file whose first line is the prompt (comma-separated token ids).", valueName: "file"))
+    @Option(help: ArgumentHelp("A token sequence file (a comma-separated list of ids per line; blank and # lines skipped) whose first sequence is the prompt.", valueName: "file"))
     var workload: String?
 
     @Option(help: "Prompt length for prefill when there is no workload.")
@@ -65,11 +65,11 @@ struct BenchCommand: ParsableCommand {
         try runReportingErrors(json: json) {
             let engine = try Engine(weights: ModelWeights.open(path: model, expertDown: inPlaceExperts ? .asStored : .expertMajor))
             var prompt: [Int] = []
-            var isDir = stat()
-            if let workload {
-                prompt = try Self.firstPrompt(MappedFile(path: workload), path: workload, vocabulary: engine.weights.architecture.vocabSize)
-            } else if stat(model, &isDir) == 0, (isDir.st_mode & S_IFMT) == S_IFDIR, let f = try? MappedFile(path: model + "/workload.txt") {
-                prompt = try Self.firstPrompt(f, path: model + "/workload.txt", vocabulary: engine.weights.architecture.vocabSize)
+            var info = stat()
+            let folderWorkload = model + "/workload.txt"
+            let workloadPath = workload ?? (stat(folderWorkload, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG ? folderWorkload : nil)
+            if let workloadPath {
+                prompt = try TokenSequenceFile.read(path: workloadPath, vocabularySize: engine.weights.architecture.vocabSize)[0]
             }
             if prompt.isEmpty {
                 var x: UInt64 = 42
@@ -109,22 +109,5 @@ struct BenchCommand: ParsableCommand {
                 }
             }
         }
-    }
-
-    /// The first line of a workload file as token ids; every id must be below `vocabulary`.
-    static func firstPrompt(_ file: MappedFile, path: String, vocabulary: Int) throws -> [Int] {
-        let first = String(decoding: file.contents.prefix(while: { $0 != 0x0A }), as: UTF8.self)
-        var ids: [Int] = []
-        var offset = 0
-        for field in first.split(separator: ",", omittingEmptySubsequences: false) {
-            let text = String(field.drop(while: { $0 == " " }).reversed().drop(while: { $0 == " " || $0 == "\r" }).reversed())
-            guard let id = Int(text), id >= 0, id < vocabulary else {
-                throw BFFNError(.malformed, "workload prompt: \"\(text)\" is not a token id below \(vocabulary)",
-                                file: path, field: "line 1", offset: UInt64(offset))
-            }
-            ids.append(id)
-            offset += field.utf8.count + 1
-        }
-        return ids
     }
 }
