@@ -41,8 +41,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Prompt length for prefill when there is no workload.")
     var promptTokens: Int = 64
 
-    @Flag(help: ArgumentHelp("Read block_linear expert down weights where the checkpoint stores them, strided, instead of copying them into one block per expert at load (no copy; slower sparse decoding; same output).", visibility: .default))
-    var inPlaceExperts = false
+    @OptionGroup var loading: WeightLoadingOptions
 
     @Flag(help: "Print one JSON object (one entry per thread count under \"runs\").")
     var json = false
@@ -63,7 +62,7 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         try runReportingErrors(json: json) {
-            let engine = try Engine(weights: ModelWeights.open(path: model, expertDown: inPlaceExperts ? .asStored : .expertMajor))
+            let engine = try Engine(weights: loading.open(model))
             var prompt: [Int] = []
             var info = stat()
             let folderWorkload = model + "/workload.txt"

@@ -46,8 +46,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Expert computation: sparse (only active experts) or dense (all; same output).")
     var ffn: String = "sparse"
 
-    @Flag(help: ArgumentHelp("Read block_linear expert down weights where the checkpoint stores them, strided, instead of copying them into one block per expert at load (no copy; slower sparse decoding; same output).", visibility: .default))
-    var inPlaceExperts = false
+    @OptionGroup var loading: WeightLoadingOptions
 
     @OptionGroup var drafting: DraftOptions
 
@@ -64,7 +63,7 @@ struct GenerateCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors(json: json) {
             let prompt = try parseTokenIds(promptIds)
-            let engine = try Engine(weights: ModelWeights.open(path: model, expertDown: inPlaceExperts ? .asStored : .expertMajor), options: EngineOptions(threads: threads, ffnMode: FFNMode(rawValue: ffn)!))
+            let engine = try Engine(weights: loading.open(model), options: EngineOptions(threads: threads, ffnMode: FFNMode(rawValue: ffn)!))
             let ids: [Int], tokensPerSecond: Double, prefillSeconds: Double, expertsRead: Double
             var speculativeJSON: JSONValue? = nil
             var note = ""
