@@ -82,6 +82,7 @@ let package = Package(
         .testTarget(name: "BFFNCoreTests", dependencies: ["BFFNCore", "BFFNTestSupport"]),
         .testTarget(name: "BFFNSafetensorsTests", dependencies: ["BFFNSafetensors", "BFFNTestSupport"]),
         .testTarget(name: "BFFNTorchZipTests", dependencies: ["BFFNTorchZip", "BFFNTestSupport"]),
+        .testTarget(name: "BFFNKernelsTests", dependencies: ["BFFNKernels"]),
         .testTarget(name: "BFFNCheckpointTests", dependencies: ["BFFNCheckpoint", "BFFNSafetensors", "BFFNTestSupport"]),
         .testTarget(name: "BFFNEngineTests", dependencies: ["BFFNEngine", "BFFNKernels", "BFFNSafetensors", "BFFNTestSupport"]),
         .testTarget(name: "BFFNSpeculativeTests", dependencies: ["BFFNSpeculative", "BFFNEngine", "BFFNPack", "BFFNTestSupport"]),

@@ -7,21 +7,37 @@ import Glibc
 
 /// A small persistent pool of worker threads for splitting one matrix product into parts.
 ///
-/// `run(parts:_:)` hands out part indices through an atomic counter; the calling thread works too, and the call
+/// `run(parts:_:)` hands out part indices through one atomic ticket; the calling thread works too, and the call
 /// returns when every part is done. Parts must write disjoint memory. Idle workers spin briefly (decode issues
 /// hundreds of short products per token) and then sleep on a condition variable, so an idle process does not
 /// burn CPU. Which thread runs which part never affects results: every output is computed by one part with a
 /// fixed instruction sequence.
+///
+/// The ticket packs the call's number, its part count and the next unclaimed part into one 64-bit word, and a
+/// part is claimed by a compare-and-exchange on the whole word. A worker that was descheduled while holding a
+/// stale ticket therefore can never claim a part of a later call by mistake (with separate counters it could
+/// take an index of the old call, compare it with the new call's part count and run a part twice, so the call
+/// returned early and the part then ran its closure after the call had ended).
 public final class WorkerPool: @unchecked Sendable {
     /// The pool used by the kernels: one worker per online CPU beyond the caller.
     public static let shared = WorkerPool(workers: max(0, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) - 1))
 
-    private let generation = Atomic<Int>(0)
-    private let nextPart = Atomic<Int>(0)
-    private let donePart = Atomic<Int>(0)
+    /// The most parts one published call has; `run` splits larger counts into several calls.
+    static let maxPartsPerCall = Int(partMask)
+    private static let partBits = 20
+    /// The low 20 bits; also the largest part count a ticket can hold.
+    private static let partMask: UInt64 = (1 << UInt64(partBits)) - 1
+
+    /// Call number (bits 40-63), part count (bits 20-39), next unclaimed part (bits 0-19).
+    private let ticket = Atomic<UInt64>(0)
+    /// Parts of the current call that have finished.
+    private let finishedParts = Atomic<Int>(0)
     private let sleepers = Atomic<Int>(0)
-    private var parts = 0
+    /// The current call's body; written by the caller before it publishes the ticket, read only by a thread that
+    /// has claimed a part of that call (so the call is still open).
     private var job: ((Int) -> Void)?
+    /// Calls published so far (only the caller holding `callLock` writes it).
+    private var calls: UInt64 = 0
     private var mutex = pthread_mutex_t()
     private var condition = pthread_cond_t()
     private let callLock = Lock()
@@ -33,6 +49,7 @@ public final class WorkerPool: @unchecked Sendable {
     /// Worker threads (not counting callers).
     public let workers: Int
 
+    /// Starts `workers` detached threads that live as long as the process.
     init(workers: Int) {
         self.workers = workers
         pthread_mutex_init(&mutex, nil)
@@ -50,55 +67,75 @@ public final class WorkerPool: @unchecked Sendable {
     }
 
     /// Runs `body(0) ..< body(parts - 1)` across the pool and the calling thread; returns when all are done.
+    /// Calls from several threads are served one at a time.
     public func run(parts: Int, _ body: (Int) -> Void) {
         if parts <= 1 || workers == 0 {
             for p in 0..<parts { body(p) }
             return
         }
+        var first = 0
+        while first < parts {
+            let count = min(parts - first, Self.maxPartsPerCall)
+            let offset = first
+            publishAndWait(parts: count) { body(offset + $0) }
+            first += count
+        }
+    }
+
+    private func publishAndWait(parts: Int, _ body: (Int) -> Void) {
         callLock.withLock {
             withoutActuallyEscaping(body) { escaping in
                 job = escaping
-                self.parts = parts
-                donePart.store(0, ordering: .relaxed)
-                // Publishes job and parts to any worker that sees the reset counter.
-                nextPart.store(0, ordering: .releasing)
-                generation.add(1, ordering: .releasing)
-                if sleepers.load(ordering: .acquiring) > 0 {
+                finishedParts.store(0, ordering: .relaxed)
+                calls &+= 1
+                let call = calls & ((1 << 24) - 1)
+                // Sequentially consistent so that the store is ordered before the load of `sleepers`: a worker
+                // going to sleep either sees this call or is counted there and woken.
+                ticket.store(call << 40 | UInt64(parts) << UInt64(Self.partBits), ordering: .sequentiallyConsistent)
+                if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
                     pthread_mutex_lock(&mutex)
                     pthread_cond_broadcast(&condition)
                     pthread_mutex_unlock(&mutex)
                 }
-                work()
-                while donePart.load(ordering: .acquiring) < parts {}
+                work(call: call)
+                while finishedParts.load(ordering: .acquiring) < parts {}
                 job = nil
             }
         }
     }
 
-    private func work() {
+    /// Claims and runs parts of call `call` until none is left or a later call has been published.
+    private func work(call: UInt64) {
+        var t = ticket.load(ordering: .acquiring)
         while true {
-            let p = nextPart.add(1, ordering: .acquiringAndReleasing).oldValue
-            if p >= parts { return }
-            job!(p)
-            donePart.add(1, ordering: .releasing)
+            let next = t & Self.partMask, parts = (t >> UInt64(Self.partBits)) & Self.partMask
+            if t >> 40 != call || next >= parts { return }
+            let (claimed, current) = ticket.compareExchange(expected: t, desired: t + 1, ordering: .acquiringAndReleasing)
+            if !claimed {
+                t = current
+                continue
+            }
+            job!(Int(next))
+            finishedParts.add(1, ordering: .releasing)
+            t = ticket.load(ordering: .acquiring)
         }
     }
 
     private func workerLoop() {
-        var seen = generation.load(ordering: .acquiring)
+        var seen = ticket.load(ordering: .acquiring) >> 40
         while true {
             var spins = 0
-            while generation.load(ordering: .acquiring) == seen {
+            while ticket.load(ordering: .acquiring) >> 40 == seen {
                 spins += 1
                 if spins < WorkerPool.spinLimit { continue }
                 pthread_mutex_lock(&mutex)
-                _ = sleepers.add(1, ordering: .acquiringAndReleasing)
-                while generation.load(ordering: .acquiring) == seen { pthread_cond_wait(&condition, &mutex) }
-                _ = sleepers.subtract(1, ordering: .acquiringAndReleasing)
+                _ = sleepers.add(1, ordering: .sequentiallyConsistent)
+                while ticket.load(ordering: .sequentiallyConsistent) >> 40 == seen { pthread_cond_wait(&condition, &mutex) }
+                _ = sleepers.subtract(1, ordering: .sequentiallyConsistent)
                 pthread_mutex_unlock(&mutex)
             }
-            seen = generation.load(ordering: .acquiring)
-            work()
+            seen = ticket.load(ordering: .acquiring) >> 40
+            work(call: seen)
         }
     }
 }
