@@ -27,6 +27,12 @@ public struct BenchmarkResult: Sendable {
     public var activeExpertFraction: Double
     /// Peak resident set size of the process so far, bytes.
     public var peakRSSBytes: Int
+    /// The model's weight bytes (`ModelWeights.weightBytes`).
+    public var weightBytes: Int = 0
+    /// Bytes the KV cache held at its largest during the run.
+    public var kvCacheBytes: Int = 0
+    /// The resident-memory budget the weights are held to: weight bytes + 10 % + the KV cache, bytes.
+    public var memoryLimitBytes: Int { weightBytes + weightBytes / 10 + kvCacheBytes }
     /// Prefill GFLOP/s per thread: 2 × (non-expert parameters + parameters of the experts in the prompt's
     /// union) × prompt tokens / seconds / threads (attention score products not counted).
     public var prefillGFLOPsPerThread: Double
@@ -99,13 +105,15 @@ public enum Benchmark {
             // Prefill: the median of `prefillRuns` runs in sparse mode (one run of a short prompt is a fraction of
             // a second, so one sample swings with the machine's noise); the dense pass only needs the cache.
             var times: [Double] = []
-            var out: ForwardOutput
+            var last: ForwardOutput?
             repeat {
                 engine.reset()
+                last = nil // one run's logits (T x V floats) are not kept alive beside the next run's
                 let t0 = monotonicSeconds()
-                out = try engine.forward(prompt)
+                last = try engine.forward(prompt)
                 times.append(monotonicSeconds() - t0)
             } while mode == .sparse && times.count < prefillRuns
+            var out = last!
             let prefill = times.sorted()[times.count / 2]
             if mode == .sparse {
                 // Multiply-adds actually done: every non-expert weight and the union's experts, per token.
@@ -154,6 +162,7 @@ public enum Benchmark {
             denseFFNMillisecondsPerToken: dense.ffn / Double(decodeTokens) * 1000,
             sparseFFNMillisecondsPerToken: sparse.ffn / Double(decodeTokens) * 1000,
             activeExpertFraction: E > 0 ? sparse.experts / Double(E * layers) : 1, peakRSSBytes: peakRSS(),
+            weightBytes: w.weightBytes, kvCacheBytes: engine.kvCacheBytes,
             prefillGFLOPsPerThread: prefillFLOPs / sparse.prefill / 1e9 / Double(threads),
             tokenMilliseconds: sparse.seconds / Double(decodeTokens) * 1000, chunkMilliseconds: chunks)
     }

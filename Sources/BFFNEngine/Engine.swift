@@ -89,6 +89,11 @@ public final class Engine {
     /// Seconds spent in FFN blocks since the last `resetTimers()` (for benchmarks).
     public private(set) var ffnSeconds = 0.0
 
+    /// Bytes the KV cache holds now (keys and values of every layer, allocated capacity included).
+    public var kvCacheBytes: Int {
+        (keys.reduce(0) { $0 + $1.capacity } + values.reduce(0) { $0 + $1.capacity }) * MemoryLayout<Float>.stride
+    }
+
     /// Zeroes `ffnSeconds`.
     public func resetTimers() { ffnSeconds = 0 }
 

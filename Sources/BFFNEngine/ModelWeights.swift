@@ -47,6 +47,9 @@ public final class ModelWeights: @unchecked Sendable {
     public let nonExpertParametersPerToken: Int
     /// Multiply-adds of one expert per token (its up and down weights).
     public let parametersPerExpert: Int
+    /// Bytes of every weight the forward pass uses, each counted once (a tied head shares the embedding), in
+    /// the dtype it is read in: the model's size, against which resident memory is judged.
+    public let weightBytes: Int
     /// Objects that keep the weights' memory alive (file mappings, cached storages, owned copies).
     public var keepAlive: [AnyObject] = []
 
@@ -284,6 +287,11 @@ public final class ModelWeights: @unchecked Sendable {
         }
         nonExpertBytesPerToken = other
         nonExpertParametersPerToken = otherParameters
+        let experts = layers.reduce(0) { sum, lw in
+            sum + (lw.expertUp + lw.expertDown).reduce(0) { $0 + $1.byteCount }
+        }
+        let embeddingRows = embedding.byteCount
+        weightBytes = other - embedding.type.rowBytes(cols: embedding.cols) + embeddingRows - (a.tiedEmbeddings ? head.byteCount : 0) + experts
     }
 }
 

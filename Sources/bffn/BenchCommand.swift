@@ -89,6 +89,8 @@ struct BenchCommand: ParsableCommand {
                         ("dense_ffn_ms_per_token", .double(r.denseFFNMillisecondsPerToken)),
                         ("sparse_ffn_ms_per_token", .double(r.sparseFFNMillisecondsPerToken)),
                         ("active_expert_fraction", .double(r.activeExpertFraction)), ("peak_rss_bytes", .integer(r.peakRSSBytes)),
+                        ("weight_bytes", .integer(r.weightBytes)), ("kv_cache_bytes", .integer(r.kvCacheBytes)),
+                        ("memory_limit_bytes", .integer(r.memoryLimitBytes)),
                         ("prefill_gflops_per_thread", .double(r.prefillGFLOPsPerThread)),
                         ("token_ms", .double(r.tokenMilliseconds)),
                         ("chunk_ms", .object(r.chunkMilliseconds.sorted { $0.key < $1.key }.map { (String($0.key), JSONValue.double($0.value)) })),
@@ -104,7 +106,8 @@ struct BenchCommand: ParsableCommand {
                     print("  weights read per token \(fixed(r.weightBytesPerToken / 1e6, 1)) MB -> \(fixed(r.effectiveGBps, 2)) GB/s; streaming read \(fixed(r.readBandwidthGBps, 2)) GB/s; ratio \(fixed(r.bandwidthRatio * 100, 1)) %")
                     print("  FFN per token: sparse \(fixed(r.sparseFFNMillisecondsPerToken, 2)) ms, dense \(fixed(r.denseFFNMillisecondsPerToken, 2)) ms; active experts \(fixed(r.activeExpertFraction * 100, 1)) %")
                     print("  one call after the prompt: 1 token \(fixed(r.tokenMilliseconds, 2)) ms" + r.chunkMilliseconds.sorted { $0.key < $1.key }.map { ", \($0.key) tokens \(fixed($0.value, 2)) ms (x\(fixed($0.value / max(r.tokenMilliseconds, 1e-9), 2)))" }.joined())
-                    print("  peak RSS \(fixed(Double(r.peakRSSBytes) / 1e6, 1)) MB")
+                    let mb = { (bytes: Int) in fixed(Double(bytes) / 1e6, 1) }
+                    print("  peak RSS \(mb(r.peakRSSBytes)) MB; budget \(mb(r.memoryLimitBytes)) MB = weights \(mb(r.weightBytes)) MB + 10 % + KV cache \(mb(r.kvCacheBytes)) MB" + (r.peakRSSBytes <= r.memoryLimitBytes ? "" : " (over)"))
                 }
             }
         }

@@ -124,9 +124,12 @@ struct SynthBenchCommandTests {
         let j = try JSONValue.parse(b.stdout)
         for key in ["prefill_tokens_per_second", "decode_tokens_per_second", "weight_bytes_per_token", "effective_gbps",
                     "read_bandwidth_gbps", "bandwidth_ratio", "dense_ffn_ms_per_token", "sparse_ffn_ms_per_token",
-                    "active_expert_fraction", "peak_rss_bytes"] {
+                    "active_expert_fraction", "peak_rss_bytes", "weight_bytes", "kv_cache_bytes", "memory_limit_bytes"] {
             #expect(j[key]?.numberValue != nil, "\(key)")
         }
+        // The memory budget is the model file's weights + 10 % + the KV cache.
+        let weights = try #require(j["weight_bytes"]?.intValue), kv = try #require(j["kv_cache_bytes"]?.intValue)
+        #expect(weights > 0 && kv > 0 && j["memory_limit_bytes"]?.intValue == weights + weights / 10 + kv)
         #expect(j["runs"]?.arrayElements?.count == 2)
         let fraction = try #require(j["active_expert_fraction"]?.numberValue)
         #expect(fraction > 0 && fraction < 0.5)
