@@ -10,7 +10,7 @@ public struct BenchmarkResult: Sendable {
     public var threads: Int
     public var prefillTokens: Int
     public var decodeTokens: Int
-    /// Prompt tokens / the median prefill time of `Benchmark.prefillRuns` runs.
+    /// Prompt tokens / the median time of `Benchmark.prefillRuns` prefills that compute every token's logits.
     public var prefillTokensPerSecond: Double
     public var decodeTokensPerSecond: Double
     /// Bytes of weights read per decoded token: everything outside the experts plus the experts the router
@@ -33,9 +33,16 @@ public struct BenchmarkResult: Sendable {
     public var kvCacheBytes: Int = 0
     /// The resident-memory budget the weights are held to: weight bytes + 10 % + the KV cache, bytes.
     public var memoryLimitBytes: Int { weightBytes + weightBytes / 10 + kvCacheBytes }
-    /// Prefill GFLOP/s per thread: 2 × (non-expert parameters + parameters of the experts in the prompt's
-    /// union) × prompt tokens / seconds / threads (attention score products not counted).
+    /// Prefill GFLOP/s per thread, every token's logits computed (as verification scores a prompt):
+    /// 2 × (non-expert parameters + parameters of the experts in the prompt's union) × prompt tokens / seconds
+    /// / threads (attention score products not counted).
     public var prefillGFLOPsPerThread: Double
+    /// Prompt tokens / the median time of a prefill that computes the last token's logits only (what
+    /// generation needs, and what `bffn generate` does).
+    public var promptTokensPerSecond: Double = 0
+    /// GFLOP/s per thread of that prefill: as `prefillGFLOPsPerThread` less the LM head of all tokens but the
+    /// last (the one head row left is a memory-bound pass over the whole head).
+    public var promptGFLOPsPerThread: Double = 0
     /// Milliseconds of one decode call of a single token after the prompt (sparse path).
     public var tokenMilliseconds: Double = 0
     /// Chunk length → milliseconds of one call over that many tokens after the prompt (what verifying a chain of
@@ -89,8 +96,9 @@ public enum Benchmark {
 
     struct ReadJob: @unchecked Sendable { let p: UnsafeMutableRawPointer; let words: Int; let sums: UnsafeMutablePointer<UInt64> }
 
-    /// Runs prefill of `prompt` (`prefillRuns` times, the median reported), then `decodeTokens` greedy steps, in
-    /// sparse mode; then the same decode in dense mode to time the dense FFN; then calls over 8 and 32 tokens.
+    /// Runs prefill of `prompt` (`prefillRuns` times each with every token's logits and with the last token's
+    /// only, the medians reported), then `decodeTokens` greedy steps in sparse mode; then the same decode in
+    /// dense mode to time the dense FFN; then calls over 8 and 32 tokens.
     public static func run(_ engine: Engine, prompt: [Int], decodeTokens: Int, threads: Int) throws -> BenchmarkResult {
         engine.options.threads = threads
         engine.options.captureRouterScores = false
@@ -99,28 +107,32 @@ public enum Benchmark {
         engine.options.ffnMode = .dense
         engine.reset()
         _ = try engine.forward([prompt[0]])
-        var prefillFLOPs = 0.0
-        func decode(_ mode: FFNMode) throws -> (seconds: Double, ffn: Double, experts: Double, prefill: Double) {
-            engine.options.ffnMode = mode
-            // Prefill: the median of `prefillRuns` runs in sparse mode (one run of a short prompt is a fraction of
-            // a second, so one sample swings with the machine's noise); the dense pass only needs the cache.
+        // Prefill: the median of `prefillRuns` runs (one run of a short prompt is a fraction of a second, so one
+        // sample swings with the machine's noise), in sparse mode, with every token's logits and with the last
+        // token's only. Multiply-adds actually done: every non-expert weight and the union's experts per token,
+        // less the LM head of every token but the last when only the last token's logits are asked for.
+        func prefill(_ rows: LogitRows) throws -> (seconds: Double, flops: Double) {
             var times: [Double] = []
             var last: ForwardOutput?
             repeat {
                 engine.reset()
                 last = nil // one run's logits (T x V floats) are not kept alive beside the next run's
                 let t0 = monotonicSeconds()
-                last = try engine.forward(prompt)
+                last = try engine.forward(prompt, logits: rows)
                 times.append(monotonicSeconds() - t0)
-            } while mode == .sparse && times.count < prefillRuns
-            var out = last!
-            let prefill = times.sorted()[times.count / 2]
-            if mode == .sparse {
-                // Multiply-adds actually done: every non-expert weight and the union's experts, per token.
-                let params = Double(w.nonExpertParametersPerToken)
-                    + Double(out.expertsComputed.reduce(0, +)) * Double(w.parametersPerExpert)
-                prefillFLOPs = 2 * params * Double(prompt.count)
-            }
+            } while times.count < prefillRuns
+            let params = Double(w.nonExpertParametersPerToken) + Double(last!.expertsComputed.reduce(0, +)) * Double(w.parametersPerExpert)
+            let skippedHeadRows = rows == .last ? Double(prompt.count - 1) : 0
+            let flops = 2 * (params * Double(prompt.count) - Double(w.head.rows * w.head.cols) * skippedHeadRows)
+            return (times.sorted()[times.count / 2], flops)
+        }
+        engine.options.ffnMode = .sparse
+        let lastOnly = try prefill(.last)
+        let every = try prefill(.all)
+        func decode(_ mode: FFNMode) throws -> (seconds: Double, ffn: Double, experts: Double) {
+            engine.options.ffnMode = mode
+            engine.reset()
+            var out = try engine.forward(prompt, logits: .last)
             var next = out.argmax(at: prompt.count - 1)
             engine.resetTimers()
             var experts = 0.0
@@ -130,14 +142,14 @@ public enum Benchmark {
                 experts += Double(out.expertsComputed.reduce(0, +))
                 next = out.argmax(at: 0)
             }
-            return (monotonicSeconds() - t1, engine.ffnSeconds, experts / Double(max(decodeTokens, 1)), prefill)
+            return (monotonicSeconds() - t1, engine.ffnSeconds, experts / Double(max(decodeTokens, 1)))
         }
         let sparse = try decode(.sparse)
         let dense = try decode(.dense)
         engine.options.ffnMode = .sparse
         // Verification-sized calls: C tokens after the prompt, rolled back after each call.
         engine.reset()
-        _ = try engine.forward(prompt)
+        _ = try engine.forward(prompt, logits: .last)
         let base = engine.length
         var chunks: [Int: Double] = [:]
         for C in [8, 32] {
@@ -157,13 +169,15 @@ public enum Benchmark {
         let bandwidth = readBandwidth(w.weightRegions, threads: threads)
         return BenchmarkResult(
             threads: threads, prefillTokens: prompt.count, decodeTokens: decodeTokens,
-            prefillTokensPerSecond: Double(prompt.count) / sparse.prefill, decodeTokensPerSecond: decodeTPS,
+            prefillTokensPerSecond: Double(prompt.count) / every.seconds, decodeTokensPerSecond: decodeTPS,
             weightBytesPerToken: bytesPerToken, effectiveGBps: effective, readBandwidthGBps: bandwidth,
             denseFFNMillisecondsPerToken: dense.ffn / Double(decodeTokens) * 1000,
             sparseFFNMillisecondsPerToken: sparse.ffn / Double(decodeTokens) * 1000,
             activeExpertFraction: E > 0 ? sparse.experts / Double(E * layers) : 1, peakRSSBytes: peakRSS(),
             weightBytes: w.weightBytes, kvCacheBytes: engine.kvCacheBytes,
-            prefillGFLOPsPerThread: prefillFLOPs / sparse.prefill / 1e9 / Double(threads),
+            prefillGFLOPsPerThread: every.flops / every.seconds / 1e9 / Double(threads),
+            promptTokensPerSecond: Double(prompt.count) / lastOnly.seconds,
+            promptGFLOPsPerThread: lastOnly.flops / lastOnly.seconds / 1e9 / Double(threads),
             tokenMilliseconds: sparse.seconds / Double(decodeTokens) * 1000, chunkMilliseconds: chunks)
     }
 }

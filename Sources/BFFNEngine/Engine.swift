@@ -32,10 +32,22 @@ public struct EngineOptions: Sendable {
     }
 }
 
+/// Which tokens of a forward call get logits (the LM head is the largest single product of a call).
+public enum LogitRows: Sendable {
+    /// Every token of the call (verification, speculative decoding, reference comparisons).
+    case all
+    /// Only the call's last token (a prompt whose next token is all that is needed). Its logits are the same
+    /// bits as with `.all`.
+    case last
+}
+
 /// What one forward call produced.
 public struct ForwardOutput: Sendable {
-    /// Logits, T rows of V floats.
+    /// Logits, one row of V floats per token from `firstLogitRow` to the call's last token (all T rows unless
+    /// the call asked for `.last`).
     public var logits: [Float]
+    /// The token (index within the call) of the first row of `logits`; 0 unless the call asked for `.last`.
+    public var firstLogitRow = 0
     /// Per layer, T rows of E router scores (after ReLU and normalisation); empty unless captured.
     public var routerScores: [[Float]]
     /// Per layer, the number of experts computed (the union in sparse mode).
@@ -45,10 +57,14 @@ public struct ForwardOutput: Sendable {
     /// The vocabulary size (row width of `logits`).
     public var vocabSize: Int
 
-    /// Row `t` of the logits.
-    public func logits(at t: Int) -> ArraySlice<Float> { logits[(t * vocabSize)..<((t + 1) * vocabSize)] }
+    /// The logits of token `t` of the call (`t >= firstLogitRow`).
+    public func logits(at t: Int) -> ArraySlice<Float> {
+        precondition(t >= firstLogitRow, "token \(t) of this call has no logits (the call asked for the last token's only)")
+        let row = t - firstLogitRow
+        return logits[(row * vocabSize)..<((row + 1) * vocabSize)]
+    }
 
-    /// The argmax of row `t` (ties go to the lowest index, as torch.argmax).
+    /// The argmax of token `t`'s logits (ties go to the lowest index, as torch.argmax).
     public func argmax(at t: Int) -> Int {
         var best = 0
         var bestValue = -Float.infinity
@@ -215,10 +231,12 @@ public final class Engine {
         return try forward(tokens)
     }
 
-    /// Runs `tokens` at positions `length ..< length + T`, appends them to the cache, and returns their logits.
+    /// Runs `tokens` at positions `length ..< length + T`, appends them to the cache, and returns their logits
+    /// (every token's, or with `.last` the last token's only: a prompt then skips T - 1 rows of the LM head and
+    /// T - 1 rows of V floats).
     /// - Throws: `.outOfBounds` for a token id outside the vocabulary.
-    public func forward(_ tokens: [Int]) throws -> ForwardOutput {
-        try forward(tokens, parents: (0..<tokens.count).map { length + $0 - 1 })
+    public func forward(_ tokens: [Int], logits rows: LogitRows = .all) throws -> ForwardOutput {
+        try forward(tokens, parents: (0..<tokens.count).map { length + $0 - 1 }, logits: rows)
     }
 
     /// Runs `tokens` as nodes of a tree hung below the cache and appends them as slots `length ..< length + T`.
@@ -226,9 +244,10 @@ public final class Engine {
     /// j < i), or -1 for a first token. Each token sits at its parent's position + 1 and attends to its parent
     /// chain and itself only (the tree attention mask of BLOCKFFN-SPEC.md 5.3), so its logits are bit-identical
     /// to computing its path token by token.
+    /// `rows` chooses which tokens get logits, as in `forward(_:logits:)`.
     /// - Throws: `.outOfBounds` for a token id outside the vocabulary, `.usage` for a parent that is not an
     ///   earlier slot.
-    public func forward(_ tokens: [Int], parents: [Int]) throws -> ForwardOutput {
+    public func forward(_ tokens: [Int], parents: [Int], logits rows: LogitRows = .all) throws -> ForwardOutput {
         let T = tokens.count
         for (i, t) in tokens.enumerated() where t < 0 || t >= V {
             throw BFFNError(.outOfBounds, "token id \(t) at index \(i) is outside the vocabulary of \(V)", field: "token ids")
@@ -278,11 +297,15 @@ public final class Engine {
             for i in 0..<(T * H) { h[i] += branch[i] * residualScale }
             if options.captureHiddenStates { out.hiddenStates.append(h) }
         }
-        Ops.rmsNorm(h, w.finalNorm, eps, T, H, into: &normed)
-        for i in 0..<(T * H) { normed[i] /= headScale }
-        var logits = [Float](repeating: 0, count: T * V)
-        Ops.matmul(normed, T, w.head, into: &logits, threads: options.threads)
+        // The final norm and head for the tokens that get logits (per token, so the rows are the same bits).
+        let first = rows == .last ? T - 1 : 0, n = T - first
+        if first > 0 { h.removeFirst(first * H) }
+        Ops.rmsNorm(h, w.finalNorm, eps, n, H, into: &normed)
+        for i in 0..<(n * H) { normed[i] /= headScale }
+        var logits = [Float](repeating: 0, count: n * V)
+        Ops.matmul(normed, n, w.head, into: &logits, threads: options.threads)
         out.logits = logits
+        out.firstLogitRow = first
         slotParent += parents
         slotPosition += positions
         length += T
@@ -421,40 +444,23 @@ public final class Engine {
         values[l].append(contentsOf: newV)
         // Softmax attention per (token, head) over the token's visible slots (its ancestors and itself), in
         // slot order, which is position order along any path: the same keys in the same order as decoding the
-        // path token by token.
-        let group = nh / kvHeads
+        // path token by token. Tokens are split over the pool (each output row is computed by one part in
+        // this fixed order, so the thread count never changes a bit).
         var o = [Float](repeating: 0, count: T * nh * valueDim)
         keys[l].withUnsafeBufferPointer { K in
             values[l].withUnsafeBufferPointer { Vv in
                 q.withUnsafeBufferPointer { Q in
                     o.withUnsafeMutableBufferPointer { O in
-                        var scores = [Float](repeating: 0, count: length + T)
-                        for t in 0..<T {
-                            let slots = visible[t]
-                            let n = slots.count
-                            for hd in 0..<nh {
-                                let g = hd / group
-                                let qp = Q.baseAddress! + (t * nh + hd) * keyDim
-                                var maxS = -Float.infinity
-                                for i in 0..<n {
-                                    let j = slots[i]
-                                    let s = Dot.dot(qp, K.baseAddress! + (j * kvHeads + g) * keyDim, keyDim) * attentionScale
-                                    scores[i] = s
-                                    if s > maxS { maxS = s }
-                                }
-                                var sum: Float = 0
-                                for i in 0..<n {
-                                    let e = expf(scores[i] - maxS)
-                                    scores[i] = e
-                                    sum += e
-                                }
-                                let op = O.baseAddress! + (t * nh + hd) * valueDim
-                                for i in 0..<n {
-                                    let j = slots[i]
-                                    let p = scores[i] / sum
-                                    let vp = Vv.baseAddress! + (j * kvHeads + g) * valueDim
-                                    for d in 0..<valueDim { op[d] = op[d].addingProduct(p, vp[d]) }
-                                }
+                        let job = AttentionJob(q: Q.baseAddress!, keys: K.baseAddress!, values: Vv.baseAddress!, out: O.baseAddress!,
+                                               heads: nh, kvHeads: kvHeads, keyDim: keyDim, valueDim: valueDim, scale: attentionScale)
+                        let pairs = visible.reduce(0) { $0 + $1.count } * nh * (keyDim + valueDim)
+                        let parts = threads > 1 && T > 1 && pairs >= 1 << 16 ? min(T, threads * 4) : 1
+                        let slotCapacity = length + T
+                        visible.withUnsafeBufferPointer { vis in
+                            WorkerPool.shared.run(parts: parts) { p in
+                                let scores = UnsafeMutablePointer<Float>.allocate(capacity: slotCapacity)
+                                defer { scores.deallocate() }
+                                for t in (T * p / parts)..<(T * (p + 1) / parts) { job.token(t, vis[t], scores: scores) }
                             }
                         }
                     }
@@ -545,6 +551,44 @@ public final class Engine {
             }
         }
         return (r, experts.count)
+    }
+}
+
+/// One attention call's operands, shared read-only by the parts of the pool (each writes its tokens' rows).
+struct AttentionJob: @unchecked Sendable {
+    let q: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>
+    let out: UnsafeMutablePointer<Float>
+    let heads: Int, kvHeads: Int, keyDim: Int, valueDim: Int
+    let scale: Float
+
+    /// Softmax attention of token `t` (every head) over `slots`, in slot order; `scores` holds at least
+    /// `slots.count` floats of scratch. Writes the token's `heads × valueDim` outputs (which must be zero).
+    func token(_ t: Int, _ slots: VisibleSlots, scores: UnsafeMutablePointer<Float>) {
+        let n = slots.count, group = heads / kvHeads
+        for hd in 0..<heads {
+            let g = hd / group
+            let qp = q + (t * heads + hd) * keyDim
+            var maxS = -Float.infinity
+            for i in 0..<n {
+                let j = slots[i]
+                let s = Dot.dot(qp, keys + (j * kvHeads + g) * keyDim, keyDim) * scale
+                scores[i] = s
+                if s > maxS { maxS = s }
+            }
+            var sum: Float = 0
+            for i in 0..<n {
+                let e = expf(scores[i] - maxS)
+                scores[i] = e
+                sum += e
+            }
+            let op = out + (t * heads + hd) * valueDim
+            for i in 0..<n {
+                let j = slots[i]
+                let p = scores[i] / sum
+                let vp = values + (j * kvHeads + g) * valueDim
+                for d in 0..<valueDim { op[d] = op[d].addingProduct(p, vp[d]) }
+            }
+        }
     }
 }
 

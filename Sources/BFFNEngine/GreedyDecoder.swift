@@ -38,7 +38,7 @@ public enum GreedyDecoder {
         engine.reset()
         let E = engine.weights.architecture.numExperts
         let t0 = monotonicSeconds()
-        var out = try engine.forward(prompt)
+        var out = try engine.forward(prompt, logits: .last)
         let t1 = monotonicSeconds()
         var ids: [Int] = []
         var next = out.argmax(at: prompt.count - 1)

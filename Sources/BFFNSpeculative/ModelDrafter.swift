@@ -42,7 +42,7 @@ public final class ModelDrafter: Drafter {
         var common = 0
         while common < min(cached.count, context.count - 1) && cached[common] == context[common] { common += 1 }
         engine.truncate(to: common)
-        let out = try engine.forward(Array(context[common...]))
+        let out = try engine.forward(Array(context[common...]), logits: .last)
         cached = context
         defer { engine.truncate(to: cached.count) }
         var tree = DraftTree()

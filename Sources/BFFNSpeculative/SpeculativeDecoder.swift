@@ -46,7 +46,7 @@ public enum SpeculativeDecoder {
         let E = target.weights.architecture.numExperts
         let layers = max(target.weights.architecture.numLayers, 1)
         let t0 = monotonicSeconds()
-        let first = try target.forward(prompt)
+        let first = try target.forward(prompt, logits: .last)
         let t1 = monotonicSeconds()
         var result = SpeculativeResult(promptIds: prompt, generatedIds: [], steps: 0, draftedTokens: 0, acceptedTokens: 0,
                                        prefillSeconds: t1 - t0, decodeSeconds: 0, draftSeconds: 0,

@@ -92,6 +92,8 @@ struct BenchCommand: ParsableCommand {
                         ("weight_bytes", .integer(r.weightBytes)), ("kv_cache_bytes", .integer(r.kvCacheBytes)),
                         ("memory_limit_bytes", .integer(r.memoryLimitBytes)),
                         ("prefill_gflops_per_thread", .double(r.prefillGFLOPsPerThread)),
+                        ("prompt_tokens_per_second", .double(r.promptTokensPerSecond)),
+                        ("prompt_gflops_per_thread", .double(r.promptGFLOPsPerThread)),
                         ("token_ms", .double(r.tokenMilliseconds)),
                         ("chunk_ms", .object(r.chunkMilliseconds.sorted { $0.key < $1.key }.map { (String($0.key), JSONValue.double($0.value)) })),
                     ])
@@ -102,7 +104,8 @@ struct BenchCommand: ParsableCommand {
                 print(JSONValue.object(members).serialized(pretty: true))
             } else {
                 for r in runs {
-                    print("threads \(r.threads): prefill \(fixed(r.prefillTokensPerSecond, 1)) tok/s (\(r.prefillTokens) tokens, \(fixed(r.prefillGFLOPsPerThread, 1)) GFLOP/s per thread), decode \(fixed(r.decodeTokensPerSecond, 2)) tok/s")
+                    print("threads \(r.threads): prefill \(fixed(r.prefillTokensPerSecond, 1)) tok/s (\(r.prefillTokens) tokens, every token's logits, \(fixed(r.prefillGFLOPsPerThread, 1)) GFLOP/s per thread), decode \(fixed(r.decodeTokensPerSecond, 2)) tok/s")
+                    print("  prompt for generation (last token's logits only) \(fixed(r.promptTokensPerSecond, 1)) tok/s, \(fixed(r.promptGFLOPsPerThread, 1)) GFLOP/s per thread")
                     print("  weights read per token \(fixed(r.weightBytesPerToken / 1e6, 1)) MB -> \(fixed(r.effectiveGBps, 2)) GB/s; streaming read \(fixed(r.readBandwidthGBps, 2)) GB/s; ratio \(fixed(r.bandwidthRatio * 100, 1)) %")
                     print("  FFN per token: sparse \(fixed(r.sparseFFNMillisecondsPerToken, 2)) ms, dense \(fixed(r.denseFFNMillisecondsPerToken, 2)) ms; active experts \(fixed(r.activeExpertFraction * 100, 1)) %")
                     print("  one call after the prompt: 1 token \(fixed(r.tokenMilliseconds, 2)) ms" + r.chunkMilliseconds.sorted { $0.key < $1.key }.map { ", \($0.key) tokens \(fixed($0.value, 2)) ms (x\(fixed($0.value / max(r.tokenMilliseconds, 1e-9), 2)))" }.joined())

@@ -91,7 +91,7 @@ struct SynthCommand: ParsableCommand {
                 var i = 0
                 while i * 64 < measureTokens {
                     engine.reset()
-                    let r = try engine.forward(workload.sequence(length: min(64, measureTokens - i * 64), index: i))
+                    let r = try engine.forward(workload.sequence(length: min(64, measureTokens - i * 64), index: i), logits: .last)
                     for l in 0..<scores.count { scores[l] += r.routerScores[l] }
                     i += 1
                 }

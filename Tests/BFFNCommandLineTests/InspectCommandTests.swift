@@ -124,7 +124,8 @@ struct SynthBenchCommandTests {
         let j = try JSONValue.parse(b.stdout)
         for key in ["prefill_tokens_per_second", "decode_tokens_per_second", "weight_bytes_per_token", "effective_gbps",
                     "read_bandwidth_gbps", "bandwidth_ratio", "dense_ffn_ms_per_token", "sparse_ffn_ms_per_token",
-                    "active_expert_fraction", "peak_rss_bytes", "weight_bytes", "kv_cache_bytes", "memory_limit_bytes"] {
+                    "active_expert_fraction", "peak_rss_bytes", "weight_bytes", "kv_cache_bytes", "memory_limit_bytes",
+                    "prefill_gflops_per_thread", "prompt_tokens_per_second", "prompt_gflops_per_thread"] {
             #expect(j[key]?.numberValue != nil, "\(key)")
         }
         // The memory budget is the model file's weights + 10 % + the KV cache.

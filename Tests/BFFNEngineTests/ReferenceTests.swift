@@ -127,3 +127,46 @@ struct InvarianceTests {
         #expect(fewer, "the sparse path never skipped an expert")
     }
 }
+
+@Suite("long prompts: attention split over threads, last-token logits")
+struct LongPromptTests {
+    /// A 96-token prompt from the reference prompt's ids, long enough that the attention of a call is split
+    /// over the pool (every fixture but dynamic RoPE, which is defined for 16 positions).
+    static func prompt(_ folder: String) throws -> [Int] {
+        let ids = try ReferenceOutputs(folder + "/reference.safetensors").inputIds
+        return (0..<96).map { ids[($0 * 7) % ids.count] }
+    }
+
+    @Test(arguments: [Fixtures.blockReference, Fixtures.blockLinearReference] + engineFixtures.filter { !$0.contains("dynamic") })
+    func aLongPromptGivesTheSameBitsOnOneOrTwoThreadsAndTokenByToken(_ folder: String) throws {
+        let prompt = try Self.prompt(folder)
+        let one = try Engine(checkpointPath: folder, options: EngineOptions(threads: 1)).forward(prompt).logits
+        let two = try Engine(checkpointPath: folder, options: EngineOptions(threads: 2))
+        #expect(try two.forward(prompt).logits.map(\.bitPattern) == one.map(\.bitPattern))
+        // Token by token after a 40-token prefix: attention over the cache, one token per call.
+        two.truncate(to: 40)
+        var tail: [Float] = []
+        for t in prompt[40...] { tail += try two.forward([t]).logits }
+        let V = two.weights.architecture.vocabSize
+        #expect(tail.map(\.bitPattern) == one[(40 * V)...].map(\.bitPattern))
+    }
+
+    @Test(arguments: [Fixtures.blockReference, Fixtures.blockLinearReference] + engineFixtures.filter { !$0.contains("dynamic") })
+    func lastTokenLogitsAreTheLastRowOfEveryTokensLogits(_ folder: String) throws {
+        let prompt = try Self.prompt(folder)
+        let engine = try Engine(checkpointPath: folder, options: EngineOptions(threads: 2))
+        let all = try engine.forward(prompt)
+        engine.reset()
+        let last = try engine.forward(prompt, logits: .last)
+        let V = engine.weights.architecture.vocabSize
+        #expect(last.firstLogitRow == prompt.count - 1 && last.logits.count == V)
+        #expect(last.logits(at: prompt.count - 1).map(\.bitPattern) == all.logits(at: prompt.count - 1).map(\.bitPattern))
+        #expect(last.argmax(at: prompt.count - 1) == all.argmax(at: prompt.count - 1))
+        #expect(last.expertsComputed == all.expertsComputed)
+        // The cache is the same either way: the next token's logits agree.
+        let next = try engine.forward([prompt[3]]).logits
+        engine.reset()
+        _ = try engine.forward(prompt)
+        #expect(try engine.forward([prompt[3]]).logits.map(\.bitPattern) == next.map(\.bitPattern))
+    }
+}
