@@ -52,7 +52,10 @@ let package = Package(
         .target(name: "CBlockFFNQuantize", cSettings: [
             .unsafeFlags(["-O3", "-mavx2", "-mfma", "-mf16c"]),
         ]),
-        .target(name: "BFFNKernels", dependencies: ["BFFNCore", "CBlockFFNPrefetch", "CBlockFFNQuantize"], swiftSettings: kernelSettings),
+        // int4 / int8 codes to float32 eight at a time (a C header; Swift's SIMD shifts compile lane by lane).
+        .target(name: "CBlockFFNUnpack"),
+        .target(name: "BFFNKernels", dependencies: ["BFFNCore", "CBlockFFNPrefetch", "CBlockFFNQuantize", "CBlockFFNUnpack"],
+                swiftSettings: kernelSettings),
         // The BlockFFN forward pass, KV cache and decoding.
         .target(name: "BFFNEngine", dependencies: ["BFFNCore", "BFFNCheckpoint", "BFFNKernels"], swiftSettings: kernelSettings),
         // Speculative decoding: drafters (prompt lookup, a draft model), draft trees, lossless verification.

@@ -1,3 +1,5 @@
+import CBlockFFNUnpack
+
 /// Loads weights of one storage type as Float (specialised per type, so inner loops carry no type switch).
 /// `k` is an element index within a row starting at `w`; `load8` is only called with k a multiple of 8.
 public protocol WeightLoader {
@@ -5,6 +7,16 @@ public protocol WeightLoader {
     func load8(_ w: UnsafeRawPointer, _ k: Int) -> SIMD8<Float>
     /// One element.
     func load1(_ w: UnsafeRawPointer, _ k: Int) -> Float
+    /// Thirty-two elements starting at element `k` (a multiple of 32), as four `load8` results: the same
+    /// values, but a quantized loader reads the block's scale (and offset) once when one group covers it.
+    func load32(_ w: UnsafeRawPointer, _ k: Int) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>)
+}
+
+extension WeightLoader {
+    @inlinable @inline(__always)
+    public func load32(_ w: UnsafeRawPointer, _ k: Int) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
+        (load8(w, k), load8(w, k + 8), load8(w, k + 16), load8(w, k + 24))
+    }
 }
 
 public struct F32Loader: WeightLoader {
@@ -48,10 +60,13 @@ public struct Q8Loader: WeightLoader {
     public let dataOffset: Int
     /// log2(group) when the group is a power of two (the usual case), else −1.
     public let groupShift: Int
+    /// Whether every aligned block of 32 elements lies in one group (groups of a multiple of 32, or one group).
+    public let groupCovers32: Bool
     public init(group: Int, cols: Int) {
         self.group = group
         dataOffset = cols / group * 4
         groupShift = group & (group - 1) == 0 ? group.trailingZeroBitCount : -1
+        groupCovers32 = group % 32 == 0 || group == cols
     }
     /// The group of element k, without a division in the common cases (one group per row, power-of-two groups).
     @inlinable @inline(__always)
@@ -59,9 +74,16 @@ public struct Q8Loader: WeightLoader {
     @inlinable @inline(__always)
     public func load8(_ w: UnsafeRawPointer, _ k: Int) -> SIMD8<Float> {
         let scale = w.loadUnaligned(fromByteOffset: groupIndex(k) &* 4, as: Float.self)
-        let q = w.loadUnaligned(fromByteOffset: dataOffset &+ k, as: SIMD8<Int8>.self)
-        let f = SIMD8<Float>(Float(q[0]), Float(q[1]), Float(q[2]), Float(q[3]), Float(q[4]), Float(q[5]), Float(q[6]), Float(q[7]))
+        let f = bffn_unpack_bytes8(w + (dataOffset &+ k))
         return f * scale
+    }
+    @inlinable @inline(__always)
+    public func load32(_ w: UnsafeRawPointer, _ k: Int) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
+        guard groupCovers32 else { return (load8(w, k), load8(w, k + 8), load8(w, k + 16), load8(w, k + 24)) }
+        let scale = SIMD8<Float>(repeating: w.loadUnaligned(fromByteOffset: groupIndex(k) &* 4, as: Float.self))
+        let codes = w + (dataOffset &+ k)
+        return (bffn_unpack_bytes8(codes) * scale, bffn_unpack_bytes8(codes + 8) * scale,
+                bffn_unpack_bytes8(codes + 16) * scale, bffn_unpack_bytes8(codes + 24) * scale)
     }
     @inlinable @inline(__always)
     public func load1(_ w: UnsafeRawPointer, _ k: Int) -> Float {
@@ -84,21 +106,37 @@ public struct Q4Loader: WeightLoader {
         offsetsOffset = cols / group * 4
         dataOffset = cols / group * 4 * (asymmetric ? 2 : 1)
         groupShift = group & (group - 1) == 0 ? group.trailingZeroBitCount : -1
+        groupCovers32 = group % 32 == 0 || group == cols
     }
+    /// Whether every aligned block of 32 elements lies in one group (groups of a multiple of 32, or one group).
+    public let groupCovers32: Bool
     @inlinable @inline(__always)
     func groupIndex(_ k: Int) -> Int { offsetsOffset == 4 ? 0 : groupShift >= 0 ? k &>> groupShift : k / group }
     @inlinable @inline(__always)
     public func load8(_ w: UnsafeRawPointer, _ k: Int) -> SIMD8<Float> {
         let g = groupIndex(k)
         let scale = w.loadUnaligned(fromByteOffset: g &* 4, as: Float.self)
-        let b = w.loadUnaligned(fromByteOffset: dataOffset &+ (k &>> 1), as: SIMD4<UInt8>.self)
-        let q = SIMD8<Float>(Float(b[0] & 15), Float(b[0] >> 4), Float(b[1] & 15), Float(b[1] >> 4),
-                             Float(b[2] & 15), Float(b[2] >> 4), Float(b[3] & 15), Float(b[3] >> 4))
+        let q = bffn_unpack_nibbles8(w + (dataOffset &+ (k &>> 1)))
         if asymmetric {
             let offset = w.loadUnaligned(fromByteOffset: offsetsOffset &+ g &* 4, as: Float.self)
             return SIMD8<Float>(repeating: offset).addingProduct(q, SIMD8<Float>(repeating: scale))
         }
         return (q - 8) * scale
+    }
+    @inlinable @inline(__always)
+    public func load32(_ w: UnsafeRawPointer, _ k: Int) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
+        guard groupCovers32 else { return (load8(w, k), load8(w, k + 8), load8(w, k + 16), load8(w, k + 24)) }
+        let g = groupIndex(k)
+        let scale = SIMD8<Float>(repeating: w.loadUnaligned(fromByteOffset: g &* 4, as: Float.self))
+        let codes = w + (dataOffset &+ (k &>> 1))
+        let q0 = bffn_unpack_nibbles8(codes), q1 = bffn_unpack_nibbles8(codes + 4)
+        let q2 = bffn_unpack_nibbles8(codes + 8), q3 = bffn_unpack_nibbles8(codes + 12)
+        if asymmetric {
+            let offset = SIMD8<Float>(repeating: w.loadUnaligned(fromByteOffset: offsetsOffset &+ g &* 4, as: Float.self))
+            return (offset.addingProduct(q0, scale), offset.addingProduct(q1, scale),
+                    offset.addingProduct(q2, scale), offset.addingProduct(q3, scale))
+        }
+        return ((q0 - 8) * scale, (q1 - 8) * scale, (q2 - 8) * scale, (q3 - 8) * scale)
     }
     @inlinable @inline(__always)
     public func load1(_ w: UnsafeRawPointer, _ k: Int) -> Float {
@@ -238,10 +276,11 @@ struct DotAccumulators {
     mutating func add<L: WeightLoader>(_ x: UnsafeRawPointer, _ w: UnsafeRawPointer, from k0: Int, to k1: Int, _ loader: L) {
         var k = k0
         while k < k1 {
-            a.addProduct(x.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self), loader.load8(w, k))
-            b.addProduct(x.loadUnaligned(fromByteOffset: (k + 8) * 4, as: SIMD8<Float>.self), loader.load8(w, k + 8))
-            c.addProduct(x.loadUnaligned(fromByteOffset: (k + 16) * 4, as: SIMD8<Float>.self), loader.load8(w, k + 16))
-            d.addProduct(x.loadUnaligned(fromByteOffset: (k + 24) * 4, as: SIMD8<Float>.self), loader.load8(w, k + 24))
+            let (w0, w1, w2, w3) = loader.load32(w, k)
+            a.addProduct(x.loadUnaligned(fromByteOffset: k * 4, as: SIMD8<Float>.self), w0)
+            b.addProduct(x.loadUnaligned(fromByteOffset: (k + 8) * 4, as: SIMD8<Float>.self), w1)
+            c.addProduct(x.loadUnaligned(fromByteOffset: (k + 16) * 4, as: SIMD8<Float>.self), w2)
+            d.addProduct(x.loadUnaligned(fromByteOffset: (k + 24) * 4, as: SIMD8<Float>.self), w3)
             k += 32
         }
     }
