@@ -279,7 +279,8 @@ public final class Engine {
         let w = weights
         var h = [Float](repeating: 0, count: T * H)
         for (t, id) in tokens.enumerated() {
-            for j in 0..<H { h[t * H + j] = w.embedding.element(id, j) * embedScale }
+            let row = w.embedding.rowValues(id)
+            for j in 0..<H { h[t * H + j] = row[j] * embedScale }
         }
         var normed = [Float](repeating: 0, count: T * H)
         var branch = [Float](repeating: 0, count: T * H)
@@ -491,6 +492,7 @@ public final class Engine {
         var r = [Float](repeating: 0, count: T * E)
         Ops.matmul(b, T, router, into: &r, threads: threads)
         var active = [Bool](repeating: false, count: E)
+        let routerNormWeights = lw.routerNorm?.rowValues(0) ?? []
         for t in 0..<T {
             for e in 0..<E {
                 let v = max(r[t * E + e], 0)
@@ -503,7 +505,7 @@ public final class Engine {
                     let row = rp.baseAddress! + t * E
                     // Reductions over experts run in source-expert order, so a permuted pack gives the same bits.
                     let inv = 1 / (Engine.sumOfSquares(row, E, order: lw.expertSourceIndex) / Float(E) + eps).squareRoot()
-                    for e in 0..<E { row[e] = lw.routerNorm!.element(0, e) * (row[e] * inv) }
+                    for e in 0..<E { row[e] = routerNormWeights[e] * (row[e] * inv) }
                 }
             case .sum?:
                 var s: Float = 0
@@ -607,11 +609,12 @@ enum Ops {
 
     /// out[t] = w ⊙ x[t] / sqrt(mean(x[t]²) + eps), the mean in `Dot`'s fixed order.
     static func rmsNorm(_ x: [Float], _ w: WeightMatrix, _ eps: Float, _ T: Int, _ n: Int, into out: inout [Float]) {
+        let weight = w.rowValues(0) // widened once per call, not per element
         x.withUnsafeBufferPointer { xp in
             for t in 0..<T {
                 let row = xp.baseAddress! + t * n
                 let inv = 1 / (Dot.dot(row, row, n) / Float(n) + eps).squareRoot()
-                for j in 0..<n { out[t * n + j] = w.element(0, j) * (row[j] * inv) }
+                for j in 0..<n { out[t * n + j] = weight[j] * (row[j] * inv) }
             }
         }
     }
