@@ -283,11 +283,12 @@ public final class Engine {
             for j in 0..<H { h[t * H + j] = row[j] * embedScale }
         }
         var normed = [Float](repeating: 0, count: T * H)
+        let rope = ropeTables(positions, prefill: length == 0)
         var branch = [Float](repeating: 0, count: T * H)
         for l in 0..<L {
             let lw = w.layers[l]
             Ops.rmsNorm(h, lw.inputNorm, eps, T, H, into: &normed)
-            attention(layer: l, lw, normed, T, positions, visible, into: &branch)
+            attention(layer: l, lw, normed, T, rope, visible, into: &branch)
             for i in 0..<(T * H) { h[i] += branch[i] * residualScale }
             Ops.rmsNorm(h, lw.postNorm, eps, T, H, into: &normed)
             let f0 = monotonicSeconds()
@@ -399,9 +400,11 @@ public final class Engine {
         }
     }
 
-    func attention(layer l: Int, _ lw: LayerWeights, _ a: [Float], _ T: Int, _ positions: [Int], _ visible: [VisibleSlots], into out: inout [Float]) {
+    /// One layer's attention for the call's T tokens; `rope` holds their cos/sin tables (the same for every layer).
+    func attention(layer l: Int, _ lw: LayerWeights, _ a: [Float], _ T: Int, _ rope: (cos: [Float], sin: [Float]),
+                   _ visible: [VisibleSlots], into out: inout [Float]) {
         let threads = options.threads
-        let (cosT, sinT) = ropeTables(positions, prefill: length == 0)
+        let (cosT, sinT) = rope
         var q = [Float](repeating: 0, count: T * nh * keyDim)
         var newK = [Float](repeating: 0, count: T * kvHeads * keyDim)
         var newV = [Float](repeating: 0, count: T * kvHeads * valueDim)
