@@ -429,15 +429,24 @@ public final class Engine {
             // The shared rotary key k_pe sits after the latent in c; each head's rotary part after its nope part.
             applyRope(&c, T, cosT, sinT) { t in [t * kvA.rows + kvLora] }
             applyRope(&q, T, cosT, sinT) { t in (0..<self.nh).map { (t * self.nh + $0) * self.keyDim + self.nopeDim } }
+            // Expand each head's key (its nope part, then the shared rotary key) and value.
             let kvWidth = nopeDim + valueDim
-            for t in 0..<T {
-                for hd in 0..<nh {
-                    let src = t * kvB.rows + hd * kvWidth
-                    let kd = (t * nh + hd) * keyDim
-                    for j in 0..<nopeDim { newK[kd + j] = kv[src + j] }
-                    for j in 0..<ropeDim { newK[kd + nopeDim + j] = c[t * kvA.rows + kvLora + j] }
-                    let vd = (t * nh + hd) * valueDim
-                    for j in 0..<valueDim { newV[vd + j] = kv[src + nopeDim + j] }
+            kv.withUnsafeBufferPointer { kvp in
+                c.withUnsafeBufferPointer { cp in
+                    newK.withUnsafeMutableBufferPointer { kp in
+                        newV.withUnsafeMutableBufferPointer { vp in
+                            for t in 0..<T {
+                                let rotary = cp.baseAddress! + t * kvA.rows + kvLora
+                                for hd in 0..<nh {
+                                    let src = kvp.baseAddress! + t * kvB.rows + hd * kvWidth
+                                    let key = kp.baseAddress! + (t * nh + hd) * keyDim
+                                    key.update(from: src, count: nopeDim)
+                                    (key + nopeDim).update(from: rotary, count: ropeDim)
+                                    (vp.baseAddress! + (t * nh + hd) * valueDim).update(from: src + nopeDim, count: valueDim)
+                                }
+                            }
+                        }
+                    }
                 }
             }
         } else if let wq = lw.q, let wk = lw.k, let wv = lw.v {
