@@ -266,23 +266,11 @@ public enum ExpertMatMul {
         var r0 = j0
         while r0 < j1 {
             let r1 = min(j1, r0 + rowsPerTile)
-            // Widened with this call's loader, 32 elements a step (de is a multiple of 32): a union has 20-60
-            // segments of 64-256 elements a row, too short to pay `loadRow`'s type switch each.
+            // Widened with this call's loader: a union has 20-60 segments of 64-256 elements a row, too short to
+            // pay `loadRow`'s type switch each.
             for row in r0..<r1 {
-                var dst = UnsafeMutableRawPointer(scratch + (row - r0) * width)
-                for w in j.blocks {
-                    let src = w.row(row)
-                    var k = 0
-                    while k < de {
-                        let (a, b, c, d) = loader.load32(src, k)
-                        dst.storeBytes(of: a, as: SIMD8<Float>.self)
-                        (dst + 32).storeBytes(of: b, as: SIMD8<Float>.self)
-                        (dst + 64).storeBytes(of: c, as: SIMD8<Float>.self)
-                        (dst + 96).storeBytes(of: d, as: SIMD8<Float>.self)
-                        dst += 128
-                        k += 32
-                    }
-                }
+                let dst = scratch + (row - r0) * width
+                for (b, w) in j.blocks.enumerated() { loader.widen(w.row(row), count: de, into: dst + b * de) }
             }
             TileProduct.run(x: j.x, xStride: width, tokens: j.tokens, w: scratch, wStride: width, rows: r1 - r0, n: width,
                             out: j.out + r0, outStride: H)

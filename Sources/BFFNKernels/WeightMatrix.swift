@@ -99,24 +99,7 @@ public struct WeightMatrix: @unchecked Sendable {
 
     /// Writes row r as Float to `destination` (`cols` values), dequantized for q8 / q4 as the kernels do.
     public func loadRow(_ r: Int, into destination: UnsafeMutablePointer<Float>) {
-        func fill<L: WeightLoader>(_ l: L) {
-            let p = row(r)
-            var k = 0
-            while k + 32 <= cols {
-                let (a, b, c, d) = l.load32(p, k)
-                let out = UnsafeMutableRawPointer(destination + k)
-                out.storeBytes(of: a, as: SIMD8<Float>.self)
-                (out + 32).storeBytes(of: b, as: SIMD8<Float>.self)
-                (out + 64).storeBytes(of: c, as: SIMD8<Float>.self)
-                (out + 96).storeBytes(of: d, as: SIMD8<Float>.self)
-                k += 32
-            }
-            while k + 8 <= cols {
-                UnsafeMutableRawPointer(destination + k).storeBytes(of: l.load8(p, k), as: SIMD8<Float>.self)
-                k += 8
-            }
-            while k < cols { destination[k] = l.load1(p, k); k += 1 }
-        }
+        func fill<L: WeightLoader>(_ l: L) { l.widen(row(r), count: cols, into: destination) }
         switch type {
         case .f32: fill(F32Loader())
         case .f16: fill(F16Loader())
