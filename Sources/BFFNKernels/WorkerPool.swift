@@ -24,9 +24,11 @@ public final class WorkerPool: @unchecked Sendable {
 
     /// The most parts one published call has; `run` splits larger counts into several calls.
     static let maxPartsPerCall = Int(partMask)
-    private static let partBits = 20
+    private static let partBits: UInt64 = 20
     /// The low 20 bits; also the largest part count a ticket can hold.
-    private static let partMask: UInt64 = (1 << UInt64(partBits)) - 1
+    private static let partMask: UInt64 = 0xF_FFFF // (1 << partBits) - 1, written out so it is a constant
+    /// Where the call number starts (24 bits, wrapping).
+    private static let callShift: UInt64 = 40
 
     /// Call number (bits 40-63), part count (bits 20-39), next unclaimed part (bits 0-19).
     private let ticket = Atomic<UInt64>(0)
@@ -88,10 +90,10 @@ public final class WorkerPool: @unchecked Sendable {
                 job = escaping
                 finishedParts.store(0, ordering: .relaxed)
                 calls &+= 1
-                let call = calls & ((1 << 24) - 1)
+                let call = calls & ((1 << (64 - Self.callShift)) - 1)
                 // Sequentially consistent so that the store is ordered before the load of `sleepers`: a worker
                 // going to sleep either sees this call or is counted there and woken.
-                ticket.store(call << 40 | UInt64(parts) << UInt64(Self.partBits), ordering: .sequentiallyConsistent)
+                ticket.store(call << Self.callShift | UInt64(parts) << Self.partBits, ordering: .sequentiallyConsistent)
                 if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
                     pthread_mutex_lock(&mutex)
                     pthread_cond_broadcast(&condition)
@@ -108,8 +110,8 @@ public final class WorkerPool: @unchecked Sendable {
     private func work(call: UInt64) {
         var t = ticket.load(ordering: .acquiring)
         while true {
-            let next = t & Self.partMask, parts = (t >> UInt64(Self.partBits)) & Self.partMask
-            if t >> 40 != call || next >= parts { return }
+            let next = t & Self.partMask, parts = (t >> Self.partBits) & Self.partMask
+            if t >> Self.callShift != call || next >= parts { return }
             let (claimed, current) = ticket.compareExchange(expected: t, desired: t + 1, ordering: .acquiringAndReleasing)
             if !claimed {
                 t = current
@@ -122,19 +124,19 @@ public final class WorkerPool: @unchecked Sendable {
     }
 
     private func workerLoop() {
-        var seen = ticket.load(ordering: .acquiring) >> 40
+        var seen = ticket.load(ordering: .acquiring) >> Self.callShift
         while true {
             var spins = 0
-            while ticket.load(ordering: .acquiring) >> 40 == seen {
+            while ticket.load(ordering: .acquiring) >> Self.callShift == seen {
                 spins += 1
                 if spins < WorkerPool.spinLimit { continue }
                 pthread_mutex_lock(&mutex)
                 _ = sleepers.add(1, ordering: .sequentiallyConsistent)
-                while ticket.load(ordering: .sequentiallyConsistent) >> 40 == seen { pthread_cond_wait(&condition, &mutex) }
+                while ticket.load(ordering: .sequentiallyConsistent) >> Self.callShift == seen { pthread_cond_wait(&condition, &mutex) }
                 _ = sleepers.subtract(1, ordering: .sequentiallyConsistent)
                 pthread_mutex_unlock(&mutex)
             }
-            seen = ticket.load(ordering: .acquiring) >> 40
+            seen = ticket.load(ordering: .acquiring) >> Self.callShift
             work(call: seen)
         }
     }
