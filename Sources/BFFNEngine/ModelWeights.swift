@@ -277,21 +277,18 @@ public final class ModelWeights: @unchecked Sendable {
         self.layers = layers
         bytesPerExpert = (layers.first?.expertUp.first?.byteCount ?? 0) + (layers.first?.expertDown.first?.byteCount ?? 0)
         parametersPerExpert = 2 * a.expertSize * a.hiddenSize
-        var other = head.byteCount + finalNorm.byteCount + embedding.type.rowBytes(cols: embedding.cols)
+        var layerBytes = 0, expertBytes = 0
         var otherParameters = head.rows * head.cols + finalNorm.cols
         for lw in layers {
             let mats = [lw.inputNorm, lw.postNorm, lw.o] + [lw.qA, lw.qANorm, lw.qB, lw.kvA, lw.kvANorm, lw.kvB, lw.q, lw.k, lw.v,
                                                             lw.router, lw.routerNorm, lw.gate, lw.up, lw.down].compactMap { $0 }
-            other += mats.reduce(0) { $0 + $1.byteCount }
+            layerBytes += mats.reduce(0) { $0 + $1.byteCount }
             otherParameters += mats.reduce(0) { $0 + $1.rows * $1.cols }
+            expertBytes += (lw.expertUp + lw.expertDown).reduce(0) { $0 + $1.byteCount }
         }
-        nonExpertBytesPerToken = other
+        nonExpertBytesPerToken = head.byteCount + finalNorm.byteCount + embedding.type.rowBytes(cols: embedding.cols) + layerBytes
         nonExpertParametersPerToken = otherParameters
-        let experts = layers.reduce(0) { sum, lw in
-            sum + (lw.expertUp + lw.expertDown).reduce(0) { $0 + $1.byteCount }
-        }
-        let embeddingRows = embedding.byteCount
-        weightBytes = other - embedding.type.rowBytes(cols: embedding.cols) + embeddingRows - (a.tiedEmbeddings ? head.byteCount : 0) + experts
+        weightBytes = embedding.byteCount + (a.tiedEmbeddings ? 0 : head.byteCount) + finalNorm.byteCount + layerBytes + expertBytes
     }
 }
 
