@@ -14,9 +14,11 @@ struct BenchCommand: ParsableCommand {
         abstract: "Measure prefill and decode speed, weight bandwidth, and sparse vs dense FFN time.",
         discussion: """
         Prefills a prompt (the first sequence of --workload, by default MODEL/workload.txt when MODEL is a folder, e.g. \
-        from `bffn synth`; else seeded random ids) three times and reports the median, decodes --tokens tokens greedily with chunk-sparse experts, then repeats the decode with \
-        dense experts to time the dense FFN. Also measures this machine's streaming-read bandwidth in the same run \
-        and reports the ratio of the decode's effective weight bandwidth to it. Strided expert down weights \
+        from `bffn synth`; else seeded random ids) three times with every token's logits and three times with the \
+        last token's only (as generate does) and reports the medians, decodes --tokens tokens greedily with \
+        chunk-sparse experts, then repeats the decode with dense experts to time the dense FFN. Also measures \
+        this machine's streaming-read bandwidth in the same run and reports the ratio of the decode's effective \
+        weight bandwidth to it, and peak RSS beside its budget (weight bytes + 10 % + the KV cache). Strided expert down weights \
         (block_linear, bmt) are copied into one block per expert at load unless --in-place-experts is given.
 
         Examples:
