@@ -102,8 +102,7 @@ public enum DevicePacker {
         var measured: BenchmarkResult? = nil
         if options.benchmark {
             options.progress?("measuring the pack on this machine")
-            let bench = try Engine(weights: packed, options: EngineOptions(threads: options.threads))
-            measured = try Benchmark.run(bench, prompt: Array(heldBack[0].prefix(16)), decodeTokens: 16, threads: options.threads)
+            measured = try Benchmark.run(weights: packed, prompt: Array(heldBack[0].prefix(16)), decodeTokens: 16, threads: options.threads)
         }
         return DeploymentReport(output: output, source: source, profile: profile, pack: pack, weights: packed, conversion: conversion,
                                 calibration: calibration, calibrationName: options.calibrationName, heldBack: heldBack.count,

@@ -98,11 +98,11 @@ public enum Benchmark {
 
     /// Runs prefill of `prompt` (`prefillRuns` times each with every token's logits and with the last token's
     /// only, the medians reported), then `decodeTokens` greedy steps in sparse mode; then the same decode in
-    /// dense mode to time the dense FFN; then calls over 8 and 32 tokens.
-    public static func run(_ engine: Engine, prompt: [Int], decodeTokens: Int, threads: Int) throws -> BenchmarkResult {
-        engine.options.threads = threads
-        engine.options.captureRouterScores = false
-        let w = engine.weights
+    /// dense mode to time the dense FFN; then calls over 8 and 32 tokens. Runs on an engine of its own over
+    /// `weights` with exactly `threads` threads (nothing the caller holds is changed).
+    /// - Throws: `.outOfBounds` for a prompt id outside the vocabulary; `.invalidConfig` from `Engine.init`.
+    public static func run(weights w: ModelWeights, prompt: [Int], decodeTokens: Int, threads: Int) throws -> BenchmarkResult {
+        let engine = try Engine(weights: w, options: EngineOptions(threads: threads))
         // Warm-up: one dense token maps every weight page, so no measurement pays first-touch faults.
         engine.options.ffnMode = .dense
         engine.reset()

@@ -473,7 +473,7 @@ public final class Engine {
                         let parts = threads > 1 && T > 1 && pairs >= 1 << 16 ? min(T, threads * 4) : 1
                         let slotCapacity = length + T
                         visible.withUnsafeBufferPointer { vis in
-                            WorkerPool.shared.run(parts: parts) { p in
+                            WorkerPool.shared.run(parts: parts, threads: threads) { p in
                                 let scores = UnsafeMutablePointer<Float>.allocate(capacity: slotCapacity)
                                 defer { scores.deallocate() }
                                 for t in (T * p / parts)..<(T * (p + 1) / parts) { job.token(t, vis[t], scores: scores) }

@@ -186,7 +186,8 @@ public final class ModelWeights: @unchecked Sendable {
 
     /// Copies a strided [H, E·de] down matrix into E contiguous [H, de] blocks (64-byte aligned, in the stored
     /// type), splitting the rows over the worker pool. Returns the owning buffer and one matrix per expert.
-    public static func expertMajorCopy(of down: WeightMatrix, experts E: Int) -> (LoadedBytes, [WeightMatrix]) {
+    public static func expertMajorCopy(of down: WeightMatrix, experts E: Int,
+                                       threads: Int = WorkerPool.onlineCPUs) -> (LoadedBytes, [WeightMatrix]) {
         let H = down.rows, de = down.cols / E, size = down.type.size
         let runBytes = de * size, blockBytes = (H * runBytes + 63) / 64 * 64
         // 2 MiB-aligned and advised for huge pages: a 1 GB copy then takes a few hundred page faults, not 250 000.
@@ -194,8 +195,8 @@ public final class ModelWeights: @unchecked Sendable {
         _ = madvise(buffer.baseAddress!, buffer.count, MADV_HUGEPAGE)
         struct Copy: @unchecked Sendable { let source: WeightMatrix; let target: UnsafeMutableRawPointer }
         let job = Copy(source: down, target: buffer.baseAddress!)
-        let parts = H * E * runBytes < 1 << 20 ? 1 : 2 * max(1, WorkerPool.shared.workers + 1)
-        WorkerPool.shared.run(parts: parts) { p in
+        let parts = H * E * runBytes < 1 << 20 ? 1 : 2 * threads
+        WorkerPool.shared.run(parts: parts, threads: threads) { p in
             for j in (H * p / parts)..<(H * (p + 1) / parts) {
                 let row = job.source.row(j)
                 for e in 0..<E {

@@ -52,7 +52,7 @@ public enum MatMul {
             }
             return
         }
-        WorkerPool.shared.run(parts: parts) { p in
+        WorkerPool.shared.run(parts: parts, threads: threads) { p in
             let b0 = blocks * p / parts, b1 = blocks * (p + 1) / parts
             var b = b0
             while b < b1 {
@@ -153,7 +153,7 @@ public enum ExpertMatMul {
         // Split the union's rows evenly (not whole experts), so two threads get equal work for any union size.
         let totalRows = width
         let parts = totalRows * H * tokens < 1 << 15 ? 1 : max(1, min(threads, totalRows / 8))
-        WorkerPool.shared.run(parts: parts) { p in
+        WorkerPool.shared.run(parts: parts, threads: threads) { p in
             let lo = totalRows * p / parts, hi = totalRows * (p + 1) / parts
             var b = lo / de
             while b * de < hi {
@@ -199,7 +199,7 @@ public enum ExpertMatMul {
             case .q4(let g, let a): rows(job, j0, j1, de, width, Q4Loader(group: g, cols: de, asymmetric: a))
             }
         }
-        WorkerPool.shared.run(parts: parts, run)
+        WorkerPool.shared.run(parts: parts, threads: threads, run)
     }
 
     /// Down projection as one dot product per output over the concatenated union (expert widths that are
@@ -213,7 +213,7 @@ public enum ExpertMatMul {
         let gs = gates.pointer
         let job = Job(x: gs, out: out, blocks: blocks, tokens: tokens)
         let parts = H * width * tokens < 1 << 15 ? 1 : max(1, min(threads, H / 16))
-        WorkerPool.shared.run(parts: parts) { p in
+        WorkerPool.shared.run(parts: parts, threads: threads) { p in
             let j0 = H * p / parts, j1 = H * (p + 1) / parts
             switch blocks[0].type {
             case .f32: concatenatedRows(job, j0, j1, de, width, F32Loader())

@@ -7,8 +7,10 @@ import Glibc
 
 /// A small persistent pool of worker threads for splitting one matrix product into parts.
 ///
-/// `run(parts:_:)` hands out part indices through one atomic ticket; the calling thread works too, and the call
-/// returns when every part is done. Parts must write disjoint memory. Idle workers spin briefly (decode issues
+/// `run(parts:threads:_:)` hands out part indices through one atomic ticket; the calling thread works too, and
+/// the call returns when every part is done. A call runs on at most `threads` threads, the caller included:
+/// only workers `0 ..< threads - 1` may claim its parts, and the pool starts workers when a call asks for more
+/// than it has (so `--threads N` means N threads on any machine). Parts must write disjoint memory. Idle workers spin briefly (decode issues
 /// hundreds of short products per token) and then sleep on a condition variable, so an idle process does not
 /// burn CPU. Which thread runs which part never affects results: every output is computed by one part with a
 /// fixed instruction sequence.
@@ -19,8 +21,12 @@ import Glibc
 /// take an index of the old call, compare it with the new call's part count and run a part twice, so the call
 /// returned early and the part then ran its closure after the call had ended).
 public final class WorkerPool: @unchecked Sendable {
-    /// The pool used by the kernels: one worker per online CPU beyond the caller.
-    public static let shared = WorkerPool(workers: max(0, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) - 1))
+    /// The pool used by the kernels. It starts with no workers and grows to the largest thread count a call
+    /// asks for.
+    public static let shared = WorkerPool(workers: 0)
+
+    /// The number of online CPUs: the default thread count of every command.
+    public static var onlineCPUs: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
 
     /// The most parts one published call has; `run` splits larger counts into several calls.
     static let maxPartsPerCall = Int(partMask)
@@ -29,12 +35,16 @@ public final class WorkerPool: @unchecked Sendable {
     private static let partMask: UInt64 = 0xF_FFFF // (1 << partBits) - 1, written out so it is a constant
     /// Where the call number starts (24 bits, wrapping).
     private static let callShift: UInt64 = 40
+    /// The call number's bits, once shifted down.
+    private static let callNumberMask: UInt64 = (1 << (64 - callShift)) - 1
 
     /// Call number (bits 40-63), part count (bits 20-39), next unclaimed part (bits 0-19).
     private let ticket = Atomic<UInt64>(0)
     /// Parts of the current call that have finished.
     private let finishedParts = Atomic<Int>(0)
     private let sleepers = Atomic<Int>(0)
+    /// The current call's thread limit, caller included (stored before the call's ticket is published).
+    private let threadLimit = Atomic<Int>(1)
     /// The current call's body; written by the caller before it publishes the ticket, read only by a thread that
     /// has claimed a part of that call (so the call is still open).
     private var job: ((Int) -> Void)?
@@ -42,36 +52,57 @@ public final class WorkerPool: @unchecked Sendable {
     private var calls: UInt64 = 0
     private var mutex = pthread_mutex_t()
     private var condition = pthread_cond_t()
-    private let callLock = Lock()
+    /// Serialises callers, and guards `calls` and `workerCount`.
+    private let callLock = Mutex<Void>(())
     /// Busy-wait iterations before an idle worker sleeps (BFFN_SPIN overrides, for tuning).
     static let spinLimit: Int = {
         if let v = getenv("BFFN_SPIN"), let n = Int(String(cString: v)) { return n }
         return 2_000
     }()
-    /// Worker threads (not counting callers).
-    public let workers: Int
+    /// Worker threads started so far (not counting callers); written under `callLock` only.
+    private var workerCount = 0
+    /// Worker threads started so far (not counting callers).
+    public var workers: Int { callLock.withLock { _ in workerCount } }
 
-    /// Starts `workers` detached threads that live as long as the process.
+    /// Starts `workers` detached threads that live as long as the process (more start when a call asks).
     init(workers: Int) {
-        self.workers = workers
         pthread_mutex_init(&mutex, nil)
         pthread_cond_init(&condition, nil)
-        for _ in 0..<workers {
+        callLock.withLock { _ in startWorkers(upTo: workers) }
+    }
+
+    /// Starts workers until there are `count` (caller holds `callLock`).
+    private func startWorkers(upTo count: Int) {
+        while workerCount < count {
+            let index = workerCount
+            workerCount += 1
             var thread = pthread_t()
-            let box = Unmanaged.passRetained(self).toOpaque()
+            // The worker waits for the first call after the last one published, however late its thread starts.
+            let box = Unmanaged.passRetained(WorkerStart(pool: self, index: index, lastCall: calls & Self.callNumberMask)).toOpaque()
             pthread_create(&thread, nil, { arg in
-                let pool = Unmanaged<WorkerPool>.fromOpaque(arg!).takeRetainedValue()
-                pool.workerLoop()
+                let start = Unmanaged<WorkerStart>.fromOpaque(arg!).takeRetainedValue()
+                start.pool.workerLoop(index: start.index, lastCall: start.lastCall)
                 return nil
             }, box)
             pthread_detach(thread)
         }
     }
 
-    /// Runs `body(0) ..< body(parts - 1)` across the pool and the calling thread; returns when all are done.
-    /// Calls from several threads are served one at a time.
-    public func run(parts: Int, _ body: (Int) -> Void) {
-        if parts <= 1 || workers == 0 {
+    /// What a new worker thread is handed: its pool, its index and the number of the last call it may skip.
+    private final class WorkerStart {
+        let pool: WorkerPool, index: Int, lastCall: UInt64
+        init(pool: WorkerPool, index: Int, lastCall: UInt64) {
+            self.pool = pool
+            self.index = index
+            self.lastCall = lastCall
+        }
+    }
+
+    /// Runs `body(0) ..< body(parts - 1)` on at most `threads` threads (the calling thread and workers
+    /// `0 ..< threads - 1`, started if the pool has fewer); returns when all are done. Calls from several
+    /// threads are served one at a time. Which thread runs a part never changes what the part computes.
+    public func run(parts: Int, threads: Int, _ body: (Int) -> Void) {
+        if parts <= 1 || threads <= 1 {
             for p in 0..<parts { body(p) }
             return
         }
@@ -79,18 +110,20 @@ public final class WorkerPool: @unchecked Sendable {
         while first < parts {
             let count = min(parts - first, Self.maxPartsPerCall)
             let offset = first
-            publishAndWait(parts: count) { body(offset + $0) }
+            publishAndWait(parts: count, threads: threads) { body(offset + $0) }
             first += count
         }
     }
 
-    private func publishAndWait(parts: Int, _ body: (Int) -> Void) {
-        callLock.withLock {
+    private func publishAndWait(parts: Int, threads: Int, _ body: (Int) -> Void) {
+        callLock.withLock { _ in
+            startWorkers(upTo: threads - 1)
             withoutActuallyEscaping(body) { escaping in
                 job = escaping
                 finishedParts.store(0, ordering: .relaxed)
+                threadLimit.store(threads, ordering: .sequentiallyConsistent)
                 calls &+= 1
-                let call = calls & ((1 << (64 - Self.callShift)) - 1)
+                let call = calls & Self.callNumberMask
                 // Sequentially consistent so that the store is ordered before the load of `sleepers`: a worker
                 // going to sleep either sees this call or is counted there and woken.
                 ticket.store(call << Self.callShift | UInt64(parts) << Self.partBits, ordering: .sequentiallyConsistent)
@@ -123,8 +156,10 @@ public final class WorkerPool: @unchecked Sendable {
         }
     }
 
-    private func workerLoop() {
-        var seen = ticket.load(ordering: .acquiring) >> Self.callShift
+    /// A worker's life: wait for a new call, and take part in it when its thread limit admits worker `index`
+    /// (the limit read after the ticket is this call's, or a later call's once this one has no part left).
+    private func workerLoop(index: Int, lastCall: UInt64) {
+        var seen = lastCall
         while true {
             var spins = 0
             while ticket.load(ordering: .acquiring) >> Self.callShift == seen {
@@ -137,7 +172,7 @@ public final class WorkerPool: @unchecked Sendable {
                 pthread_mutex_unlock(&mutex)
             }
             seen = ticket.load(ordering: .acquiring) >> Self.callShift
-            work(call: seen)
+            if index < threadLimit.load(ordering: .acquiring) - 1 { work(call: seen) }
         }
     }
 }

@@ -455,7 +455,7 @@ public enum PackWriter {
             pieceCRCs.withUnsafeMutableBufferPointer { c in
                 pieceErrors.withUnsafeMutableBufferPointer { e in
                     let slots = PartSlots(sums: s, crcs: c, errors: e)
-                    WorkerPool.shared.run(parts: threads > 1 ? pieces : 1) { part in
+                    WorkerPool.shared.run(parts: threads > 1 ? pieces : 1, threads: threads) { part in
                         let piece = UnsafeMutableRawBufferPointer.allocate(byteCount: pieceRows * rowBytes, alignment: 64)
                         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: m.cols)
                         defer {
@@ -524,7 +524,7 @@ public enum PackWriter {
             let end = min(slots.count, start + batch)
             // One part per expert, taken by whichever thread is free (experts take equal time, but the machine may
             // not give both threads equal time); with one thread, one part does them all.
-            WorkerPool.shared.run(parts: threads > 1 ? end - start : 1) { part in
+            WorkerPool.shared.run(parts: threads > 1 ? end - start : 1, threads: threads) { part in
                 let scratch = UnsafeMutablePointer<Float>.allocate(capacity: maxCols)
                 defer { scratch.deallocate() }
                 for i in threads > 1 ? (start + part)..<(start + part + 1) : start..<end {

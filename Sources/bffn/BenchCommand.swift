@@ -64,22 +64,22 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         try runReportingErrors(json: json) {
-            let engine = try Engine(weights: loading.open(model))
+            let weights = try loading.open(model)
             var prompt: [Int] = []
             var info = stat()
             let folderWorkload = model + "/workload.txt"
             let workloadPath = workload ?? (stat(folderWorkload, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG ? folderWorkload : nil)
             if let workloadPath {
-                prompt = try TokenSequenceFile.read(path: workloadPath, vocabularySize: engine.weights.architecture.vocabSize)[0]
+                prompt = try TokenSequenceFile.read(path: workloadPath, vocabularySize: weights.architecture.vocabSize)[0]
             }
             if prompt.isEmpty {
                 var x: UInt64 = 42
-                let V = engine.weights.architecture.vocabSize
+                let V = weights.architecture.vocabSize
                 prompt = (0..<promptTokens).map { _ in x = x &* 6364136223846793005 &+ 1442695040888963407; return Int((x >> 33) % UInt64(V)) }
             }
             var runs: [BenchmarkResult] = []
             for t in try threadCounts() {
-                runs.append(try Benchmark.run(engine, prompt: prompt, decodeTokens: tokens, threads: t))
+                runs.append(try Benchmark.run(weights: weights, prompt: prompt, decodeTokens: tokens, threads: t))
             }
             if json {
                 func obj(_ r: BenchmarkResult) -> JSONValue {

@@ -2,6 +2,9 @@
 import Dispatch
 import Synchronization
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The worker pool under contention: more threads than CPUs, several callers at once, part counts that change
 /// from one call to the next. Every part must run exactly once, and none after its call has returned.
@@ -33,7 +36,7 @@ struct WorkerPoolTests {
                 let parts = Int(seed >> 16) % 12 + 2
                 for p in 0..<parts { ledger.runs[p] = 0 }
                 ledger.open.store(true, ordering: .sequentiallyConsistent)
-                pool.run(parts: parts) { p in
+                pool.run(parts: parts, threads: 6) { p in
                     if !ledger.open.load(ordering: .sequentiallyConsistent) { ledger.late.add(1, ordering: .relaxed) }
                     ledger.runs[p] += 1
                 }
@@ -53,7 +56,37 @@ extension WorkerPoolTests {
         let runs = UnsafeMutablePointer<UInt8>.allocate(capacity: parts)
         defer { runs.deallocate() }
         runs.initialize(repeating: 0, count: parts)
-        pool.run(parts: parts) { runs[$0] &+= 1 }
+        pool.run(parts: parts, threads: 3) { runs[$0] &+= 1 }
         #expect((0..<parts).allSatisfy { runs[$0] == 1 })
+    }
+}
+
+extension WorkerPoolTests {
+    /// The distinct threads that ran the parts of one call. Each part waits (sleeping, up to 2 s) until
+    /// `expected` distinct threads have arrived (at most `patience` ms), so every admitted thread gets the chance
+    /// to take a part even on a machine with fewer CPUs; a limit that let in more threads would show more.
+    static func threadsSeen(pool: WorkerPool, parts: Int, threads: Int, expected: Int, patience: Int) -> Int {
+        let seen = Mutex<Set<UInt>>([])
+        pool.run(parts: parts, threads: threads) { _ in
+            let me = UInt(bitPattern: Int(pthread_self()))
+            seen.withLock { _ = $0.insert(me) }
+            var waited = 0
+            while seen.withLock({ $0.count }) < expected && waited < patience {
+                usleep(1_000)
+                waited += 1
+            }
+        }
+        return seen.withLock { $0.count }
+    }
+
+    @Test func aCallRunsOnExactlyTheThreadsItAsksFor() {
+        let pool = WorkerPool(workers: 0)
+        // The pool grows to the request: 4 threads (the caller and 3 workers), on any number of CPUs.
+        #expect(Self.threadsSeen(pool: pool, parts: 8, threads: 4, expected: 4, patience: 5_000) == 4)
+        #expect(pool.workers == 3)
+        // A later, smaller request is held to its limit although more workers exist now.
+        #expect(Self.threadsSeen(pool: pool, parts: 4, threads: 2, expected: 3, patience: 100) == 2)
+        #expect(Self.threadsSeen(pool: pool, parts: 4, threads: 1, expected: 2, patience: 100) == 1)
+        #expect(pool.workers == 3)
     }
 }
