@@ -89,7 +89,7 @@ let package = Package(
         .testTarget(name: "BFFNCheckpointTests", dependencies: ["BFFNCheckpoint", "BFFNSafetensors", "BFFNTestSupport"]),
         .testTarget(name: "BFFNEngineTests", dependencies: ["BFFNEngine", "BFFNKernels", "BFFNSafetensors", "BFFNTestSupport"]),
         .testTarget(name: "BFFNSpeculativeTests", dependencies: ["BFFNSpeculative", "BFFNEngine", "BFFNPack", "BFFNTestSupport"]),
-        .testTarget(name: "BFFNVerifyTests", dependencies: ["BFFNVerify", "BFFNSpeculative", "BFFNEngine", "BFFNPack", "BFFNTestSupport"]),
+        .testTarget(name: "BFFNVerifyTests", dependencies: ["BFFNVerify", "BFFNKernels", "BFFNSpeculative", "BFFNEngine", "BFFNPack", "BFFNTestSupport"]),
         .testTarget(name: "BFFNDeployTests", dependencies: ["BFFNDeploy", "BFFNVerify", "BFFNEngine", "BFFNPack", "BFFNTestSupport"]),
         .testTarget(name: "BFFNSynthTests", dependencies: ["BFFNSynth", "BFFNEngine", "BFFNCheckpoint", "BFFNTestSupport"]),
         .testTarget(name: "BFFNPackTests", dependencies: ["BFFNPack", "BFFNEngine", "BFFNKernels", "BFFNCheckpoint", "BFFNSafetensors", "BFFNSynth",

@@ -143,19 +143,14 @@ public struct DeviceProfile: Sendable, Equatable {
         for (cls, storage) in quantization.sorted(by: { $0.key < $1.key }) {
             let widths = DeviceProfile.rowWidths(cls, weights)
             if widths.isEmpty { continue }
-            switch storage {
-            case "source": continue
-            case "f32": o.keep[cls] = .cast(.f32)
-            case "f16": o.keep[cls] = .cast(.f16)
-            case "bf16": o.keep[cls] = .cast(.bf16)
-            case "q8":
-                if let g = q8GroupSize {
-                    o.keep[cls] = .q8(group: try DeviceProfile.fittedGroup(g, widths, cls))
-                } else {
-                    o.keep[cls] = .q8(group: nil)
-                }
-            default:
+            if storage == "source" { continue }
+            switch try StorageType(parsing: storage) {
+            case .q8:
+                o.keep[cls] = .q8(group: try q8GroupSize.map { try DeviceProfile.fittedGroup($0, widths, cls) })
+            case .q4:
                 o.keep[cls] = .q4(group: try DeviceProfile.fittedGroup(q4GroupSize, widths, cls), asymmetric: q4Asymmetric)
+            case let float:
+                o.keep[cls] = float
             }
         }
         return o

@@ -213,12 +213,8 @@ public final class ModelWeights: @unchecked Sendable {
     /// A typed view of a tensor's bytes as a [rows, cols] matrix (1-D tensors are one row).
     /// - Throws: `.unsupported` for dtypes the kernels do not read.
     public static func view(_ bytes: UnsafeRawBufferPointer, dtype: DType, shape: [Int], rows: Int?, cols: Int?, name: String) throws -> WeightMatrix {
-        let type: WeightType
-        switch dtype {
-        case .f32: type = .f32
-        case .f16: type = .f16
-        case .bf16: type = .bf16
-        default: throw BFFNError(.unsupported, "the engine reads F32, F16 and BF16 weights, not \(dtype.rawValue)", field: name)
+        guard let type = StorageType(dtype) else {
+            throw BFFNError(.unsupported, "the engine reads F32, F16 and BF16 weights, not \(dtype.rawValue)", field: name)
         }
         let r = rows ?? (shape.count >= 2 ? shape[0] : 1)
         let c = cols ?? (shape.count >= 2 ? shape.dropFirst().reduce(1, *) : (shape.first ?? 1))

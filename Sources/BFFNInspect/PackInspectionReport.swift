@@ -20,13 +20,13 @@ public struct PackInspectionReport {
     public var json: JSONValue {
         let a = pack.architecture
         var tensors: [JSONValue] = pack.tensors.map { t in
-            .object([("name", .string(t.name)), ("dtype", .string(PackInspectionReport.name(t.storage))), ("shape", .array(t.shape.map { .integer($0) })),
+            .object([("name", .string(t.name)), ("dtype", .string(t.storage.label)), ("shape", .array(t.shape.map { .integer($0) })),
                      ("bytes", .integer(t.bytes)), ("offset", .integer(t.offset))])
         }
         var experts: JSONValue = .null
         if let e = pack.experts {
             experts = .object([
-                ("dtype", .string(PackInspectionReport.name(e.upStorage))), ("down_dtype", .string(PackInspectionReport.name(e.downStorage))), ("count", .integer(e.count)), ("expert_size", .integer(e.expertSize)),
+                ("dtype", .string(e.upStorage.label)), ("down_dtype", .string(e.downStorage.label)), ("count", .integer(e.count)), ("expert_size", .integer(e.expertSize)),
                 ("layers", .integer(e.layers)), ("block_bytes", .integer(e.blockBytes)), ("data_bytes", .integer(e.dataBytes)),
                 ("alignment", .integer(pack.header.alignment)), ("offset", .integer(e.offset)),
                 ("resident_count", .integer(e.residentCount)), ("resident_bytes", .integer(e.residentBytes)), ("streamed_bytes", .integer(e.streamedBytes)),
@@ -34,7 +34,7 @@ public struct PackInspectionReport {
                 ("deployment_profile", pack.manifest["provenance"]?["deployment"]?["profile"]?["name"] ?? .null),
             ])
             for l in 0..<e.layers {
-                tensors.append(.object([("name", .string("model.layers.\(l).experts")), ("dtype", .string(PackInspectionReport.name(e.upStorage))),
+                tensors.append(.object([("name", .string("model.layers.\(l).experts")), ("dtype", .string(e.upStorage.label)),
                                         ("shape", [.integer(e.count), 2, .integer(e.expertSize), .integer(e.hiddenSize)]),
                                         ("bytes", .integer(e.blockBytes * UInt64(e.count))), ("offset", .integer(e.blockOffset(layer: l, slot: 0))),
                                         ("contiguous", .bool(e.residentCount == e.count || e.residentCount == 0))]))
@@ -59,17 +59,6 @@ public struct PackInspectionReport {
         ])
     }
 
-    /// A storage type as reports spell it: F32, F16, BF16, Q8/g32, Q4/g32/asym.
-    static func name(_ t: WeightType) -> String {
-        switch t {
-        case .f32: return "F32"
-        case .f16: return "F16"
-        case .bf16: return "BF16"
-        case .q8(let g): return "Q8/g\(g)"
-        case .q4(let g, let a): return "Q4/g\(g)/\(a ? "asym" : "sym")"
-        }
-    }
-
     /// The human summary.
     public func text(includeTensors: Bool) -> String {
         let a = pack.architecture
@@ -79,7 +68,7 @@ public struct PackInspectionReport {
                      "model       attention \(a.attention.rawValue), source FFN \(a.ffnLayout.rawValue), router norm \(a.routerNorm?.rawValue ?? "-")",
                      "  hidden \(a.hiddenSize), layers \(a.numLayers), vocab \(a.vocabSize), heads \(a.numAttentionHeads.map(String.init) ?? "?"), tied embeddings \(a.tiedEmbeddings ? "yes" : "no")"]
         if let e = pack.experts {
-            lines.append("experts     \(e.count) x \(e.expertSize) per layer, \(PackInspectionReport.name(e.upStorage)), one \(e.blockBytes)-byte block each (\(e.dataBytes) data bytes), first at \(e.offset)")
+            lines.append("experts     \(e.count) x \(e.expertSize) per layer, \(e.upStorage.label), one \(e.blockBytes)-byte block each (\(e.dataBytes) data bytes), first at \(e.offset)")
             if e.residentCount < e.count {
                 lines.append("  resident  \(e.residentCount) per layer (\(e.residentBytes) bytes), streamed \(e.count - e.residentCount) per layer (\(e.streamedBytes) bytes)")
             }
@@ -96,7 +85,7 @@ public struct PackInspectionReport {
         for at in pack.attachments { lines.append("attachment  \(at.name) (\(at.bytes) bytes)") }
         if includeTensors {
             lines.append("")
-            for t in pack.tensors { lines.append("\(t.name)  \(PackInspectionReport.name(t.storage))  \(Shape.describe(t.shape))  at \(t.offset)") }
+            for t in pack.tensors { lines.append("\(t.name)  \(t.storage.label)  \(Shape.describe(t.shape))  at \(t.offset)") }
         }
         return lines.joined(separator: "\n")
     }

@@ -271,14 +271,21 @@ public enum Dot {
 
     /// x · w for a weight row of any stored type.
     @inlinable
-    public static func dot(_ x: UnsafePointer<Float>, _ w: UnsafeRawPointer, _ type: WeightType, _ n: Int) -> Float {
-        switch type {
-        case .f32: return dot(x, w, n, F32Loader())
-        case .bf16: return dot(x, w, n, BF16Loader())
-        case .f16: return dot(x, w, n, F16Loader())
-        case .q8(let g): return dot(x, w, n, Q8Loader(group: g, cols: n))
-        case .q4(let g, let a): return dot(x, w, n, Q4Loader(group: g, cols: n, asymmetric: a))
+    public static func dot(_ x: UnsafePointer<Float>, _ w: UnsafeRawPointer, _ type: StorageType, _ n: Int) -> Float {
+        type.withLoader(cols: n, RowDot(x: x, w: w, n: n))
+    }
+
+    /// `dot(x, w, n, loader)` as a loader body.
+    @usableFromInline
+    struct RowDot: WeightLoaderBody {
+        @usableFromInline let x: UnsafePointer<Float>, w: UnsafeRawPointer, n: Int
+        @inlinable init(x: UnsafePointer<Float>, w: UnsafeRawPointer, n: Int) {
+            self.x = x
+            self.w = w
+            self.n = n
         }
+        @inlinable @inline(__always)
+        func callAsFunction<L: WeightLoader>(_ loader: L) -> Float { Dot.dot(x, w, n, loader) }
     }
 
     /// x · y for two float32 vectors, in the same fixed order.

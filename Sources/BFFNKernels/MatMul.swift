@@ -63,13 +63,11 @@ public enum MatMul {
     }
 
     static func block(_ j: Job, _ r0: Int, _ r1: Int) {
-        switch j.w.type {
-        case .f32: block(j, r0, r1, F32Loader())
-        case .bf16: block(j, r0, r1, BF16Loader())
-        case .f16: block(j, r0, r1, F16Loader())
-        case .q8(let g): block(j, r0, r1, Q8Loader(group: g, cols: j.w.cols))
-        case .q4(let g, let a): block(j, r0, r1, Q4Loader(group: g, cols: j.w.cols, asymmetric: a))
+        struct Block: WeightLoaderBody {
+            let j: Job, r0: Int, r1: Int
+            func callAsFunction<L: WeightLoader>(_ l: L) { MatMul.block(j, r0, r1, l) }
         }
+        j.w.type.withLoader(cols: j.w.cols, Block(j: j, r0: r0, r1: r1))
     }
 
     static func block<L: WeightLoader>(_ j: Job, _ r0: Int, _ r1: Int, _ loader: L) {
@@ -191,13 +189,7 @@ public enum ExpertMatMul {
         let parts = H * width * tokens < 1 << 15 ? 1 : max(1, min(threads, H / 64))
         let run: (Int) -> Void = { p in
             let j0 = H * p / parts, j1 = H * (p + 1) / parts
-            switch first.type {
-            case .f32: rows(job, j0, j1, de, width, F32Loader())
-            case .bf16: rows(job, j0, j1, de, width, BF16Loader())
-            case .f16: rows(job, j0, j1, de, width, F16Loader())
-            case .q8(let g): rows(job, j0, j1, de, width, Q8Loader(group: g, cols: de))
-            case .q4(let g, let a): rows(job, j0, j1, de, width, Q4Loader(group: g, cols: de, asymmetric: a))
-            }
+            first.type.withLoader(cols: de, DownRows(job: job, j0: j0, j1: j1, de: de, width: width, concatenated: false))
         }
         WorkerPool.shared.run(parts: parts, threads: threads, run)
     }
@@ -215,13 +207,15 @@ public enum ExpertMatMul {
         let parts = H * width * tokens < 1 << 15 ? 1 : max(1, min(threads, H / 16))
         WorkerPool.shared.run(parts: parts, threads: threads) { p in
             let j0 = H * p / parts, j1 = H * (p + 1) / parts
-            switch blocks[0].type {
-            case .f32: concatenatedRows(job, j0, j1, de, width, F32Loader())
-            case .bf16: concatenatedRows(job, j0, j1, de, width, BF16Loader())
-            case .f16: concatenatedRows(job, j0, j1, de, width, F16Loader())
-            case .q8(let g): concatenatedRows(job, j0, j1, de, width, Q8Loader(group: g, cols: de))
-            case .q4(let g, let a): concatenatedRows(job, j0, j1, de, width, Q4Loader(group: g, cols: de, asymmetric: a))
-            }
+            blocks[0].type.withLoader(cols: de, DownRows(job: job, j0: j0, j1: j1, de: de, width: width, concatenated: true))
+        }
+    }
+
+    /// Outputs j0 ..< j1 of a down projection, block by block or over the concatenated union, as a loader body.
+    struct DownRows: WeightLoaderBody {
+        let job: Job, j0: Int, j1: Int, de: Int, width: Int, concatenated: Bool
+        func callAsFunction<L: WeightLoader>(_ l: L) {
+            if concatenated { ExpertMatMul.concatenatedRows(job, j0, j1, de, width, l) } else { ExpertMatMul.rows(job, j0, j1, de, width, l) }
         }
     }
 

@@ -1,45 +1,3 @@
-/// The storage types the kernels read weights from.
-///
-/// Quantized rows (`q8`, `q4`) are self-contained: per row, the float32 scales of its groups (then, for
-/// asymmetric q4, the float32 offsets), then the codes (q8: one signed byte per element; q4: two elements per
-/// byte, the even element in the low nibble). The dequantized value is Float(q)·scale for q8 and symmetric q4
-/// (q − 8 for the stored nibble) and fma(Float(q), scale, offset) for asymmetric q4, computed the same way by
-/// every kernel. Groups are multiples of 32 elements and divide the row.
-public enum WeightType: Sendable, Equatable {
-    case f32, f16, bf16
-    /// int8 codes, symmetric, one float32 scale per `group` elements.
-    case q8(group: Int)
-    /// int4 codes in groups of `group` elements, with scale and offset (`asymmetric`) or scale only.
-    case q4(group: Int, asymmetric: Bool)
-
-    /// Bytes per element of the float types (quantized types: use `rowBytes`).
-    public var size: Int {
-        switch self {
-        case .f32: return 4
-        case .f16, .bf16: return 2
-        case .q8: return 1
-        case .q4: return 1
-        }
-    }
-
-    /// True for f32, f16, bf16.
-    public var isFloat: Bool {
-        switch self {
-        case .f32, .f16, .bf16: return true
-        default: return false
-        }
-    }
-
-    /// Bytes one row of `cols` elements takes.
-    public func rowBytes(cols: Int) -> Int {
-        switch self {
-        case .f32, .f16, .bf16: return cols * size
-        case .q8(let g): return cols / g * 4 + cols
-        case .q4(let g, let asym): return cols / g * 4 * (asym ? 2 : 1) + cols / 2
-        }
-    }
-}
-
 /// A read-only 2-D weight matrix `[rows, cols]` in memory the caller keeps alive (usually a file mapping).
 ///
 /// Row r starts `r * rowStride` elements after `base`; elements within a row are contiguous. A column band
@@ -47,13 +5,13 @@ public enum WeightType: Sendable, Equatable {
 /// read in place without a copy.
 public struct WeightMatrix: @unchecked Sendable {
     public let base: UnsafeRawPointer
-    public let type: WeightType
+    public let type: StorageType
     public let rows: Int
     public let cols: Int
     /// Distance between row starts, in elements.
     public let rowStride: Int
 
-    public init(base: UnsafeRawPointer, type: WeightType, rows: Int, cols: Int, rowStride: Int? = nil) {
+    public init(base: UnsafeRawPointer, type: StorageType, rows: Int, cols: Int, rowStride: Int? = nil) {
         self.base = base
         self.type = type
         self.rows = rows
@@ -80,13 +38,11 @@ public struct WeightMatrix: @unchecked Sendable {
 
     /// Element (r, c) as Float (dequantized for q8 / q4, exactly as the kernels do).
     public func element(_ r: Int, _ c: Int) -> Float {
-        switch type {
-        case .f32: return F32Loader().load1(row(r), c)
-        case .f16: return F16Loader().load1(row(r), c)
-        case .bf16: return BF16Loader().load1(row(r), c)
-        case .q8(let g): return Q8Loader(group: g, cols: cols).load1(row(r), c)
-        case .q4(let g, let a): return Q4Loader(group: g, cols: cols, asymmetric: a).load1(row(r), c)
+        struct Element: WeightLoaderBody {
+            let row: UnsafeRawPointer, column: Int
+            func callAsFunction<L: WeightLoader>(_ l: L) -> Float { l.load1(row, column) }
         }
+        return type.withLoader(cols: cols, Element(row: row(r), column: c))
     }
 
     /// Row r as Float, read with one type switch per row (dequantized for q8 / q4 as the kernels do).
@@ -99,14 +55,11 @@ public struct WeightMatrix: @unchecked Sendable {
 
     /// Writes row r as Float to `destination` (`cols` values), dequantized for q8 / q4 as the kernels do.
     public func loadRow(_ r: Int, into destination: UnsafeMutablePointer<Float>) {
-        func fill<L: WeightLoader>(_ l: L) { l.widen(row(r), count: cols, into: destination) }
-        switch type {
-        case .f32: fill(F32Loader())
-        case .f16: fill(F16Loader())
-        case .bf16: fill(BF16Loader())
-        case .q8(let g): fill(Q8Loader(group: g, cols: cols))
-        case .q4(let g, let a): fill(Q4Loader(group: g, cols: cols, asymmetric: a))
+        struct Widen: WeightLoaderBody {
+            let row: UnsafeRawPointer, count: Int, destination: UnsafeMutablePointer<Float>
+            func callAsFunction<L: WeightLoader>(_ l: L) { l.widen(row, count: count, into: destination) }
         }
+        type.withLoader(cols: cols, Widen(row: row(r), count: cols, destination: destination))
     }
 
     /// Bytes this matrix's rows occupy (rows × row bytes, not counting stride gaps).

@@ -1,7 +1,7 @@
 import BFFNCore
 import CBlockFFNQuantize
 
-/// Encodes float rows into a `WeightType` (the inverse of the loaders), deterministically, with the error made.
+/// Encodes float rows into a `StorageType` (the inverse of the loaders), deterministically, with the error made.
 ///
 /// Float types round to nearest even. q8: scale = max|x| / 127 per group (1 when the group is all zero),
 /// q = round(x / scale) clamped to ±127. q4 asymmetric: offset = min, scale = (max − min) / 15,
@@ -35,7 +35,7 @@ public enum WeightQuantizer {
     /// `type.rowBytes(cols: count)` bytes; writes the values the kernels will read back to `decoded` when given.
     /// Preconditions: for q8/q4 the group is a multiple of 8 that divides `count` (`PackLayout` checks this
     /// before any encoding and reports the tensor).
-    public static func encode(_ values: UnsafePointer<Float>, count: Int, as type: WeightType,
+    public static func encode(_ values: UnsafePointer<Float>, count: Int, as type: StorageType,
                               into destination: UnsafeMutableRawPointer, decoded: UnsafeMutablePointer<Float>? = nil,
                               errors: inout ErrorSums) {
         encode(UnsafeRawPointer(values), storedAs: .f32, count: count, as: type, into: destination, decoded: decoded, errors: &errors)
@@ -44,7 +44,7 @@ public enum WeightQuantizer {
     /// Encodes `count` values stored at `values` as `source` (f32, f16 or bf16; widened exactly inside the
     /// kernel, so a row is read once) as `type` into `destination` (`type.rowBytes(cols: count)` bytes).
     /// Preconditions: `source` is a float type; for q8/q4 the group is a multiple of 8 that divides `count`.
-    public static func encode(_ values: UnsafeRawPointer, storedAs source: WeightType, count: Int, as type: WeightType,
+    public static func encode(_ values: UnsafeRawPointer, storedAs source: StorageType, count: Int, as type: StorageType,
                               into destination: UnsafeMutableRawPointer, decoded: UnsafeMutablePointer<Float>? = nil,
                               errors: inout ErrorSums) {
         var sums = bffn_error_sums(signal: 0, noise: 0, max_abs: 0)
@@ -64,7 +64,7 @@ public enum WeightQuantizer {
         case .f32: status = run(Int32(BFFN_ENCODE_F32), 0, false)
         case .f16: status = run(Int32(BFFN_ENCODE_F16), 0, false)
         case .bf16: status = run(Int32(BFFN_ENCODE_BF16), 0, false)
-        case .q8(let g): status = run(Int32(BFFN_ENCODE_Q8), g, false)
+        case .q8(let g): status = run(Int32(BFFN_ENCODE_Q8), g ?? count, false)
         case .q4(let g, let a): status = run(Int32(BFFN_ENCODE_Q4), g, a)
         }
         precondition(status == 0, "group of \(type) does not divide a row of \(count)")
@@ -72,7 +72,7 @@ public enum WeightQuantizer {
     }
 
     /// The stored bytes of `values` (one row) and the values the kernels will read back.
-    public static func encode(_ values: [Float], as type: WeightType) -> (bytes: [UInt8], decoded: [Float]) {
+    public static func encode(_ values: [Float], as type: StorageType) -> (bytes: [UInt8], decoded: [Float]) {
         var bytes = [UInt8](repeating: 0, count: type.rowBytes(cols: values.count))
         var decoded = [Float](repeating: 0, count: values.count)
         var errors = ErrorSums()

@@ -22,7 +22,7 @@ public enum PackExporter {
         var decls: [(name: String, dtype: DType, shape: [Int])] = []
         var writers: [((UnsafeRawBufferPointer) throws -> Void) throws -> Void] = []
         /// The exported dtype: the storage's own float type, F32 for quantized storage (dequantized).
-        func exportType(_ t: WeightType) -> DType { t == .f16 ? .f16 : t == .bf16 ? .bf16 : .f32 }
+        func exportType(_ t: StorageType) -> DType { t.dtype ?? .f32 }
         /// Row r, columns of `m`, in the exported dtype: a byte copy for float storage.
         func rowBytes(_ m: WeightMatrix, _ r: Int) -> [UInt8] {
             if m.type.isFloat { return Array(UnsafeRawBufferPointer(start: m.row(r), count: m.cols * m.type.size)) }

@@ -8,7 +8,7 @@ public final class PackFile: @unchecked Sendable {
     public struct DenseTensor: Sendable {
         public var name: String
         /// The storage type (F32, F16, BF16, Q8, Q4).
-        public var storage: WeightType
+        public var storage: StorageType
         public var shape: [Int]
         public var offset: UInt64
         public var bytes: UInt64
@@ -18,8 +18,8 @@ public final class PackFile: @unchecked Sendable {
     /// The expert block table.
     public struct Experts: Sendable {
         /// Storage of the up rows and of the down rows.
-        public var upStorage: WeightType
-        public var downStorage: WeightType
+        public var upStorage: StorageType
+        public var downStorage: StorageType
         public var expertSize: Int
         public var hiddenSize: Int
         public var layers: Int
@@ -100,11 +100,11 @@ public final class PackFile: @unchecked Sendable {
                 guard let d = v.intValue, d >= 0, d < Int64(Int32.max) else { throw fail(name, "shape must hold non-negative integers") }
                 return Int(d)
             }
-            let storage = try PackFile.storage(t, name: name, path: path, at: at)
+            let storage = try StorageType(manifest: t, file: path, field: name, offset: at)
             let cols = shape.count >= 2 ? shape.dropFirst().reduce(1, *) : (shape.first ?? 1)
             let rows = shape.count >= 2 ? shape[0] : 1
             guard Shape.elementCount(shape) != nil, cols >= 0, UInt64(rows) * UInt64(storage.rowBytes(cols: cols)) == UInt64(n),
-                  storage.isFloat || PackFile.groupDivides(storage, cols) else {
+                  storage.fits(cols: cols) else {
                 throw BFFNError(.shapeMismatch, "shape \(Shape.describe(shape)) of \(t["dtype"]?.stringValue ?? "?") does not take \(n) bytes",
                                 file: path, field: name, offset: UInt64(off))
             }
@@ -125,10 +125,10 @@ public final class PackFile: @unchecked Sendable {
             else { throw fail("experts", "'experts' lacks a field or has one of the wrong type") }
             let resident = x["resident_count"].map { $0.intValue ?? -1 } ?? E
             guard resident >= 0 && resident <= E else { throw fail("experts.resident_count", "resident_count must be 0...count") }
-            let up = try PackFile.storage(upV, name: "experts.up", path: path, at: at)
-            let down = try PackFile.storage(downV, name: "experts.down", path: path, at: at)
-            guard de < 1 << 20, H < 1 << 20, L < 1 << 16, E < 1 << 16, up.isFloat || PackFile.groupDivides(up, Int(H)),
-                  down.isFloat || PackFile.groupDivides(down, Int(de)) else {
+            let up = try StorageType(manifest: upV, file: path, field: "experts.up", offset: at)
+            let down = try StorageType(manifest: downV, file: path, field: "experts.down", offset: at)
+            guard de < 1 << 20, H < 1 << 20, L < 1 << 16, E < 1 << 16, up.fits(cols: Int(H)),
+                  down.fits(cols: Int(de)) else {
                 throw fail("experts", "expert geometry or group sizes are out of range")
             }
             let e = Experts(upStorage: up, downStorage: down, expertSize: Int(de), hiddenSize: Int(H), layers: Int(L), count: Int(E), offset: UInt64(off),
@@ -208,34 +208,6 @@ public final class PackFile: @unchecked Sendable {
             guard bytes(at: a.offset, count: a.bytes).withBytes({ CRC32.checksum($0) }) == a.crc32 else {
                 throw BFFNError(.checksumMismatch, "attachment CRC-32 does not match", file: path, field: a.name, offset: a.offset)
             }
-        }
-    }
-
-    /// The storage type an entry's `dtype` (and `group`, `asymmetric`) names.
-    static func storage(_ v: JSONValue, name: String, path: String, at: UInt64) throws -> WeightType {
-        let dn = v["dtype"]?.stringValue ?? ""
-        switch dn {
-        case "F32": return .f32
-        case "F16": return .f16
-        case "BF16": return .bf16
-        case "Q8", "Q4":
-            guard let g = v["group"]?.intValue, g >= 8, g % 8 == 0, g <= 1 << 20 else {
-                throw BFFNError(.invalidJSON, "\(dn) needs a 'group' that is a positive multiple of 8", file: path, field: name, offset: at)
-            }
-            if dn == "Q8" { return .q8(group: Int(g)) }
-            guard let a = v["asymmetric"]?.boolValue else {
-                throw BFFNError(.invalidJSON, "Q4 needs 'asymmetric'", file: path, field: name, offset: at)
-            }
-            return .q4(group: Int(g), asymmetric: a)
-        default:
-            throw BFFNError(.unknownDType, "unknown storage type '\(dn)' (F32, F16, BF16, Q8, Q4)", file: path, field: name, offset: at)
-        }
-    }
-
-    static func groupDivides(_ t: WeightType, _ cols: Int) -> Bool {
-        switch t {
-        case .q8(let g), .q4(let g, _): return cols % g == 0
-        default: return true
         }
     }
 

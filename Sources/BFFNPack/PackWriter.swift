@@ -3,75 +3,14 @@ import BFFNCore
 import BFFNEngine
 import BFFNKernels
 
-/// A storage scheme the converter can apply to a tensor class.
-public enum QuantScheme: Sendable, Equatable {
-    /// A cast to F32, F16 or BF16 (round to nearest even).
-    case cast(DType)
-    /// Symmetric int8 with one scale per group of `group` elements; nil: one scale per row.
-    case q8(group: Int?)
-    /// int4 in groups of `group` elements, with scale and offset (`asymmetric`) or scale only.
-    case q4(group: Int, asymmetric: Bool)
-
-    /// Parses `f32`, `f16`, `bf16`, `q8`, `q4`; `group` applies to q8/q4 (q8 without one: per row).
-    public static func parse(_ s: String, group: Int?, symmetric: Bool) throws -> QuantScheme {
-        switch s {
-        case "f32": return .cast(.f32)
-        case "f16": return .cast(.f16)
-        case "bf16": return .cast(.bf16)
-        case "q8": return .q8(group: group)
-        case "q4": return .q4(group: group ?? 32, asymmetric: !symmetric)
-        default: throw BFFNError(.usage, "unknown scheme '\(s)'; use f32, f16, bf16, q8 or q4")
-        }
-    }
-
-    /// The storage type for a tensor whose rows have `cols` elements.
-    /// - Throws: `.unsupported` naming the tensor when the group does not divide the row (no silent fallback).
-    func type(cols: Int, tensor: String) throws -> WeightType {
-        switch self {
-        case .cast(let d): return d == .f32 ? .f32 : d == .f16 ? .f16 : .bf16
-        case .q8(let g):
-            let group = g ?? cols
-            guard group % 8 == 0, cols % group == 0 else {
-                throw BFFNError(.unsupported, "q8 groups of \(group) do not divide rows of \(cols) elements (groups must be multiples of 8)", field: tensor)
-            }
-            return .q8(group: group)
-        case .q4(let g, let a):
-            guard g % 8 == 0, cols % g == 0 else {
-                throw BFFNError(.unsupported, "q4 groups of \(g) do not divide rows of \(cols) elements", field: tensor)
-            }
-            return .q4(group: g, asymmetric: a)
-        }
-    }
-}
-
-/// The manifest spelling of a storage type: F32, F16, BF16, Q8, Q4.
-func storageName(_ t: WeightType) -> String {
-    switch t {
-    case .f32: return "F32"
-    case .f16: return "F16"
-    case .bf16: return "BF16"
-    case .q8: return "Q8"
-    case .q4: return "Q4"
-    }
-}
-
-/// Manifest fields describing a storage type.
-func storageFields(_ t: WeightType) -> [(String, JSONValue)] {
-    switch t {
-    case .q8(let g): return [("dtype", "Q8"), ("group", .integer(g))]
-    case .q4(let g, let a): return [("dtype", "Q4"), ("group", .integer(g)), ("asymmetric", .bool(a))]
-    default: return [("dtype", .string(storageName(t)))]
-    }
-}
-
 /// Options for `PackWriter.convert`.
 public struct ConvertOptions: Sendable {
     /// Storage for weights; nil keeps each tensor's source dtype.
-    public var quant: QuantScheme?
+    public var quant: StorageType?
     /// Storage for the embedding and LM head; nil follows `quant`.
-    public var embeddingQuant: QuantScheme?
+    public var embeddingQuant: StorageType?
     /// Per-class overrides (`attention`, `experts`, `dense_ffn`, `embeddings`, `head`), e.g. attention → q8.
-    public var keep: [String: QuantScheme] = [:]
+    public var keep: [String: StorageType] = [:]
     /// Alignment of sections and expert blocks in bytes (a power of two, 64 ... 1 MiB).
     public var alignment = 4096
     /// Files carried verbatim (tokenizer files, generation_config.json), stored under their base names.
@@ -138,11 +77,11 @@ public struct ConvertReport: Sendable {
 /// and storage, the expert order and block geometry, and the resulting byte sizes.
 public struct PackLayout {
     /// Dense tensors under their published (HF) names, with their class and the storage they get.
-    let dense: [(name: String, cls: String, m: WeightMatrix, shape: [Int], layer: Int?, storage: WeightType)]
+    let dense: [(name: String, cls: String, m: WeightMatrix, shape: [Int], layer: Int?, storage: StorageType)]
     /// Per layer: the source expert stored in each slot.
     public let order: [[Int]]
     /// Storage of the expert up and down rows.
-    public let upType: WeightType, downType: WeightType
+    public let upType: StorageType, downType: StorageType
     /// Data bytes of one expert, and its block size (data rounded up to the alignment).
     public let expertDataBytes: UInt64, blockBytes: UInt64
     /// Offset of the first expert block: the header and the dense section before it, in bytes.
@@ -211,15 +150,15 @@ public struct PackLayout {
     /// The storage of a tensor of class `cls` stored as `source` in the checkpoint: the router and norms keep
     /// it; other classes get their `keep` scheme, or the embedding or general one.
     /// - Throws: the quantizer's errors for a group size that does not divide `cols`.
-    static func target(_ cls: String, _ source: WeightType, cols: Int, tensor: String, options: ConvertOptions) throws -> WeightType {
-        let s: QuantScheme?
+    static func target(_ cls: String, _ source: StorageType, cols: Int, tensor: String, options: ConvertOptions) throws -> StorageType {
+        let s: StorageType?
         switch cls {
         case "norms", "router": s = nil
         case "embeddings", "head": s = options.keep[cls] ?? options.embeddingQuant ?? options.quant
         default: s = options.keep[cls] ?? options.quant
         }
         guard let s else { return source }
-        return try s.type(cols: cols, tensor: tensor)
+        return try s.resolved(cols: cols, tensor: tensor)
     }
 
     /// Bytes of all expert blocks.
@@ -267,7 +206,7 @@ public enum PackWriter {
         for d in dense {
             try out.pad(toMultipleOf: 64)
             let t = d.storage
-            classType[d.cls] = storageName(t)
+            classType[d.cls] = t.manifestName
             let offset = out.bytesWritten
             var crc: UInt32 = 0
             var st = stats[d.cls] ?? ErrorStats()
@@ -297,7 +236,7 @@ public enum PackWriter {
             stats[d.cls] = st
             checkpoint.releaseResidentPages(d.m.base, count: d.m.spanBytes)
             let n = out.bytesWritten - offset
-            tensorEntries.append(.object([("name", .string(d.name))] + storageFields(t) + [
+            tensorEntries.append(.object([("name", .string(d.name))] + t.manifestFields + [
                                           ("shape", .array(d.shape.map { .integer($0) })), ("offset", .integer(offset)),
                                           ("bytes", .integer(n)), ("crc32", .integer(crc))]))
             done += UInt64(d.m.rows * d.m.cols)
@@ -339,10 +278,10 @@ public enum PackWriter {
                 }
             }
             stats["experts"] = st
-            classType["experts"] = storageName(upType)
+            classType["experts"] = upType.manifestName
             expertsJSON = .object([
-                ("up", .object(storageFields(upType))), ("down", .object(storageFields(downType))),
-                ("dtype", .string(storageName(upType))), ("expert_size", .integer(de)), ("hidden_size", .integer(H)),
+                ("up", .object(upType.manifestFields)), ("down", .object(downType.manifestFields)),
+                ("dtype", .string(upType.manifestName)), ("expert_size", .integer(de)), ("hidden_size", .integer(H)),
                 ("layers", .integer(a.numLayers)), ("count", .integer(E)), ("offset", .integer(expertsOffset)),
                 ("block_bytes", .integer(blockBytes)), ("alignment", .integer(align)),
                 ("resident_count", .integer(resident)),
@@ -374,16 +313,16 @@ public enum PackWriter {
             ("tensors", .array(tensorEntries)),
             ("experts", expertsJSON),
             ("quantization", .object([
-                ("scheme", .string(options.quant.map(schemeName) ?? "source")),
-                ("expert_dtype", E > 0 ? .string(storageName(upType)) : .null),
+                ("scheme", .string(options.quant.map(\.description) ?? "source")),
+                ("expert_dtype", E > 0 ? .string(upType.manifestName) : .null),
                 ("kept", ["router", "norms"]),
                 ("classes", .object(classOrder.map { ($0, JSONValue.object([("dtype", .string(classType[$0]!)), ("error", stats[$0]!.json)])) })),
             ])),
             ("provenance", .object([
                 ("tool", "bffn"), ("tool_version", .string(PackWriter.toolVersion)), ("source_files", .array(sources)),
-                ("options", .object([("quant", .string(options.quant.map(schemeName) ?? "source")),
-                                     ("quant_embeddings", options.embeddingQuant.map { .string(schemeName($0)) } ?? .null),
-                                     ("keep", .object(options.keep.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.string(schemeName($0.value))) })),
+                ("options", .object([("quant", .string(options.quant.map(\.description) ?? "source")),
+                                     ("quant_embeddings", options.embeddingQuant.map { .string($0.description) } ?? .null),
+                                     ("keep", .object(options.keep.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.string($0.value.description)) })),
                                      ("align", .integer(align))])),
                 ("deployment", options.deployment ?? .null),
             ])),
@@ -401,15 +340,6 @@ public enum PackWriter {
         try out.commit()
         return ConvertReport(output: output, sourceBytes: sourceBytes, outputBytes: size,
                              classes: classOrder.map { ($0, classType[$0]!, stats[$0]!) })
-    }
-
-    /// A scheme as the manifest and reports spell it (q8, q8/g32, q4/g32/asym, f16, ...).
-    static func schemeName(_ s: QuantScheme) -> String {
-        switch s {
-        case .cast(let d): return d.rawValue.lowercased()
-        case .q8(let g): return g.map { "q8/g\($0)" } ?? "q8/row"
-        case .q4(let g, let a): return "q4/g\(g)/\(a ? "asym" : "sym")"
-        }
     }
 
     /// The version recorded in provenance.
@@ -441,7 +371,7 @@ public enum PackWriter {
     /// the CRC-32 of all rows (piece CRCs combined in order) and each row's error sums in row order (merged by the
     /// caller in that order, so totals do not depend on threads).
     /// - Throws: the first write error.
-    static func encodeTensor(_ m: WeightMatrix, sourceRow: (Int) -> Int, as type: WeightType, to out: AtomicFileWriter,
+    static func encodeTensor(_ m: WeightMatrix, sourceRow: (Int) -> Int, as type: StorageType, to out: AtomicFileWriter,
                              at first: UInt64, releasingSource: Bool, threads: Int,
                              pieceBytes: Int = 1 << 20) throws -> (crc: UInt32, rowErrors: [WeightQuantizer.ErrorSums]) {
         let rowBytes = type.rowBytes(cols: m.cols), rows = m.rows
@@ -556,7 +486,7 @@ public enum PackWriter {
 
     /// Row r of `m` stored as `type` at `destination` (a byte copy when the types agree); `scratch` holds at
     /// least `m.cols` floats.
-    static func encodeRow(_ m: WeightMatrix, _ r: Int, as type: WeightType, into destination: UnsafeMutableRawPointer,
+    static func encodeRow(_ m: WeightMatrix, _ r: Int, as type: StorageType, into destination: UnsafeMutableRawPointer,
                           scratch: UnsafeMutablePointer<Float>, errors: inout WeightQuantizer.ErrorSums) {
         if type == m.type && type.isFloat {
             errors.elements += UInt64(m.cols)   // a byte copy: zero error, nothing else to record

@@ -18,14 +18,15 @@ public enum QuantizationClass: String, Sendable {
     /// Classifies `model` against a reference model, or against a reference file when `reference` is nil.
     public static func of(_ model: ModelWeights, reference: ModelWeights?) -> QuantizationClass {
         let types = storageTypes(model)
-        if types.contains(where: { if case .q4 = $0 { return true } else { return false } }) { return .q4 }
-        if types.contains(where: { if case .q8 = $0 { return true } else { return false } }) { return .q8 }
+        let fewestBits = types.map(\.bits).min() ?? 32
+        if fewestBits == 4 { return .q4 }
+        if fewestBits == 8 { return .q8 }
         guard let reference else { return .reference }
         return types == storageTypes(reference) ? .exact : .cast
     }
 
     /// The storage type of every weight matrix, in a fixed order.
-    static func storageTypes(_ w: ModelWeights) -> [WeightType] {
+    static func storageTypes(_ w: ModelWeights) -> [StorageType] {
         var types = [w.embedding.type, w.head.type, w.finalNorm.type]
         for l in w.layers {
             let optional: [WeightMatrix?] = [l.qA, l.qANorm, l.qB, l.kvA, l.kvANorm, l.kvB, l.q, l.k, l.v, l.router, l.routerNorm, l.gate, l.up, l.down]

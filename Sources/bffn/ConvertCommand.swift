@@ -1,5 +1,6 @@
 import ArgumentParser
 import BFFNCore
+import BFFNKernels
 import BFFNPack
 
 /// `bffn convert SRC -o OUT.bfpk`: write the chunk-aware packed format.
@@ -61,13 +62,13 @@ struct ConvertCommand: ParsableCommand {
     @Flag(help: "Print one JSON object: output, sizes and the error per tensor class.")
     var json = false
 
-    func scheme(_ s: String?) throws -> QuantScheme? {
+    func scheme(_ s: String?) throws -> StorageType? {
         guard let s else { return nil }
-        do { return try QuantScheme.parse(s, group: groupSize, symmetric: symmetric) } catch let e as BFFNError { throw ValidationError(e.reason) }
+        do { return try StorageType(parsing: s).with(group: groupSize, symmetric: symmetric) } catch let e as BFFNError { throw ValidationError(e.reason) }
     }
 
-    func overrides() throws -> [String: QuantScheme] {
-        var out: [String: QuantScheme] = [:]
+    func overrides() throws -> [String: StorageType] {
+        var out: [String: StorageType] = [:]
         for k in keep {
             let parts = k.split(separator: "=", maxSplits: 1).map(String.init)
             guard parts.count == 2, let sch = try scheme(parts[1]) else { throw ValidationError("--keep takes CLASS=SCHEME, e.g. attention=q8") }

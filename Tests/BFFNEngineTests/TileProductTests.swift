@@ -19,7 +19,7 @@ struct TileProductTests {
         let weights = Self.values(rows * n, seed: UInt32(n))
         let bf16 = weights.map { ScalarConversion.floatToBF16($0) }
         let x = Self.values(13 * n, seed: 7)
-        for (type, storage) in [(WeightType.f32, weights.withUnsafeBytes { Array($0) }), (.bf16, bf16.withUnsafeBytes { Array($0) })] {
+        for (type, storage) in [(StorageType.f32, weights.withUnsafeBytes { Array($0) }), (.bf16, bf16.withUnsafeBytes { Array($0) })] {
             storage.withUnsafeBytes { raw in
                 let w = WeightMatrix(base: raw.baseAddress!, type: type, rows: rows, cols: n)
                 x.withUnsafeBufferPointer { xp in

@@ -6,8 +6,8 @@ import Testing
 /// whether the loader reads a group's scale once per 32 elements or once per 8, and with 8-element tails.
 @Suite("quantized dot products")
 struct QuantizedDotTests {
-    static let types: [WeightType] = [8, 16, 32, 64, 128].flatMap { g in
-        [WeightType.q8(group: g), .q4(group: g, asymmetric: true), .q4(group: g, asymmetric: false)]
+    static let types: [StorageType] = [8, 16, 32, 64, 128].flatMap { g in
+        [StorageType.q8(group: g), .q4(group: g, asymmetric: true), .q4(group: g, asymmetric: false)]
     }
 
     static func values(_ count: Int, seed: UInt32) -> [Float] {
@@ -16,11 +16,10 @@ struct QuantizedDotTests {
     }
 
     @Test(arguments: types)
-    func quantizedRowsGiveTheBitsOfTheirDecodedValues(_ type: WeightType) {
+    func quantizedRowsGiveTheBitsOfTheirDecodedValues(_ type: StorageType) {
         // Lengths: whole blocks of 32, a block of 8 after them, and one group per row (group == cols).
         for n in [256, 264, 384, 1032] {
-            let group: Int
-            switch type { case .q8(let g), .q4(let g, _): group = g; default: group = n }
+            let group = type.group(cols: n) ?? n
             guard n % group == 0 else { continue }
             let row = Self.values(n, seed: UInt32(n))
             var bytes = [UInt8](repeating: 0, count: type.rowBytes(cols: n))

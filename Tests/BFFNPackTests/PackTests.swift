@@ -64,10 +64,10 @@ struct PackTests {
         #expect(e.offset % 4096 == 0 && e.blockBytes % 4096 == 0 && e.blockBytes >= e.dataBytes)
     }
 
-    @Test(arguments: [(QuantScheme.cast(.f32), "F32", 1000.0), (.cast(.f16), "F16", 60), (.cast(.bf16), "BF16", 40),
+    @Test(arguments: [(StorageType.f32, "F32", 1000.0), (.f16, "F16", 60), (.bf16, "BF16", 40),
                       (.q8(group: nil), "Q8", 35), (.q8(group: 32), "Q8", 38), (.q4(group: 32, asymmetric: true), "Q4", 17),
                       (.q4(group: 32, asymmetric: false), "Q4", 14)])
-    func schemesStayCloseAndReportTheirError(_ q: QuantScheme, _ name: String, _ minSNR: Double) throws {
+    func schemesStayCloseAndReportTheirError(_ q: StorageType, _ name: String, _ minSNR: Double) throws {
         let dir = TemporaryDirectory()
         var o = ConvertOptions()
         o.quant = q
@@ -87,8 +87,8 @@ struct PackTests {
     }
 
     /// Quantized kernels keep batch invariance and sparse = dense (their dequantisation is one fixed formula).
-    @Test(arguments: [QuantScheme.q8(group: 32), .q4(group: 32, asymmetric: true)])
-    func quantizedPacksAreBatchInvariant(_ q: QuantScheme) throws {
+    @Test(arguments: [StorageType.q8(group: 32), .q4(group: 32, asymmetric: true)])
+    func quantizedPacksAreBatchInvariant(_ q: StorageType) throws {
         let dir = TemporaryDirectory()
         var o = ConvertOptions()
         o.quant = q
@@ -223,9 +223,9 @@ struct ExportTests {
 @Suite("quantizer")
 struct QuantizerTests {
     /// What the encoder says the kernels will read is exactly what every loader reads.
-    @Test(arguments: [WeightType.q8(group: 32), .q8(group: 96), .q4(group: 32, asymmetric: true), .q4(group: 64, asymmetric: false),
+    @Test(arguments: [StorageType.q8(group: 32), .q8(group: 96), .q4(group: 32, asymmetric: true), .q4(group: 64, asymmetric: false),
                       .bf16, .f16])
-    func decodedValuesMatchTheLoaders(_ t: WeightType) {
+    func decodedValuesMatchTheLoaders(_ t: StorageType) {
         var x: UInt32 = 12345
         let values: [Float] = (0..<192).map { _ in x = x &* 1_664_525 &+ 1_013_904_223; return (Float(x >> 8) / Float(1 << 24) - 0.5) * 3 }
         let (bytes, decoded) = WeightQuantizer.encode(values, as: t)

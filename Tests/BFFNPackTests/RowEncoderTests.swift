@@ -9,7 +9,7 @@ import Testing
 
 /// The documented encoding (WeightQuantizer, formats/bfpk.md), written out element by element in plain Swift as
 /// an independent reference for the vectorised C kernel: true divisions, rounding half away from zero.
-func referenceEncoding(_ x: [Float], as type: WeightType) -> [UInt8] {
+func referenceEncoding(_ x: [Float], as type: StorageType) -> [UInt8] {
     var out: [UInt8] = []
     func put(_ v: Float) { withUnsafeBytes(of: v.bitPattern.littleEndian) { out += $0 } }
     switch type {
@@ -19,7 +19,8 @@ func referenceEncoding(_ x: [Float], as type: WeightType) -> [UInt8] {
         for v in x { withUnsafeBytes(of: Float16(v).bitPattern.littleEndian) { out += $0 } }
     case .bf16:
         for v in x { withUnsafeBytes(of: ScalarConversion.floatToBF16(v).littleEndian) { out += $0 } }
-    case .q8(let g):
+    case .q8(let rowGroup):
+        let g = rowGroup ?? x.count
         var codes: [UInt8] = []
         for start in stride(from: 0, to: x.count, by: g) {
             let m = x[start..<(start + g)].map(abs).max()!
@@ -71,14 +72,14 @@ func encoderTestRows(count n: Int) -> [[Float]] {
 
 @Suite("row encoder")
 struct RowEncoderTests {
-    static let types: [WeightType] = [.f32, .f16, .bf16] + [8, 16, 32, 64, 128].flatMap { g in
-        [WeightType.q8(group: g), .q4(group: g, asymmetric: true), .q4(group: g, asymmetric: false)]
+    static let types: [StorageType] = [.f32, .f16, .bf16] + [8, 16, 32, 64, 128].flatMap { g in
+        [StorageType.q8(group: g), .q4(group: g, asymmetric: true), .q4(group: g, asymmetric: false)]
     }
 
     /// Every storage type and group size, on every test row: the kernel's bytes equal the reference's, and the
     /// decoded values are what the loaders read.
     @Test(arguments: types)
-    func bytesMatchTheDocumentedFormulas(_ t: WeightType) {
+    func bytesMatchTheDocumentedFormulas(_ t: StorageType) {
         for row in encoderTestRows(count: 256) + encoderTestRows(count: 264).map({ Array($0.prefix(t.isFloat ? 261 : 256)) }) {
             let (bytes, decoded) = WeightQuantizer.encode(row, as: t)
             #expect(bytes == referenceEncoding(row, as: t), "\(t), \(row.count) values")
@@ -88,12 +89,12 @@ struct RowEncoderTests {
     }
 
     /// bf16 and f16 rows are widened inside the kernel: the same bytes as encoding their float32 values.
-    @Test(arguments: [WeightType.bf16, .f16])
-    func narrowSourcesEncodeLikeTheirWidenedValues(_ source: WeightType) {
+    @Test(arguments: [StorageType.bf16, .f16])
+    func narrowSourcesEncodeLikeTheirWidenedValues(_ source: StorageType) {
         let values = encoderTestRows(count: 128)[0]
         let stored = referenceEncoding(values, as: source)
         let widened = stored.withUnsafeBytes { WeightMatrix(base: $0.baseAddress!, type: source, rows: 1, cols: 128).rowValues(0) }
-        for t in [WeightType.q8(group: 32), .q4(group: 32, asymmetric: true), .f16, .bf16, .f32] {
+        for t in [StorageType.q8(group: 32), .q4(group: 32, asymmetric: true), .f16, .bf16, .f32] {
             var direct = [UInt8](repeating: 0, count: t.rowBytes(cols: 128)), errors = WeightQuantizer.ErrorSums()
             stored.withUnsafeBytes { s in
                 direct.withUnsafeMutableBytes { WeightQuantizer.encode(s.baseAddress!, storedAs: source, count: 128, as: t, into: $0.baseAddress!, errors: &errors) }
@@ -104,8 +105,8 @@ struct RowEncoderTests {
     }
 
     /// The error sums agree with a double-precision computation from the decoded values.
-    @Test(arguments: [WeightType.q8(group: 32), .q4(group: 16, asymmetric: true), .bf16])
-    func errorSumsAgreeWithDoublePrecision(_ t: WeightType) {
+    @Test(arguments: [StorageType.q8(group: 32), .q4(group: 16, asymmetric: true), .bf16])
+    func errorSumsAgreeWithDoublePrecision(_ t: StorageType) {
         let row = encoderTestRows(count: 512)[0]
         let (_, decoded) = WeightQuantizer.encode(row, as: t)
         var sums = WeightQuantizer.ErrorSums()
@@ -123,7 +124,7 @@ struct RowEncoderTests {
     /// A tensor cut into many small pieces and written by one or two threads: the same bytes as encoding its rows
     /// one by one, the CRC-32 of those bytes, and the same per-row errors.
     @Test func piecesWrittenByThreadsGiveTheSequentialBytes() throws {
-        let rows = 301, cols = 64, t = WeightType.q4(group: 32, asymmetric: true)
+        let rows = 301, cols = 64, t = StorageType.q4(group: 32, asymmetric: true)
         var s: UInt32 = 5
         let source: [UInt16] = (0..<(rows * cols)).map { _ in
             s = s &* 1_664_525 &+ 1_013_904_223

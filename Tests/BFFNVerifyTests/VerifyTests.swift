@@ -1,5 +1,6 @@
 import BFFNCore
 import BFFNEngine
+import BFFNKernels
 import BFFNPack
 import BFFNSpeculative
 import BFFNTestSupport
@@ -20,7 +21,7 @@ func testOptions(_ drafter: DrafterChoice = .ngram) -> VerifyOptions {
 }
 
 /// Converts `folder` into `dir` with `quant` and returns the pack's path.
-func pack(_ folder: String, _ dir: TemporaryDirectory, _ quant: QuantScheme?, name: String) throws -> String {
+func pack(_ folder: String, _ dir: TemporaryDirectory, _ quant: StorageType?, name: String) throws -> String {
     var o = ConvertOptions()
     o.quant = quant
     let out = dir.file(name)
@@ -49,7 +50,7 @@ struct VerifyTests {
         #expect(lossless.greedyMatch && lossless.firstDivergingLayer == nil && lossless.integrityChecked && lossless.integrityError == nil)
         #expect(lossless.hiddenRelativeError.allSatisfy { $0 == 0 })
         #expect(lossless.speculative?.lossless == true)
-        for (quant, cls) in [(QuantScheme.q8(group: nil), QuantizationClass.q8), (.q4(group: 8, asymmetric: true), .q4)] {
+        for (quant, cls) in [(StorageType.q8(group: nil), QuantizationClass.q8), (.q4(group: 8, asymmetric: true), .q4)] {
             let r = try Verifier.run(modelPath: try pack(folder, dir, quant, name: "\(cls).bfpk"), referencePath: folder, prompts: nil, options: testOptions())
             #expect(r.passed, "\(cls): \(r.failures)")
             #expect(r.quantization == cls)

@@ -1,0 +1,251 @@
+import BFFNCore
+
+/// How a weight matrix is stored: the one type for a storage scheme everywhere in bffn (the kernels' loaders,
+/// the converter's `--quant` and per-class overrides, the pack manifest, device profiles and verification
+/// thresholds).
+///
+/// Quantized rows (`q8`, `q4`) are self-contained: per row, the float32 scales of its groups (then, for
+/// asymmetric q4, the float32 offsets), then the codes (q8: one signed byte per element; q4: two elements per
+/// byte, the even element in the low nibble). The dequantized value is Float(q)·scale for q8 and symmetric q4
+/// (q − 8 for the stored nibble) and fma(Float(q), scale, offset) for asymmetric q4, computed the same way by
+/// every kernel. A group is a multiple of 8 elements that divides the row (`resolved(cols:tensor:)` checks it
+/// once, before anything is written).
+///
+/// Spelling (`description`, `init(parsing:)`, case-insensitive): `f32`, `f16`, `bf16`, `q8` (= `q8/row`),
+/// `q8/gN`, `q4` (= `q4/g32/asym`), `q4/gN` (asymmetric), `q4/gN/asym`, `q4/gN/sym`. The manifest spells the
+/// kind `F32` … `Q4` with `group` and `asymmetric` fields beside it (formats/bfpk.md).
+public enum StorageType: Hashable, Sendable, CustomStringConvertible {
+    case f32, f16, bf16
+    /// int8 codes, symmetric, one float32 scale per `group` elements; nil: one scale per row (a scheme not yet
+    /// applied to a row width; `resolved(cols:tensor:)` gives the row width as the group).
+    case q8(group: Int?)
+    /// int4 codes in groups of `group` elements, with scale and offset (`asymmetric`) or scale only.
+    case q4(group: Int, asymmetric: Bool)
+
+    /// The q4 group when a spelling names none.
+    public static let defaultQ4Group = 32
+
+    // MARK: Sizes
+
+    /// Bytes per element of the float types (quantized types: 1; use `rowBytes(cols:)`).
+    @inlinable public var size: Int {
+        switch self {
+        case .f32: return 4
+        case .f16, .bf16: return 2
+        case .q8, .q4: return 1
+        }
+    }
+
+    /// True for f32, f16, bf16.
+    @inlinable public var isFloat: Bool {
+        switch self {
+        case .f32, .f16, .bf16: return true
+        case .q8, .q4: return false
+        }
+    }
+
+    /// Bytes one row of `cols` elements takes.
+    @inlinable public func rowBytes(cols: Int) -> Int {
+        switch self {
+        case .f32, .f16, .bf16: return cols * size
+        case .q8(let g): return cols / (g ?? cols) * 4 + cols
+        case .q4(let g, let asym): return cols / g * 4 * (asym ? 2 : 1) + cols / 2
+        }
+    }
+
+    /// The group of a quantized type (a per-row q8 scale: `cols`); nil for float types.
+    @inlinable public func group(cols: Int) -> Int? {
+        switch self {
+        case .f32, .f16, .bf16: return nil
+        case .q8(let g): return g ?? cols
+        case .q4(let g, _): return g
+        }
+    }
+
+    // MARK: Loaders
+
+    /// Calls `body` with the loader for this storage type and rows of `cols` elements: the one place a storage
+    /// type becomes a loader. Inlinable, so each caller's body is specialised per loader (no type switch in the
+    /// inner loops).
+    @inlinable @inline(__always)
+    public func withLoader<Body: WeightLoaderBody>(cols: Int, _ body: Body) -> Body.Result {
+        switch self {
+        case .f32: return body(F32Loader())
+        case .f16: return body(F16Loader())
+        case .bf16: return body(BF16Loader())
+        case .q8(let g): return body(Q8Loader(group: g ?? cols, cols: cols))
+        case .q4(let g, let a): return body(Q4Loader(group: g, cols: cols, asymmetric: a))
+        }
+    }
+
+    // MARK: Group rules
+
+    /// This type for a tensor whose rows have `cols` elements: a per-row q8 scale becomes a group of `cols`.
+    /// - Throws: `.unsupported` naming `tensor` when the group is not a positive multiple of 8 or does not
+    ///   divide the row (never a silent fallback).
+    public func resolved(cols: Int, tensor: String) throws -> StorageType {
+        switch self {
+        case .f32, .f16, .bf16: return self
+        case .q8(let g):
+            let group = g ?? cols
+            guard group > 0, group % 8 == 0, cols % group == 0 else {
+                throw BFFNError(.unsupported, "q8 groups of \(group) do not divide rows of \(cols) elements (groups must be multiples of 8)", field: tensor)
+            }
+            return .q8(group: group)
+        case .q4(let g, let a):
+            guard g > 0, g % 8 == 0, cols % g == 0 else {
+                throw BFFNError(.unsupported, "q4 groups of \(g) do not divide rows of \(cols) elements", field: tensor)
+            }
+            return .q4(group: g, asymmetric: a)
+        }
+    }
+
+    /// True when rows of `cols` elements can be stored as this type (float types: always).
+    public func fits(cols: Int) -> Bool { (try? resolved(cols: cols, tensor: "")) != nil }
+
+    // MARK: Spelling
+
+    /// The scheme's spelling: `bf16`, `q8/row`, `q8/g32`, `q4/g32/asym`, `q4/g64/sym`.
+    public var description: String {
+        switch self {
+        case .f32: return "f32"
+        case .f16: return "f16"
+        case .bf16: return "bf16"
+        case .q8(let g): return g.map { "q8/g\($0)" } ?? "q8/row"
+        case .q4(let g, let a): return "q4/g\(g)/\(a ? "asym" : "sym")"
+        }
+    }
+
+    /// Parses a spelling (see the type's description), ignoring case.
+    /// - Throws: `.usage` naming the spelling and the accepted forms.
+    public init(parsing text: String) throws {
+        let parts = text.lowercased().split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        func fail() -> BFFNError {
+            BFFNError(.usage, "unknown storage '\(text)'; use f32, f16, bf16, q8, q8/row, q8/gN, q4, q4/gN, q4/gN/asym or q4/gN/sym")
+        }
+        func group(_ s: String) throws -> Int {
+            guard s.hasPrefix("g"), let g = Int(s.dropFirst()), g > 0, g <= 1 << 20 else { throw fail() }
+            return g
+        }
+        switch (parts.first ?? "", parts.count) {
+        case ("f32", 1): self = .f32
+        case ("f16", 1): self = .f16
+        case ("bf16", 1): self = .bf16
+        case ("q8", 1): self = .q8(group: nil)
+        case ("q8", 2): self = parts[1] == "row" ? .q8(group: nil) : .q8(group: try group(parts[1]))
+        case ("q4", 1): self = .q4(group: Self.defaultQ4Group, asymmetric: true)
+        case ("q4", 2): self = .q4(group: try group(parts[1]), asymmetric: true)
+        case ("q4", 3):
+            guard parts[2] == "asym" || parts[2] == "sym" else { throw fail() }
+            self = .q4(group: try group(parts[1]), asymmetric: parts[2] == "asym")
+        default: throw fail()
+        }
+    }
+
+    /// This scheme with a group size and symmetry given separately (the converter's `--group-size` and
+    /// `--symmetric`): `group` replaces the group of q8 and q4, `symmetric` makes q4 symmetric; float types
+    /// are unchanged.
+    public func with(group: Int?, symmetric: Bool) -> StorageType {
+        switch self {
+        case .f32, .f16, .bf16: return self
+        case .q8(let g): return .q8(group: group ?? g)
+        case .q4(let g, let a): return .q4(group: group ?? g, asymmetric: a && !symmetric)
+        }
+    }
+
+    // MARK: Manifest
+
+    /// The manifest's `dtype`: F32, F16, BF16, Q8, Q4.
+    public var manifestName: String {
+        switch self {
+        case .f32: return "F32"
+        case .f16: return "F16"
+        case .bf16: return "BF16"
+        case .q8: return "Q8"
+        case .q4: return "Q4"
+        }
+    }
+
+    /// How reports label a resolved type: F32, F16, BF16, Q8/g32, Q4/g32/asym.
+    public var label: String {
+        switch self {
+        case .f32, .f16, .bf16: return manifestName
+        case .q8(let g): return "Q8/g\(g ?? 0)"
+        case .q4(let g, let a): return "Q4/g\(g)/\(a ? "asym" : "sym")"
+        }
+    }
+
+    /// The manifest fields of a resolved type: `dtype`, and `group` (q8, q4) and `asymmetric` (q4).
+    public var manifestFields: [(String, JSONValue)] {
+        switch self {
+        case .f32, .f16, .bf16: return [("dtype", .string(manifestName))]
+        case .q8(let g): return [("dtype", "Q8"), ("group", .integer(g ?? 0))]
+        case .q4(let g, let a): return [("dtype", "Q4"), ("group", .integer(g)), ("asymmetric", .bool(a))]
+        }
+    }
+
+    /// Reads the type a manifest entry's `dtype` (with `group`, `asymmetric`) names.
+    /// - Throws: `.invalidJSON` for a missing or out-of-range group or a Q4 without `asymmetric`,
+    ///   `.unknownDType` for another dtype; each names `file`, `field` and the manifest's `offset`.
+    public init(manifest entry: JSONValue, file: String, field: String, offset: UInt64) throws {
+        let name = entry["dtype"]?.stringValue ?? ""
+        switch name {
+        case "F32": self = .f32
+        case "F16": self = .f16
+        case "BF16": self = .bf16
+        case "Q8", "Q4":
+            guard let g = entry["group"]?.intValue, g >= 8, g % 8 == 0, g <= 1 << 20 else {
+                throw BFFNError(.invalidJSON, "\(name) needs a 'group' that is a positive multiple of 8", file: file, field: field, offset: offset)
+            }
+            if name == "Q8" {
+                self = .q8(group: Int(g))
+                return
+            }
+            guard let a = entry["asymmetric"]?.boolValue else {
+                throw BFFNError(.invalidJSON, "Q4 needs 'asymmetric'", file: file, field: field, offset: offset)
+            }
+            self = .q4(group: Int(g), asymmetric: a)
+        default:
+            throw BFFNError(.unknownDType, "unknown storage type '\(name)' (F32, F16, BF16, Q8, Q4)", file: file, field: field, offset: offset)
+        }
+    }
+
+    // MARK: Checkpoint dtypes
+
+    /// The storage type of a checkpoint dtype the kernels read (F32, F16, BF16), nil for any other.
+    public init?(_ dtype: DType) {
+        switch dtype {
+        case .f32: self = .f32
+        case .f16: self = .f16
+        case .bf16: self = .bf16
+        default: return nil
+        }
+    }
+
+    /// The checkpoint dtype of a float type; nil for quantized types.
+    public var dtype: DType? {
+        switch self {
+        case .f32: return .f32
+        case .f16: return .f16
+        case .bf16: return .bf16
+        case .q8, .q4: return nil
+        }
+    }
+
+    /// Whether any weight is 4-bit (`.q4`), 8-bit (`.q8`) or neither: the precision verification judges by.
+    public var bits: Int {
+        switch self {
+        case .q4: return 4
+        case .q8: return 8
+        case .f16, .bf16: return 16
+        case .f32: return 32
+        }
+    }
+}
+
+/// Work generic over a weight loader, handed the loader of a storage type by `StorageType.withLoader`.
+public protocol WeightLoaderBody {
+    associatedtype Result
+    /// Runs the work with `loader`.
+    func callAsFunction<L: WeightLoader>(_ loader: L) -> Result
+}
