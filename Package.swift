@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "BFFNTorchZip", targets: ["BFFNTorchZip"]),
         .library(name: "BFFNCheckpoint", targets: ["BFFNCheckpoint"]),
         .library(name: "BFFNInspect", targets: ["BFFNInspect"]),
+        .library(name: "BFFNModel", targets: ["BFFNModel"]),
         .library(name: "BFFNEngine", targets: ["BFFNEngine"]),
         .library(name: "BFFNSynth", targets: ["BFFNSynth"]),
         .library(name: "BFFNPack", targets: ["BFFNPack"]),
@@ -56,43 +57,46 @@ let package = Package(
         .target(name: "CBlockFFNUnpack"),
         .target(name: "BFFNKernels", dependencies: ["BFFNCore", "CBlockFFNPrefetch", "CBlockFFNQuantize", "CBlockFFNUnpack"],
                 swiftSettings: kernelSettings),
+        // The model: architecture and recognition, tensor names of every layout, tensor classes, and the weights
+        // (ModelWeights / LayerWeights) resolved from a checkpoint.
+        .target(name: "BFFNModel", dependencies: ["BFFNCore", "BFFNCheckpoint", "BFFNKernels"]),
         // The BlockFFN forward pass, KV cache and decoding.
-        .target(name: "BFFNEngine", dependencies: ["BFFNCore", "BFFNCheckpoint", "BFFNKernels"], swiftSettings: kernelSettings),
+        .target(name: "BFFNEngine", dependencies: ["BFFNCore", "BFFNCheckpoint", "BFFNKernels", "BFFNModel"], swiftSettings: kernelSettings),
         // Speculative decoding: drafters (prompt lookup, a draft model), draft trees, lossless verification.
         .target(name: "BFFNSpeculative", dependencies: ["BFFNCore", "BFFNEngine"]),
         // Synthetic checkpoints with the published shapes and controlled routing sparsity.
-        .target(name: "BFFNSynth", dependencies: ["BFFNCore", "BFFNSafetensors", "BFFNTorchZip"]),
+        .target(name: "BFFNSynth", dependencies: ["BFFNCore", "BFFNModel", "BFFNSafetensors", "BFFNTorchZip"]),
         // The chunk-aware packed format (.bfpk): writer, reader, exporter, and engine weights from packs.
-        .target(name: "BFFNPack", dependencies: ["BFFNCore", "BFFNCheckpoint", "BFFNSafetensors", "BFFNEngine", "BFFNKernels"]),
+        .target(name: "BFFNPack", dependencies: ["BFFNCore", "BFFNCheckpoint", "BFFNSafetensors", "BFFNModel", "BFFNKernels"]),
         // `bffn verify`: a model against reference outputs or another model, with thresholds and reports.
-        .target(name: "BFFNVerify", dependencies: ["BFFNCore", "BFFNSafetensors", "BFFNEngine", "BFFNPack", "BFFNSpeculative"]),
+        .target(name: "BFFNVerify", dependencies: ["BFFNModel", "BFFNKernels", "BFFNCore", "BFFNSafetensors", "BFFNEngine", "BFFNPack", "BFFNSpeculative"]),
         // `bffn pack`: device profiles, expert calibration, hot-first / resident packs, deployment reports.
-        .target(name: "BFFNDeploy", dependencies: ["BFFNCore", "BFFNCheckpoint", "BFFNEngine", "BFFNPack", "BFFNSpeculative", "BFFNSynth", "BFFNVerify"]),
+        .target(name: "BFFNDeploy", dependencies: ["BFFNModel", "BFFNKernels", "BFFNCore", "BFFNCheckpoint", "BFFNEngine", "BFFNPack", "BFFNSpeculative", "BFFNSynth", "BFFNVerify"]),
         // Reports about a checkpoint for `bffn inspect` (human text and JSON).
-        .target(name: "BFFNInspect", dependencies: ["BFFNCore", "BFFNCheckpoint", "BFFNPack", "BFFNKernels"]),
+        .target(name: "BFFNInspect", dependencies: ["BFFNModel", "BFFNCore", "BFFNCheckpoint", "BFFNPack", "BFFNKernels"]),
         // The command-line tool: parses arguments and prints; the libraries do the work.
-        .executableTarget(name: "bffn", dependencies: [
+        .executableTarget(name: "bffn", dependencies: ["BFFNModel", "BFFNKernels", 
             "BFFNCore", "BFFNCheckpoint", "BFFNInspect", "BFFNEngine", "BFFNSynth", "BFFNPack", "BFFNSpeculative", "BFFNVerify", "BFFNDeploy",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // A seeded mutation fuzzer for the parsers (scripts/fuzz.sh); not part of the test suite.
-        .executableTarget(name: "bffn-fuzz", dependencies: ["BFFNCore", "BFFNSafetensors", "BFFNTorchZip", "BFFNCheckpoint", "BFFNPack",
+        .executableTarget(name: "bffn-fuzz", dependencies: ["BFFNModel", "BFFNCore", "BFFNSafetensors", "BFFNTorchZip", "BFFNCheckpoint", "BFFNPack",
                                                           "BFFNEngine", "BFFNVerify", "BFFNDeploy"]),
 
         // Helpers shared by the tests: fixture paths, temporary folders, file builders.
         .target(name: "BFFNTestSupport", dependencies: ["BFFNCore", "CBlockFFNZlib"], path: "Tests/BFFNTestSupport"),
         .testTarget(name: "BFFNCoreTests", dependencies: ["BFFNCore", "BFFNTestSupport"]),
-        .testTarget(name: "BFFNSafetensorsTests", dependencies: ["BFFNSafetensors", "BFFNTestSupport"]),
-        .testTarget(name: "BFFNTorchZipTests", dependencies: ["BFFNTorchZip", "BFFNTestSupport"]),
+        .testTarget(name: "BFFNSafetensorsTests", dependencies: ["BFFNCore", "BFFNSafetensors", "BFFNTestSupport"]),
+        .testTarget(name: "BFFNTorchZipTests", dependencies: ["BFFNCore", "BFFNTorchZip", "BFFNTestSupport"]),
         .testTarget(name: "BFFNKernelsTests", dependencies: ["BFFNKernels"]),
-        .testTarget(name: "BFFNCheckpointTests", dependencies: ["BFFNCheckpoint", "BFFNSafetensors", "BFFNTestSupport"]),
-        .testTarget(name: "BFFNEngineTests", dependencies: ["BFFNEngine", "BFFNKernels", "BFFNSafetensors", "BFFNTestSupport"]),
-        .testTarget(name: "BFFNSpeculativeTests", dependencies: ["BFFNSpeculative", "BFFNEngine", "BFFNPack", "BFFNTestSupport"]),
-        .testTarget(name: "BFFNVerifyTests", dependencies: ["BFFNVerify", "BFFNKernels", "BFFNSpeculative", "BFFNEngine", "BFFNPack", "BFFNTestSupport"]),
-        .testTarget(name: "BFFNDeployTests", dependencies: ["BFFNDeploy", "BFFNVerify", "BFFNEngine", "BFFNPack", "BFFNTestSupport"]),
-        .testTarget(name: "BFFNSynthTests", dependencies: ["BFFNSynth", "BFFNEngine", "BFFNCheckpoint", "BFFNTestSupport"]),
-        .testTarget(name: "BFFNPackTests", dependencies: ["BFFNPack", "BFFNEngine", "BFFNKernels", "BFFNCheckpoint", "BFFNSafetensors", "BFFNSynth",
+        .testTarget(name: "BFFNModelTests", dependencies: ["BFFNCore", "BFFNModel", "BFFNCheckpoint", "BFFNSafetensors", "BFFNTestSupport"]),
+        .testTarget(name: "BFFNEngineTests", dependencies: ["BFFNModel", "BFFNCore", "BFFNCheckpoint", "BFFNEngine", "BFFNKernels", "BFFNSafetensors", "BFFNTestSupport"]),
+        .testTarget(name: "BFFNSpeculativeTests", dependencies: ["BFFNModel", "BFFNCore", "BFFNSpeculative", "BFFNEngine", "BFFNPack", "BFFNTestSupport"]),
+        .testTarget(name: "BFFNVerifyTests", dependencies: ["BFFNModel", "BFFNCore", "BFFNVerify", "BFFNKernels", "BFFNSpeculative", "BFFNEngine", "BFFNPack", "BFFNTestSupport"]),
+        .testTarget(name: "BFFNDeployTests", dependencies: ["BFFNCore", "BFFNDeploy", "BFFNVerify", "BFFNEngine", "BFFNPack", "BFFNTestSupport"]),
+        .testTarget(name: "BFFNSynthTests", dependencies: ["BFFNModel", "BFFNCore", "BFFNSynth", "BFFNEngine", "BFFNCheckpoint", "BFFNTestSupport"]),
+        .testTarget(name: "BFFNPackTests", dependencies: ["BFFNModel", "BFFNCore", "BFFNPack", "BFFNEngine", "BFFNKernels", "BFFNCheckpoint", "BFFNSafetensors", "BFFNSynth",
                                                         "BFFNTorchZip", "BFFNTestSupport"]),
         .testTarget(name: "BFFNCommandLineTests", dependencies: ["BFFNCore", "BFFNTestSupport"]),
     ]

@@ -152,10 +152,8 @@ public final class Checkpoint: @unchecked Sendable {
     /// The paths of the weight files.
     public var filePaths: [String] { files.map(\.path) }
 
-    /// Recognises the model (see `ModelRecognizer`).
-    public func recognize() throws -> ModelRecognizer.Result {
-        try ModelRecognizer.recognize(tensors: tensors, config: config, file: files.count == 1 ? files[0].path : configPath)
-    }
+    /// The file errors about the model as a whole are reported against: the one weight file, or config.json.
+    public var primaryFile: String? { files.count == 1 ? files[0].path : configPath }
 
     /// The row-major bytes of `tensor`: zero-copy where the storage allows, gathered for strided views.
     /// - Throws: read errors of the underlying file (a bad CRC, a corrupt deflate stream).

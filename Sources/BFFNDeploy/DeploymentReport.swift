@@ -1,5 +1,6 @@
 import BFFNCore
 import BFFNEngine
+import BFFNModel
 import BFFNPack
 import BFFNVerify
 
@@ -58,7 +59,7 @@ public struct DeploymentReport: Sendable {
         self.heldBack = heldBack
         self.verification = verification
         self.measured = measured
-        classes = conversion.classes.map { ($0.name, $0.dtype, $0.stats.snrDB) }
+        classes = conversion.classes.map { ($0.tensorClass.rawValue, $0.dtype, $0.stats.snrDB) }
         attachments = pack.attachments.map(\.name)
         slotOrder = e?.order ?? []
     }

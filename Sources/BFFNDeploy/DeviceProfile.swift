@@ -1,6 +1,7 @@
 import BFFNCore
 import BFFNEngine
 import BFFNKernels
+import BFFNModel
 import BFFNPack
 
 /// What a target device needs from a pack (formats/profiles.md): the storage of each tensor class, the page
@@ -141,16 +142,17 @@ public struct DeviceProfile: Sendable, Equatable {
         var o = ConvertOptions()
         o.alignment = alignment
         for (cls, storage) in quantization.sorted(by: { $0.key < $1.key }) {
+            guard let tensorClass = TensorClass(rawValue: cls) else { continue }
             let widths = DeviceProfile.rowWidths(cls, weights)
             if widths.isEmpty { continue }
             if storage == "source" { continue }
             switch try StorageType(parsing: storage) {
             case .q8:
-                o.keep[cls] = .q8(group: try q8GroupSize.map { try DeviceProfile.fittedGroup($0, widths, cls) })
+                o.overrides[tensorClass] = .q8(group: try q8GroupSize.map { try DeviceProfile.fittedGroup($0, widths, cls) })
             case .q4:
-                o.keep[cls] = .q4(group: try DeviceProfile.fittedGroup(q4GroupSize, widths, cls), asymmetric: q4Asymmetric)
+                o.overrides[tensorClass] = .q4(group: try DeviceProfile.fittedGroup(q4GroupSize, widths, cls), asymmetric: q4Asymmetric)
             case let float:
-                o.keep[cls] = float
+                o.overrides[tensorClass] = float
             }
         }
         return o
@@ -168,17 +170,10 @@ public struct DeviceProfile: Sendable, Equatable {
 
     /// The row widths (columns) of a class's matrices.
     static func rowWidths(_ cls: String, _ w: ModelWeights) -> Set<Int> {
-        var widths = Set<Int>()
-        switch cls {
-        case "embeddings": widths.insert(w.embedding.cols)
-        case "head": if !w.architecture.tiedEmbeddings { widths.insert(w.head.cols) }
-        case "experts":
-            if w.architecture.numExperts > 0 { widths = [w.architecture.hiddenSize, w.architecture.expertSize] }
-        case "attention":
-            for l in w.layers { for m in [l.qA, l.qB, l.kvA, l.kvB, l.q, l.k, l.v, l.o].compactMap({ $0 }) { widths.insert(m.cols) } }
-        default:
-            for l in w.layers { for m in [l.gate, l.up, l.down].compactMap({ $0 }) { widths.insert(m.cols) } }
+        guard let tensorClass = TensorClass(rawValue: cls) else { return [] }
+        if tensorClass == .experts {
+            return w.architecture.numExperts > 0 ? [w.architecture.hiddenSize, w.architecture.expertSize] : []
         }
-        return widths
+        return Set(w.denseTensors.filter { $0.tensorClass == tensorClass }.map(\.matrix.cols))
     }
 }

@@ -1,4 +1,5 @@
 import BFFNCore
+import BFFNModel
 import Dispatch
 
 #if canImport(Glibc)

@@ -1,6 +1,7 @@
 import BFFNCheckpoint
 import BFFNCore
 import BFFNKernels
+import BFFNModel
 
 #if canImport(Glibc)
 import Glibc
@@ -411,7 +412,9 @@ public final class Engine {
         var q = [Float](repeating: 0, count: T * nh * keyDim)
         var newK = [Float](repeating: 0, count: T * kvHeads * keyDim)
         var newV = [Float](repeating: 0, count: T * kvHeads * valueDim)
-        if let qA = lw.qA, let qANorm = lw.qANorm, let qB = lw.qB, let kvA = lw.kvA, let kvANorm = lw.kvANorm, let kvB = lw.kvB {
+        switch lw.attention {
+        case .mla(let mla):
+            let qA = mla.qA, qANorm = mla.qANorm, qB = mla.qB, kvA = mla.kvA, kvANorm = mla.kvANorm, kvB = mla.kvB
             let qLora = qA.rows, kvLora = kvANorm.cols
             var cq = [Float](repeating: 0, count: T * qLora)
             Ops.matmul(a, T, qA, into: &cq, threads: threads)
@@ -449,10 +452,10 @@ public final class Engine {
                     }
                 }
             }
-        } else if let wq = lw.q, let wk = lw.k, let wv = lw.v {
-            Ops.matmul(a, T, wq, into: &q, threads: threads)
-            Ops.matmul(a, T, wk, into: &newK, threads: threads)
-            Ops.matmul(a, T, wv, into: &newV, threads: threads)
+        case .gqa(let gqa):
+            Ops.matmul(a, T, gqa.q, into: &q, threads: threads)
+            Ops.matmul(a, T, gqa.k, into: &newK, threads: threads)
+            Ops.matmul(a, T, gqa.v, into: &newV, threads: threads)
             applyRope(&q, T, cosT, sinT) { t in (0..<self.nh).map { (t * self.nh + $0) * self.keyDim } }
             applyRope(&newK, T, cosT, sinT) { t in (0..<self.kvHeads).map { (t * self.kvHeads + $0) * self.keyDim } }
         }
@@ -483,7 +486,7 @@ public final class Engine {
                 }
             }
         }
-        Ops.matmul(o, T, lw.o, into: &out, threads: threads)
+        Ops.matmul(o, T, lw.attention.output, into: &out, threads: threads)
     }
 
     // MARK: - FFN
@@ -493,21 +496,25 @@ public final class Engine {
     func ffn(_ lw: LayerWeights, _ b: [Float], _ T: Int, into out: inout [Float]) -> ([Float]?, Int) {
         let threads = options.threads
         for i in 0..<out.count { out[i] = 0 }
-        if let gate = lw.gate, let up = lw.up, let down = lw.down {
-            let I = gate.rows
+        let x: ExpertWeights
+        switch lw.ffn {
+        case .dense(let d):
+            let I = d.gate.rows
             var g = [Float](repeating: 0, count: T * I), u = g
-            Ops.matmul(b, T, gate, into: &g, threads: threads)
-            Ops.matmul(b, T, up, into: &u, threads: threads)
+            Ops.matmul(b, T, d.gate, into: &g, threads: threads)
+            Ops.matmul(b, T, d.up, into: &u, threads: threads)
             for i in 0..<(T * I) { g[i] = Ops.silu(g[i]) * u[i] }
-            Ops.matmul(g, T, down, into: &out, threads: threads)
+            Ops.matmul(g, T, d.down, into: &out, threads: threads)
             return (nil, 0)
+        case .experts(let experts):
+            x = experts
         }
-        guard let router = lw.router else { return (nil, 0) }
+        let router = x.router
         let E = router.rows
         var r = [Float](repeating: 0, count: T * E)
         Ops.matmul(b, T, router, into: &r, threads: threads)
         var active = [Bool](repeating: false, count: E)
-        let routerNormWeights = lw.routerNorm?.rowValues(0) ?? []
+        let routerNormWeights = x.routerNorm?.rowValues(0) ?? []
         for t in 0..<T {
             for e in 0..<E {
                 let v = max(r[t * E + e], 0)
@@ -519,16 +526,16 @@ public final class Engine {
                 r.withUnsafeMutableBufferPointer { rp in
                     let row = rp.baseAddress! + t * E
                     // Reductions over experts run in source-expert order, so a permuted pack gives the same bits.
-                    let inv = 1 / (Engine.sumOfSquares(row, E, order: lw.expertSourceIndex) / Float(E) + eps).squareRoot()
+                    let inv = 1 / (Engine.sumOfSquares(row, E, order: x.sourceIndex) / Float(E) + eps).squareRoot()
                     for e in 0..<E { row[e] = routerNormWeights[e] * (row[e] * inv) }
                 }
             case .sum?:
                 var s: Float = 0
-                if lw.expertSourceIndex.isEmpty {
+                if x.sourceIndex.isEmpty {
                     for e in 0..<E { s += r[t * E + e] }
                 } else {
                     var ordered = [Float](repeating: 0, count: E)
-                    for e in 0..<E { ordered[lw.expertSourceIndex[e]] = r[t * E + e] }
+                    for e in 0..<E { ordered[x.sourceIndex[e]] = r[t * E + e] }
                     for v in ordered { s += v }
                 }
                 let d = s * Float(weights.config.normScale ?? 1) + 1e-5
@@ -539,14 +546,14 @@ public final class Engine {
         }
         var experts = options.ffnMode == .dense ? Array(0..<E) : (0..<E).filter { active[$0] }
         // Accumulate in source-expert order (DECISIONS.md 7), whatever order a pack stores experts in.
-        if !lw.expertSourceIndex.isEmpty { experts.sort { lw.expertSourceIndex[$0] < lw.expertSourceIndex[$1] } }
-        guard let de = lw.expertUp.first?.rows, !experts.isEmpty else { return (r, experts.count) }
+        if !x.sourceIndex.isEmpty { experts.sort { x.sourceIndex[$0] < x.sourceIndex[$1] } }
+        guard let de = x.up.first?.rows, !experts.isEmpty else { return (r, experts.count) }
         // Up projections of the union experts for all T tokens, then SiLU and the router gate.
         let width = experts.count * de
         var g = [Float](repeating: 0, count: T * width)
         b.withUnsafeBufferPointer { bp in
             g.withUnsafeMutableBufferPointer { gp in
-                ExpertMatMul.up(x: bp.baseAddress!, tokens: T, blocks: experts.map { lw.expertUp[$0] }, out: gp.baseAddress!, threads: threads)
+                ExpertMatMul.up(x: bp.baseAddress!, tokens: T, blocks: experts.map { x.up[$0] }, out: gp.baseAddress!, threads: threads)
             }
         }
         // A (token, expert) pair whose score is 0 contributes exact zeros ("apply a mask based on A(x)"),
@@ -564,7 +571,7 @@ public final class Engine {
         }
         g.withUnsafeBufferPointer { gp in
             out.withUnsafeMutableBufferPointer { op in
-                ExpertMatMul.down(g: gp.baseAddress!, tokens: T, blocks: experts.map { lw.expertDown[$0] }, out: op.baseAddress!, threads: threads)
+                ExpertMatMul.down(g: gp.baseAddress!, tokens: T, blocks: experts.map { x.down[$0] }, out: op.baseAddress!, threads: threads)
             }
         }
         return (r, experts.count)

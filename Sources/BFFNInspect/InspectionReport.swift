@@ -1,5 +1,6 @@
 import BFFNCore
 import BFFNCheckpoint
+import BFFNModel
 
 /// What `bffn inspect` reports about a checkpoint, as JSON (`json`) and as text (`text`).
 ///

@@ -1,7 +1,7 @@
 import BFFNCheckpoint
 import BFFNCore
-import BFFNEngine
 import BFFNKernels
+import BFFNModel
 
 extension ModelWeights {
     /// The weights of a packed file: dense tensors by name, experts straight from their contiguous blocks.
@@ -17,13 +17,14 @@ extension ModelWeights {
             let c = cols ?? (t.shape.count >= 2 ? t.shape.dropFirst().reduce(1, *) : (t.shape.first ?? 1))
             return WeightMatrix(base: b.bytes.baseAddress!, type: t.storage, rows: r, cols: c)
         }
-        try self.init(architecture: a, config: pack.config, trainingNames: false, matrix: matrix) { l in
+        let names = TensorNames.published
+        try self.init(architecture: a, config: pack.config, names: names, matrix: matrix) { l in
             guard let e = pack.experts else {
                 throw BFFNError(.missingTensor, "the packed file has no expert blocks", file: pack.path, field: "experts")
             }
-            let p = "model.layers.\(l)."
-            let router = try matrix(p + "mlp.router_proj.weight", rows: nil, cols: nil)
-            let norm = a.routerNorm == .rms ? try matrix(p + "mlp.router_norm.weight", rows: 1, cols: nil) : nil
+            let p = names.layer(l)
+            let router = try matrix(p + names.router, rows: nil, cols: nil)
+            let norm = a.routerNorm == .rms ? try matrix(p + names.routerNorm, rows: 1, cols: nil) : nil
             var ups: [WeightMatrix] = [], downs: [WeightMatrix] = []
             for s in 0..<e.count {
                 let base = pack.file.bytes.baseAddress! + Int(e.blockOffset(layer: l, slot: s))

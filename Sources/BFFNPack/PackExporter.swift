@@ -1,5 +1,6 @@
 import BFFNCore
 import BFFNKernels
+import BFFNModel
 import BFFNSafetensors
 
 /// Writes a `.bfpk` back out as a standard checkpoint: `config.json` and `model.safetensors` with the
@@ -19,6 +20,14 @@ public enum PackExporter {
     public static func export(_ pack: PackFile, to folder: String, layout: Layout, overwrite: Bool) throws {
         mkdir(folder, 0o755)
         let a = pack.architecture
+        let names = TensorNames.published
+        /// The layer whose router (or router norm) `name` is, when it is one.
+        func routerLayer(_ name: String, normOnly: Bool = false) -> Int? {
+            for l in 0..<a.numLayers where (!normOnly && name == names.layer(l) + names.router) || name == names.layer(l) + names.routerNorm {
+                return l
+            }
+            return nil
+        }
         var decls: [(name: String, dtype: DType, shape: [Int])] = []
         var writers: [((UnsafeRawBufferPointer) throws -> Void) throws -> Void] = []
         /// The exported dtype: the storage's own float type, F32 for quantized storage (dequantized).
@@ -38,8 +47,7 @@ public enum PackExporter {
             decls.append((t.name, exportType(t.storage), t.shape))
             // Router rows and router-norm weights are stored in slot order: write them back in source order.
             var sourceToSlot: [Int]?
-            if let e = pack.experts, t.name.hasSuffix("mlp.router_proj.weight") || t.name.hasSuffix("mlp.router_norm.weight"),
-               let l = Int(t.name.split(separator: ".")[2]), e.order[l] != Array(0..<e.count) {
+            if let e = pack.experts, let l = routerLayer(t.name), e.order[l] != Array(0..<e.count) {
                 var inverse = [Int](repeating: 0, count: e.count)
                 for (s, x) in e.order[l].enumerated() { inverse[x] = s }
                 sourceToSlot = inverse
@@ -59,8 +67,8 @@ public enum PackExporter {
                 }
             }
             // The experts of a layer follow its router norm (or router), as the published files order them.
-            guard let e = pack.experts, t.name.hasSuffix(a.routerNorm == .rms ? "mlp.router_norm.weight" : "mlp.router_proj.weight"),
-                  let l = Int(t.name.split(separator: ".")[2]) else { continue }
+            guard let e = pack.experts, let l = a.routerNorm == .rms ? routerLayer(t.name, normOnly: true) : routerLayer(t.name),
+                  t.name == names.layer(l) + (a.routerNorm == .rms ? names.routerNorm : names.router) else { continue }
             let H = e.hiddenSize, de = e.expertSize
             var slotOf = [Int](repeating: 0, count: e.count)
             for (s, src) in e.order[l].enumerated() { slotOf[src] = s }
@@ -71,11 +79,12 @@ public enum PackExporter {
                 WeightMatrix(base: pack.file.bytes.baseAddress! + Int(e.blockOffset(layer: l, slot: slotOf[x]) + e.upBytes),
                              type: e.downStorage, rows: H, cols: de)
             }
-            decls.append(("model.layers.\(l).mlp.up_proj", exportType(e.upStorage), layout == .block ? [e.count, de, H] : [e.count * de, H]))
+            let expertNames = names.experts(.blockLinear, layer: l)!
+            decls.append((expertNames.up, exportType(e.upStorage), layout == .block ? [e.count, de, H] : [e.count * de, H]))
             writers.append { emit in
                 for x in 0..<e.count { let m = up(x); for r in 0..<de { try rowBytes(m, r).withUnsafeBytes { try emit($0) } } }
             }
-            decls.append(("model.layers.\(l).mlp.down_proj", exportType(e.downStorage), layout == .block ? [e.count, H, de] : [H, e.count * de]))
+            decls.append((expertNames.down, exportType(e.downStorage), layout == .block ? [e.count, H, de] : [H, e.count * de]))
             writers.append { emit in
                 if layout == .block {
                     for x in 0..<e.count { let m = down(x); for j in 0..<H { try rowBytes(m, j).withUnsafeBytes { try emit($0) } } }

@@ -1,6 +1,7 @@
 import BFFNCheckpoint
 import BFFNCore
 import BFFNKernels
+import BFFNModel
 
 /// A `.bfpk` file opened for reading: header and manifest validated, data memory-mapped (formats/bfpk.md).
 public final class PackFile: @unchecked Sendable {

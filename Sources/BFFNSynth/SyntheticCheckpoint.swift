@@ -1,4 +1,5 @@
 import BFFNCore
+import BFFNModel
 import BFFNSafetensors
 import BFFNTorchZip
 
@@ -99,6 +100,7 @@ public enum SyntheticCheckpoint {
         let perTopic = max(1, Int((Double(E) * (1 - o.tls)).rounded()))
         var specs: [Spec] = []
         var tensorIndex: UInt64 = 0
+        let n = TensorNames.published
         func random(_ name: String, _ shape: [Int], std: Float, mean: Float = 0) {
             tensorIndex += 1
             let seed = o.seed &* 0x1000_0000 &+ tensorIndex
@@ -108,7 +110,7 @@ public enum SyntheticCheckpoint {
                 for i in 0..<(count * cols) { out[i] = mean + std * rng.gaussian() }
             })
         }
-        specs.append(Spec(name: "model.embed_tokens.weight", shape: [V, H]) { start, count, out in
+        specs.append(Spec(name: n.embedding, shape: [V, H]) { start, count, out in
             for r in 0..<count {
                 let t = start + r
                 var rng = SplitMix64(seed: o.seed ^ (UInt64(t) &* 0xE1B))
@@ -117,25 +119,25 @@ public enum SyntheticCheckpoint {
             }
         })
         for l in 0..<p.layers {
-            let pre = "model.layers.\(l)."
-            random(pre + "input_layernorm.weight", [H], std: 0.05, mean: 1)
+            let pre = n.layer(l)
+            random(pre + n.inputNorm, [H], std: 0.05, mean: 1)
             if p.isMLA {
                 let nh = p.heads, vd = H / nh
-                random(pre + "self_attn.q_a_proj.weight", [p.qLoraRank, H], std: 1 / Float(H).squareRoot())
-                random(pre + "self_attn.q_a_layernorm.weight", [p.qLoraRank], std: 0.05, mean: 1)
-                random(pre + "self_attn.q_b_proj.weight", [nh * (p.nopeDim + p.ropeDim), p.qLoraRank], std: 1 / Float(p.qLoraRank).squareRoot())
-                random(pre + "self_attn.kv_a_proj_with_mqa.weight", [p.kvLoraRank + p.ropeDim, H], std: 1 / Float(H).squareRoot())
-                random(pre + "self_attn.kv_a_layernorm.weight", [p.kvLoraRank], std: 0.05, mean: 1)
-                random(pre + "self_attn.kv_b_proj.weight", [nh * (p.nopeDim + vd), p.kvLoraRank], std: 1 / Float(p.kvLoraRank).squareRoot())
-                random(pre + "self_attn.o_proj.weight", [H, nh * vd], std: 0.03 / Float(H).squareRoot())
+                random(pre + n.qA, [p.qLoraRank, H], std: 1 / Float(H).squareRoot())
+                random(pre + n.qANorm, [p.qLoraRank], std: 0.05, mean: 1)
+                random(pre + n.qB, [nh * (p.nopeDim + p.ropeDim), p.qLoraRank], std: 1 / Float(p.qLoraRank).squareRoot())
+                random(pre + n.kvA, [p.kvLoraRank + p.ropeDim, H], std: 1 / Float(H).squareRoot())
+                random(pre + n.kvANorm, [p.kvLoraRank], std: 0.05, mean: 1)
+                random(pre + n.kvB, [nh * (p.nopeDim + vd), p.kvLoraRank], std: 1 / Float(p.kvLoraRank).squareRoot())
+                random(pre + n.mlaOutput, [H, nh * vd], std: 0.03 / Float(H).squareRoot())
             } else {
                 let hd = H / p.heads, nkv = p.kvHeads!
-                random(pre + "self_attn.q_proj.weight", [p.heads * hd, H], std: 1 / Float(H).squareRoot())
-                random(pre + "self_attn.k_proj.weight", [nkv * hd, H], std: 1 / Float(H).squareRoot())
-                random(pre + "self_attn.v_proj.weight", [nkv * hd, H], std: 1 / Float(H).squareRoot())
-                random(pre + "self_attn.o_proj.weight", [H, p.heads * hd], std: 0.03 / Float(H).squareRoot())
+                random(pre + n.q, [p.heads * hd, H], std: 1 / Float(H).squareRoot())
+                random(pre + n.k, [nkv * hd, H], std: 1 / Float(H).squareRoot())
+                random(pre + n.v, [nkv * hd, H], std: 1 / Float(H).squareRoot())
+                random(pre + n.gqaOutput, [H, p.heads * hd], std: 0.03 / Float(H).squareRoot())
             }
-            random(pre + "post_attention_layernorm.weight", [H], std: 0.05, mean: 1)
+            random(pre + n.postNorm, [H], std: 0.05, mean: 1)
             // Each topic's expert set in this layer.
             var rng = SplitMix64(seed: o.seed ^ (UInt64(l + 1) &* 0xA5A5_1234))
             var users = [[Int]](repeating: [], count: E)
@@ -147,7 +149,7 @@ public enum SyntheticCheckpoint {
                     users[pool[i]].append(k)
                 }
             }
-            specs.append(Spec(name: pre + "mlp.router_proj.weight", shape: [E, H]) { start, count, out in
+            specs.append(Spec(name: pre + n.router, shape: [E, H]) { start, count, out in
                 for r in 0..<count {
                     let e = start + r
                     for j in 0..<H { out[r * H + j] = 0 }
@@ -155,12 +157,13 @@ public enum SyntheticCheckpoint {
                     out[r * H] = -0.5
                 }
             })
-            random(pre + "mlp.router_norm.weight", [E], std: 0.05, mean: 1)
-            random(pre + "mlp.up_proj", [E * de, H], std: 1 / Float(H).squareRoot())
-            random(pre + "mlp.down_proj", [H, E * de], std: 0.03 / Float(de).squareRoot())
+            random(pre + n.routerNorm, [E], std: 0.05, mean: 1)
+            let experts = n.experts(.blockLinear, layer: l)!
+            random(experts.up, [E * de, H], std: 1 / Float(H).squareRoot())
+            random(experts.down, [H, E * de], std: 0.03 / Float(de).squareRoot())
         }
-        random("model.norm.weight", [H], std: 0.05, mean: 1)
-        random("lm_head.weight", [V, H], std: 1 / Float(H).squareRoot())
+        random(n.finalNorm, [H], std: 0.05, mean: 1)
+        random(n.head, [V, H], std: 1 / Float(H).squareRoot())
         return specs
     }
 

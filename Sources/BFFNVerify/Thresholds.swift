@@ -1,5 +1,6 @@
 import BFFNEngine
 import BFFNKernels
+import BFFNModel
 
 /// How a model relates to its reference, which sets the pass thresholds.
 public enum QuantizationClass: String, Sendable {
@@ -27,13 +28,7 @@ public enum QuantizationClass: String, Sendable {
 
     /// The storage type of every weight matrix, in a fixed order.
     static func storageTypes(_ w: ModelWeights) -> [StorageType] {
-        var types = [w.embedding.type, w.head.type, w.finalNorm.type]
-        for l in w.layers {
-            let optional: [WeightMatrix?] = [l.qA, l.qANorm, l.qB, l.kvA, l.kvANorm, l.kvB, l.q, l.k, l.v, l.router, l.routerNorm, l.gate, l.up, l.down]
-            types += [l.inputNorm.type, l.postNorm.type, l.o.type] + optional.map { $0?.type ?? .f32 }
-            types += l.expertUp.map(\.type) + l.expertDown.map(\.type)
-        }
-        return types
+        w.allMatrices.map(\.matrix.type)
     }
 }
 

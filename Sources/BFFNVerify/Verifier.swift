@@ -1,5 +1,6 @@
 import BFFNCore
 import BFFNEngine
+import BFFNModel
 import BFFNPack
 import BFFNSpeculative
 

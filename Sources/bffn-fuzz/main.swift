@@ -12,6 +12,7 @@ import BFFNCheckpoint
 import BFFNCore
 import BFFNDeploy
 import BFFNEngine
+import BFFNModel
 import BFFNVerify
 import BFFNPack
 import BFFNSafetensors

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BFFNCore
 import BFFNKernels
+import BFFNModel
 import BFFNPack
 
 /// `bffn convert SRC -o OUT.bfpk`: write the chunk-aware packed format.
@@ -17,7 +18,7 @@ struct ConvertCommand: ParsableCommand {
         --quant f32|f16|bf16 casts weights (round to nearest even); q8 stores int8 with a scale per row or per \
         --group-size; q4 stores int4 in groups with scale and offset (or --symmetric). Without --quant each \
         tensor keeps its source dtype, and such a pack gives logits bit-identical to the source. The router and \
-        every norm always keep their source dtype; --keep attention=q8 and the like override one class. A group \
+        every norm always keep their source dtype; --override attention=q8 and the like set one class. A group \
         size that does not divide a tensor's rows is an error naming the tensor.
 
         Examples:
@@ -44,8 +45,9 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: "Storage for the embedding and LM head (default: follows --quant).")
     var quantEmbeddings: String?
 
-    @Option(parsing: .upToNextOption, help: "Per-class overrides CLASS=SCHEME, e.g. attention=q8 (classes: attention, experts, dense_ffn, embeddings, head).")
-    var keep: [String] = []
+    @Option(name: [.customLong("override"), .customLong("keep")], parsing: .upToNextOption,
+            help: "Per-class storage CLASS=SCHEME, e.g. attention=q8 (classes: attention, experts, dense_ffn, embeddings, head; --keep is the old spelling).")
+    var overrideClasses: [String] = []
 
     @Option(help: "Alignment of sections and expert blocks in bytes (a power of two, e.g. 4096 or 16384).")
     var align: Int = 4096
@@ -67,12 +69,15 @@ struct ConvertCommand: ParsableCommand {
         do { return try StorageType(parsing: s).with(group: groupSize, symmetric: symmetric) } catch let e as BFFNError { throw ValidationError(e.reason) }
     }
 
-    func overrides() throws -> [String: StorageType] {
-        var out: [String: StorageType] = [:]
-        for k in keep {
+    func overrides() throws -> [TensorClass: StorageType] {
+        var out: [TensorClass: StorageType] = [:]
+        for k in overrideClasses {
             let parts = k.split(separator: "=", maxSplits: 1).map(String.init)
-            guard parts.count == 2, let sch = try scheme(parts[1]) else { throw ValidationError("--keep takes CLASS=SCHEME, e.g. attention=q8") }
-            out[parts[0]] = sch
+            guard parts.count == 2, let sch = try scheme(parts[1]) else { throw ValidationError("--override takes CLASS=SCHEME, e.g. attention=q8") }
+            guard let cls = TensorClass(rawValue: parts[0].lowercased()), cls.isQuantizable else {
+                throw ValidationError("--override names unknown class '\(parts[0])'; use \(TensorClass.quantizable.map(\.rawValue).joined(separator: ", "))")
+            }
+            out[cls] = sch
         }
         return out
     }
@@ -90,7 +95,7 @@ struct ConvertCommand: ParsableCommand {
             var o = ConvertOptions()
             o.quant = try scheme(quant)
             o.embeddingQuant = try scheme(quantEmbeddings)
-            o.keep = try overrides()
+            o.overrides = try overrides()
             o.alignment = align
             o.attachments = attach
             o.overwrite = force
@@ -101,7 +106,7 @@ struct ConvertCommand: ParsableCommand {
             if json {
                 print(JSONValue.object([
                     ("output", .string(r.output)), ("source_bytes", .integer(r.sourceBytes)), ("output_bytes", .integer(r.outputBytes)),
-                    ("classes", .object(r.classes.map { c in (c.name, JSONValue.object([
+                    ("classes", .object(r.classes.map { c in (c.tensorClass.rawValue, JSONValue.object([
                         ("dtype", .string(c.dtype)), ("rmse", .double(c.stats.rmse)), ("max_abs", .double(c.stats.maxAbs)),
                         ("snr_db", c.stats.snrDB.map { .double($0) } ?? .null), ("elements", .integer(c.stats.elements)),
                     ])) })),
@@ -110,7 +115,7 @@ struct ConvertCommand: ParsableCommand {
                 print("wrote \(r.output): \(r.outputBytes) bytes (source \(r.sourceBytes))")
                 for c in r.classes {
                     let snr = c.stats.snrDB.map { "\(fixed($0, 1)) dB" } ?? "lossless"
-                    print("  \(c.name.padding(toLength: 11)) \(c.dtype.padding(toLength: 5)) RMSE \(c.stats.rmse) max \(c.stats.maxAbs) SNR \(snr)")
+                    print("  \(c.tensorClass.rawValue.padding(toLength: 11)) \(c.dtype.padding(toLength: 5)) RMSE \(c.stats.rmse) max \(c.stats.maxAbs) SNR \(snr)")
                 }
             }
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BFFNEngine
+import BFFNModel
 import BFFNPack
 
 /// How `generate` and `bench` open a model's weights.

@@ -2,6 +2,7 @@ import BFFNCheckpoint
 import BFFNCore
 import BFFNEngine
 import BFFNKernels
+import BFFNModel
 import BFFNTestSupport
 import Testing
 
@@ -21,7 +22,7 @@ struct ExpertLayoutTests {
         #expect(a.ffnLayout == .blockLinear || a.ffnLayout == .bmt)
         for l in 0..<a.numLayers {
             for e in 0..<a.numExperts {
-                let s = stored.layers[l].expertDown[e], c = copied.layers[l].expertDown[e]
+                let s = stored.layers[l].experts!.down[e], c = copied.layers[l].experts!.down[e]
                 #expect(c.rows == a.hiddenSize && c.cols == a.expertSize && c.type == s.type)
                 // One contiguous block per expert; the stored one is a column band of the [H, E·de] matrix.
                 #expect(c.rowStrideBytes == a.expertSize * c.type.size)
@@ -31,7 +32,7 @@ struct ExpertLayoutTests {
                 #expect(same, "layer \(l) expert \(e)")
             }
             // The stored down tensor is out of the regions the engine reads (and the bench streams over).
-            let band = stored.layers[l].expertDown[0]
+            let band = stored.layers[l].experts!.down[0]
             let start = band.base, end = band.base + band.rowStrideBytes * a.hiddenSize
             #expect(!copied.weightRegions.contains { r in r.baseAddress! < end && start < r.baseAddress! + r.count }, "layer \(l)")
         }

@@ -1,6 +1,7 @@
 import BFFNCheckpoint
 import BFFNCore
 import BFFNEngine
+import BFFNModel
 import BFFNTestSupport
 import Testing
 

@@ -2,6 +2,7 @@ import BFFNCheckpoint
 import BFFNCore
 import BFFNEngine
 import BFFNKernels
+import BFFNModel
 import BFFNPack
 import BFFNSafetensors
 import BFFNSynth
@@ -73,10 +74,10 @@ struct PackTests {
         o.quant = q
         let (folder, prompt) = try tinyModel(dir, dtype: .f32)
         let r = try PackWriter.convert(source: folder, to: dir.file("m.bfpk"), options: o)
-        let experts = try #require(r.classes.first { $0.name == "experts" })
+        let experts = try #require(r.classes.first { $0.tensorClass == .experts })
         #expect(experts.dtype == name)
         #expect((experts.stats.snrDB ?? 1000) >= minSNR, "SNR \(experts.stats.snrDB ?? 0)")
-        #expect(r.classes.first { $0.name == "norms" }?.dtype == "F32") // norms keep their source dtype
+        #expect(r.classes.first { $0.tensorClass == .norms }?.dtype == "F32") // norms keep their source dtype
         try PackFile(path: dir.file("m.bfpk")).verifyChecksums()
         let a = try Engine(weights: ModelWeights(checkpoint: Checkpoint(path: folder))).forward(prompt)
         let b = try Engine(weights: ModelWeights(pack: PackFile(path: dir.file("m.bfpk")))).forward(prompt)

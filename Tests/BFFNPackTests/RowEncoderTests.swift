@@ -3,6 +3,7 @@ import BFFNCore
 import BFFNEngine
 import BFFNKernels
 @testable import BFFNPack
+import BFFNModel
 import BFFNTestSupport
 import BFFNTorchZip
 import Testing
@@ -215,7 +216,7 @@ struct ExpertBlockTests {
                 let path = dir.file("b\(batch)-t\(threads)")
                 let out = try AtomicFileWriter(path: path, overwrite: false)
                 let first = try out.reserve(UInt64(E * blockBytes))
-                let written = PackWriter.encodeExpertBlocks(layer: weights.layers[1], slots: slots, layout: layout, blocks: buffer,
+                let written = PackWriter.encodeExpertBlocks(layer: weights.layers[1].experts!, slots: slots, layout: layout, blocks: buffer,
                                                             to: out, at: first, threads: threads)
                 try out.commit()
                 let bytes = try Fixtures.bytes(path)

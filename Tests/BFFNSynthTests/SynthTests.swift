@@ -1,6 +1,7 @@
 import BFFNCheckpoint
 import BFFNCore
 import BFFNEngine
+import BFFNModel
 import BFFNSynth
 import BFFNTestSupport
 import Testing

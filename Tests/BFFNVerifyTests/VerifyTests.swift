@@ -1,6 +1,7 @@
 import BFFNCore
 import BFFNEngine
 import BFFNKernels
+import BFFNModel
 import BFFNPack
 import BFFNSpeculative
 import BFFNTestSupport

@@ -1,4 +1,5 @@
 import BFFNCheckpoint
+import BFFNModel
 import BFFNCore
 import BFFNSafetensors
 import BFFNTestSupport

@@ -1,3 +1,4 @@
+import BFFNCheckpoint
 import BFFNCore
 
 /// Recognises a BlockFFN (or dense MiniCPM) model from tensor names and shapes, checks that every tensor
@@ -38,7 +39,7 @@ public struct ModelRecognizer {
         }
 
         let bmt = byName["input_embedding.weight"] != nil
-        let names = bmt ? Names.bmt : Names.hf
+        let names: TensorNames = bmt ? .training : .published
         let emb = try dim(names.embedding, 2)
         let (V, H) = (emb[0], emb[1])
         if let h = config.hiddenSize, h != H {
@@ -61,6 +62,7 @@ public struct ModelRecognizer {
             throw BFFNError(.invalidConfig, "num_hidden_layers \(l) disagrees with the \(L) layers stored", file: file, field: "num_hidden_layers")
         }
         let p0 = names.layer(0)
+        let published = TensorNames.published
 
         // Attention.
         let attention: ModelArchitecture.Attention
@@ -115,35 +117,36 @@ public struct ModelRecognizer {
         if bmt {
             layout = .bmt
             let r = try dim(p0 + names.router, 2)
-            let win = try need(p0 + names.up)
+            let win = try need(names.experts(.bmt, layer: 0)!.up)
             // The published converter transposes a router whose leading dim equals H.
             E = r[0] == H && r[1] != H ? r[1] : r[0]
             if r[0] == H && r[1] == H { warnings.append("router w_gate is [\(H), \(H)]: E equals H, so its orientation is ambiguous; reading it as [E, H]") }
             de = win.count == 3 ? win[1] : win[0] / max(E, 1)
-        } else if byName[p0 + "mlp.experts.up_proj.weight"] != nil {
+        } else if byName[published.experts(.fastmoe, layer: 0)!.up] != nil {
             layout = .fastmoe
-        } else if byName[p0 + "mlp.mlp.up_proj"] != nil {
+        } else if byName[published.experts(.megablocks, layer: 0)!.up] != nil {
             layout = .megablocks
-        } else if let up = shape(p0 + "mlp.up_proj") {
+        } else if let up = shape(published.experts(.blockLinear, layer: 0)!.up) {
             layout = up.count == 3 ? .block : .blockLinear
-        } else if byName[p0 + "mlp.gate_proj.weight"] != nil {
+        } else if byName[p0 + published.gate] != nil {
             layout = .vanilla
         } else {
-            throw BFFNError(.missingTensor, "no FFN weights in layer 0 (no BlockFFN up_proj and no dense gate_proj)", file: file, field: p0 + "mlp.up_proj")
+            throw BFFNError(.missingTensor, "no FFN weights in layer 0 (no BlockFFN up_proj and no dense gate_proj)", file: file,
+                            field: published.experts(.blockLinear, layer: 0)!.up)
         }
         switch layout {
         case .vanilla:
-            de = try dim(p0 + "mlp.gate_proj.weight", 2)[0]
+            de = try dim(p0 + names.gate, 2)[0]
         case .bmt:
             break
         default:
-            let r = try dim(p0 + "mlp.router_proj.weight", 2)
+            let r = try dim(p0 + names.router, 2)
             E = r[0]
-            let upName = layout == .fastmoe ? "mlp.experts.up_proj.weight" : layout == .megablocks ? "mlp.mlp.up_proj" : "mlp.up_proj"
-            let up = try need(p0 + upName)
+            let upName = names.experts(layout, layer: 0)!.up
+            let up = try need(upName)
             de = up.count == 3 ? up[1] : up[0] / max(E, 1)
             guard E > 0, de > 0, up.count == 3 || up[0] % E == 0 else {
-                throw BFFNError(.shapeMismatch, "up projection rows \(up[0]) are not a multiple of the router's \(E) experts", file: file, field: p0 + upName)
+                throw BFFNError(.shapeMismatch, "up projection rows \(up[0]) are not a multiple of the router's \(E) experts", file: file, field: upName)
             }
         }
         if layout != .vanilla, let ft = config.ffnType {
@@ -158,7 +161,7 @@ public struct ModelRecognizer {
             warnings.append("config expert_size \(cs) disagrees with the tensors' expert width \(de); using \(de)")
         }
 
-        // Router norm (DECISIONS.md 2).
+        // Router norm (docs/model.md, decision 2).
         var routerNorm: ModelArchitecture.RouterNorm?
         if layout != .vanilla {
             let normName = p0 + names.routerNorm
@@ -172,7 +175,7 @@ public struct ModelRecognizer {
             }
         }
 
-        // Tied embeddings (DECISIONS.md 8).
+        // Tied embeddings (docs/model.md, decision 8).
         var tied = config.tieWordEmbeddings ?? true
         if !tied && byName[names.head] == nil {
             warnings.append("tie_word_embeddings is false but \(names.head) is missing; using the embedding as the head")
@@ -211,44 +214,8 @@ public struct ModelRecognizer {
         "[" + s.map { $0 < 0 ? "?" : String($0) }.joined(separator: ", ") + "]"
     }
 
-    // MARK: - Names
-
-    /// Tensor names of one naming scheme (HF or training-side bmt).
-    struct Names {
-        var embedding, finalNorm, head, layerPrefix: String
-        var inputNorm, postNorm: String
-        var qA, qANorm, qB, kvA, kvANorm, kvB, o: String
-        var q, k, v, oVanilla: String
-        var router, routerNorm, up, down: String
-
-        func layer(_ l: Int) -> String { "\(layerPrefix)\(l)." }
-
-        static let hf = Names(
-            embedding: "model.embed_tokens.weight", finalNorm: "model.norm.weight", head: "lm_head.weight",
-            layerPrefix: "model.layers.", inputNorm: "input_layernorm.weight", postNorm: "post_attention_layernorm.weight",
-            qA: "self_attn.q_a_proj.weight", qANorm: "self_attn.q_a_layernorm.weight", qB: "self_attn.q_b_proj.weight",
-            kvA: "self_attn.kv_a_proj_with_mqa.weight", kvANorm: "self_attn.kv_a_layernorm.weight",
-            kvB: "self_attn.kv_b_proj.weight", o: "self_attn.o_proj.weight",
-            q: "self_attn.q_proj.weight", k: "self_attn.k_proj.weight", v: "self_attn.v_proj.weight",
-            oVanilla: "self_attn.o_proj.weight",
-            router: "mlp.router_proj.weight", routerNorm: "mlp.router_norm.weight", up: "mlp.up_proj", down: "mlp.down_proj")
-
-        static let bmt = Names(
-            embedding: "input_embedding.weight", finalNorm: "encoder.output_layernorm.weight", head: "lm_head.weight",
-            layerPrefix: "encoder.layers.", inputNorm: "self_att.layernorm_before_attention.weight",
-            postNorm: "ffn.layernorm_before_ffn.weight",
-            qA: "self_att.self_attention.q_down_proj.weight", qANorm: "self_att.self_attention.q_down_layernorm.weight",
-            qB: "self_att.self_attention.q_up_proj.weight", kvA: "self_att.self_attention.kv_down_proj.weight",
-            kvANorm: "self_att.self_attention.kv_down_layernorm.weight", kvB: "self_att.self_attention.kv_up_proj.weight",
-            o: "self_att.self_attention.o_proj.weight",
-            q: "self_att.self_attention.project_q.weight", k: "self_att.self_attention.project_k.weight",
-            v: "self_att.self_attention.project_v.weight", oVanilla: "self_att.self_attention.attention_out.weight",
-            router: "ffn.ffn.moe_router.w_gate", routerNorm: "ffn.ffn.router_norm.weight",
-            up: "ffn.ffn.moe_experts.moe_w_in", down: "ffn.ffn.moe_experts.moe_w_out")
-    }
-
     /// Every tensor `arch` reads, with its expected shape (-1 where the config does not pin it down).
-    static func requiredTensors(_ a: ModelArchitecture, names n: Names, hasHead: Bool) -> [(name: String, shape: [Int])] {
+    static func requiredTensors(_ a: ModelArchitecture, names n: TensorNames, hasHead: Bool) -> [(name: String, shape: [Int])] {
         let H = a.hiddenSize, E = a.numExperts, de = a.expertSize, V = a.vocabSize
         var out: [(String, [Int])] = [(n.embedding, [V, H])]
         for l in 0..<a.numLayers {
@@ -267,46 +234,37 @@ public struct ModelRecognizer {
                 out.append((p + n.kvA, [m.kvLoraRank + m.qkRopeHeadDim, H]))
                 out.append((p + n.kvANorm, [m.kvLoraRank]))
                 out.append((p + n.kvB, [times(nh, nope < 0 || vd < 0 ? -1 : nope + vd), m.kvLoraRank]))
-                out.append((p + n.o, [H, times(nh, vd)]))
+                out.append((p + n.mlaOutput, [H, times(nh, vd)]))
             case .gqa:
                 let nh = a.numAttentionHeads ?? -1, nkv = a.numKeyValueHeads ?? -1, hd = a.headDim ?? -1
                 func times(_ x: Int, _ y: Int) -> Int { x < 0 || y < 0 ? -1 : x * y }
                 out.append((p + n.q, [times(nh, hd), H]))
                 out.append((p + n.k, [times(nkv, hd), H]))
                 out.append((p + n.v, [times(nkv, hd), H]))
-                out.append((p + n.oVanilla, [H, times(nh, hd)]))
+                out.append((p + n.gqaOutput, [H, times(nh, hd)]))
             }
             out.append((p + n.postNorm, [H]))
-            switch a.ffnLayout {
-            case .vanilla:
-                out.append((p + "mlp.gate_proj.weight", [de, H]))
-                out.append((p + "mlp.up_proj.weight", [de, H]))
-                out.append((p + "mlp.down_proj.weight", [H, de]))
-            case .blockLinear:
-                out.append((p + n.router, [E, H]))
+            if a.ffnLayout == .vanilla {
+                out.append((p + n.gate, [de, H]))
+                out.append((p + n.denseUp, [de, H]))
+                out.append((p + n.denseDown, [H, de]))
+            } else {
+                out.append((p + n.router, a.ffnLayout == .bmt ? [-1, -1] : [E, H]))
                 if a.routerNorm == .rms { out.append((p + n.routerNorm, [E])) }
-                out.append((p + n.up, [E * de, H]))
-                out.append((p + n.down, [H, E * de]))
-            case .block:
-                out.append((p + n.router, [E, H]))
-                if a.routerNorm == .rms { out.append((p + n.routerNorm, [E])) }
-                out.append((p + n.up, [E, de, H]))
-                out.append((p + n.down, [E, H, de]))
-            case .fastmoe:
-                out.append((p + n.router, [E, H]))
-                if a.routerNorm == .rms { out.append((p + n.routerNorm, [E])) }
-                out.append((p + "mlp.experts.up_proj.weight", [E, de, H]))
-                out.append((p + "mlp.experts.down_proj.weight", [E, H, de]))
-            case .megablocks:
-                out.append((p + n.router, [E, H]))
-                if a.routerNorm == .rms { out.append((p + n.routerNorm, [E])) }
-                out.append((p + "mlp.mlp.up_proj", [E * de, H]))
-                out.append((p + "mlp.mlp.down_proj", [E * de, H]))
-            case .bmt:
-                out.append((p + n.router, [-1, -1]))
-                if a.routerNorm == .rms { out.append((p + n.routerNorm, [E])) }
-                out.append((p + n.up, [E * de, H]))
-                out.append((p + n.down, [H, E * de]))
+                let x = n.experts(a.ffnLayout, layer: l)!
+                switch a.ffnLayout {
+                case .blockLinear, .bmt:
+                    out.append((x.up, [E * de, H]))
+                    out.append((x.down, [H, E * de]))
+                case .block, .fastmoe:
+                    out.append((x.up, [E, de, H]))
+                    out.append((x.down, [E, H, de]))
+                case .megablocks:
+                    out.append((x.up, [E * de, H]))
+                    out.append((x.down, [E * de, H]))
+                case .vanilla:
+                    break
+                }
             }
         }
         out.append((n.finalNorm, [H]))
@@ -314,25 +272,24 @@ public struct ModelRecognizer {
         return out
     }
 
-    static func geometry(_ a: ModelArchitecture, names n: Names, byName: [String: TensorInfo]) -> ExpertGeometry? {
-        let p = n.layer(0), H = a.hiddenSize, E = a.numExperts, de = a.expertSize
+    static func geometry(_ a: ModelArchitecture, names n: TensorNames, byName: [String: TensorInfo]) -> ExpertGeometry? {
+        let H = a.hiddenSize, E = a.numExperts, de = a.expertSize
         func contiguous(_ name: String) -> Bool { byName[name]?.isContiguous ?? true }
         switch a.ffnLayout {
         case .vanilla:
             return nil
         case .blockLinear, .bmt:
-            let up = p + n.up, down = p + n.down
+            let x = n.experts(a.ffnLayout, layer: 0)!, up = x.up, down = x.down
             return ExpertGeometry(upTensor: up, upExpertStride: de * H, upContiguous: contiguous(up), downTensor: down,
                                   downPlacement: "columns e*\(de)..<(e+1)*\(de) of [\(H), \(E * de)]: \(H) runs of \(de) elements, stride \(E * de)",
                                   downContiguous: false, upPlacement: "rows e*\(de)..<(e+1)*\(de) of [\(E * de), \(H)]: one slab of \(de * H) elements")
         case .block, .fastmoe:
-            let up = p + (a.ffnLayout == .block ? n.up : "mlp.experts.up_proj.weight")
-            let down = p + (a.ffnLayout == .block ? n.down : "mlp.experts.down_proj.weight")
+            let x = n.experts(a.ffnLayout, layer: 0)!, up = x.up, down = x.down
             return ExpertGeometry(upTensor: up, upExpertStride: de * H, upContiguous: contiguous(up), downTensor: down,
                                   downPlacement: "slab [e] of [\(E), \(H), \(de)]: one slab of \(H * de) elements",
                                   downContiguous: contiguous(down), upPlacement: "slab [e] of [\(E), \(de), \(H)]: one slab of \(de * H) elements")
         case .megablocks:
-            let up = p + "mlp.mlp.up_proj", down = p + "mlp.mlp.down_proj"
+            let x = n.experts(a.ffnLayout, layer: 0)!, up = x.up, down = x.down
             return ExpertGeometry(upTensor: up, upExpertStride: de * H, upContiguous: contiguous(up), downTensor: down,
                                   downPlacement: "rows e*\(de)..<(e+1)*\(de) of the transposed [\(E * de), \(H)]: one slab of \(de * H) elements",
                                   downContiguous: contiguous(down), upPlacement: "rows e*\(de)..<(e+1)*\(de) of [\(E * de), \(H)]: one slab of \(de * H) elements")

@@ -1,12 +1,12 @@
 import BFFNCore
 
-/// What a checkpoint is, recognised from its tensor names and shapes (DECISIONS.md 1-4) plus config.json.
+/// What a checkpoint is, recognised from its tensor names and shapes (docs/model.md, decisions 1-4) plus config.json.
 public struct ModelArchitecture: Sendable, Equatable {
     /// The attention variant.
     public enum Attention: String, Sendable { case mla, gqa }
 
-    /// How the FFN weights are named and laid out (DECISIONS.md 1).
-    public enum FFNLayout: String, Sendable {
+    /// How the FFN weights are named and laid out (docs/model.md, decision 1).
+    public enum FFNLayout: String, Sendable, Hashable {
         /// `mlp.up_proj` [E·de, H], `mlp.down_proj` [H, E·de]: what the published models ship.
         case blockLinear = "block_linear"
         /// `mlp.up_proj` [E, de, H], `mlp.down_proj` [E, H, de].
@@ -21,7 +21,7 @@ public struct ModelArchitecture: Sendable, Equatable {
         case vanilla
     }
 
-    /// The router normalisation (DECISIONS.md 2).
+    /// The router normalisation (docs/model.md, decision 2).
     public enum RouterNorm: String, Sendable { case rms, sum, none }
 
     public var attention: Attention
@@ -71,7 +71,7 @@ public struct ModelArchitecture: Sendable, Equatable {
         /// nil without config.json.
         public var qkNopeHeadDim: Int?
         public var qkRopeHeadDim: Int
-        /// H / nh (DECISIONS.md 4); nil without config.json.
+        /// H / nh (docs/model.md, decision 4); nil without config.json.
         public var vHeadDim: Int?
 
         /// Creates MLA dims.

@@ -1,0 +1,45 @@
+import BFFNCore
+import BFFNKernels
+import BFFNModel
+
+/// Options for `PackWriter.convert`.
+public struct ConvertOptions: Sendable {
+    /// Storage for weights; nil keeps each tensor's source dtype.
+    public var quant: StorageType?
+    /// Storage for the embedding and LM head; nil follows `quant`.
+    public var embeddingQuant: StorageType?
+    /// Per-class storage overrides (`--override attention=q8`); the router and norms cannot be overridden.
+    public var overrides: [TensorClass: StorageType] = [:]
+    /// Alignment of sections and expert blocks in bytes (a power of two, 64 ... 1 MiB).
+    public var alignment = 4096
+    /// Files carried verbatim (tokenizer files, generation_config.json), stored under their base names.
+    public var attachments: [String] = []
+    /// Replace an existing output.
+    public var overwrite = false
+    /// Threads (the output does not depend on it).
+    public var threads = WorkerPool.onlineCPUs
+    /// Per layer, the source expert stored in each slot (nil: identity). The router's rows and the router-norm
+    /// weights are stored in the same order, so logits do not change; `bffn pack` orders experts by use.
+    public var expertOrder: [[Int]]?
+    /// Expert slots per layer stored in the resident section (the first slots of each layer; the rest follow
+    /// in the streamed section); nil: all (formats/bfpk.md, "Resident and streamed experts").
+    public var residentExperts: Int?
+    /// Recorded under `provenance.deployment` in the manifest (what `bffn pack` decided and why).
+    public var deployment: JSONValue?
+    /// Called with the path of the finished, still temporary pack before it is renamed into place; an error it
+    /// throws is rethrown and leaves no output (`bffn pack` verifies here).
+    public var checkBeforeCommit: (@Sendable (String) throws -> Void)?
+    /// Default options: source dtypes, 4096-byte alignment, one thread per online CPU.
+    public init() {}
+}
+
+
+/// What a conversion did.
+public struct ConvertReport: Sendable {
+    public var output: String
+    public var sourceBytes: UInt64
+    public var outputBytes: UInt64
+    /// Per tensor class present, in report order: the storage (manifest spelling) and the error.
+    public var classes: [(tensorClass: TensorClass, dtype: String, stats: ErrorStats)]
+}
+
