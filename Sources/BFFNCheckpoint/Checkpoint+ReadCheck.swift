@@ -1,5 +1,4 @@
 import BFFNCore
-import Dispatch
 
 #if canImport(Glibc)
 import Glibc
@@ -51,8 +50,8 @@ extension Checkpoint {
         let pieces = max(1, min(threads, words / (1 << 20)))
         let partial = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: pieces)
         defer { partial.deallocate() }
-        let shared = TouchJob(bytes: bytes, partial: partial)
-        DispatchQueue.concurrentPerform(iterations: pieces) { i in
+        let shared = (bytes: bytes, partial: partial)
+        WorkerPool.shared.run(parts: pieces, threads: threads) { i in
             let per = (words + pieces - 1) / pieces
             let lo = i * per, hi = min(words, lo + per)
             var s: UInt64 = 0
@@ -67,9 +66,4 @@ extension Checkpoint {
         for k in (words * 8)..<bytes.count { s &+= UInt64(bytes[k]) }
         return s
     }
-}
-
-private struct TouchJob: @unchecked Sendable {
-    let bytes: UnsafeRawBufferPointer
-    let partial: UnsafeMutableBufferPointer<UInt64>
 }

@@ -1,6 +1,5 @@
 import BFFNCore
 import BFFNModel
-import Dispatch
 
 #if canImport(Glibc)
 import Glibc
@@ -61,7 +60,7 @@ public enum Benchmark {
     }
 
     /// Streaming-read bandwidth of `regions` (the model's weights, already resident): every 8-byte word is
-    /// summed on `threads` threads, best of 3 passes, in GB/s. This is the memory decoding streams from (file
+    /// summed on exactly `threads` threads (the kernels' worker pool), best of 3 passes, in GB/s. This is the memory decoding streams from (file
     /// mappings, 4 KiB pages), so the ratio compares like with like and allocates nothing.
     public static func readBandwidth(_ regions: [UnsafeRawBufferPointer], threads: Int) -> Double {
         let total = regions.reduce(0) { $0 + $1.count }
@@ -71,9 +70,9 @@ public enum Benchmark {
             var sink: UInt64 = 0
             for r in regions where r.count >= 64 {
                 let sums = UnsafeMutablePointer<UInt64>.allocate(capacity: threads)
-                let job = ReadJob(p: UnsafeMutableRawPointer(mutating: r.baseAddress!), words: r.count / 8, sums: sums)
+                let job = (p: r.baseAddress!, words: r.count / 8, sums: sums)
                 let parts = r.count < 1 << 20 ? 1 : threads
-                DispatchQueue.concurrentPerform(iterations: parts) { i in
+                WorkerPool.shared.run(parts: parts, threads: threads) { i in
                     let lo = job.words * i / parts, hi = job.words * (i + 1) / parts
                     var a = SIMD4<UInt64>(), k = lo
                     while k + 4 <= hi {
@@ -95,7 +94,6 @@ public enum Benchmark {
     /// Prefill runs per measurement; the median is reported.
     public static let prefillRuns = 3
 
-    struct ReadJob: @unchecked Sendable { let p: UnsafeMutableRawPointer; let words: Int; let sums: UnsafeMutablePointer<UInt64> }
 
     /// Runs prefill of `prompt` (`prefillRuns` times each with every token's logits and with the last token's
     /// only, the medians reported), then `decodeTokens` greedy steps in sparse mode; then the same decode in

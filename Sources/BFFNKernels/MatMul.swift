@@ -1,3 +1,4 @@
+import BFFNCore
 import CBlockFFNPrefetch
 #if canImport(Glibc)
 import Glibc
@@ -11,7 +12,7 @@ import Glibc
 /// grouping. Rows are processed in blocks; within a block every token is processed before moving on, so a
 /// block of weights is read from memory once per call.
 public enum MatMul {
-    struct Job: @unchecked Sendable {
+    struct Job {
         let x: UnsafePointer<Float>
         let out: UnsafeMutablePointer<Float>
         let w: WeightMatrix
@@ -132,7 +133,7 @@ public enum ExpertMatMul {
     /// Experts walked side by side (1 ... 4; 2 to 4 measured alike, 1 slower on XLarge's block_linear layout).
     static let walkExperts = 2
 
-    struct Job: @unchecked Sendable {
+    struct Job {
         let x: UnsafePointer<Float>
         let out: UnsafeMutablePointer<Float>
         let blocks: [WeightMatrix]

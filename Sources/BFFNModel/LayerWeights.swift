@@ -1,7 +1,7 @@
 import BFFNKernels
 
 /// The weights of one decoder layer, as views into the checkpoint or pack (no float32 copy).
-public struct LayerWeights: @unchecked Sendable {
+public struct LayerWeights: Sendable {
     /// RMSNorm weight [1, H] before attention.
     public var inputNorm: WeightMatrix
     /// RMSNorm weight [1, H] before the FFN (applied to the residual stream after attention).
@@ -63,7 +63,7 @@ public struct LayerWeights: @unchecked Sendable {
 }
 
 /// A weight matrix with its published name and class.
-public struct NamedMatrix: @unchecked Sendable {
+public struct NamedMatrix: Sendable {
     /// The tensor's name.
     public var name: String
     /// What the tensor is for.
@@ -89,7 +89,7 @@ public struct NamedMatrix: @unchecked Sendable {
 }
 
 /// A layer's attention weights: one case per attention variant, so the engine switches on it exhaustively.
-public enum AttentionWeights: @unchecked Sendable {
+public enum AttentionWeights: Sendable {
     /// Multi-head latent attention (the published small models).
     case mla(MLAWeights)
     /// Grouped-query or multi-head attention.
@@ -105,7 +105,7 @@ public enum AttentionWeights: @unchecked Sendable {
 }
 
 /// MLA projections (see docs/model.md, "MLA attention").
-public struct MLAWeights: @unchecked Sendable {
+public struct MLAWeights: Sendable {
     /// Query down projection [q_lora_rank, H] and its RMSNorm weight [1, q_lora_rank].
     public var qA: WeightMatrix, qANorm: WeightMatrix
     /// Query up projection [nh · (nope + rope), q_lora_rank].
@@ -132,7 +132,7 @@ public struct MLAWeights: @unchecked Sendable {
 }
 
 /// GQA/MHA projections.
-public struct GQAWeights: @unchecked Sendable {
+public struct GQAWeights: Sendable {
     /// Query [nh · hd, H], key and value [nkv · hd, H] projections.
     public var q: WeightMatrix, k: WeightMatrix, v: WeightMatrix
     /// Output projection [H, nh · hd].
@@ -148,7 +148,7 @@ public struct GQAWeights: @unchecked Sendable {
 }
 
 /// A layer's FFN weights.
-public enum FFNWeights: @unchecked Sendable {
+public enum FFNWeights: Sendable {
     /// BlockFFN: a router and E experts.
     case experts(ExpertWeights)
     /// A dense gated-SiLU FFN (the `vanilla` layout).
@@ -156,7 +156,7 @@ public enum FFNWeights: @unchecked Sendable {
 }
 
 /// A dense gated FFN: down(SiLU(gate · x) ⊙ (up · x)).
-public struct DenseFFNWeights: @unchecked Sendable {
+public struct DenseFFNWeights: Sendable {
     /// Gate and up projections [I, H]; down projection [H, I].
     public var gate: WeightMatrix, up: WeightMatrix, down: WeightMatrix
 
@@ -169,7 +169,7 @@ public struct DenseFFNWeights: @unchecked Sendable {
 }
 
 /// One layer's BlockFFN router and experts, as a source supplies them.
-public struct ExpertWeights: @unchecked Sendable {
+public struct ExpertWeights: Sendable {
     /// Router [E, H], rows in slot (stored) order.
     public var router: WeightMatrix
     /// The rms router-norm weight as a [1, E] vector, when the router norm is rms.

@@ -119,7 +119,7 @@ extension ModelWeights {
         // 2 MiB-aligned and advised for huge pages: a 1 GB copy then takes a few hundred page faults, not 250 000.
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, E * blockBytes), alignment: 2 << 20)
         _ = madvise(buffer.baseAddress!, buffer.count, MADV_HUGEPAGE)
-        struct Copy: @unchecked Sendable { let source: WeightMatrix; let target: UnsafeMutableRawPointer }
+        struct Copy { let source: WeightMatrix; let target: UnsafeMutableRawPointer }
         let job = Copy(source: down, target: buffer.baseAddress!)
         let parts = H * E * runBytes < 1 << 20 ? 1 : 2 * threads
         WorkerPool.shared.run(parts: parts, threads: threads) { p in

@@ -1,5 +1,6 @@
 import BFFNCore
 import Dispatch
+import Synchronization
 
 /// The CRC-32 and size of every source file, for the manifest's provenance, and the check of the ranges whose
 /// CRC-32 the source records but the reader did not check on read (stored zip entries of a `pytorch_model.bin`
@@ -9,7 +10,7 @@ import Dispatch
 /// starts, so they fill the gaps between the encoding threads' work instead of following it; with one thread
 /// they are computed in `result()`. Files are read in 16 MiB pieces whose pages are released as they go, so a
 /// multi-GB source never stays resident.
-final class SourceChecksums: @unchecked Sendable {
+final class SourceChecksums: Sendable {
     /// One source file: its base name, size in bytes and CRC-32.
     struct File {
         var name: String
@@ -20,9 +21,10 @@ final class SourceChecksums: @unchecked Sendable {
     private let paths: [String]
     private let checks: [String: [ChecksummedRange]]
     private let done = DispatchSemaphore(value: 0)
-    private let lock = Lock()
-    private var outcome: Result<[File], BFFNError>?
-    private var cancelled = false
+    /// The background work's outcome, once it has one.
+    private let outcome = Mutex<Result<[File], BFFNError>?>(nil)
+    /// Set when the converter gives up, so the background work stops early.
+    private let cancelled = Atomic<Bool>(false)
     private let background: Bool
 
     /// Starts checksumming `paths` and checking `checks` (per path; in the background when `threads` > 1).
@@ -33,14 +35,14 @@ final class SourceChecksums: @unchecked Sendable {
         if background {
             DispatchQueue.global(qos: .utility).async { [self] in
                 let r = compute()
-                lock.withLock { outcome = r }
+                outcome.withLock { $0 = r }
                 done.signal()
             }
         }
     }
 
     /// Stops a background computation early (the converter failed); `result()` must not be called afterwards.
-    func cancel() { lock.withLock { cancelled = true } }
+    func cancel() { cancelled.store(true, ordering: .relaxed) }
 
     /// The files in the order given, waiting for the background work.
     /// - Throws: `.io` and the mapping errors of `MappedFile` for a source that cannot be read;
@@ -49,7 +51,7 @@ final class SourceChecksums: @unchecked Sendable {
         if !background { return try compute().get() }
         done.wait()
         done.signal()   // later calls return at once
-        return try lock.withLock { outcome! }.get()
+        return try outcome.withLock { $0! }.get()
     }
 
     /// The CRC-32 of `all`, checking each of `ranges` (sorted, disjoint) on the way: the file is cut at the ranges'
@@ -74,7 +76,7 @@ final class SourceChecksums: @unchecked Sendable {
             let start = position
             var segmentCRC: UInt32 = 0
             while position < cut.end {
-                if lock.withLock({ cancelled }) { return 0 }
+                if cancelled.load(ordering: .relaxed) { return 0 }
                 let piece = UnsafeRawBufferPointer(rebasing: all[position..<min(cut.end, position + (16 << 20))])
                 segmentCRC = CRC32.checksum(piece, initial: segmentCRC)
                 releaseMappedPages(piece.baseAddress!, count: piece.count)

@@ -1,4 +1,5 @@
 import BFFNCore
+import Synchronization
 
 /// One named tensor of a `torch.save` checkpoint.
 public struct TorchTensorEntry: Sendable, Equatable {
@@ -22,8 +23,8 @@ public final class TorchCheckpointFile: @unchecked Sendable {
     /// Tensors in state-dict order.
     public let tensors: [TorchTensorEntry]
     private let index: [String: Int]
-    private var storageCache: [String: LoadedBytes] = [:]
-    private let lock = Lock()
+    /// Storages read so far, by key (a storage shared by several tensors is read once).
+    private let storageCache = Mutex<[String: LoadedBytes]>([:])
 
     /// The path the file was opened with.
     public var path: String { archive.file.path }
@@ -133,7 +134,7 @@ public final class TorchCheckpointFile: @unchecked Sendable {
 
     /// The storage's bytes, read, CRC-checked and cached on first use.
     public func storageBytes(key: String) throws -> LoadedBytes {
-        try lock.withLock {
+        try storageCache.withLock { storageCache in
             if let cached = storageCache[key] { return cached }
             let name = "\(folder)/data/\(key)"
             guard let entry = archive.entry(named: name) else {

@@ -1,4 +1,4 @@
-@testable import BFFNKernels
+@testable import BFFNCore
 import Dispatch
 import Synchronization
 import Testing

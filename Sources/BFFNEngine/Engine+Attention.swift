@@ -1,0 +1,132 @@
+import BFFNCore
+import BFFNKernels
+import BFFNModel
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Engine {
+    /// One layer's attention for the call's T tokens; `rope` holds their cos/sin tables (the same for every layer).
+    func attention(layer l: Int, _ lw: LayerWeights, _ a: [Float], _ T: Int, _ rope: (cos: [Float], sin: [Float]),
+                   _ visible: [VisibleSlots], into out: inout [Float]) {
+        let threads = options.threads
+        let (cosT, sinT) = rope
+        var q = [Float](repeating: 0, count: T * nh * keyDim)
+        var newK = [Float](repeating: 0, count: T * kvHeads * keyDim)
+        var newV = [Float](repeating: 0, count: T * kvHeads * valueDim)
+        switch lw.attention {
+        case .mla(let mla):
+            let qA = mla.qA, qANorm = mla.qANorm, qB = mla.qB, kvA = mla.kvA, kvANorm = mla.kvANorm, kvB = mla.kvB
+            let qLora = qA.rows, kvLora = kvANorm.cols
+            var cq = [Float](repeating: 0, count: T * qLora)
+            Ops.matmul(a, T, qA, into: &cq, threads: threads)
+            var cqn = cq
+            Ops.rmsNorm(cq, qANorm, 1e-6, T, qLora, into: &cqn)
+            Ops.matmul(cqn, T, qB, into: &q, threads: threads)
+            var c = [Float](repeating: 0, count: T * kvA.rows)
+            Ops.matmul(a, T, kvA, into: &c, threads: threads)
+            var latent = [Float](repeating: 0, count: T * kvLora)
+            for t in 0..<T { for j in 0..<kvLora { latent[t * kvLora + j] = c[t * kvA.rows + j] } }
+            var latentNormed = latent
+            Ops.rmsNorm(latent, kvANorm, 1e-6, T, kvLora, into: &latentNormed)
+            var kv = [Float](repeating: 0, count: T * kvB.rows)
+            Ops.matmul(latentNormed, T, kvB, into: &kv, threads: threads)
+            // The shared rotary key k_pe sits after the latent in c; each head's rotary part after its nope part.
+            applyRope(&c, T, cosT, sinT) { t in [t * kvA.rows + kvLora] }
+            applyRope(&q, T, cosT, sinT) { t in (0..<self.nh).map { (t * self.nh + $0) * self.keyDim + self.nopeDim } }
+            // Expand each head's key (its nope part, then the shared rotary key) and value.
+            let kvWidth = nopeDim + valueDim
+            kv.withUnsafeBufferPointer { kvp in
+                c.withUnsafeBufferPointer { cp in
+                    newK.withUnsafeMutableBufferPointer { kp in
+                        newV.withUnsafeMutableBufferPointer { vp in
+                            for t in 0..<T {
+                                let rotary = cp.baseAddress! + t * kvA.rows + kvLora
+                                for hd in 0..<nh {
+                                    let src = kvp.baseAddress! + t * kvB.rows + hd * kvWidth
+                                    let key = kp.baseAddress! + (t * nh + hd) * keyDim
+                                    key.update(from: src, count: nopeDim)
+                                    (key + nopeDim).update(from: rotary, count: ropeDim)
+                                    (vp.baseAddress! + (t * nh + hd) * valueDim).update(from: src + nopeDim, count: valueDim)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        case .gqa(let gqa):
+            Ops.matmul(a, T, gqa.q, into: &q, threads: threads)
+            Ops.matmul(a, T, gqa.k, into: &newK, threads: threads)
+            Ops.matmul(a, T, gqa.v, into: &newV, threads: threads)
+            applyRope(&q, T, cosT, sinT) { t in (0..<self.nh).map { (t * self.nh + $0) * self.keyDim } }
+            applyRope(&newK, T, cosT, sinT) { t in (0..<self.kvHeads).map { (t * self.kvHeads + $0) * self.keyDim } }
+        }
+        keys[l].append(contentsOf: newK)
+        values[l].append(contentsOf: newV)
+        // Softmax attention per (token, head) over the token's visible slots (its ancestors and itself), in
+        // slot order, which is position order along any path: the same keys in the same order as decoding the
+        // path token by token. Tokens are split over the pool (each output row is computed by one part in
+        // this fixed order, so the thread count never changes a bit).
+        var o = [Float](repeating: 0, count: T * nh * valueDim)
+        keys[l].withUnsafeBufferPointer { K in
+            values[l].withUnsafeBufferPointer { Vv in
+                q.withUnsafeBufferPointer { Q in
+                    o.withUnsafeMutableBufferPointer { O in
+                        let job = AttentionJob(q: Q.baseAddress!, keys: K.baseAddress!, values: Vv.baseAddress!, out: O.baseAddress!,
+                                               heads: nh, kvHeads: kvHeads, keyDim: keyDim, valueDim: valueDim, scale: attentionScale)
+                        let pairs = visible.reduce(0) { $0 + $1.count } * nh * (keyDim + valueDim)
+                        let parts = threads > 1 && T > 1 && pairs >= 1 << 16 ? min(T, threads * 4) : 1
+                        let slotCapacity = length + T
+                        visible.withUnsafeBufferPointer { vis in
+                            WorkerPool.shared.run(parts: parts, threads: threads) { p in
+                                let scores = UnsafeMutablePointer<Float>.allocate(capacity: slotCapacity)
+                                defer { scores.deallocate() }
+                                for t in (T * p / parts)..<(T * (p + 1) / parts) { job.token(t, vis[t], scores: scores) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ops.matmul(o, T, lw.attention.output, into: &out, threads: threads)
+    }
+}
+
+/// One attention call's operands, shared read-only by the parts of the pool (each writes its tokens' rows).
+struct AttentionJob {
+    let q: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>
+    let out: UnsafeMutablePointer<Float>
+    let heads: Int, kvHeads: Int, keyDim: Int, valueDim: Int
+    let scale: Float
+
+    /// Softmax attention of token `t` (every head) over `slots`, in slot order; `scores` holds at least
+    /// `slots.count` floats of scratch. Writes the token's `heads × valueDim` outputs (which must be zero).
+    func token(_ t: Int, _ slots: VisibleSlots, scores: UnsafeMutablePointer<Float>) {
+        let n = slots.count, group = heads / kvHeads
+        for hd in 0..<heads {
+            let g = hd / group
+            let qp = q + (t * heads + hd) * keyDim
+            var maxS = -Float.infinity
+            for i in 0..<n {
+                let j = slots[i]
+                let s = Dot.dot(qp, keys + (j * kvHeads + g) * keyDim, keyDim) * scale
+                scores[i] = s
+                if s > maxS { maxS = s }
+            }
+            var sum: Float = 0
+            for i in 0..<n {
+                let e = expf(scores[i] - maxS)
+                scores[i] = e
+                sum += e
+            }
+            let op = out + (t * heads + hd) * valueDim
+            for i in 0..<n {
+                let j = slots[i]
+                let p = scores[i] / sum
+                let vp = values + (j * kvHeads + g) * valueDim
+                for d in 0..<valueDim { op[d] = op[d].addingProduct(p, vp[d]) }
+            }
+        }
+    }
+}

@@ -1,0 +1,99 @@
+import BFFNKernels
+import BFFNModel
+
+extension Engine {
+    /// Σ x² over n values in `Dot`'s order, taken in source order when `order` (slot → source) is given.
+    static func sumOfSquares(_ x: UnsafeMutablePointer<Float>, _ n: Int, order: [Int]) -> Float {
+        if order.isEmpty { return Dot.dot(x, x, n) }
+        var ordered = [Float](repeating: 0, count: n)
+        for i in 0..<n { ordered[order[i]] = x[i] }
+        return ordered.withUnsafeBufferPointer { Dot.dot($0.baseAddress!, $0.baseAddress!, n) }
+    }
+
+
+    /// Computes the FFN into `out`; returns the router scores [T, E] (nil for dense vanilla FFNs) and the
+    /// number of experts computed.
+    func ffn(_ lw: LayerWeights, _ b: [Float], _ T: Int, into out: inout [Float]) -> ([Float]?, Int) {
+        let threads = options.threads
+        for i in 0..<out.count { out[i] = 0 }
+        let x: ExpertWeights
+        switch lw.ffn {
+        case .dense(let d):
+            let I = d.gate.rows
+            var g = [Float](repeating: 0, count: T * I), u = g
+            Ops.matmul(b, T, d.gate, into: &g, threads: threads)
+            Ops.matmul(b, T, d.up, into: &u, threads: threads)
+            for i in 0..<(T * I) { g[i] = Ops.silu(g[i]) * u[i] }
+            Ops.matmul(g, T, d.down, into: &out, threads: threads)
+            return (nil, 0)
+        case .experts(let experts):
+            x = experts
+        }
+        let router = x.router
+        let E = router.rows
+        var r = [Float](repeating: 0, count: T * E)
+        Ops.matmul(b, T, router, into: &r, threads: threads)
+        var active = [Bool](repeating: false, count: E)
+        let routerNormWeights = x.routerNorm?.rowValues(0) ?? []
+        for t in 0..<T {
+            for e in 0..<E {
+                let v = max(r[t * E + e], 0)
+                r[t * E + e] = v
+                if v > 0 { active[e] = true }
+            }
+            switch weights.architecture.routerNorm {
+            case .rms?:
+                r.withUnsafeMutableBufferPointer { rp in
+                    let row = rp.baseAddress! + t * E
+                    // Reductions over experts run in source-expert order, so a permuted pack gives the same bits.
+                    let inv = 1 / (Engine.sumOfSquares(row, E, order: x.sourceIndex) / Float(E) + eps).squareRoot()
+                    for e in 0..<E { row[e] = routerNormWeights[e] * (row[e] * inv) }
+                }
+            case .sum?:
+                var s: Float = 0
+                if x.sourceIndex.isEmpty {
+                    for e in 0..<E { s += r[t * E + e] }
+                } else {
+                    var ordered = [Float](repeating: 0, count: E)
+                    for e in 0..<E { ordered[x.sourceIndex[e]] = r[t * E + e] }
+                    for v in ordered { s += v }
+                }
+                let d = s * Float(weights.config.normScale ?? 1) + 1e-5
+                for e in 0..<E { r[t * E + e] /= d }
+            default:
+                break
+            }
+        }
+        var experts = options.ffnMode == .dense ? Array(0..<E) : (0..<E).filter { active[$0] }
+        // Accumulate in source-expert order (DECISIONS.md 7), whatever order a pack stores experts in.
+        if !x.sourceIndex.isEmpty { experts.sort { x.sourceIndex[$0] < x.sourceIndex[$1] } }
+        guard let de = x.up.first?.rows, !experts.isEmpty else { return (r, experts.count) }
+        // Up projections of the union experts for all T tokens, then SiLU and the router gate.
+        let width = experts.count * de
+        var g = [Float](repeating: 0, count: T * width)
+        b.withUnsafeBufferPointer { bp in
+            g.withUnsafeMutableBufferPointer { gp in
+                ExpertMatMul.up(x: bp.baseAddress!, tokens: T, blocks: experts.map { x.up[$0] }, out: gp.baseAddress!, threads: threads)
+            }
+        }
+        // A (token, expert) pair whose score is 0 contributes exact zeros ("apply a mask based on A(x)"),
+        // so its SiLU is not computed (the down product adds +0 either way).
+        for t in 0..<T {
+            for (k, e) in experts.enumerated() {
+                let score = r[t * E + e]
+                let base = t * width + k * de
+                if score == 0 {
+                    for i in 0..<de { g[base + i] = 0 }
+                } else {
+                    for i in 0..<de { g[base + i] = Ops.silu(g[base + i]) * score }
+                }
+            }
+        }
+        g.withUnsafeBufferPointer { gp in
+            out.withUnsafeMutableBufferPointer { op in
+                ExpertMatMul.down(g: gp.baseAddress!, tokens: T, blocks: experts.map { x.down[$0] }, out: op.baseAddress!, threads: threads)
+            }
+        }
+        return (r, experts.count)
+    }
+}

@@ -1,0 +1,34 @@
+/// How the BlockFFN experts are computed.
+public enum FFNMode: String, Sendable {
+    /// Only the union of experts active for any token of the call is read and computed (DECISIONS.md 7).
+    case sparse
+    /// Every expert is computed; inactive ones contribute exact zeros. Gives the same logits bit for bit.
+    case dense
+}
+
+/// Engine settings.
+public struct EngineOptions: Sendable {
+    /// Worker threads for matrix products (results do not depend on it).
+    public var threads: Int = 1
+    /// Sparse (default) or dense experts.
+    public var ffnMode: FFNMode = .sparse
+    /// Keep each layer's router scores of the last call (for verification and sparsity statistics).
+    public var captureRouterScores = false
+    /// Keep each layer's output hidden state (the residual stream after the layer) of the last call.
+    public var captureHiddenStates = false
+    public init(threads: Int = 1, ffnMode: FFNMode = .sparse, captureRouterScores: Bool = false, captureHiddenStates: Bool = false) {
+        self.threads = threads
+        self.ffnMode = ffnMode
+        self.captureRouterScores = captureRouterScores
+        self.captureHiddenStates = captureHiddenStates
+    }
+}
+
+/// Which tokens of a forward call get logits (the LM head is the largest single product of a call).
+public enum LogitRows: Sendable {
+    /// Every token of the call (verification, speculative decoding, reference comparisons).
+    case all
+    /// Only the call's last token (a prompt whose next token is all that is needed). Its logits are the same
+    /// bits as with `.all`.
+    case last
+}
