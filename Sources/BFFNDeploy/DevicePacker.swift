@@ -3,8 +3,6 @@ import BFFNCore
 import BFFNEngine
 import BFFNModel
 import BFFNPack
-import BFFNSpeculative
-import BFFNSynth
 import BFFNVerify
 
 #if canImport(Glibc)
@@ -45,7 +43,7 @@ public enum DevicePacker {
     /// uniform within the topic; seed 1), as `bffn synth` uses to drive routing. Real text calibrates better:
     /// pass `--calibration FILE`.
     public static func builtInCalibration(vocabularySize: Int) -> [[Int]] {
-        let w = SyntheticWorkload(topics: min(64, vocabularySize), switchProbability: 0.1, vocabSize: vocabularySize, seed: 1)
+        let w = TopicWorkload(topics: min(64, vocabularySize), switchProbability: 0.1, vocabSize: vocabularySize, seed: 1)
         return (0..<8).map { w.sequence(length: 64, index: $0) }
     }
 
@@ -78,8 +76,7 @@ public enum DevicePacker {
         verify.maxNewTokens = 16
         verify.maxMeanKLD = options.maxMeanKLD
         verify.minTop1 = options.minTop1
-        verify.drafter = .ngram
-        verify.draftShape = try .chain(max(1, min(8, profile.maxChunkTokens - 1)))
+        try verify.useNGramChain(withinChunkOf: max(2, profile.maxChunkTokens))
         let verified = VerificationBox()
         var convertOptions = convert
         convertOptions.checkBeforeCommit = { [verify, heldBack] temporary in

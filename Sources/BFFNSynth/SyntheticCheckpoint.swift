@@ -28,7 +28,7 @@ public struct SynthOptions: Sendable {
     public func validate() throws {
         guard tls > 0 && tls < 1 else { throw BFFNError(.usage, "--tls must be between 0 and 1 (exclusive)") }
         guard cls8 > 0 && cls8 <= tls else { throw BFFNError(.usage, "--cls8 must be positive and at most --tls (a chunk's union is never smaller than one token's set)") }
-        let p = SyntheticWorkload.switchProbability(tls: tls, cls8: cls8)
+        let p = TopicWorkload.switchProbability(tls: tls, cls8: cls8)
         guard p >= 0 && p <= 1 else { throw BFFNError(.usage, "--cls8 \(cls8) is below what any workload reaches with --tls \(tls) (about tls^8 = \(tls * tls * tls * tls * tls * tls * tls * tls))") }
         guard [.bf16, .f16, .f32].contains(dtype) else { throw BFFNError(.usage, "--dtype must be bf16, f16 or f32") }
     }
@@ -41,7 +41,7 @@ public struct SynthOptions: Sendable {
 /// router gives every topic its own random set of round((1 − tls)·E) experts by summing the directions of the
 /// topics that use an expert and subtracting the constant component (a threshold halfway between "in the set"
 /// and "not"). Output projections are scaled down so the residual stream stays close to the embedding, so
-/// routing in every layer follows the token's topic. On `SyntheticWorkload` sequences this gives the requested
+/// routing in every layer follows the token's topic. On `TopicWorkload` sequences this gives the requested
 /// token-level and 8-token chunk-level sparsity; `measure` reports what the engine actually sees.
 public enum SyntheticCheckpoint {
     /// One tensor: name, shape, and a generator that fills rows `start ..< start + count` (row-major floats).
@@ -168,9 +168,9 @@ public enum SyntheticCheckpoint {
     }
 
     /// The workload these weights are built for.
-    public static func workload(_ o: SynthOptions) -> SyntheticWorkload {
-        SyntheticWorkload(topics: min(o.topics, o.preset.hiddenSize - 1),
-                          switchProbability: SyntheticWorkload.switchProbability(tls: o.tls, cls8: o.cls8),
+    public static func workload(_ o: SynthOptions) -> TopicWorkload {
+        TopicWorkload(topics: min(o.topics, o.preset.hiddenSize - 1),
+                          switchProbability: TopicWorkload.switchProbability(tls: o.tls, cls8: o.cls8),
                           vocabSize: o.preset.vocabSize, seed: o.seed)
     }
 

@@ -51,7 +51,7 @@ public struct VerifyOptions: Sendable {
     public var maxMeanKLD: Double?
     public var minTop1: Double?
     /// Worker threads for both engines.
-    public var threads = 2
+    public var threads = WorkerPool.onlineCPUs
     /// The drafter whose output must equal plain greedy decoding on every prompt.
     public var drafter: DrafterChoice = .ngram
     /// The draft chain or tree.
@@ -59,7 +59,17 @@ public struct VerifyOptions: Sendable {
     /// Called with a line of progress per prompt (the CLI shows it on a terminal only).
     public var progress: (@Sendable (String) -> Void)?
 
+    /// Default options: thresholds of the model's class, prompt lookup with a chain of 8, one thread per CPU.
     public init() {}
+
+    /// Limits the speculative check to calls of at most `tokens` tokens (the draft plus the token it follows):
+    /// prompt lookup drafting a chain of up to 8, fewer when `tokens` is smaller (a device's largest chunk).
+    /// - Throws: `.usage` when `tokens` is below 2.
+    public mutating func useNGramChain(withinChunkOf tokens: Int) throws {
+        guard tokens >= 2 else { throw BFFNError(.usage, "a chunk of \(tokens) token(s) leaves no room for a draft", field: "max_chunk_tokens") }
+        drafter = .ngram
+        draftShape = try .chain(min(8, tokens - 1))
+    }
 }
 
 /// `bffn verify`: runs a model and a reference on the same prompts and judges the differences.

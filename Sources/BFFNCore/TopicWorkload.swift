@@ -1,11 +1,12 @@
-/// The synthetic token workload synthetic checkpoints are built for.
+/// A token workload of topics: what synthetic checkpoints are built for and what `bffn pack` calibrates with
+/// when given no text.
 ///
 /// The vocabulary is split into `topics` classes (token t belongs to topic t mod topics). A sequence is a
 /// Markov chain over topics: it starts in a random topic and, before each further token, switches to a
 /// uniformly random topic with probability `switchProbability`; each token is a uniformly random member of the
 /// current topic. Synthetic routers activate a fixed random subset of experts per topic, so token-level
 /// sparsity is set by the subset size and chunk-level sparsity by how often the topic changes.
-public struct SyntheticWorkload: Sendable, Equatable {
+public struct TopicWorkload: Sendable, Equatable {
     public var topics: Int
     public var switchProbability: Double
     public var vocabSize: Int
@@ -38,28 +39,6 @@ public struct SyntheticWorkload: Sendable, Equatable {
             out.append(t)
         }
         return out
-    }
-}
-
-/// A small seeded generator (SplitMix64): deterministic across runs and platforms.
-public struct SplitMix64: Sendable {
-    var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    @inline(__always) public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in [0, n).
-    public mutating func below(_ n: Int) -> Int { n <= 1 ? 0 : Int(next() % UInt64(n)) }
-    /// Uniform in [0, 1).
-    public mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
-    /// Roughly normal (sum of 4 uniforms, scaled to unit variance): cheap and deterministic.
-    public mutating func gaussian() -> Float {
-        let s = unit() + unit() + unit() + unit() - 2
-        return Float(s * 1.7320508)
     }
 }
 
