@@ -89,7 +89,7 @@ let package = Package(
         .testTarget(name: "BFFNCoreTests", dependencies: ["BFFNCore", "BFFNTestSupport"]),
         .testTarget(name: "BFFNSafetensorsTests", dependencies: ["BFFNCore", "BFFNSafetensors", "BFFNTestSupport"]),
         .testTarget(name: "BFFNTorchZipTests", dependencies: ["BFFNCore", "BFFNTorchZip", "BFFNTestSupport"]),
-        .testTarget(name: "BFFNKernelsTests", dependencies: ["BFFNKernels"]),
+        .testTarget(name: "BFFNKernelsTests", dependencies: ["BFFNKernels", "BFFNCore", "BFFNTestSupport"]),
         .testTarget(name: "BFFNModelTests", dependencies: ["BFFNCore", "BFFNModel", "BFFNCheckpoint", "BFFNSafetensors", "BFFNTestSupport"]),
         .testTarget(name: "BFFNEngineTests", dependencies: ["BFFNModel", "BFFNCore", "BFFNCheckpoint", "BFFNEngine", "BFFNKernels", "BFFNSafetensors", "BFFNTestSupport"]),
         .testTarget(name: "BFFNSpeculativeTests", dependencies: ["BFFNModel", "BFFNCore", "BFFNSpeculative", "BFFNEngine", "BFFNPack", "BFFNTestSupport"]),
@@ -98,6 +98,6 @@ let package = Package(
         .testTarget(name: "BFFNSynthTests", dependencies: ["BFFNModel", "BFFNCore", "BFFNSynth", "BFFNEngine", "BFFNCheckpoint", "BFFNTestSupport"]),
         .testTarget(name: "BFFNPackTests", dependencies: ["BFFNModel", "BFFNCore", "BFFNPack", "BFFNEngine", "BFFNKernels", "BFFNCheckpoint", "BFFNSafetensors", "BFFNSynth",
                                                         "BFFNTorchZip", "BFFNTestSupport"]),
-        .testTarget(name: "BFFNCommandLineTests", dependencies: ["BFFNCore", "BFFNTestSupport"]),
+        .testTarget(name: "BFFNCommandLineTests", dependencies: ["bffn", "BFFNCore", "BFFNTestSupport"]),
     ]
 )

@@ -31,8 +31,8 @@ struct BenchCommand: ParsableCommand {
     @Argument(help: "A .bfpk pack or a checkpoint (folder, .safetensors, .bin or shard index).")
     var model: String
 
-    @Option(help: "Thread counts to measure, comma-separated.")
-    var threads: String = "2"
+    @Option(help: "Thread counts to measure, comma-separated; each run uses exactly that many threads (default: the number of online CPUs).")
+    var threads: String?
 
     @Option(help: "Tokens to decode per measurement.")
     var tokens: Int = 32
@@ -45,10 +45,10 @@ struct BenchCommand: ParsableCommand {
 
     @OptionGroup var loading: WeightLoadingOptions
 
-    @Flag(help: "Print one JSON object (one entry per thread count under \"runs\").")
-    var json = false
+    @OptionGroup var printing: OutputOptions
 
     func threadCounts() throws -> [Int] {
+        guard let threads else { return [WorkerPool.onlineCPUs] }
         let parts = threads.split(separator: ",").map { Int($0) }
         guard !parts.isEmpty, parts.allSatisfy({ ($0 ?? 0) >= 1 && ($0 ?? 0) <= 256 }) else {
             throw ValidationError("--threads takes a list like 1,2 of counts from 1 to 256")
@@ -63,7 +63,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        try runReportingErrors(json: json) {
+        try printing.run {
             let weights = try loading.open(model)
             var prompt: [Int] = []
             var info = stat()
@@ -78,10 +78,13 @@ struct BenchCommand: ParsableCommand {
                 prompt = (0..<promptTokens).map { _ in x = x &* 6364136223846793005 &+ 1442695040888963407; return Int((x >> 33) % UInt64(V)) }
             }
             var runs: [BenchmarkResult] = []
+            let progress = ProgressReporter(label: "bench")
             for t in try threadCounts() {
+                progress.note("measuring with \(t) thread\(t == 1 ? "" : "s")")
                 runs.append(try Benchmark.run(weights: weights, prompt: prompt, decodeTokens: tokens, threads: t))
             }
-            if json {
+            progress.finish()
+            if printing.json {
                 func obj(_ r: BenchmarkResult) -> JSONValue {
                     .object([
                         ("threads", .integer(r.threads)), ("prefill_tokens", .integer(r.prefillTokens)), ("decode_tokens", .integer(r.decodeTokens)),

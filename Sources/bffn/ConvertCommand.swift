@@ -55,14 +55,9 @@ struct ConvertCommand: ParsableCommand {
     @Option(parsing: .upToNextOption, help: "Files to carry inside the pack verbatim (tokenizer files, generation_config.json).")
     var attach: [String] = []
 
-    @Option(help: "Threads (the output does not depend on it).")
-    var threads: Int = 2
-
-    @Flag(help: "Overwrite OUT if it exists.")
-    var force = false
-
-    @Flag(help: "Print one JSON object: output, sizes and the error per tensor class.")
-    var json = false
+    @OptionGroup var threading: ThreadOptions
+    @OptionGroup var overwriting: OverwriteOptions
+    @OptionGroup var printing: OutputOptions
 
     func scheme(_ s: String?) throws -> StorageType? {
         guard let s else { return nil }
@@ -91,19 +86,19 @@ struct ConvertCommand: ParsableCommand {
     }
 
     func run() throws {
-        try runReportingErrors(json: json) {
+        try printing.run {
             var o = ConvertOptions()
             o.quant = try scheme(quant)
             o.embeddingQuant = try scheme(quantEmbeddings)
             o.overrides = try overrides()
             o.alignment = align
             o.attachments = attach
-            o.overwrite = force
-            o.threads = max(1, min(threads, 256))
-            let progress = Progress(label: "convert")
+            o.overwrite = overwriting.force
+            o.threads = threading.threads
+            let progress = ProgressReporter(label: "convert")
             let r = try PackWriter.convert(source: source, to: output, options: o) { progress.update($0, $1) }
             progress.finish()
-            if json {
+            if printing.json {
                 print(JSONValue.object([
                     ("output", .string(r.output)), ("source_bytes", .integer(r.sourceBytes)), ("output_bytes", .integer(r.outputBytes)),
                     ("classes", .object(r.classes.map { c in (c.tensorClass.rawValue, JSONValue.object([
@@ -120,8 +115,4 @@ struct ConvertCommand: ParsableCommand {
             }
         }
     }
-}
-
-extension String {
-    func padding(toLength n: Int) -> String { count >= n ? self : self + String(repeating: " ", count: n - count) }
 }

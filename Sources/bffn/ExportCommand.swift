@@ -26,17 +26,26 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Expert tensor layout: block_linear (published) or block (3-D).")
     var layout: String = "block_linear"
 
-    @Flag(help: "Overwrite existing files.")
-    var force = false
+    @OptionGroup var overwriting: OverwriteOptions
+    @OptionGroup var printing: OutputOptions
 
     func validate() throws {
         guard PackExporter.Layout(rawValue: layout) != nil else { throw ValidationError("--layout must be block_linear or block") }
     }
 
     func run() throws {
-        try runReportingErrors(json: false) {
-            try PackExporter.export(PackFile(path: pack), to: output, layout: PackExporter.Layout(rawValue: layout)!, overwrite: force)
-            print("wrote \(output)/model.safetensors and config.json")
+        try printing.run {
+            let progress = ProgressReporter(label: "export")
+            progress.note("writing \(output)/model.safetensors")
+            try PackExporter.export(PackFile(path: pack), to: output, layout: PackExporter.Layout(rawValue: layout)!, overwrite: overwriting.force)
+            progress.finish()
+            if printing.json {
+                print(JSONValue.object([("output", .string(output)), ("layout", .string(layout)),
+                                        ("files", .array([.string(output + "/config.json"), .string(output + "/model.safetensors")]))])
+                    .serialized(pretty: true))
+            } else {
+                print("wrote \(output)/model.safetensors and config.json")
+            }
         }
     }
 }

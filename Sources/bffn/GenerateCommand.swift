@@ -40,9 +40,6 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "How many tokens to generate.")
     var maxNewTokens: Int = 32
 
-    @Option(help: "Worker threads (the output does not depend on it).")
-    var threads: Int = 2
-
     @Option(help: "Expert computation: sparse (only active experts) or dense (all; same output).")
     var ffn: String = "sparse"
 
@@ -50,24 +47,26 @@ struct GenerateCommand: ParsableCommand {
 
     @OptionGroup var drafting: DraftOptions
 
-    @Flag(help: "Print one JSON object: prompt_ids, generated_ids, tokens_per_second, experts_read_fraction (and speculative figures).")
-    var json = false
+    @OptionGroup var threading: ThreadOptions
+    @OptionGroup var printing: OutputOptions
 
     func validate() throws {
         guard maxNewTokens >= 0 && maxNewTokens <= 1_000_000 else { throw ValidationError("--max-new-tokens must be 0...1000000") }
-        guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads must be 1...256") }
         guard FFNMode(rawValue: ffn) != nil else { throw ValidationError("--ffn must be sparse or dense") }
         _ = try parseTokenIds(promptIds)
     }
 
     func run() throws {
-        try runReportingErrors(json: json) {
+        try printing.run {
             let prompt = try parseTokenIds(promptIds)
-            let engine = try Engine(weights: loading.open(model), options: EngineOptions(threads: threads, ffnMode: FFNMode(rawValue: ffn)!))
+            let progress = ProgressReporter(label: "generate")
+            progress.note("loading \(model)")
+            let engine = try Engine(weights: loading.open(model), options: EngineOptions(threads: threading.threads, ffnMode: FFNMode(rawValue: ffn)!))
+            progress.note("generating up to \(maxNewTokens) tokens")
             let ids: [Int], tokensPerSecond: Double, prefillSeconds: Double, expertsRead: Double
             var speculativeJSON: JSONValue? = nil
             var note = ""
-            if let drafter = try drafting.drafter(default: .none).makeDrafter(vocabularySize: engine.weights.architecture.vocabSize, threads: threads) {
+            if let drafter = try drafting.drafter(default: .none).makeDrafter(vocabularySize: engine.weights.architecture.vocabSize, threads: threading.threads) {
                 let shape = try drafting.shape()
                 let r = try SpeculativeDecoder.generate(engine, drafter: drafter, shape: shape, prompt: prompt, maxNewTokens: maxNewTokens)
                 (ids, tokensPerSecond, prefillSeconds, expertsRead) = (r.generatedIds, r.tokensPerSecond, r.prefillSeconds, r.expertsReadFraction)
@@ -82,7 +81,8 @@ struct GenerateCommand: ParsableCommand {
                 let r = try GreedyDecoder.generate(engine, prompt: prompt, maxNewTokens: maxNewTokens)
                 (ids, tokensPerSecond, prefillSeconds, expertsRead) = (r.generatedIds, r.tokensPerSecond, r.prefillSeconds, r.expertsReadFraction)
             }
-            if json {
+            progress.finish()
+            if printing.json {
                 var members: [(String, JSONValue)] = [
                     ("prompt_ids", .array(prompt.map { .integer($0) })),
                     ("generated_ids", .array(ids.map { .integer($0) })),

@@ -34,23 +34,21 @@ struct InspectCommand: ParsableCommand {
     @Flag(help: "Also read every tensor's bytes and verify checksums (zip CRC-32s of .bin files; every CRC of a .bfpk) and report the read speed.")
     var check = false
 
-    @Option(help: "Threads for --check.")
-    var threads: Int = 2
-
-    @Flag(help: "Print one JSON object instead of text.")
-    var json = false
-
-    func validate() throws {
-        guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads must be between 1 and 256") }
-    }
+    @OptionGroup var threading: ThreadOptions
+    @OptionGroup var printing: OutputOptions
 
     func run() throws {
-        try runReportingErrors(json: json) {
+        try printing.run {
             if PackFile.isPack(path: path) {
                 let pack = try PackFile(path: path)
                 let report = PackInspectionReport(pack: pack)
-                if check { try pack.verifyChecksums() }
-                if json {
+                if check {
+                    let progress = ProgressReporter(label: "inspect")
+                    progress.note("checking every CRC-32 of the pack")
+                    try pack.verifyChecksums()
+                    progress.finish()
+                }
+                if printing.json {
                     var doc = report.json
                     if check, case .object(var m) = doc { m.append(JSONMember("check", .object([("passed", true)]))); doc = .object(m) }
                     print(doc.serialized(pretty: true))
@@ -62,8 +60,11 @@ struct InspectCommand: ParsableCommand {
             }
             let checkpoint = try Checkpoint(path: path)
             let report = InspectionReport(checkpoint: checkpoint)
-            let read = check ? try checkpoint.readEveryTensor(threads: threads) : nil
-            if json {
+            let progress = ProgressReporter(label: "inspect")
+            if check { progress.note("reading every byte on \(threading.threads) thread\(threading.threads == 1 ? "" : "s")") }
+            let read = check ? try checkpoint.readEveryTensor(threads: threading.threads) : nil
+            progress.finish()
+            if printing.json {
                 var doc = report.json
                 if let read, case .object(var members) = doc {
                     members.append(JSONMember("check", .object([
@@ -84,38 +85,3 @@ struct InspectCommand: ParsableCommand {
         }
     }
 }
-
-/// Runs `body`; a `BFFNError` is printed (as JSON on stdout with `--json`, else on stderr) and becomes the
-/// process exit status (1, or 2 for usage errors).
-func runReportingErrors(json: Bool, _ body: () throws -> Void) throws {
-    do {
-        try body()
-    } catch let e as BFFNError {
-        if json {
-            let doc = JSONValue.object([
-                ("error", .object([
-                    ("code", .string(e.code.rawValue)), ("reason", .string(e.reason)),
-                    ("file", e.location.file.map { .string($0) } ?? .null),
-                    ("field", e.location.field.map { .string($0) } ?? .null),
-                    ("offset", e.location.offset.map { .integer($0) } ?? .null),
-                ])),
-            ])
-            FileHandleOutput.standardError("bffn: error: \(e)\n")
-            print(doc.serialized(pretty: true))
-        } else {
-            FileHandleOutput.standardError("bffn: error: \(e)\n")
-        }
-        throw ExitCode(e.exitCode)
-    }
-}
-
-/// Writes to standard error without Foundation.
-enum FileHandleOutput {
-    static func standardError(_ text: String) {
-        var copy = text
-        copy.withUTF8 { buf in _ = write(2, buf.baseAddress, buf.count) }
-    }
-}
-
-/// `value` with `digits` decimals.
-func fixed(_ value: Double, _ digits: Int) -> String { TextNumber.fixed(value, digits) }

@@ -56,41 +56,36 @@ struct PackCommand: ParsableCommand {
     @Option(help: "A stricter top-1 agreement limit for the verification (0...1).")
     var minTop1: Double?
 
-    @Option(help: "Worker threads (the pack does not depend on it).")
-    var threads: Int = 2
-
     @Flag(help: "Skip measuring the pack on this machine.")
     var noBench = false
 
-    @Flag(help: "Replace OUT if it exists.")
-    var force = false
-
-    @Flag(help: "Print the deployment report as one JSON object.")
-    var json = false
+    @OptionGroup var threading: ThreadOptions
+    @OptionGroup var overwriting: OverwriteOptions
+    @OptionGroup var printing: OutputOptions
 
     func validate() throws {
-        guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads must be 1...256") }
         if let k = maxKld, !(k >= 0) { throw ValidationError("--max-kld must be >= 0") }
         if let t = minTop1, !(t >= 0 && t <= 1) { throw ValidationError("--min-top1 must be in 0...1") }
     }
 
     func run() throws {
-        try runReportingErrors(json: json) {
+        try printing.run {
             var options = PackOptions(profile: try DeviceProfile.named(profile))
             if let c = calibration {
                 options.calibration = try TokenSequenceFile.read(path: c)
                 options.calibrationName = String(c.split(separator: "/").last ?? "")
             }
             options.attachments = attach
-            options.overwrite = force
-            options.threads = threads
+            options.overwrite = overwriting.force
+            options.threads = threading.threads
             options.benchmark = !noBench
             options.maxMeanKLD = maxKld
             options.minTop1 = minTop1
-            if isatty(2) != 0 { options.progress = { FileHandleOutput.standardError("\rpack: \($0)\u{1B}[K") } }
+            let progress = ProgressReporter(label: "pack")
+            if progress.enabled { options.progress = { progress.note($0) } }
             let report = try DevicePacker.pack(source: source, output: output, options: options)
-            if isatty(2) != 0 { FileHandleOutput.standardError("\r\u{1B}[K") }
-            print(json ? report.json.serialized(pretty: true) : report.text, terminator: json ? "\n" : "")
+            progress.finish()
+            print(printing.json ? report.json.serialized(pretty: true) : report.text, terminator: printing.json ? "\n" : "")
         }
     }
 }

@@ -52,11 +52,9 @@ struct SynthCommand: ParsableCommand {
     @Option(help: "Workload tokens the engine runs to measure the sparsity reached (0 skips).")
     var measureTokens: Int = 128
 
-    @Flag(help: "Overwrite existing files.")
-    var force = false
-
-    @Flag(help: "Print one JSON object (the content of synth.json).")
-    var json = false
+    @OptionGroup var overwriting: OverwriteOptions
+    @OptionGroup var threading: ThreadOptions
+    @OptionGroup var printing: OutputOptions
 
     func options() throws -> SynthOptions {
         guard let p = SynthPreset.all[preset] else { throw ValidationError("unknown preset '\(preset)'; use tiny, small, medium, large, xlarge or 3b") }
@@ -78,15 +76,15 @@ struct SynthCommand: ParsableCommand {
     }
 
     func run() throws {
-        try runReportingErrors(json: json) {
+        try printing.run {
             let o = try options()
-            let progress = Progress(label: "synth \(preset)")
-            let weightPath = try SyntheticCheckpoint.write(o, to: out, overwrite: force) { done, total in progress.update(done, total) }
+            let progress = ProgressReporter(label: "synth \(preset)")
+            let weightPath = try SyntheticCheckpoint.write(o, to: out, overwrite: overwriting.force) { done, total in progress.update(done, total) }
             progress.finish()
             let workload = SyntheticCheckpoint.workload(o)
             var measured: JSONValue = .null
             if measureTokens > 0 {
-                let engine = try Engine(checkpointPath: out, options: EngineOptions(threads: 2, captureRouterScores: true))
+                let engine = try Engine(checkpointPath: out, options: EngineOptions(threads: threading.threads, captureRouterScores: true))
                 var scores = [[Float]](repeating: [], count: o.preset.layers)
                 var i = 0
                 while i * 64 < measureTokens {
@@ -114,7 +112,7 @@ struct SynthCommand: ParsableCommand {
                 ("measured", measured),
             ])
             try writeFileAtomically(out + "/synth.json", Array((doc.serialized(pretty: true) + "\n").utf8))
-            if json {
+            if printing.json {
                 print(doc.serialized(pretty: true))
             } else {
                 print("wrote \(weightPath)")
@@ -124,21 +122,4 @@ struct SynthCommand: ParsableCommand {
             }
         }
     }
-}
-
-/// Progress on stderr, only when stderr is a terminal.
-final class Progress {
-    let label: String
-    let enabled = isatty(2) != 0
-    var last = -1
-    init(label: String) { self.label = label }
-    func update(_ done: UInt64, _ total: UInt64) {
-        guard enabled, total > 0 else { return }
-        let pct = Int(done * 100 / total)
-        if pct != last {
-            last = pct
-            FileHandleOutput.standardError("\r\(label): \(pct) %")
-        }
-    }
-    func finish() { if enabled && last >= 0 { FileHandleOutput.standardError("\r\(label): done   \n") } }
 }

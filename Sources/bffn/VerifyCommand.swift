@@ -58,14 +58,10 @@ struct VerifyCommand: ParsableCommand {
 
     @OptionGroup var drafting: DraftOptions
 
-    @Option(help: "Worker threads (results do not depend on it).")
-    var threads: Int = 2
-
-    @Flag(help: "Print one JSON object (passed, max_abs_logit_error, mean_kld, max_kld, top1_agreement, greedy_match, greedy_match_tokens, speculative, sparsity, ...).")
-    var json = false
+    @OptionGroup var threading: ThreadOptions
+    @OptionGroup var printing: OutputOptions
 
     func validate() throws {
-        guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads must be 1...256") }
         if let n = maxNewTokens, n < 0 || n > 100_000 { throw ValidationError("--max-new-tokens must be 0...100000") }
         if let k = maxKld, !(k >= 0) { throw ValidationError("--max-kld must be >= 0") }
         if let t = minTop1, !(t >= 0 && t <= 1) { throw ValidationError("--min-top1 must be in 0...1") }
@@ -74,21 +70,22 @@ struct VerifyCommand: ParsableCommand {
     }
 
     func run() throws {
-        try runReportingErrors(json: json) {
+        try printing.run {
             var options = VerifyOptions()
             options.maxNewTokens = maxNewTokens
             options.maxMeanKLD = maxKld
             options.minTop1 = minTop1
-            options.threads = threads
+            options.threads = threading.threads
             options.drafter = try drafting.drafter(default: .ngram)
             options.draftShape = try drafting.shape()
-            if isatty(2) != 0 { options.progress = { FileHandleOutput.standardError("\rverify: \($0)   ") } }
+            let progress = ProgressReporter(label: "verify")
+            if progress.enabled { options.progress = { progress.note($0) } }
             var promptList: [[Int]]? = nil
             if let p = promptIds { promptList = [try parseTokenIds(p)] }
             if let file = prompts { promptList = try TokenSequenceFile.read(path: file) }
             let report = try Verifier.run(modelPath: model, referencePath: reference, prompts: promptList, options: options)
-            if isatty(2) != 0 { FileHandleOutput.standardError("\r\u{1B}[K") }
-            print(json ? report.json.serialized(pretty: true) : report.text, terminator: json ? "\n" : "")
+            progress.finish()
+            print(printing.json ? report.json.serialized(pretty: true) : report.text, terminator: printing.json ? "\n" : "")
             if !report.passed { throw ExitCode(1) }
         }
     }

@@ -8,7 +8,7 @@ import Glibc
 
 /// Runs the built `bffn` binary and captures stdout, stderr and the exit status.
 func runBFFN(_ args: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-    let binary = Fixtures.repositoryRoot + "/.build/debug/bffn"
+    let binary = Fixtures.bffnBinary
     let dir = TemporaryDirectory()
     let out = dir.file("out"), err = dir.file("err")
     let quoted = ([binary] + args).map { "'" + $0.replacing("'", with: "'\\''") + "'" }.joined(separator: " ")
@@ -132,6 +132,16 @@ struct SynthBenchCommandTests {
         let weights = try #require(j["weight_bytes"]?.intValue), kv = try #require(j["kv_cache_bytes"]?.intValue)
         #expect(weights > 0 && kv > 0 && j["memory_limit_bytes"]?.intValue == weights + weights / 10 + kv)
         #expect(j["runs"]?.arrayElements?.count == 2)
+        #expect(j["runs"]?.arrayElements?.first?["threads"] == 1 && j["runs"]?.arrayElements?.last?["threads"] == 2 && j["decode_tokens"] == 4)
+        // Values: the weight bytes equal the checkpoint's tensor bytes (inspect's table), and the derived figures
+        // follow from the measured ones as documented.
+        let table = try JSONValue.parse(try runBFFN(["inspect", dir.file("m"), "--json"]).stdout)["tensors"]?.arrayElements ?? []
+        #expect(Int64(weights) == table.reduce(Int64(0)) { $0 + ($1["bytes"]?.intValue ?? 0) })
+        let perToken = try #require(j["weight_bytes_per_token"]?.numberValue), tps = try #require(j["decode_tokens_per_second"]?.numberValue)
+        let effective = try #require(j["effective_gbps"]?.numberValue), read = try #require(j["read_bandwidth_gbps"]?.numberValue)
+        #expect(abs(effective - perToken * tps / 1e9) <= 1e-9 * effective)
+        #expect(abs((j["bandwidth_ratio"]?.numberValue ?? 0) - effective / read) <= 1e-9 * effective / read)
+        #expect(perToken > 0 && Double(weights) > perToken)
         let fraction = try #require(j["active_expert_fraction"]?.numberValue)
         #expect(fraction > 0 && fraction < 0.5)
         // A model file (not its folder) with --workload prefills that workload's first prompt.

@@ -20,6 +20,21 @@ struct VerifyCommandTests {
         }
         #expect(j["passed"] == true && j["greedy_match"] == true && j["greedy_match_tokens"] == 16)
         #expect(j["speculative"]?["lossless"] == true && j["sparsity"]?["cls"]?["8"] != nil)
+        // Values, against the reference file read independently and the documented guarantees (float32 logits of
+        // the published code within 1e-3; the reference class's limits).
+        let reference = try ReferenceIds(model + "/reference.safetensors")
+        #expect(j["positions"]?.intValue == Int64(reference.input.count) && j["greedy_tokens"]?.intValue == Int64(reference.greedy.count))
+        #expect((j["max_abs_logit_error"]?.numberValue ?? 1) < 1e-3)
+        let meanKLD = try #require(j["mean_kld"]?.numberValue), maxKLD = try #require(j["max_kld"]?.numberValue)
+        #expect(meanKLD >= 0 && meanKLD < 1e-6 && maxKLD >= meanKLD)
+        #expect(j["top1_agreement"]?.numberValue == 1 && j["top5_overlap"]?.numberValue == 1 && j["router_jaccard"]?.numberValue == 1)
+        #expect((j["logit_nmse_db"]?.numberValue ?? 0) < -60 && j["first_diverging_layer"] == .null)
+        let spec = try #require(j["speculative"])
+        let steps = try #require(spec["steps"]?.numberValue), accepted = try #require(spec["accepted_tokens"]?.numberValue)
+        #expect(accepted <= (spec["drafted_tokens"]?.numberValue ?? -1))
+        #expect(abs((spec["mean_accept_length"]?.numberValue ?? 0) - (accepted + steps) / steps) < 1e-9)
+        let cls8 = try #require(j["sparsity"]?["cls"]?["8"]?.numberValue)
+        #expect(cls8 >= 0 && cls8 <= (j["sparsity"]?["tls"]?.numberValue ?? -1))
         // A q8 pack against its source, with a drafter tree and a prompts file: passes; with --min-top1 1.01
         // impossible: usage error; with an impossibly small KLD limit: fails with exit 1.
         let pack = dir.file("q8.bfpk")
@@ -69,6 +84,18 @@ struct DevicePackCommandTests {
         #expect(i.status == 0)
         let experts = try JSONValue.parse(i.stdout)["experts"]
         #expect(experts?["deployment_profile"] == "orin-nx-16g" && experts?["resident_count"] == 6 && experts?["streamed_bytes"] == 0)
+        // Values: the report's sizes against the file and its manifest (read by inspect), its rates against the
+        // profile's 102.4 GB/s and the calibration against the built-in workload (8 sequences of 64 tokens).
+        var info = stat()
+        #expect(stat(out, &info) == 0 && j["file_bytes"]?.intValue == Int64(info.st_size))
+        let expertsOffset = try #require(experts?["offset"]?.intValue), residentExperts = try #require(experts?["resident_bytes"]?.intValue)
+        #expect(j["resident_bytes"]?.intValue == expertsOffset + residentExperts && j["streamed_bytes"] == 0)
+        let perToken = try #require(j["per_token"]?["bytes"]?.numberValue)
+        #expect(abs((j["per_token"]?["implied_tokens_per_second"]?.numberValue ?? 0) - 102.4e9 / perToken) < 1e-6 * 102.4e9 / perToken)
+        let chunk = try #require(j["per_chunk"]?["8"]?["bytes_per_chunk"]?.numberValue)
+        #expect(j["per_chunk"]?["8"]?["bytes_per_token"]?.numberValue == chunk / 8 && chunk < 8 * perToken)
+        let calibration = try #require(j["calibration"])
+        #expect(calibration["sequences"] == 6 && calibration["held_back"] == 2 && calibration["tokens"] == 384)
         #expect(try runBFFN(["verify", out, "--reference", model]).status == 0)
         // Text report; existing output; unknown profile (usage); a budget below the dense weights (exit 1, no file).
         #expect(try runBFFN(["pack", model, "-o", out, "--profile", "cpu", "--no-bench"]).status == 1)

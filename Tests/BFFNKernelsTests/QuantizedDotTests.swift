@@ -1,4 +1,5 @@
 import BFFNKernels
+import BFFNTestSupport
 import Testing
 
 /// Dot products over quantized rows (q8, q4 of every group size, symmetric and asymmetric) against the same
@@ -10,10 +11,7 @@ struct QuantizedDotTests {
         [StorageType.q8(group: g), .q4(group: g, asymmetric: true), .q4(group: g, asymmetric: false)]
     }
 
-    static func values(_ count: Int, seed: UInt32) -> [Float] {
-        var s = seed
-        return (0..<count).map { _ in s = s &* 1_664_525 &+ 1_013_904_223; return Float(s >> 8) / Float(1 << 24) - 0.5 }
-    }
+    static func values(_ count: Int, seed: UInt32) -> [Float] { SeededValues.floats(count, seed: seed) }
 
     @Test(arguments: types)
     func quantizedRowsGiveTheBitsOfTheirDecodedValues(_ type: StorageType) {

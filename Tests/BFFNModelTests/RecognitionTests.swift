@@ -13,10 +13,7 @@ struct TinyModel {
     /// Deterministic bf16 bytes for `count` elements.
     static func values(_ count: Int, seed: Int) -> [UInt8] {
         var out: [UInt8] = []
-        var x = UInt32(truncatingIfNeeded: seed &* 2_654_435_761 &+ 1)
-        for _ in 0..<count {
-            x = x &* 1_664_525 &+ 1_013_904_223
-            let f = (Float(x >> 8) / Float(1 << 24) - 0.5) * 0.2
+        for f in SeededValues.floats(count, seed: UInt32(truncatingIfNeeded: seed &* 2_654_435_761 &+ 1), scale: 0.2) {
             out.appendLE(ScalarConversion.floatToBF16(f))
         }
         return out

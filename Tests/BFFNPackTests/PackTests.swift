@@ -227,8 +227,7 @@ struct QuantizerTests {
     @Test(arguments: [StorageType.q8(group: 32), .q8(group: 96), .q4(group: 32, asymmetric: true), .q4(group: 64, asymmetric: false),
                       .bf16, .f16])
     func decodedValuesMatchTheLoaders(_ t: StorageType) {
-        var x: UInt32 = 12345
-        let values: [Float] = (0..<192).map { _ in x = x &* 1_664_525 &+ 1_013_904_223; return (Float(x >> 8) / Float(1 << 24) - 0.5) * 3 }
+        let values = SeededValues.floats(192, seed: 12345, scale: 3)
         let (bytes, decoded) = WeightQuantizer.encode(values, as: t)
         #expect(bytes.count == t.rowBytes(cols: 192))
         let m = bytes.withUnsafeBytes { b in

@@ -1,5 +1,6 @@
 import BFFNCore
 import BFFNKernels
+import BFFNTestSupport
 import Testing
 
 /// The one-token down projection over a scattered union of experts (walked expert by expert) against the dense
@@ -10,8 +11,8 @@ struct ExpertDownTests {
     @Test(arguments: [32, 64, 128])
     func aScatteredUnionGivesTheDenseBits(_ de: Int) {
         let E = 7, H = 300
-        var s: UInt32 = UInt32(de)
-        func next() -> Float { s = s &* 1_664_525 &+ 1_013_904_223; return Float(s >> 8) / Float(1 << 24) - 0.5 }
+        var values = SeededValues(seed: UInt32(de))
+        func next() -> Float { values.next() }
         // block_linear down_proj [H, E·de] in bf16, and the same weights as E contiguous [H, de] blocks.
         let linear: [UInt16] = (0..<(H * E * de)).map { _ in ScalarConversion.floatToBF16(next()) }
         var blocks = [UInt16](repeating: 0, count: H * E * de)

@@ -1,6 +1,7 @@
 import BFFNCore
 import BFFNKernels
 import Foundation
+import BFFNTestSupport
 import Testing
 
 /// Multi-token products over long rows (the panel path: more than 2 048 elements, as the down projection over a
@@ -8,10 +9,7 @@ import Testing
 /// thread count, rows with and without a tail, and within float rounding of a float64 reference.
 @Suite("multi-token products of long rows")
 struct TileProductTests {
-    static func values(_ count: Int, seed: UInt32) -> [Float] {
-        var s = seed
-        return (0..<count).map { _ in s = s &* 1_664_525 &+ 1_013_904_223; return Float(s >> 8) / Float(1 << 24) - 0.5 }
-    }
+    static func values(_ count: Int, seed: UInt32) -> [Float] { SeededValues.floats(count, seed: seed) }
 
     @Test(arguments: [2056, 2563, 3072, 4100])
     func longRowsGiveTheOneTokenBits(_ n: Int) {

@@ -1,0 +1,38 @@
+import ArgumentParser
+import BFFNCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs `body`; a `BFFNError` is printed (as JSON on stdout with `--json`, and on stderr) and becomes the
+/// process exit status (1, or 2 for usage errors). Every command runs its work through here.
+func runReportingErrors(json: Bool, _ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let e as BFFNError {
+        FileHandleOutput.standardError("bffn: error: \(e)\n")
+        if json { print(errorJSON(e).serialized(pretty: true)) }
+        throw ExitCode(e.exitCode)
+    }
+}
+
+/// `{"error": {"code", "reason", "file", "field", "offset"}}` for `e`.
+func errorJSON(_ e: BFFNError) -> JSONValue {
+    .object([
+        ("error", .object([
+            ("code", .string(e.code.rawValue)), ("reason", .string(e.reason)),
+            ("file", e.location.file.map { .string($0) } ?? .null),
+            ("field", e.location.field.map { .string($0) } ?? .null),
+            ("offset", e.location.offset.map { .integer($0) } ?? .null),
+        ])),
+    ])
+}
+
+/// Writes to standard error without Foundation.
+enum FileHandleOutput {
+    static func standardError(_ text: String) {
+        var copy = text
+        copy.withUTF8 { buf in _ = write(2, buf.baseAddress, buf.count) }
+    }
+}
