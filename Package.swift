@@ -45,7 +45,8 @@ let package = Package(
         .target(name: "BFFNTorchZip", dependencies: ["BFFNCore", "CBlockFFNZlib"]),
         // A checkpoint as a whole: config.json, every weight file, and model recognition.
         .target(name: "BFFNCheckpoint", dependencies: ["BFFNCore", "BFFNSafetensors", "BFFNTorchZip"]),
-        // Numeric kernels: fixed-order dot products and matrix products over f32/f16/bf16 weights.
+        // Numeric kernels: the storage types (StorageType: f32, f16, bf16, q8, q4) and fixed-order dot products and
+        // matrix products over all of them; row encoders for the converter.
         // Software prefetch (a C header; Swift has no prefetch intrinsic).
         .target(name: "CBlockFFNPrefetch"),
         // Row encoders for the converter (q8, q4 and the float casts, with their error), in C vector

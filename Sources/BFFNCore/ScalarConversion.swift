@@ -8,7 +8,7 @@ public enum ScalarConversion {
         Float(bitPattern: UInt32(bits) << 16)
     }
 
-    /// A Float rounded to bfloat16 (round to nearest even; NaN stays NaN), as DECISIONS.md 10 says.
+    /// A Float rounded to bfloat16 (round to nearest even; NaN stays NaN), as docs/model.md decision 10 says.
     @inlinable public static func floatToBF16(_ value: Float) -> UInt16 {
         let bits = value.bitPattern
         if value.isNaN { return UInt16(truncatingIfNeeded: (bits >> 16) | 0x0040) }

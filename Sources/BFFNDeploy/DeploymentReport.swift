@@ -8,7 +8,7 @@ import BFFNVerify
 ///
 /// Bytes per token are weight bytes read: the non-expert weights (attention, router, norms, LM head, one
 /// embedding row) once per pass, plus each active expert's data bytes once per pass. A chunk of L tokens reads the
-/// non-expert weights once and the union of its experts once (BLOCKFFN-SPEC.md 4.4). Implied tokens/s assume
+/// non-expert weights once and the union of its experts once (the published chunk kernel computes a chunk this way too). Implied tokens/s assume
 /// decoding is bound by memory bandwidth.
 public struct DeploymentReport: Sendable {
     /// The pack written, its source checkpoint, and the profile it was made for.

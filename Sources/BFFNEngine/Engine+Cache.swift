@@ -20,7 +20,7 @@ extension Engine {
     /// Keeps one root-to-leaf path of a tree of slots and drops the rest: slots `0 ..< start` stay, the slots in
     /// `path` (each the child of the one before, the first the child of slot `start - 1`) move to
     /// `start ..< start + path.count`, in that order. This is the KV-cache fix-up after tree verification
-    /// (BLOCKFFN-SPEC.md 5.3); the moved keys and values are the exact bits computed for those nodes.
+    /// (docs/model.md, "Speculative decoding"); the moved keys and values are the exact bits computed for those nodes.
     /// - Throws: `.usage` when `path` is not such a chain of existing slots.
     public func commit(path: [Int], from start: Int) throws {
         guard start >= 0 && start <= length else {

@@ -65,7 +65,7 @@ extension Engine {
             }
         }
         var experts = options.ffnMode == .dense ? Array(0..<E) : (0..<E).filter { active[$0] }
-        // Accumulate in source-expert order (DECISIONS.md 7), whatever order a pack stores experts in.
+        // Accumulate in source-expert order (docs/model.md, decision 7), whatever order a pack stores experts in.
         if !x.sourceIndex.isEmpty { experts.sort { x.sourceIndex[$0] < x.sourceIndex[$1] } }
         guard let de = x.up.first?.rows, !experts.isEmpty else { return (r, experts.count) }
         // Up projections of the union experts for all T tokens, then SiLU and the router gate.

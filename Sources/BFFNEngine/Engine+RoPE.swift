@@ -3,7 +3,7 @@ import Glibc
 #endif
 
 extension Engine {
-    /// cos/sin tables, `half` per token. Dynamic NTK scaling (DECISIONS.md 11): a call on an empty cache (a
+    /// cos/sin tables, `half` per token. Dynamic NTK scaling (docs/model.md, decision 11): a call on an empty cache (a
     /// prefill) scales every token by the call's length, as the published code's one-shot forward does; a call
     /// after cached tokens scales each token by its own position + 1, as token-by-token decoding does, so draft
     /// verification reproduces decoding exactly.

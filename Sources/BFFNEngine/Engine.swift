@@ -7,7 +7,7 @@ import BFFNModel
 import Glibc
 #endif
 
-/// The BlockFFN forward pass in float32 (BLOCKFFN-SPEC.md section 3, DECISIONS.md 5-8) with a KV cache.
+/// The BlockFFN forward pass in float32 (docs/model.md, "The forward pass" and decisions 5-8) with a KV cache.
 ///
 /// Batch-invariant: every dot product, norm and softmax uses a fixed order that does not depend on how many
 /// tokens are in the call or on the thread count, so a token's logits are bit-identical whether it is computed
@@ -114,7 +114,7 @@ public final class Engine {
     /// Runs `tokens` as nodes of a tree hung below the cache and appends them as slots `length ..< length + T`.
     /// `parents[i]` is the slot token i follows: an earlier slot of the cache or of this call (`length + j`,
     /// j < i), or -1 for a first token. Each token sits at its parent's position + 1 and attends to its parent
-    /// chain and itself only (the tree attention mask of BLOCKFFN-SPEC.md 5.3), so its logits are bit-identical
+    /// chain and itself only (the tree attention mask of docs/model.md), so its logits are bit-identical
     /// to computing its path token by token.
     /// `rows` chooses which tokens get logits, as in `forward(_:logits:)`.
     /// - Throws: `.outOfBounds` for a token id outside the vocabulary, `.usage` for a parent that is not an

@@ -1,6 +1,6 @@
 /// How the BlockFFN experts are computed.
 public enum FFNMode: String, Sendable {
-    /// Only the union of experts active for any token of the call is read and computed (DECISIONS.md 7).
+    /// Only the union of experts active for any token of the call is read and computed (docs/model.md, decision 7).
     case sparse
     /// Every expert is computed; inactive ones contribute exact zeros. Gives the same logits bit for bit.
     case dense

@@ -1,5 +1,5 @@
 /// Token-level and chunk-level sparsity of router activations, the spread of active experts per token, and the
-/// reuse between consecutive tokens (BLOCKFFN-SPEC.md 6.1, DECISIONS.md 3 and 9).
+/// reuse between consecutive tokens (docs/model.md, "Sparsity metrics" and decisions 3 and 9).
 ///
 /// An expert is active for a token iff its captured router score is non-zero (ReLU output > 0; the normalisations
 /// keep zeros and only scale the rest). CLS_L uses non-overlapping windows of L consecutive tokens of each

@@ -46,7 +46,7 @@ public struct DraftShape: Sendable, Equatable, CustomStringConvertible {
 
 /// Draft tokens below a root (the last emitted token): node i holds `tokens[i]` and follows node `parents[i]`
 /// (-1 for the root). Parents precede children, and siblings hold distinct tokens, so at most one child of a node
-/// can match the target's argmax (BLOCKFFN-SPEC.md 5.3).
+/// can match the target's argmax (docs/model.md, "Speculative decoding").
 public struct DraftTree: Sendable, Equatable {
     /// The draft token ids, in node order.
     public private(set) var tokens: [Int] = []

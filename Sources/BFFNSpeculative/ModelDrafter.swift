@@ -10,7 +10,7 @@ import Glibc
 /// The draft model keeps its own KV cache of the context. Each step feeds the tokens it has not seen (at least the
 /// root), then grows the tree level by level: every frontier node's `width` most likely next tokens become
 /// candidates scored by cumulative log-probability, and the best ones within the node budget are kept (the
-/// EAGLE-2 rule of BLOCKFFN-SPEC.md 5.7 with the draft model's own distribution). Levels below the first are
+/// EAGLE-2 rule (keep the nodes of highest cumulative log-probability) with the draft model's own distribution). Levels below the first are
 /// computed in one tree-masked call each.
 public final class ModelDrafter: Drafter {
     public let name: String

@@ -5,7 +5,7 @@ import BFFNEngine
 public struct SpeculativeResult: Sendable {
     /// The prompt.
     public var promptIds: [Int]
-    /// The generated ids: identical to plain greedy decoding of the target (DECISIONS.md 6).
+    /// The generated ids: identical to plain greedy decoding of the target (docs/model.md, decision 6).
     public var generatedIds: [Int]
     /// Verification calls of the target after the prompt.
     public var steps: Int
@@ -32,7 +32,7 @@ public struct SpeculativeResult: Sendable {
 /// Greedy speculative decoding: a drafter proposes a chain or tree, the target checks every node in one
 /// tree-masked call over the chunk-sparse union of experts, the longest path matching the target's argmax is
 /// accepted with the target's next token as a bonus, and the KV cache keeps that path only
-/// (BLOCKFFN-SPEC.md 5.2-5.3). Because the engine is batch-invariant the output equals plain greedy decoding
+/// (docs/model.md, "Speculative decoding"). Because the engine is batch-invariant the output equals plain greedy decoding
 /// token for token.
 public enum SpeculativeDecoder {
     /// Decodes `maxNewTokens` tokens after `prompt`, stopping early after any id in `stopIds`. Resets the

@@ -1,4 +1,4 @@
-/// The shapes of a synthetic checkpoint: the published BlockFFN architectures (BLOCKFFN-SPEC.md 1.3) and a
+/// The shapes of a synthetic checkpoint: the published BlockFFN architectures (docs/model.md, "Configuration keys") and a
 /// tiny one for tests.
 public struct SynthPreset: Sendable, Equatable {
     public var name: String

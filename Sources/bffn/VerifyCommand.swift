@@ -22,7 +22,7 @@ struct VerifyCommand: ParsableCommand {
         agreement (Jaccard of active experts), the first layer whose hidden state diverges (two models), a \
         pack's checksums, speculative decoding (must reproduce greedy decoding exactly) and sparsity statistics.
 
-        Pass thresholds depend on the quantization class (README "Verifying a model"): exact (same storage as \
+        Pass thresholds depend on the quantization class (README, `bffn verify`): exact (same storage as \
         the reference: identical logits and greedy output), reference (a reference file: mean KLD <= 1e-4, \
         top-1 >= 99 %, greedy match), cast (mean KLD <= 2e-3, top-1 >= 97 %), q8 (5e-3, 95 %), q4 (5e-2, 80 %).
 

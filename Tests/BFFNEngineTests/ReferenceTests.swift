@@ -4,7 +4,7 @@ import BFFNSafetensors
 import BFFNTestSupport
 import Testing
 
-/// A reference file in the schema of shared/reference/README.md.
+/// A reference file in the schema of formats/reference.md.
 struct ReferenceOutputs {
     var inputIds: [Int]
     var logits: [Float]
