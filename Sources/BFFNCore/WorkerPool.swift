@@ -1,4 +1,3 @@
-import BFFNCore
 import Synchronization
 
 #if canImport(Glibc)

@@ -11,8 +11,8 @@ public struct DeviceProfile: Sendable, Equatable {
     public var name: String
     /// One line about the device.
     public var description: String
-    /// Storage per tensor class (`embeddings`, `attention`, `experts`, `dense_ffn`, `head`): `source`, `f32`,
-    /// `f16`, `bf16`, `q8` or `q4`. Classes not listed keep the source dtype; the router and norms always do.
+    /// Storage per tensor class (`embeddings`, `attention`, `experts`, `dense_ffn`, `head`): `source` or a bare
+    /// `StorageType` spelling, `f32`, `f16`, `bf16`, `q8` or `q4`. Classes not listed keep the source dtype; the router and norms always do.
     public var quantization: [String: String]
     /// The largest q4 group; a class whose row widths it does not divide gets the largest power of two (>= 8)
     /// below it that divides them.
@@ -33,6 +33,14 @@ public struct DeviceProfile: Sendable, Equatable {
     /// The tensor classes a profile may quantize.
     public static let classes = ["embeddings", "attention", "experts", "dense_ffn", "head"]
     static let storages = ["source", "f32", "f16", "bf16", "q8", "q4"]
+
+    /// True for `source` and the bare `StorageType` spellings (f32, f16, bf16, q8, q4): a profile's group sizes
+    /// and q4 symmetry are its own keys, so a spelling that names them (q4/g64) is refused rather than ignored.
+    static func isStorageKind(_ spelling: String) -> Bool {
+        if spelling == "source" { return true }
+        guard let parsed = try? StorageType(parsing: spelling) else { return false }
+        return parsed.description.split(separator: "/").first.map(String.init) == spelling
+    }
 
     /// The built-in profiles.
     public static let builtIn: [DeviceProfile] = [
@@ -93,8 +101,8 @@ public struct DeviceProfile: Sendable, Equatable {
             guard let qm = q.objectMembers else { throw fail("quantization", "'quantization' must be an object") }
             for m in qm {
                 guard DeviceProfile.classes.contains(m.key) else { throw fail("quantization.\(m.key)", "unknown class; use \(DeviceProfile.classes.joined(separator: ", "))") }
-                guard let v = m.value.stringValue, DeviceProfile.storages.contains(v) else {
-                    throw fail("quantization.\(m.key)", "storage must be one of \(DeviceProfile.storages.joined(separator: ", "))")
+                guard let v = m.value.stringValue.map({ $0.lowercased() }), DeviceProfile.isStorageKind(v) else {
+                    throw fail("quantization.\(m.key)", "storage must be one of \(DeviceProfile.storages.joined(separator: ", ")) (groups come from q4_group_size and q8_group_size)")
                 }
                 quant[m.key] = v
             }

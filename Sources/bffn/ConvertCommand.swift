@@ -33,8 +33,8 @@ struct ConvertCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "The output .bfpk path.")
     var output: String
 
-    @Option(help: "Storage for weights: f32, f16, bf16 (casts), q8 (int8, symmetric) or q4 (int4) (default: each tensor's source dtype).")
-    var quant: String?
+    @Option(help: "Storage for weights: f32, f16, bf16 (casts), q8 (int8, symmetric; q8/row, q8/g32) or q4 (int4; q4/g32/asym, q4/g64/sym) (default: each tensor's source dtype).")
+    var quant: StorageType?
 
     @Option(help: "Group size for q8/q4: 32, 64 or 128 (also 8 or 16 for narrow experts; q8 without it: one scale per row; q4 default 32).")
     var groupSize: Int?
@@ -43,11 +43,12 @@ struct ConvertCommand: ParsableCommand {
     var symmetric = false
 
     @Option(help: "Storage for the embedding and LM head (default: follows --quant).")
-    var quantEmbeddings: String?
+    var quantEmbeddings: StorageType?
 
     @Option(name: [.customLong("override"), .customLong("keep")], parsing: .upToNextOption,
-            help: "Per-class storage CLASS=SCHEME, e.g. attention=q8 (classes: attention, experts, dense_ffn, embeddings, head; --keep is the old spelling).")
-    var overrideClasses: [String] = []
+            help: ArgumentHelp("Per-class storage CLASS=SCHEME, e.g. attention=q8 (classes: attention, experts, dense_ffn, embeddings, head; --keep is the old spelling).",
+                               valueName: "class=scheme"))
+    var overrideClasses: [ClassOverride] = []
 
     @Option(help: "Alignment of sections and expert blocks in bytes (a power of two, e.g. 4096 or 16384).")
     var align: Int = 4096
@@ -59,28 +60,15 @@ struct ConvertCommand: ParsableCommand {
     @OptionGroup var overwriting: OverwriteOptions
     @OptionGroup var printing: OutputOptions
 
-    func scheme(_ s: String?) throws -> StorageType? {
-        guard let s else { return nil }
-        do { return try StorageType(parsing: s).with(group: groupSize, symmetric: symmetric) } catch let e as BFFNError { throw ValidationError(e.reason) }
-    }
+    /// A scheme with --group-size and --symmetric applied (they qualify the bare spellings q8 and q4).
+    func scheme(_ s: StorageType?) -> StorageType? { s?.with(group: groupSize, symmetric: symmetric) }
 
-    func overrides() throws -> [TensorClass: StorageType] {
-        var out: [TensorClass: StorageType] = [:]
-        for k in overrideClasses {
-            let parts = k.split(separator: "=", maxSplits: 1).map(String.init)
-            guard parts.count == 2, let sch = try scheme(parts[1]) else { throw ValidationError("--override takes CLASS=SCHEME, e.g. attention=q8") }
-            guard let cls = TensorClass(rawValue: parts[0].lowercased()), cls.isQuantizable else {
-                throw ValidationError("--override names unknown class '\(parts[0])'; use \(TensorClass.quantizable.map(\.rawValue).joined(separator: ", "))")
-            }
-            out[cls] = sch
-        }
-        return out
+    /// The per-class overrides, keyed by class.
+    func overrides() -> [TensorClass: StorageType] {
+        Dictionary(overrideClasses.map { ($0.tensorClass, scheme($0.storage)!) }, uniquingKeysWith: { _, last in last })
     }
 
     func validate() throws {
-        _ = try scheme(quant)
-        _ = try scheme(quantEmbeddings)
-        _ = try overrides()
         if let g = groupSize, ![8, 16, 32, 64, 128].contains(g) { throw ValidationError("--group-size must be 8, 16, 32, 64 or 128") }
         guard align >= 64, align <= 1 << 20, align & (align - 1) == 0 else { throw ValidationError("--align must be a power of two from 64 to 1048576") }
     }
@@ -88,9 +76,9 @@ struct ConvertCommand: ParsableCommand {
     func run() throws {
         try printing.run {
             var o = ConvertOptions()
-            o.quant = try scheme(quant)
-            o.embeddingQuant = try scheme(quantEmbeddings)
-            o.overrides = try overrides()
+            o.quant = scheme(quant)
+            o.embeddingQuant = scheme(quantEmbeddings)
+            o.overrides = overrides()
             o.alignment = align
             o.attachments = attach
             o.overwrite = overwriting.force

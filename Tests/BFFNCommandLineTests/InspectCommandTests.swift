@@ -181,6 +181,15 @@ struct PackCommandTests {
         let bad = try dir.write("bad.bfpk", bytes)
         let b = try runBFFN(["inspect", bad, "--check"])
         #expect(b.status == 1 && b.stderr.contains("layer 0 expert 0") && b.stderr.contains("byte \(offset - 10)"), "\(b.stderr)")
+        // Scheme spellings are case-insensitive; --override sets one class (--keep is its old spelling).
+        for flag in ["--override", "--keep"] {
+            let o = try runBFFN(["convert", Fixtures.blockLinearReference, "-o", dir.file("o.bfpk"), "--quant", "Q8", flag, "attention=Q4/G8/SYM",
+                                 "--force", "--json"])
+            #expect(o.status == 0, "\(o.stderr)")
+            let classes = try JSONValue.parse(o.stdout)["classes"]
+            #expect(classes?["attention"]?["dtype"] == "Q4" && classes?["experts"]?["dtype"] == "Q8" && classes?["router"]?["dtype"] == "BF16")
+        }
+        #expect(try runBFFN(["convert", Fixtures.blockLinearReference, "-o", dir.file("r.bfpk"), "--override", "router=q8"]).status == 2)
         let e = try runBFFN(["export", pack, "-o", dir.file("out")])
         #expect(e.status == 0, "\(e.stderr)")
         let x = try runBFFN(["inspect", dir.file("out"), "--json"])

@@ -1,0 +1,30 @@
+import ArgumentParser
+import BFFNKernels
+import BFFNModel
+
+/// `--quant q4/g64/sym` and friends: a storage scheme parsed by `StorageType(parsing:)` (case-insensitive), so
+/// the CLI, the manifest and the reports share one spelling.
+extension StorageType: ExpressibleByArgument {
+    public init?(argument: String) {
+        guard let parsed = try? StorageType(parsing: argument) else { return nil }
+        self = parsed
+    }
+
+    public static var defaultCompletionKind: CompletionKind {
+        .list(["f32", "f16", "bf16", "q8", "q8/row", "q8/g32", "q4", "q4/g32/asym", "q4/g32/sym"])
+    }
+}
+
+/// `--override CLASS=SCHEME`: one tensor class's storage.
+struct ClassOverride: ExpressibleByArgument {
+    var tensorClass: TensorClass
+    var storage: StorageType
+
+    init?(argument: String) {
+        let parts = argument.split(separator: "=", maxSplits: 1).map(String.init)
+        guard parts.count == 2, let cls = TensorClass(rawValue: parts[0].lowercased()), cls.isQuantizable,
+              let storage = StorageType(argument: parts[1]) else { return nil }
+        tensorClass = cls
+        self.storage = storage
+    }
+}
