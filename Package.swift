@@ -99,6 +99,8 @@ let package = Package(
         .testTarget(name: "BFFNSynthTests", dependencies: ["BFFNModel", "BFFNCore", "BFFNSynth", "BFFNEngine", "BFFNCheckpoint", "BFFNTestSupport"]),
         .testTarget(name: "BFFNPackTests", dependencies: ["BFFNModel", "BFFNCore", "BFFNPack", "BFFNEngine", "BFFNKernels", "BFFNCheckpoint", "BFFNSafetensors", "BFFNSynth",
                                                         "BFFNTorchZip", "BFFNTestSupport"]),
+        // The repository's own rules (the module graph, no references outside the repository).
+        .testTarget(name: "RepositoryTests", dependencies: ["BFFNCore", "BFFNTestSupport"]),
         .testTarget(name: "BFFNCommandLineTests", dependencies: ["bffn", "BFFNCore", "BFFNTestSupport"]),
     ]
 )
