@@ -34,8 +34,8 @@ public struct DeploymentReport: Sendable {
     public var heldBack: Int
     public var verification: VerificationReport
     public var measured: BenchmarkResult?
-    /// Per tensor class: storage and quantization error of the conversion.
-    public var classes: [(name: String, dtype: String, snrDB: Double?)]
+    /// Per tensor class: its storage (manifest spelling) and the quantization error.
+    public var classes: [(name: String, dtype: String, stats: ErrorStats)]
     /// Attachments stored in the pack.
     public var attachments: [String]
 
@@ -59,7 +59,7 @@ public struct DeploymentReport: Sendable {
         self.heldBack = heldBack
         self.verification = verification
         self.measured = measured
-        classes = conversion.classes.map { ($0.tensorClass.rawValue, $0.dtype, $0.stats.snrDB) }
+        classes = conversion.classes.map { ($0.tensorClass.rawValue, $0.dtype, $0.stats) }
         attachments = pack.attachments.map(\.name)
         slotOrder = e?.order ?? []
     }
@@ -114,7 +114,7 @@ public struct DeploymentReport: Sendable {
             ("output", .string(output)), ("source", .string(source)), ("profile", profile.json),
             ("file_bytes", .integer(fileBytes)), ("resident_bytes", .integer(residentBytes)), ("streamed_bytes", .integer(streamedBytes)),
             ("resident_experts_per_layer", .integer(residentExperts)), ("experts_per_layer", .integer(experts)),
-            ("classes", .object(classes.map { ($0.name, JSONValue.object([("dtype", .string($0.dtype)), ("snr_db", $0.snrDB.map { .double($0) } ?? .null)])) })),
+            ("classes", .object(classes.map { ($0.name, JSONValue.object([("dtype", .string($0.dtype)), ("error", $0.stats.json)])) })),
             ("attachments", .array(attachments.map { .string($0) })),
             ("calibration", .object([
                 ("source", .string(calibrationName)), ("sequences", .integer(calibration.sequences)), ("tokens", .integer(calibration.tokens)),
@@ -123,7 +123,7 @@ public struct DeploymentReport: Sendable {
                 ("top_pairs", .array((0..<layers).map { l in .array(calibration.topPairs(layer: l, count: 4).map { .array([.integer($0.0), .integer($0.1), .integer($0.2)]) }) })),
             ])),
             ("per_token", .object([
-                ("bytes", .double(bytesPerToken)), ("streamed_bytes", .double(streamedBytesPerToken)),
+                ("bytes_per_token", .double(bytesPerToken)), ("streamed_bytes_per_token", .double(streamedBytesPerToken)),
                 ("implied_tokens_per_second", .double(impliedTokensPerSecond)),
             ])),
             ("per_chunk", .object(chunks)),

@@ -82,6 +82,9 @@ public struct PackInspectionReport {
                 lines.append("  \(c.key.padding(11)) \(c.value["dtype"]?.stringValue ?? "?")  \(snr)")
             }
         }
+        for f in pack.manifest["quantization"]?["fitted"]?.arrayElements ?? [] {
+            lines.append("  fitted    \(f["name"]?.stringValue ?? "?"): \(f["requested"]?.stringValue ?? "?") -> \(f["stored"]?.stringValue ?? "?") (the group does not divide its rows)")
+        }
         for at in pack.attachments { lines.append("attachment  \(at.name) (\(at.bytes) bytes)") }
         if includeTensors {
             lines.append("")

@@ -10,6 +10,9 @@ public struct ConvertOptions: Sendable {
     public var embeddingQuant: StorageType?
     /// Per-class storage overrides (`--override attention=q8`); the router and norms cannot be overridden.
     public var overrides: [TensorClass: StorageType] = [:]
+    /// Refuse a tensor whose rows the requested group does not divide (an error naming it) instead of storing it
+    /// with the largest supported group that divides them (`PackLayout.fittedStorage`).
+    public var strictGroups = false
     /// Alignment of sections and expert blocks in bytes (a power of two, 64 ... 1 MiB).
     public var alignment = 4096
     /// Files carried verbatim (tokenizer files, generation_config.json), stored under their base names.
@@ -41,5 +44,19 @@ public struct ConvertReport: Sendable {
     public var outputBytes: UInt64
     /// Per tensor class present, in report order: the storage (manifest spelling) and the error.
     public var classes: [(tensorClass: TensorClass, dtype: String, stats: ErrorStats)]
+    /// Tensors stored with another group than requested (`PackLayout.fitted`).
+    public var fitted: [PackLayout.FittedGroup] = []
 }
 
+
+extension ConvertReport {
+    /// The report as `bffn convert --json` prints it (docs/json.md, "convert"): `output`, `source_bytes`,
+    /// `file_bytes` and per class `{dtype, error: {rmse, max_abs, snr_db, elements}}`, the manifest's spelling.
+    public var json: JSONValue {
+        .object([
+            ("output", .string(output)), ("source_bytes", .integer(sourceBytes)), ("file_bytes", .integer(outputBytes)),
+            ("classes", .object(classes.map { c in (c.tensorClass.rawValue, JSONValue.object([("dtype", .string(c.dtype)), ("error", c.stats.json)])) })),
+            ("fitted_groups", .array(fitted.map(\.json))),
+        ])
+    }
+}

@@ -30,7 +30,8 @@ public struct ErrorStats: Sendable {
         elements += o.elements
     }
 
-    var json: JSONValue {
+    /// `{"rmse", "max_abs", "snr_db", "elements"}` (snr_db null when lossless), as the manifest and every report spell it.
+    public var json: JSONValue {
         .object([("rmse", .double(rmse)), ("max_abs", .double(maxAbs)), ("snr_db", snrDB.map { .double($0) } ?? .null),
                  ("elements", .integer(elements))])
     }

@@ -17,15 +17,40 @@ public struct PackLayout {
     public private(set) var expertsOffset: UInt64 = 0
     /// Layers and experts per layer.
     public let layers: Int, experts: Int
+    /// Tensors whose rows the requested group does not divide, with the storage they get instead (empty with
+    /// `strictGroups`, which refuses them).
+    public private(set) var fitted: [FittedGroup] = []
+
+    /// A tensor stored with another group (or type) than requested because the requested group does not
+    /// divide its rows.
+    public struct FittedGroup: Sendable, Equatable {
+        /// The tensor (for expert blocks: `experts.up` or `experts.down`).
+        public var name: String
+        /// What was asked for, and what is stored.
+        public var requested: StorageType, stored: StorageType
+
+        /// Names a fitted tensor.
+        public init(name: String, requested: StorageType, stored: StorageType) {
+            self.name = name
+            self.requested = requested
+            self.stored = stored
+        }
+
+        /// The manifest's and `--json`'s spelling: `{"name", "requested", "stored"}`.
+        public var json: JSONValue {
+            .object([("name", .string(name)), ("requested", .string(requested.description)), ("stored", .string(stored.description))])
+        }
+    }
 
     /// Plans the pack.
-    /// - Throws: `.usage` for an expert order that is not a permutation; the quantizer's errors for a group size
-    ///   that does not divide a row.
+    /// - Throws: `.usage` for an expert order that is not a permutation; with `strictGroups`, the quantizer's
+    ///   error naming the first tensor whose rows the requested group does not divide.
     public init(weights: ModelWeights, options: ConvertOptions) throws {
         let a = weights.architecture
         let H = a.hiddenSize, E = a.numExperts, de = a.expertSize
+        var fitted: [FittedGroup] = []
         self.dense = try weights.denseTensors.map { d in
-            (d, try PackLayout.target(d.tensorClass, d.matrix.type, cols: d.matrix.cols, tensor: d.name, options: options))
+            (d, try PackLayout.target(d.tensorClass, d.matrix.type, cols: d.matrix.cols, tensor: d.name, options: options, fitted: &fitted))
         }
         let order = options.expertOrder ?? (0..<a.numLayers).map { _ in Array(0..<E) }
         guard order.count == a.numLayers, order.allSatisfy({ $0.sorted() == Array(0..<E) }) else {
@@ -35,8 +60,9 @@ public struct PackLayout {
         layers = a.numLayers
         experts = E
         let expertSource = weights.layers.first?.experts?.up.first?.type ?? .bf16
-        upType = try PackLayout.target(.experts, expertSource, cols: H, tensor: "experts (up rows of \(H))", options: options)
-        downType = try PackLayout.target(.experts, expertSource, cols: de, tensor: "experts (down rows of \(de))", options: options)
+        upType = try PackLayout.target(.experts, expertSource, cols: H, tensor: "experts.up", options: options, fitted: &fitted)
+        downType = try PackLayout.target(.experts, expertSource, cols: de, tensor: "experts.down", options: options, fitted: &fitted)
+        self.fitted = fitted
         expertDataBytes = UInt64(de * upType.rowBytes(cols: H) + H * downType.rowBytes(cols: de))
         let align = UInt64(options.alignment)
         blockBytes = (expertDataBytes + align - 1) / align * align
@@ -50,8 +76,11 @@ public struct PackLayout {
 
     /// The storage of a tensor of class `tensorClass` stored as `source` in the checkpoint: the router and norms
     /// keep it; other classes get their override, or the embedding or general scheme, resolved for rows of `cols`.
-    /// - Throws: `StorageType.resolved`'s error naming `tensor` for a group size that does not divide `cols`.
-    static func target(_ tensorClass: TensorClass, _ source: StorageType, cols: Int, tensor: String, options: ConvertOptions) throws -> StorageType {
+    /// When the scheme's group does not divide `cols`, the tensor gets `fittedStorage` and is listed in `fitted`
+    /// (or, with `strictGroups`, refused).
+    /// - Throws: with `strictGroups`, `StorageType.resolved`'s error naming `tensor`.
+    static func target(_ tensorClass: TensorClass, _ source: StorageType, cols: Int, tensor: String, options: ConvertOptions,
+                       fitted: inout [FittedGroup]) throws -> StorageType {
         guard tensorClass.isQuantizable else { return source }
         let s: StorageType?
         switch tensorClass {
@@ -59,7 +88,32 @@ public struct PackLayout {
         default: s = options.overrides[tensorClass] ?? options.quant
         }
         guard let s else { return source }
-        return try s.resolved(cols: cols, tensor: tensor)
+        if options.strictGroups || s.fits(cols: cols) { return try s.resolved(cols: cols, tensor: tensor) }
+        let stored = fittedStorage(s, cols: cols, source: source)
+        fitted.append(FittedGroup(name: tensor, requested: s, stored: stored))
+        return stored
+    }
+
+    /// The group sizes the converter chooses from when a requested group does not divide a row.
+    public static let supportedGroups = [128, 64, 32, 16, 8]
+
+    /// What a tensor with rows of `cols` elements gets when `requested` does not fit them: the same scheme with
+    /// the largest supported group no larger than the requested one that divides `cols`; for q4 with none, q8
+    /// with one scale per row; and the source dtype when no quantized row fits either (rows that are not a
+    /// multiple of 8 elements).
+    public static func fittedStorage(_ requested: StorageType, cols: Int, source: StorageType) -> StorageType {
+        let limit = requested.group(cols: cols) ?? cols
+        let group = supportedGroups.first { $0 <= limit && cols % $0 == 0 }
+        switch requested {
+        case .q4(_, let asymmetric):
+            if let group { return .q4(group: group, asymmetric: asymmetric) }
+        case .q8:
+            if let group { return .q8(group: group) }
+        case .f32, .f16, .bf16:
+            return requested
+        }
+        if let row = try? StorageType.q8(group: nil).resolved(cols: cols, tensor: "") { return row }
+        return source
     }
 
     /// Bytes of all expert blocks.

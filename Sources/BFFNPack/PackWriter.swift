@@ -155,6 +155,7 @@ public enum PackWriter {
                 ("scheme", .string(options.quant.map(\.description) ?? "source")),
                 ("expert_dtype", E > 0 ? .string(upType.manifestName) : .null),
                 ("kept", ["router", "norms"]),
+            ] + (layout.fitted.isEmpty ? [] : [("fitted", .array(layout.fitted.map(\.json)))]) + [
                 ("classes", .object(classOrder.map { ($0.rawValue, JSONValue.object([("dtype", .string(classType[$0]!)), ("error", stats[$0]!.json)])) })),
             ])),
             ("provenance", .object([
@@ -179,7 +180,7 @@ public enum PackWriter {
         let size = out.bytesWritten
         try out.commit()
         return ConvertReport(output: output, sourceBytes: sourceBytes, outputBytes: size,
-                             classes: classOrder.map { ($0, classType[$0]!, stats[$0]!) })
+                             classes: classOrder.map { ($0, classType[$0]!, stats[$0]!) }, fitted: layout.fitted)
     }
 
     /// The version recorded in provenance.

@@ -218,15 +218,15 @@ public struct VerificationReport: Sendable {
         return .object([
             JSONMember("tokens", .int(Int64(s.tokens))),
             JSONMember("experts", .int(Int64(s.experts))),
-            JSONMember("tls", .double(s.tls)),
-            JSONMember("cls", cls(s.overall)),
+            JSONMember("token_level_sparsity", .double(s.tls)),
+            JSONMember("chunk_level_sparsity", cls(s.overall)),
             JSONMember("active_experts", dist(s.activeExperts)),
             JSONMember("reuse_ratio", s.reuseRatio.map { .double($0) } ?? .null),
             JSONMember("layers", .array(s.layers.enumerated().map { l, layer in
                 .object([
                     JSONMember("layer", .int(Int64(l))),
-                    JSONMember("tls", layer.chunkSparsity[1].map { .double($0) } ?? .null),
-                    JSONMember("cls", cls(layer.chunkSparsity)),
+                    JSONMember("token_level_sparsity", layer.chunkSparsity[1].map { .double($0) } ?? .null),
+                    JSONMember("chunk_level_sparsity", cls(layer.chunkSparsity)),
                     JSONMember("active_experts", dist(layer.activeExperts)),
                     JSONMember("reuse_ratio", layer.reuseRatio.map { .double($0) } ?? .null),
                 ])

@@ -85,28 +85,10 @@ struct BenchCommand: ParsableCommand {
             }
             progress.finish()
             if printing.json {
-                func obj(_ r: BenchmarkResult) -> JSONValue {
-                    .object([
-                        ("threads", .integer(r.threads)), ("prefill_tokens", .integer(r.prefillTokens)), ("decode_tokens", .integer(r.decodeTokens)),
-                        ("prefill_tokens_per_second", .double(r.prefillTokensPerSecond)), ("decode_tokens_per_second", .double(r.decodeTokensPerSecond)),
-                        ("weight_bytes_per_token", .double(r.weightBytesPerToken)), ("effective_gbps", .double(r.effectiveGBps)),
-                        ("read_bandwidth_gbps", .double(r.readBandwidthGBps)), ("bandwidth_ratio", .double(r.bandwidthRatio)),
-                        ("dense_ffn_ms_per_token", .double(r.denseFFNMillisecondsPerToken)),
-                        ("sparse_ffn_ms_per_token", .double(r.sparseFFNMillisecondsPerToken)),
-                        ("active_expert_fraction", .double(r.activeExpertFraction)), ("peak_rss_bytes", .integer(r.peakRSSBytes)),
-                        ("weight_bytes", .integer(r.weightBytes)), ("kv_cache_bytes", .integer(r.kvCacheBytes)),
-                        ("memory_limit_bytes", .integer(r.memoryLimitBytes)),
-                        ("prefill_gflops_per_thread", .double(r.prefillGFLOPsPerThread)),
-                        ("prompt_tokens_per_second", .double(r.promptTokensPerSecond)),
-                        ("prompt_gflops_per_thread", .double(r.promptGFLOPsPerThread)),
-                        ("token_ms", .double(r.tokenMilliseconds)),
-                        ("chunk_ms", .object(r.chunkMilliseconds.sorted { $0.key < $1.key }.map { (String($0.key), JSONValue.double($0.value)) })),
-                    ])
-                }
                 var members: [(String, JSONValue)] = [("model", .string(model))]
-                if case .object(let first) = obj(runs[0]) { members += first.map { ($0.key, $0.value) } }
-                members.append(("runs", .array(runs.map(obj))))
-                print(JSONValue.object(members).serialized(pretty: true))
+                if case .object(let first) = runs[0].json { members += first.map { ($0.key, $0.value) } }
+                members.append(("runs", .array(runs.map(\.json))))
+                printing.emit(.object(members))
             } else {
                 for r in runs {
                     print("threads \(r.threads): prefill \(fixed(r.prefillTokensPerSecond, 1)) tok/s (\(r.prefillTokens) tokens, every token's logits, \(fixed(r.prefillGFLOPsPerThread, 1)) GFLOP/s per thread), decode \(fixed(r.decodeTokensPerSecond, 2)) tok/s")

@@ -18,8 +18,10 @@ struct ConvertCommand: ParsableCommand {
         --quant f32|f16|bf16 casts weights (round to nearest even); q8 stores int8 with a scale per row or per \
         --group-size; q4 stores int4 in groups with scale and offset (or --symmetric). Without --quant each \
         tensor keeps its source dtype, and such a pack gives logits bit-identical to the source. The router and \
-        every norm always keep their source dtype; --override attention=q8 and the like set one class. A group \
-        size that does not divide a tensor's rows is an error naming the tensor.
+        every norm always keep their source dtype; --override attention=q8 and the like set one class. A tensor \
+        whose rows the group size does not divide gets the largest supported group (128 ... 8, no larger than the one \
+        asked for) that divides them, or q8 with one scale per row, and is listed in the output and the manifest; \
+        --strict-groups refuses it instead (an error naming the tensor).
 
         Examples:
           bffn convert fixtures/reference/mla-blocklinear-rms-bf16-bin -o /tmp/model.bfpk
@@ -41,6 +43,9 @@ struct ConvertCommand: ParsableCommand {
 
     @Flag(help: "q4 with a scale only (default: scale and offset per group).")
     var symmetric = false
+
+    @Flag(help: "Refuse a tensor whose rows the group size does not divide (default: store it with the largest supported group that does, listed in the output and the manifest).")
+    var strictGroups = false
 
     @Option(help: "Storage for the embedding and LM head (default: follows --quant).")
     var quantEmbeddings: StorageType?
@@ -79,6 +84,7 @@ struct ConvertCommand: ParsableCommand {
             o.quant = scheme(quant)
             o.embeddingQuant = scheme(quantEmbeddings)
             o.overrides = overrides()
+            o.strictGroups = strictGroups
             o.alignment = align
             o.attachments = attach
             o.overwrite = overwriting.force
@@ -87,15 +93,12 @@ struct ConvertCommand: ParsableCommand {
             let r = try PackWriter.convert(source: source, to: output, options: o) { progress.update($0, $1) }
             progress.finish()
             if printing.json {
-                print(JSONValue.object([
-                    ("output", .string(r.output)), ("source_bytes", .integer(r.sourceBytes)), ("output_bytes", .integer(r.outputBytes)),
-                    ("classes", .object(r.classes.map { c in (c.tensorClass.rawValue, JSONValue.object([
-                        ("dtype", .string(c.dtype)), ("rmse", .double(c.stats.rmse)), ("max_abs", .double(c.stats.maxAbs)),
-                        ("snr_db", c.stats.snrDB.map { .double($0) } ?? .null), ("elements", .integer(c.stats.elements)),
-                    ])) })),
-                ]).serialized(pretty: true))
+                printing.emit(r.json)
             } else {
                 print("wrote \(r.output): \(r.outputBytes) bytes (source \(r.sourceBytes))")
+                for f in r.fitted {
+                    print("  \(f.name): \(f.requested) does not divide its rows; stored as \(f.stored)")
+                }
                 for c in r.classes {
                     let snr = c.stats.snrDB.map { "\(fixed($0, 1)) dB" } ?? "lossless"
                     print("  \(c.tensorClass.rawValue.padding(toLength: 11)) \(c.dtype.padding(toLength: 5)) RMSE \(c.stats.rmse) max \(c.stats.maxAbs) SNR \(snr)")

@@ -40,9 +40,8 @@ struct ExportCommand: ParsableCommand {
             try PackExporter.export(PackFile(path: pack), to: output, layout: PackExporter.Layout(rawValue: layout)!, overwrite: overwriting.force)
             progress.finish()
             if printing.json {
-                print(JSONValue.object([("output", .string(output)), ("layout", .string(layout)),
-                                        ("files", .array([.string(output + "/config.json"), .string(output + "/model.safetensors")]))])
-                    .serialized(pretty: true))
+                printing.emit(.object([("output", .string(output)), ("layout", .string(layout)),
+                                       ("files", .array([.string(output + "/config.json"), .string(output + "/model.safetensors")]))]))
             } else {
                 print("wrote \(output)/model.safetensors and config.json")
             }

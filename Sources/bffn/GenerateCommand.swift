@@ -86,12 +86,12 @@ struct GenerateCommand: ParsableCommand {
                 var members: [(String, JSONValue)] = [
                     ("prompt_ids", .array(prompt.map { .integer($0) })),
                     ("generated_ids", .array(ids.map { .integer($0) })),
-                    ("tokens_per_second", .double(tokensPerSecond)),
+                    ("decode_tokens_per_second", .double(tokensPerSecond)),
                     ("prefill_seconds", .double(prefillSeconds)),
                     ("experts_read_fraction", .double(expertsRead)),
                 ]
                 if let speculativeJSON { members.append(("speculative", speculativeJSON)) }
-                print(JSONValue.object(members).serialized(pretty: true))
+                printing.emit(.object(members))
             } else {
                 print(ids.map(String.init).joined(separator: ","))
                 // The first token comes from the prefill; decode speed and experts read are per decode step.

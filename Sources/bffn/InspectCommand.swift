@@ -51,7 +51,7 @@ struct InspectCommand: ParsableCommand {
                 if printing.json {
                     var doc = report.json
                     if check, case .object(var m) = doc { m.append(JSONMember("check", .object([("passed", true)]))); doc = .object(m) }
-                    print(doc.serialized(pretty: true))
+                    printing.emit(doc)
                 } else {
                     print(report.text(includeTensors: tensors))
                     if check { print("check       every header, manifest, tensor, expert block and attachment CRC-32 matched") }
@@ -69,11 +69,11 @@ struct InspectCommand: ParsableCommand {
                 if let read, case .object(var members) = doc {
                     members.append(JSONMember("check", .object([
                         ("passed", .bool(true)), ("tensors", .integer(read.tensors)), ("bytes_read", .integer(read.bytes)),
-                        ("seconds", .double(read.seconds)), ("gigabytes_per_second", .double(read.gigabytesPerSecond)),
+                        ("seconds", .double(read.seconds)), ("read_gb_per_s", .double(read.gigabytesPerSecond)),
                     ])))
                     doc = .object(members)
                 }
-                print(doc.serialized(pretty: true))
+                printing.emit(doc)
             } else {
                 print(report.text(includeTensors: tensors))
                 if let read {

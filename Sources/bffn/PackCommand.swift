@@ -85,7 +85,7 @@ struct PackCommand: ParsableCommand {
             if progress.enabled { options.progress = { progress.note($0) } }
             let report = try DevicePacker.pack(source: source, output: output, options: options)
             progress.finish()
-            print(printing.json ? report.json.serialized(pretty: true) : report.text, terminator: printing.json ? "\n" : "")
+            if printing.json { printing.emit(report.json) } else { print(report.text, terminator: "") }
         }
     }
 }

@@ -95,8 +95,8 @@ struct SynthCommand: ParsableCommand {
                 }
                 // Sequences are 64 tokens, so chunks never straddle two sequences.
                 let stats = SparsityStatistics(routerScores: scores, experts: o.preset.experts)
-                measured = .object([("tokens", .integer(measureTokens)), ("tls", .double(stats.tls)),
-                                    ("cls8", stats.overall[8].map { .double($0) } ?? .null)])
+                measured = .object([("tokens", .integer(measureTokens)), ("token_level_sparsity", .double(stats.tls)),
+                                    ("chunk_level_sparsity", .object([("8", stats.overall[8].map { .double($0) } ?? .null)]))])
             }
             var lines: [String] = []
             for i in 0..<8 { lines.append(workload.sequence(length: 64, index: 1000 + i).map(String.init).joined(separator: ",")) }
@@ -104,7 +104,7 @@ struct SynthCommand: ParsableCommand {
             let doc = JSONValue.object([
                 ("preset", .string(o.preset.name)), ("weights", .string(weightPath)), ("format", .string(o.format.rawValue)),
                 ("dtype", .string(o.dtype.rawValue)), ("seed", .integer(Int64(bitPattern: o.seed))),
-                ("requested", .object([("tls", .double(o.tls)), ("cls8", .double(o.cls8))])),
+                ("requested", .object([("token_level_sparsity", .double(o.tls)), ("chunk_level_sparsity", .object([("8", .double(o.cls8))]))])),
                 ("workload", .object([("description", "Markov chain over vocabulary topics: token t is in topic t mod topics; before each token after the first the topic switches to a uniformly random one with switch_probability; tokens are uniform within the topic"),
                                       ("topics", .integer(workload.topics)), ("switch_probability", .double(workload.switchProbability)),
                                       ("seed", .integer(Int64(bitPattern: workload.seed))), ("measured_sequences", "index 0, 1, ... of 64 tokens"),
@@ -113,10 +113,10 @@ struct SynthCommand: ParsableCommand {
             ])
             try writeFileAtomically(out + "/synth.json", Array((doc.serialized(pretty: true) + "\n").utf8))
             if printing.json {
-                print(doc.serialized(pretty: true))
+                printing.emit(doc)
             } else {
                 print("wrote \(weightPath)")
-                if let t = measured["tls"]?.numberValue, let c = measured["cls8"]?.numberValue {
+                if let t = measured["token_level_sparsity"]?.numberValue, let c = measured["chunk_level_sparsity"]?["8"]?.numberValue {
                     print("routing on the synthetic workload: TLS \(fixed(t, 3)) (asked \(fixed(o.tls, 3))), CLS8 \(fixed(c, 3)) (asked \(fixed(o.cls8, 3)))")
                 }
             }

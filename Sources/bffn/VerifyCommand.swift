@@ -85,7 +85,7 @@ struct VerifyCommand: ParsableCommand {
             if let file = prompts { promptList = try TokenSequenceFile.read(path: file) }
             let report = try Verifier.run(modelPath: model, referencePath: reference, prompts: promptList, options: options)
             progress.finish()
-            print(printing.json ? report.json.serialized(pretty: true) : report.text, terminator: printing.json ? "\n" : "")
+            if printing.json { printing.emit(report.json) } else { print(report.text, terminator: "") }
             if !report.passed { throw ExitCode(1) }
         }
     }

@@ -19,19 +19,54 @@ struct BFFNCommand: ParsableCommand {
     )
 }
 
+/// Hints for a command line ArgumentParser rejected.
+enum UsageHints {
+    /// The subcommands, for suggestions.
+    static let commands = ["inspect", "convert", "export", "generate", "verify", "pack", "synth", "bench"]
+
+    /// "Did you mean 'inspect'?" when the first argument is not a subcommand but is within two edits of one.
+    static func suggestion(for arguments: [String]) -> String {
+        guard let first = arguments.first, !first.hasPrefix("-"), !commands.contains(first) else { return "" }
+        let best = commands.map { ($0, editDistance(first, $0)) }.min { $0.1 < $1.1 }
+        guard let best, best.1 <= 2 else { return "" }
+        return "\nDid you mean 'bffn \(best.0)'?"
+    }
+
+    /// Levenshtein distance between two strings (by Unicode scalar).
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let x = Array(a.unicodeScalars), y = Array(b.unicodeScalars)
+        var previous = Array(0...y.count)
+        for i in 1...max(1, x.count) where !x.isEmpty {
+            var current = [i] + [Int](repeating: 0, count: y.count)
+            for j in 1...max(1, y.count) where !y.isEmpty {
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x[i - 1] == y[j - 1] ? 0 : 1))
+            }
+            previous = current
+        }
+        return x.isEmpty ? y.count : previous[y.count]
+    }
+}
+
 /// The tool version.
 enum BFFNVersion {
     static let string = "0.1.0"
 }
 
-// ArgumentParser exits 64 (EX_USAGE) on bad arguments; bffn documents 2 for usage errors.
+// ArgumentParser exits 64 (EX_USAGE) on bad arguments; bffn documents 2 for usage errors, printed as JSON on
+// stdout too when the command line asks for --json.
+let arguments = Array(CommandLine.arguments.dropFirst())
 do {
-    var command = try BFFNCommand.parseAsRoot()
+    var command = try BFFNCommand.parseAsRoot(arguments)
     try command.run()
 } catch {
     let code = BFFNCommand.exitCode(for: error)
     if code == .validationFailure {
-        FileHandleOutput.standardError(BFFNCommand.fullMessage(for: error) + "\n")
+        let message = BFFNCommand.message(for: error)
+        FileHandleOutput.standardError(BFFNCommand.fullMessage(for: error) + UsageHints.suggestion(for: arguments) + "\n")
+        if arguments.contains("--json") {
+            print(versioned(.object([("error", .object([("code", "usage"), ("reason", .string(message)), ("file", .null),
+                                                        ("field", .null), ("offset", .null)]))])).serialized(pretty: true))
+        }
         BFFNCommand.exit(withError: ExitCode(2))
     }
     BFFNCommand.exit(withError: error)

@@ -79,7 +79,7 @@ struct GenerateCommandTests {
         let generated = j["generated_ids"]?.arrayElements?.compactMap { $0.intValue.map(Int.init) }
         #expect(generated == f.greedy)
         #expect((j["experts_read_fraction"]?.numberValue ?? 0) > 0 && (j["experts_read_fraction"]?.numberValue ?? 1) < 1)
-        #expect(j["tokens_per_second"]?.numberValue != nil)
+        #expect(j["decode_tokens_per_second"]?.numberValue != nil && j["schema"] == 1)
     }
 
     @Test func badTokenIds() throws {
@@ -115,15 +115,15 @@ struct SynthBenchCommandTests {
         let s = try runBFFN(["synth", "--preset", "tiny", "--out", dir.file("m"), "--format", "bin", "--json"])
         #expect(s.status == 0, "\(s.stderr)")
         let doc = try JSONValue.parse(s.stdout)
-        let tls = try #require(doc["measured"]?["tls"]?.numberValue)
+        let tls = try #require(doc["measured"]?["token_level_sparsity"]?.numberValue)
         #expect(abs(tls - 0.8) < 0.05)
         #expect(try runBFFN(["synth", "--preset", "tiny", "--out", dir.file("m")]).status == 1) // exists, no --force
         #expect(try runBFFN(["synth", "--preset", "huge", "--out", dir.file("x")]).status == 2)
         let b = try runBFFN(["bench", dir.file("m"), "--threads", "1,2", "--tokens", "4", "--json"])
         #expect(b.status == 0, "\(b.stderr)")
         let j = try JSONValue.parse(b.stdout)
-        for key in ["prefill_tokens_per_second", "decode_tokens_per_second", "weight_bytes_per_token", "effective_gbps",
-                    "read_bandwidth_gbps", "bandwidth_ratio", "dense_ffn_ms_per_token", "sparse_ffn_ms_per_token",
+        for key in ["prefill_tokens_per_second", "decode_tokens_per_second", "weight_bytes_per_token", "effective_gb_per_s",
+                    "read_bandwidth_gb_per_s", "bandwidth_ratio", "dense_ffn_ms_per_token", "sparse_ffn_ms_per_token",
                     "active_expert_fraction", "peak_rss_bytes", "weight_bytes", "kv_cache_bytes", "memory_limit_bytes",
                     "prefill_gflops_per_thread", "prompt_tokens_per_second", "prompt_gflops_per_thread"] {
             #expect(j[key]?.numberValue != nil, "\(key)")
@@ -138,7 +138,7 @@ struct SynthBenchCommandTests {
         let table = try JSONValue.parse(try runBFFN(["inspect", dir.file("m"), "--json"]).stdout)["tensors"]?.arrayElements ?? []
         #expect(Int64(weights) == table.reduce(Int64(0)) { $0 + ($1["bytes"]?.intValue ?? 0) })
         let perToken = try #require(j["weight_bytes_per_token"]?.numberValue), tps = try #require(j["decode_tokens_per_second"]?.numberValue)
-        let effective = try #require(j["effective_gbps"]?.numberValue), read = try #require(j["read_bandwidth_gbps"]?.numberValue)
+        let effective = try #require(j["effective_gb_per_s"]?.numberValue), read = try #require(j["read_bandwidth_gb_per_s"]?.numberValue)
         #expect(abs(effective - perToken * tps / 1e9) <= 1e-9 * effective)
         #expect(abs((j["bandwidth_ratio"]?.numberValue ?? 0) - effective / read) <= 1e-9 * effective / read)
         #expect(perToken > 0 && Double(weights) > perToken)
@@ -165,7 +165,7 @@ struct PackCommandTests {
         #expect(c.status == 0, "\(c.stderr)")
         let report = try JSONValue.parse(c.stdout)
         #expect(report["classes"]?["experts"]?["dtype"] == "Q8")
-        #expect((report["classes"]?["experts"]?["snr_db"]?.numberValue ?? 0) > 30)
+        #expect((report["classes"]?["experts"]?["error"]?["snr_db"]?.numberValue ?? 0) > 30)
         #expect(try runBFFN(["convert", Fixtures.blockLinearReference, "-o", pack]).status == 1)      // exists
         #expect(try runBFFN(["convert", Fixtures.blockLinearReference, "-o", pack, "--quant", "q3"]).status == 2)
         let i = try runBFFN(["inspect", pack, "--json", "--check"])

@@ -19,7 +19,7 @@ struct VerifyCommandTests {
             #expect(j[key] != nil, "missing \(key)")
         }
         #expect(j["passed"] == true && j["greedy_match"] == true && j["greedy_match_tokens"] == 16)
-        #expect(j["speculative"]?["lossless"] == true && j["sparsity"]?["cls"]?["8"] != nil)
+        #expect(j["speculative"]?["lossless"] == true && j["sparsity"]?["chunk_level_sparsity"]?["8"] != nil)
         // Values, against the reference file read independently and the documented guarantees (float32 logits of
         // the published code within 1e-3; the reference class's limits).
         let reference = try ReferenceIds(model + "/reference.safetensors")
@@ -33,8 +33,8 @@ struct VerifyCommandTests {
         let steps = try #require(spec["steps"]?.numberValue), accepted = try #require(spec["accepted_tokens"]?.numberValue)
         #expect(accepted <= (spec["drafted_tokens"]?.numberValue ?? -1))
         #expect(abs((spec["mean_accept_length"]?.numberValue ?? 0) - (accepted + steps) / steps) < 1e-9)
-        let cls8 = try #require(j["sparsity"]?["cls"]?["8"]?.numberValue)
-        #expect(cls8 >= 0 && cls8 <= (j["sparsity"]?["tls"]?.numberValue ?? -1))
+        let cls8 = try #require(j["sparsity"]?["chunk_level_sparsity"]?["8"]?.numberValue)
+        #expect(cls8 >= 0 && cls8 <= (j["sparsity"]?["token_level_sparsity"]?.numberValue ?? -1))
         // A q8 pack against its source, with a drafter tree and a prompts file: passes; with --min-top1 1.01
         // impossible: usage error; with an impossibly small KLD limit: fails with exit 1.
         let pack = dir.file("q8.bfpk")
@@ -90,7 +90,7 @@ struct DevicePackCommandTests {
         #expect(stat(out, &info) == 0 && j["file_bytes"]?.intValue == Int64(info.st_size))
         let expertsOffset = try #require(experts?["offset"]?.intValue), residentExperts = try #require(experts?["resident_bytes"]?.intValue)
         #expect(j["resident_bytes"]?.intValue == expertsOffset + residentExperts && j["streamed_bytes"] == 0)
-        let perToken = try #require(j["per_token"]?["bytes"]?.numberValue)
+        let perToken = try #require(j["per_token"]?["bytes_per_token"]?.numberValue)
         #expect(abs((j["per_token"]?["implied_tokens_per_second"]?.numberValue ?? 0) - 102.4e9 / perToken) < 1e-6 * 102.4e9 / perToken)
         let chunk = try #require(j["per_chunk"]?["8"]?["bytes_per_chunk"]?.numberValue)
         #expect(j["per_chunk"]?["8"]?["bytes_per_token"]?.numberValue == chunk / 8 && chunk < 8 * perToken)

@@ -143,12 +143,38 @@ struct PackTests {
         #expect(try Fixtures.bytes(dir.file("a.bfpk")) == Fixtures.bytes(dir.file("b.bfpk")))
     }
 
-    @Test func aGroupThatDoesNotDivideARowIsAnError() throws {
+    @Test func aGroupThatDoesNotDivideARowIsAnErrorWithStrictGroups() throws {
         let dir = TemporaryDirectory()
         var o = ConvertOptions()
         o.quant = .q4(group: 64, asymmetric: true)   // the fixture's experts are 8 wide
+        o.strictGroups = true
         #expect(throws: BFFNError(.unsupported, "")) { _ = try PackWriter.convert(source: Fixtures.blockLinearReference, to: dir.file("m.bfpk"), options: o) }
         #expect(throws: BFFNError.self) { _ = try MappedFile(path: dir.file("m.bfpk")) }   // nothing left behind
+    }
+
+    /// Without --strict-groups, a tensor whose rows the group does not divide gets the largest supported group
+    /// (no larger than asked) that divides them; the report and the manifest list it; the pack runs.
+    @Test func groupsAreFittedPerTensorAndListed() throws {
+        let dir = TemporaryDirectory()
+        var o = ConvertOptions()
+        o.overrides[.experts] = .q4(group: 64, asymmetric: true)   // up rows of 64: fit; down rows of 8: groups of 8
+        let r = try PackWriter.convert(source: Fixtures.blockLinearReference, to: dir.file("m.bfpk"), options: o)
+        #expect(r.fitted == [PackLayout.FittedGroup(name: "experts.down", requested: .q4(group: 64, asymmetric: true),
+                                                    stored: .q4(group: 8, asymmetric: true))])
+        let pack = try PackFile(path: dir.file("m.bfpk"))
+        #expect(pack.experts?.upStorage == .q4(group: 64, asymmetric: true) && pack.experts?.downStorage == .q4(group: 8, asymmetric: true))
+        let listed = try #require(pack.manifest["quantization"]?["fitted"]?.arrayElements)
+        #expect(listed == [.object([("name", "experts.down"), ("requested", "q4/g64/asym"), ("stored", "q4/g8/asym")])])
+        try pack.verifyChecksums()
+        // Rules: the largest supported group no larger than asked; q4 with none becomes q8 per row; rows that
+        // are not a multiple of 8 keep the source dtype.
+        #expect(PackLayout.fittedStorage(.q4(group: 128, asymmetric: false), cols: 96, source: .bf16) == .q4(group: 32, asymmetric: false))
+        #expect(PackLayout.fittedStorage(.q8(group: 64), cols: 40, source: .bf16) == .q8(group: 8))
+        #expect(PackLayout.fittedStorage(.q4(group: 32, asymmetric: true), cols: 12, source: .bf16) == .bf16)
+        #expect(PackLayout.fittedStorage(.q4(group: 8, asymmetric: true), cols: 4, source: .f16) == .f16)
+        let engine = try Engine(weights: ModelWeights(pack: pack))
+        #expect(engine.weights.layers[0].experts?.down.first?.type == .q4(group: 8, asymmetric: true))
+        #expect(try engine.forward([1, 2, 3]).logits.allSatisfy(\.isFinite))
     }
 
     @Test func damageIsFoundAndNamed() throws {

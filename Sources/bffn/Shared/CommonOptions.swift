@@ -18,6 +18,10 @@ struct OutputOptions: ParsableArguments {
 
     /// Runs `body` under this command's error reporting (`runReportingErrors`).
     func run(_ body: () throws -> Void) throws { try runReportingErrors(json: json, body) }
+
+    /// Prints a command's JSON result on stdout with the vocabulary's version first (`"schema": 1`,
+    /// docs/json.md).
+    func emit(_ value: JSONValue) { print(versioned(value).serialized(pretty: true)) }
 }
 
 /// `--force`: replace outputs that exist (outputs are always written atomically).

@@ -12,7 +12,7 @@ func runReportingErrors(json: Bool, _ body: () throws -> Void) throws {
         try body()
     } catch let e as BFFNError {
         FileHandleOutput.standardError("bffn: error: \(e)\n")
-        if json { print(errorJSON(e).serialized(pretty: true)) }
+        if json { print(versioned(errorJSON(e)).serialized(pretty: true)) }
         throw ExitCode(e.exitCode)
     }
 }
@@ -35,4 +35,13 @@ enum FileHandleOutput {
         var copy = text
         copy.withUTF8 { buf in _ = write(2, buf.baseAddress, buf.count) }
     }
+}
+
+/// The version of the JSON vocabulary every command prints (docs/json.md); bumped when a key changes meaning.
+let jsonSchemaVersion = 1
+
+/// `value` with `"schema": jsonSchemaVersion` as its first member (objects only).
+func versioned(_ value: JSONValue) -> JSONValue {
+    guard case .object(let members) = value else { return value }
+    return .object([("schema", .integer(jsonSchemaVersion))] + members.filter { $0.key != "schema" }.map { ($0.key, $0.value) })
 }
