@@ -101,6 +101,6 @@ let package = Package(
                                                         "BFFNTorchZip", "BFFNTestSupport"]),
         // The repository's own rules (the module graph, no references outside the repository).
         .testTarget(name: "RepositoryTests", dependencies: ["BFFNCore", "BFFNTestSupport"]),
-        .testTarget(name: "BFFNCommandLineTests", dependencies: ["bffn", "BFFNCore", "BFFNTestSupport"]),
+        .testTarget(name: "BFFNCommandLineTests", dependencies: ["bffn", "BFFNCheckpoint", "BFFNCore", "BFFNTestSupport"]),
     ]
 )

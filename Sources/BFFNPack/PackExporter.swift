@@ -16,8 +16,14 @@ public enum PackExporter {
 
     /// Exports `pack` into `folder` (created if needed). Experts are written in their source order (the
     /// pack's permutation undone), so a pack in the source's dtype exports the source's tensors byte for byte.
-    /// - Throws: `.outputExists` without `overwrite`; write errors.
-    public static func export(_ pack: PackFile, to folder: String, layout: Layout, overwrite: Bool) throws {
+    /// - Parameter dtype: the float type every tensor is written in (F32, F16 or BF16, rounded to nearest even);
+    ///   nil writes each float tensor in its stored type and quantized ones dequantized as F32.
+    /// - Throws: `.usage` for another dtype; `.outputExists` without `overwrite`; write errors.
+    public static func export(_ pack: PackFile, to folder: String, layout: Layout, overwrite: Bool, dtype: DType? = nil) throws {
+        let target: StorageType? = try dtype.map {
+            guard let t = StorageType($0) else { throw BFFNError(.usage, "export writes F32, F16 or BF16, not \($0.rawValue)", field: "dtype") }
+            return t
+        }
         mkdir(folder, 0o755)
         let a = pack.architecture
         let names = TensorNames.published
@@ -31,9 +37,10 @@ public enum PackExporter {
         var decls: [(name: String, dtype: DType, shape: [Int])] = []
         var writers: [((UnsafeRawBufferPointer) throws -> Void) throws -> Void] = []
         /// The exported dtype: the storage's own float type, F32 for quantized storage (dequantized).
-        func exportType(_ t: StorageType) -> DType { t.dtype ?? .f32 }
-        /// Row r, columns of `m`, in the exported dtype: a byte copy for float storage.
+        func exportType(_ t: StorageType) -> DType { target?.dtype ?? t.dtype ?? .f32 }
+        /// Row r, columns of `m`, in the exported dtype: a byte copy when the storage is that type already.
         func rowBytes(_ m: WeightMatrix, _ r: Int) -> [UInt8] {
+            if let target, target != m.type { return WeightQuantizer.encode(m.rowValues(r), as: target).bytes }
             if m.type.isFloat { return Array(UnsafeRawBufferPointer(start: m.row(r), count: m.cols * m.type.size)) }
             var out: [UInt8] = []
             out.reserveCapacity(m.cols * 4)
@@ -53,7 +60,7 @@ public enum PackExporter {
                 sourceToSlot = inverse
             }
             writers.append { emit in
-                if let inv = sourceToSlot, m.rows == 1, m.type.isFloat {
+                if let inv = sourceToSlot, m.rows == 1, m.type.isFloat, target == nil || target == m.type {
                     let size = m.type.size
                     var out = [UInt8](repeating: 0, count: m.cols * size)
                     for x in 0..<m.cols {

@@ -2,6 +2,16 @@ import ArgumentParser
 import BFFNCore
 import BFFNPack
 
+/// The float types `export --dtype` writes.
+enum ExportType: String, CaseIterable, ExpressibleByArgument {
+    case f32, f16, bf16
+
+    init?(argument: String) { self.init(rawValue: argument.lowercased()) }
+
+    /// The checkpoint dtype.
+    var dtype: DType { self == .f32 ? .f32 : self == .f16 ? .f16 : .bf16 }
+}
+
 /// `bffn export X.bfpk -o DIR`: a standard safetensors checkpoint from a pack.
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -9,11 +19,13 @@ struct ExportCommand: ParsableCommand {
         abstract: "Write a .bfpk back out as config.json + model.safetensors with the published tensor names.",
         discussion: """
         Experts are written in their source order. A pack in the source's dtype exports every tensor byte for \
-        byte as the source had it (for sources with the published names). Attachments are written beside.
+        byte as the source had it (for sources with the published names). Quantized tensors are written \
+        dequantized, as F32 unless --dtype says f16 or bf16. Attachments are written beside.
 
         Examples:
           bffn export /tmp/model.bfpk -o /tmp/model-export
           bffn export /tmp/model.bfpk -o /tmp/model-block --layout block
+          bffn export /tmp/model-q4.bfpk -o /tmp/model-bf16 --dtype bf16 --json
         """
     )
 
@@ -26,6 +38,9 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Expert tensor layout: block_linear (published) or block (3-D).")
     var layout: String = "block_linear"
 
+    @Option(help: "Write every tensor as f32, f16 or bf16 (round to nearest even; default: each float tensor's stored type, quantized ones dequantized as f32).")
+    var dtype: ExportType?
+
     @OptionGroup var overwriting: OverwriteOptions
     @OptionGroup var printing: OutputOptions
 
@@ -37,10 +52,11 @@ struct ExportCommand: ParsableCommand {
         try printing.run {
             let progress = ProgressReporter(label: "export")
             progress.note("writing \(output)/model.safetensors")
-            try PackExporter.export(PackFile(path: pack), to: output, layout: PackExporter.Layout(rawValue: layout)!, overwrite: overwriting.force)
+            try PackExporter.export(PackFile(path: pack), to: output, layout: PackExporter.Layout(rawValue: layout)!,
+                                      overwrite: overwriting.force, dtype: dtype?.dtype)
             progress.finish()
             if printing.json {
-                printing.emit(.object([("output", .string(output)), ("layout", .string(layout)),
+                printing.emit(.object([("output", .string(output)), ("layout", .string(layout)), ("dtype", dtype.map { .string($0.rawValue) } ?? .null),
                                        ("files", .array([.string(output + "/config.json"), .string(output + "/model.safetensors")]))]))
             } else {
                 print("wrote \(output)/model.safetensors and config.json")

@@ -1,3 +1,4 @@
+import BFFNCheckpoint
 import BFFNCore
 import BFFNTestSupport
 import Testing
@@ -194,5 +195,21 @@ struct PackCommandTests {
         #expect(e.status == 0, "\(e.stderr)")
         let x = try runBFFN(["inspect", dir.file("out"), "--json"])
         #expect(try JSONValue.parse(x.stdout)["model"]?["num_experts"] == 6)
+        // --dtype: a q8 pack written back as bf16 (every tensor), half the bytes of the F32 default; the source's
+        // bf16 tensors that q8 never touched (router, norms) come back byte for byte.
+        let bf = try runBFFN(["export", pack, "-o", dir.file("bf16"), "--dtype", "BF16", "--json"])
+        #expect(bf.status == 0, "\(bf.stderr)")
+        #expect(try JSONValue.parse(bf.stdout)["dtype"] == "bf16")
+        let exported = try JSONValue.parse(try runBFFN(["inspect", dir.file("bf16"), "--json"]).stdout)
+        let f32 = try JSONValue.parse(try runBFFN(["inspect", dir.file("out"), "--json"]).stdout)
+        #expect(exported["bytes_per_dtype"]?.objectMembers?.map(\.key) == ["BF16"])
+        #expect((exported["bytes_per_dtype"]?["BF16"]?.intValue ?? 0) * 2 == (f32["bytes_per_dtype"]?["F32"]?.intValue ?? 0)
+                + 2 * (f32["bytes_per_dtype"]?["BF16"]?.intValue ?? -1))
+        let source = try Checkpoint(path: Fixtures.blockLinearReference), back = try Checkpoint(path: dir.file("bf16"))
+        for name in ["model.layers.1.mlp.router_norm.weight", "model.norm.weight"] {
+            let a = try source.bytes(of: source.tensor(named: name)!).contents, b = try back.bytes(of: back.tensor(named: name)!).contents
+            #expect(a == b, "\(name)")
+        }
+        #expect(try runBFFN(["export", pack, "-o", dir.file("x"), "--dtype", "q8"]).status == 2)
     }
 }
