@@ -11,12 +11,35 @@ public enum TextNumber {
     }
 
     /// About three significant digits: scientific notation below 0.001 ("1.53e-6"), one decimal from 10 up,
-    /// four decimals between.
+    /// four decimals between, and "0" for zero.
     public static func short(_ v: Double) -> String {
         guard v.isFinite else { return fixed(v, 0) }
+        if v == 0 { return "0" }
         if v == 0 || abs(v) >= 1e-3 { return abs(v) >= 10 ? fixed(v, 1) : fixed(v, 4) }
         var exponent = 0, m = abs(v)
         while m < 1 { m *= 10; exponent -= 1 }
         return (v < 0 ? "-" : "") + fixed(m, 2) + "e\(exponent)"
     }
+
+    /// A size for people in decimal units: `999 B`, `104 kB`, `615.9 MB`, `3.26 GB`.
+    public static func bytes(_ count: Double) -> String {
+        if count < 1000 { return "\(Int(count.rounded())) B" }
+        if count < 1e6 { return fixed(count / 1e3, count < 1e4 ? 1 : 0) + " kB" }
+        if count < 1e9 { return fixed(count / 1e6, count < 1e8 ? 1 : 0) + " MB" }
+        return fixed(count / 1e9, 2) + " GB"
+    }
+
+    /// `v` with thousands separators ("1,234,567").
+    public static func grouped(_ v: UInt64) -> String {
+        let s = String(v)
+        var out = ""
+        for (i, c) in s.enumerated() {
+            if i > 0 && (s.count - i) % 3 == 0 { out.append(",") }
+            out.append(c)
+        }
+        return out
+    }
+
+    /// The exact byte count with the size for people beside it: `1,234,567 bytes (1.2 MB)`.
+    public static func bytesWithSize(_ count: UInt64) -> String { "\(grouped(count)) bytes (\(bytes(Double(count))))" }
 }

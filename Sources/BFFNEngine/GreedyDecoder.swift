@@ -4,13 +4,6 @@ import BFFNCore
 import Glibc
 #endif
 
-/// Monotonic seconds, for throughput figures.
-public func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
-
 /// The result of greedy decoding.
 public struct GenerationResult: Sendable {
     /// The prompt.

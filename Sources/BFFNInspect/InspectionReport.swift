@@ -106,7 +106,7 @@ public struct InspectionReport {
         for f in checkpoint.filePaths { lines.append("  file      \(f)") }
         lines.append("config      \(checkpoint.configPath ?? "(none)")")
         lines.append("parameters \(Self.grouped(parameterCount)) in \(checkpoint.tensors.count) tensors")
-        for (d, b) in bytesPerDType { lines.append("  \(d.rawValue.padding(6))  \(Self.grouped(b)) bytes") }
+        for (d, b) in bytesPerDType { lines.append("  \(d.rawValue.padding(6))  \(TextNumber.bytesWithSize(b))") }
         if let r = recognition {
             let a = r.architecture
             lines.append("model       attention \(a.attention.rawValue), FFN \(a.ffnLayout.rawValue), router norm \(a.routerNorm?.rawValue ?? "-")")
@@ -140,15 +140,7 @@ public struct InspectionReport {
     }
 
     /// `v` with thousands separators.
-    public static func grouped(_ v: UInt64) -> String {
-        let s = String(v)
-        var out = ""
-        for (i, c) in s.enumerated() {
-            if i > 0 && (s.count - i) % 3 == 0 { out.append(",") }
-            out.append(c)
-        }
-        return out
-    }
+    public static func grouped(_ v: UInt64) -> String { TextNumber.grouped(v) }
 }
 
 extension String {

@@ -7,7 +7,7 @@ import BFFNModel
 /// block at a time so memory stays bounded whatever the model size. Deterministic: the same source and options
 /// give the same bytes. The output appears under its final name only when complete.
 public enum PackWriter {
-    /// Converts `source` to `output`.
+    /// Converts `source` to `output`; `progress` is called with (source bytes converted, source bytes in all).
     /// - Throws: reader errors; `.unsupported` for a storage type other than f32, f16, bf16; `.usage` for a bad
     ///   alignment; `.outputExists` without `overwrite`; whatever `checkBeforeCommit` throws.
     public static func convert(source: String, to output: String, options: ConvertOptions,
@@ -39,7 +39,8 @@ public enum PackWriter {
         var stats: [TensorClass: ErrorStats] = [:]
         var classType: [TensorClass: String] = [:]
         var tensorEntries: [JSONValue] = []
-        let total = dense.reduce(UInt64(0)) { $0 + UInt64($1.tensor.matrix.rows * $1.tensor.matrix.cols) } + UInt64(a.numLayers * E) * expertData
+        // Progress counts source bytes read: every dense tensor, then every expert's up and down weights.
+        let total = dense.reduce(UInt64(0)) { $0 + UInt64($1.tensor.matrix.byteCount) } + UInt64(a.numLayers * E * weights.bytesPerExpert)
         var done: UInt64 = 0
         for (named, t) in dense {
             let d = (name: named.name, cls: named.tensorClass, m: named.matrix, shape: named.shape, layer: named.expertOrderLayer)
@@ -77,7 +78,7 @@ public enum PackWriter {
             tensorEntries.append(.object([("name", .string(d.name))] + t.manifestFields + [
                                           ("shape", .array(d.shape.map { .integer($0) })), ("offset", .integer(offset)),
                                           ("bytes", .integer(n)), ("crc32", .integer(crc))]))
-            done += UInt64(d.m.rows * d.m.cols)
+            done += UInt64(d.m.byteCount)
             progress(done, total)
         }
         var expertsJSON: JSONValue = .null
@@ -105,7 +106,7 @@ public enum PackWriter {
                         let b = try block.get()
                         crcs[l][section.lowerBound + i] = .integer(b.crc)
                         st.merge(b.errors)
-                        done += UInt64(2 * de * H)
+                        done += UInt64(weights.bytesPerExpert)
                     }
                     out.startWriteback(offset: first, length: UInt64(section.count) * blockBytes)
                     if section.upperBound == E {

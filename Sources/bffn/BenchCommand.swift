@@ -78,7 +78,7 @@ struct BenchCommand: ParsableCommand {
                 prompt = (0..<promptTokens).map { _ in x = x &* 6364136223846793005 &+ 1442695040888963407; return Int((x >> 33) % UInt64(V)) }
             }
             var runs: [BenchmarkResult] = []
-            let progress = ProgressReporter(label: "bench")
+            let progress = ProgressReporter(label: "bench", options: printing)
             for t in try threadCounts() {
                 progress.note("measuring with \(t) thread\(t == 1 ? "" : "s")")
                 runs.append(try Benchmark.run(weights: weights, prompt: prompt, decodeTokens: tokens, threads: t))

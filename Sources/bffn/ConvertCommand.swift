@@ -89,19 +89,19 @@ struct ConvertCommand: ParsableCommand {
             o.attachments = attach
             o.overwrite = overwriting.force
             o.threads = threading.threads
-            let progress = ProgressReporter(label: "convert")
+            let progress = ProgressReporter(label: "convert", options: printing)
             let r = try PackWriter.convert(source: source, to: output, options: o) { progress.update($0, $1) }
             progress.finish()
             if printing.json {
                 printing.emit(r.json)
             } else {
-                print("wrote \(r.output): \(r.outputBytes) bytes (source \(r.sourceBytes))")
+                print("wrote \(r.output): \(TextNumber.bytesWithSize(r.outputBytes)); source \(TextNumber.bytesWithSize(r.sourceBytes))")
                 for f in r.fitted {
                     print("  \(f.name): \(f.requested) does not divide its rows; stored as \(f.stored)")
                 }
                 for c in r.classes {
                     let snr = c.stats.snrDB.map { "\(fixed($0, 1)) dB" } ?? "lossless"
-                    print("  \(c.tensorClass.rawValue.padding(toLength: 11)) \(c.dtype.padding(toLength: 5)) RMSE \(c.stats.rmse) max \(c.stats.maxAbs) SNR \(snr)")
+                    print("  \(c.tensorClass.rawValue.padding(toLength: 11)) \(c.dtype.padding(toLength: 5)) RMSE \(TextNumber.short(c.stats.rmse)) max \(TextNumber.short(c.stats.maxAbs)) SNR \(snr)")
                 }
             }
         }

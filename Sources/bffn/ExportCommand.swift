@@ -50,7 +50,7 @@ struct ExportCommand: ParsableCommand {
 
     func run() throws {
         try printing.run {
-            let progress = ProgressReporter(label: "export")
+            let progress = ProgressReporter(label: "export", options: printing)
             progress.note("writing \(output)/model.safetensors")
             try PackExporter.export(PackFile(path: pack), to: output, layout: PackExporter.Layout(rawValue: layout)!,
                                       overwrite: overwriting.force, dtype: dtype?.dtype)

@@ -59,7 +59,7 @@ struct GenerateCommand: ParsableCommand {
     func run() throws {
         try printing.run {
             let prompt = try parseTokenIds(promptIds)
-            let progress = ProgressReporter(label: "generate")
+            let progress = ProgressReporter(label: "generate", options: printing)
             progress.note("loading \(model)")
             let engine = try Engine(weights: loading.open(model), options: EngineOptions(threads: threading.threads, ffnMode: FFNMode(rawValue: ffn)!))
             progress.note("generating up to \(maxNewTokens) tokens")

@@ -43,7 +43,7 @@ struct InspectCommand: ParsableCommand {
                 let pack = try PackFile(path: path)
                 let report = PackInspectionReport(pack: pack)
                 if check {
-                    let progress = ProgressReporter(label: "inspect")
+                    let progress = ProgressReporter(label: "inspect", options: printing)
                     progress.note("checking every CRC-32 of the pack")
                     try pack.verifyChecksums()
                     progress.finish()
@@ -60,7 +60,7 @@ struct InspectCommand: ParsableCommand {
             }
             let checkpoint = try Checkpoint(path: path)
             let report = InspectionReport(checkpoint: checkpoint)
-            let progress = ProgressReporter(label: "inspect")
+            let progress = ProgressReporter(label: "inspect", options: printing)
             if check { progress.note("reading every byte on \(threading.threads) thread\(threading.threads == 1 ? "" : "s")") }
             let read = check ? try checkpoint.readEveryTensor(threads: threading.threads) : nil
             progress.finish()

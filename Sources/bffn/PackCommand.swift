@@ -81,7 +81,7 @@ struct PackCommand: ParsableCommand {
             options.benchmark = !noBench
             options.maxMeanKLD = maxKld
             options.minTop1 = minTop1
-            let progress = ProgressReporter(label: "pack")
+            let progress = ProgressReporter(label: "pack", options: printing)
             if progress.enabled { options.progress = { progress.note($0) } }
             let report = try DevicePacker.pack(source: source, output: output, options: options)
             progress.finish()

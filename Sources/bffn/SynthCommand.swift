@@ -78,7 +78,7 @@ struct SynthCommand: ParsableCommand {
     func run() throws {
         try printing.run {
             let o = try options()
-            let progress = ProgressReporter(label: "synth \(preset)")
+            let progress = ProgressReporter(label: "synth \(preset)", options: printing)
             let weightPath = try SyntheticCheckpoint.write(o, to: out, overwrite: overwriting.force) { done, total in progress.update(done, total) }
             progress.finish()
             let workload = SyntheticCheckpoint.workload(o)

@@ -78,7 +78,7 @@ struct VerifyCommand: ParsableCommand {
             options.threads = threading.threads
             options.drafter = try drafting.drafter(default: .ngram)
             options.draftShape = try drafting.shape()
-            let progress = ProgressReporter(label: "verify")
+            let progress = ProgressReporter(label: "verify", options: printing)
             if progress.enabled { options.progress = { progress.note($0) } }
             var promptList: [[Int]]? = nil
             if let p = promptIds { promptList = [try parseTokenIds(p)] }

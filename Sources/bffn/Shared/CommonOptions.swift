@@ -11,10 +11,17 @@ struct ThreadOptions: ParsableArguments {
     }
 }
 
-/// `--json`: one JSON object on stdout instead of text (errors too: `{"error": {...}}`).
+/// How a command reports: `--json` (one JSON object on stdout instead of text, errors too), `-q/--quiet` (no
+/// progress or notes on stderr) and `-v/--verbose` (every step on a line of its own, with timings).
 struct OutputOptions: ParsableArguments {
-    @Flag(help: "Print one JSON object instead of text; an error prints {\"error\": {code, reason, file, field, offset}}.")
+    @Flag(help: "Print one JSON object instead of text (docs/json.md); an error prints {\"schema\": 1, \"error\": {code, reason, file, field, offset}}.")
     var json = false
+
+    @Flag(name: .shortAndLong, help: "No progress or notes on stderr (errors are still printed).")
+    var quiet = false
+
+    @Flag(name: .shortAndLong, help: "Print every step on stderr as a line of its own, with how long the command took.")
+    var verbose = false
 
     /// Runs `body` under this command's error reporting (`runReportingErrors`).
     func run(_ body: () throws -> Void) throws { try runReportingErrors(json: json, body) }
