@@ -182,10 +182,22 @@ public final class Checkpoint: @unchecked Sendable {
         return (st.st_mode & S_IFMT) == S_IFDIR
     }
 
+    /// Whether `path` is a folder.
+    /// - Throws: `.io` with the system's reason (no such file, permission denied, not a directory, ...).
+    static func requireKind(_ path: String) throws -> Bool {
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            throw BFFNError(.io, "cannot open: \(String(cString: strerror(errno)))", file: path)
+        }
+        return (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
     static func exists(_ path: String) -> Bool { isDirectory(path) == false }
 
-    static func listFolder(_ path: String) -> [String] {
-        guard let d = opendir(path) else { return [] }
+    /// The names in folder `path`, sorted.
+    /// - Throws: `.io` with the system's reason when the folder cannot be read.
+    static func listFolder(_ path: String) throws -> [String] {
+        guard let d = opendir(path) else { throw BFFNError(.io, "cannot read the folder: \(String(cString: strerror(errno)))", file: path) }
         defer { closedir(d) }
         var names: [String] = []
         while let e = readdir(d) {
@@ -198,14 +210,12 @@ public final class Checkpoint: @unchecked Sendable {
     }
 
     static func resolve(_ path: String, notes: inout [String]) throws -> Resolved {
-        guard let isDir = isDirectory(path) else {
-            throw BFFNError(.io, "no such file or folder", file: path)
-        }
+        let isDir = try requireKind(path)
         let folder = isDir ? path : (path.lastIndex(of: "/").map { String(path[..<$0]) } ?? ".")
         let configCandidate = folder + "/config.json"
         let configPath = exists(configCandidate) ? configCandidate : nil
         if isDir {
-            let names = listFolder(path)
+            let names = try listFolder(path)
             // Only the standard weight file names: a folder may hold other .safetensors files (reference
             // outputs, optimizer states) that are not the model.
             let stChoice = names.contains("model.safetensors.index.json") ? "model.safetensors.index.json"
@@ -221,6 +231,11 @@ public final class Checkpoint: @unchecked Sendable {
             var r = try resolve(path + "/" + choice, notes: &notes)
             r.configPath = configPath
             return r
+        }
+        let baseName = path.split(separator: "/").last.map(String.init) ?? path
+        if ["config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"].contains(baseName) {
+            throw BFFNError(.unsupported, "this is the model's \(baseName), not its weights; pass the folder that holds it (\(folder)) or a weight file",
+                            file: path)
         }
         if path.hasSuffix(".json") {
             let index = try ShardIndex(path: path)

@@ -19,6 +19,10 @@ public enum PackWriter {
         for k in options.overrides.keys where !k.isQuantizable {
             throw BFFNError(.usage, "--override cannot change the \(k.rawValue) class; use \(TensorClass.quantizable.map(\.rawValue).joined(separator: ", "))")
         }
+        if PackFile.isPack(path: source) {
+            throw BFFNError(.unsupported, "is already a .bfpk pack; to store it differently, convert its source checkpoint, or export it first (bffn export \(source) -o DIR) and convert DIR",
+                            file: source)
+        }
         // Stored .bin entries are checked against their zip CRC-32s in the same pass that checksums the source.
         let checkpoint = try Checkpoint(path: source, deferStorageChecksums: true)
         let weights = try ModelWeights(checkpoint: checkpoint)

@@ -127,7 +127,8 @@ public final class SafetensorsFile: @unchecked Sendable {
             let e = entries[i]
             let r = e.dataOffsets
             if r.upperBound > dataLength {
-                throw BFFNError(.outOfBounds, "data_offsets [\(r.lowerBound), \(r.upperBound)] run past the \(dataLength)-byte data section",
+                // The header declares more data than the file holds: the file was cut short.
+                throw BFFNError(.truncated, "data_offsets [\(r.lowerBound), \(r.upperBound)] run past the \(dataLength)-byte data section (the file is cut short)",
                                 file: path, field: e.name, offset: dataStart + r.lowerBound)
             }
             if r.lowerBound < expected {

@@ -156,7 +156,12 @@ public final class ZipArchive: @unchecked Sendable {
             }
             p -= 1
         }
-        throw BFFNError(.malformed, "no zip end-of-central-directory record (not a zip archive, or truncated)",
+        // A file that starts like a zip archive but has no end record was cut short; anything else is not a zip.
+        if bytes.count >= 4 && bytes.loadUnaligned(as: UInt32.self) == 0x0403_4B50 {
+            throw BFFNError(.truncated, "the zip archive is cut short: its end-of-central-directory record is missing",
+                            file: path, offset: UInt64(bytes.count))
+        }
+        throw BFFNError(.malformed, "no zip end-of-central-directory record (not a zip archive)",
                         file: path, offset: UInt64(bytes.count))
     }
 
