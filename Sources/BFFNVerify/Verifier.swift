@@ -123,7 +123,7 @@ public enum Verifier {
             referenceEngine = try Engine(weights: w, options: EngineOptions(threads: options.threads))
             report.referenceKind = "model"
         }
-        let prompts = file.map { [$0.inputIds] } ?? givenPrompts ?? defaultPrompts(vocabularySize: V)
+        let prompts = file.map { $0.prompts.map(\.inputIds) } ?? givenPrompts ?? defaultPrompts(vocabularySize: V)
         guard !prompts.isEmpty, prompts.allSatisfy({ !$0.isEmpty }) else { throw BFFNError(.usage, "every prompt needs at least one token id", field: "prompts") }
         let quantization = QuantizationClass.of(modelWeights, reference: referenceEngine?.weights)
         var thresholds = VerificationThresholds.defaults(for: quantization)
@@ -149,8 +149,9 @@ public enum Verifier {
             var row = PromptReport(promptTokens: prompt.count)
             // The reference's greedy continuation.
             let referenceGreedy: [Int]
-            if let file {
-                referenceGreedy = Array(file.greedyIds.prefix(options.maxNewTokens ?? file.greedyIds.count))
+            let filePrompt = file?.prompts[index]
+            if let filePrompt {
+                referenceGreedy = Array(filePrompt.greedyIds.prefix(options.maxNewTokens ?? filePrompt.greedyIds.count))
             } else {
                 referenceGreedy = try GreedyDecoder.generate(referenceEngine!, prompt: prompt, maxNewTokens: options.maxNewTokens ?? 16).generatedIds
             }
@@ -159,13 +160,13 @@ public enum Verifier {
             let sequence = file != nil ? prompt : prompt + referenceGreedy.dropLast()
             let mine = try model.forwardCapturing(sequence, hiddenStates: referenceEngine != nil)
             var theirs: ForwardOutput? = nil
-            var referenceRouters: [[Float]] = file?.routers ?? []
+            var referenceRouters: [[Float]] = filePrompt?.routers ?? []
             if let referenceEngine {
                 theirs = try referenceEngine.forwardCapturing(sequence, hiddenStates: true)
                 referenceRouters = referenceEngine.weights.sourceOrdered(theirs!.routerScores)
             }
             for t in 0..<sequence.count {
-                let r = file.map { $0.logits[(t * V)..<((t + 1) * V)] } ?? theirs!.logits(at: t)
+                let r = filePrompt.map { $0.logits[(t * V)..<((t + 1) * V)] } ?? theirs!.logits(at: t)
                 row.logits.add(reference: r, model: mine.logits(at: t))
             }
             if let theirs, theirs.hiddenStates.count == layers {

@@ -3,6 +3,7 @@ import BFFNEngine
 import BFFNKernels
 import BFFNModel
 import BFFNPack
+import BFFNSafetensors
 import BFFNSpeculative
 import BFFNTestSupport
 import BFFNVerify
@@ -147,6 +148,35 @@ struct VerifyTests {
         }
         #expect(throws: BFFNError.self) { try DrafterChoice.parse("draft:") }
         #expect(try DrafterChoice.parse("draft:x.bfpk") == .model("x.bfpk"))
+    }
+
+    /// A batched reference (three prompts written at once by the numpy forward pass) verifies prompt by prompt;
+    /// a wrong second prompt is caught, and tensors of different batch sizes are refused.
+    @Test func batchedReferenceFilesVerifyEveryPrompt() throws {
+        let folder = Fixtures.path("engine/gqa-blocklinear-rms-f32"), path = folder + "/reference-batched.safetensors"
+        let file = try ReferenceFile(path: path)
+        #expect(file.prompts.count == 3 && file.prompts.allSatisfy { $0.inputIds.count == 16 && $0.greedyIds.count == 6 && $0.routers.count == 2 })
+        #expect(file.prompts[0].inputIds != file.prompts[1].inputIds)
+        let r = try Verifier.run(modelPath: folder, referencePath: path, prompts: nil, options: testOptions())
+        #expect(r.passed && r.prompts.count == 3 && r.logits.maxAbsError < 1e-5 && r.routerJaccard == 1, "\(r.failures)")
+        // The same file with prompt 2's logits taken from prompt 3: prompt 2 no longer matches.
+        let dir = TemporaryDirectory()
+        let st = try SafetensorsFile(path: path)
+        let logits = try #require(st.entry(named: "logits"))
+        var bytes = try Fixtures.bytes(path)
+        let rowBytes = 16 * file.vocabularySize * 4, start = Int(st.dataStart + logits.dataOffsets.lowerBound)
+        bytes.replaceSubrange((start + rowBytes)..<(start + 2 * rowBytes), with: bytes[(start + 2 * rowBytes)..<(start + 3 * rowBytes)])
+        let swapped = try dir.write("swapped.safetensors", bytes)
+        let bad = try Verifier.run(modelPath: folder, referencePath: swapped, prompts: nil, options: testOptions())
+        #expect(!bad.passed && bad.prompts[0].logits.maxAbsError < 1e-5 && bad.prompts[1].logits.maxAbsError > 0.1)
+        // greedy_ids for 2 prompts beside input_ids for 3.
+        let ids = try #require(st.entry(named: "input_ids"))
+        let mixed = try dir.write("mixed.safetensors", try SafetensorsWriter.image([
+            .init(name: "input_ids", dtype: .i64, shape: ids.shape, bytes: Array(st.bytes(of: ids))),
+            .init(name: "logits", dtype: .f32, shape: logits.shape, bytes: Array(st.bytes(of: logits))),
+            .init(name: "greedy_ids", dtype: .i64, shape: [2, 1], bytes: [UInt8](repeating: 0, count: 16)),
+        ]))
+        #expect(throws: BFFNError(.shapeMismatch, "")) { _ = try ReferenceFile(path: mixed) }
     }
 
     @Test func logitComparisonFigures() {
