@@ -74,6 +74,11 @@ public struct VerifyOptions: Sendable {
 
 /// `bffn verify`: runs a model and a reference on the same prompts and judges the differences.
 public enum Verifier {
+    /// The prompts a verification runs: the reference file's, else those given, else `defaultPrompts`.
+    public static func prompts(file: ReferenceFile?, given: [[Int]]?, vocabularySize V: Int) -> [[Int]] {
+        file.map { $0.prompts.map(\.inputIds) } ?? given ?? defaultPrompts(vocabularySize: V)
+    }
+
     /// Prompts used against a reference model when none are given: two pseudo-random id lists, a repeating
     /// pattern (where prompt lookup drafts well) and a counting run, 32 ids each, all below `vocabularySize`.
     public static func defaultPrompts(vocabularySize V: Int) -> [[Int]] {
@@ -123,7 +128,7 @@ public enum Verifier {
             referenceEngine = try Engine(weights: w, options: EngineOptions(threads: options.threads))
             report.referenceKind = "model"
         }
-        let prompts = file.map { $0.prompts.map(\.inputIds) } ?? givenPrompts ?? defaultPrompts(vocabularySize: V)
+        let prompts = Verifier.prompts(file: file, given: givenPrompts, vocabularySize: V)
         guard !prompts.isEmpty, prompts.allSatisfy({ !$0.isEmpty }) else { throw BFFNError(.usage, "every prompt needs at least one token id", field: "prompts") }
         let quantization = QuantizationClass.of(modelWeights, reference: referenceEngine?.weights)
         var thresholds = VerificationThresholds.defaults(for: quantization)

@@ -28,7 +28,7 @@ struct BenchCommand: ParsableCommand {
         """
     )
 
-    @Argument(help: "A .bfpk pack or a checkpoint (folder, .safetensors, .bin or shard index).")
+    @Argument(help: "A .bfpk pack or a checkpoint (folder, .safetensors, .bin or shard index).", completion: .file())
     var model: String
 
     @Option(help: "Thread counts to measure, comma-separated; each run uses exactly that many threads (default: the number of online CPUs).")

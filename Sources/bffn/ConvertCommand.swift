@@ -29,10 +29,10 @@ struct ConvertCommand: ParsableCommand {
         """
     )
 
-    @Argument(help: "The checkpoint to convert (folder, .safetensors, .bin or shard index).")
+    @Argument(help: "The checkpoint to convert (folder, .safetensors, .bin or shard index).", completion: .file())
     var source: String
 
-    @Option(name: .shortAndLong, help: "The output .bfpk path.")
+    @Option(name: .shortAndLong, help: "The output .bfpk path.", completion: .file())
     var output: String
 
     @Option(help: "Storage for weights: f32, f16, bf16 (casts), q8 (int8, symmetric; q8/row, q8/g32) or q4 (int4; q4/g32/asym, q4/g64/sym) (default: each tensor's source dtype).")

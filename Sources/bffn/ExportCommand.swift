@@ -29,10 +29,10 @@ struct ExportCommand: ParsableCommand {
         """
     )
 
-    @Argument(help: "The .bfpk file.")
+    @Argument(help: "The .bfpk file.", completion: .file())
     var pack: String
 
-    @Option(name: .shortAndLong, help: "The output folder.")
+    @Option(name: .shortAndLong, help: "The output folder.", completion: .file())
     var output: String
 
     @Option(help: "Expert tensor layout: block_linear (published) or block (3-D).")

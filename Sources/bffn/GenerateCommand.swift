@@ -31,7 +31,7 @@ struct GenerateCommand: ParsableCommand {
         """
     )
 
-    @Argument(help: "A .bfpk pack or a checkpoint (folder, .safetensors, .bin or shard index).")
+    @Argument(help: "A .bfpk pack or a checkpoint (folder, .safetensors, .bin or shard index).", completion: .file())
     var model: String
 
     @Option(help: "The prompt as comma-separated token ids, e.g. 5,17,42.")

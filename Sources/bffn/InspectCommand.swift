@@ -25,7 +25,7 @@ struct InspectCommand: ParsableCommand {
         """
     )
 
-    @Argument(help: "A .bfpk pack, a .safetensors or .bin file, a shard index .json, or a checkpoint folder.")
+    @Argument(help: "A .bfpk pack, a .safetensors or .bin file, a shard index .json, or a checkpoint folder.", completion: .file())
     var path: String
 
     @Flag(help: "Also print the table of every tensor (name, dtype, shape, bytes).")

@@ -35,13 +35,13 @@ struct PackCommand: ParsableCommand {
         """
     )
 
-    @Argument(help: "The source checkpoint (folder, .safetensors, .bin or shard index).")
+    @Argument(help: "The source checkpoint (folder, .safetensors, .bin or shard index).", completion: .file())
     var source: String
 
     @Option(name: [.short, .customLong("output")], help: "The pack to write (.bfpk).")
     var output: String
 
-    @Option(help: "A built-in profile (orin-nx-16g, phone-8g, cpu) or a profile JSON file.")
+    @Option(help: "A built-in profile (orin-nx-16g, phone-8g, cpu) or a profile JSON file.", completion: .list(["orin-nx-16g", "phone-8g", "cpu"]))
     var profile: String
 
     @Option(help: "Calibration sequences: one comma-separated id list per line.")

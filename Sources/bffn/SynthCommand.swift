@@ -28,16 +28,16 @@ struct SynthCommand: ParsableCommand {
         """
     )
 
-    @Option(help: "tiny, small, medium, large, xlarge or 3b.")
+    @Option(help: "tiny, small, medium, large, xlarge or 3b.", completion: .list(["tiny", "small", "medium", "large", "xlarge", "3b"]))
     var preset: String
 
     @Option(help: "The output folder.")
     var out: String
 
-    @Option(help: "Weight file format: safetensors or bin (torch.save zip).")
+    @Option(help: "Weight file format: safetensors or bin (torch.save zip).", completion: .list(["safetensors", "bin"]))
     var format: String = "safetensors"
 
-    @Option(help: "Storage dtype: bf16, f16 or f32.")
+    @Option(help: "Storage dtype: bf16, f16 or f32.", completion: .list(["bf16", "f16", "f32"]))
     var dtype: String = "bf16"
 
     @Option(help: "Token-level sparsity to reach (fraction of experts inactive per token).")

@@ -1,4 +1,7 @@
 import ArgumentParser
+import BFFNPlot
+import BFFNPack
+import BFFNModel
 import BFFNCore
 import BFFNSpeculative
 import BFFNVerify
@@ -35,10 +38,10 @@ struct VerifyCommand: ParsableCommand {
         """
     )
 
-    @Argument(help: "The model to check: a .bfpk pack or a checkpoint.")
+    @Argument(help: "The model to check: a .bfpk pack or a checkpoint.", completion: .file())
     var model: String
 
-    @Option(help: "A reference file (reference.safetensors schema) or a reference model.")
+    @Option(help: "A reference file (reference.safetensors schema) or a reference model.", completion: .file())
     var reference: String
 
     @Option(help: "One prompt as comma-separated token ids (against a reference model).")
@@ -57,6 +60,9 @@ struct VerifyCommand: ParsableCommand {
     var minTop1: Double?
 
     @OptionGroup var drafting: DraftOptions
+
+    @Option(help: ArgumentHelp("Also write pictures of the model's routing over the verified prompts into this folder (as bffn plot does).", valueName: "dir"))
+    var plots: String?
 
     @OptionGroup var threading: ThreadOptions
     @OptionGroup var printing: OutputOptions
@@ -84,6 +90,13 @@ struct VerifyCommand: ParsableCommand {
             if let p = promptIds { promptList = [try parseTokenIds(p)] }
             if let file = prompts { promptList = try TokenSequenceFile.read(path: file) }
             let report = try Verifier.run(modelPath: model, referencePath: reference, prompts: promptList, options: options)
+            if let plots {
+                progress.note("drawing routing pictures into \(plots)")
+                let weights = try ModelWeights.open(path: model)
+                let file = ReferenceFile.isReference(path: reference) ? try ReferenceFile(path: reference) : nil
+                let prompts = Verifier.prompts(file: file, given: promptList, vocabularySize: weights.architecture.vocabSize)
+                _ = try RoutingPlots.write(RoutingPlots.Trace(weights: weights, prompts: prompts, threads: threading.threads), to: plots)
+            }
             progress.finish()
             if printing.json { printing.emit(report.json) } else { print(report.text, terminator: "") }
             if !report.passed { throw ExitCode(1) }

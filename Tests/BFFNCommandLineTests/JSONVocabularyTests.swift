@@ -53,7 +53,7 @@ struct JSONVocabularyTests {
 
     @Test func everyCommandPrintsItsDocumentedKeys() throws {
         let docs = try Self.documented()
-        #expect(docs.count == 9)
+        #expect(docs.count == 10)
         let dir = TemporaryDirectory()
         let model = Fixtures.blockLinearReference, pack = dir.file("m.bfpk")
         try Self.check("inspect (checkpoint)", ["inspect", model, "--check"], docs: docs)
@@ -65,6 +65,7 @@ struct JSONVocabularyTests {
         try Self.check("pack", ["pack", model, "-o", dir.file("p.bfpk"), "--profile", "cpu"], docs: docs)
         try Self.check("synth", ["synth", "--preset", "tiny", "--out", dir.file("s")], docs: docs)
         try Self.check("bench", ["bench", dir.file("s"), "--tokens", "2"], docs: docs)
+        try Self.check("plot", ["plot", model, "-o", dir.file("plots")], docs: docs)
         // A usage error under --json is the documented error object.
         let e = try runBFFN(["convert", model, "--json"])
         #expect(e.status == 2)

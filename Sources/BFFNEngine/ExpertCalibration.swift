@@ -1,5 +1,4 @@
 import BFFNCore
-import BFFNEngine
 
 /// How often each expert fired, and with which others, over calibration token sequences.
 public struct ExpertCalibration: Sendable {

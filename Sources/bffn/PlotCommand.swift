@@ -1,0 +1,77 @@
+import ArgumentParser
+import BFFNCore
+import BFFNModel
+import BFFNPack
+import BFFNPlot
+
+/// `bffn plot MODEL --prompts FILE -o DIR`: pictures of a model's routing.
+struct PlotCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plot",
+        abstract: "Draw a model's routing as PNG images: heatmaps, chunk-level sparsity, expert use.",
+        discussion: """
+        Runs the prompts through the model and writes into DIR: heatmap-layer-NN.png (experts x tokens of the first \
+        prompt, white where an expert is inactive, deeper blue for larger router scores), chunk-sparsity.png (CLS_L \
+        against L = 1 ... 64, one line per layer, the mean in black, the paper's CLS8 as a red square), \
+        expert-frequency.png (each expert's share of tokens per layer, most used first: the order bffn pack stores \
+        them in) and active-experts.png (tokens per number of active experts, per layer).
+
+        Prompts: --prompts FILE (one comma-separated id list per line), else MODEL/workload.txt when MODEL is a \
+        folder that has one (bffn synth writes it), else the four built-in prompts of bffn verify.
+
+        Examples:
+          bffn plot fixtures/reference/mla-blocklinear-rms-bf16-bin -o /tmp/plots
+          bffn plot /tmp/small --prompts /tmp/small/workload.txt -o /tmp/small-plots --json
+        """
+    )
+
+    @Argument(help: "A .bfpk pack or a checkpoint (folder, .safetensors, .bin or shard index).", completion: .file())
+    var model: String
+
+    @Option(help: "Token sequences, one comma-separated id list per line (blank and # lines skipped).")
+    var prompts: String?
+
+    @Option(name: .shortAndLong, help: "The folder to write the images into (created if needed).", completion: .file())
+    var output: String
+
+    @OptionGroup var threading: ThreadOptions
+    @OptionGroup var printing: OutputOptions
+
+    func run() throws {
+        try printing.run {
+            let progress = ProgressReporter(label: "plot", options: printing)
+            progress.note("loading \(model)")
+            let weights = try ModelWeights.open(path: model)
+            let V = weights.architecture.vocabSize
+            let folderWorkload = model + "/workload.txt"
+            let list: [[Int]]
+            if let prompts {
+                list = try TokenSequenceFile.read(path: prompts, vocabularySize: V)
+            } else if access(folderWorkload, R_OK) == 0 {
+                list = try TokenSequenceFile.read(path: folderWorkload, vocabularySize: V)
+            } else {
+                list = (0..<4).map { k in (0..<32).map { ($0 * 7 + k * 13) % V } }
+            }
+            progress.note("running \(list.count) prompt(s)")
+            let trace = try RoutingPlots.Trace(weights: weights, prompts: list, threads: threading.threads)
+            progress.note("drawing")
+            let files = try RoutingPlots.write(trace, to: output)
+            progress.finish()
+            let stats = trace.statistics
+            if printing.json {
+                printing.emit(.object([
+                    ("output", .string(output)), ("files", .array(files.map { .string($0) })), ("prompts", .integer(list.count)),
+                    ("tokens", .integer(stats.tokens)), ("token_level_sparsity", .double(stats.tls)),
+                    ("chunk_level_sparsity", .object(stats.overall.sorted { $0.key < $1.key }.map { (String($0.key), JSONValue.double($0.value)) })),
+                ]))
+            } else {
+                for f in files { print("wrote \(f)") }
+                print("\(stats.tokens) tokens: TLS \(TextNumber.fixed(stats.tls, 3)), CLS8 \(stats.overall[8].map { TextNumber.fixed($0, 3) } ?? "-") (the paper reports about 0.70 for its trained models)")
+            }
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Regenerates the two routing pictures the README shows, from the bundled default model and the built-in prompts
+# of `bffn plot` (deterministic: the same build gives the same PNG bytes).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+swift build -c release --product bffn
+OUT=$(mktemp -d)
+trap 'rm -rf "$OUT"' EXIT
+.build/release/bffn plot fixtures/reference/mla-blocklinear-rms-bf16-bin -o "$OUT" --quiet
+mkdir -p docs/images
+cp "$OUT/heatmap-layer-00.png" docs/images/bundled-heatmap-layer-00.png
+cp "$OUT/chunk-sparsity.png" docs/images/bundled-chunk-sparsity.png
+echo "wrote docs/images/bundled-heatmap-layer-00.png and docs/images/bundled-chunk-sparsity.png"
