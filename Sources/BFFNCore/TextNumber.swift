@@ -42,4 +42,15 @@ public enum TextNumber {
 
     /// The exact byte count with the size for people beside it: `1,234,567 bytes (1.2 MB)`.
     public static func bytesWithSize(_ count: UInt64) -> String { "\(grouped(count)) bytes (\(bytes(Double(count))))" }
+
+    /// A count or rate for people: `950`, `12.3 k`, `2.21 M`, `1.05 G` (three significant digits from 1000 up).
+    public static func count(_ v: Double) -> String {
+        let m = abs(v)
+        if m < 1000 { return fixed(v, m < 10 ? 2 : m < 100 ? 1 : 0) }
+        for (limit, suffix) in [(1e6, "k"), (1e9, "M"), (1e12, "G")] where m < limit {
+            let x = v / (limit / 1000)
+            return fixed(x, abs(x) < 10 ? 2 : abs(x) < 100 ? 1 : 0) + " " + suffix
+        }
+        return fixed(v / 1e12, 2) + " T"
+    }
 }

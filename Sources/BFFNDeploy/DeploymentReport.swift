@@ -149,7 +149,7 @@ public struct DeploymentReport: Sendable {
 
     /// The report as readable text.
     public var text: String {
-        func mb(_ b: Double) -> String { fixed(b / 1e6, 2) + " MB" }
+        func mb(_ b: Double) -> String { TextNumber.bytes(b) }
         var s = "pack \(output)\n  from \(source), profile \(profile.name): \(profile.description)\n"
         s += "  storage: " + classes.map { "\($0.name) \($0.dtype)" }.joined(separator: ", ") + "\n"
         s += "  file \(mb(Double(fileBytes))); resident \(mb(Double(residentBytes)))"
@@ -160,15 +160,15 @@ public struct DeploymentReport: Sendable {
         s += "  calibration: \(calibrationName), \(calibration.sequences) sequences, \(calibration.tokens) tokens; TLS \(fixed(calibration.sparsity.tls, 3))"
         for L in [8, 32] { if let c = calibration.sparsity.overall[L] { s += ", CLS\(L) \(fixed(c, 3))" } }
         s += "\n\n  at \(fixed(profile.bandwidthBytesPerSecond / 1e9, 1)) GB/s (the profile's bandwidth):\n"
-        s += "    one token at a time: \(mb(bytesPerToken)) per token (\(mb(streamedBytesPerToken)) streamed) -> \(fixed(impliedTokensPerSecond, 1)) tokens/s\n"
+        s += "    one token at a time: \(mb(bytesPerToken)) per token (\(mb(streamedBytesPerToken)) streamed) -> \(TextNumber.count(impliedTokensPerSecond)) tokens/s\n"
         for L in chunkLengths {
             if let b = bytesPerChunk(L), let t = impliedChunkTokensPerSecond(L) {
-                s += "    chunks of \(L): \(mb(b)) per chunk, \(mb(b / Double(L))) per token -> up to \(fixed(t, 1)) tokens/s when every token is kept\n"
+                s += "    chunks of \(L): \(mb(b)) per chunk, \(mb(b / Double(L))) per token -> up to \(TextNumber.count(t)) tokens/s when every token is kept\n"
             }
         }
         if let b = measured {
             s += "  on this machine (bffn bench, \(b.threads) threads): decode \(fixed(b.decodeTokensPerSecond, 1)) tokens/s measured; "
-            s += "read bandwidth \(fixed(b.readBandwidthGBps, 1)) GB/s implies \(fixed(bytesPerToken > 0 ? b.readBandwidthGBps * 1e9 / bytesPerToken : 0, 1)) tokens/s\n"
+            s += "read bandwidth \(fixed(b.readBandwidthGBps, 1)) GB/s implies \(TextNumber.count(bytesPerToken > 0 ? b.readBandwidthGBps * 1e9 / bytesPerToken : 0)) tokens/s\n"
         }
         s += "\n  verified against the source on \(heldBack) held-back sequence(s): \(verification.quantization.rawValue) class, mean KLD \(TextNumber.short(verification.logits.meanKLD)), "
         s += "top-1 \(fixed(verification.logits.top1Agreement * 100, 1)) %, greedy \(verification.greedyMatch ? "identical" : "differs")"

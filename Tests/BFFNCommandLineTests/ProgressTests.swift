@@ -53,5 +53,7 @@ struct ProgressTests {
         #expect(TextNumber.bytes(3.26e9) == "3.26 GB" && TextNumber.bytes(12_345_678) == "12.3 MB")
         #expect(TextNumber.bytesWithSize(1_234_567) == "1,234,567 bytes (1.2 MB)")
         #expect(TextNumber.short(0.0006237911102071308) == "6.24e-4" && TextNumber.short(0) == "0" && TextNumber.short(45.04) == "45.0")
+        #expect(TextNumber.count(2_212_236.43) == "2.21 M" && TextNumber.count(16_380_068.8) == "16.4 M" && TextNumber.count(950) == "950")
+        #expect(TextNumber.count(12_345) == "12.3 k" && TextNumber.count(7.5) == "7.50")
     }
 }
