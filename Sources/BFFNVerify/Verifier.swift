@@ -58,6 +58,8 @@ public struct VerifyOptions: Sendable {
     public var draftShape: DraftShape = try! .chain(8)
     /// Called with a line of progress per prompt (the CLI shows it on a terminal only).
     public var progress: (@Sendable (String) -> Void)?
+    /// Called with (positions compared so far, positions in all) after each prompt, for a progress bar.
+    public var positionsDone: (@Sendable (Int, Int) -> Void)?
 
     /// Default options: thresholds of the model's class, prompt lookup with a chain of 8, one thread per CPU.
     public init() {}
@@ -149,7 +151,13 @@ public enum Verifier {
         var routerSequences: [[[Float]]] = []
         var jaccardSum = 0.0, jaccardCount = 0
         var speculative = SpeculativeSummary(drafter: options.drafter.description, shape: options.draftShape.description)
+        let totalPositions = prompts.reduce(0) { $0 + $1.count }
+        var positionsCompared = 0
         for (index, prompt) in prompts.enumerated() {
+            defer {
+                positionsCompared += prompt.count
+                options.positionsDone?(positionsCompared, totalPositions)
+            }
             options.progress?("prompt \(index + 1)/\(prompts.count): \(prompt.count) tokens")
             var row = PromptReport(promptTokens: prompt.count)
             // The reference's greedy continuation.

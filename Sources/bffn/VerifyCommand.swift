@@ -84,8 +84,11 @@ struct VerifyCommand: ParsableCommand {
             options.threads = threading.threads
             options.drafter = try drafting.drafter(default: .ngram)
             options.draftShape = try drafting.shape()
-            let progress = ProgressReporter(label: "verify", options: printing)
-            if progress.enabled { options.progress = { progress.note($0) } }
+            let progress = ProgressReporter(label: "verify", options: printing, unit: .items("positions"))
+            if progress.enabled || progress.verbose {
+                options.progress = { progress.note($0) }
+                options.positionsDone = { progress.update(UInt64($0), UInt64($1)) }
+            }
             var promptList: [[Int]]? = nil
             if let p = promptIds { promptList = [try parseTokenIds(p)] }
             if let file = prompts { promptList = try TokenSequenceFile.read(path: file) }
