@@ -27,6 +27,7 @@ let package = Package(
         .library(name: "BFFNVerify", targets: ["BFFNVerify"]),
         .library(name: "BFFNDeploy", targets: ["BFFNDeploy"]),
         .library(name: "BFFNPlot", targets: ["BFFNPlot"]),
+        .library(name: "BFFNTokenizer", targets: ["BFFNTokenizer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -74,12 +75,14 @@ let package = Package(
         .target(name: "BFFNVerify", dependencies: ["BFFNModel", "BFFNKernels", "BFFNCore", "BFFNSafetensors", "BFFNEngine", "BFFNPack", "BFFNSpeculative"]),
         // `bffn pack`: device profiles, expert calibration, hot-first / resident packs, deployment reports.
         .target(name: "BFFNDeploy", dependencies: ["BFFNModel", "BFFNKernels", "BFFNCore", "BFFNCheckpoint", "BFFNEngine", "BFFNPack", "BFFNVerify"]),
+        // Text to token ids: Hugging Face tokenizer.json BPE (the LLaMA/MiniCPM family's form).
+        .target(name: "BFFNTokenizer", dependencies: ["BFFNCore"]),
         // Pictures of routing (`bffn plot`, `verify --plots`): a PNG encoder on zlib, a canvas with a bitmap font, charts.
         .target(name: "BFFNPlot", dependencies: ["BFFNCore", "BFFNEngine", "BFFNModel", "CBlockFFNZlib"]),
         // Reports about a checkpoint for `bffn inspect` (human text and JSON).
         .target(name: "BFFNInspect", dependencies: ["BFFNModel", "BFFNCore", "BFFNCheckpoint", "BFFNPack", "BFFNKernels"]),
         // The command-line tool: parses arguments and prints; the libraries do the work.
-        .executableTarget(name: "bffn", dependencies: ["BFFNPlot", "BFFNModel", "BFFNKernels", 
+        .executableTarget(name: "bffn", dependencies: ["BFFNTokenizer", "BFFNPlot", "BFFNModel", "BFFNKernels", 
             "BFFNCore", "BFFNCheckpoint", "BFFNInspect", "BFFNEngine", "BFFNSynth", "BFFNPack", "BFFNSpeculative", "BFFNVerify", "BFFNDeploy",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -104,6 +107,7 @@ let package = Package(
                                                         "BFFNTorchZip", "BFFNTestSupport"]),
         // The repository's own rules (the module graph, no references outside the repository).
         .testTarget(name: "RepositoryTests", dependencies: ["BFFNCore", "BFFNTestSupport"]),
+        .testTarget(name: "BFFNTokenizerTests", dependencies: ["BFFNTokenizer", "BFFNCore", "BFFNTestSupport"]),
         .testTarget(name: "BFFNPlotTests", dependencies: ["BFFNPlot", "BFFNCheckpoint", "BFFNCore", "BFFNEngine", "BFFNModel", "BFFNTestSupport", "CBlockFFNZlib"]),
         .testTarget(name: "BFFNCommandLineTests", dependencies: ["bffn", "BFFNCheckpoint", "BFFNCore", "BFFNTestSupport"]),
     ]

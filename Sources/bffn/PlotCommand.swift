@@ -16,8 +16,10 @@ struct PlotCommand: ParsableCommand {
         expert-frequency.png (each expert's share of tokens per layer, most used first: the order bffn pack stores \
         them in) and active-experts.png (tokens per number of active experts, per layer).
 
-        Prompts: --prompts FILE (one comma-separated id list per line), else MODEL/workload.txt when MODEL is a \
-        folder that has one (bffn synth writes it), else the four built-in prompts of bffn verify.
+        Prompts: --prompts FILE (one comma-separated id list per line), or --text FILE (encoded with the model's \
+        tokenizer.json, from the pack or beside the checkpoint, and cut into windows of 128 tokens, at most 8), \
+        else MODEL/workload.txt when MODEL is a folder that has one (bffn synth writes it), else four built-in \
+        prompts of 32 ids.
 
         Examples:
           bffn plot fixtures/reference/mla-blocklinear-rms-bf16-bin -o /tmp/plots
@@ -28,14 +30,24 @@ struct PlotCommand: ParsableCommand {
     @Argument(help: "A .bfpk pack or a checkpoint (folder, .safetensors, .bin or shard index).", completion: .file())
     var model: String
 
-    @Option(help: "Token sequences, one comma-separated id list per line (blank and # lines skipped).")
+    @Option(help: "Token sequences, one comma-separated id list per line (blank and # lines skipped).", completion: .file())
     var prompts: String?
+
+    @Option(help: "A text file, encoded with the model's tokenizer.json and cut into windows of 128 tokens (at most 8).", completion: .file())
+    var text: String?
 
     @Option(name: .shortAndLong, help: "The folder to write the images into (created if needed).", completion: .file())
     var output: String
 
     @OptionGroup var threading: ThreadOptions
     @OptionGroup var printing: OutputOptions
+
+    func validate() throws {
+        if prompts != nil && text != nil { throw ValidationError("give --prompts or --text, not both") }
+    }
+
+    /// Windows a text is cut into, and how many at most.
+    static let textWindow = 128, textWindows = 8
 
     func run() throws {
         try printing.run {
@@ -45,7 +57,17 @@ struct PlotCommand: ParsableCommand {
             let V = weights.architecture.vocabSize
             let folderWorkload = model + "/workload.txt"
             let list: [[Int]]
-            if let prompts {
+            if let text {
+                let tokenizer = try loadTokenizer(model: model)
+                let ids = try MappedFile(path: text).withBytes { tokenizer.encode(String(decoding: $0, as: UTF8.self)) }
+                if let bad = ids.first(where: { $0 >= V }) {
+                    throw BFFNError(.shapeMismatch, "the tokenizer gives id \(bad), beyond the model's vocabulary of \(V)", file: text)
+                }
+                guard !ids.isEmpty else { throw BFFNError(.usage, "the text encodes to no tokens", file: text) }
+                list = stride(from: 0, to: min(ids.count, Self.textWindow * Self.textWindows), by: Self.textWindow).map {
+                    Array(ids[$0..<min(ids.count, $0 + Self.textWindow)])
+                }
+            } else if let prompts {
                 list = try TokenSequenceFile.read(path: prompts, vocabularySize: V)
             } else if access(folderWorkload, R_OK) == 0 {
                 list = try TokenSequenceFile.read(path: folderWorkload, vocabularySize: V)

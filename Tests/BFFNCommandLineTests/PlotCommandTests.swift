@@ -43,6 +43,35 @@ struct PlotCommandTests {
         #expect(dense.status == 1 && dense.stderr.contains("no routing"), "\(dense.stderr)")
     }
 
+    /// --text: the model's tokenizer.json (beside the checkpoint, or attached to a pack) encodes the file, which is
+    /// cut into windows of 128 tokens, at most 8. The token count is the Python library's for the same text.
+    @Test func plotTakesTextThroughTheModelsTokenizer() throws {
+        let dir = TemporaryDirectory()
+        let model = dir.file("m")
+        #expect(try runBFFN(["synth", "--preset", "tiny", "--out", model, "-q"]).status == 0)
+        let noTokenizer = try runBFFN(["plot", model, "--text", Fixtures.repositoryRoot + "/README.md", "-o", dir.file("x")])
+        #expect(noTokenizer.status == 1 && noTokenizer.stderr.contains("no tokenizer.json"), "\(noTokenizer.stderr)")
+        let tokenizer = Fixtures.path("tokenizers/tiny-bpe")
+        _ = try dir.write("m/tokenizer.json", try Fixtures.bytes(tokenizer + "/tokenizer.json"))
+        let expected = try MappedFile(path: tokenizer + "/expected.json").withBytes { try JSONValue.parse($0) }
+        let sample = try #require(expected["samples"]?.arrayElements?.last)
+        let text = try dir.write("text.txt", text: try #require(sample["text"]?.stringValue))
+        let count = sample["ids"]?.arrayElements?.count ?? 0
+        #expect(count > 1024)
+        let r = try runBFFN(["plot", model, "--text", text, "-o", dir.file("t"), "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let j = try JSONValue.parse(r.stdout)
+        #expect(j["prompts"] == 8 && j["tokens"] == 1024)
+        let first = try Self.size(dir.file("t/heatmap-layer-00.png")), last = try Self.size(dir.file("t/heatmap-layer-03.png"))
+        #expect(first == last && first.0 > 700)
+        // The same through a pack that carries the tokenizer.
+        #expect(try runBFFN(["convert", model, "-o", dir.file("m.bfpk"), "--attach", model + "/tokenizer.json", "-q"]).status == 0)
+        let p = try runBFFN(["plot", dir.file("m.bfpk"), "--text", text, "-o", dir.file("pk"), "--json"])
+        #expect(p.status == 0, "\(p.stderr)")
+        #expect(try JSONValue.parse(p.stdout)["tokens"] == 1024)
+        #expect(try runBFFN(["plot", model, "--text", text, "--prompts", text, "-o", dir.file("z")]).status == 2)
+    }
+
     @Test func verifyDrawsTheSamePictures() throws {
         let dir = TemporaryDirectory()
         let model = Fixtures.blockLinearReference
