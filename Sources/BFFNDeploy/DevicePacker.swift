@@ -30,6 +30,8 @@ public struct PackOptions: Sendable {
     public var benchmark = true
     /// Called with a line of progress.
     public var progress: (@Sendable (String) -> Void)?
+    /// Called during the conversion with (source bytes converted, source bytes in all).
+    public var conversionProgress: (@Sendable (UInt64, UInt64) -> Void)?
 
     public init(profile: DeviceProfile) { self.profile = profile }
 }
@@ -89,7 +91,7 @@ public enum DevicePacker {
             verified.report = report
         }
         options.progress?("converting")
-        let conversion = try PackWriter.convert(source: source, to: output, options: convertOptions)
+        let conversion = try PackWriter.convert(source: source, to: output, options: convertOptions) { options.conversionProgress?($0, $1) }
         guard let verification = verified.report else {
             throw BFFNError(.verificationFailed, "the converter did not hand the pack over for verification", file: output)
         }

@@ -19,7 +19,9 @@ public enum PackExporter {
     /// - Parameter dtype: the float type every tensor is written in (F32, F16 or BF16, rounded to nearest even);
     ///   nil writes each float tensor in its stored type and quantized ones dequantized as F32.
     /// - Throws: `.usage` for another dtype; `.outputExists` without `overwrite`; write errors.
-    public static func export(_ pack: PackFile, to folder: String, layout: Layout, overwrite: Bool, dtype: DType? = nil) throws {
+    /// - Parameter progress: called with (tensors written, tensors in all).
+    public static func export(_ pack: PackFile, to folder: String, layout: Layout, overwrite: Bool, dtype: DType? = nil,
+                              progress: (UInt64, UInt64) -> Void = { _, _ in }) throws {
         let target: StorageType? = try dtype.map {
             guard let t = StorageType($0) else { throw BFFNError(.usage, "export writes F32, F16 or BF16, not \($0.rawValue)", field: "dtype") }
             return t
@@ -108,7 +110,10 @@ public enum PackExporter {
         }
         let w = try SafetensorsStreamWriter(path: folder + "/model.safetensors", tensors: decls,
                                             metadata: [("format", "pt"), ("producer", "bffn export")], overwrite: overwrite)
-        for write in writers { try w.writeTensor(write) }
+        for (i, write) in writers.enumerated() {
+            try w.writeTensor(write)
+            progress(UInt64(i + 1), UInt64(writers.count))
+        }
         try w.finish()
         var config = pack.config.raw
         if case .object(var m) = config, pack.experts != nil {

@@ -50,10 +50,10 @@ struct ExportCommand: ParsableCommand {
 
     func run() throws {
         try printing.run {
-            let progress = ProgressReporter(label: "export", options: printing)
+            let progress = ProgressReporter(label: "export", options: printing, unit: .items("tensors"))
             progress.note("writing \(output)/model.safetensors")
             try PackExporter.export(PackFile(path: pack), to: output, layout: PackExporter.Layout(rawValue: layout)!,
-                                      overwrite: overwriting.force, dtype: dtype?.dtype)
+                                      overwrite: overwriting.force, dtype: dtype?.dtype) { progress.update($0, $1) }
             progress.finish()
             if printing.json {
                 printing.emit(.object([("output", .string(output)), ("layout", .string(layout)), ("dtype", dtype.map { .string($0.rawValue) } ?? .null),

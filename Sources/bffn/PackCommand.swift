@@ -82,7 +82,10 @@ struct PackCommand: ParsableCommand {
             options.maxMeanKLD = maxKld
             options.minTop1 = minTop1
             let progress = ProgressReporter(label: "pack", options: printing)
-            if progress.enabled { options.progress = { progress.note($0) } }
+            if progress.enabled || progress.verbose {
+                options.progress = { progress.note($0) }
+                options.conversionProgress = { progress.update($0, $1) }
+            }
             let report = try DevicePacker.pack(source: source, output: output, options: options)
             progress.finish()
             if printing.json { printing.emit(report.json) } else { print(report.text, terminator: "") }
