@@ -1,4 +1,5 @@
 import CBlockFFNSystem
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -7,10 +8,15 @@ import Darwin
 
 /// Writes a file so that readers only ever see the old file or the complete new one.
 ///
-/// Bytes go to a temporary file in the same folder (`.NAME.tmp-XXXXXX`, created with `mkstemp`); `commit()`
-/// fsyncs it, renames it over the final name and fsyncs the folder. If the writer is dropped without
-/// `commit()` (an error, a kill between steps) the temporary file is removed and the final name is untouched;
-/// a process killed outright leaves only a hidden `.tmp-` file, never a partial file under the final name.
+/// Bytes go to a temporary file in the same folder (`.NAME.tmp-PID-XXXXXX`, created with `mkstemp`; PID is the
+/// writing process); `commit()` fsyncs it, renames it over the final name and fsyncs the folder. If the writer
+/// is dropped without `commit()` (an error) the temporary file is removed and the final name is untouched; a
+/// process killed outright leaves only a hidden `.tmp-` file, never a partial file under the final name, and the
+/// next writer of the same name removes it (`removedStaleFiles`) once its process is gone. Two processes
+/// writing one name at once each write their own temporary file; the last rename wins, whole.
+///
+/// For fault-injection tests, `BFFN_FAULT_KILL_AFTER_BYTES=N` in the environment makes the process kill itself
+/// (SIGKILL) once a writer has written more than N bytes.
 public final class AtomicFileWriter {
     /// The final path.
     public let path: String
@@ -23,6 +29,13 @@ public final class AtomicFileWriter {
     /// Small writes are gathered here and written in 4 MiB pieces.
     private var buffer: [UInt8] = []
     private static let bufferSize = 4 << 20
+    /// Stale temporary files of this name that an earlier, killed writer left and this one removed, with their
+    /// sizes in bytes.
+    public private(set) var removedStaleFiles: [(path: String, bytes: UInt64)] = []
+    /// `BFFN_FAULT_KILL_AFTER_BYTES`, read once.
+    private static let killAfterBytes: UInt64? = getenv("BFFN_FAULT_KILL_AFTER_BYTES").flatMap { UInt64(String(cString: $0)) }
+    /// Bytes handed to the kernel so far (for fault injection; positional writes come from several threads).
+    private let bytesIssued = Atomic<UInt64>(0)
 
     /// Creates the temporary file beside `path`.
     /// - Parameter overwrite: when false and `path` exists, throws `.outputExists`.
@@ -35,13 +48,46 @@ public final class AtomicFileWriter {
         let slash = path.lastIndex(of: "/")
         let dir = slash.map { String(path[..<$0]) } ?? "."
         let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
-        var template = Array("\(dir.isEmpty ? "/" : dir)/.\(name).tmp-XXXXXX".utf8CString)
+        removedStaleFiles = Self.removeStaleTemporaries(folder: dir.isEmpty ? "/" : dir, name: name)
+        var template = Array("\(dir.isEmpty ? "/" : dir)/.\(name).tmp-\(getpid())-XXXXXX".utf8CString)
         fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard fd >= 0 else {
             throw BFFNError(.io, "cannot create a temporary file: \(String(cString: strerror(errno)))", file: path)
         }
         temporaryPath = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
         fchmod(fd, 0o644)
+    }
+
+    /// Removes `.NAME.tmp-PID-XXXXXX` files in `folder` whose process no longer runs (and temporaries of the
+    /// older `.NAME.tmp-XXXXXX` form last changed over an hour ago); returns what it removed.
+    static func removeStaleTemporaries(folder: String, name: String) -> [(path: String, bytes: UInt64)] {
+        guard let d = opendir(folder) else { return [] }
+        defer { closedir(d) }
+        let prefix = "." + name + ".tmp-"
+        var removed: [(String, UInt64)] = []
+        while let e = readdir(d) {
+            let entry = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard entry.hasPrefix(prefix) else { continue }
+            let rest = entry.dropFirst(prefix.count)
+            let parts = rest.split(separator: "-")
+            var info = stat()
+            let full = folder + "/" + entry
+            guard lstat(full, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { continue }
+            let stale: Bool
+            if parts.count == 2, let pid = Int32(parts[0]), pid > 0 {
+                stale = kill(pid, 0) != 0 && errno == ESRCH
+            } else {
+                stale = parts.count == 1 && time(nil) - info.st_mtim.tv_sec > 3600
+            }
+            if stale && unlink(full) == 0 { removed.append((full, UInt64(info.st_size))) }
+        }
+        return removed
+    }
+
+    /// Counts bytes handed to the kernel, and kills the process when fault injection asks for it.
+    private func issued(_ n: Int) {
+        guard let limit = Self.killAfterBytes else { return }
+        if bytesIssued.add(UInt64(n), ordering: .relaxed).newValue > limit { kill(getpid(), SIGKILL) }
     }
 
     /// Appends bytes (buffered; large pieces go straight to the file).
@@ -75,6 +121,7 @@ public final class AtomicFileWriter {
                 if errno == EINTR { continue }
                 throw BFFNError(.io, "write failed: \(String(cString: strerror(errno)))", file: temporaryPath)
             }
+            issued(n)
             p += n
             left -= n
         }
@@ -116,6 +163,7 @@ public final class AtomicFileWriter {
                 if errno == EINTR { continue }
                 throw BFFNError(.io, "write failed: \(String(cString: strerror(errno)))", file: temporaryPath, offset: UInt64(at))
             }
+            issued(n)
             p += n
             left -= n
             at += off_t(n)

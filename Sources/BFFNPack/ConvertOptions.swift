@@ -46,6 +46,8 @@ public struct ConvertReport: Sendable {
     public var classes: [(tensorClass: TensorClass, dtype: String, stats: ErrorStats)]
     /// Tensors stored with another group than requested (`PackLayout.fitted`).
     public var fitted: [PackLayout.FittedGroup] = []
+    /// Temporary files of this output that a killed run left and this one removed, with their sizes in bytes.
+    public var removedStaleFiles: [(path: String, bytes: UInt64)] = []
 }
 
 
@@ -57,6 +59,7 @@ extension ConvertReport {
             ("output", .string(output)), ("source_bytes", .integer(sourceBytes)), ("file_bytes", .integer(outputBytes)),
             ("classes", .object(classes.map { c in (c.tensorClass.rawValue, JSONValue.object([("dtype", .string(c.dtype)), ("error", c.stats.json)])) })),
             ("fitted_groups", .array(fitted.map(\.json))),
+            ("removed_stale_files", .array(removedStaleFiles.map { .object([("path", .string($0.path)), ("bytes", .integer($0.bytes))]) })),
         ])
     }
 }

@@ -94,17 +94,22 @@ public final class PackFile: @unchecked Sendable {
         var index: [String: Int] = [:]
         var ranges: [(Range<UInt64>, String)] = []
         for t in ts {
-            guard let name = t["name"]?.stringValue, let shapeV = t["shape"]?.arrayElements,
-                  let off = t["offset"]?.intValue, let n = t["bytes"]?.intValue, let crc = t["crc32"]?.intValue, off >= 0, n >= 0, crc >= 0
+            guard let name = t["name"]?.stringValue, let shapeV = t["shape"]?.arrayElements, t["offset"] != nil, t["bytes"] != nil, t["crc32"] != nil
             else { throw fail("tensors", "a tensor entry lacks name, dtype, shape, offset, bytes or crc32") }
+            let off: Int64 = try CheckedNumbers.integer(t["offset"], in: 0...(1 << 52), file: path, field: name + ".offset", offset: at)
+            let n: Int64 = try CheckedNumbers.integer(t["bytes"], in: 0...(1 << 52), file: path, field: name + ".bytes", offset: at)
+            let crc: UInt32 = try CheckedNumbers.integer(t["crc32"], in: 0...UInt32.max, file: path, field: name + ".crc32", offset: at)
             let shape = try shapeV.map { v -> Int in
                 guard let d = v.intValue, d >= 0, d < Int64(Int32.max) else { throw fail(name, "shape must hold non-negative integers") }
                 return Int(d)
             }
             let storage = try StorageType(manifest: t, file: path, field: name, offset: at)
+            guard let elements = Shape.elementCount(shape), elements < 1 << 48 else {
+                throw BFFNError(.shapeMismatch, "shape \(Shape.describe(shape)) holds too many elements", file: path, field: name, offset: UInt64(off))
+            }
             let cols = shape.count >= 2 ? shape.dropFirst().reduce(1, *) : (shape.first ?? 1)
             let rows = shape.count >= 2 ? shape[0] : 1
-            guard Shape.elementCount(shape) != nil, cols >= 0, UInt64(rows) * UInt64(storage.rowBytes(cols: cols)) == UInt64(n),
+            guard elements >= 0, cols >= 0, UInt64(rows).multipliedReportingOverflow(by: UInt64(storage.rowBytes(cols: cols))) == (UInt64(n), false),
                   storage.fits(cols: cols) else {
                 throw BFFNError(.shapeMismatch, "shape \(Shape.describe(shape)) of \(t["dtype"]?.stringValue ?? "?") does not take \(n) bytes",
                                 file: path, field: name, offset: UInt64(off))
@@ -114,7 +119,7 @@ public final class PackFile: @unchecked Sendable {
             }
             if index[name] != nil { throw BFFNError(.duplicateName, "tensor listed twice", file: path, field: name, offset: at) }
             index[name] = tensors.count
-            tensors.append(DenseTensor(name: name, storage: storage, shape: shape, offset: UInt64(off), bytes: UInt64(n), crc32: UInt32(crc)))
+            tensors.append(DenseTensor(name: name, storage: storage, shape: shape, offset: UInt64(off), bytes: UInt64(n), crc32: crc))
             ranges.append((UInt64(off)..<UInt64(off + n), name))
         }
         var experts: Experts?
@@ -122,7 +127,7 @@ public final class PackFile: @unchecked Sendable {
             guard let upV = x["up"], let downV = x["down"], let de = x["expert_size"]?.intValue,
                   let H = x["hidden_size"]?.intValue, let L = x["layers"]?.intValue, let E = x["count"]?.intValue,
                   let off = x["offset"]?.intValue, let bb = x["block_bytes"]?.intValue, let orderV = x["order"]?.arrayElements,
-                  let blocksV = x["blocks"]?.arrayElements, de > 0, H > 0, L > 0, E > 0, off >= 0, bb > 0
+                  let blocksV = x["blocks"]?.arrayElements, de > 0, H > 0, L > 0, E > 0, off >= 0, off < 1 << 52, bb > 0, bb < 1 << 40
             else { throw fail("experts", "'experts' lacks a field or has one of the wrong type") }
             let resident = x["resident_count"].map { $0.intValue ?? -1 } ?? E
             guard resident >= 0 && resident <= E else { throw fail("experts.resident_count", "resident_count must be 0...count") }
@@ -134,17 +139,16 @@ public final class PackFile: @unchecked Sendable {
             }
             let e = Experts(upStorage: up, downStorage: down, expertSize: Int(de), hiddenSize: Int(H), layers: Int(L), count: Int(E), offset: UInt64(off),
                             blockBytes: UInt64(bb), residentCount: Int(resident), order: try orderV.map { l in try (l.arrayElements ?? []).map { v in
-                                guard let i = v.intValue else { throw fail("experts.order", "order must hold integers") }
-                                return Int(i)
+                                try Int(CheckedNumbers.integer(v, in: 0...Int64(1 << 16), file: path, field: "experts.order", offset: at))
                             } },
                             blockCRCs: try blocksV.map { l in try (l.arrayElements ?? []).map { v in
-                                guard let i = v.intValue, i >= 0 else { throw fail("experts.blocks", "blocks must hold CRC-32 values") }
-                                return UInt32(i)
+                                try CheckedNumbers.integer(v, in: 0...UInt32.max, file: path, field: "experts.blocks", offset: at)
                             } })
             guard e.blockBytes >= e.dataBytes, e.blockBytes % UInt64(header.alignment) == 0, e.offset % UInt64(header.alignment) == 0 else {
                 throw BFFNError(.malformed, "block_bytes \(bb) must hold \(e.dataBytes) data bytes and be a multiple of the alignment", file: path, field: "experts.block_bytes", offset: at)
             }
-            let end = e.offset + UInt64(L * E) * e.blockBytes
+            let end = try CheckedNumbers.add(e.offset, try CheckedNumbers.multiply(UInt64(L * E), e.blockBytes, file: path, field: "experts.block_bytes", offset: at),
+                                             file: path, field: "experts.offset", offset: at)
             guard end <= dataEnd else {
                 throw BFFNError(.outOfBounds, "expert blocks end at \(end), past the data region (\(dataEnd))", file: path, field: "experts.offset", offset: e.offset)
             }
@@ -163,9 +167,12 @@ public final class PackFile: @unchecked Sendable {
         }
         var attachments: [Attachment] = []
         for a in m["attachments"]?.arrayElements ?? [] {
-            guard let name = a["name"]?.stringValue, let off = a["offset"]?.intValue, let n = a["bytes"]?.intValue, let crc = a["crc32"]?.intValue,
-                  off >= 0, n >= 0, UInt64(off + n) <= dataEnd else { throw fail("attachments", "an attachment entry is malformed or out of range") }
-            attachments.append(Attachment(name: name, offset: UInt64(off), bytes: UInt64(n), crc32: UInt32(truncatingIfNeeded: crc)))
+            guard let name = a["name"]?.stringValue else { throw fail("attachments", "an attachment entry lacks its name") }
+            let off: UInt64 = try CheckedNumbers.integer(a["offset"], in: 0...(1 << 52), file: path, field: "attachments.\(name).offset", offset: at)
+            let n: UInt64 = try CheckedNumbers.integer(a["bytes"], in: 0...(1 << 52), file: path, field: "attachments.\(name).bytes", offset: at)
+            let crc: UInt32 = try CheckedNumbers.integer(a["crc32"], in: 0...UInt32.max, file: path, field: "attachments.\(name).crc32", offset: at)
+            guard off + n <= dataEnd else { throw fail("attachments", "an attachment entry is out of range") }
+            attachments.append(Attachment(name: name, offset: off, bytes: n, crc32: crc))
             ranges.append((UInt64(off)..<UInt64(off + n), "attachment \(name)"))
         }
         ranges.sort { $0.0.lowerBound < $1.0.lowerBound }

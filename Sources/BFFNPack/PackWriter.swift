@@ -25,6 +25,7 @@ public enum PackWriter {
         }
         // Stored .bin entries are checked against their zip CRC-32s in the same pass that checksums the source.
         let checkpoint = try Checkpoint(path: source, deferStorageChecksums: true)
+        try refuseLosingTensors(checkpoint)
         let weights = try ModelWeights(checkpoint: checkpoint)
         let layout = try PackLayout(weights: weights, options: options)
         let a = weights.architecture
@@ -185,9 +186,45 @@ public enum PackWriter {
         let size = out.bytesWritten
         try out.commit()
         return ConvertReport(output: output, sourceBytes: sourceBytes, outputBytes: size,
-                             classes: classOrder.map { ($0, classType[$0]!, stats[$0]!) }, fitted: layout.fitted)
+                             classes: classOrder.map { ($0, classType[$0]!, stats[$0]!) }, fitted: layout.fitted,
+                             removedStaleFiles: out.removedStaleFiles)
     }
 
     /// The version recorded in provenance.
     public static let toolVersion = "0.1.0"
+
+    /// Nothing a checkpoint holds may silently miss the pack: every tensor the recognised architecture does not
+    /// read is an error naming it, except an LM head whose bytes equal the embedding's (the published converter
+    /// writes such a copy when the head is tied, so dropping it loses nothing).
+    /// - Throws: `.unsupported` naming the tensors that would be lost and why.
+    static func refuseLosingTensors(_ checkpoint: Checkpoint) throws {
+        let recognition = try checkpoint.recognize()
+        let read = Set(recognition.required.map(\.name))
+        let names = TensorNames.of(recognition.architecture.ffnLayout)
+        var lost: [String] = []
+        for t in checkpoint.tensors where !read.contains(t.name) {
+            if t.name == names.head, recognition.architecture.tiedEmbeddings, let embedding = checkpoint.tensor(named: names.embedding),
+               t.dtype == embedding.dtype, t.shape == embedding.shape,
+               try sameBytes(checkpoint.bytes(of: t), checkpoint.bytes(of: embedding)) {
+                continue
+            }
+            lost.append(t.name)
+        }
+        guard lost.isEmpty else {
+            let why = lost.contains(names.head) && recognition.architecture.tiedEmbeddings
+                ? " (the head is taken as tied to the embedding because config.json \(checkpoint.configPath == nil ? "is missing" : "does not say tie_word_embeddings: false"), but \(names.head) differs from it: set tie_word_embeddings in config.json)"
+                : ""
+            throw BFFNError(.unsupported, "\(lost.count) tensor(s) would not reach the pack: \(lost.prefix(8).joined(separator: ", "))\(lost.count > 8 ? ", ..." : "")\(why)",
+                            file: checkpoint.primaryFile, field: lost[0])
+        }
+    }
+
+    /// Whether two tensors' bytes are equal (compared in place, nothing copied).
+    static func sameBytes(_ a: LoadedBytes, _ b: LoadedBytes) -> Bool {
+        a.withBytes { x in b.withBytes { y in x.count == y.count && (x.count == 0 || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0) } }
+    }
 }
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -92,6 +92,9 @@ struct ConvertCommand: ParsableCommand {
             let progress = ProgressReporter(label: "convert", options: printing)
             let r = try PackWriter.convert(source: source, to: output, options: o) { progress.update($0, $1) }
             progress.finish()
+            for f in r.removedStaleFiles where !printing.quiet {
+                FileHandleOutput.standardError("bffn: removed \(f.path) (\(TextNumber.bytesWithSize(f.bytes))), left by an interrupted run\n")
+            }
             if printing.json {
                 printing.emit(r.json)
             } else {

@@ -143,6 +143,33 @@ struct PackTests {
         #expect(try Fixtures.bytes(dir.file("a.bfpk")) == Fixtures.bytes(dir.file("b.bfpk")))
     }
 
+    /// A checkpoint without config.json whose lm_head differs from its embedding: the head would be taken as
+    /// tied and dropped, so the conversion refuses and names it; with the head a copy of the embedding (what the
+    /// published converter writes for tied heads) nothing is lost and it converts.
+    @Test func nothingTheSourceHoldsIsSilentlyDropped() throws {
+        let dir = TemporaryDirectory()
+        let source = try SafetensorsFile(path: Fixtures.blockReference + "/model.safetensors")
+        var tensors = source.entries.map { e in SafetensorsWriter.Tensor(name: e.name, dtype: e.dtype, shape: e.shape, bytes: Array(source.bytes(of: e))) }
+        _ = dir.makeFolder("m")   // no config.json in it
+        try SafetensorsWriter.write(tensors, to: dir.file("m/model.safetensors"))
+        do {
+            _ = try PackWriter.convert(source: dir.file("m"), to: dir.file("m.bfpk"), options: ConvertOptions())
+            Issue.record("the differing lm_head was dropped without an error")
+        } catch let e as BFFNError {
+            #expect(e.code == .unsupported && e.location.field == "lm_head.weight" && e.reason.contains("tie_word_embeddings"), "\(e)")
+        }
+        #expect(access(dir.file("m.bfpk"), F_OK) != 0)
+        // The head replaced by a copy of the embedding: tied, nothing lost.
+        let embedding = try #require(tensors.first { $0.name == "model.embed_tokens.weight" })
+        if let i = tensors.firstIndex(where: { $0.name == "lm_head.weight" }) { tensors[i] = .init(name: "lm_head.weight", dtype: embedding.dtype, shape: embedding.shape, bytes: embedding.bytes) }
+        try SafetensorsWriter.write(tensors, to: dir.file("m/model.safetensors"), overwrite: true)
+        _ = try PackWriter.convert(source: dir.file("m"), to: dir.file("m.bfpk"), options: ConvertOptions())
+        // Any other tensor the architecture does not read is refused too.
+        tensors.append(.init(name: "model.layers.0.self_attn.rotary_emb.inv_freq", dtype: .f32, shape: [2], bytes: [UInt8](repeating: 0, count: 8)))
+        try SafetensorsWriter.write(tensors, to: dir.file("m/model.safetensors"), overwrite: true)
+        #expect(throws: BFFNError(.unsupported, "")) { _ = try PackWriter.convert(source: dir.file("m"), to: dir.file("x.bfpk"), options: ConvertOptions()) }
+    }
+
     @Test func aGroupThatDoesNotDivideARowIsAnErrorWithStrictGroups() throws {
         let dir = TemporaryDirectory()
         var o = ConvertOptions()
@@ -293,6 +320,55 @@ struct LyingManifestTests {
         members[i].value = .array(ts)
     }
 
+    /// Numbers no file should hold, where a parser might turn them into Swift integers unchecked: CRCs past
+    /// 32 bits (a trap in an earlier version, found by coverage-guided fuzzing), sizes and offsets near 2^63,
+    /// shapes whose product overflows. Each is an error naming the field; the process must not die.
+    @Test func hostileNumbersAreErrorsNotTraps() throws {
+        let dir = TemporaryDirectory()
+        var o = ConvertOptions()
+        o.attachments = [Fixtures.blockLinearReference + "/config.json"]
+        _ = try PackWriter.convert(source: Fixtures.blockLinearReference, to: dir.file("m.bfpk"), options: o)
+        let good = try Fixtures.bytes(dir.file("m.bfpk"))
+        func editExperts(_ m: inout [JSONMember], _ key: String, _ value: JSONValue) {
+            guard let i = m.firstIndex(where: { $0.key == "experts" }), case .object(var x) = m[i].value,
+                  let k = x.firstIndex(where: { $0.key == key }) else { return }
+            x[k].value = value
+            m[i].value = .object(x)
+        }
+        func editAttachment(_ m: inout [JSONMember], _ key: String, _ value: JSONValue) {
+            guard let i = m.firstIndex(where: { $0.key == "attachments" }), case .array(var a) = m[i].value,
+                  case .object(var first) = a[0], let k = first.firstIndex(where: { $0.key == key }) else { return }
+            first[k].value = value
+            a[0] = .object(first)
+            m[i].value = .array(a)
+        }
+        let huge = JSONValue.integer(Int64.max), past32 = JSONValue.integer(Int64(UInt32.max) + 1)
+        let cases: [(String, (inout [JSONMember]) -> Void)] = [
+            ("tensor crc32 past 32 bits", { self.editTensor(&$0, 0, "crc32", past32) }),
+            ("tensor crc32 Int64.max", { self.editTensor(&$0, 0, "crc32", huge) }),
+            ("tensor bytes Int64.max", { self.editTensor(&$0, 0, "bytes", huge) }),
+            ("tensor offset Int64.max", { self.editTensor(&$0, 0, "offset", huge) }),
+            ("negative crc32", { self.editTensor(&$0, 0, "crc32", .integer(-1)) }),
+            ("shape product overflows", { self.editTensor(&$0, 0, "shape", [2_000_000_000, 2_000_000_000, 2_000_000_000]) }),
+            ("block CRC past 32 bits", { editExperts(&$0, "blocks", [[past32, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]]) }),
+            ("block_bytes Int64.max", { editExperts(&$0, "block_bytes", huge) }),
+            ("expert offset Int64.max", { editExperts(&$0, "offset", huge) }),
+            ("expert order past Int32", { editExperts(&$0, "order", [[huge, 1, 2, 3, 4, 5], [0, 1, 2, 3, 4, 5]]) }),
+            ("attachment offset and bytes Int64.max", { editAttachment(&$0, "offset", huge); editAttachment(&$0, "bytes", huge) }),
+            ("attachment crc32 past 32 bits", { editAttachment(&$0, "crc32", past32) }),
+        ]
+        for (what, edit) in cases {
+            let path = try dir.write("hostile.bfpk", try rewrite(good, edit))
+            do {
+                let pack = try PackFile(path: path)
+                try pack.verifyChecksums()
+                Issue.record("no error for \(what)")
+            } catch let e as BFFNError {
+                #expect(e.location.file == path && (e.location.field != nil || e.location.offset != nil), "\(what): \(e)")
+            }
+        }
+    }
+
     @Test func offsetsAndSizesThatLieAreNamed() throws {
         let dir = TemporaryDirectory()
         _ = try PackWriter.convert(source: Fixtures.blockLinearReference, to: dir.file("m.bfpk"), options: ConvertOptions())
@@ -320,3 +396,7 @@ struct LyingManifestTests {
         }
     }
 }
+
+#if canImport(Glibc)
+import Glibc
+#endif
