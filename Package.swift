@@ -87,9 +87,11 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        // A seeded mutation fuzzer for the parsers (scripts/fuzz.sh); not part of the test suite.
-        .executableTarget(name: "bffn-fuzz", dependencies: ["BFFNModel", "BFFNCore", "BFFNSafetensors", "BFFNTorchZip", "BFFNCheckpoint", "BFFNPack",
-                                                          "BFFNEngine", "BFFNVerify", "BFFNDeploy"]),
+        // Fuzz targets, one per kind of untrusted input: scripts/fuzz.sh links them, instrumented, with a libFuzzer
+        // entry point (scripts/fuzz/harness.swift); the tests replay the corpora and regressions through them. The
+        // tool `bffn` does not contain them.
+        .target(name: "BFFNFuzzTargets", dependencies: ["BFFNCore", "BFFNCheckpoint", "BFFNDeploy", "BFFNEngine", "BFFNModel", "BFFNPack",
+                                                        "BFFNSafetensors", "BFFNTokenizer", "BFFNTorchZip", "BFFNVerify"]),
 
         // Helpers shared by the tests: fixture paths, temporary folders, file builders.
         .target(name: "BFFNTestSupport", dependencies: ["BFFNCore", "CBlockFFNZlib"], path: "Tests/BFFNTestSupport"),
@@ -108,6 +110,7 @@ let package = Package(
         // The repository's own rules (the module graph, no references outside the repository).
         .testTarget(name: "RepositoryTests", dependencies: ["BFFNCore", "BFFNTestSupport"]),
         .testTarget(name: "BFFNTokenizerTests", dependencies: ["BFFNTokenizer", "BFFNCore", "BFFNTestSupport"]),
+        .testTarget(name: "BFFNFuzzTargetsTests", dependencies: ["BFFNFuzzTargets", "BFFNCore", "BFFNTestSupport"]),
         .testTarget(name: "BFFNPlotTests", dependencies: ["BFFNPlot", "BFFNCheckpoint", "BFFNCore", "BFFNEngine", "BFFNModel", "BFFNTestSupport", "CBlockFFNZlib"]),
         .testTarget(name: "BFFNCommandLineTests", dependencies: ["bffn", "BFFNCheckpoint", "BFFNCore", "BFFNTestSupport"]),
     ]

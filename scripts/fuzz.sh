@@ -1,31 +1,52 @@
 #!/usr/bin/env bash
-# Fuzzes the safetensors header, zip reader, pickle interpreter, .bfpk header/manifest (and loading and running a
-# pack that validates), reference files, device profiles, token-sequence files and the JSON parser with
-# bffn-fuzz, one process per core, for SECONDS (default 600). A crash leaves its input in out/fuzz-N/current.
+# Coverage-guided fuzzing (libFuzzer + AddressSanitizer) of one parser: scripts/fuzz.sh TARGET [SECONDS] [JOBS]
+# TARGET: safetensors shard-index zip pickle torch-bin bfpk bfpk-manifest config reference profile tokens tokenizer
+# (or "all": each in turn). Builds every library instrumented, with bounds checks kept (-assert-config Debug), in
+# .build-fuzz; starts from the committed seeds in fixtures/fuzz/corpus/TARGET (the corpus it grows lives in
+# out/fuzz/TARGET); stops after SECONDS (default 600). A crash writes out/fuzz/TARGET/crash-*: minimise it with
+# `-minimize_crash=1`, commit it to fixtures/fuzz/regressions/TARGET/, where the tests replay it. Prints the
+# executions, the rate and the coverage libFuzzer reports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SECONDS_TO_RUN=${1:-600}
+TARGET=${1:?usage: scripts/fuzz.sh TARGET [SECONDS] [JOBS]}
+SECONDS_TO_RUN=${2:-600}
+JOBS=${3:-1}
 scripts/install-deps.sh
-swift build -c release --product bffn-fuzz
-swift build -c release --product bffn
-mkdir -p out
-.build/release/bffn convert fixtures/reference/mla-blocklinear-rms-bf16-bin -o out/seed.bfpk --align 64 --force >/dev/null
-printf '{"name": "seed", "quantization": {"experts": "q4", "attention": "q8"}, "q4_group_size": 32, "alignment": 4096,\n "resident_budget_bytes": 1000000, "bandwidth_gb_per_s": 51.2, "max_chunk_tokens": 8}\n' > out/seed-profile.json
-printf '# prompts\n1,2,3,4\n5, 6, 7\n\n90,91\n' > out/seed-prompts.txt
-SEEDS=(fixtures/reference/mla-block-rms-bf16/model.safetensors
-       fixtures/reference/mla-blocklinear-rms-bf16-bin/pytorch_model.bin
-       fixtures/torch/variants/variants.bin fixtures/torch/variants/module_state_dict.bin
-       fixtures/torch/variants/plain_dict.bin fixtures/reference/mla-block-rms-bf16/config.json out/seed.bfpk
-       fixtures/reference/mla-block-rms-bf16/reference.safetensors out/seed-profile.json out/seed-prompts.txt)
-pids=()
-for n in $(seq 1 "$(nproc)"); do
-  mkdir -p "out/fuzz-$n"
-  .build/release/bffn-fuzz "$SECONDS_TO_RUN" "$n" "out/fuzz-$n" "${SEEDS[@]}" > "out/fuzz-$n/log" 2>&1 &
-  pids+=($!)
+# The libraries, instrumented for coverage and AddressSanitizer with bounds checks kept, then the entry point
+# (scripts/fuzz/harness.swift) linked against their objects by swiftc, as libFuzzer wants its own main.
+swift build -c release --target BFFNFuzzTargets --scratch-path .build-fuzz \
+  -Xswiftc -sanitize=fuzzer,address -Xswiftc -assert-config -Xswiftc Debug -Xcc -fsanitize=fuzzer-no-link,address >&2
+objects=()
+for m in BFFNCore BFFNSafetensors BFFNTorchZip BFFNCheckpoint BFFNKernels BFFNModel BFFNEngine BFFNPack BFFNSpeculative \
+         BFFNVerify BFFNDeploy BFFNTokenizer BFFNFuzzTargets CBlockFFNPrefetch CBlockFFNQuantize CBlockFFNSystem CBlockFFNUnpack; do
+  objects+=(.build-fuzz/release/$m.build/*.o)
 done
+includes=()
+for c in System Quantize Unpack Prefetch; do
+  includes+=(-Xcc "-fmodule-map-file=.build-fuzz/release/CBlockFFN$c.build/module.modulemap" -I "Sources/CBlockFFN$c/include")
+done
+swiftc -O -sanitize=fuzzer,address -parse-as-library -assert-config Debug -I .build-fuzz/release/Modules \
+  -I Sources/CBlockFFNJSONC -I Sources/CBlockFFNZlib "${includes[@]}" scripts/fuzz/harness.swift "${objects[@]}" \
+  -ljson-c -lz -o .build-fuzz/bffn-libfuzz 2>&1 | grep -v "warning: Cannot export local symbol" >&2 || true
+BIN=.build-fuzz/bffn-libfuzz
+targets=("$TARGET")
+[ "$TARGET" = all ] && targets=(safetensors shard-index zip pickle torch-bin bfpk bfpk-manifest config reference profile tokens tokenizer)
 status=0
-for i in "${!pids[@]}"; do
-  if ! wait "${pids[$i]}"; then echo "fuzzer $((i + 1)) crashed: reproducer in out/fuzz-$((i + 1))/current" >&2; status=1; fi
-  cat "out/fuzz-$((i + 1))/log"
+for t in "${targets[@]}"; do
+  mkdir -p "out/fuzz/$t"
+  dict=()
+  case "$t" in
+    pickle) dict=(-dict=fixtures/fuzz/pickle.dict) ;;
+    shard-index|config|profile|tokenizer|bfpk-manifest) dict=(-dict=fixtures/fuzz/json.dict) ;;
+  esac
+  echo "== $t, $SECONDS_TO_RUN s, $JOBS job(s)" >&2
+  if ! SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 BFFN_FUZZ_TARGET=$t \
+      "$BIN" "${dict[@]}" -max_total_time="$SECONDS_TO_RUN" -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=10 \
+      -artifact_prefix="out/fuzz/$t/" -print_final_stats=1 -jobs="$JOBS" -workers="$JOBS" \
+      "out/fuzz/$t" "fixtures/fuzz/corpus/$t" 2> "out/fuzz/$t/log"; then
+    echo "fuzzer $t stopped on a crash, timeout or out-of-memory: see out/fuzz/$t/log and out/fuzz/$t/crash-*" >&2
+    status=1
+  fi
+  grep -E "stat::number_of_executed_units|stat::average_exec_per_sec|cov:" "out/fuzz/$t/log" | tail -3 >&2 || true
 done
 exit $status

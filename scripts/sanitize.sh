@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs the whole test suite under a sanitizer: scripts/sanitize.sh asan|tsan
+#   asan: AddressSanitizer (+ UndefinedBehaviorSanitizer where the toolchain links it), bounds checks kept
+#   tsan: ThreadSanitizer (the worker pool, the converter's parallel writers, the background checksum thread)
+# in its own build folder (.build-asan, .build-tsan). Exits non-zero when a test fails or the sanitizer reports.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+KIND=${1:?usage: scripts/sanitize.sh asan|tsan}
+scripts/install-deps.sh
+case "$KIND" in
+  asan) FLAGS=(--sanitize=address) ; export ASAN_OPTIONS=detect_leaks=0:halt_on_error=1 ;;
+  tsan) FLAGS=(--sanitize=thread) ; export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ;;
+  *) echo "usage: scripts/sanitize.sh asan|tsan" >&2; exit 2 ;;
+esac
+export SWIFT_BACKTRACE=enable=no
+swift build --build-tests --scratch-path ".build-$KIND" "${FLAGS[@]}"
+swift test --skip-build --scratch-path ".build-$KIND" "${FLAGS[@]}" --disable-xctest
