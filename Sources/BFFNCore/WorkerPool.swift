@@ -47,30 +47,40 @@ public final class WorkerPool: @unchecked Sendable {
     /// The current call's body; written by the caller before it publishes the ticket, read only by a thread that
     /// has claimed a part of that call (so the call is still open).
     private var job: ((Int) -> Void)?
-    /// Calls published so far (only the caller holding `callLock` writes it).
+    /// Calls published so far (only the caller holding `callMutex` writes it).
     private var calls: UInt64 = 0
     private var mutex = pthread_mutex_t()
     private var condition = pthread_cond_t()
-    /// Serialises callers, and guards `calls` and `workerCount`.
-    private let callLock = Mutex<Void>(())
+    /// Serialises callers, and guards `calls` and `workerCount`. A pthread mutex rather than
+    /// Synchronization.Mutex: ThreadSanitizer sees pthread locks, so `scripts/sanitize.sh tsan` can check the
+    /// pool (it reports the futex-based Mutex's protected accesses as races).
+    private var callMutex = pthread_mutex_t()
+
+    /// Runs `body` holding `callMutex`.
+    private func withCallLock<T>(_ body: () -> T) -> T {
+        pthread_mutex_lock(&callMutex)
+        defer { pthread_mutex_unlock(&callMutex) }
+        return body()
+    }
     /// Busy-wait iterations before an idle worker sleeps (BFFN_SPIN overrides, for tuning).
     static let spinLimit: Int = {
         if let v = getenv("BFFN_SPIN"), let n = Int(String(cString: v)) { return n }
         return 2_000
     }()
-    /// Worker threads started so far (not counting callers); written under `callLock` only.
+    /// Worker threads started so far (not counting callers); written under `callMutex` only.
     private var workerCount = 0
     /// Worker threads started so far (not counting callers).
-    public var workers: Int { callLock.withLock { _ in workerCount } }
+    public var workers: Int { withCallLock { workerCount } }
 
     /// Starts `workers` detached threads that live as long as the process (more start when a call asks).
     init(workers: Int) {
         pthread_mutex_init(&mutex, nil)
+        pthread_mutex_init(&callMutex, nil)
         pthread_cond_init(&condition, nil)
-        callLock.withLock { _ in startWorkers(upTo: workers) }
+        withCallLock { startWorkers(upTo: workers) }
     }
 
-    /// Starts workers until there are `count` (caller holds `callLock`).
+    /// Starts workers until there are `count` (caller holds `callMutex`).
     private func startWorkers(upTo count: Int) {
         while workerCount < count {
             let index = workerCount
@@ -115,7 +125,7 @@ public final class WorkerPool: @unchecked Sendable {
     }
 
     private func publishAndWait(parts: Int, threads: Int, _ body: (Int) -> Void) {
-        callLock.withLock { _ in
+        withCallLock {
             startWorkers(upTo: threads - 1)
             withoutActuallyEscaping(body) { escaping in
                 job = escaping
