@@ -196,18 +196,7 @@ public final class Checkpoint: @unchecked Sendable {
 
     /// The names in folder `path`, sorted.
     /// - Throws: `.io` with the system's reason when the folder cannot be read.
-    static func listFolder(_ path: String) throws -> [String] {
-        guard let d = opendir(path) else { throw BFFNError(.io, "cannot read the folder: \(String(cString: strerror(errno)))", file: path) }
-        defer { closedir(d) }
-        var names: [String] = []
-        while let e = readdir(d) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names.sorted()
-    }
+    static func listFolder(_ path: String) throws -> [String] { try Directory.names(in: path) }
 
     static func resolve(_ path: String, notes: inout [String]) throws -> Resolved {
         let isDir = try requireKind(path)

@@ -61,12 +61,9 @@ public final class AtomicFileWriter {
     /// Removes `.NAME.tmp-PID-XXXXXX` files in `folder` whose process no longer runs (and temporaries of the
     /// older `.NAME.tmp-XXXXXX` form last changed over an hour ago); returns what it removed.
     static func removeStaleTemporaries(folder: String, name: String) -> [(path: String, bytes: UInt64)] {
-        guard let d = opendir(folder) else { return [] }
-        defer { closedir(d) }
         let prefix = "." + name + ".tmp-"
         var removed: [(String, UInt64)] = []
-        while let e = readdir(d) {
-            let entry = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        for entry in (try? Directory.names(in: folder)) ?? [] {
             guard entry.hasPrefix(prefix) else { continue }
             let rest = entry.dropFirst(prefix.count)
             let parts = rest.split(separator: "-")

@@ -18,14 +18,7 @@ struct FaultInjectionTests {
     }
 
     static func hiddenTemporaries(_ folder: String, _ name: String) -> [String] {
-        guard let d = opendir(folder) else { return [] }
-        defer { closedir(d) }
-        var out: [String] = []
-        while let e = readdir(d) {
-            let entry = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if entry.hasPrefix("." + name + ".tmp-") { out.append(entry) }
-        }
-        return out
+        ((try? Directory.names(in: folder)) ?? []).filter { $0.hasPrefix("." + name + ".tmp-") }
     }
 
     @Test func aKilledConvertLosesNothingAndIsCleanedUpNextTime() throws {

@@ -31,15 +31,7 @@ func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
 /// The names in a folder (hidden ones included), sorted.
 func entries(_ folder: String) -> [String] {
-    var names: [String] = []
-    if let d = opendir(folder) {
-        while let e = readdir(d) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        closedir(d)
-    }
-    return names.sorted()
+    (try? Directory.names(in: folder)) ?? []
 }
 
 @Suite("bffn pack")

@@ -13,14 +13,7 @@ import Glibc
 @Suite("fuzz corpora and regressions", .serialized)
 struct FuzzReplayTests {
     static func files(_ folder: String) -> [String] {
-        guard let d = opendir(folder) else { return [] }
-        defer { closedir(d) }
-        var out: [String] = []
-        while let e = readdir(d) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if !name.hasPrefix(".") { out.append(folder + "/" + name) }
-        }
-        return out.sorted()
+        ((try? Directory.names(in: folder)) ?? []).filter { !$0.hasPrefix(".") }.map { folder + "/" + $0 }
     }
 
     @Test(arguments: FuzzTarget.allCases)

@@ -118,15 +118,10 @@ public final class TemporaryDirectory: @unchecked Sendable {
     }
 
     private func removeTree(_ p: String) {
-        if let d = opendir(p) {
-            while let e = readdir(d) {
-                let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-                if name == "." || name == ".." { continue }
-                let child = "\(p)/\(name)"
-                var st = stat()
-                if lstat(child, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR { removeTree(child) } else { unlink(child) }
-            }
-            closedir(d)
+        for name in (try? Directory.names(in: p)) ?? [] {
+            let child = "\(p)/\(name)"
+            var st = stat()
+            if lstat(child, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR { removeTree(child) } else { unlink(child) }
         }
         rmdir(p)
     }

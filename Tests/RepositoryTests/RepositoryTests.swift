@@ -14,10 +14,7 @@ struct RepositoryTests {
     static func files(under folder: String, endingWith suffixes: [String]) -> [String] {
         var out: [String] = []
         func walk(_ path: String) {
-            guard let dir = opendir(path) else { return }
-            defer { closedir(dir) }
-            while let entry = readdir(dir) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            for name in (try? Directory.names(in: path)) ?? [] {
                 if name.hasPrefix(".") { continue }
                 let full = path + "/" + name
                 var info = stat()
