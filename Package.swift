@@ -112,6 +112,6 @@ let package = Package(
         .testTarget(name: "BFFNTokenizerTests", dependencies: ["BFFNTokenizer", "BFFNCore", "BFFNTestSupport"]),
         .testTarget(name: "BFFNFuzzTargetsTests", dependencies: ["BFFNFuzzTargets", "BFFNCore", "BFFNTestSupport"]),
         .testTarget(name: "BFFNPlotTests", dependencies: ["BFFNPlot", "BFFNCheckpoint", "BFFNCore", "BFFNEngine", "BFFNModel", "BFFNTestSupport", "CBlockFFNZlib"]),
-        .testTarget(name: "BFFNCommandLineTests", dependencies: ["bffn", "BFFNCheckpoint", "BFFNCore", "BFFNTestSupport"]),
+        .testTarget(name: "BFFNCommandLineTests", dependencies: ["bffn", "BFFNPack", "BFFNCheckpoint", "BFFNCore", "BFFNTestSupport"]),
     ]
 )

@@ -1,4 +1,5 @@
 import BFFNCore
+import BFFNPack
 import BFFNTestSupport
 import Testing
 
@@ -77,5 +78,20 @@ struct FaultInjectionTests {
             #expect(scheme == "q8/row" || scheme == "q4/g32/asym")
             #expect(Self.hiddenTemporaries(dir.file(""), "m.bfpk").isEmpty)
         }
+    }
+
+    /// A reader that opened a pack before it was replaced keeps reading the old file whole (its mapping holds the
+    /// old inode); one that opens it after reads the new file whole. Never a mix.
+    @Test func aReaderSeesTheOldOrTheNewPackNeverAMix() throws {
+        let dir = TemporaryDirectory()
+        let out = dir.file("m.bfpk")
+        #expect(try runBFFN(["convert", Fixtures.blockLinearReference, "-o", out, "-q"]).status == 0)
+        let old = try PackFile(path: out)
+        #expect(try runBFFN(["convert", Fixtures.blockLinearReference, "-o", out, "--quant", "q4", "--force", "-q"]).status == 0)
+        try old.verifyChecksums()
+        #expect(old.manifest["quantization"]?["scheme"] == "source")
+        let new = try PackFile(path: out)
+        try new.verifyChecksums()
+        #expect(new.manifest["quantization"]?["scheme"] == "q4/g32/asym")
     }
 }
