@@ -133,7 +133,7 @@ public struct InspectionReport {
             lines.append("")
             lines.append("\("name".padding(width))  dtype   shape                bytes")
             for t in checkpoint.tensors {
-                lines.append("\(t.name.padding(width))  \(t.dtype.rawValue.padding(6))  \(Shape.describe(t.shape).padding(19))  \(t.byteCount)\(t.isContiguous ? "" : "  (strided)")")
+                lines.append("\(t.name.padding(width))  \(t.dtype.rawValue.padding(6))  \(Shape.describe(t.shape).padding(19))  \(TextNumber.bytesWithSize(UInt64(t.byteCount)))\(t.isContiguous ? "" : "  (strided)")")
             }
         }
         return lines.joined(separator: "\n")

@@ -88,7 +88,9 @@ public struct PackInspectionReport {
         for at in pack.attachments { lines.append("attachment  \(at.name) (\(at.bytes) bytes)") }
         if includeTensors {
             lines.append("")
-            for t in pack.tensors { lines.append("\(t.name)  \(t.storage.label)  \(Shape.describe(t.shape))  at \(t.offset)") }
+            for t in pack.tensors {
+                lines.append("\(t.name)  \(t.storage.label)  \(Shape.describe(t.shape))  \(TextNumber.bytesWithSize(t.bytes)) at \(t.offset)")
+            }
         }
         return lines.joined(separator: "\n")
     }
