@@ -94,4 +94,16 @@ struct FaultInjectionTests {
         try new.verifyChecksums()
         #expect(new.manifest["quantization"]?["scheme"] == "q4/g32/asym")
     }
+
+    /// A write the file system refuses (here: the file-size limit, as a stand-in for a full disk) is a clean error
+    /// with the system's reason and the byte offset; no output and no temporary file are left.
+    @Test func aRefusedWriteIsACleanErrorAndLeavesNothing() throws {
+        let dir = TemporaryDirectory()
+        let out = dir.file("m.bfpk"), err = dir.file("err")
+        let status = Self.run("ulimit -f 40; trap '' XFSZ;", ["convert", Fixtures.blockLinearReference, "-o", out], stderr: err)
+        #expect((status >> 8) & 0xFF == 1, "status \(status)")
+        let message = String(decoding: try Fixtures.bytes(err), as: UTF8.self)
+        #expect(message.contains("File too large") && message.contains("byte "), "\(message)")
+        #expect(access(out, F_OK) != 0 && Self.hiddenTemporaries(dir.file(""), "m.bfpk").isEmpty)
+    }
 }
