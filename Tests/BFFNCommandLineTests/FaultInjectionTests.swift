@@ -107,3 +107,44 @@ struct FaultInjectionTests {
         #expect(access(out, F_OK) != 0 && Self.hiddenTemporaries(dir.file(""), "m.bfpk").isEmpty)
     }
 }
+
+/// Inputs that declare huge sizes, deep nesting or long chains stay within a memory and time bound: `inspect
+/// --check` of each, under a 1 GB virtual-memory limit (`ulimit -v`) and a 20-second timeout, ends with exit 0
+/// or 1, never a crash, an out-of-memory death or a hang. The fuzz campaigns ran every target with a 2-4 GB
+/// allocation and RSS limit; this keeps a bound on the command line too.
+@Suite("bounded resources", .serialized)
+struct BoundedResourceTests {
+    @Test func hostileInputsStayWithinAGigabyteAndTwentySeconds() throws {
+        let dir = TemporaryDirectory()
+        var inputs: [String] = []
+        // A safetensors header claiming 2^40 bytes; a shape of 2^64 elements; 100 000 nested lists in a pickle;
+        // a zip directory claiming a million entries; a deflated entry claiming 2^40 bytes.
+        var huge: [UInt8] = []
+        huge.appendLE(UInt64(1) << 40)
+        huge += Array("{}".utf8)
+        inputs.append(try dir.write("huge-header.safetensors", huge))
+        let header = Array(#"{"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}}"#.utf8)
+        var shape: [UInt8] = []
+        shape.appendLE(UInt64(header.count))
+        inputs.append(try dir.write("huge-shape.safetensors", shape + header + [0, 0, 0, 0]))
+        var pickle = PickleBuilder()
+        for _ in 0..<100_000 { pickle.op("]") ; pickle.op("(") }
+        pickle.op(".")
+        inputs.append(try dir.write("deep.bin", ZipBuilder(entries: [.init(name: "archive/data.pkl", data: pickle.bytes)]).build()))
+        var claims = ZipBuilder(entries: [.init(name: "archive/data.pkl", data: [0x80, 2, 0x7D, 0x2E])]).build()
+        // The end record's entry counts (offsets 8 and 10 from its start, 22 bytes from the end) set to 65535.
+        claims[claims.count - 22 + 8] = 0xFF; claims[claims.count - 22 + 9] = 0xFF
+        claims[claims.count - 22 + 10] = 0xFF; claims[claims.count - 22 + 11] = 0xFF
+        inputs.append(try dir.write("claims.bin", claims))
+        inputs.append(try dir.write("bomb.bin", ZipBuilder(entries: [.init(name: "archive/data.pkl", data: Array(repeating: 0, count: 4096),
+                                                                           deflate: true, sizeOverride: UInt64(1) << 40)]).build()))
+        for input in inputs {
+            let err = dir.file("err")
+            let command = [Fixtures.bffnBinary, "inspect", input, "--check"].map { "'" + $0 + "'" }.joined(separator: " ")
+            let status = system("ulimit -v 1000000; timeout 20 \(command) > /dev/null 2> '\(err)'")
+            let code = (status >> 8) & 0xFF
+            let message = String(decoding: (try? Fixtures.bytes(err)) ?? [], as: UTF8.self)
+            #expect(status & 0x7F == 0 && (code == 0 || code == 1), "\(input): status \(status): \(message)")
+        }
+    }
+}
