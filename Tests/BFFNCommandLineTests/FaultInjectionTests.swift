@@ -61,6 +61,30 @@ struct FaultInjectionTests {
         return pid
     }
 
+    /// Every other command that writes files, killed while writing: what was there survives byte for byte, and
+    /// the next run of the same command finishes and leaves no temporary file.
+    @Test(arguments: ["pack", "export", "synth"])
+    func aKilledWriterOfAnyCommandLosesNothing(_ command: String) throws {
+        let dir = TemporaryDirectory()
+        let model = Fixtures.blockLinearReference
+        #expect(try runBFFN(["convert", model, "-o", dir.file("m.bfpk"), "-q"]).status == 0)
+        let (args, watched, folder): ([String], String, String) = switch command {
+        case "pack": (["pack", model, "-o", dir.file("p.bfpk"), "--profile", "cpu", "--no-bench", "--force", "-q"], dir.file("p.bfpk"), dir.file(""))
+        case "export": (["export", dir.file("m.bfpk"), "-o", dir.file("e"), "--force", "-q"], dir.file("e/model.safetensors"), dir.file("e"))
+        default: (["synth", "--preset", "tiny", "--out", dir.file("s"), "--force", "-q", "--measure-tokens", "0"], dir.file("s/model.safetensors"), dir.file("s"))
+        }
+        let first = try runBFFN(args)
+        #expect(first.status == 0, "\(first.stderr)")
+        let previous = try Fixtures.bytes(watched)
+        let status = Self.run("BFFN_FAULT_KILL_AFTER_BYTES=20000", args, stderr: dir.file("err"))
+        #expect(status & 0x7F == SIGKILL || (status >> 8) & 0xFF == 128 + SIGKILL, "\(command): status \(status)")
+        #expect(try Fixtures.bytes(watched) == previous)
+        let name = String(watched.split(separator: "/").last!)
+        #expect(Self.hiddenTemporaries(folder, name).count == 1, "\(command)")
+        #expect(try runBFFN(args).status == 0)
+        #expect(Self.hiddenTemporaries(folder, name).isEmpty, "\(command)")
+    }
+
     @Test func twoConvertsToOneNameEndWithOneWholeFile() throws {
         let dir = TemporaryDirectory()
         let out = dir.file("m.bfpk")
