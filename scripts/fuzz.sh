@@ -31,6 +31,10 @@ swiftc -O -sanitize=fuzzer,address -parse-as-library -assert-config Debug -I .bu
 BIN=.build-fuzz/bffn-libfuzz
 targets=("$TARGET")
 [ "$TARGET" = all ] && targets=(safetensors shard-index zip pickle torch-bin bfpk bfpk-manifest config reference profile tokens tokenizer)
+# Several jobs only when asked: libFuzzer's -jobs mode writes fuzz-N.log into the current folder, so two
+# scripts/fuzz.sh runs with JOBS > 1 must not share one.
+parallel=()
+[ "$JOBS" -gt 1 ] && parallel=(-jobs="$JOBS" -workers="$JOBS")
 status=0
 for t in "${targets[@]}"; do
   mkdir -p "out/fuzz/$t"
@@ -42,7 +46,7 @@ for t in "${targets[@]}"; do
   echo "== $t, $SECONDS_TO_RUN s, $JOBS job(s)" >&2
   if ! SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 BFFN_FUZZ_TARGET=$t \
       "$BIN" "${dict[@]}" -max_total_time="$SECONDS_TO_RUN" -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=10 \
-      -artifact_prefix="out/fuzz/$t/" -print_final_stats=1 -jobs="$JOBS" -workers="$JOBS" \
+      -artifact_prefix="out/fuzz/$t/" -print_final_stats=1 "${parallel[@]}" \
       "out/fuzz/$t" "fixtures/fuzz/corpus/$t" 2> "out/fuzz/$t/log"; then
     echo "fuzzer $t stopped on a crash, timeout or out-of-memory: see out/fuzz/$t/log and out/fuzz/$t/crash-*" >&2
     status=1
