@@ -121,7 +121,10 @@ struct FaultInjectionTests {
 
     /// A write the file system refuses (here: the file-size limit, as a stand-in for a full disk) is a clean error
     /// with the system's reason and the byte offset; no output and no temporary file are left.
-    @Test func aRefusedWriteIsACleanErrorAndLeavesNothing() throws {
+    /// ThreadSanitizer's runtime backs its own memory with files, which the file-size limit breaks (SIGBUS inside
+    /// the runtime), so this test runs in normal and AddressSanitizer builds only.
+    @Test(.enabled(if: getenv("TSAN_OPTIONS") == nil))
+    func aRefusedWriteIsACleanErrorAndLeavesNothing() throws {
         let dir = TemporaryDirectory()
         let out = dir.file("m.bfpk"), err = dir.file("err")
         let status = Self.run("ulimit -f 40; trap '' XFSZ;", ["convert", Fixtures.blockLinearReference, "-o", out], stderr: err)
