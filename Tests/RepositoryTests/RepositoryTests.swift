@@ -84,9 +84,11 @@ struct RepositoryTests {
 
     @Test func nothingPointsOutsideTheRepository() throws {
         var offenders: [String] = []
-        let forbidden = ["DECISIONS.md", "BLOCKFFN-SPEC", "SWIFT-NOTES", "../shared", "shared/reference", "shared/seeds"]
+        // The names of the reading material outside the repository, assembled so this file does not name them.
+        let outside = "sha" + "red"
+        let forbidden = ["DECISIONS" + ".md", "BLOCKFFN" + "-SPEC", "SWIFT" + "-NOTES", "../" + outside, outside + "/reference", outside + "/seeds"]
         for folder in ["Sources", "Tests", "formats", "docs", "fixtures", "scripts"] {
-            for file in Self.files(under: folder, endingWith: [".swift", ".md", ".py", ".sh", ".c", ".h"]) where !file.hasSuffix("RepositoryTests.swift") {
+            for file in Self.files(under: folder, endingWith: [".swift", ".md", ".py", ".sh", ".c", ".h"]) {
                 let t = try Self.text(file)
                 for word in forbidden where t.contains(word) { offenders.append("\(file): \(word)") }
             }
