@@ -194,9 +194,6 @@ public final class Checkpoint: @unchecked Sendable {
 
     static func exists(_ path: String) -> Bool { isDirectory(path) == false }
 
-    /// The names in folder `path`, sorted.
-    /// - Throws: `.io` with the system's reason when the folder cannot be read.
-    static func listFolder(_ path: String) throws -> [String] { try Directory.names(in: path) }
 
     static func resolve(_ path: String, notes: inout [String]) throws -> Resolved {
         let isDir = try requireKind(path)
@@ -204,7 +201,7 @@ public final class Checkpoint: @unchecked Sendable {
         let configCandidate = folder + "/config.json"
         let configPath = exists(configCandidate) ? configCandidate : nil
         if isDir {
-            let names = try listFolder(path)
+            let names = try Directory.names(in: path)
             // Only the standard weight file names: a folder may hold other .safetensors files (reference
             // outputs, optimizer states) that are not the model.
             let stChoice = names.contains("model.safetensors.index.json") ? "model.safetensors.index.json"

@@ -105,7 +105,7 @@ public struct InspectionReport {
         lines.append("format      \(checkpoint.format.rawValue) (\(checkpoint.files.count) file\(checkpoint.files.count == 1 ? "" : "s"))")
         for f in checkpoint.filePaths { lines.append("  file      \(f)") }
         lines.append("config      \(checkpoint.configPath ?? "(none)")")
-        lines.append("parameters \(Self.grouped(parameterCount)) in \(checkpoint.tensors.count) tensors")
+        lines.append("parameters \(TextNumber.grouped(parameterCount)) in \(checkpoint.tensors.count) tensors")
         for (d, b) in bytesPerDType { lines.append("  \(d.rawValue.padding(6))  \(TextNumber.bytesWithSize(b))") }
         if let r = recognition {
             let a = r.architecture
@@ -139,8 +139,6 @@ public struct InspectionReport {
         return lines.joined(separator: "\n")
     }
 
-    /// `v` with thousands separators.
-    public static func grouped(_ v: UInt64) -> String { TextNumber.grouped(v) }
 }
 
 extension String {

@@ -64,7 +64,7 @@ public struct PackInspectionReport {
         let a = pack.architecture
         var lines = ["format      bfpk version \(PackHeader.version), \(pack.file.size) bytes, alignment \(pack.header.alignment)",
                      "  file      \(pack.path)",
-                     "parameters \(InspectionReport.grouped(parameterCount))",
+                     "parameters \(TextNumber.grouped(parameterCount))",
                      "model       attention \(a.attention.rawValue), source FFN \(a.ffnLayout.rawValue), router norm \(a.routerNorm?.rawValue ?? "-")",
                      "  hidden \(a.hiddenSize), layers \(a.numLayers), vocab \(a.vocabSize), heads \(a.numAttentionHeads.map(String.init) ?? "?"), tied embeddings \(a.tiedEmbeddings ? "yes" : "no")"]
         if let e = pack.experts {

@@ -66,9 +66,7 @@ struct BenchCommand: ParsableCommand {
         try printing.run {
             let weights = try loading.open(model)
             var prompt: [Int] = []
-            var info = stat()
-            let folderWorkload = model + "/workload.txt"
-            let workloadPath = workload ?? (stat(folderWorkload, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG ? folderWorkload : nil)
+            let workloadPath = workload ?? folderWorkload(of: model)
             if let workloadPath {
                 prompt = try TokenSequenceFile.read(path: workloadPath, vocabularySize: weights.architecture.vocabSize)[0]
             }

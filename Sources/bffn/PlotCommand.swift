@@ -3,6 +3,7 @@ import BFFNCore
 import BFFNModel
 import BFFNPack
 import BFFNPlot
+import BFFNVerify
 
 /// `bffn plot MODEL --prompts FILE -o DIR`: pictures of a model's routing.
 struct PlotCommand: ParsableCommand {
@@ -18,8 +19,8 @@ struct PlotCommand: ParsableCommand {
 
         Prompts: --prompts FILE (one comma-separated id list per line), or --text FILE (encoded with the model's \
         tokenizer.json, from the pack or beside the checkpoint, and cut into windows of 128 tokens, at most 8), \
-        else MODEL/workload.txt when MODEL is a folder that has one (bffn synth writes it), else four built-in \
-        prompts of 32 ids.
+        else MODEL/workload.txt when MODEL is a folder that has one (bffn synth writes it), else the four \
+        built-in prompts of bffn verify.
 
         Examples:
           bffn plot fixtures/reference/mla-blocklinear-rms-bf16-bin -o /tmp/plots
@@ -55,7 +56,6 @@ struct PlotCommand: ParsableCommand {
             progress.note("loading \(model)")
             let weights = try ModelWeights.open(path: model)
             let V = weights.architecture.vocabSize
-            let folderWorkload = model + "/workload.txt"
             let list: [[Int]]
             if let text {
                 let tokenizer = try loadTokenizer(model: model)
@@ -69,10 +69,10 @@ struct PlotCommand: ParsableCommand {
                 }
             } else if let prompts {
                 list = try TokenSequenceFile.read(path: prompts, vocabularySize: V)
-            } else if access(folderWorkload, R_OK) == 0 {
-                list = try TokenSequenceFile.read(path: folderWorkload, vocabularySize: V)
+            } else if let workload = folderWorkload(of: model) {
+                list = try TokenSequenceFile.read(path: workload, vocabularySize: V)
             } else {
-                list = (0..<4).map { k in (0..<32).map { ($0 * 7 + k * 13) % V } }
+                list = Verifier.defaultPrompts(vocabularySize: V)
             }
             progress.note("running \(list.count) prompt(s)")
             let trace = try RoutingPlots.Trace(weights: weights, prompts: list, threads: threading.threads)

@@ -64,8 +64,7 @@ do {
         let message = BFFNCommand.message(for: error)
         FileHandleOutput.standardError(BFFNCommand.fullMessage(for: error) + UsageHints.suggestion(for: arguments) + "\n")
         if arguments.contains("--json") {
-            print(versioned(.object([("error", .object([("code", "usage"), ("reason", .string(message)), ("file", .null),
-                                                        ("field", .null), ("offset", .null)]))])).serialized(pretty: true))
+            print(versioned(errorJSON(BFFNError(.usage, message))).serialized(pretty: true))
         }
         BFFNCommand.exit(withError: ExitCode(2))
     }

@@ -14,8 +14,7 @@ import Glibc
 struct FaultInjectionTests {
     /// Runs bffn with `environment` prefixed; returns the raw `system` status.
     static func run(_ environment: String, _ args: [String], stderr: String) -> Int32 {
-        let command = ([Fixtures.bffnBinary] + args).map { "'" + $0 + "'" }.joined(separator: " ")
-        return system("\(environment) \(command) > /dev/null 2> '\(stderr)'")
+        system("\(environment) \(shellQuoted([Fixtures.bffnBinary] + args)) > /dev/null 2> '\(stderr)'")
     }
 
     static func hiddenTemporaries(_ folder: String, _ name: String) -> [String] {
@@ -167,7 +166,7 @@ struct BoundedResourceTests {
                                                                            deflate: true, sizeOverride: UInt64(1) << 40)]).build()))
         for input in inputs {
             let err = dir.file("err")
-            let command = [Fixtures.bffnBinary, "inspect", input, "--check"].map { "'" + $0 + "'" }.joined(separator: " ")
+            let command = shellQuoted([Fixtures.bffnBinary, "inspect", input, "--check"])
             // Under scripts/sanitize.sh the binary is instrumented and reserves terabytes of shadow address space,
             // so the virtual-memory limit applies to normal builds only (the time bound always).
             let sanitized = getenv("ASAN_OPTIONS") != nil || getenv("TSAN_OPTIONS") != nil

@@ -7,12 +7,17 @@ import Testing
 import Glibc
 #endif
 
+/// `words` as one shell command line, each word single-quoted.
+func shellQuoted(_ words: [String]) -> String {
+    words.map { "'" + $0.replacing("'", with: "'\\''") + "'" }.joined(separator: " ")
+}
+
 /// Runs the built `bffn` binary and captures stdout, stderr and the exit status.
 func runBFFN(_ args: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
     let binary = Fixtures.bffnBinary
     let dir = TemporaryDirectory()
     let out = dir.file("out"), err = dir.file("err")
-    let quoted = ([binary] + args).map { "'" + $0.replacing("'", with: "'\\''") + "'" }.joined(separator: " ")
+    let quoted = shellQuoted([binary] + args)
     let status = system("\(quoted) > '\(out)' 2> '\(err)'")
     let code = (status >> 8) & 0xFF
     return (code, String(decoding: try Fixtures.bytes(out), as: UTF8.self), String(decoding: try Fixtures.bytes(err), as: UTF8.self))

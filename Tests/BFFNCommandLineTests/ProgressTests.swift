@@ -16,7 +16,7 @@ struct ProgressTests {
     static func onTerminal(_ args: [String], environment: String) throws -> String {
         let dir = TemporaryDirectory()
         let out = dir.file("tty")
-        let command = ([Fixtures.bffnBinary] + args).map { "'" + $0 + "'" }.joined(separator: " ")
+        let command = shellQuoted([Fixtures.bffnBinary] + args)
         let status = system("\(environment) /usr/bin/script -qec \"\(command)\" /dev/null > '\(out)' 2>&1")
         #expect(status == 0)
         return String(decoding: try Fixtures.bytes(out), as: UTF8.self)

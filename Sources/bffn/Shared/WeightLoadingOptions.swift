@@ -14,3 +14,15 @@ struct WeightLoadingOptions: ParsableArguments {
         try ModelWeights.open(path: path, expertDown: inPlaceExperts ? .asStored : .expertMajor)
     }
 }
+
+/// `MODEL/workload.txt` when MODEL is a folder holding that regular file (what `bffn synth` writes), else nil:
+/// the prompts `bench` and `plot` use when given none.
+func folderWorkload(of model: String) -> String? {
+    var info = stat()
+    let path = model + "/workload.txt"
+    return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG ? path : nil
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
