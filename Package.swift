@@ -75,8 +75,12 @@ let package = Package(
         .target(name: "BFFNVerify", dependencies: ["BFFNModel", "BFFNKernels", "BFFNCore", "BFFNSafetensors", "BFFNEngine", "BFFNPack", "BFFNSpeculative"]),
         // `bffn pack`: device profiles, expert calibration, hot-first / resident packs, deployment reports.
         .target(name: "BFFNDeploy", dependencies: ["BFFNModel", "BFFNKernels", "BFFNCore", "BFFNCheckpoint", "BFFNEngine", "BFFNPack", "BFFNVerify"]),
-        // Text to token ids: Hugging Face tokenizer.json BPE (the LLaMA/MiniCPM family's form).
-        .target(name: "BFFNTokenizer", dependencies: ["BFFNCore"]),
+        // Debian's libsentencepiece (C++) behind a C interface.
+        .target(name: "CBlockFFNSentencePiece", linkerSettings: [.linkedLibrary("sentencepiece")]),
+        // Text to token ids and back: tokenizer.json (BPE: LLaMA/MiniCPM, Metaspace and byte-level forms, written in
+        // Swift) and tokenizer.model (SentencePiece, through the C shim); the files beside a model that configure them.
+        .target(name: "BFFNTokenizer", dependencies: ["BFFNCore", "CBlockFFNSentencePiece"],
+                swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         // Pictures of routing (`bffn plot`, `verify --plots`): a PNG encoder on zlib, a canvas with a bitmap font, charts.
         .target(name: "BFFNPlot", dependencies: ["BFFNCore", "BFFNEngine", "BFFNModel", "CBlockFFNZlib"]),
         // Reports about a checkpoint for `bffn inspect` (human text and JSON).
@@ -109,9 +113,10 @@ let package = Package(
                                                         "BFFNTorchZip", "BFFNTestSupport"]),
         // The repository's own rules (the module graph, no references outside the repository).
         .testTarget(name: "RepositoryTests", dependencies: ["BFFNCore", "BFFNTestSupport"]),
-        .testTarget(name: "BFFNTokenizerTests", dependencies: ["BFFNTokenizer", "BFFNCore", "BFFNTestSupport"]),
+        .testTarget(name: "BFFNTokenizerTests", dependencies: ["BFFNTokenizer", "BFFNCore", "BFFNTestSupport", "CBlockFFNZlib"]),
         .testTarget(name: "BFFNFuzzTargetsTests", dependencies: ["BFFNFuzzTargets", "BFFNCore", "BFFNTestSupport"]),
         .testTarget(name: "BFFNPlotTests", dependencies: ["BFFNPlot", "BFFNCheckpoint", "BFFNCore", "BFFNEngine", "BFFNModel", "BFFNTestSupport", "CBlockFFNZlib"]),
         .testTarget(name: "BFFNCommandLineTests", dependencies: ["bffn", "BFFNPack", "BFFNCheckpoint", "BFFNCore", "BFFNTestSupport"]),
-    ]
+    ],
+    cxxLanguageStandard: .cxx17
 )

@@ -18,16 +18,16 @@ swift build -c release --target BFFNFuzzTargets --scratch-path .build-fuzz \
   -Xswiftc -sanitize=fuzzer,address -Xswiftc -assert-config -Xswiftc Debug -Xcc -fsanitize=fuzzer-no-link,address >&2
 objects=()
 for m in BFFNCore BFFNSafetensors BFFNTorchZip BFFNCheckpoint BFFNKernels BFFNModel BFFNEngine BFFNPack BFFNSpeculative \
-         BFFNVerify BFFNDeploy BFFNTokenizer BFFNFuzzTargets CBlockFFNPrefetch CBlockFFNQuantize CBlockFFNSystem CBlockFFNUnpack; do
+         BFFNVerify BFFNDeploy BFFNTokenizer BFFNFuzzTargets CBlockFFNSentencePiece CBlockFFNPrefetch CBlockFFNQuantize CBlockFFNSystem CBlockFFNUnpack; do
   objects+=(.build-fuzz/release/$m.build/*.o)
 done
 includes=()
-for c in System Quantize Unpack Prefetch; do
+for c in System Quantize Unpack Prefetch SentencePiece; do
   includes+=(-Xcc "-fmodule-map-file=.build-fuzz/release/CBlockFFN$c.build/module.modulemap" -I "Sources/CBlockFFN$c/include")
 done
 swiftc -O -sanitize=fuzzer,address -parse-as-library -assert-config Debug -I .build-fuzz/release/Modules \
   -I Sources/CBlockFFNJSONC -I Sources/CBlockFFNZlib "${includes[@]}" scripts/fuzz/harness.swift "${objects[@]}" \
-  -ljson-c -lz -o .build-fuzz/bffn-libfuzz 2>&1 | grep -v "warning: Cannot export local symbol" >&2 || true
+  -ljson-c -lz -lsentencepiece -lstdc++ -o .build-fuzz/bffn-libfuzz 2>&1 | grep -v "warning: Cannot export local symbol" >&2 || true
 BIN=.build-fuzz/bffn-libfuzz
 targets=("$TARGET")
 [ "$TARGET" = all ] && targets=(safetensors shard-index zip pickle torch-bin bfpk bfpk-manifest config reference profile tokens tokenizer)

@@ -106,8 +106,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .tokens:
             _ = try TokenSequenceFile.read(path: write(bytes, fileName))
         case .tokenizer:
-            let t = try bytes.withUnsafeBytes { try BPETokenizer(bytes: $0, path: "tokenizer.json") }
-            _ = t.encode("Hello world <s> 中文 😀 e\u{301}")
+            let t = try bytes.withUnsafeBytes { try HuggingFaceTokenizer(bytes: $0, path: "tokenizer.json") }
+            _ = try t.decode(t.encode("Hello world <s> 中文 😀 e\u{301}"))
         }
     }
 

@@ -41,6 +41,7 @@ struct PlotCommand: ParsableCommand {
     var output: String
 
     @OptionGroup var threading: ThreadOptions
+    @OptionGroup var tokenizing: TokenizerOptions
     @OptionGroup var printing: OutputOptions
 
     func validate() throws {
@@ -58,8 +59,8 @@ struct PlotCommand: ParsableCommand {
             let V = weights.architecture.vocabSize
             let list: [[Int]]
             if let text {
-                let tokenizer = try loadTokenizer(model: model)
-                let ids = try MappedFile(path: text).withBytes { tokenizer.encode(String(decoding: $0, as: UTF8.self)) }
+                let tokenizer = try tokenizing.load(model: model)
+                let ids = try tokenizer.encode(String(decoding: MappedFile(path: text).contents, as: UTF8.self))
                 if let bad = ids.first(where: { $0 >= V }) {
                     throw BFFNError(.shapeMismatch, "the tokenizer gives id \(bad), beyond the model's vocabulary of \(V)", file: text)
                 }

@@ -1,3 +1,4 @@
+import ArgumentParser
 import BFFNCore
 import BFFNPack
 import BFFNTokenizer
@@ -6,23 +7,50 @@ import BFFNTokenizer
 import Glibc
 #endif
 
-/// Finds a model's `tokenizer.json`: a pack's attachment of that name, else the file beside a checkpoint (in
-/// its folder, or in the folder of the weight file given).
-/// - Throws: `.missingTensor`-free `.io` error naming where it looked when there is none; the tokenizer's errors.
-func loadTokenizer(model: String) throws -> BPETokenizer {
+/// `--tokenizer FILE`: which tokenizer file a command uses instead of the model's own.
+struct TokenizerOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("A tokenizer.json or tokenizer.model to use instead of the model's (default: the one carried in the pack or beside the checkpoint; tokenizer.json when both exist).", valueName: "file"),
+            completion: .file())
+    var tokenizer: String?
+
+    /// The tokenizer of `model` (a pack, a checkpoint, or a folder of tokenizer files) with its special tokens.
+    /// - Throws: `.io` naming where it looked when there is none; the tokenizer's and its configuration's errors.
+    func load(model: String) throws -> TokenizerBundle {
+        let files = try tokenizerFiles(of: model)
+        if let path = tokenizer {
+            let name = path.split(separator: "/").last.map(String.init) ?? path
+            let t: any TextTokenizer = name.hasSuffix(".model") ? try SentencePieceTokenizer(path: path) : try HuggingFaceTokenizer(path: path)
+            return try TokenizerBundle(tokenizer: t, source: path, files: files)
+        }
+        guard files.hasTokenizer else {
+            throw BFFNError(.io, "no tokenizer.json or tokenizer.model \(PackFile.isPack(path: model) ? "in the pack (convert carries the files found beside the source)" : "beside the model"); give one with --tokenizer, or token ids",
+                            file: model)
+        }
+        return try TokenizerBundle(files: files)
+    }
+}
+
+/// The tokenizer files of `model`: a pack's attachments of those names, else the files in the checkpoint's folder
+/// (the folder given, or the folder of the weight file given).
+/// - Throws: the pack's and files' read errors.
+func tokenizerFiles(of model: String) throws -> TokenizerFiles {
     if PackFile.isPack(path: model) {
         let pack = try PackFile(path: model)
-        guard let a = pack.attachments.first(where: { $0.name == "tokenizer.json" }) else {
-            throw BFFNError(.io, "the pack carries no tokenizer.json (convert with --attach tokenizer.json); use --prompts with token ids", file: model)
+        var files = TokenizerFiles()
+        for a in pack.attachments where TokenizerFiles.names.contains(a.name) {
+            try files.add(a.name, bytes: try pack.bytes(at: a.offset, count: a.bytes).withBytes { Array($0) }, origin: model + ":" + a.name)
         }
-        return try pack.bytes(at: a.offset, count: a.bytes).withBytes { try BPETokenizer(bytes: $0, path: model + ":tokenizer.json") }
+        if let config = pack.attachments.first(where: { $0.name == "config.json" }) {
+            files.modelConfig = try? pack.bytes(at: config.offset, count: config.bytes).withBytes { try JSONValue.parse($0) }
+        }
+        return files
     }
+    return try TokenizerFiles(folder: modelFolder(of: model))
+}
+
+/// The folder of a checkpoint argument: itself when it is a folder, else the folder of the file.
+func modelFolder(of model: String) -> String {
     var info = stat()
-    let isFolder = stat(model, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
-    let folder = isFolder ? model : (model.lastIndex(of: "/").map { String(model[..<$0]) } ?? ".")
-    let path = folder + "/tokenizer.json"
-    guard access(path, R_OK) == 0 else {
-        throw BFFNError(.io, "no tokenizer.json beside the model; use --prompts with token ids", file: path)
-    }
-    return try BPETokenizer(path: path)
+    if stat(model, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR { return model }
+    return model.lastIndex(of: "/").map { String(model[..<$0]) } ?? "."
 }
