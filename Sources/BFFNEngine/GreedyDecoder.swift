@@ -4,12 +4,61 @@ import BFFNCore
 import Glibc
 #endif
 
-/// The result of greedy decoding.
+/// Why generation stopped.
+public enum StopReason: String, Sendable {
+    /// `maxNewTokens` tokens were generated.
+    case length = "max_new_tokens"
+    /// An end-of-sequence id was generated (it is the last generated id).
+    case endOfSequence = "eos"
+    /// The sequence filled the model's context (`max_position_embeddings`).
+    case contextLimit = "context_limit"
+}
+
+/// What a generation call does: how many tokens, when to stop, how to choose them.
+public struct GenerationOptions: Sendable {
+    /// The most tokens to generate.
+    public var maxNewTokens: Int
+    /// Ids that end generation (generation_config.json's eos ids); the id is kept as the last generated one.
+    public var stopIds: Set<Int>
+    /// Greedy (the default) or sampling.
+    public var sampling: SamplingOptions
+    /// The most positions the prompt and generated tokens may fill together (the model's
+    /// `max_position_embeddings`); nil for no limit.
+    public var contextLimit: Int?
+
+    /// Creates options.
+    public init(maxNewTokens: Int, stopIds: Set<Int> = [], sampling: SamplingOptions = .greedy, contextLimit: Int? = nil) {
+        self.maxNewTokens = maxNewTokens
+        self.stopIds = stopIds
+        self.sampling = sampling
+        self.contextLimit = contextLimit
+    }
+
+    /// Throws `.usage` when the prompt is empty or does not fit the context.
+    public func check(prompt: [Int]) throws {
+        guard !prompt.isEmpty else { throw BFFNError(.usage, "the prompt needs at least one token id") }
+        if let limit = contextLimit, prompt.count > limit {
+            throw BFFNError(.usage, "the prompt has \(prompt.count) tokens, more than the model's context of \(limit) (max_position_embeddings)")
+        }
+    }
+
+    /// The stop reason after `generated` ids, or nil to go on.
+    public func stopReason(promptCount: Int, generated: [Int]) -> StopReason? {
+        if let last = generated.last, stopIds.contains(last) { return .endOfSequence }
+        if generated.count >= maxNewTokens { return .length }
+        if let limit = contextLimit, promptCount + generated.count >= limit { return .contextLimit }
+        return nil
+    }
+}
+
+/// The result of plain decoding.
 public struct GenerationResult: Sendable {
     /// The prompt.
     public var promptIds: [Int]
-    /// The generated ids (argmax at each step, ties to the lowest id).
+    /// The generated ids (argmax at each step, ties to the lowest id, or sampled).
     public var generatedIds: [Int]
+    /// Why it stopped.
+    public var stopReason: StopReason
     /// Seconds spent on the prompt (one forward call).
     public var prefillSeconds: Double
     /// Seconds spent generating after the prompt.
@@ -21,33 +70,45 @@ public struct GenerationResult: Sendable {
     public var expertsReadFraction: Double
 }
 
-/// Plain greedy decoding on an engine.
+/// Plain decoding on an engine, one token per forward call: greedy by default, or sampled.
 public enum GreedyDecoder {
-    /// Decodes `maxNewTokens` tokens after `prompt`, stopping early at any id in `stopIds`.
-    /// The engine's cache is reset first.
-    /// - Throws: `.usage` for an empty prompt, or the engine's errors (a token id outside the vocabulary).
+    /// Decodes `maxNewTokens` greedy tokens after `prompt`, stopping early at any id in `stopIds`.
+    /// - Throws: as `generate(_:prompt:options:onToken:)`.
     public static func generate(_ engine: Engine, prompt: [Int], maxNewTokens: Int, stopIds: Set<Int> = []) throws -> GenerationResult {
-        guard !prompt.isEmpty else { throw BFFNError(.usage, "the prompt needs at least one token id") }
+        try generate(engine, prompt: prompt, options: GenerationOptions(maxNewTokens: maxNewTokens, stopIds: stopIds))
+    }
+
+    /// Decodes after `prompt` as `options` say, calling `onToken` with each id as it is chosen. The engine's
+    /// cache is reset first.
+    /// - Throws: `.usage` for an empty prompt or one longer than the context; the engine's errors (a token id
+    ///   outside the vocabulary); whatever `onToken` throws.
+    public static func generate(_ engine: Engine, prompt: [Int], options: GenerationOptions, onToken: (Int) throws -> Void = { _ in }) throws -> GenerationResult {
+        try options.check(prompt: prompt)
         engine.reset()
         let E = engine.weights.architecture.numExperts
+        var sampler = TokenSampler(options.sampling)
         let t0 = monotonicSeconds()
+        var ids: [Int] = []
+        var stop: StopReason? = options.maxNewTokens == 0 ? .length : nil
         var out = try engine.forward(prompt, logits: .last)
         let t1 = monotonicSeconds()
-        var ids: [Int] = []
-        var next = out.argmax(at: prompt.count - 1)
+        var row = prompt.count - 1
         var expertSum = 0.0, steps = 0
-        while ids.count < maxNewTokens {
+        while stop == nil {
+            let next = sampler.next(out.logits(at: row))
             ids.append(next)
-            if stopIds.contains(next) || ids.count == maxNewTokens { break }
+            try onToken(next)
+            stop = options.stopReason(promptCount: prompt.count, generated: ids)
+            if stop != nil { break }
             out = try engine.forward([next])
+            row = 0
             if E > 0 {
                 expertSum += Double(out.expertsComputed.reduce(0, +)) / Double(E * max(out.expertsComputed.count, 1))
                 steps += 1
             }
-            next = out.argmax(at: 0)
         }
         let t2 = monotonicSeconds()
-        return GenerationResult(promptIds: prompt, generatedIds: ids, prefillSeconds: t1 - t0, decodeSeconds: t2 - t1,
+        return GenerationResult(promptIds: prompt, generatedIds: ids, stopReason: stop ?? .length, prefillSeconds: t1 - t0, decodeSeconds: t2 - t1,
                                 expertsReadFraction: E == 0 ? 1 : (steps > 0 ? expertSum / Double(steps) : 0))
     }
 }

@@ -7,6 +7,8 @@ public struct SpeculativeResult: Sendable {
     public var promptIds: [Int]
     /// The generated ids: identical to plain greedy decoding of the target (docs/model.md, decision 6).
     public var generatedIds: [Int]
+    /// Why it stopped.
+    public var stopReason: StopReason
     /// Verification calls of the target after the prompt.
     public var steps: Int
     /// Draft tokens proposed and accepted over all steps.
@@ -35,44 +37,88 @@ public struct SpeculativeResult: Sendable {
 /// (docs/model.md, "Speculative decoding"). Because the engine is batch-invariant the output equals plain greedy decoding
 /// token for token.
 public enum SpeculativeDecoder {
-    /// Decodes `maxNewTokens` tokens after `prompt`, stopping early after any id in `stopIds`. Resets the
-    /// target's cache and the drafter first.
-    /// - Throws: `.usage` for an empty prompt; the engine's and drafter's errors.
+    /// Decodes `maxNewTokens` greedy tokens after `prompt`, stopping early after any id in `stopIds`.
+    /// - Throws: as `generate(_:drafter:shape:prompt:options:onToken:)`.
     public static func generate(_ target: Engine, drafter: Drafter, shape: DraftShape, prompt: [Int], maxNewTokens: Int,
                                 stopIds: Set<Int> = []) throws -> SpeculativeResult {
-        guard !prompt.isEmpty else { throw BFFNError(.usage, "the prompt needs at least one token id") }
+        try generate(target, drafter: drafter, shape: shape, prompt: prompt, options: GenerationOptions(maxNewTokens: maxNewTokens, stopIds: stopIds))
+    }
+
+    /// Decodes after `prompt` as `options` say, calling `onToken` with each id as it is accepted. Resets the
+    /// target's cache and the drafter first.
+    ///
+    /// Greedy options accept the longest path of draft tokens equal to the target's argmax (output identical to
+    /// plain greedy decoding). Sampling options use speculative sampling with a deterministic drafter (its
+    /// proposal q puts all mass on the drafted token): at each node, the children are tried in order, each
+    /// accepted with probability p'(token) under the target's sampling distribution p' (temperature, top-k,
+    /// top-p), and a rejected child's token is removed from p' and the rest renormalised (the residual
+    /// max(0, p' - q) normalised); when no child is accepted, or at a leaf, the next token is drawn from p'. Each
+    /// emitted token is then distributed exactly as plain sampling's (Leviathan et al. 2023; Chen et al. 2023).
+    /// - Throws: `.usage` for an empty prompt or one longer than the context; the engine's and drafter's errors;
+    ///   whatever `onToken` throws.
+    public static func generate(_ target: Engine, drafter: Drafter, shape: DraftShape, prompt: [Int], options: GenerationOptions,
+                                onToken: (Int) throws -> Void = { _ in }) throws -> SpeculativeResult {
+        try options.check(prompt: prompt)
         target.reset()
         drafter.reset()
         let E = target.weights.architecture.numExperts
         let layers = max(target.weights.architecture.numLayers, 1)
+        var sampler = TokenSampler(options.sampling)
         let t0 = monotonicSeconds()
         let first = try target.forward(prompt, logits: .last)
         let t1 = monotonicSeconds()
-        var result = SpeculativeResult(promptIds: prompt, generatedIds: [], steps: 0, draftedTokens: 0, acceptedTokens: 0,
+        var result = SpeculativeResult(promptIds: prompt, generatedIds: [], stopReason: .length, steps: 0, draftedTokens: 0, acceptedTokens: 0,
                                        prefillSeconds: t1 - t0, decodeSeconds: 0, draftSeconds: 0,
                                        expertsReadFraction: E == 0 ? 1 : 0, chunkSparsity: 0)
-        guard maxNewTokens > 0 else { return result }
-        var emitted = [first.argmax(at: prompt.count - 1)]
+        guard options.maxNewTokens > 0 else { return result }
+        var emitted = [sampler.next(first.logits(at: prompt.count - 1))]
+        try onToken(emitted[0])
+        var stop = options.stopReason(promptCount: prompt.count, generated: emitted)
         var unionSum = 0.0, tokensFromSteps = 0
-        while emitted.count < maxNewTokens && !stopIds.contains(emitted[emitted.count - 1]) {
+        while stop == nil {
             let d0 = monotonicSeconds()
-            let tree = try drafter.draft(context: prompt + emitted, shape: shape)
+            var tree = try drafter.draft(context: prompt + emitted, shape: shape)
             result.draftSeconds += monotonicSeconds() - d0
             let start = target.length
+            // The tree's nodes take positions too: none past the context.
+            if let limit = options.contextLimit, start + 1 + tree.count > limit { tree = DraftTree() }
             let out = try target.forward([emitted[emitted.count - 1]] + tree.tokens,
                                          parents: [start - 1] + tree.parents.map { start + 1 + $0 })
-            // Walk down from the root while a child holds the target's argmax at its parent.
-            var path = [0]
+            // path: the call's rows kept in the cache (0 = the root); next: the token emitted after each.
+            var path = [0], next: [Int] = []
             var node = -1
-            while let match = tree.children(of: node).first(where: { tree.tokens[$0] == out.argmax(at: path[path.count - 1]) }) {
-                path.append(match + 1)
-                node = match
+            if options.sampling.isGreedy {
+                while let match = tree.children(of: node).first(where: { tree.tokens[$0] == out.argmax(at: path[path.count - 1]) }) {
+                    next.append(tree.tokens[match])
+                    path.append(match + 1)
+                    node = match
+                }
+                next.append(out.argmax(at: path[path.count - 1]))
+            } else {
+                while true {
+                    var p = sampler.distribution(out.logits(at: path[path.count - 1]))
+                    var accepted: Int? = nil
+                    for child in tree.children(of: node) {
+                        let token = tree.tokens[child]
+                        if sampler.uniform() < p.probability(of: token) { accepted = child; break }
+                        p = p.removing(token)
+                    }
+                    guard let child = accepted else {
+                        next.append(sampler.sample(from: p))
+                        break
+                    }
+                    next.append(tree.tokens[child])
+                    path.append(child + 1)
+                    node = child
+                }
             }
             var produced = 0
-            for n in path {
-                emitted.append(out.argmax(at: n))
+            for token in next {
+                emitted.append(token)
                 produced += 1
-                if emitted.count == maxNewTokens || stopIds.contains(emitted[emitted.count - 1]) { break }
+                try onToken(token)
+                stop = options.stopReason(promptCount: prompt.count, generated: emitted)
+                if stop != nil { break }
             }
             try target.commit(path: path.map { start + $0 }, from: start)
             result.steps += 1
@@ -81,6 +127,7 @@ public enum SpeculativeDecoder {
             tokensFromSteps += produced
             if E > 0 { unionSum += Double(out.expertsComputed.reduce(0, +)) / Double(E * layers) }
         }
+        result.stopReason = stop ?? .length
         result.decodeSeconds = monotonicSeconds() - t1
         result.generatedIds = emitted
         if E > 0 && result.steps > 0 {

@@ -19,6 +19,8 @@ struct BPEModel: Sendable {
     let tokenBytes: [[UInt8]]
     /// Single-character tokens: ASCII by table, other scalars by dictionary (UTF-8 vocabularies).
     private let asciiIds: [Int32]
+    /// Basic Multilingual Plane characters by table (-1 when missing); others by dictionary.
+    private let bmpIds: [Int32]
     private let scalarIds: [UInt32: Int32]
     /// Byte-level vocabularies: the token of each byte (-1 when missing).
     private let byteSymbolIds: [Int32]
@@ -31,7 +33,7 @@ struct BPEModel: Sendable {
     private let merges: PairTable
     /// Adjacent character pairs that occur inside some merged token: ASCII pairs as a bitset, others in a set.
     private let joinableASCII: [UInt64]
-    private let joinable: Set<UInt64>
+    private let joinable: PairTable
 
     /// Builds the model. `tokens[id]` is each token's string (nil for unused ids); `merges` are (left, right)
     /// strings in rank order.
@@ -60,7 +62,10 @@ struct BPEModel: Sendable {
             }
         }
         asciiIds = ascii
-        scalarIds = scalars
+        var bmp = [Int32](repeating: -1, count: 65536)
+        for (u, id) in scalars where u < 65536 { bmp[Int(u)] = id }
+        bmpIds = bmp
+        scalarIds = scalars.filter { $0.key >= 65536 }
         byteSymbolIds = bytesTable
         fallbackIds = byteFallback ? (0..<256).map { vocabulary["<0x" + hexByte($0) + ">"] ?? -1 } : []
         wholeWords = ignoreMerges ? Dictionary(vocabulary.map { (byteLevel ? ByteLevelAlphabet.bytes(of: $0.key) : Array($0.key.utf8), $0.value) },
@@ -86,7 +91,9 @@ struct BPEModel: Sendable {
         }
         merges = table
         joinableASCII = pairsASCII
-        joinable = pairs
+        var pairTable = PairTable(capacity: pairs.count)
+        for p in pairs { pairTable.insertIfAbsent(left: Int32(bitPattern: UInt32(p >> 32)), right: Int32(bitPattern: UInt32(p & 0xFFFF_FFFF)), rank: 0, merged: 0) }
+        joinable = pairTable
     }
 
     struct ModelError: Error {
@@ -96,7 +103,7 @@ struct BPEModel: Sendable {
 
     @inline(__always) private func mayJoin(_ a: UInt32, _ b: UInt32) -> Bool {
         if a < 128 && b < 128 { return joinableASCII[Int(a) * 2 + Int(b >> 6)] & (1 << UInt64(b & 63)) != 0 }
-        return joinable.contains(UInt64(a) << 32 | UInt64(b))
+        return joinable.lookup(Int32(bitPattern: a), Int32(bitPattern: b)) != nil
     }
 
     /// Appends the ids of one pre-tokenised word to `out`.
@@ -120,7 +127,7 @@ struct BPEModel: Sendable {
             }
             // Its symbols.
             let id: Int32
-            if byteLevel { id = byteSymbolIds[Int(c)] } else if c < 128 { id = asciiIds[Int(c)] } else { id = scalarIds[c] ?? -1 }
+            if byteLevel { id = byteSymbolIds[Int(c)] } else if c < 128 { id = asciiIds[Int(c)] } else if c < 65536 { id = bmpIds[Int(c)] } else { id = scalarIds[c] ?? -1 }
             let unknown = id < 0
             if i > 0 && !unknown && !previousUnknown && !mayJoin(previous, c) {
                 flush(word, segmentStart..<i, symbolsFrom: segmentSymbols, into: &out, scratch: &scratch)
@@ -175,6 +182,7 @@ struct BPEModel: Sendable {
     /// library's priority queue orders them; appends the result.
     private func mergeAll(_ range: Range<Int>, into out: inout [Int32], scratch: inout BPEScratch) {
         let n = range.count
+        if n <= 16 { return mergeSmall(range, into: &out, scratch: &scratch) }
         scratch.id.removeAll(keepingCapacity: true)
         scratch.id.append(contentsOf: scratch.symbols[range])
         scratch.next.removeAll(keepingCapacity: true)
@@ -205,6 +213,36 @@ struct BPEModel: Sendable {
         while k >= 0 {
             out.append(scratch.id[k])
             k = Int(scratch.next[k])
+        }
+    }
+}
+
+extension BPEModel {
+    /// `mergeAll` for a few symbols without a heap: the same order (lowest rank, then leftmost; positions keep
+    /// their order as symbols merge, so leftmost now is lowest original position), found by scanning the pairs'
+    /// ranks, of which only the two beside a merge change.
+    fileprivate func mergeSmall(_ range: Range<Int>, into out: inout [Int32], scratch: inout BPEScratch) {
+        withUnsafeTemporaryAllocation(of: Int32.self, capacity: 2 * range.count) { buffer in
+            let ids = buffer.baseAddress!, ranks = buffer.baseAddress! + range.count
+            var n = 0
+            for k in range {
+                ids[n] = scratch.symbols[k]
+                n += 1
+            }
+            @inline(__always) func rank(_ k: Int) -> Int32 { merges.lookup(ids[k], ids[k + 1])?.rank ?? Int32.max }
+            for k in 0..<(n - 1) { ranks[k] = rank(k) }
+            while n > 1 {
+                var best = 0
+                for k in 1..<(n - 1) where ranks[k] < ranks[best] { best = k }
+                guard ranks[best] != Int32.max, let m = merges.lookup(ids[best], ids[best + 1]) else { break }
+                ids[best] = m.merged
+                for k in (best + 1)..<(n - 1) { ids[k] = ids[k + 1] }
+                for k in (best + 1)..<max(n - 2, best + 1) { ranks[k] = ranks[k + 1] }
+                n -= 1
+                if best + 1 < n { ranks[best] = rank(best) }
+                if best > 0 { ranks[best - 1] = rank(best - 1) }
+            }
+            for k in 0..<n { out.append(ids[k]) }
         }
     }
 }

@@ -4,7 +4,7 @@
 struct SegmentCache {
     /// Segments longer than this many bytes are merged every time.
     static let maxSegmentBytes = 96
-    private static let slotCount = 1 << 15
+    private static let slotCount = 1 << 17
     private var slots = [Int32](repeating: -1, count: slotCount)
     private var entryHash: [UInt64] = []
     private var entryBytes: [(start: Int32, count: Int32)] = []

@@ -93,6 +93,8 @@ public struct VerificationReport: Sendable {
     /// The speculative check (nil with drafter `none`) and the sparsity of the model's routers over the tokens compared.
     public var speculative: SpeculativeSummary?
     public var sparsity: SparsityStatistics?
+    /// Perplexity and KL divergence on a text (`verify --text`), when asked.
+    public var textEvaluation: TextEvaluation?
     /// The verdict, and why it failed.
     public private(set) var passed = false
     public private(set) var failures: [String] = []
@@ -122,6 +124,10 @@ public struct VerificationReport: Sendable {
         if thresholds.requireGreedyMatch && !greedyMatch {
             let p = prompts.firstIndex { $0.firstGreedyDivergence != nil }!
             f.append("greedy continuation of prompt \(p + 1) differs from token \(prompts[p].firstGreedyDivergence!)")
+        }
+        if let t = textEvaluation {
+            if !(t.meanKLD <= thresholds.maxMeanKLD) { f.append("mean KLD on the text \(short(t.meanKLD)) > \(short(thresholds.maxMeanKLD))") }
+            if t.sameTop1Fraction < thresholds.minTop1 { f.append("same top-1 on the text \(short(t.sameTop1Fraction)) < \(short(thresholds.minTop1))") }
         }
         if let s = speculative, !s.lossless { f.append("speculative decoding (\(s.drafter)) did not reproduce greedy decoding") }
         if let l = firstDivergingLayer, !f.isEmpty { f.append("hidden states first diverge at layer \(l)") }
@@ -202,6 +208,7 @@ public struct VerificationReport: Sendable {
             members.append(JSONMember("speculative", .null))
         }
         members.append(JSONMember("sparsity", sparsity.map(VerificationReport.sparsityJSON) ?? .null))
+        members.append(JSONMember("text", textEvaluation?.json ?? .null))
         return .object(members)
     }
 
@@ -268,6 +275,7 @@ public struct VerificationReport: Sendable {
             s += "    expert bytes read per token: plain \(percent(sp.plainExpertsRead)), speculative \(percent(sp.speculativeExpertsRead)); verified-chunk sparsity \(percent(sp.verifiedChunkSparsity))\n"
         }
         if let sp = sparsity { s += "\n" + VerificationReport.sparsityTable(sp) }
+        if let t = textEvaluation { s += "\n" + t.text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.isEmpty ? "" : "  " + $0 }.joined(separator: "\n") }
         s += "\n" + (passed ? "PASSED\n" : "FAILED\n" + failures.map { "  - \($0)\n" }.joined())
         return s
     }

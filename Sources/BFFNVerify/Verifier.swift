@@ -60,6 +60,11 @@ public struct VerifyOptions: Sendable {
     public var progress: (@Sendable (String) -> Void)?
     /// Called with (positions compared so far, positions in all) after each prompt, for a progress bar.
     public var positionsDone: (@Sendable (Int, Int) -> Void)?
+    /// Token ids of a text to measure perplexity and KL divergence on (against a reference model), its window
+    /// length in tokens, and the bos id each window starts with (`TextEvaluation`).
+    public var text: [Int]?
+    public var textContext = 512
+    public var textBos: Int?
 
     /// Default options: thresholds of the model's class, prompt lookup with a chain of 8, one thread per CPU.
     public init() {}
@@ -230,6 +235,14 @@ public enum Verifier {
         report.speculative = drafter == nil ? nil : speculative
         if !routerSequences.isEmpty {
             report.sparsity = SparsityStatistics(sequences: routerSequences, experts: modelWeights.architecture.numExperts)
+        }
+        if let text = options.text {
+            guard let referenceEngine else {
+                throw BFFNError(.usage, "perplexity on a text needs a reference model, not a reference file", file: referencePath, field: "text")
+            }
+            options.progress?("perplexity and KL divergence on \(text.count) text tokens")
+            report.textEvaluation = try TextEvaluation.run(model: model, reference: referenceEngine, tokens: text, context: options.textContext,
+                                                           bos: options.textBos, progress: { done, total in options.positionsDone?(done, total) })
         }
         report.judge()
         return report

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BFFNCore
+import BFFNTokenizer
 import BFFNEngine
 import BFFNPack
 
@@ -37,14 +38,19 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Tokens to decode per measurement.")
     var tokens: Int = 32
 
-    @Option(help: ArgumentHelp("A token sequence file (a comma-separated list of ids per line; blank and # lines skipped) whose first sequence is the prompt.", valueName: "file"))
+    @Option(help: ArgumentHelp("A token sequence file (a comma-separated list of ids per line; blank and # lines skipped) or a text file (its first paragraph, encoded with the model's tokenizer) whose first sequence is the prompt.", valueName: "file"))
     var workload: String?
+
+    @Option(help: ArgumentHelp("Measure only the tokenizer: encoding speed of this UTF-8 file on one thread (MODEL may be a folder of tokenizer files).", valueName: "file"),
+            completion: .file())
+    var tokenize: String?
 
     @Option(help: "Prompt length for prefill when there is no workload.")
     var promptTokens: Int = 64
 
     @OptionGroup var loading: WeightLoadingOptions
 
+    @OptionGroup var tokenizing: TokenizerOptions
     @OptionGroup var printing: OutputOptions
 
     func threadCounts() throws -> [Int] {
@@ -64,11 +70,25 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         try printing.run {
+            let model = try HubCache.resolve(self.model)
+            if let tokenize {
+                let bundle = try tokenizing.load(model: model)
+                let r = try TokenizerBenchmark.run(bundle.tokenizer, text: String(decoding: MappedFile(path: tokenize).contents, as: UTF8.self))
+                if printing.json {
+                    printing.emit(.object([("tokenizer", .string(bundle.tokenizer.kind)), ("bytes", .integer(r.bytes)), ("tokens", .integer(r.tokens)),
+                                           ("seconds", .array(r.seconds.map { .double($0) })), ("megabytes_per_second", .double(r.megabytesPerSecond))]))
+                } else {
+                    print("\(bundle.tokenizer.kind): \(r.bytes) bytes -> \(r.tokens) tokens, median \(fixed(r.megabytesPerSecond, 1)) MB/s on one thread (5 runs)")
+                }
+                return
+            }
             let weights = try loading.open(model)
             var prompt: [Int] = []
             let workloadPath = workload ?? folderWorkload(of: model)
             if let workloadPath {
-                prompt = try TokenSequenceFile.read(path: workloadPath, vocabularySize: weights.architecture.vocabSize)[0]
+                prompt = try SequenceInput.read(path: workloadPath, vocabularySize: weights.architecture.vocabSize, maxLength: 1 << 20) {
+                    try tokenizing.load(model: model)
+                }[0]
             }
             if prompt.isEmpty {
                 var x: UInt64 = 42

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BFFNCore
+import BFFNTokenizer
 import BFFNKernels
 import BFFNModel
 import BFFNPack
@@ -61,6 +62,7 @@ struct ConvertCommand: ParsableCommand {
     @Option(parsing: .upToNextOption, help: "Files to carry inside the pack verbatim (tokenizer files, generation_config.json).")
     var attach: [String] = []
 
+    @OptionGroup var carrying: TokenizerCarryOptions
     @OptionGroup var threading: ThreadOptions
     @OptionGroup var overwriting: OverwriteOptions
     @OptionGroup var printing: OutputOptions
@@ -86,7 +88,9 @@ struct ConvertCommand: ParsableCommand {
             o.overrides = overrides()
             o.strictGroups = strictGroups
             o.alignment = align
-            o.attachments = attach
+            let source = try HubCache.resolve(self.source)
+            let (attachments, carried) = carrying.attachments(source: source, explicit: attach)
+            o.attachments = attachments
             o.overwrite = overwriting.force
             o.threads = threading.threads
             let progress = ProgressReporter(label: "convert", options: printing)
@@ -95,8 +99,14 @@ struct ConvertCommand: ParsableCommand {
             for f in r.removedStaleFiles where !printing.quiet {
                 FileHandleOutput.standardError("bffn: removed \(f.path) (\(TextNumber.bytesWithSize(f.bytes))), left by an interrupted run\n")
             }
+            carrying.report(carried, printing: printing)
             if printing.json {
-                printing.emit(r.json)
+                var json = r.json
+                if case .object(var members) = json {
+                    members.append(JSONMember("carried_files", .array(carried.map { .string($0) })))
+                    json = .object(members)
+                }
+                printing.emit(json)
             } else {
                 print("wrote \(r.output): \(TextNumber.bytesWithSize(r.outputBytes)); source \(TextNumber.bytesWithSize(r.sourceBytes))")
                 for f in r.fitted {

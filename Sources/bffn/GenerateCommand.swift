@@ -3,73 +3,140 @@ import BFFNCore
 import BFFNEngine
 import BFFNPack
 import BFFNSpeculative
+import BFFNTokenizer
 import BFFNVerify
 
-/// `bffn generate MODEL --prompt-ids ...`: greedy decoding with the built-in engine.
+/// `bffn generate MODEL --prompt TEXT`: text in, text out, with the built-in engine.
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate",
-        abstract: "Greedy decoding with the built-in float32 engine.",
+        abstract: "Generate text (or token ids) with the built-in float32 engine.",
         discussion: """
-        Runs the prompt, then appends the argmax token at each step (ties to the lowest id), reading only the \
-        experts the router activates. Prints the generated ids, comma-separated. A checkpoint whose experts' down \
-        weights are strided (block_linear, bmt) has them copied into one block per expert at load, as a pack \
-        stores them (--in-place-experts reads them where they are).
+        The prompt is text (--prompt, --prompt-file; --chat wraps it in the MiniCPM chat format \
+        <用户>{prompt}<AI>) encoded with the model's tokenizer (bos added as tokenizer_config.json says), or \
+        token ids (--prompt-ids). The generated text is printed as tokens are accepted; --json prints text and \
+        ids at the end. Generation stops at --max-new-tokens, at any end-of-sequence id of \
+        generation_config.json or config.json (--ignore-eos goes on), or when the sequence fills the model's \
+        context (max_position_embeddings; a warning). A prompt longer than the context is an error.
+
+        Greedy decoding (argmax, ties to the lowest id) is the default. --temperature T > 0 samples from the \
+        softmax of logits/T, restricted by --top-k and --top-p; --seed makes it repeatable (same seed, same text).
 
         With --speculative, a drafter proposes a chain (--draft-tokens K) or a tree (--tree WIDTHxDEPTH) of \
         tokens, the model checks them all in one pass over the union of their experts, and keeps the longest \
-        run that matches its own greedy choice plus one more token. The output is identical to plain greedy \
-        decoding, always; what changes is the speed. Drafters: ngram (prompt lookup: what followed earlier \
-        occurrences of the last tokens) and draft:PATH (another model with the same vocabulary, e.g. the q4 \
-        pack of the model).
+        run that matches its own greedy choice plus one more token; the output is identical to plain greedy \
+        decoding. Under sampling, each draft token is accepted with the target's probability of it and otherwise \
+        resampled from the rest, so the text follows the target's distribution exactly. Drafters: ngram (prompt \
+        lookup) and draft:PATH (another model with the same vocabulary, e.g. the q4 pack of the model).
 
         Examples:
+          bffn generate fixtures/trained --prompt "The list type" --max-new-tokens 40
+          bffn generate model.bfpk --prompt "What is a tuple?" --chat --temperature 0.7 --top-p 0.9 --seed 1
+          bffn generate model.bfpk --prompt-file prompt.txt --speculative draft:model-q4.bfpk --json
           bffn generate fixtures/reference/mla-blocklinear-rms-bf16-bin --prompt-ids 5,17,42 --max-new-tokens 16
-          bffn generate model/ --prompt-ids 1,2,3 --max-new-tokens 64 --threads 2 --json
-          bffn generate model.bfpk --prompt-ids 1,2,3 --speculative ngram --draft-tokens 8
-          bffn generate model.bfpk --prompt-ids 1,2,3 --speculative draft:model-q4.bfpk --tree 2x4
         """
     )
 
-    @Argument(help: "A .bfpk pack or a checkpoint (folder, .safetensors, .bin or shard index).", completion: .file())
+    @Argument(help: "A .bfpk pack or a checkpoint (folder, .safetensors, .bin or shard index), or ORG/NAME in the Hugging Face cache.", completion: .file())
     var model: String
 
-    @Option(help: "The prompt as comma-separated token ids, e.g. 5,17,42.")
-    var promptIds: String
+    @Option(help: "The prompt text.")
+    var prompt: String?
 
-    @Option(help: "How many tokens to generate.")
+    @Option(help: "A UTF-8 file holding the prompt text.", completion: .file())
+    var promptFile: String?
+
+    @Option(help: "The prompt as comma-separated token ids, e.g. 5,17,42 (no tokenizer needed; ids are printed).")
+    var promptIds: String?
+
+    @Flag(help: "Wrap the prompt in the MiniCPM chat format: <用户>{prompt}<AI>.")
+    var chat = false
+
+    @Option(help: "How many tokens to generate at most.")
     var maxNewTokens: Int = 32
+
+    @Flag(help: "Do not stop at end-of-sequence ids.")
+    var ignoreEos = false
+
+    @Option(help: "0 for greedy decoding (the default); otherwise the sampling temperature.")
+    var temperature: Double = 0
+
+    @Option(help: "Sample only from the k most likely tokens (0: all).")
+    var topK: Int = 0
+
+    @Option(help: "Sample only from the most likely tokens whose probabilities reach p (1: all).")
+    var topP: Double = 1
+
+    @Option(help: "The sampling seed.")
+    var seed: UInt64 = 0
 
     @Option(help: "Expert computation: sparse (only active experts) or dense (all; same output).")
     var ffn: String = "sparse"
 
     @OptionGroup var loading: WeightLoadingOptions
-
     @OptionGroup var drafting: DraftOptions
-
+    @OptionGroup var tokenizing: TokenizerOptions
     @OptionGroup var threading: ThreadOptions
     @OptionGroup var printing: OutputOptions
 
     func validate() throws {
+        guard [prompt != nil, promptFile != nil, promptIds != nil].filter({ $0 }).count == 1 else {
+            throw ValidationError("give exactly one of --prompt, --prompt-file and --prompt-ids")
+        }
         guard maxNewTokens >= 0 && maxNewTokens <= 1_000_000 else { throw ValidationError("--max-new-tokens must be 0...1000000") }
         guard FFNMode(rawValue: ffn) != nil else { throw ValidationError("--ffn must be sparse or dense") }
-        _ = try parseTokenIds(promptIds)
+        guard temperature >= 0 && temperature.isFinite && temperature <= 100 else { throw ValidationError("--temperature must be 0...100") }
+        guard topK >= 0 else { throw ValidationError("--top-k must be 0 or more") }
+        guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
+        guard !(chat && promptIds != nil) else { throw ValidationError("--chat wraps text prompts; it does not apply to --prompt-ids") }
+        if let promptIds { _ = try parseTokenIds(promptIds) }
     }
 
     func run() throws {
         try printing.run {
-            let prompt = try parseTokenIds(promptIds)
+            let model = try HubCache.resolve(self.model)
             let progress = ProgressReporter(label: "generate", options: printing)
             progress.note("loading \(model)")
             let engine = try Engine(weights: loading.open(model), options: EngineOptions(threads: threading.threads, ffnMode: FFNMode(rawValue: ffn)!))
-            progress.note("generating up to \(maxNewTokens) tokens")
-            let ids: [Int], tokensPerSecond: Double, prefillSeconds: Double, expertsRead: Double
+            let V = engine.weights.architecture.vocabSize
+            // The prompt, and the tokenizer when the prompt is text.
+            var bundle: TokenizerBundle? = nil
+            let promptTokens: [Int]
+            if let promptIds {
+                promptTokens = try parseTokenIds(promptIds)
+                bundle = try? tokenizing.load(model: model)
+            } else {
+                let b = try tokenizing.load(model: model)
+                bundle = b
+                var text = try prompt ?? String(decoding: MappedFile(path: promptFile!).contents, as: UTF8.self)
+                if chat { text = ChatFormat.miniCPM.wrap(text) }
+                promptTokens = try b.encode(text, addSpecial: true)
+            }
+            if let bad = promptTokens.first(where: { $0 >= V }) {
+                throw BFFNError(.outOfBounds, "prompt token id \(bad) is not below the model's vocabulary size \(V)", field: "prompt")
+            }
+            var stopIds = Set(bundle?.eosIds ?? [])
+            stopIds.formUnion(engine.weights.config.eosTokenIds ?? [])
+            if ignoreEos { stopIds = [] }
+            let options = GenerationOptions(maxNewTokens: maxNewTokens, stopIds: stopIds,
+                                            sampling: SamplingOptions(temperature: temperature, topK: topK, topP: topP, seed: seed),
+                                            contextLimit: engine.weights.config.maxPositionEmbeddings)
+            progress.finish()
+            // Stream text as tokens are accepted (text prompts, not --json).
+            let streamText = promptIds == nil && !printing.json
+            var stream = bundle.map { StreamingDetokenizer(tokenizer: $0.tokenizer) }
+            let onToken: (Int) throws -> Void = { id in
+                guard streamText, var s = stream else { return }
+                FileHandleOutput.standardOutput(try s.push(id))
+                stream = s
+            }
+            let ids: [Int], stopReason: StopReason, tokensPerSecond: Double, prefillSeconds: Double, expertsRead: Double
             var speculativeJSON: JSONValue? = nil
             var note = ""
-            if let drafter = try drafting.drafter(default: .none).makeDrafter(vocabularySize: engine.weights.architecture.vocabSize, threads: threading.threads) {
+            if let drafter = try drafting.drafter(default: .none).makeDrafter(vocabularySize: V, threads: threading.threads) {
                 let shape = try drafting.shape()
-                let r = try SpeculativeDecoder.generate(engine, drafter: drafter, shape: shape, prompt: prompt, maxNewTokens: maxNewTokens)
-                (ids, tokensPerSecond, prefillSeconds, expertsRead) = (r.generatedIds, r.tokensPerSecond, r.prefillSeconds, r.expertsReadFraction)
+                let r = try SpeculativeDecoder.generate(engine, drafter: drafter, shape: shape, prompt: promptTokens, options: options, onToken: onToken)
+                (ids, stopReason, tokensPerSecond, prefillSeconds, expertsRead) = (r.generatedIds, r.stopReason, r.tokensPerSecond, r.prefillSeconds, r.expertsReadFraction)
                 speculativeJSON = .object([
                     ("drafter", .string(drafter.name)), ("shape", .string(shape.description)),
                     ("steps", .integer(r.steps)), ("drafted_tokens", .integer(r.draftedTokens)),
@@ -78,14 +145,27 @@ struct GenerateCommand: ParsableCommand {
                 ])
                 note = ", \(fixed(r.meanAcceptLength, 2)) tokens per step (\(drafter.name), \(shape))"
             } else {
-                let r = try GreedyDecoder.generate(engine, prompt: prompt, maxNewTokens: maxNewTokens)
-                (ids, tokensPerSecond, prefillSeconds, expertsRead) = (r.generatedIds, r.tokensPerSecond, r.prefillSeconds, r.expertsReadFraction)
+                let r = try GreedyDecoder.generate(engine, prompt: promptTokens, options: options, onToken: onToken)
+                (ids, stopReason, tokensPerSecond, prefillSeconds, expertsRead) = (r.generatedIds, r.stopReason, r.tokensPerSecond, r.prefillSeconds, r.expertsReadFraction)
             }
-            progress.finish()
+            if streamText, var s = stream {
+                FileHandleOutput.standardOutput(try s.finish() + "\n")
+            }
+            if stopReason == .contextLimit {
+                FileHandleOutput.standardError("bffn: warning: stopped at the model's context of \(engine.weights.config.maxPositionEmbeddings ?? 0) positions (max_position_embeddings)\n")
+            }
             if printing.json {
                 var members: [(String, JSONValue)] = [
-                    ("prompt_ids", .array(prompt.map { .integer($0) })),
+                    ("prompt_ids", .array(promptTokens.map { .integer($0) })),
                     ("generated_ids", .array(ids.map { .integer($0) })),
+                ]
+                if let bundle, ids.allSatisfy({ $0 < bundle.tokenizer.vocabularySize }) {
+                    members.append(("text", .string(try bundle.decode(ids))))
+                } else {
+                    members.append(("text", .null))
+                }
+                members += [
+                    ("stop_reason", .string(stopReason.rawValue)),
                     ("decode_tokens_per_second", .double(tokensPerSecond)),
                     ("prefill_seconds", .double(prefillSeconds)),
                     ("experts_read_fraction", .double(expertsRead)),
@@ -93,12 +173,14 @@ struct GenerateCommand: ParsableCommand {
                 if let speculativeJSON { members.append(("speculative", speculativeJSON)) }
                 printing.emit(.object(members))
             } else {
-                print(ids.map(String.init).joined(separator: ","))
+                if promptIds != nil { print(ids.map(String.init).joined(separator: ",")) }
                 // The first token comes from the prefill; decode speed and experts read are per decode step.
                 let decode = ids.count > 1
                     ? "\(fixed(tokensPerSecond, 1)) tokens/s\(note), experts read \(fixed(expertsRead * 100, 1)) % per token"
                     : "no decode steps"
-                FileHandleOutput.standardError("\(ids.count) tokens, prefill \(fixed(prefillSeconds, 3)) s, \(decode)\n")
+                if !printing.quiet {
+                    FileHandleOutput.standardError("\(ids.count) tokens (stopped: \(stopReason.rawValue)), prefill \(fixed(prefillSeconds, 3)) s, \(decode)\n")
+                }
             }
         }
     }

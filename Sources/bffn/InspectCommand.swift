@@ -3,6 +3,7 @@ import BFFNCheckpoint
 import BFFNCore
 import BFFNInspect
 import BFFNPack
+import BFFNTokenizer
 
 #if canImport(Glibc)
 import Glibc
@@ -48,12 +49,14 @@ struct InspectCommand: ParsableCommand {
                     try pack.verifyChecksums()
                     progress.finish()
                 }
+                let tokenizer = try inspectTokenizer(path: path, embeddingRows: pack.config.vocabSize)
                 if printing.json {
                     var doc = report.json
                     if check, case .object(var m) = doc { m.append(JSONMember("check", .object([("passed", true)]))); doc = .object(m) }
-                    printing.emit(doc)
+                    printing.emit(tokenizer.addJSON(to: doc))
                 } else {
                     print(report.text(includeTensors: tensors))
+                    tokenizer.printText()
                     if check { print("check       every header, manifest, tensor, expert block and attachment CRC-32 matched") }
                 }
                 return
@@ -64,6 +67,7 @@ struct InspectCommand: ParsableCommand {
             if check { progress.note("reading every byte on \(threading.threads) thread\(threading.threads == 1 ? "" : "s")") }
             let read = check ? try checkpoint.readEveryTensor(threads: threading.threads) : nil
             progress.finish()
+            let tokenizer = try inspectTokenizer(path: path, embeddingRows: checkpoint.config.vocabSize)
             if printing.json {
                 var doc = report.json
                 if let read, case .object(var members) = doc {
@@ -73,9 +77,10 @@ struct InspectCommand: ParsableCommand {
                     ])))
                     doc = .object(members)
                 }
-                printing.emit(doc)
+                printing.emit(tokenizer.addJSON(to: doc))
             } else {
                 print(report.text(includeTensors: tensors))
+                tokenizer.printText()
                 if let read {
                     let crc = checkpoint.format == .pytorch ? ", every zip CRC-32 matched" : ""
                     print("check       read \(read.bytes) bytes of \(read.tensors) tensors in \(String(Int(read.seconds * 1000))) ms (\(fixed(read.gigabytesPerSecond, 2)) GB/s)\(crc)")
@@ -83,5 +88,41 @@ struct InspectCommand: ParsableCommand {
             }
             if let e = report.recognitionError { throw e }
         }
+    }
+}
+
+/// What `inspect` says about the tokenizer carried in a pack or found beside a checkpoint.
+struct TokenizerInspection {
+    var bundle: TokenizerBundle?
+    var error: BFFNError?
+    var embeddingRows: Int?
+
+    func addJSON(to doc: JSONValue) -> JSONValue {
+        guard case .object(var members) = doc else { return doc }
+        var value: JSONValue = .null
+        if let bundle { value = bundle.summaryJSON(embeddingRows: embeddingRows) }
+        if let error { value = .object([("error", .string(error.description))]) }
+        members.append(JSONMember("tokenizer", value))
+        return .object(members)
+    }
+
+    func printText() {
+        if let bundle {
+            print("tokenizer   \(bundle.summaryLine())")
+            if let w = bundle.vocabularyWarning(embeddingRows: embeddingRows) { print("            warning: \(w)") }
+        } else if let error {
+            print("tokenizer   unreadable: \(error.description)")
+        } else {
+            print("tokenizer   none (no tokenizer.json or tokenizer.model)")
+        }
+    }
+}
+
+/// Loads the tokenizer of `path` for `inspect`; a broken tokenizer is reported, not thrown (the weights may be fine).
+func inspectTokenizer(path: String, embeddingRows: Int?) throws -> TokenizerInspection {
+    let files = try tokenizerFiles(of: path)
+    guard files.hasTokenizer else { return TokenizerInspection(embeddingRows: embeddingRows) }
+    do { return TokenizerInspection(bundle: try TokenizerBundle(files: files), embeddingRows: embeddingRows) } catch let e as BFFNError {
+        return TokenizerInspection(error: e, embeddingRows: embeddingRows)
     }
 }

@@ -1,5 +1,7 @@
 import ArgumentParser
 import BFFNCore
+import BFFNModel
+import BFFNTokenizer
 import BFFNDeploy
 
 #if canImport(Glibc)
@@ -59,6 +61,8 @@ struct PackCommand: ParsableCommand {
     @Flag(help: "Skip measuring the pack on this machine.")
     var noBench = false
 
+    @OptionGroup var carrying: TokenizerCarryOptions
+    @OptionGroup var tokenizing: TokenizerOptions
     @OptionGroup var threading: ThreadOptions
     @OptionGroup var overwriting: OverwriteOptions
     @OptionGroup var printing: OutputOptions
@@ -71,11 +75,16 @@ struct PackCommand: ParsableCommand {
     func run() throws {
         try printing.run {
             var options = PackOptions(profile: try DeviceProfile.named(profile))
+            let source = try HubCache.resolve(self.source)
             if let c = calibration {
-                options.calibration = try TokenSequenceFile.read(path: c)
+                let weights = try ModelWeights.open(path: source)
+                options.calibration = try SequenceInput.read(path: c, vocabularySize: weights.architecture.vocabSize,
+                                                             maxLength: min(weights.config.maxPositionEmbeddings ?? 512, 512)) { try tokenizing.load(model: source) }
                 options.calibrationName = String(c.split(separator: "/").last ?? "")
             }
-            options.attachments = attach
+            let (attachments, carried) = carrying.attachments(source: source, explicit: attach)
+            options.attachments = attachments
+            carrying.report(carried, printing: printing)
             options.overwrite = overwriting.force
             options.threads = threading.threads
             options.benchmark = !noBench

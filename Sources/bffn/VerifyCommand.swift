@@ -4,6 +4,7 @@ import BFFNPack
 import BFFNModel
 import BFFNCore
 import BFFNSpeculative
+import BFFNTokenizer
 import BFFNVerify
 
 #if canImport(Glibc)
@@ -47,8 +48,15 @@ struct VerifyCommand: ParsableCommand {
     @Option(help: "One prompt as comma-separated token ids (against a reference model).")
     var promptIds: String?
 
-    @Option(help: "A file of prompts, one comma-separated id list per line (against a reference model).")
+    @Option(help: "A file of prompts (against a reference model): one comma-separated id list per line, or plain text whose paragraphs are the prompts (encoded with the model's tokenizer).")
     var prompts: String?
+
+    @Option(help: ArgumentHelp("A text file: also measure the perplexity of the model and of the reference model on it, and their KL divergence per token (mean, median, 99 %, 99.9 %, max, same top-1).", valueName: "file"),
+            completion: .file())
+    var text: String?
+
+    @Option(help: "Window length in tokens for --text (default: 512 or the model's context, whichever is smaller).")
+    var context: Int?
 
     @Option(help: "Greedy tokens compared per prompt (default: the reference file's greedy length, or 16).")
     var maxNewTokens: Int?
@@ -64,10 +72,12 @@ struct VerifyCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Also write pictures of the model's routing over the verified prompts into this folder (as bffn plot does).", valueName: "dir"))
     var plots: String?
 
+    @OptionGroup var tokenizing: TokenizerOptions
     @OptionGroup var threading: ThreadOptions
     @OptionGroup var printing: OutputOptions
 
     func validate() throws {
+        if let c = context, c < 4 || c > 1 << 20 { throw ValidationError("--context must be 4...1048576") }
         if let n = maxNewTokens, n < 0 || n > 100_000 { throw ValidationError("--max-new-tokens must be 0...100000") }
         if let k = maxKld, !(k >= 0) { throw ValidationError("--max-kld must be >= 0") }
         if let t = minTop1, !(t >= 0 && t <= 1) { throw ValidationError("--min-top1 must be in 0...1") }
@@ -89,9 +99,28 @@ struct VerifyCommand: ParsableCommand {
                 options.progress = { progress.note($0) }
                 options.positionsDone = { progress.update(UInt64($0), UInt64($1)) }
             }
+            let model = try HubCache.resolve(self.model), reference = try HubCache.resolve(self.reference)
             var promptList: [[Int]]? = nil
             if let p = promptIds { promptList = [try parseTokenIds(p)] }
-            if let file = prompts { promptList = try TokenSequenceFile.read(path: file) }
+            if prompts != nil || text != nil {
+                let weights = try ModelWeights.open(path: model)
+                let limit = weights.config.maxPositionEmbeddings ?? 1 << 20
+                if let file = prompts {
+                    promptList = try SequenceInput.read(path: file, vocabularySize: weights.architecture.vocabSize, maxLength: min(limit, 512)) {
+                        try tokenizing.load(model: model)
+                    }
+                }
+                if let file = text {
+                    let bundle = try tokenizing.load(model: model)
+                    let ids = try bundle.encode(String(decoding: MappedFile(path: file).contents, as: UTF8.self))
+                    if let bad = ids.first(where: { $0 >= weights.architecture.vocabSize }) {
+                        throw BFFNError(.shapeMismatch, "the tokenizer gives id \(bad), beyond the model's vocabulary of \(weights.architecture.vocabSize)", file: file)
+                    }
+                    options.text = ids
+                    options.textContext = context ?? min(512, limit)
+                    options.textBos = bundle.addBos ? bundle.bosId : nil
+                }
+            }
             let report = try Verifier.run(modelPath: model, referencePath: reference, prompts: promptList, options: options)
             if let plots {
                 progress.note("drawing routing pictures into \(plots)")

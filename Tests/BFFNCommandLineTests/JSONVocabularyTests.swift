@@ -53,7 +53,7 @@ struct JSONVocabularyTests {
 
     @Test func everyCommandPrintsItsDocumentedKeys() throws {
         let docs = try Self.documented()
-        #expect(docs.count == 10)
+        #expect(docs.count == 12)
         let dir = TemporaryDirectory()
         let model = Fixtures.blockLinearReference, pack = dir.file("m.bfpk")
         try Self.check("inspect (checkpoint)", ["inspect", model, "--check"], docs: docs)
@@ -66,6 +66,8 @@ struct JSONVocabularyTests {
         try Self.check("synth", ["synth", "--preset", "tiny", "--out", dir.file("s")], docs: docs)
         try Self.check("bench", ["bench", dir.file("s"), "--tokens", "2"], docs: docs)
         try Self.check("plot", ["plot", model, "-o", dir.file("plots")], docs: docs)
+        try Self.check("tokenize", ["tokenize", Fixtures.path("text/sp-bpe"), "--text", "Hello"], docs: docs)
+        try Self.check("detokenize", ["detokenize", Fixtures.path("text/hf-bytelevel"), "--ids", "5,6,7"], docs: docs)
         // A usage error under --json is the documented error object.
         let e = try runBFFN(["convert", model, "--json"])
         #expect(e.status == 2)

@@ -35,6 +35,13 @@ enum FileHandleOutput {
         var copy = text
         copy.withUTF8 { buf in _ = write(2, buf.baseAddress, buf.count) }
     }
+
+    /// Writes `text` to standard output at once (through stdio, so it stays in order with `print`).
+    static func standardOutput(_ text: String) {
+        guard !text.isEmpty else { return }
+        print(text, terminator: "")
+        fflush(nil)
+    }
 }
 
 /// The version of the JSON vocabulary every command prints (docs/json.md); bumped when a key changes meaning.

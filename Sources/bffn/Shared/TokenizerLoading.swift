@@ -54,3 +54,24 @@ func modelFolder(of model: String) -> String {
     if stat(model, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR { return model }
     return model.lastIndex(of: "/").map { String(model[..<$0]) } ?? "."
 }
+
+/// `--no-tokenizer`: `convert` and `pack` carry the tokenizer files found beside the source unless told not to.
+struct TokenizerCarryOptions: ParsableArguments {
+    @Flag(help: "Do not carry tokenizer.json, tokenizer.model, tokenizer_config.json, special_tokens_map.json and generation_config.json from beside the source into the pack.")
+    var noTokenizer = false
+
+    /// The files to attach: `explicit` (--attach) plus the tokenizer files beside `source` whose names are not
+    /// already attached; and the names of those carried.
+    func attachments(source: String, explicit: [String]) -> (all: [String], carried: [String]) {
+        guard !noTokenizer, !PackFile.isPack(path: source) else { return (explicit, []) }
+        let explicitNames = Set(explicit.map { $0.split(separator: "/").last.map(String.init) ?? $0 })
+        let carried = TokenizerFiles.paths(in: modelFolder(of: source)).filter { !explicitNames.contains($0.split(separator: "/").last.map(String.init) ?? $0) }
+        return (explicit + carried, carried.map { $0.split(separator: "/").last.map(String.init) ?? $0 })
+    }
+
+    /// Says on stderr which files were carried (not with -q or --json).
+    func report(_ carried: [String], printing: OutputOptions) {
+        guard !carried.isEmpty, !printing.quiet, !printing.json else { return }
+        FileHandleOutput.standardError("carried into the pack: \(carried.joined(separator: ", ")) (--no-tokenizer skips them)\n")
+    }
+}
