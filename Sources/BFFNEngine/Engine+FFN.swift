@@ -33,6 +33,15 @@ extension Engine {
         let E = router.rows
         var r = [Float](repeating: 0, count: T * E)
         Ops.matmul(b, T, router, into: &r, threads: threads)
+        if options.captureRouterLogits {
+            if x.sourceIndex.isEmpty {
+                capturedRouterLogits = r
+            } else {
+                var ordered = r
+                for t in 0..<T { for e in 0..<E { ordered[t * E + x.sourceIndex[e]] = r[t * E + e] } }
+                capturedRouterLogits = ordered
+            }
+        }
         var active = [Bool](repeating: false, count: E)
         let routerNormWeights = x.routerNorm?.rowValues(0) ?? []
         for t in 0..<T {

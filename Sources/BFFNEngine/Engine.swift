@@ -22,6 +22,8 @@ public final class Engine {
     public internal(set) var slotPosition: [Int] = []
     /// Seconds spent in FFN blocks since the last `resetTimers()` (for benchmarks).
     public internal(set) var ffnSeconds = 0.0
+    /// The router logits of the layer just computed, when `options.captureRouterLogits` (handed to the output).
+    var capturedRouterLogits: [Float]?
 
     /// Bytes the KV cache holds now (keys and values of every layer, allocated capacity included).
     public var kvCacheBytes: Int {
@@ -168,6 +170,8 @@ public final class Engine {
             ffnSeconds += monotonicSeconds() - f0
             out.expertsComputed.append(computed)
             if options.captureRouterScores, let scores { out.routerScores.append(scores) }
+            if options.captureRouterLogits, let logits = capturedRouterLogits { out.routerLogits.append(logits) }
+            capturedRouterLogits = nil
             for i in 0..<(T * H) { h[i] += branch[i] * residualScale }
             if options.captureHiddenStates { out.hiddenStates.append(h) }
         }

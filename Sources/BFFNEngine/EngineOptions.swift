@@ -14,6 +14,9 @@ public struct EngineOptions: Sendable {
     public var ffnMode: FFNMode = .sparse
     /// Keep each layer's router scores of the last call (for verification and sparsity statistics).
     public var captureRouterScores = false
+    /// Keep each layer's router logits before the ReLU (A⁰, experts in source order) of the last call: what the
+    /// training objectives (`RoutingObjectives`) are computed from.
+    public var captureRouterLogits = false
     /// Keep each layer's output hidden state (the residual stream after the layer) of the last call.
     public var captureHiddenStates = false
     public init(threads: Int = 1, ffnMode: FFNMode = .sparse, captureRouterScores: Bool = false, captureHiddenStates: Bool = false) {

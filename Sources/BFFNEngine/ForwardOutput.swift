@@ -7,6 +7,8 @@ public struct ForwardOutput: Sendable {
     public var firstLogitRow = 0
     /// Per layer, T rows of E router scores (after ReLU and normalisation); empty unless captured.
     public var routerScores: [[Float]]
+    /// Per layer, T rows of E router logits before the ReLU (A⁰), experts in source order; empty unless captured.
+    public var routerLogits: [[Float]] = []
     /// Per layer, the number of experts computed (the union in sparse mode).
     public var expertsComputed: [Int]
     /// Per layer, T rows of H floats: the residual stream after the layer; empty unless captured.

@@ -43,6 +43,8 @@ public enum Fixtures {
 
     /// Every model fixture: the two published-code references, then the numpy-reference fixtures.
     public static let allModels: [String] = [blockReference, blockLinearReference] + engineModels
+    /// The bundled trained model (docs/training.md): a real checkpoint with its tokenizer and PyTorch reference.
+    public static let trainedModel = path("trained")
 
     /// The bytes of a fixture file.
     public static func bytes(_ path: String) throws -> [UInt8] {
