@@ -93,13 +93,15 @@ public final class Engine {
         try self.init(weights: ModelWeights(checkpoint: Checkpoint(path: checkpointPath), expertDown: .expertMajor), options: options)
     }
 
-    /// Runs `tokens` on an emptied cache with router scores captured (and hidden states when asked), leaving
+    /// Runs `tokens` on an emptied cache with router scores captured (and hidden states and pre-ReLU router
+    /// logits when asked), leaving
     /// the capture options as they were: what verification and calibration inspect.
     /// - Throws: `.outOfBounds` for a token id outside the vocabulary.
-    public func forwardCapturing(_ tokens: [Int], hiddenStates: Bool = false) throws -> ForwardOutput {
+    public func forwardCapturing(_ tokens: [Int], hiddenStates: Bool = false, routerLogits: Bool = false) throws -> ForwardOutput {
         let saved = options
         defer { options = saved }
         options.captureRouterScores = true
+        options.captureRouterLogits = routerLogits
         options.captureHiddenStates = hiddenStates
         reset()
         return try forward(tokens)

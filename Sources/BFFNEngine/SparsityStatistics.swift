@@ -39,6 +39,8 @@ public struct SparsityStatistics: Sendable {
         public var activeExperts: Distribution
         /// Mean over consecutive token pairs (first set non-empty) of |S_i ∩ S_i+1| / |S_i|; nil without pairs.
         public var reuseRatio: Double?
+        /// Tokens with exactly k active experts, for k = 0 ... experts.
+        public var activeExpertsHistogram: [Int] = []
     }
 
     /// Experts per layer.
@@ -53,6 +55,11 @@ public struct SparsityStatistics: Sendable {
     public var activeExperts: Distribution
     /// The reuse ratio averaged over layers; nil without pairs.
     public var reuseRatio: Double?
+    /// Active experts per (layer, token), pooled over layers: tokens with exactly k active, k = 0 ... experts.
+    public var activeExpertsHistogram: [Int] = []
+    /// The paper's training objectives measured on the same tokens (`RoutingObjectives`), when router logits
+    /// were captured.
+    public var objectives: RoutingObjectives?
 
     /// Per layer: chunk length → CLS.
     public var perLayer: [[Int: Double]] { layers.map(\.chunkSparsity) }
@@ -97,8 +104,10 @@ public struct SparsityStatistics: Sendable {
             }
             var cls: [Int: Double] = [:]
             for (L, s) in unionSums { cls[L] = 1 - Double(s.active) / Double(s.windows * experts) }
+            var histogram = [Int](repeating: 0, count: experts + 1)
+            for c in counts { histogram[c] += 1 }
             layers.append(Layer(chunkSparsity: cls, activeExperts: Distribution(counts),
-                                reuseRatio: reusePairs > 0 ? reuseSum / Double(reusePairs) : nil))
+                                reuseRatio: reusePairs > 0 ? reuseSum / Double(reusePairs) : nil, activeExpertsHistogram: histogram))
             pooled += counts
         }
         self.layers = layers
@@ -109,6 +118,8 @@ public struct SparsityStatistics: Sendable {
         }
         self.overall = overall
         activeExperts = Distribution(pooled)
+        activeExpertsHistogram = [Int](repeating: 0, count: experts + 1)
+        for c in pooled { activeExpertsHistogram[c] += 1 }
         let reuse = layers.compactMap(\.reuseRatio)
         reuseRatio = reuse.isEmpty ? nil : reuse.reduce(0, +) / Double(reuse.count)
     }

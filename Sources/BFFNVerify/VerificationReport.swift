@@ -222,23 +222,41 @@ public struct VerificationReport: Sendable {
                      JSONMember("median", .double(d.median)), JSONMember("p90", .double(d.p90)),
                      JSONMember("max", .double(d.max))])
         }
-        return .object([
+        func histogram(_ h: [Int]) -> JSONValue { .array(h.map { .int(Int64($0)) }) }
+        var members: [JSONMember] = [
             JSONMember("tokens", .int(Int64(s.tokens))),
             JSONMember("experts", .int(Int64(s.experts))),
             JSONMember("token_level_sparsity", .double(s.tls)),
             JSONMember("chunk_level_sparsity", cls(s.overall)),
+            JSONMember("cls8", s.overall[8].map { .double($0) } ?? .null),
             JSONMember("active_experts", dist(s.activeExperts)),
+            JSONMember("active_experts_histogram", histogram(s.activeExpertsHistogram)),
             JSONMember("reuse_ratio", s.reuseRatio.map { .double($0) } ?? .null),
-            JSONMember("layers", .array(s.layers.enumerated().map { l, layer in
-                .object([
-                    JSONMember("layer", .int(Int64(l))),
-                    JSONMember("token_level_sparsity", layer.chunkSparsity[1].map { .double($0) } ?? .null),
-                    JSONMember("chunk_level_sparsity", cls(layer.chunkSparsity)),
-                    JSONMember("active_experts", dist(layer.activeExperts)),
-                    JSONMember("reuse_ratio", layer.reuseRatio.map { .double($0) } ?? .null),
-                ])
-            })),
-        ])
+        ]
+        if let o = s.objectives {
+            members += [
+                JSONMember("activation_locality_loss", .double(o.activationLocalityLoss)),
+                JSONMember("chunk_sparsification_loss", .double(o.chunkSparsificationLoss)),
+                JSONMember("objective_chunk_length", .int(Int64(o.chunkLength))),
+            ]
+        }
+        members.append(JSONMember("paper", PaperSparsity.json))
+        members.append(JSONMember("layers", .array(s.layers.enumerated().map { l, layer in
+            var m: [JSONMember] = [
+                JSONMember("layer", .int(Int64(l))),
+                JSONMember("token_level_sparsity", layer.chunkSparsity[1].map { .double($0) } ?? .null),
+                JSONMember("chunk_level_sparsity", cls(layer.chunkSparsity)),
+                JSONMember("active_experts", dist(layer.activeExperts)),
+                JSONMember("active_experts_histogram", histogram(layer.activeExpertsHistogram)),
+                JSONMember("reuse_ratio", layer.reuseRatio.map { .double($0) } ?? .null),
+            ]
+            if let o = s.objectives, l < o.layers.count {
+                m.append(JSONMember("activation_locality_loss", .double(o.layers[l].activationLocalityLoss)))
+                m.append(JSONMember("chunk_sparsification_loss", .double(o.layers[l].chunkSparsificationLoss)))
+            }
+            return .object(m)
+        })))
+        return .object(members)
     }
 
     /// The report as readable text.
@@ -291,6 +309,14 @@ public struct VerificationReport: Sendable {
         }
         for (l, layer) in sp.layers.enumerated() { s += row(String(l), layer.chunkSparsity, layer.activeExperts, layer.reuseRatio) }
         s += row("all", sp.overall, sp.activeExperts, sp.reuseRatio)
+        if let o = sp.objectives {
+            s += "  training objectives on these tokens (paper §3.2): activation locality loss \(fixed(o.activationLocalityLoss, 4)), "
+            s += "chunk sparsification loss \(fixed(o.chunkSparsificationLoss, 4)) (chunks of \(o.chunkLength))\n"
+            s += "    per layer AL: " + o.layers.map { fixed($0.activationLocalityLoss, 3) }.joined(separator: " ")
+            s += "\n    per layer CS: " + o.layers.map { fixed($0.chunkSparsificationLoss, 3) }.joined(separator: " ") + "\n"
+        }
+        s += "  this model: TLS \(fixed(sp.tls * 100, 2)) %, CLS8 \(sp.overall[8].map { fixed($0 * 100, 2) + " %" } ?? "-"); "
+        s += "the paper's BlockFFN models (TLS / CLS8 %): " + PaperSparsity.models.map { "\($0.name) \(fixed($0.tls, 2))/\(fixed($0.cls8, 2))" }.joined(separator: ", ") + "\n"
         return s
     }
 }
@@ -305,3 +331,16 @@ func percent(_ v: Double) -> String { fixed(v * 100, 1) + " %" }
 
 func pad(L text: String, _ n: Int) -> String { String(repeating: " ", count: max(n - text.count, 0)) + text }
 func pad(R text: String, _ n: Int) -> String { text + String(repeating: " ", count: max(n - text.count, 0)) }
+
+/// Token-level and 8-token chunk-level sparsity of the paper's BlockFFN models (arXiv 2507.08771, Table 2), for
+/// comparison with a measured checkpoint.
+public enum PaperSparsity {
+    public static let models: [(name: String, tls: Double, cls8: Double)] = [
+        ("Small", 80.54, 71.38), ("Medium", 84.25, 75.87), ("Large", 84.05, 73.79), ("XLarge", 81.81, 72.78),
+    ]
+
+    /// The table as JSON: `{name: {tls, cls8}}` in percent.
+    public static var json: JSONValue {
+        .object(models.map { JSONMember($0.name, .object([JSONMember("tls", .double($0.tls)), JSONMember("cls8", .double($0.cls8))])) })
+    }
+}

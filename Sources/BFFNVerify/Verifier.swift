@@ -65,6 +65,8 @@ public struct VerifyOptions: Sendable {
     public var text: [Int]?
     public var textContext = 512
     public var textBos: Int?
+    /// The chunk length of the chunk sparsification loss reported beside the sparsity (8 by default).
+    public var objectiveChunkLength = 8
 
     /// Default options: thresholds of the model's class, prompt lookup with a chain of 8, one thread per CPU.
     public init() {}
@@ -153,7 +155,7 @@ public enum Verifier {
         let drafter = try options.drafter.makeDrafter(vocabularySize: V, threads: options.threads)
         let layers = modelWeights.architecture.numLayers
         var hiddenError = [Double](repeating: 0, count: layers), hiddenReference = [Double](repeating: 0, count: layers)
-        var routerSequences: [[[Float]]] = []
+        var routerSequences: [[[Float]]] = [], routerLogitSequences: [[[Float]]] = []
         var jaccardSum = 0.0, jaccardCount = 0
         var speculative = SpeculativeSummary(drafter: options.drafter.description, shape: options.draftShape.description)
         let totalPositions = prompts.reduce(0) { $0 + $1.count }
@@ -176,7 +178,8 @@ public enum Verifier {
             // Logits, routers and hidden states over the prompt (and, against a model, its greedy continuation
             // fed back, so positions beyond the prompt are compared too).
             let sequence = file != nil ? prompt : prompt + referenceGreedy.dropLast()
-            let mine = try model.forwardCapturing(sequence, hiddenStates: referenceEngine != nil)
+            let mine = try model.forwardCapturing(sequence, hiddenStates: referenceEngine != nil, routerLogits: true)
+            if !mine.routerLogits.isEmpty { routerLogitSequences.append(mine.routerLogits) }
             var theirs: ForwardOutput? = nil
             var referenceRouters: [[Float]] = filePrompt?.routers ?? []
             if let referenceEngine {
@@ -235,6 +238,8 @@ public enum Verifier {
         report.speculative = drafter == nil ? nil : speculative
         if !routerSequences.isEmpty {
             report.sparsity = SparsityStatistics(sequences: routerSequences, experts: modelWeights.architecture.numExperts)
+            report.sparsity?.objectives = RoutingObjectives(sequences: routerLogitSequences, experts: modelWeights.architecture.numExperts,
+                                                            chunkLength: options.objectiveChunkLength, epsilon: modelWeights.config.rmsNormEps ?? 1e-6)
         }
         if let text = options.text {
             guard let referenceEngine else {

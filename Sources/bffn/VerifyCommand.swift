@@ -55,6 +55,9 @@ struct VerifyCommand: ParsableCommand {
             completion: .file())
     var text: String?
 
+    @Option(help: "Chunk length of the chunk sparsification loss reported with the sparsity (the paper trains with 64; the bundled model with 8).")
+    var objectiveChunk: Int = 8
+
     @Option(help: "Window length in tokens for --text (default: 512 or the model's context, whichever is smaller).")
     var context: Int?
 
@@ -77,6 +80,7 @@ struct VerifyCommand: ParsableCommand {
     @OptionGroup var printing: OutputOptions
 
     func validate() throws {
+        guard objectiveChunk >= 1 && objectiveChunk <= 4096 else { throw ValidationError("--objective-chunk must be 1...4096") }
         if let c = context, c < 4 || c > 1 << 20 { throw ValidationError("--context must be 4...1048576") }
         if let n = maxNewTokens, n < 0 || n > 100_000 { throw ValidationError("--max-new-tokens must be 0...100000") }
         if let k = maxKld, !(k >= 0) { throw ValidationError("--max-kld must be >= 0") }
@@ -92,6 +96,7 @@ struct VerifyCommand: ParsableCommand {
             options.maxMeanKLD = maxKld
             options.minTop1 = minTop1
             options.threads = threading.threads
+            options.objectiveChunkLength = objectiveChunk
             options.drafter = try drafting.drafter(default: .ngram)
             options.draftShape = try drafting.shape()
             let progress = ProgressReporter(label: "verify", options: printing, unit: .items("positions"))
