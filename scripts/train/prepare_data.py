@@ -121,5 +121,21 @@ text = "\n\n".join(sample)
 cut = text.rfind("\n\n", 0, 48_000)
 with open(os.path.join(OUT, "heldout.txt"), "w", encoding="utf-8") as f:
     f.write(text[:cut if cut > 0 else 48_000] + "\n")
+# Prompts for `bffn verify --prompts` and the quick start: prose paragraphs of 150-600 characters from the held-out
+# documentation files, at most 2 per file, 12 in all.
+prompts = []
+for p in files:
+    if p in heldout and p.endswith(".rst.txt"):
+        taken = 0
+        for para in texts[p].split("\n\n"):
+            para = para.strip()
+            if 150 <= len(para) <= 600 and not para.startswith((".. ", "::", "*", "=", "-", "+", "|")) and "\n   " not in para:
+                prompts.append(para)
+                taken += 1
+                if taken == 2:
+                    break
+with open(os.path.join(OUT, "prompts.txt"), "w", encoding="utf-8") as f:
+    f.write("\n\n".join(prompts[:12]) + "\n")
+
 print(f"{len(files)} files ({len(heldout)} held out), {meta['train_tokens']} training tokens ({meta['train_bytes']} bytes), "
       f"{meta['heldout_tokens']} held-out tokens ({meta['heldout_bytes']} bytes), vocabulary {meta['vocab_size']}")
