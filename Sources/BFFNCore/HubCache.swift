@@ -18,15 +18,18 @@ public enum HubCache {
 
     /// The folder or file `argument` names: itself when it exists (a `models--ORG--NAME` folder becomes its
     /// snapshot), else, for an `ORG/NAME` form, the snapshot of that model in the first cache that has it.
-    /// - Throws: `.io` naming `argument` and every place it looked when nothing matches, or naming the cache
-    ///   folder whose `refs/main` points to a missing snapshot.
+    /// - Throws: `.io` naming `argument` and every place it looked when an `ORG/NAME` form matches nothing, or
+    ///   naming the cache folder whose `refs/main` points to a missing snapshot. Other missing paths are returned
+    ///   unchanged, for the reader to report.
     public static func resolve(_ argument: String, environment: [String: String] = currentEnvironment()) throws -> String {
         if exists(argument) {
             return isCacheRepository(argument) ? try snapshot(of: argument) : argument
         }
+        // ORG/NAME: two plain components, the first not a file or folder here. Anything else is a path: the
+        // reader that opens it reports the system's reason.
         let parts = argument.split(separator: "/", omittingEmptySubsequences: false)
-        let looksLikeRepository = parts.count == 2 && parts.allSatisfy { !$0.isEmpty && $0 != "." && $0 != ".." } && !argument.hasPrefix("/")
-        guard looksLikeRepository else { throw BFFNError(.io, "no such file or folder", file: argument) }
+        let looksLikeRepository = parts.count == 2 && parts.allSatisfy { !$0.isEmpty && $0 != "." && $0 != ".." } && !exists(String(parts[0]))
+        guard looksLikeRepository else { return argument }
         let folderName = "models--\(parts[0])--\(parts[1])"
         var looked: [String] = []
         for cache in searchFolders(environment: environment) {

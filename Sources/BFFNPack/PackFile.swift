@@ -85,6 +85,9 @@ public final class PackFile: @unchecked Sendable {
         let at = header.manifestOffset
         func fail(_ key: String, _ why: String) -> BFFNError { BFFNError(.invalidJSON, why, file: path, field: key, offset: at) }
         guard m["format"]?.stringValue == "bfpk", m["version"]?.intValue == 1 else { throw fail("format", "manifest is not a bfpk version 1 manifest") }
+        if m["kind"]?.stringValue == "skill_card_layer" {
+            throw BFFNError(.unsupported, "this pack holds a skill-card layer, not a model (bffn inspect and bffn verify read it)", file: path, field: "kind", offset: at)
+        }
         guard let cfg = m["config"], cfg.objectMembers != nil else { throw fail("config", "'config' must be an object") }
         config = try ModelConfig(json: cfg, path: path)
         architecture = try PackFile.architecture(m["architecture"], fail: fail)

@@ -62,6 +62,7 @@ struct ConvertCommand: ParsableCommand {
     @Option(parsing: .upToNextOption, help: "Files to carry inside the pack verbatim (tokenizer files, generation_config.json).")
     var attach: [String] = []
 
+    @OptionGroup var skillCard: SkillCardOptions
     @OptionGroup var carrying: TokenizerCarryOptions
     @OptionGroup var threading: ThreadOptions
     @OptionGroup var overwriting: OverwriteOptions
@@ -89,6 +90,21 @@ struct ConvertCommand: ParsableCommand {
             o.strictGroups = strictGroups
             o.alignment = align
             let source = try HubCache.resolve(self.source)
+            if let found = try skillCard.layer(at: source) {
+                // A skill-card layer: float32 expert blocks with their biases (formats/bfpk.md, "Skill-card layer packs").
+                guard quant == nil || quant == .f32 else {
+                    throw BFFNError(.usage, "a skill-card layer pack stores float32; --quant \(quant!.description) is not available for it", field: "quant")
+                }
+                let bytes = try SkillCardPack.write(found.layer, to: output, alignment: align, overwrite: overwriting.force,
+                                                    sourceFiles: found.files.map { .string(String($0.split(separator: "/").last ?? "")) })
+                if printing.json {
+                    printing.emit(.object([("output", .string(output)), ("kind", "skill_card_layer"), ("file_bytes", .integer(bytes)),
+                                           ("experts", .integer(found.layer.experts)), ("dtype", "F32")]))
+                } else if !printing.quiet {
+                    print("wrote \(output): a skill-card layer, \(found.layer.experts) expert blocks with their biases (float32), \(TextNumber.bytesWithSize(UInt64(bytes)))")
+                }
+                return
+            }
             let (attachments, carried) = carrying.attachments(source: source, explicit: attach)
             o.attachments = attachments
             o.overwrite = overwriting.force

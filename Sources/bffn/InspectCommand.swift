@@ -35,11 +35,18 @@ struct InspectCommand: ParsableCommand {
     @Flag(help: "Also read every tensor's bytes and verify checksums (zip CRC-32s of .bin files; every CRC of a .bfpk) and report the read speed.")
     var check = false
 
+    @OptionGroup var skillCard: SkillCardOptions
     @OptionGroup var threading: ThreadOptions
     @OptionGroup var printing: OutputOptions
 
     func run() throws {
         try printing.run {
+            let path = try HubCache.resolve(self.path)
+            if let found = try skillCard.layer(at: path) {
+                let summary = skillCardSummary(found.layer, format: found.format, files: found.files)
+                if printing.json { printing.emit(summary.json) } else { print(summary.text) }
+                return
+            }
             if PackFile.isPack(path: path) {
                 let pack = try PackFile(path: path)
                 let report = PackInspectionReport(pack: pack)

@@ -75,6 +75,7 @@ struct VerifyCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Also write pictures of the model's routing over the verified prompts into this folder (as bffn plot does).", valueName: "dir"))
     var plots: String?
 
+    @OptionGroup var skillCard: SkillCardOptions
     @OptionGroup var tokenizing: TokenizerOptions
     @OptionGroup var threading: ThreadOptions
     @OptionGroup var printing: OutputOptions
@@ -105,6 +106,16 @@ struct VerifyCommand: ParsableCommand {
                 options.positionsDone = { progress.update(UInt64($0), UInt64($1)) }
             }
             let model = try HubCache.resolve(self.model), reference = try HubCache.resolve(self.reference)
+            if let found = try skillCard.layer(at: model) {
+                // A skill-card layer against a layer-forward reference.
+                guard LayerVerification.isLayerReference(path: reference) else {
+                    throw BFFNError(.usage, "a skill-card layer is verified against a layer reference (hidden_states, outputs, gates)", file: reference)
+                }
+                let r = try LayerVerification.run(layer: found.layer, referencePath: reference)
+                if printing.json { printing.emit(r.json) } else { print(r.text, terminator: "") }
+                if !r.passed { throw ExitCode(1) }
+                return
+            }
             var promptList: [[Int]]? = nil
             if let p = promptIds { promptList = [try parseTokenIds(p)] }
             if prompts != nil || text != nil {
