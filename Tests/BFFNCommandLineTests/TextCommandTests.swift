@@ -161,3 +161,25 @@ struct TextCommandTests {
         #expect(qJSON["prompts"] == 13)
     }
 }
+
+@Suite("text where ids were taken", .serialized)
+struct TextInputTests {
+    /// pack --calibration and bench --workload take plain text: paragraphs become sequences through the tokenizer.
+    @Test func calibrationAndWorkloadTakeText() throws {
+        let dir = TemporaryDirectory()
+        let model = try textModel(dir)
+        let text = try dir.write("calib.txt", text: "def f(x):\n    return x\n\nclass A:\n    pass\n\nimport os\nprint(os.getcwd())\n")
+        let p = try runBFFN(["pack", model, "-o", dir.file("p.bfpk"), "--profile", "cpu", "--calibration", text, "--no-bench", "--json"])
+        #expect(p.status == 0, "\(p.stderr)")
+        let pj = try JSONValue.parse(p.stdout)
+        // Three paragraphs: two calibrate, one is held back to check the calibration.
+        let calibration = (pj["calibration"]?["sequences"]?.intValue ?? 0) + (pj["calibration"]?["held_back"]?.intValue ?? 0)
+        #expect(calibration == 3)
+        let b = try runBFFN(["bench", model, "--workload", text, "--tokens", "2", "--json"])
+        #expect(b.status == 0, "\(b.stderr)")
+        // The first paragraph with bos: the prefill runs exactly its tokens.
+        let ids = try JSONValue.parse(try runBFFN(["tokenize", model, "--text", "def f(x):\n    return x", "--add-special", "--json"]).stdout)
+        let bj = try JSONValue.parse(b.stdout)
+        #expect(bj["prefill_tokens"]?.intValue == Int64(intArray(ids["ids"]).count))
+    }
+}
