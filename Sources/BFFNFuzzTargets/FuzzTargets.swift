@@ -20,6 +20,8 @@ import Glibc
 public enum FuzzTarget: String, CaseIterable, Sendable {
     case safetensors, shardIndex = "shard-index", zip, pickle, torchBin = "torch-bin", bfpk, bfpkManifest = "bfpk-manifest"
     case config, reference, profile, tokens, tokenizer
+    /// A SentencePiece `tokenizer.model` (through libsentencepiece), a skill-card layer pack.
+    case sentencepiece, layerPack = "layer-pack"
 
     /// The file name the input is written under for readers that take a path (its extension selects the reader).
     var fileName: String {
@@ -27,7 +29,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .safetensors, .reference: return "input.safetensors"
         case .shardIndex: return "model.safetensors.index.json"
         case .zip, .torchBin: return "pytorch_model.bin"
-        case .bfpk, .bfpkManifest: return "input.bfpk"
+        case .bfpk, .bfpkManifest, .layerPack: return "input.bfpk"
+        case .sentencepiece: return "tokenizer.model"
         case .config: return "config.json"
         case .profile, .tokenizer: return "input.json"
         case .pickle, .tokens: return "input.txt"
@@ -108,6 +111,13 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .tokenizer:
             let t = try bytes.withUnsafeBytes { try HuggingFaceTokenizer(bytes: $0, path: "tokenizer.json") }
             _ = try t.decode(t.encode("Hello world <s> 中文 😀 e\u{301}"))
+        case .sentencepiece:
+            let t = try bytes.withUnsafeBytes { try SentencePieceTokenizer(bytes: $0, path: "tokenizer.model") }
+            _ = try t.decode(t.encode("Hello world <s> 中文 😀 e\u{301}"))
+        case .layerPack:
+            let layer = try SkillCardPack.read(path: write(bytes, fileName))
+            guard layer.hiddenSize * layer.experts * layer.expertSize < 1 << 24 else { return }
+            _ = layer.forward([Float](repeating: 0.5, count: layer.hiddenSize))
         }
     }
 
