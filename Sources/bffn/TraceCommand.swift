@@ -1,0 +1,147 @@
+import ArgumentParser
+import BFFNCore
+import BFFNDeploy
+import BFFNModel
+import BFFNTokenizer
+
+/// `bffn trace MODEL --text F -o TRACE` records routing; `bffn trace --simulate TRACE --budget B` replays it
+/// against expert-cache policies.
+struct TraceCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "trace",
+        abstract: "Record which experts every token uses, and replay that against expert-cache policies.",
+        discussion: """
+        Recording: runs MODEL over --prompts (token ids, or text whose paragraphs are sequences) or --text (a text \
+        cut into windows of --context tokens) and writes, per token and layer, every expert's router score (0: \
+        inactive) into a safetensors file (formats/trace.md).
+
+        Simulating: replays a trace token by token, layer by layer, through a cache of expert blocks that holds \
+        --budget (bytes, with k/M/G suffixes, or a percentage of all expert bytes) and reports, for each policy \
+        (LRU, LFU, the hottest half pinned with LRU for the rest, and Belady's optimum as the bound), the hit \
+        rate and the bytes read per token: the analysis to make before deciding whether a cache can work.
+
+        Examples:
+          bffn trace fixtures/trained --text fixtures/trained/heldout.txt -o trace.safetensors
+          bffn trace --simulate trace.safetensors --budget 50% --json
+        """
+    )
+
+    @Argument(help: "The model to trace (a pack or a checkpoint); not with --simulate.", completion: .file())
+    var model: String?
+
+    @Option(help: "Token id or text prompts to run (formats/tokenizer.md, \"Text files\").", completion: .file())
+    var prompts: String?
+
+    @Option(help: "A text file, encoded and cut into windows of --context tokens.", completion: .file())
+    var text: String?
+
+    @Option(help: "Window length in tokens for --text and the longest prompt (default: 512 or the model's context).")
+    var context: Int?
+
+    @Option(name: [.short, .customLong("output")], help: "The trace file to write.", completion: .file())
+    var output: String?
+
+    @Option(help: ArgumentHelp("A trace to replay instead of recording one.", valueName: "trace"), completion: .file())
+    var simulate: String?
+
+    @Option(help: "The cache size for --simulate: bytes (e.g. 8M) or a percentage of all expert bytes (e.g. 50%); several comma-separated.")
+    var budget: String = "50%,25%"
+
+    @OptionGroup var tokenizing: TokenizerOptions
+    @OptionGroup var threading: ThreadOptions
+    @OptionGroup var overwriting: OverwriteOptions
+    @OptionGroup var printing: OutputOptions
+
+    func validate() throws {
+        if simulate != nil {
+            guard model == nil, prompts == nil, text == nil, output == nil else { throw ValidationError("--simulate takes a trace only: no model, prompts, text or output") }
+            _ = try budgets(totalExpertBytes: 1)
+        } else {
+            guard model != nil, output != nil else { throw ValidationError("give a model and -o TRACE (or --simulate TRACE)") }
+            guard (prompts == nil) != (text == nil) else { throw ValidationError("give exactly one of --prompts and --text") }
+        }
+        if let c = context, c < 2 || c > 1 << 20 { throw ValidationError("--context must be 2...1048576") }
+    }
+
+    /// The budgets in bytes, in the order given.
+    func budgets(totalExpertBytes: Int) throws -> [(label: String, bytes: Int)] {
+        try budget.split(separator: ",").map { item in
+            let s = item.trimmingCharacters(in: " ")
+            if s.hasSuffix("%"), let p = Double(s.dropLast()), p >= 0, p <= 100 { return (s, Int(Double(totalExpertBytes) * p / 100)) }
+            let units: [Character: Int] = ["k": 1 << 10, "K": 1 << 10, "m": 1 << 20, "M": 1 << 20, "g": 1 << 30, "G": 1 << 30]
+            if let u = s.last.flatMap({ units[$0] }), let v = Double(s.dropLast()), v >= 0 { return (s, Int(v * Double(u))) }
+            if let v = Int(s), v >= 0 { return (s, v) }
+            throw ValidationError("--budget takes bytes (8M, 65536) or a percentage (50%), not '\(s)'")
+        }
+    }
+
+    func run() throws {
+        try printing.run {
+            if let simulate { return try runSimulation(simulate) }
+            let model = try HubCache.resolve(self.model!)
+            let weights = try ModelWeights.open(path: model)
+            let window = min(context ?? 512, weights.config.maxPositionEmbeddings ?? (1 << 20))
+            var sequences: [[Int]]
+            if let prompts {
+                sequences = try SequenceInput.read(path: prompts, vocabularySize: weights.architecture.vocabSize, maxLength: window) { try tokenizing.load(model: model) }
+            } else {
+                let ids = try tokenizing.load(model: model).encode(String(decoding: MappedFile(path: text!).contents, as: UTF8.self))
+                if let bad = ids.first(where: { $0 >= weights.architecture.vocabSize }) {
+                    throw BFFNError(.shapeMismatch, "the tokenizer gives id \(bad), beyond the model's vocabulary of \(weights.architecture.vocabSize)", file: text)
+                }
+                sequences = stride(from: 0, to: ids.count, by: window).map { Array(ids[$0..<min(ids.count, $0 + window)]) }
+            }
+            let progress = ProgressReporter(label: "trace", options: printing)
+            progress.note("running \(sequences.count) sequences")
+            let trace = try RoutingTrace.record(weights: weights, sequences: sequences, threads: threading.threads, model: model)
+            try trace.write(to: output!, overwrite: overwriting.force)
+            progress.finish()
+            if printing.json {
+                printing.emit(.object([("output", .string(output!)), ("sequences", .integer(trace.sequenceStarts.count)), ("tokens", .integer(trace.tokenCount)),
+                                       ("layers", .integer(trace.layers)), ("experts", .integer(trace.experts)), ("expert_bytes", .integer(trace.expertBytes))]))
+            } else {
+                print("wrote \(output!): \(trace.tokenCount) tokens in \(trace.sequenceStarts.count) sequences, \(trace.layers) layers x \(trace.experts) experts of \(TextNumber.bytesWithSize(UInt64(trace.expertBytes)))")
+            }
+        }
+    }
+
+    func runSimulation(_ path: String) throws {
+        let trace = try RoutingTrace(path: path)
+        let total = trace.layers * trace.experts * trace.expertBytes
+        var rows: [JSONValue] = []
+        var text = "trace \(path): \(trace.tokenCount) tokens, \(trace.layers) layers x \(trace.experts) experts, \(TextNumber.bytesWithSize(UInt64(trace.expertBytes))) per expert block, \(TextNumber.bytesWithSize(UInt64(total))) of experts\n"
+        text += "  budget        blocks  policy             hit rate   read per token\n"
+        for b in try budgets(totalExpertBytes: total) {
+            let capacity = b.bytes / trace.expertBytes
+            var results: [JSONValue] = []
+            for policy in ExpertCacheSimulator.Policy.allCases {
+                let r = ExpertCacheSimulator.simulate(trace, capacity: capacity, policy: policy)
+                text += "  " + b.label.padding(toLength: 12) + "  " + String(capacity).padding(toLength: 6) + "  " + policy.rawValue.padding(toLength: 17)
+                text += "  " + (TextNumber.fixed(r.hitRate * 100, 2) + " %").padding(toLength: 9) + "  " + TextNumber.bytesWithSize(UInt64(r.bytesPerToken)) + "\n"
+                results.append(.object([("policy", .string(policy.rawValue)), ("accesses", .integer(r.accesses)), ("hits", .integer(r.hits)),
+                                        ("hit_rate", .double(r.hitRate)), ("bytes_read", .integer(r.bytesRead)), ("bytes_per_token", .double(r.bytesPerToken))]))
+            }
+            rows.append(.object([("budget", .string(b.label)), ("budget_bytes", .integer(b.bytes)), ("capacity_blocks", .integer(capacity)), ("policies", .array(results))]))
+        }
+        if printing.json {
+            printing.emit(.object([("trace", .string(path)), ("tokens", .integer(trace.tokenCount)), ("layers", .integer(trace.layers)),
+                                   ("experts", .integer(trace.experts)), ("expert_bytes", .integer(trace.expertBytes)),
+                                   ("expert_bytes_total", .integer(total)), ("budgets", .array(rows))]))
+        } else {
+            print(text, terminator: "")
+        }
+    }
+}
+
+private extension String {
+    func trimmingCharacters(in set: String) -> String {
+        var s = Substring(self)
+        while let f = s.first, set.contains(f) { s.removeFirst() }
+        while let l = s.last, set.contains(l) { s.removeLast() }
+        return String(s)
+    }
+}
+
+private extension Substring {
+    func trimmingCharacters(in set: String) -> String { String(self).trimmingCharacters(in: set) }
+}
