@@ -74,7 +74,7 @@ let package = Package(
         // `bffn verify`: a model against reference outputs or another model, with thresholds and reports.
         .target(name: "BFFNVerify", dependencies: ["BFFNModel", "BFFNKernels", "BFFNCore", "BFFNSafetensors", "BFFNEngine", "BFFNPack", "BFFNSpeculative"]),
         // `bffn pack`: device profiles, expert calibration, hot-first / resident packs, deployment reports.
-        .target(name: "BFFNDeploy", dependencies: ["BFFNModel", "BFFNKernels", "BFFNCore", "BFFNCheckpoint", "BFFNEngine", "BFFNPack", "BFFNVerify", "BFFNSafetensors"]),
+        .target(name: "BFFNDeploy", dependencies: ["BFFNModel", "BFFNKernels", "BFFNCore", "BFFNCheckpoint", "BFFNEngine", "BFFNPack", "BFFNVerify", "BFFNSafetensors", "CBlockFFNSystem"]),
         // Debian's libsentencepiece (C++) behind a C interface.
         .target(name: "CBlockFFNSentencePiece", linkerSettings: [.linkedLibrary("sentencepiece")]),
         // Text to token ids and back: tokenizer.json (BPE: LLaMA/MiniCPM, Metaspace and byte-level forms, written in
@@ -107,7 +107,7 @@ let package = Package(
         .testTarget(name: "BFFNEngineTests", dependencies: ["BFFNModel", "BFFNCore", "BFFNCheckpoint", "BFFNEngine", "BFFNKernels", "BFFNSafetensors", "BFFNTestSupport"]),
         .testTarget(name: "BFFNSpeculativeTests", dependencies: ["BFFNModel", "BFFNCore", "BFFNSpeculative", "BFFNEngine", "BFFNPack", "BFFNTestSupport"]),
         .testTarget(name: "BFFNVerifyTests", dependencies: ["BFFNSafetensors", "BFFNModel", "BFFNCore", "BFFNVerify", "BFFNKernels", "BFFNSpeculative", "BFFNEngine", "BFFNPack", "BFFNTestSupport"]),
-        .testTarget(name: "BFFNDeployTests", dependencies: ["BFFNCore", "BFFNDeploy", "BFFNVerify", "BFFNEngine", "BFFNModel", "BFFNPack", "BFFNTestSupport"]),
+        .testTarget(name: "BFFNDeployTests", dependencies: ["BFFNCore", "BFFNDeploy", "BFFNVerify", "BFFNEngine", "BFFNKernels", "BFFNModel", "BFFNPack", "BFFNTestSupport"]),
         .testTarget(name: "BFFNSynthTests", dependencies: ["BFFNModel", "BFFNCore", "BFFNSynth", "BFFNEngine", "BFFNCheckpoint", "BFFNTestSupport"]),
         .testTarget(name: "BFFNPackTests", dependencies: ["BFFNModel", "BFFNCore", "BFFNPack", "BFFNEngine", "BFFNKernels", "BFFNCheckpoint", "BFFNSafetensors", "BFFNSynth",
                                                         "BFFNTorchZip", "BFFNTestSupport"]),

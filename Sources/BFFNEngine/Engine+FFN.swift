@@ -13,7 +13,7 @@ extension Engine {
 
     /// Computes the FFN into `out`; returns the router scores [T, E] (nil for dense vanilla FFNs) and the
     /// number of experts computed.
-    func ffn(_ lw: LayerWeights, _ b: [Float], _ T: Int, into out: inout [Float]) -> ([Float]?, Int) {
+    func ffn(_ lw: LayerWeights, layer: Int, _ b: [Float], _ T: Int, into out: inout [Float]) throws -> ([Float]?, Int) {
         let threads = options.threads
         for i in 0..<out.count { out[i] = 0 }
         let x: ExpertWeights
@@ -77,12 +77,15 @@ extension Engine {
         // Accumulate in source-expert order (docs/model.md, decision 7), whatever order a pack stores experts in.
         if !x.sourceIndex.isEmpty { experts.sort { x.sourceIndex[$0] < x.sourceIndex[$1] } }
         guard let de = x.up.first?.rows, !experts.isEmpty else { return (r, experts.count) }
+        // The union's matrices: the mapped weights, or blocks an expert provider reads (a bounded cache).
+        let (ups, downs) = try expertProvider?.matrices(layer: layer, slots: experts, mapped: x)
+            ?? (experts.map { x.up[$0] }, experts.map { x.down[$0] })
         // Up projections of the union experts for all T tokens, then SiLU and the router gate.
         let width = experts.count * de
         var g = [Float](repeating: 0, count: T * width)
         b.withUnsafeBufferPointer { bp in
             g.withUnsafeMutableBufferPointer { gp in
-                ExpertMatMul.up(x: bp.baseAddress!, tokens: T, blocks: experts.map { x.up[$0] }, out: gp.baseAddress!, threads: threads)
+                ExpertMatMul.up(x: bp.baseAddress!, tokens: T, blocks: ups, out: gp.baseAddress!, threads: threads)
             }
         }
         // A (token, expert) pair whose score is 0 contributes exact zeros ("apply a mask based on A(x)"),
@@ -100,9 +103,19 @@ extension Engine {
         }
         g.withUnsafeBufferPointer { gp in
             out.withUnsafeMutableBufferPointer { op in
-                ExpertMatMul.down(g: gp.baseAddress!, tokens: T, blocks: experts.map { x.down[$0] }, out: op.baseAddress!, threads: threads)
+                ExpertMatMul.down(g: gp.baseAddress!, tokens: T, blocks: downs, out: op.baseAddress!, threads: threads)
             }
         }
         return (r, experts.count)
     }
+}
+
+/// Where a forward call finds the expert matrices of a layer when they are not simply mapped: a bounded cache
+/// that reads expert blocks on demand (BFFNPack's `ExpertCache`). The matrices must hold exactly the bytes of
+/// the mapped ones, so the logits do not change.
+public protocol ExpertProvider: AnyObject {
+    /// The up and down matrices of the stored slots `slots` of layer `layer` (all of them are needed at once),
+    /// valid until the next call; `mapped` are the layer's mapped weights.
+    /// - Throws: read errors, and `.checksumMismatch` for a block whose CRC-32 does not match.
+    func matrices(layer: Int, slots: [Int], mapped: ExpertWeights) throws -> (up: [WeightMatrix], down: [WeightMatrix])
 }

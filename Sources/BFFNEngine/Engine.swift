@@ -22,6 +22,8 @@ public final class Engine {
     public internal(set) var slotPosition: [Int] = []
     /// Seconds spent in FFN blocks since the last `resetTimers()` (for benchmarks).
     public internal(set) var ffnSeconds = 0.0
+    /// Reads expert blocks on demand instead of from the mapping (nil: mapped weights).
+    public var expertProvider: ExpertProvider?
     /// The router logits of the layer just computed, when `options.captureRouterLogits` (handed to the output).
     var capturedRouterLogits: [Float]?
 
@@ -168,7 +170,7 @@ public final class Engine {
             for i in 0..<(T * H) { h[i] += branch[i] * residualScale }
             Ops.rmsNorm(h, lw.postNorm, eps, T, H, into: &normed)
             let f0 = monotonicSeconds()
-            let (scores, computed) = ffn(lw, normed, T, into: &branch)
+            let (scores, computed) = try ffn(lw, layer: l, normed, T, into: &branch)
             ffnSeconds += monotonicSeconds() - f0
             out.expertsComputed.append(computed)
             if options.captureRouterScores, let scores { out.routerScores.append(scores) }

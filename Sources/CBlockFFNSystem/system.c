@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "bffn_system.h"
+#include <errno.h>
 #include <fcntl.h>
 
 int bffn_start_writeback(int fd, int64_t offset, int64_t length) {
@@ -8,5 +9,15 @@ int bffn_start_writeback(int fd, int64_t offset, int64_t length) {
 #else
     (void)fd; (void)offset; (void)length;
     return 0;
+#endif
+}
+
+int bffn_open_direct(const char *path) {
+#if defined(O_DIRECT)
+    return open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
+#else
+    (void)path;
+    errno = EINVAL;
+    return -1;
 #endif
 }

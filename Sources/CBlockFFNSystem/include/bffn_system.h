@@ -9,4 +9,11 @@
  * with errno set; where the call does not exist it does nothing and returns 0.
  */
 int bffn_start_writeback(int fd, int64_t offset, int64_t length);
+
+/*
+ * Opens path read-only with O_DIRECT (reads bypass the page cache; offsets, lengths and buffers must be aligned
+ * to the device's logical block). Returns the descriptor, or -1 with errno set where the file system refuses
+ * (tmpfs) or the platform has no O_DIRECT.
+ */
+int bffn_open_direct(const char *path);
 #endif

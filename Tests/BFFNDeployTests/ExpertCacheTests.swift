@@ -1,0 +1,72 @@
+import BFFNCore
+import BFFNDeploy
+import BFFNEngine
+import BFFNKernels
+import BFFNModel
+import BFFNPack
+import BFFNTestSupport
+import Testing
+
+/// Running from a bounded expert cache gives exactly the logits and tokens of the mapped weights.
+@Suite("expert cache")
+struct ExpertCacheTests {
+    static func pack(_ folder: String, _ quant: StorageType?, _ dir: TemporaryDirectory) throws -> String {
+        var o = ConvertOptions()
+        o.quant = quant
+        o.threads = 2
+        let out = dir.file("m-\(quant?.description.replacing("/", with: "-") ?? "source").bfpk")
+        _ = try PackWriter.convert(source: folder, to: out, options: o)
+        return out
+    }
+
+    @Test(arguments: Fixtures.allModels.filter { !$0.contains("vanilla") } + [Fixtures.trainedModel])
+    func bitIdenticalWithEvictionsEveryToken(_ folder: String) throws {
+        let dir = TemporaryDirectory()
+        for quant in [nil, StorageType.q4(group: 8, asymmetric: true)] {
+            let path = try Self.pack(folder, quant, dir)
+            let pack = try PackFile(path: path)
+            let weights = try ModelWeights(pack: pack)
+            let plain = try Engine(weights: weights, options: EngineOptions(threads: 2))
+            let streamed = try Engine(weights: weights, options: EngineOptions(threads: 2))
+            // Room for one layer's experts only: every layer evicts what the previous one read.
+            let cache = try ExpertCache(pack: pack, capacity: pack.experts!.count)
+            streamed.expertProvider = cache
+            let V = weights.architecture.vocabSize
+            let prompt = (0..<12).map { ($0 * 37 + 5) % V }
+            let a = try plain.forward(prompt), b = try streamed.forward(prompt)
+            #expect(a.logits.map(\.bitPattern) == b.logits.map(\.bitPattern), "\(folder) \(String(describing: quant))")
+            let g1 = try GreedyDecoder.generate(plain, prompt: prompt, maxNewTokens: 8)
+            let g2 = try GreedyDecoder.generate(streamed, prompt: prompt, maxNewTokens: 8)
+            #expect(g1.generatedIds == g2.generatedIds)
+            let s = cache.statistics
+            #expect(s.blocksRead > 0 && s.bytesRead == s.blocksRead * Int(pack.experts!.blockBytes) && s.hits < s.requests)
+        }
+    }
+
+    /// A budget below the dense weights plus one layer's experts is refused, naming what is needed; a damaged
+    /// block is found when it is first read.
+    @Test func budgetsAndDamage() throws {
+        let dir = TemporaryDirectory()
+        let path = try Self.pack(Fixtures.trainedModel, nil, dir)
+        let pack = try PackFile(path: path)
+        let e = pack.experts!
+        let dense = pack.tensors.reduce(UInt64(0)) { $0 + $1.bytes }
+        #expect(try ExpertCache.capacity(of: pack, budgetBytes: dense + UInt64(e.count) * e.blockBytes) == e.count)
+        #expect(try ExpertCache.capacity(of: pack, budgetBytes: 1 << 40) == e.layers * e.count)
+        #expect(throws: BFFNError(.budgetExceeded, "")) { _ = try ExpertCache.capacity(of: pack, budgetBytes: dense) }
+        var bytes = try Fixtures.bytes(path)
+        let off = Int(e.blockOffset(layer: 3, slot: 0)) + 10
+        bytes[off] ^= 0x40
+        let damaged = try dir.write("d.bfpk", bytes)
+        let bad = try PackFile(path: damaged)
+        // Dense mode computes (so reads) every expert of every layer.
+        let engine = try Engine(weights: try ModelWeights(pack: bad), options: EngineOptions(threads: 1, ffnMode: .dense))
+        engine.expertProvider = try ExpertCache(pack: bad, capacity: e.count)
+        do {
+            _ = try engine.forward([1, 2, 3])
+            Issue.record("the damaged block was never reported")
+        } catch let err as BFFNError {
+            #expect(err.code == .checksumMismatch && err.location.field?.hasPrefix("layer 3") == true, "\(err)")
+        }
+    }
+}
