@@ -1,5 +1,6 @@
 import ArgumentParser
 import BFFNCore
+import BFFNDeploy
 import BFFNEngine
 import BFFNPack
 import BFFNSpeculative
@@ -74,6 +75,7 @@ struct GenerateCommand: ParsableCommand {
     var ffn: String = "sparse"
 
     @OptionGroup var loading: WeightLoadingOptions
+    @OptionGroup var memory: MemoryBudgetOptions
     @OptionGroup var drafting: DraftOptions
     @OptionGroup var tokenizing: TokenizerOptions
     @OptionGroup var threading: ThreadOptions
@@ -98,6 +100,7 @@ struct GenerateCommand: ParsableCommand {
             let progress = ProgressReporter(label: "generate", options: printing)
             progress.note("loading \(model)")
             let engine = try Engine(weights: loading.open(model), options: EngineOptions(threads: threading.threads, ffnMode: FFNMode(rawValue: ffn)!))
+            let cache = try memory.attach(to: engine, model: model)
             let V = engine.weights.architecture.vocabSize
             // The prompt, and the tokenizer when the prompt is text.
             var bundle: TokenizerBundle? = nil
@@ -171,6 +174,7 @@ struct GenerateCommand: ParsableCommand {
                     ("experts_read_fraction", .double(expertsRead)),
                 ]
                 if let speculativeJSON { members.append(("speculative", speculativeJSON)) }
+                members.append(("memory", cache.map { memoryReport($0, tokens: promptTokens.count + ids.count).json } ?? .null))
                 printing.emit(.object(members))
             } else {
                 if promptIds != nil { print(ids.map(String.init).joined(separator: ",")) }
@@ -180,6 +184,7 @@ struct GenerateCommand: ParsableCommand {
                     : "no decode steps"
                 if !printing.quiet {
                     FileHandleOutput.standardError("\(ids.count) tokens (stopped: \(stopReason.rawValue)), prefill \(fixed(prefillSeconds, 3)) s, \(decode)\n")
+                    if let cache { FileHandleOutput.standardError(memoryReport(cache, tokens: promptTokens.count + ids.count).text + "\n") }
                 }
             }
         }

@@ -70,3 +70,34 @@ struct ExpertCacheTests {
         }
     }
 }
+
+/// The memory bound: with a budget below the weights' size, the pack's mapping holds only the dense section
+/// (expert pages are never touched through it) and the cache holds its fixed pool, so the weights in memory stay
+/// within the budget plus the documented overhead (the header, the manifest and alignment padding pages).
+@Suite("memory budget")
+struct MemoryBudgetTests {
+    @Test func weightsInMemoryStayWithinTheBudget() throws {
+        let dir = TemporaryDirectory()
+        let path = try ExpertCacheTests.pack(Fixtures.trainedModel, .q8(group: nil), dir)
+        let pack = try PackFile(path: path)
+        let e = pack.experts!
+        let dense = pack.tensors.reduce(UInt64(0)) { $0 + $1.bytes }
+        let expertBytes = UInt64(e.layers * e.count) * e.blockBytes
+        let budget = dense + expertBytes / 2   // below the weights' size
+        let capacity = try ExpertCache.capacity(of: pack, budgetBytes: budget)
+        #expect(UInt64(capacity) * e.blockBytes <= budget - dense && capacity < e.layers * e.count)
+        let engine = try Engine(weights: try ModelWeights(pack: pack), options: EngineOptions(threads: 2))
+        let cache = try ExpertCache(pack: pack, capacity: capacity)
+        engine.expertProvider = cache
+        _ = try GreedyDecoder.generate(engine, prompt: [1, 450, 1200, 77, 9, 300], maxNewTokens: 48)
+        let mapped = try #require(ProcessMemory.residentBytes(ofMappingsOf: path))
+        let overhead = UInt64(4 * pack.header.alignment) + pack.header.manifestLength + 4096   // header page, manifest, padding pages
+        #expect(mapped <= dense + overhead, "the mapping holds \(mapped) bytes; dense \(dense)")
+        #expect(mapped + UInt64(capacity) * e.blockBytes <= budget + overhead)
+        #expect(cache.statistics.blocksRead > capacity)   // it did evict and read again
+        // Without the cache the same run maps the experts it uses.
+        let plain = try Engine(weights: try ModelWeights(pack: pack), options: EngineOptions(threads: 2))
+        _ = try GreedyDecoder.generate(plain, prompt: [1, 450, 1200, 77, 9, 300], maxNewTokens: 48)
+        #expect((ProcessMemory.residentBytes(ofMappingsOf: path) ?? 0) > dense + overhead)
+    }
+}

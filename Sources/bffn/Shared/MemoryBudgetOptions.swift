@@ -1,0 +1,63 @@
+import ArgumentParser
+import BFFNCore
+import BFFNDeploy
+import BFFNEngine
+import BFFNPack
+
+/// `--memory-budget BYTES` and `--no-verify-blocks`: run a pack's experts from a bounded cache.
+struct MemoryBudgetOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Run within this many bytes of weights (e.g. 64M, 1.5G): the dense weights stay mapped, expert blocks are read from the pack on demand into a fixed cache (a pack with a deployment split uses it by default).", valueName: "bytes"))
+    var memoryBudget: String?
+
+    @Flag(help: "Do not check each expert block's CRC-32 when it is first read from the pack.")
+    var noVerifyBlocks = false
+
+    /// The budget in bytes, if given.
+    func budgetBytes() throws -> UInt64? {
+        guard let s = memoryBudget else { return nil }
+        let units: [Character: Double] = ["k": 1024, "K": 1024, "m": 1_048_576, "M": 1_048_576, "g": 1_073_741_824, "G": 1_073_741_824]
+        if let u = s.last.flatMap({ units[$0] }), let v = Double(s.dropLast()), v > 0 { return UInt64(v * u) }
+        if let v = UInt64(s), v > 0 { return v }
+        throw ValidationError("--memory-budget takes bytes, e.g. 67108864, 64M or 1.5G, not '\(s)'")
+    }
+
+    /// Attaches an expert cache to `engine` when a budget is given, or when `model` is a pack with a deployment
+    /// split (then the resident experts and one layer's slots); nil otherwise.
+    /// - Throws: `.usage` for a budget on a checkpoint (convert it first); the cache's errors (`.budgetExceeded`).
+    func attach(to engine: Engine, model: String) throws -> ExpertCache? {
+        let budget = try budgetBytes()
+        guard PackFile.isPack(path: model) else {
+            if budget != nil { throw BFFNError(.usage, "--memory-budget streams experts from a .bfpk pack; convert the checkpoint first", file: model, field: "memory-budget") }
+            return nil
+        }
+        let pack = try PackFile(path: model)
+        guard let e = pack.experts else { return nil }
+        let capacity: Int
+        if let budget {
+            capacity = try ExpertCache.capacity(of: pack, budgetBytes: budget)
+        } else if e.residentCount < e.count {
+            capacity = e.layers * e.residentCount + e.count
+        } else {
+            return nil
+        }
+        let cache = try ExpertCache(pack: pack, capacity: capacity, verifyBlocks: !noVerifyBlocks)
+        engine.expertProvider = cache
+        return cache
+    }
+}
+
+/// The cache's figures for `--json` (key `memory`) and a line for people.
+func memoryReport(_ cache: ExpertCache, tokens: Int) -> (json: JSONValue, text: String) {
+    let s = cache.statistics
+    let e = cache.pack.experts!
+    let perToken = tokens > 0 ? Double(s.bytesRead) / Double(tokens) : 0
+    let json: JSONValue = .object([
+        ("capacity_blocks", .integer(cache.capacity)), ("block_bytes", .integer(e.blockBytes)),
+        ("cache_bytes", .integer(UInt64(cache.capacity) * e.blockBytes)), ("expert_bytes_total", .integer(UInt64(e.layers * e.count) * e.blockBytes)),
+        ("requests", .integer(s.requests)), ("hits", .integer(s.hits)), ("hit_rate", .double(s.hitRate)),
+        ("blocks_read", .integer(s.blocksRead)), ("bytes_read", .integer(s.bytesRead)), ("bytes_read_per_token", .double(perToken)),
+        ("stall_seconds", .double(s.stallSeconds)), ("direct_io", .bool(s.directIO)),
+    ])
+    let text = "expert cache: \(cache.capacity) of \(e.layers * e.count) blocks (\(TextNumber.bytesWithSize(UInt64(cache.capacity) * e.blockBytes))), hit rate \(fixed(s.hitRate * 100, 1)) %, read \(TextNumber.bytesWithSize(UInt64(perToken))) per token, stalled \(fixed(s.stallSeconds, 3)) s\(s.directIO ? "" : " (buffered reads: this file system refuses O_DIRECT)")"
+    return (json, text)
+}
