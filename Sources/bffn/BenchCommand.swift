@@ -1,5 +1,6 @@
 import ArgumentParser
 import BFFNCore
+import BFFNDeploy
 import BFFNTokenizer
 import BFFNEngine
 import BFFNPack
@@ -50,6 +51,7 @@ struct BenchCommand: ParsableCommand {
 
     @OptionGroup var loading: WeightLoadingOptions
 
+    @OptionGroup var memory: MemoryBudgetOptions
     @OptionGroup var tokenizing: TokenizerOptions
     @OptionGroup var printing: OutputOptions
 
@@ -94,6 +96,24 @@ struct BenchCommand: ParsableCommand {
                 var x: UInt64 = 42
                 let V = weights.architecture.vocabSize
                 prompt = (0..<promptTokens).map { _ in x = x &* 6364136223846793005 &+ 1442695040888963407; return Int((x >> 33) % UInt64(V)) }
+            }
+            if let budget = try memory.budgetBytes() {
+                guard PackFile.isPack(path: model) else { throw BFFNError(.usage, "--memory-budget measures a .bfpk pack; convert the checkpoint first", file: model) }
+                let runs = try BudgetBenchmark.run(packPath: model, budgetBytes: budget, prompt: prompt, decodeTokens: tokens,
+                                                   threads: try threadCounts()[0], verifyBlocks: !memory.noVerifyBlocks)
+                if printing.json {
+                    printing.emit(.object([("model", .string(model)), ("budget_bytes", .integer(budget)), ("decode_tokens", .integer(tokens)),
+                                           ("runs", .array(runs.map(\.json)))]))
+                } else {
+                    for r in runs {
+                        var line = "\(r.mode.padding(toLength: 14)) decode \(fixed(r.decodeTokensPerSecond, 1)) tok/s"
+                        if let h = r.hitRate, let b = r.bytesReadPerToken, let s = r.stallSeconds, let c = r.capacityBlocks {
+                            line += ", \(c) blocks, hit rate \(fixed(h * 100, 1)) %, read \(TextNumber.bytesWithSize(UInt64(b))) per token, stalled \(fixed(s, 3)) s"
+                        }
+                        print(line)
+                    }
+                }
+                return
             }
             var runs: [BenchmarkResult] = []
             let progress = ProgressReporter(label: "bench", options: printing)

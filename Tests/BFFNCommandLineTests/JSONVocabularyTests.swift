@@ -53,7 +53,7 @@ struct JSONVocabularyTests {
 
     @Test func everyCommandPrintsItsDocumentedKeys() throws {
         let docs = try Self.documented()
-        #expect(docs.count == 17)
+        #expect(docs.count == 18)
         let dir = TemporaryDirectory()
         let model = Fixtures.blockLinearReference, pack = dir.file("m.bfpk")
         try Self.check("inspect (checkpoint)", ["inspect", model, "--check"], docs: docs)
@@ -70,6 +70,7 @@ struct JSONVocabularyTests {
         try Self.check("inspect (skill-card layer)", ["inspect", layer], docs: docs)
         try Self.check("convert (skill-card layer)", ["convert", layer, "-o", dir.file("layer.bfpk")], docs: docs)
         try Self.check("verify (skill-card layer)", ["verify", dir.file("layer.bfpk"), "--reference", layer + "/layer-reference.safetensors"], docs: docs)
+        try Self.check("bench (memory budget)", ["bench", pack, "--memory-budget", "1G", "--tokens", "2"], docs: docs)
         try Self.check("trace", ["trace", Fixtures.trainedModel, "--prompts", Fixtures.trainedModel + "/prompts.txt", "-o", dir.file("t.safetensors")], docs: docs)
         try Self.check("trace (simulate)", ["trace", "--simulate", dir.file("t.safetensors"), "--budget", "50%,1M"], docs: docs)
         try Self.check("tokenize", ["tokenize", Fixtures.path("text/sp-bpe"), "--text", "Hello"], docs: docs)
