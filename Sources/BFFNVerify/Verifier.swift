@@ -65,6 +65,9 @@ public struct VerifyOptions: Sendable {
     public var text: [Int]?
     public var textContext = 512
     public var textBos: Int?
+    /// Called once with the model's engine before anything runs (e.g. to attach an expert cache for a memory
+    /// budget); nil for none.
+    public var configureModel: (@Sendable (Engine) throws -> Void)?
     /// The chunk length of the chunk sparsification loss reported beside the sparsity (8 by default).
     public var objectiveChunkLength = 8
 
@@ -111,6 +114,7 @@ public enum Verifier {
     public static func run(modelPath: String, referencePath: String, prompts givenPrompts: [[Int]]?, options: VerifyOptions) throws -> VerificationReport {
         let modelWeights = try ModelWeights.open(path: modelPath)
         let model = try Engine(weights: modelWeights, options: EngineOptions(threads: options.threads))
+        try options.configureModel?(model)
         let V = modelWeights.architecture.vocabSize
         var report = VerificationReport(model: modelPath, reference: referencePath)
 

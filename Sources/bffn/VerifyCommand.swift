@@ -3,6 +3,7 @@ import BFFNPlot
 import BFFNPack
 import BFFNModel
 import BFFNCore
+import BFFNDeploy
 import BFFNSpeculative
 import BFFNTokenizer
 import BFFNVerify
@@ -75,6 +76,7 @@ struct VerifyCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Also write pictures of the model's routing over the verified prompts into this folder (as bffn plot does).", valueName: "dir"))
     var plots: String?
 
+    @OptionGroup var memory: MemoryBudgetOptions
     @OptionGroup var skillCard: SkillCardOptions
     @OptionGroup var tokenizing: TokenizerOptions
     @OptionGroup var threading: ThreadOptions
@@ -137,6 +139,9 @@ struct VerifyCommand: ParsableCommand {
                     options.textBos = bundle.addBos ? bundle.bosId : nil
                 }
             }
+            let box = CacheBox()
+            let memory = self.memory
+            options.configureModel = { engine in box.cache = try memory.attach(to: engine, model: model) }
             let report = try Verifier.run(modelPath: model, referencePath: reference, prompts: promptList, options: options)
             if let plots {
                 progress.note("drawing routing pictures into \(plots)")
@@ -146,7 +151,17 @@ struct VerifyCommand: ParsableCommand {
                 _ = try RoutingPlots.write(RoutingPlots.Trace(weights: weights, prompts: prompts, threads: threading.threads), to: plots)
             }
             progress.finish()
-            if printing.json { printing.emit(report.json) } else { print(report.text, terminator: "") }
+            if printing.json {
+                var json = report.json
+                if case .object(var members) = json {
+                    members.append(JSONMember("memory", box.cache.map { memoryReport($0, tokens: report.logits.positions).json } ?? .null))
+                    json = .object(members)
+                }
+                printing.emit(json)
+            } else {
+                print(report.text, terminator: "")
+                if let cache = box.cache { print("  " + memoryReport(cache, tokens: report.logits.positions).text) }
+            }
             if !report.passed { throw ExitCode(1) }
         }
     }
@@ -181,4 +196,9 @@ struct DraftOptions: ParsableArguments {
             return try DraftShape.chain(draftTokens)
         } catch let e as BFFNError { throw ValidationError(e.reason) }
     }
+}
+
+/// Holds the expert cache the verification's engine gets, so the report can show its figures afterwards.
+final class CacheBox: @unchecked Sendable {
+    var cache: ExpertCache?
 }

@@ -19,6 +19,11 @@ struct MemoryBudgetCommandTests {
         #expect((m["capacity_blocks"]?.intValue ?? 0) < 224 && (m["blocks_read"]?.intValue ?? 0) > 0 && (m["hit_rate"]?.numberValue ?? 2) < 1)
         let small = try runBFFN(["generate", pack, "--prompt", "x", "--memory-budget", "4M"])
         #expect(small.status == 1 && small.stderr.contains("budget_exceeded") && small.stderr.contains("bytes are needed"), "\(small.stderr)")
+        // verify within the budget: the same figures, and the cache's.
+        let v = ["verify", pack, "--reference", Fixtures.trainedModel, "--prompts", Fixtures.trainedModel + "/prompts.txt", "--speculative", "none", "--json"]
+        let free = try JSONValue.parse(try runBFFN(v).stdout), bounded = try JSONValue.parse(try runBFFN(v + ["--memory-budget", "12M"]).stdout)
+        #expect(free["mean_kld"] == bounded["mean_kld"] && free["max_abs_logit_error"] == bounded["max_abs_logit_error"] && bounded["passed"] == true)
+        #expect(free["memory"] == .null && (bounded["memory"]?["blocks_read"]?.intValue ?? 0) > 0)
         let checkpoint = try runBFFN(["generate", Fixtures.trainedModel, "--prompt", "x", "--memory-budget", "12M"])
         #expect(checkpoint.status == 2 && checkpoint.stderr.contains("convert the checkpoint first"), "\(checkpoint.stderr)")
     }
