@@ -4,6 +4,7 @@ import BFFNKernels
 import BFFNModel
 import BFFNPack
 import CBlockFFNSystem
+import Dispatch
 
 #if canImport(Glibc)
 import Glibc
@@ -15,10 +16,17 @@ import Glibc
 ///
 /// Policy: least recently used, except that a deployment pack's resident experts (its first `resident_count`
 /// slots per layer) are never evicted once read. A layer's whole union is fetched before it is computed, so
-/// the pool holds at least one layer's experts. Each block's CRC-32 is checked the first time it is read (unless
+/// the pool holds at least one layer's experts. With `prefetch` k > 0, while a layer computes a background read
+/// fetches the next layer's k most used experts that are not cached (packs from `bffn pack` store experts
+/// most-used first, by the calibration's counts, so these are its first slots) into k spare buffers; blocks
+/// the next layer then asks for are taken from there instead of read, the others are dropped (their reads
+/// still count). Each block's CRC-32 is checked the first time it is read (unless
 /// asked not to). Reads use O_DIRECT where the file system allows it (then the page cache does not keep the
 /// blocks), else ordinary reads followed by `POSIX_FADV_DONTNEED`.
-public final class ExpertCache: ExpertProvider {
+///
+/// Threads: the engine's thread calls `matrices`; the one background read at a time touches only the spare
+/// buffers and its own result until `matrices` waits for it, so no memory is shared while both run.
+public final class ExpertCache: ExpertProvider, @unchecked Sendable {
     /// What the cache did.
     public struct Statistics: Sendable {
         /// Block requests, and those found in the pool.
@@ -29,6 +37,8 @@ public final class ExpertCache: ExpertProvider {
         public var stallSeconds = 0.0
         /// Whether reads bypass the page cache (O_DIRECT).
         public var directIO = false
+        /// Blocks read ahead, and those a later request used.
+        public var prefetched = 0, prefetchUsed = 0
         public var hitRate: Double { requests > 0 ? Double(hits) / Double(requests) : 1 }
     }
 
@@ -39,7 +49,16 @@ public final class ExpertCache: ExpertProvider {
     private let experts: PackFile.Experts
     private let verifyBlocks: Bool
     private let fd: Int32
-    private let pool: UnsafeMutableRawPointer
+    private let allocation: UnsafeMutableRawPointer
+    /// Each pool slot's buffer, and the spare buffers of the read-ahead (buffers move between the two).
+    private var buffers: [UnsafeMutableRawPointer]
+    private var spare: [UnsafeMutableRawPointer]
+    private let prefetchCount: Int
+    private let prefetchGroup = DispatchGroup()
+    /// The read-ahead in flight: its keys (in spare-buffer order), and what it found.
+    private var pendingKeys: [Int] = []
+    private final class Outcome: @unchecked Sendable { var error: BFFNError?; var bytes = 0; var seconds = 0.0 }
+    private var outcome = Outcome()
     private let slotBytes: Int
     /// Block key (layer · E + slot) → pool slot, and back; last use per pool slot.
     private var slotOfBlock: [Int: Int] = [:]
@@ -64,9 +83,9 @@ public final class ExpertCache: ExpertProvider {
         return min(slots, e.layers * e.count)
     }
 
-    /// A cache of `capacity` blocks over `pack`.
+    /// A cache of `capacity` blocks over `pack`, with `prefetch` spare buffers for reading ahead (0: none).
     /// - Throws: `.io` when the pack cannot be opened for reading; `.usage` for a capacity below one layer's experts.
-    public init(pack: PackFile, capacity: Int, verifyBlocks: Bool = true) throws {
+    public init(pack: PackFile, capacity: Int, prefetch: Int = 0, verifyBlocks: Bool = true) throws {
         guard let e = pack.experts else { throw BFFNError(.unsupported, "a dense model has no experts to stream", file: pack.path, field: "experts") }
         guard capacity >= e.count else { throw BFFNError(.usage, "an expert cache needs room for one layer's \(e.count) experts", field: "memory-budget") }
         self.pack = pack
@@ -85,11 +104,15 @@ public final class ExpertCache: ExpertProvider {
             guard fd >= 0 else { throw BFFNError(.io, "cannot open for reading: \(String(cString: strerror(errno)))", file: pack.path) }
         }
         var p: UnsafeMutableRawPointer? = nil
-        guard posix_memalign(&p, 4096, capacity * slotBytes) == 0, let p else {
+        let k = max(0, min(prefetch, e.count))
+        guard posix_memalign(&p, 4096, (capacity + k) * slotBytes) == 0, let p else {
             close(fd)
-            throw BFFNError(.limitExceeded, "cannot allocate \(capacity) expert slots of \(slotBytes) bytes", field: "memory-budget")
+            throw BFFNError(.limitExceeded, "cannot allocate \(capacity + k) expert slots of \(slotBytes) bytes", field: "memory-budget")
         }
-        pool = p
+        allocation = p
+        buffers = (0..<capacity).map { p + $0 * e.blockBytes.asInt }
+        spare = (0..<k).map { p + (capacity + $0) * e.blockBytes.asInt }
+        prefetchCount = k
         blockInSlot = [Int](repeating: -1, count: capacity)
         lastUse = [Int](repeating: -1, count: capacity)
         if e.residentCount < e.count {
@@ -98,8 +121,9 @@ public final class ExpertCache: ExpertProvider {
     }
 
     deinit {
+        prefetchGroup.wait()
         close(fd)
-        free(pool)
+        free(allocation)
     }
 
     /// Forgets the statistics (the contents stay).
@@ -112,6 +136,21 @@ public final class ExpertCache: ExpertProvider {
     public func matrices(layer: Int, slots: [Int], mapped: ExpertWeights) throws -> (up: [WeightMatrix], down: [WeightMatrix]) {
         clock += 1
         let E = experts.count
+        // The read-ahead of this layer, if any, is finished before anything else.
+        var ahead: [Int: Int] = [:]   // key → spare buffer index
+        if !pendingKeys.isEmpty {
+            let t0 = monotonicSeconds()
+            prefetchGroup.wait()
+            statistics.stallSeconds += monotonicSeconds() - t0
+            let done = outcome
+            outcome = Outcome()
+            statistics.bytesRead += done.bytes
+            statistics.blocksRead += pendingKeys.count
+            statistics.prefetched += pendingKeys.count
+            if let e = done.error { pendingKeys = []; throw e }
+            for (j, key) in pendingKeys.enumerated() { ahead[key] = j }
+            pendingKeys = []
+        }
         var poolSlots: [Int] = []
         var needed = Set(slots.map { layer * E + $0 })
         for s in slots {
@@ -125,17 +164,50 @@ public final class ExpertCache: ExpertProvider {
             }
             let p = try victim(excluding: needed)
             if blockInSlot[p] >= 0 { slotOfBlock[blockInSlot[p]] = nil }
-            try read(layer: layer, slot: s, into: p)
+            if let j = ahead[key] {
+                // Read ahead: the spare buffer becomes the slot's, the slot's old buffer the spare.
+                swap(&buffers[p], &spare[j])
+                try verify(layer: layer, slot: s, buffer: buffers[p])
+                statistics.prefetchUsed += 1
+            } else {
+                try read(layer: layer, slot: s, into: buffers[p])
+            }
             blockInSlot[p] = key
             slotOfBlock[key] = p
             lastUse[p] = clock
             poolSlots.append(p)
             needed.insert(key)
         }
-        let ups = poolSlots.map { WeightMatrix(base: UnsafeRawPointer(pool + $0 * slotBytes), type: experts.upStorage, rows: experts.expertSize, cols: experts.hiddenSize) }
-        let downs = poolSlots.map { WeightMatrix(base: UnsafeRawPointer(pool + $0 * slotBytes + Int(experts.upBytes)), type: experts.downStorage,
+        startReadAhead(layer: (layer + 1) % experts.layers)
+        let ups = poolSlots.map { WeightMatrix(base: UnsafeRawPointer(buffers[$0]), type: experts.upStorage, rows: experts.expertSize, cols: experts.hiddenSize) }
+        let downs = poolSlots.map { WeightMatrix(base: UnsafeRawPointer(buffers[$0] + Int(experts.upBytes)), type: experts.downStorage,
                                                  rows: experts.hiddenSize, cols: experts.expertSize) }
         return (ups, downs)
+    }
+
+    /// Starts reading `layer`'s first not-cached slots (the most used, in a hot-first pack) into the spare buffers.
+    private func startReadAhead(layer: Int) {
+        guard prefetchCount > 0 else { return }
+        let E = experts.count
+        let keys = (0..<E).map { layer * E + $0 }.filter { slotOfBlock[$0] == nil }.prefix(prefetchCount)
+        guard !keys.isEmpty else { return }
+        pendingKeys = Array(keys)
+        // Addresses travel as integers: the spare buffers are this task's alone until `matrices` waits for it.
+        let jobs = zip(pendingKeys, spare).map { (offset: experts.blockOffset(layer: $0.0 / E, slot: $0.0 % E), buffer: UInt(bitPattern: $0.1)) }
+        let result = outcome, fd = fd, size = slotBytes, direct = statistics.directIO, path = pack.path
+        prefetchGroup.enter()
+        DispatchQueue.global().async { [prefetchGroup] in
+            let t0 = monotonicSeconds()
+            for job in jobs {
+                if let e = ExpertCache.readBlock(fd: fd, offset: job.offset, into: UnsafeMutableRawPointer(bitPattern: job.buffer)!, size: size, direct: direct, path: path, field: "read-ahead") {
+                    result.error = e
+                    break
+                }
+                result.bytes += size
+            }
+            result.seconds = monotonicSeconds() - t0
+            prefetchGroup.leave()
+        }
     }
 
     /// A free pool slot, else the least recently used one whose block is neither pinned nor needed now.
@@ -153,24 +225,37 @@ public final class ExpertCache: ExpertProvider {
         return best
     }
 
-    private func read(layer: Int, slot: Int, into p: Int) throws {
-        let offset = experts.blockOffset(layer: layer, slot: slot)
-        let destination = pool + p * slotBytes
-        let t0 = monotonicSeconds()
+    /// Reads one block with pread; nil on success, else the error.
+    private static func readBlock(fd: Int32, offset: UInt64, into destination: UnsafeMutableRawPointer, size: Int, direct: Bool,
+                                  path: String, field: String) -> BFFNError? {
         var done = 0
-        while done < slotBytes {
-            let n = pread(fd, destination + done, slotBytes - done, off_t(offset) + off_t(done))
+        while done < size {
+            let n = pread(fd, destination + done, size - done, off_t(offset) + off_t(done))
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else {
-                throw BFFNError(n == 0 ? .truncated : .io, n == 0 ? "the file ends inside an expert block" : "read failed: \(String(cString: strerror(errno)))",
-                                file: pack.path, field: "layer \(layer) expert \(experts.order[layer][slot])", offset: offset + UInt64(done))
+                return BFFNError(n == 0 ? .truncated : .io, n == 0 ? "the file ends inside an expert block" : "read failed: \(String(cString: strerror(errno)))",
+                                 file: path, field: field, offset: offset + UInt64(done))
             }
             done += n
         }
-        if !statistics.directIO { _ = posix_fadvise(fd, off_t(offset), off_t(slotBytes), POSIX_FADV_DONTNEED) }
+        if !direct { _ = posix_fadvise(fd, off_t(offset), off_t(size), POSIX_FADV_DONTNEED) }
+        return nil
+    }
+
+    private func read(layer: Int, slot: Int, into destination: UnsafeMutableRawPointer) throws {
+        let offset = experts.blockOffset(layer: layer, slot: slot)
+        let t0 = monotonicSeconds()
+        if let e = Self.readBlock(fd: fd, offset: offset, into: destination, size: slotBytes, direct: statistics.directIO, path: pack.path,
+                                  field: "layer \(layer) expert \(experts.order[layer][slot])") { throw e }
         statistics.stallSeconds += monotonicSeconds() - t0
         statistics.blocksRead += 1
         statistics.bytesRead += slotBytes
+        try verify(layer: layer, slot: slot, buffer: destination)
+    }
+
+    /// Checks a block's CRC-32 the first time it is read (unless verification is off).
+    private func verify(layer: Int, slot: Int, buffer destination: UnsafeMutableRawPointer) throws {
+        let offset = experts.blockOffset(layer: layer, slot: slot)
         let key = layer * experts.count + slot
         if verifyBlocks && !verified.contains(key) {
             guard CRC32.checksum(UnsafeRawBufferPointer(start: destination, count: Int(experts.dataBytes))) == experts.blockCRCs[layer][slot] else {
@@ -180,4 +265,8 @@ public final class ExpertCache: ExpertProvider {
             verified.insert(key)
         }
     }
+}
+
+private extension UInt64 {
+    var asInt: Int { Int(self) }
 }

@@ -28,8 +28,9 @@ struct ExpertCacheTests {
             let weights = try ModelWeights(pack: pack)
             let plain = try Engine(weights: weights, options: EngineOptions(threads: 2))
             let streamed = try Engine(weights: weights, options: EngineOptions(threads: 2))
-            // Room for one layer's experts only: every layer evicts what the previous one read.
-            let cache = try ExpertCache(pack: pack, capacity: pack.experts!.count)
+            // Room for one layer's experts only: every layer evicts what the previous one read; the q4 run also
+            // reads ahead.
+            let cache = try ExpertCache(pack: pack, capacity: pack.experts!.count, prefetch: quant == nil ? 0 : 3)
             streamed.expertProvider = cache
             let V = weights.architecture.vocabSize
             let prompt = (0..<12).map { ($0 * 37 + 5) % V }
@@ -40,6 +41,7 @@ struct ExpertCacheTests {
             #expect(g1.generatedIds == g2.generatedIds)
             let s = cache.statistics
             #expect(s.blocksRead > 0 && s.bytesRead == s.blocksRead * Int(pack.experts!.blockBytes) && s.hits < s.requests)
+            #expect(quant == nil ? s.prefetched == 0 : s.prefetched > 0)
         }
     }
 
@@ -99,5 +101,32 @@ struct MemoryBudgetTests {
         let plain = try Engine(weights: try ModelWeights(pack: pack), options: EngineOptions(threads: 2))
         _ = try GreedyDecoder.generate(plain, prompt: [1, 450, 1200, 77, 9, 300], maxNewTokens: 48)
         #expect((ProcessMemory.residentBytes(ofMappingsOf: path) ?? 0) > dense + overhead)
+    }
+}
+
+@Suite("expert read-ahead")
+struct ExpertReadAheadTests {
+    /// On a hot-first pack (`bffn pack` orders experts by calibration counts) reading the next layer's first
+    /// slots ahead saves reads: the same tokens, fewer blocks read on demand.
+    @Test func readAheadOnAHotFirstPack() throws {
+        let dir = TemporaryDirectory()
+        var options = PackOptions(profile: try DeviceProfile.named("cpu"))
+        options.benchmark = false
+        options.threads = 2
+        let path = dir.file("hot.bfpk")
+        _ = try DevicePacker.pack(source: Fixtures.trainedModel, output: path, options: options)
+        let pack = try PackFile(path: path)
+        let capacity = pack.experts!.count * 3
+        var ids: [[Int]] = []
+        var used = 0
+        for k in [0, 4] {
+            let engine = try Engine(weights: try ModelWeights(pack: pack), options: EngineOptions(threads: 2))
+            let cache = try ExpertCache(pack: pack, capacity: capacity, prefetch: k)
+            engine.expertProvider = cache
+            ids.append(try GreedyDecoder.generate(engine, prompt: [1, 450, 1200, 77, 9, 300], maxNewTokens: 32).generatedIds)
+            if k > 0 { used = cache.statistics.prefetchUsed }
+        }
+        #expect(ids[0] == ids[1])
+        #expect(used > 0)
     }
 }

@@ -12,6 +12,9 @@ struct MemoryBudgetOptions: ParsableArguments {
     @Flag(help: "Do not check each expert block's CRC-32 when it is first read from the pack.")
     var noVerifyBlocks = false
 
+    @Option(help: "With an expert cache: how many of the next layer's most used experts (a hot-first pack's first slots) to read ahead while a layer computes; their buffers come out of the budget (default 0: on the bundled model this predictor wastes most of what it reads).")
+    var prefetch: Int = 0
+
     /// The budget in bytes, if given.
     func budgetBytes() throws -> UInt64? {
         guard let s = memoryBudget else { return nil }
@@ -40,7 +43,9 @@ struct MemoryBudgetOptions: ParsableArguments {
         } else {
             return nil
         }
-        let cache = try ExpertCache(pack: pack, capacity: capacity, verifyBlocks: !noVerifyBlocks)
+        // The read-ahead buffers come out of the budget, never below one layer's slots.
+        let ahead = max(0, min(prefetch, capacity - e.count))
+        let cache = try ExpertCache(pack: pack, capacity: capacity - ahead, prefetch: ahead, verifyBlocks: !noVerifyBlocks)
         engine.expertProvider = cache
         return cache
     }
@@ -57,7 +62,8 @@ func memoryReport(_ cache: ExpertCache, tokens: Int) -> (json: JSONValue, text: 
         ("requests", .integer(s.requests)), ("hits", .integer(s.hits)), ("hit_rate", .double(s.hitRate)),
         ("blocks_read", .integer(s.blocksRead)), ("bytes_read", .integer(s.bytesRead)), ("bytes_read_per_token", .double(perToken)),
         ("stall_seconds", .double(s.stallSeconds)), ("direct_io", .bool(s.directIO)),
+        ("prefetched", .integer(s.prefetched)), ("prefetch_used", .integer(s.prefetchUsed)),
     ])
-    let text = "expert cache: \(cache.capacity) of \(e.layers * e.count) blocks (\(TextNumber.bytesWithSize(UInt64(cache.capacity) * e.blockBytes))), hit rate \(fixed(s.hitRate * 100, 1)) %, read \(TextNumber.bytesWithSize(UInt64(perToken))) per token, stalled \(fixed(s.stallSeconds, 3)) s\(s.directIO ? "" : " (buffered reads: this file system refuses O_DIRECT)")"
+    let text = "expert cache: \(cache.capacity) of \(e.layers * e.count) blocks (\(TextNumber.bytesWithSize(UInt64(cache.capacity) * e.blockBytes))), hit rate \(fixed(s.hitRate * 100, 1)) %, read \(TextNumber.bytesWithSize(UInt64(perToken))) per token, stalled \(fixed(s.stallSeconds, 3)) s, read ahead \(s.prefetched) (\(s.prefetchUsed) used)\(s.directIO ? "" : " (buffered reads: this file system refuses O_DIRECT)")"
     return (json, text)
 }
