@@ -185,11 +185,36 @@ public final class ExpertCache: ExpertProvider, @unchecked Sendable {
         return (ups, downs)
     }
 
-    /// Starts reading `layer`'s first not-cached slots (the most used, in a hot-first pack) into the spare buffers.
+    /// The next layer's experts as its router scores the current layer's input (the residual stream changes
+    /// little from one layer to the next): slots with a positive approximate score, highest first.
+    private var predicted: (layer: Int, slots: [Int])?
+
+    public func prepare(layer: Int, input: [Float], tokens T: Int, weights: ModelWeights) {
+        guard prefetchCount > 0, layer + 1 < weights.layers.count, case .experts(let next) = weights.layers[layer + 1].ffn else {
+            predicted = nil
+            return
+        }
+        let H = weights.architecture.hiddenSize, E = next.router.rows
+        var best = [Float](repeating: 0, count: E)
+        for e in 0..<E {
+            let row = next.router.rowValues(e)
+            for t in 0..<T {
+                var s: Float = 0
+                for j in 0..<H { s += row[j] * input[t * H + j] }
+                best[e] = max(best[e], s)
+            }
+        }
+        predicted = (layer + 1, (0..<E).filter { best[$0] > 0 }.sorted { best[$0] > best[$1] })
+    }
+
+    /// Starts reading `layer`'s likely slots that are not cached (the router's guess from `prepare`, else the
+    /// first slots, the most used in a hot-first pack) into the spare buffers.
     private func startReadAhead(layer: Int) {
         guard prefetchCount > 0 else { return }
         let E = experts.count
-        let keys = (0..<E).map { layer * E + $0 }.filter { slotOfBlock[$0] == nil }.prefix(prefetchCount)
+        let order = predicted.flatMap { $0.layer == layer ? $0.slots : nil } ?? Array(0..<E)
+        predicted = nil
+        let keys = order.map { layer * E + $0 }.filter { slotOfBlock[$0] == nil }.prefix(prefetchCount)
         guard !keys.isEmpty else { return }
         pendingKeys = Array(keys)
         // Addresses travel as integers: the spare buffers are this task's alone until `matrices` waits for it.

@@ -78,6 +78,7 @@ extension Engine {
         if !x.sourceIndex.isEmpty { experts.sort { x.sourceIndex[$0] < x.sourceIndex[$1] } }
         guard let de = x.up.first?.rows, !experts.isEmpty else { return (r, experts.count) }
         // The union's matrices: the mapped weights, or blocks an expert provider reads (a bounded cache).
+        expertProvider?.prepare(layer: layer, input: b, tokens: T, weights: weights)
         let (ups, downs) = try expertProvider?.matrices(layer: layer, slots: experts, mapped: x)
             ?? (experts.map { x.up[$0] }, experts.map { x.down[$0] })
         // Up projections of the union experts for all T tokens, then SiLU and the router gate.
@@ -118,4 +119,12 @@ public protocol ExpertProvider: AnyObject {
     /// valid until the next call; `mapped` are the layer's mapped weights.
     /// - Throws: read errors, and `.checksumMismatch` for a block whose CRC-32 does not match.
     func matrices(layer: Int, slots: [Int], mapped: ExpertWeights) throws -> (up: [WeightMatrix], down: [WeightMatrix])
+
+    /// Called just before `matrices` with the layer's normalised FFN input [T, H], so a provider can guess what
+    /// later layers will ask for (the default does nothing).
+    func prepare(layer: Int, input: [Float], tokens: Int, weights: ModelWeights)
+}
+
+extension ExpertProvider {
+    public func prepare(layer: Int, input: [Float], tokens: Int, weights: ModelWeights) {}
 }
