@@ -38,6 +38,55 @@ public struct DeploymentReport: Sendable {
     public var classes: [(name: String, dtype: String, stats: ErrorStats)]
     /// Attachments stored in the pack.
     public var attachments: [String]
+    /// Decoding with streamed experts on the device, when the profile gives its flash speed and not every expert
+    /// is resident (formats/profiles.md, "Deployment report").
+    public var flash: FlashEstimate?
+
+    /// The read model of streamed experts: the calibration's routing replayed, token by token, through the cache
+    /// `ExpertCache` keeps by default for such a pack (the resident experts, loaded with the pack, plus one layer's
+    /// slots, least recently used).
+    public struct FlashEstimate: Sendable {
+        /// Cache slots besides the resident experts, and the share of streamed-expert requests they serve.
+        public var streamSlots: Int, streamHitRate: Double
+        /// Blocks and bytes read from flash per token, and the time that takes.
+        public var readsPerToken: Double, bytesPerToken: Double, secondsPerToken: Double
+        /// Time per token reading weights from memory at the profile's bandwidth.
+        public var memorySecondsPerToken: Double
+        /// 1 / (memory + flash seconds per token).
+        public var tokensPerSecond: Double { 1 / max(memorySecondsPerToken + secondsPerToken, 1e-12) }
+
+        public var json: JSONValue {
+            .object([("stream_slots", .integer(streamSlots)), ("stream_hit_rate", .double(streamHitRate)), ("reads_per_token", .double(readsPerToken)),
+                     ("flash_bytes_per_token", .double(bytesPerToken)), ("flash_seconds_per_token", .double(secondsPerToken)),
+                     ("memory_seconds_per_token", .double(memorySecondsPerToken)), ("estimated_tokens_per_second", .double(tokensPerSecond))])
+        }
+    }
+
+    /// The estimate for `pack` (nil when the profile has no flash speed or every expert is resident).
+    static func flashEstimate(profile: DeviceProfile, pack: PackFile, calibration: ExpertCalibration, memoryBytesPerToken: Double) -> FlashEstimate? {
+        guard let speed = profile.flashBytesPerSecond, let e = pack.experts, e.residentCount < e.count, calibration.tokens > 0 else { return nil }
+        let E = e.count, L = e.layers
+        var scores = [[Float]](repeating: [], count: L)
+        for sequence in calibration.routing { for l in 0..<min(L, sequence.count) { scores[l] += sequence[l] } }
+        let tokens = scores.first.map { $0.count / E } ?? 0
+        guard tokens > 0 else { return nil }
+        let trace = RoutingTrace(layers: L, experts: E, expertBytes: Int(e.blockBytes), tokens: Array(repeating: 0, count: tokens),
+                                 sequenceStarts: [0], scores: scores, model: pack.path)
+        var resident = Set<Int>()
+        for l in 0..<L { for s in 0..<e.residentCount { resident.insert(l * E + e.order[l][s]) } }
+        let result = ExpertCacheSimulator.simulate(trace, capacity: L * e.residentCount + E, policy: .lru, pinned: resident)
+        // Resident experts are loaded with the pack: their first reads are not flash reads at decode time.
+        let accesses = ExpertCacheSimulator.accesses(trace)
+        let residentFirstReads = Set(accesses.filter { resident.contains($0) }).count
+        let residentAccesses = accesses.filter { resident.contains($0) }.count
+        let reads = Double(result.accesses - result.hits - residentFirstReads)
+        let streamRequests = Double(result.accesses - residentAccesses)
+        let perToken = reads / Double(tokens)
+        return FlashEstimate(streamSlots: E, streamHitRate: streamRequests > 0 ? 1 - reads / streamRequests : 1, readsPerToken: perToken,
+                             bytesPerToken: perToken * Double(e.blockBytes),
+                             secondsPerToken: perToken * (profile.flashLatencySeconds + Double(e.blockBytes) / speed),
+                             memorySecondsPerToken: memoryBytesPerToken / profile.bandwidthBytesPerSecond)
+    }
 
     init(output: String, source: String, profile: DeviceProfile, pack: PackFile, weights: ModelWeights, conversion: ConvertReport,
          calibration: ExpertCalibration, calibrationName: String, heldBack: Int, verification: VerificationReport, measured: BenchmarkResult?) {
@@ -56,12 +105,14 @@ public struct DeploymentReport: Sendable {
         expertBytes = Double(e?.dataBytes ?? 0)
         self.calibration = calibration
         self.calibrationName = calibrationName
+        flash = nil
         self.heldBack = heldBack
         self.verification = verification
         self.measured = measured
         classes = conversion.classes.map { ($0.tensorClass.rawValue, $0.dtype, $0.stats) }
         attachments = pack.attachments.map(\.name)
         slotOrder = e?.order ?? []
+        flash = DeploymentReport.flashEstimate(profile: profile, pack: pack, calibration: calibration, memoryBytesPerToken: bytesPerToken)
     }
 
     var slotOrder: [[Int]]
@@ -125,6 +176,7 @@ public struct DeploymentReport: Sendable {
             ("per_token", .object([
                 ("bytes_per_token", .double(bytesPerToken)), ("streamed_bytes_per_token", .double(streamedBytesPerToken)),
                 ("implied_tokens_per_second", .double(impliedTokensPerSecond)),
+                ("flash", flash?.json ?? .null),
             ])),
             ("per_chunk", .object(chunks)),
             ("verification", .object([
@@ -161,6 +213,10 @@ public struct DeploymentReport: Sendable {
         for L in [8, 32] { if let c = calibration.sparsity.overall[L] { s += ", CLS\(L) \(fixed(c, 3))" } }
         s += "\n\n  at \(fixed(profile.bandwidthBytesPerSecond / 1e9, 1)) GB/s (the profile's bandwidth):\n"
         s += "    one token at a time: \(mb(bytesPerToken)) per token (\(mb(streamedBytesPerToken)) streamed) -> \(TextNumber.count(impliedTokensPerSecond)) tokens/s\n"
+        if let f = flash {
+            s += "    with streamed experts from flash (\(fixed((profile.flashBytesPerSecond ?? 0) / 1e9, 1)) GB/s, \(fixed(profile.flashLatencySeconds * 1e6, 0)) us per read; the calibration replayed through the resident experts and \(f.streamSlots) LRU slots):\n"
+            s += "      \(fixed(f.readsPerToken, 2)) reads, \(mb(f.bytesPerToken)) per token from flash (\(fixed(f.streamHitRate * 100, 1)) % of streamed requests cached) -> about \(TextNumber.count(f.tokensPerSecond)) tokens/s\n"
+        }
         for L in chunkLengths {
             if let b = bytesPerChunk(L), let t = impliedChunkTokensPerSecond(L) {
                 s += "    chunks of \(L): \(mb(b)) per chunk, \(mb(b / Double(L))) per token -> up to \(TextNumber.count(t)) tokens/s when every token is kept\n"

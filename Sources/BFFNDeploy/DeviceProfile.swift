@@ -29,6 +29,11 @@ public struct DeviceProfile: Sendable, Equatable {
     public var bandwidthBytesPerSecond: Double
     /// The largest chunk (or draft tree, root included) the device computes in one pass, in tokens.
     public var maxChunkTokens: Int
+    /// Sequential read speed of the device's flash in bytes per second, and the latency of one read in seconds:
+    /// for the report's estimate of decoding with streamed experts (nil: no estimate).
+    public var flashBytesPerSecond: Double? = nil
+    public var flashLatencyMicroseconds: Double = 0
+    public var flashLatencySeconds: Double { flashLatencyMicroseconds * 1e-6 }
 
     /// The tensor classes a profile may quantize.
     public static let classes = ["embeddings", "attention", "experts", "dense_ffn", "head"]
@@ -48,12 +53,12 @@ public struct DeviceProfile: Sendable, Equatable {
                       description: "NVIDIA Jetson Orin NX 16 GB (the paper's device): 102.4 GB/s LPDDR5 shared by CPU and GPU; 8 GiB for weights; 32-token draft trees",
                       quantization: ["experts": "q4", "attention": "q8", "dense_ffn": "q8", "embeddings": "q8", "head": "q8"],
                       q4GroupSize: 32, q4Asymmetric: true, q8GroupSize: nil, alignment: 4096,
-                      residentBudgetBytes: 8 << 30, bandwidthBytesPerSecond: 102.4e9, maxChunkTokens: 32),
+                      residentBudgetBytes: 8 << 30, bandwidthBytesPerSecond: 102.4e9, maxChunkTokens: 32, flashBytesPerSecond: 2.0e9, flashLatencyMicroseconds: 100),
         DeviceProfile(name: "phone-8g",
                       description: "A phone with 8 GB LPDDR5X (about 51.2 GB/s for one cluster); 3 GiB for weights; 8-token chunks",
                       quantization: ["experts": "q4", "attention": "q4", "dense_ffn": "q4", "embeddings": "q8", "head": "q8"],
                       q4GroupSize: 32, q4Asymmetric: true, q8GroupSize: nil, alignment: 16384,
-                      residentBudgetBytes: 3 << 30, bandwidthBytesPerSecond: 51.2e9, maxChunkTokens: 8),
+                      residentBudgetBytes: 3 << 30, bandwidthBytesPerSecond: 51.2e9, maxChunkTokens: 8, flashBytesPerSecond: 1.5e9, flashLatencyMicroseconds: 150),
         DeviceProfile(name: "cpu",
                       description: "A desktop or server CPU running bffn's engine: lossless (source dtype), no memory limit, about 20 GB/s",
                       quantization: [:], q4GroupSize: 32, q4Asymmetric: true, q8GroupSize: nil, alignment: 4096,
@@ -73,7 +78,10 @@ public struct DeviceProfile: Sendable, Equatable {
     }
 
     public init(name: String, description: String, quantization: [String: String], q4GroupSize: Int, q4Asymmetric: Bool, q8GroupSize: Int?,
-                alignment: Int, residentBudgetBytes: UInt64?, bandwidthBytesPerSecond: Double, maxChunkTokens: Int) {
+                alignment: Int, residentBudgetBytes: UInt64?, bandwidthBytesPerSecond: Double, maxChunkTokens: Int,
+                flashBytesPerSecond: Double? = nil, flashLatencyMicroseconds: Double = 0) {
+        self.flashBytesPerSecond = flashBytesPerSecond
+        self.flashLatencyMicroseconds = flashLatencyMicroseconds
         self.name = name
         self.description = description
         self.quantization = quantization
@@ -93,7 +101,7 @@ public struct DeviceProfile: Sendable, Equatable {
         func fail(_ key: String, _ why: String) -> BFFNError { BFFNError(.invalidJSON, why, file: path, field: key) }
         guard let members = json.objectMembers else { throw fail("profile", "a profile is a JSON object") }
         let known = ["name", "description", "quantization", "q4_group_size", "q4_asymmetric", "q8_group_size", "alignment",
-                     "resident_budget_bytes", "bandwidth_gb_per_s", "max_chunk_tokens"]
+                     "resident_budget_bytes", "bandwidth_gb_per_s", "max_chunk_tokens", "flash_gb_per_s", "flash_latency_us"]
         if let unknown = members.first(where: { !known.contains($0.key) }) { throw fail(unknown.key, "unknown profile key") }
         guard let name = json["name"]?.stringValue, !name.isEmpty else { throw fail("name", "'name' must be a non-empty string") }
         var quant: [String: String] = [:]
@@ -130,6 +138,14 @@ public struct DeviceProfile: Sendable, Equatable {
         self.init(name: name, description: json["description"]?.stringValue ?? "", quantization: quant, q4GroupSize: Int(q4),
                   q4Asymmetric: asym, q8GroupSize: q8.map(Int.init), alignment: Int(align), residentBudgetBytes: budget.map(UInt64.init),
                   bandwidthBytesPerSecond: bw * 1e9, maxChunkTokens: Int(chunk))
+        if let f = json["flash_gb_per_s"], f != .null {
+            guard let v = f.numberValue, v > 0, v < 1e6 else { throw fail("flash_gb_per_s", "'flash_gb_per_s' must be a positive number (GB/s) or null") }
+            flashBytesPerSecond = v * 1e9
+        }
+        if let l = json["flash_latency_us"], l != .null {
+            guard let v = l.numberValue, v >= 0, v < 1e7 else { throw fail("flash_latency_us", "'flash_latency_us' must be a number of microseconds >= 0") }
+            flashLatencyMicroseconds = v
+        }
     }
 
     /// The profile as a JSON object (the same keys a profile file has).
@@ -141,6 +157,7 @@ public struct DeviceProfile: Sendable, Equatable {
             ("q8_group_size", q8GroupSize.map { .integer($0) } ?? .null), ("alignment", .integer(alignment)),
             ("resident_budget_bytes", residentBudgetBytes.map { .integer($0) } ?? .null),
             ("bandwidth_gb_per_s", .double(bandwidthBytesPerSecond / 1e9)), ("max_chunk_tokens", .integer(maxChunkTokens)),
+            ("flash_gb_per_s", flashBytesPerSecond.map { .double($0 / 1e9) } ?? .null), ("flash_latency_us", .double(flashLatencyMicroseconds)),
         ])
     }
 

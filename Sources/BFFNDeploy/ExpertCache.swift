@@ -134,7 +134,6 @@ public final class ExpertCache: ExpertProvider, @unchecked Sendable {
     }
 
     public func matrices(layer: Int, slots: [Int], mapped: ExpertWeights) throws -> (up: [WeightMatrix], down: [WeightMatrix]) {
-        clock += 1
         let E = experts.count
         // The read-ahead of this layer, if any, is finished before anything else.
         var ahead: [Int: Int] = [:]   // key → spare buffer index
@@ -156,6 +155,7 @@ public final class ExpertCache: ExpertProvider, @unchecked Sendable {
         for s in slots {
             let key = layer * E + s
             statistics.requests += 1
+            clock += 1   // one tick per request: recency is strict, as ExpertCacheSimulator's
             if let p = slotOfBlock[key] {
                 statistics.hits += 1
                 lastUse[p] = clock

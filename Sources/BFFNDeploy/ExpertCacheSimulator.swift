@@ -4,7 +4,9 @@
 ///
 /// The access stream is token by token (decoding), layer by layer, the token's active experts of that layer in
 /// ascending order. A block not in the cache is a miss: it is read (`expertBytes`) and inserted, evicting one
-/// block when the cache is full. Blocks are (layer, expert) pairs; the cache is shared by all layers.
+/// block when the cache is full, never one the same layer of the same token still needs (as `ExpertCache`,
+/// which fetches a layer's experts together). Blocks are (layer, expert) pairs; the cache is shared by all
+/// layers.
 public enum ExpertCacheSimulator {
     /// A cache policy.
     public enum Policy: String, CaseIterable, Sendable {
@@ -40,8 +42,10 @@ public enum ExpertCacheSimulator {
         return out
     }
 
-    /// Simulates `policy` with a cache of `capacity` blocks.
-    public static func simulate(_ trace: RoutingTrace, capacity: Int, policy: Policy) -> Result {
+    /// Simulates `policy` with a cache of `capacity` blocks; blocks in `pinned` (layer · E + expert), counted
+    /// within the capacity, are never evicted once read (what `ExpertCache` does with a deployment pack's
+    /// resident experts).
+    public static func simulate(_ trace: RoutingTrace, capacity: Int, policy: Policy, pinned fixed: Set<Int> = []) -> Result {
         let stream = accesses(trace)
         let blocks = trace.layers * trace.experts
         var result = Result(policy: policy, accesses: stream.count, hits: 0, bytesRead: 0, tokens: trace.tokenCount)
@@ -53,7 +57,8 @@ public enum ExpertCacheSimulator {
         var lastUse = [Int](repeating: -1, count: blocks), uses = [Int](repeating: 0, count: blocks)
         var cached: [Int] = []   // the evictable blocks in the cache (a linear scan picks the victim)
         var pinned = [Bool](repeating: false, count: blocks)
-        if policy == .pinned {
+        for b in fixed where b < blocks { pinned[b] = true }
+        if policy == .pinned && fixed.isEmpty {
             var counts = [Int](repeating: 0, count: blocks)
             for b in stream { counts[b] += 1 }
             let hot = (0..<blocks).sorted { counts[$0] != counts[$1] ? counts[$0] > counts[$1] : $0 < $1 }.prefix(capacity / 2).filter { counts[$0] > 0 }
@@ -70,7 +75,20 @@ public enum ExpertCacheSimulator {
             }
         }
         var upcoming = [Int](repeating: Int.max, count: blocks)   // Belady: next use of each cached block
+        // The (token, layer) group of each access: its blocks may not evict each other.
+        var groupEnd = [Int](repeating: 0, count: stream.count)
+        var start = 0
+        for t in 0..<trace.tokenCount {
+            for l in 0..<trace.layers {
+                let n = (0..<trace.experts).filter { trace.scores[l][t * trace.experts + $0] != 0 }.count
+                for i in start..<(start + n) { groupEnd[i] = start + n }
+                start += n
+            }
+        }
+        var groupStart = 0
         for (i, b) in stream.enumerated() {
+            if i >= groupEnd[max(groupStart, 0)] || i == 0 { groupStart = i }
+            let protected = Set(stream[groupStart..<groupEnd[i]])
             uses[b] += 1
             if inCache[b] {
                 result.hits += 1
@@ -82,7 +100,7 @@ public enum ExpertCacheSimulator {
                 result.bytesRead += trace.expertBytes
                 if cached.count >= capacity - pinnedCount {
                     var victimIndex = -1
-                    for (k, c) in cached.enumerated() {
+                    for (k, c) in cached.enumerated() where !protected.contains(c) {
                         if victimIndex < 0 { victimIndex = k; continue }
                         let v = cached[victimIndex]
                         let worse: Bool

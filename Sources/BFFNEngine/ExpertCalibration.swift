@@ -13,6 +13,8 @@ public struct ExpertCalibration: Sendable {
     public var coActivations: [[Int]]
     /// Sparsity statistics of the calibration tokens.
     public var sparsity: SparsityStatistics
+    /// Per sequence, per layer, the router scores [tokens × experts] in source order (0: inactive).
+    public var routing: [[[Float]]] = []
 
     /// Runs every sequence through `engine` (cache reset before each) and counts activations.
     /// - Throws: `.usage` without sequences; the engine's errors (a token id outside the vocabulary).
@@ -40,7 +42,8 @@ public struct ExpertCalibration: Sendable {
             progress(i + 1, sequences.count)
         }
         return ExpertCalibration(sequences: sequences.count, tokens: sequences.reduce(0) { $0 + $1.count }, experts: E,
-                                 activations: activations, coActivations: co, sparsity: SparsityStatistics(sequences: captured, experts: E))
+                                 activations: activations, coActivations: co, sparsity: SparsityStatistics(sequences: captured, experts: E),
+                                 routing: captured)
     }
 
     /// Per layer, the source experts most used first (ties: the lower index first): the pack's slot order.

@@ -130,3 +130,45 @@ struct ExpertReadAheadTests {
         #expect(used > 0)
     }
 }
+
+/// The read model the deployment report uses is the runtime's: replaying a trace through the simulator gives
+/// exactly the blocks `ExpertCache` reads when the same tokens are decoded one at a time.
+@Suite("read model")
+struct ReadModelTests {
+    @Test func simulatorPredictsTheCachesReads() throws {
+        let dir = TemporaryDirectory()
+        var options = PackOptions(profile: try DeviceProfile.named("cpu"))
+        options.benchmark = false
+        options.threads = 2
+        let path = dir.file("hot.bfpk")
+        _ = try DevicePacker.pack(source: Fixtures.trainedModel, output: path, options: options)
+        let pack = try PackFile(path: path)
+        let e = pack.experts!
+        let weights = try ModelWeights(pack: pack)
+        let sequences = [[1, 450, 1200, 77, 9, 300, 42, 8, 12, 4000, 17], [1, 5, 6, 7, 800, 801, 802]]
+        let trace = try RoutingTrace.record(weights: weights, sequences: sequences, threads: 2, model: path)
+        for capacity in [e.count, e.count + 40, 2 * e.count] {
+            let simulated = ExpertCacheSimulator.simulate(trace, capacity: capacity, policy: .lru)
+            let engine = try Engine(weights: weights, options: EngineOptions(threads: 1))
+            let cache = try ExpertCache(pack: pack, capacity: capacity)
+            engine.expertProvider = cache
+            for s in sequences {
+                engine.reset()
+                for t in s { _ = try engine.forward([t]) }
+            }
+            #expect(cache.statistics.blocksRead == simulated.accesses - simulated.hits, "capacity \(capacity)")
+            #expect(cache.statistics.requests == simulated.accesses)
+        }
+    }
+
+    /// A profile's flash keys are read, written back, and drive the report's estimate.
+    @Test func profilesCarryFlashSpeed() throws {
+        let json = try JSONValue.parse(#"{"name": "d", "bandwidth_gb_per_s": 10, "flash_gb_per_s": 2.5, "flash_latency_us": 80}"#)
+        let p = try DeviceProfile(json: json, path: "d.json")
+        #expect(p.flashBytesPerSecond == 2.5e9 && p.flashLatencyMicroseconds == 80)
+        let again = try DeviceProfile(json: p.json, path: "again")
+        #expect(again == p)
+        #expect(try DeviceProfile.named("orin-nx-16g").flashBytesPerSecond == 2e9 && DeviceProfile.named("cpu").flashBytesPerSecond == nil)
+        #expect(throws: BFFNError(.invalidJSON, "")) { _ = try DeviceProfile(json: try JSONValue.parse(#"{"name": "d", "bandwidth_gb_per_s": 10, "flash_gb_per_s": -1}"#), path: "x") }
+    }
+}
