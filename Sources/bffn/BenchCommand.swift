@@ -97,7 +97,12 @@ struct BenchCommand: ParsableCommand {
                 let V = weights.architecture.vocabSize
                 prompt = (0..<promptTokens).map { _ in x = x &* 6364136223846793005 &+ 1442695040888963407; return Int((x >> 33) % UInt64(V)) }
             }
-            if let budget = try memory.budgetBytes() {
+            // A budget given, or a deployment pack's split (its resident experts plus one layer's slots).
+            var budgetGiven = try memory.budgetBytes()
+            if budgetGiven == nil, PackFile.isPack(path: model), let p = try? PackFile(path: model), let e = p.experts, e.residentCount < e.count {
+                budgetGiven = p.tensors.reduce(UInt64(0)) { $0 + $1.bytes } + UInt64(e.layers * e.residentCount + e.count) * e.blockBytes
+            }
+            if let budget = budgetGiven {
                 guard PackFile.isPack(path: model) else { throw BFFNError(.usage, "--memory-budget measures a .bfpk pack; convert the checkpoint first", file: model) }
                 let runs = try BudgetBenchmark.run(packPath: model, budgetBytes: budget, prompt: prompt, decodeTokens: tokens,
                                                    threads: try threadCounts()[0], verifyBlocks: !memory.noVerifyBlocks)
