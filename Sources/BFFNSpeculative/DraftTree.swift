@@ -58,6 +58,13 @@ public struct DraftTree: Sendable, Equatable {
     /// An empty tree (no draft tokens).
     public init() {}
 
+    /// The first `n` nodes (parents precede children, so they form a tree).
+    public func prefix(_ n: Int) -> DraftTree {
+        var t = DraftTree()
+        for i in 0..<min(n, count) { _ = t.add(tokens[i], parent: parents[i]) }
+        return t
+    }
+
     /// A chain: each token follows the one before.
     public init(chain: [Int]) {
         for (i, t) in chain.enumerated() { _ = add(t, parent: i - 1) }

@@ -11,6 +11,8 @@ public struct SpeculativeResult: Sendable {
     public var stopReason: StopReason
     /// Verification calls of the target after the prompt.
     public var steps: Int
+    /// With adaptive drafting: steps that verified no draft because drafting did not pay.
+    public var plainSteps = 0
     /// Draft tokens proposed and accepted over all steps.
     public var draftedTokens: Int
     public var acceptedTokens: Int
@@ -56,8 +58,10 @@ public enum SpeculativeDecoder {
     /// emitted token is then distributed exactly as plain sampling's (Leviathan et al. 2023; Chen et al. 2023).
     /// - Throws: `.usage` for an empty prompt or one longer than the context; the engine's and drafter's errors;
     ///   whatever `onToken` throws.
+    /// With `adaptive`, each step verifies as many draft nodes as that controller finds pays (none when drafting
+    /// does not), from the costs and acceptance it has measured; the output is the same either way.
     public static func generate(_ target: Engine, drafter: Drafter, shape: DraftShape, prompt: [Int], options: GenerationOptions,
-                                onToken: (Int) throws -> Void = { _ in }) throws -> SpeculativeResult {
+                                adaptive: AdaptiveDrafting? = nil, onToken: (Int) throws -> Void = { _ in }) throws -> SpeculativeResult {
         try options.check(prompt: prompt)
         target.reset()
         drafter.reset()
@@ -76,14 +80,21 @@ public enum SpeculativeDecoder {
         var stop = options.stopReason(promptCount: prompt.count, generated: emitted)
         var unionSum = 0.0, tokensFromSteps = 0
         while stop == nil {
+            let budget = adaptive?.nextBudget() ?? Int.max
             let d0 = monotonicSeconds()
-            var tree = try drafter.draft(context: prompt + emitted, shape: shape)
-            result.draftSeconds += monotonicSeconds() - d0
+            // A smaller budget asks the drafter for less (a draft model then drafts fewer tokens).
+            let asked = budget >= shape.maxNodes ? shape : DraftShape(width: shape.width, depth: min(shape.depth, budget), maxNodes: budget)
+            var tree = budget > 0 ? try drafter.draft(context: prompt + emitted, shape: asked) : DraftTree()
+            let drafting = monotonicSeconds() - d0
+            result.draftSeconds += drafting
+            if tree.count > budget { tree = tree.prefix(budget) }
             let start = target.length
             // The tree's nodes take positions too: none past the context.
             if let limit = options.contextLimit, start + 1 + tree.count > limit { tree = DraftTree() }
+            let c0 = monotonicSeconds()
             let out = try target.forward([emitted[emitted.count - 1]] + tree.tokens,
                                          parents: [start - 1] + tree.parents.map { start + 1 + $0 })
+            let callSeconds = monotonicSeconds() - c0
             // path: the call's rows kept in the cache (0 = the root); next: the token emitted after each.
             var path = [0], next: [Int] = []
             var node = -1
@@ -121,6 +132,10 @@ public enum SpeculativeDecoder {
                 if stop != nil { break }
             }
             try target.commit(path: path.map { start + $0 }, from: start)
+            if let adaptive {
+                adaptive.record(nodes: tree.count, accepted: path.count - 1, callSeconds: callSeconds, draftSeconds: drafting)
+                if tree.count == 0 { result.plainSteps += 1 }
+            }
             result.steps += 1
             result.draftedTokens += tree.count
             result.acceptedTokens += path.count - 1

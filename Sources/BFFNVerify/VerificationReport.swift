@@ -29,6 +29,8 @@ public struct SpeculativeSummary: Sendable {
     public var lossless = true
     /// Verification calls, draft tokens proposed, and draft tokens accepted.
     public var steps = 0, drafted = 0, accepted = 0
+    /// With adaptive drafting: steps that verified no draft (drafting did not pay).
+    public var plainSteps = 0
     var plainTokens = 0, plainSeconds = 0.0, plainExperts = 0.0
     var speculativeTokens = 0, speculativeSeconds = 0.0, speculativeExperts = 0.0, chunkSparsitySum = 0.0
 
@@ -59,6 +61,7 @@ public struct SpeculativeSummary: Sendable {
     mutating func add(_ s: SpeculativeResult, lossless ok: Bool) {
         lossless = lossless && ok
         steps += s.steps
+        plainSteps += s.plainSteps
         drafted += s.draftedTokens
         accepted += s.acceptedTokens
         let n = max(s.generatedIds.count - 1, 0)
@@ -203,6 +206,7 @@ public struct VerificationReport: Sendable {
                 JSONMember("plain_expert_bytes_fraction_per_token", .double(s.plainExpertsRead)),
                 JSONMember("speculative_expert_bytes_fraction_per_token", .double(s.speculativeExpertsRead)),
                 JSONMember("verified_chunk_sparsity", .double(s.verifiedChunkSparsity)),
+                JSONMember("plain_steps", .int(Int64(s.plainSteps))),
             ])))
         } else {
             members.append(JSONMember("speculative", .null))
@@ -287,7 +291,8 @@ public struct VerificationReport: Sendable {
         if integrityChecked { s += "  checksums           \(integrityError ?? "all match")\n" }
         if let sp = speculative {
             s += "\n  speculative decoding (\(sp.drafter), \(sp.shape)): \(sp.lossless ? "identical to greedy on every prompt" : "DIFFERS from greedy")\n"
-            s += "    mean acceptance length \(fixed(sp.meanAcceptLength, 2)) tokens/step over \(sp.steps) steps (\(sp.accepted) of \(sp.drafted) drafts accepted)\n"
+            s += "    mean acceptance length \(fixed(sp.meanAcceptLength, 2)) tokens/step over \(sp.steps) steps (\(sp.accepted) of \(sp.drafted) drafts accepted"
+            s += sp.plainSteps > 0 ? "; \(sp.plainSteps) steps drafted nothing, as drafting did not pay)\n" : ")\n"
             s += "    tokens/s plain \(fixed(sp.plainTokensPerSecond, 1)), speculative \(fixed(sp.speculativeTokensPerSecond, 1))"
             s += sp.plainTokensPerSecond > 0 ? " (x\(fixed(sp.speculativeTokensPerSecond / sp.plainTokensPerSecond, 2)))\n" : "\n"
             s += "    expert bytes read per token: plain \(percent(sp.plainExpertsRead)), speculative \(percent(sp.speculativeExpertsRead)); verified-chunk sparsity \(percent(sp.verifiedChunkSparsity))\n"

@@ -68,6 +68,8 @@ public struct VerifyOptions: Sendable {
     /// Called once with the model's engine before anything runs (e.g. to attach an expert cache for a memory
     /// budget); nil for none.
     public var configureModel: (@Sendable (Engine) throws -> Void)?
+    /// Adapt the draft size in the speculative check to the measured costs and acceptance (`AdaptiveDrafting`).
+    public var adaptiveDrafting = false
     /// The chunk length of the chunk sparsification loss reported beside the sparsity (8 by default).
     public var objectiveChunkLength = 8
 
@@ -157,6 +159,8 @@ public enum Verifier {
         }
 
         let drafter = try options.drafter.makeDrafter(vocabularySize: V, threads: options.threads)
+        // One controller for every prompt: what it learns about costs and acceptance carries over.
+        let adaptive = options.adaptiveDrafting ? AdaptiveDrafting(maxNodes: options.draftShape.maxNodes) : nil
         let layers = modelWeights.architecture.numLayers
         var hiddenError = [Double](repeating: 0, count: layers), hiddenReference = [Double](repeating: 0, count: layers)
         var routerSequences: [[[Float]]] = [], routerLogitSequences: [[[Float]]] = []
@@ -227,7 +231,8 @@ public enum Verifier {
             row.firstGreedyDivergence = row.greedyMatchTokens < referenceGreedy.count ? row.greedyMatchTokens : nil
             speculative.addPlain(plain)
             if let drafter, referenceGreedy.count > 0 {
-                let s = try SpeculativeDecoder.generate(model, drafter: drafter, shape: options.draftShape, prompt: prompt, maxNewTokens: referenceGreedy.count)
+                let s = try SpeculativeDecoder.generate(model, drafter: drafter, shape: options.draftShape, prompt: prompt,
+                                                        options: GenerationOptions(maxNewTokens: referenceGreedy.count), adaptive: adaptive)
                 row.speculativeMatches = s.generatedIds == plain.generatedIds
                 speculative.add(s, lossless: row.speculativeMatches!)
             }

@@ -138,15 +138,17 @@ struct GenerateCommand: ParsableCommand {
             var note = ""
             if let drafter = try drafting.drafter(default: .none).makeDrafter(vocabularySize: V, threads: threading.threads) {
                 let shape = try drafting.shape()
-                let r = try SpeculativeDecoder.generate(engine, drafter: drafter, shape: shape, prompt: promptTokens, options: options, onToken: onToken)
+                let r = try SpeculativeDecoder.generate(engine, drafter: drafter, shape: shape, prompt: promptTokens, options: options,
+                                                        adaptive: drafting.fixedDraft ? nil : AdaptiveDrafting(maxNodes: shape.maxNodes), onToken: onToken)
                 (ids, stopReason, tokensPerSecond, prefillSeconds, expertsRead) = (r.generatedIds, r.stopReason, r.tokensPerSecond, r.prefillSeconds, r.expertsReadFraction)
                 speculativeJSON = .object([
                     ("drafter", .string(drafter.name)), ("shape", .string(shape.description)),
                     ("steps", .integer(r.steps)), ("drafted_tokens", .integer(r.draftedTokens)),
                     ("accepted_tokens", .integer(r.acceptedTokens)), ("mean_accept_length", .double(r.meanAcceptLength)),
                     ("draft_seconds", .double(r.draftSeconds)), ("verified_chunk_sparsity", .double(r.chunkSparsity)),
+                    ("adaptive", .bool(!drafting.fixedDraft)), ("plain_steps", .integer(r.plainSteps)),
                 ])
-                note = ", \(fixed(r.meanAcceptLength, 2)) tokens per step (\(drafter.name), \(shape))"
+                note = ", \(fixed(r.meanAcceptLength, 2)) tokens per step (\(drafter.name), \(shape)\(drafting.fixedDraft ? "" : ", adaptive: \(r.plainSteps) of \(r.steps) steps without a draft"))"
             } else {
                 let r = try GreedyDecoder.generate(engine, prompt: promptTokens, options: options, onToken: onToken)
                 (ids, stopReason, tokensPerSecond, prefillSeconds, expertsRead) = (r.generatedIds, r.stopReason, r.tokensPerSecond, r.prefillSeconds, r.expertsReadFraction)

@@ -100,6 +100,7 @@ struct VerifyCommand: ParsableCommand {
             options.minTop1 = minTop1
             options.threads = threading.threads
             options.objectiveChunkLength = objectiveChunk
+            options.adaptiveDrafting = !drafting.fixedDraft
             options.drafter = try drafting.drafter(default: .ngram)
             options.draftShape = try drafting.shape()
             let progress = ProgressReporter(label: "verify", options: printing, unit: .items("positions"))
@@ -177,6 +178,9 @@ struct DraftOptions: ParsableArguments {
 
     @Option(help: "Draft tree WIDTHxDEPTH (top-WIDTH children per node, at most 31 nodes), instead of a chain.")
     var tree: String?
+
+    @Flag(help: "Verify the drafter's whole draft at every step instead of adapting the draft size to the costs and acceptance measured in the run (adaptive drafting stops drafting when it does not pay).")
+    var fixedDraft = false
 
     func validate() throws {
         _ = try drafter(default: .none)

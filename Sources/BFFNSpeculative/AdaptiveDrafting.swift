@@ -1,0 +1,107 @@
+/// Chooses how many draft nodes each speculative step verifies, from what the run has measured, so that
+/// speculation does not lose to plain decoding (docs/model.md, "Speculative decoding"): the time of a plain step,
+/// the extra time per verified node, the drafter's time, and how many drafted tokens the target accepts.
+///
+/// - Accepted tokens with a budget of m nodes: the mean of min(L, m) over steps that verified at least m nodes
+///   (L their accepted length); without such steps, that of the largest budget measured (a lower bound). A
+///   prefix of a chain, or of a tree in node order, keeps the first nodes, so a path of length L survives
+///   truncation to m >= L nodes.
+/// - Time of a step with m > 0 nodes: plain step + m x time per node + drafting (running averages).
+/// - Each step takes the m among 0, 1, 2, 4, 8, ... and the drafter's shape that maximises
+///   (1 + accepted) / time. It measures first: two plain steps, then three drafts of 2 nodes; afterwards every
+///   16th step drafts in full when drafting pays (to learn about larger drafts), and when it does not, a draft
+///   of 2 nodes after 32 plain steps, then after 64, 128, up to 512 while it keeps not paying (a draft model
+///   must catch up on every token it skipped, so probing is not free).
+///
+/// When even a draft that is always accepted could not beat a plain step, it stops drafting for good.
+///
+/// One instance can serve several generations (verify's prompts), so what it learnt carries over.
+public final class AdaptiveDrafting {
+    /// The most nodes a step may verify (the drafter's shape).
+    public let maxNodes: Int
+    /// Steps taken, and those without a draft.
+    public private(set) var steps = 0, plainSteps = 0
+    private var plainSeconds: Double?, secondsPerNode: Double?, draftSeconds: Double?
+    /// (nodes verified, tokens accepted) of recent drafted steps.
+    private var observations: [(nodes: Int, accepted: Int)] = []
+    private let probe: Int
+    /// Plain steps between probes while drafting does not pay, and the steps since the last probe.
+    private var probeInterval = 32, sinceProbe = 0
+
+    /// A controller for drafts of at most `maxNodes` nodes.
+    public init(maxNodes: Int) {
+        self.maxNodes = max(maxNodes, 0)
+        probe = min(2, max(maxNodes, 0))
+    }
+
+    /// The sizes considered: 0, 1, 2, 4, ... and `maxNodes`.
+    var candidates: [Int] {
+        var c = [0]
+        var n = 1
+        while n < maxNodes { c.append(n); n *= 2 }
+        if maxNodes > 0 { c.append(maxNodes) }
+        return c
+    }
+
+    /// Expected tokens emitted by a step that verifies `m` nodes: 1 (the bonus) + the accepted drafts.
+    func expectedTokens(_ m: Int) -> Double {
+        guard m > 0, !observations.isEmpty else { return 1 }
+        var usable = observations.filter { $0.nodes >= m }
+        var cap = m
+        if usable.isEmpty {
+            cap = observations.map(\.nodes).max()!
+            usable = observations.filter { $0.nodes == cap }
+        }
+        return 1 + Double(usable.reduce(0) { $0 + min($1.accepted, cap) }) / Double(usable.count)
+    }
+
+    /// Expected seconds of a step that verifies `m` nodes (drafting included when m > 0).
+    func expectedSeconds(_ m: Int) -> Double? {
+        guard let plain = plainSeconds, let perNode = secondsPerNode else { return nil }
+        return m == 0 ? plain : plain + perNode * Double(m) + (draftSeconds ?? 0)
+    }
+
+    /// The number of draft nodes the next step verifies.
+    public func nextBudget() -> Int {
+        if maxNodes == 0 || steps < 2 { return 0 }
+        // When even a draft that is always accepted cannot beat a plain step (the drafter costs about as much as
+        // the target: a draft model of the same size), stop drafting for good.
+        if let plain = expectedSeconds(0), secondsPerNode != nil,
+           candidates.dropFirst().allSatisfy({ m in expectedSeconds(m).map { Double(1 + m) / $0 <= 1 / plain } ?? false }) {
+            return 0
+        }
+        if observations.count < 3 || secondsPerNode == nil { return probe }
+        var best = 0, bestRate = 0.0
+        for m in candidates {
+            guard let t = expectedSeconds(m), t > 0 else { continue }
+            let rate = expectedTokens(m) / t
+            if rate > bestRate { (best, bestRate) = (m, rate) }
+        }
+        if best == 0 {
+            if sinceProbe >= probeInterval {
+                probeInterval = min(probeInterval * 2, 512)
+                return probe
+            }
+            return 0
+        }
+        probeInterval = 32
+        return steps % 16 == 15 ? maxNodes : best
+    }
+
+    /// Records a step: the nodes it verified (0: plain), the tokens the target accepted from them, and the
+    /// seconds of its verification call and of its drafting.
+    public func record(nodes: Int, accepted: Int, callSeconds: Double, draftSeconds drafting: Double) {
+        steps += 1
+        func ema(_ old: Double?, _ new: Double) -> Double { old.map { 0.8 * $0 + 0.2 * new } ?? new }
+        sinceProbe = nodes == 0 ? sinceProbe + 1 : 0
+        if nodes == 0 {
+            plainSteps += 1
+            plainSeconds = ema(plainSeconds, callSeconds)
+            return
+        }
+        draftSeconds = ema(draftSeconds, drafting)
+        if let plain = plainSeconds { secondsPerNode = ema(secondsPerNode, max(0, callSeconds - plain) / Double(nodes)) }
+        observations.append((nodes, accepted))
+        if observations.count > 128 { observations.removeFirst() }
+    }
+}
