@@ -23,7 +23,7 @@ public struct TokenizerBundle: Sendable {
     /// Reads the tokenizer and its configuration from `files`. `preferred` ("tokenizer.json" or
     /// "tokenizer.model") chooses when both are present; otherwise tokenizer.json wins, as the Hugging Face
     /// library's fast tokenizer does.
-    /// - Throws: `.missingTensor`-free `.io` when there is no tokenizer; the tokenizer's and the JSON reader's errors;
+    /// - Throws: `.io` when there is no tokenizer; the tokenizer's and the JSON reader's errors;
     ///   `.invalidJSON` naming a special token that is not in the vocabulary or an id outside it.
     public init(files: TokenizerFiles, preferred: String? = nil) throws {
         let choice = preferred ?? (files.files["tokenizer.json"] != nil ? "tokenizer.json" : "tokenizer.model")
