@@ -104,17 +104,23 @@ struct MemoryBudgetTests {
     }
 }
 
+/// The bundled model packed for the `cpu` profile: experts stored most used first, by calibration counts.
+func hotFirstPack(_ dir: TemporaryDirectory) throws -> String {
+    var options = PackOptions(profile: try DeviceProfile.named("cpu"))
+    options.benchmark = false
+    options.threads = 2
+    let path = dir.file("hot.bfpk")
+    _ = try DevicePacker.pack(source: Fixtures.trainedModel, output: path, options: options)
+    return path
+}
+
 @Suite("expert read-ahead")
 struct ExpertReadAheadTests {
     /// On a hot-first pack (`bffn pack` orders experts by calibration counts) reading the next layer's first
     /// slots ahead saves reads: the same tokens, fewer blocks read on demand.
     @Test func readAheadOnAHotFirstPack() throws {
         let dir = TemporaryDirectory()
-        var options = PackOptions(profile: try DeviceProfile.named("cpu"))
-        options.benchmark = false
-        options.threads = 2
-        let path = dir.file("hot.bfpk")
-        _ = try DevicePacker.pack(source: Fixtures.trainedModel, output: path, options: options)
+        let path = try hotFirstPack(dir)
         let pack = try PackFile(path: path)
         let capacity = pack.experts!.count * 3
         var ids: [[Int]] = []
@@ -137,11 +143,7 @@ struct ExpertReadAheadTests {
 struct ReadModelTests {
     @Test func simulatorPredictsTheCachesReads() throws {
         let dir = TemporaryDirectory()
-        var options = PackOptions(profile: try DeviceProfile.named("cpu"))
-        options.benchmark = false
-        options.threads = 2
-        let path = dir.file("hot.bfpk")
-        _ = try DevicePacker.pack(source: Fixtures.trainedModel, output: path, options: options)
+        let path = try hotFirstPack(dir)
         let pack = try PackFile(path: path)
         let e = pack.experts!
         let weights = try ModelWeights(pack: pack)
