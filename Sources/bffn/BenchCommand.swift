@@ -4,6 +4,7 @@ import BFFNDeploy
 import BFFNTokenizer
 import BFFNEngine
 import BFFNPack
+import BFFNSpeculative
 
 #if canImport(Glibc)
 import Glibc
@@ -52,6 +53,7 @@ struct BenchCommand: ParsableCommand {
     @OptionGroup var loading: WeightLoadingOptions
 
     @OptionGroup var memory: MemoryBudgetOptions
+    @OptionGroup var drafting: DraftOptions
     @OptionGroup var tokenizing: TokenizerOptions
     @OptionGroup var printing: OutputOptions
 
@@ -126,11 +128,19 @@ struct BenchCommand: ParsableCommand {
                 progress.note("measuring with \(t) thread\(t == 1 ? "" : "s")")
                 runs.append(try Benchmark.run(weights: weights, prompt: prompt, decodeTokens: tokens, threads: t))
             }
+            // Plain against speculative decoding in the same run, when a drafter is named.
+            var speculative: [SpeculativeBenchmark.Run]? = nil
+            if let drafter = try drafting.drafter(default: .none).makeDrafter(vocabularySize: weights.architecture.vocabSize, threads: runs[0].threads) {
+                progress.note("plain against speculative decoding (\(drafter.name))")
+                let engine = try Engine(weights: weights, options: EngineOptions(threads: runs[0].threads))
+                speculative = try SpeculativeBenchmark.run(engine, drafter: drafter, shape: drafting.shape(), prompt: prompt, tokens: tokens)
+            }
             progress.finish()
             if printing.json {
                 var members: [(String, JSONValue)] = [("model", .string(model))]
                 if case .object(let first) = runs[0].json { members += first.map { ($0.key, $0.value) } }
                 members.append(("runs", .array(runs.map(\.json))))
+                members.append(("speculative", speculative.map { .array($0.map(\.json)) } ?? .null))
                 printing.emit(.object(members))
             } else {
                 for r in runs {
@@ -141,6 +151,18 @@ struct BenchCommand: ParsableCommand {
                     print("  one call after the prompt: 1 token \(fixed(r.tokenMilliseconds, 2)) ms" + r.chunkMilliseconds.sorted { $0.key < $1.key }.map { ", \($0.key) tokens \(fixed($0.value, 2)) ms (x\(fixed($0.value / max(r.tokenMilliseconds, 1e-9), 2)))" }.joined())
                     let mb = { (bytes: Int) in fixed(Double(bytes) / 1e6, 1) }
                     print("  peak RSS \(mb(r.peakRSSBytes)) MB; budget \(mb(r.memoryLimitBytes)) MB = weights \(mb(r.weightBytes)) MB + 10 % + KV cache \(mb(r.kvCacheBytes)) MB" + (r.peakRSSBytes <= r.memoryLimitBytes ? "" : " (over)"))
+                }
+                if let speculative {
+                    let plain = speculative[0].tokensPerSecond
+                    for r in speculative {
+                        var line = "\(r.mode.padding(toLength: 9)) \(fixed(r.tokensPerSecond, 1)) tok/s"
+                        if r.mode != "plain" {
+                            line += " (x\(fixed(r.tokensPerSecond / max(plain, 1e-9), 2))), \(fixed(r.meanAcceptLength, 2)) tokens per step over \(r.steps) steps"
+                            if r.mode == "adaptive" { line += ", \(r.plainSteps) without a draft" }
+                            line += r.identical ? ", output identical" : ", OUTPUT DIFFERS"
+                        }
+                        print(line)
+                    }
                 }
             }
         }

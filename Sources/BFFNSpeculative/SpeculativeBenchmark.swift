@@ -1,0 +1,38 @@
+import BFFNCore
+import BFFNEngine
+
+/// Plain against speculative greedy decoding of the same prompt, measured in one run (`bffn bench
+/// --speculative`): plain, speculative with the drafter's whole draft at every step (fixed), and adaptive
+/// drafting (`AdaptiveDrafting`), each after the same prompt.
+public enum SpeculativeBenchmark {
+    /// One decoding run.
+    public struct Run: Sendable {
+        /// `plain`, `fixed` or `adaptive`.
+        public var mode: String
+        public var tokensPerSecond: Double
+        /// Verification calls, tokens emitted per call, and calls that verified no draft (speculative runs).
+        public var steps: Int, meanAcceptLength: Double, plainSteps: Int
+        /// Whether the tokens equal plain decoding's (always, for greedy decoding: checked).
+        public var identical: Bool
+
+        public var json: JSONValue {
+            .object([("mode", .string(mode)), ("tokens_per_second", .double(tokensPerSecond)), ("steps", .integer(steps)),
+                     ("mean_accept_length", .double(meanAcceptLength)), ("plain_steps", .integer(plainSteps)), ("identical", .bool(identical))])
+        }
+    }
+
+    /// Decodes `tokens` tokens after `prompt` three ways on `engine`.
+    /// - Throws: the engine's and the drafter's errors.
+    public static func run(_ engine: Engine, drafter: Drafter, shape: DraftShape, prompt: [Int], tokens: Int) throws -> [Run] {
+        let plain = try GreedyDecoder.generate(engine, prompt: prompt, maxNewTokens: tokens)
+        var runs = [Run(mode: "plain", tokensPerSecond: plain.tokensPerSecond, steps: max(plain.generatedIds.count - 1, 0), meanAcceptLength: 1,
+                        plainSteps: max(plain.generatedIds.count - 1, 0), identical: true)]
+        for adaptive in [false, true] {
+            let r = try SpeculativeDecoder.generate(engine, drafter: drafter, shape: shape, prompt: prompt, options: GenerationOptions(maxNewTokens: tokens),
+                                                    adaptive: adaptive ? AdaptiveDrafting(maxNodes: shape.maxNodes) : nil)
+            runs.append(Run(mode: adaptive ? "adaptive" : "fixed", tokensPerSecond: r.tokensPerSecond, steps: r.steps, meanAcceptLength: r.meanAcceptLength,
+                            plainSteps: r.plainSteps, identical: r.generatedIds == plain.generatedIds))
+        }
+        return runs
+    }
+}
