@@ -53,6 +53,7 @@ struct PlotCommand: ParsableCommand {
 
     func run() throws {
         try printing.run {
+            let model = try HubCache.resolve(self.model)
             let progress = ProgressReporter(label: "plot", options: printing)
             progress.note("loading \(model)")
             let weights = try ModelWeights.open(path: model)

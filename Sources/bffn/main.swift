@@ -9,7 +9,11 @@ struct BFFNCommand: ParsableCommand {
         discussion: """
         Inputs: a .safetensors file, a sharded index (model.safetensors.index.json or \
         pytorch_model.bin.index.json), a PyTorch pytorch_model.bin (torch.save zip format), a checkpoint \
-        folder holding any of these with its config.json, or a .bfpk packed file (from `bffn convert`).
+        folder holding any of these with its config.json and tokenizer files, a Hugging Face cache folder \
+        (models--ORG--NAME) or ORG/NAME found in the local cache, or a .bfpk packed file (from `bffn convert`).
+
+        Start with the bundled trained model: \
+        bffn generate fixtures/trained --prompt "The list type is" --max-new-tokens 40
 
         Exit status: 0 success, 1 bad or unreadable input or a failed verification (the message names the file, the tensor or field and \
         the byte offset), 2 usage error.
