@@ -22,6 +22,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case config, reference, profile, tokens, tokenizer
     /// A SentencePiece `tokenizer.model` (through libsentencepiece), a skill-card layer pack.
     case sentencepiece, layerPack = "layer-pack"
+    /// A routing trace (`bffn trace --simulate`).
+    case routingTrace = "trace"
 
     /// The file name the input is written under for readers that take a path (its extension selects the reader).
     var fileName: String {
@@ -31,6 +33,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .zip, .torchBin: return "pytorch_model.bin"
         case .bfpk, .bfpkManifest, .layerPack: return "input.bfpk"
         case .sentencepiece: return "tokenizer.model"
+        case .routingTrace: return "trace.safetensors"
         case .config: return "config.json"
         case .profile, .tokenizer: return "input.json"
         case .pickle, .tokens: return "input.txt"
@@ -114,6 +117,10 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .sentencepiece:
             let t = try bytes.withUnsafeBytes { try SentencePieceTokenizer(bytes: $0, path: "tokenizer.model") }
             _ = try t.decode(t.encode("Hello world <s> 中文 😀 e\u{301}"))
+        case .routingTrace:
+            let trace = try RoutingTrace(path: write(bytes, fileName))
+            guard trace.layers * trace.tokenCount * trace.experts < 1 << 20 else { return }
+            for policy in ExpertCacheSimulator.Policy.allCases { _ = ExpertCacheSimulator.simulate(trace, capacity: trace.experts, policy: policy) }
         case .layerPack:
             let layer = try SkillCardPack.read(path: write(bytes, fileName))
             guard layer.hiddenSize * layer.experts * layer.expertSize < 1 << 24 else { return }
