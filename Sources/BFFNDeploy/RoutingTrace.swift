@@ -75,22 +75,17 @@ public struct RoutingTrace: Sendable {
             guard e.shape.count == rank else { throw BFFNError(.shapeMismatch, "must have \(rank) dimensions", file: path, field: name, offset: f.dataStart + e.dataOffsets.lowerBound) }
             return e
         }
-        func ints(_ e: SafetensorsEntry) -> [Int] {
-            let b = f.bytes(of: e)
-            return (0..<(b.count / 8)).map { Int(Int64(littleEndian: b.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self))) }
-        }
         let t = try entry("tokens", .i64, rank: 1), s = try entry("sequence_starts", .i64, rank: 1), sc = try entry("scores", .f32, rank: 3)
         let (L, N, E) = (sc.shape[0], sc.shape[1], sc.shape[2])
         guard t.shape[0] == N, L > 0, E > 0 else {
             throw BFFNError(.shapeMismatch, "scores must be [layers, \(t.shape[0]) tokens, experts]", file: path, field: "scores")
         }
-        let starts = ints(s)
+        let starts = f.int64Values(of: s)
         guard starts.first == 0 || N == 0, zip(starts, starts.dropFirst()).allSatisfy({ $0 < $1 }), (starts.last ?? 0) < max(N, 1) else {
             throw BFFNError(.shapeMismatch, "sequence_starts must rise from 0 below the token count", file: path, field: "sequence_starts")
         }
-        let raw = f.bytes(of: sc)
-        let all = (0..<(L * N * E)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
-        self.init(layers: L, experts: E, expertBytes: bytes, tokens: ints(t), sequenceStarts: starts,
+        let all = f.float32Values(of: sc)
+        self.init(layers: L, experts: E, expertBytes: bytes, tokens: f.int64Values(of: t), sequenceStarts: starts,
                   scores: (0..<L).map { Array(all[($0 * N * E)..<(($0 + 1) * N * E)]) }, model: meta["model"] ?? "")
     }
 

@@ -65,6 +65,18 @@ public final class SafetensorsFile: @unchecked Sendable {
         return UnsafeRawBufferPointer(rebasing: file.bytes[start..<(start + entry.dataOffsets.count)])
     }
 
+    /// The values of an F32 entry, read little-endian from any alignment (the caller checks the dtype).
+    public func float32Values(of entry: SafetensorsEntry) -> [Float] {
+        let raw = bytes(of: entry)
+        return (0..<(raw.count / 4)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
+    }
+
+    /// The values of an I64 entry, read little-endian from any alignment (the caller checks the dtype).
+    public func int64Values(of entry: SafetensorsEntry) -> [Int] {
+        let raw = bytes(of: entry)
+        return (0..<(raw.count / 8)).map { Int(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: Int64.self))) }
+    }
+
     /// Parses and validates a whole file image.
     ///
     /// Checks, in order: the file holds the 8-byte length; N ≤ `maxHeaderLength`; 8 + N ≤ file size; the header

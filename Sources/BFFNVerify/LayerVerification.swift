@@ -35,8 +35,7 @@ public struct LayerVerification: Sendable {
             guard e.shape.last == width else {
                 throw BFFNError(.shapeMismatch, "the last dimension must be \(width), not \(e.shape.last ?? 0)", file: path, field: name, offset: f.dataStart + e.dataOffsets.lowerBound)
             }
-            let b = f.bytes(of: e)
-            return (0..<(b.count / 4)).map { Float(bitPattern: UInt32(littleEndian: b.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
+            return f.float32Values(of: e)
         }
         let H = layer.hiddenSize, E = layer.experts
         guard let x = try floats("hidden_states", width: H), let outputs = try floats("outputs", width: H), let gates = try floats("gates", width: E) else {

@@ -60,18 +60,14 @@ public struct ReferenceFile: Sendable {
             return e
         }
         func ints(_ e: SafetensorsEntry) throws -> [Int] {
-            let raw = f.bytes(of: e)
-            let values = (0..<(raw.count / 8)).map { Int(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: Int64.self))) }
+            let values = f.int64Values(of: e)
             if let i = values.firstIndex(where: { $0 < 0 }) {
                 throw BFFNError(.outOfBounds, "token id \(values[i]) at index \(i) is negative", file: path, field: e.name,
                                 offset: f.dataStart + e.dataOffsets.lowerBound + UInt64(i * 8))
             }
             return values
         }
-        func floats(_ e: SafetensorsEntry) -> [Float] {
-            let raw = f.bytes(of: e)
-            return (0..<(raw.count / 4)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
-        }
+        func floats(_ e: SafetensorsEntry) -> [Float] { f.float32Values(of: e) }
         /// `values` cut into `batch` equal rows.
         func split<T>(_ values: [T]) -> [[T]] {
             let n = values.count / batch

@@ -15,7 +15,7 @@ struct SkillCardLayerTests {
     static func reference(_ name: String) throws -> [Float] {
         let f = try SafetensorsFile(path: folder + "/layer-reference.safetensors")
         let e = try #require(f.entry(named: name))
-        return Array(f.bytes(of: e).bindMemory(to: Float.self))
+        return f.float32Values(of: e)
     }
 
     @Test func recognisedAndComputedAsPyTorchDoes() throws {

@@ -57,7 +57,7 @@ struct RoutingObjectivesTests {
         for l in 0..<7 {
             let e = try #require(file.entry(named: "router_logits_l\(l)"))
             #expect(e.shape == [3, 32, 32])
-            let all = Array(file.bytes(of: e).bindMemory(to: Float.self))
+            let all = file.float32Values(of: e)
             layers.append((0..<3).map { Array(all[($0 * 32 * 32)..<(($0 + 1) * 32 * 32)]) })
         }
         let sequences = (0..<3).map { b in layers.map { $0[b] } }
