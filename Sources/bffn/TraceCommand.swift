@@ -66,11 +66,9 @@ struct TraceCommand: ParsableCommand {
     /// The budgets in bytes, in the order given.
     func budgets(totalExpertBytes: Int) throws -> [(label: String, bytes: Int)] {
         try budget.split(separator: ",").map { item in
-            let s = item.trimmingCharacters(in: " ")
+            let s = item.trimmingSpaces()
             if s.hasSuffix("%"), let p = Double(s.dropLast()), p >= 0, p <= 100 { return (s, Int(Double(totalExpertBytes) * p / 100)) }
-            let units: [Character: Int] = ["k": 1 << 10, "K": 1 << 10, "m": 1 << 20, "M": 1 << 20, "g": 1 << 30, "G": 1 << 30]
-            if let u = s.last.flatMap({ units[$0] }), let v = Double(s.dropLast()), v >= 0 { return (s, Int(v * Double(u))) }
-            if let v = Int(s), v >= 0 { return (s, v) }
+            if let v = parseByteCount(s), v <= UInt64(Int.max) { return (s, Int(v)) }
             throw ValidationError("--budget takes bytes (8M, 65536) or a percentage (50%), not '\(s)'")
         }
     }
@@ -133,15 +131,12 @@ struct TraceCommand: ParsableCommand {
     }
 }
 
-private extension String {
-    func trimmingCharacters(in set: String) -> String {
-        var s = Substring(self)
-        while let f = s.first, set.contains(f) { s.removeFirst() }
-        while let l = s.last, set.contains(l) { s.removeLast() }
+private extension Substring {
+    /// Without leading and trailing spaces.
+    func trimmingSpaces() -> String {
+        var s = self
+        while s.first == " " { s.removeFirst() }
+        while s.last == " " { s.removeLast() }
         return String(s)
     }
-}
-
-private extension Substring {
-    func trimmingCharacters(in set: String) -> String { String(self).trimmingCharacters(in: set) }
 }

@@ -18,9 +18,7 @@ struct MemoryBudgetOptions: ParsableArguments {
     /// The budget in bytes, if given.
     func budgetBytes() throws -> UInt64? {
         guard let s = memoryBudget else { return nil }
-        let units: [Character: Double] = ["k": 1024, "K": 1024, "m": 1_048_576, "M": 1_048_576, "g": 1_073_741_824, "G": 1_073_741_824]
-        if let u = s.last.flatMap({ units[$0] }), let v = Double(s.dropLast()), v > 0 { return UInt64(v * u) }
-        if let v = UInt64(s), v > 0 { return v }
+        if let v = parseByteCount(s), v > 0 { return v }
         throw ValidationError("--memory-budget takes bytes, e.g. 67108864, 64M or 1.5G, not '\(s)'")
     }
 
