@@ -24,15 +24,18 @@ public struct ForwardOutput: Sendable {
     }
 
     /// The argmax of token `t`'s logits (ties go to the lowest index, as torch.argmax).
-    public func argmax(at t: Int) -> Int {
-        var best = 0
-        var bestValue = -Float.infinity
-        for (i, v) in logits(at: t).enumerated() where v > bestValue {
-            best = i
-            bestValue = v
-        }
-        return best
+    public func argmax(at t: Int) -> Int { argmaxIndex(logits(at: t)) }
+}
+
+/// The position of a row's largest value from its start (ties go to the lowest position, as torch.argmax).
+public func argmaxIndex(_ row: ArraySlice<Float>) -> Int {
+    var best = 0
+    var bestValue = -Float.infinity
+    for (i, v) in row.enumerated() where v > bestValue {
+        best = i
+        bestValue = v
     }
+    return best
 }
 
 /// The `count` largest values of a row, as positions from its start (0-based), largest first; equal values

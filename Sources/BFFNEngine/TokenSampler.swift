@@ -76,11 +76,7 @@ public struct TokenSampler: Sendable {
     /// greedy options, all mass on the argmax.
     public func distribution(_ logits: ArraySlice<Float>) -> TokenDistribution {
         let base = logits.startIndex
-        if options.isGreedy {
-            var best = 0, bestValue = -Float.infinity
-            for (i, v) in logits.enumerated() where v > bestValue { (best, bestValue) = (i, v) }
-            return TokenDistribution(ids: [best], probabilities: [1])
-        }
+        if options.isGreedy { return TokenDistribution(ids: [argmaxIndex(logits)], probabilities: [1]) }
         var candidates: [Int] = options.topK > 0 && options.topK < logits.count
             ? topPositions(logits, count: options.topK) : Array(0..<logits.count)
         let inverseT = 1 / options.temperature
@@ -121,11 +117,7 @@ public struct TokenSampler: Sendable {
 
     /// The next token for a row of logits: the argmax when greedy, else a draw.
     public mutating func next(_ logits: ArraySlice<Float>) -> Int {
-        if options.isGreedy {
-            var best = 0, bestValue = -Float.infinity
-            for (i, v) in logits.enumerated() where v > bestValue { (best, bestValue) = (i, v) }
-            return best
-        }
+        if options.isGreedy { return argmaxIndex(logits) }
         return sample(from: distribution(logits))
     }
 }
