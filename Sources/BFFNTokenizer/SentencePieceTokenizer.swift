@@ -97,12 +97,6 @@ public struct SentencePieceTokenizer: TextTokenizer {
     public func token(of id: Int) -> String? { id >= 0 && id < pieces.count ? pieces[id] : nil }
 
     public func id(of token: String) -> Int? { pieceIds[token] }
-
-    /// Whether `id` is a control piece (`<s>`, `</s>`) or the unknown piece.
-    public func isSpecial(_ id: Int) -> Bool {
-        let kind = bffn_sp_piece_kind(handle.pointer, Int32(id))
-        return kind == 1 || kind == 2
-    }
 }
 
 /// The model type recorded in a serialized SentencePiece ModelProto (field 2, TrainerSpec; its field 3,

@@ -48,24 +48,6 @@ extern "C" size_t bffn_sp_piece(const bffn_sp *sp, int32_t id, char *buf, size_t
     return piece.size();
 }
 
-extern "C" int32_t bffn_sp_piece_kind(const bffn_sp *sp, int32_t id) {
-    const auto &p = sp->processor;
-    if (id < 0 || id >= p.GetPieceSize()) return -1;
-    if (p.IsUnknown(id)) return 1;
-    if (p.IsControl(id)) return 2;
-    if (p.IsByte(id)) return 3;
-    if (p.IsUnused(id)) return 4;
-    return 0;
-}
-
-extern "C" int32_t bffn_sp_piece_id(const bffn_sp *sp, const char *piece, size_t count) {
-    try {
-        return sp->processor.PieceToId(std::string_view(piece, count));
-    } catch (...) {
-        return -1;
-    }
-}
-
 extern "C" int32_t bffn_sp_special_id(const bffn_sp *sp, int32_t which) {
     const auto &p = sp->processor;
     switch (which) {

@@ -20,10 +20,6 @@ void bffn_sp_free(bffn_sp *sp);
 int32_t bffn_sp_piece_count(const bffn_sp *sp);
 /// Copies the UTF-8 of piece `id` into buf (up to size bytes); returns the piece's full length in bytes.
 size_t bffn_sp_piece(const bffn_sp *sp, int32_t id, char *buf, size_t size);
-/// 0 normal, 1 unknown, 2 control, 3 byte, 4 unused, 5 user-defined.
-int32_t bffn_sp_piece_kind(const bffn_sp *sp, int32_t id);
-/// The id of a piece, or the unknown id when absent.
-int32_t bffn_sp_piece_id(const bffn_sp *sp, const char *piece, size_t count);
 /// 0 unk, 1 bos, 2 eos, 3 pad; -1 when the model has none.
 int32_t bffn_sp_special_id(const bffn_sp *sp, int32_t which);
 
