@@ -73,7 +73,7 @@ public final class ExpertCache: ExpertProvider, @unchecked Sendable {
     /// - Throws: `.budgetExceeded` naming what does not fit.
     public static func capacity(of pack: PackFile, budgetBytes: UInt64) throws -> Int {
         guard let e = pack.experts else { throw BFFNError(.unsupported, "a dense model has no experts to stream", file: pack.path, field: "experts") }
-        let dense = pack.tensors.reduce(UInt64(0)) { $0 + $1.bytes }
+        let dense = pack.denseBytes
         let room = budgetBytes > dense ? budgetBytes - dense : 0
         let slots = Int(room / e.blockBytes)
         guard slots >= e.count else {
@@ -81,6 +81,13 @@ public final class ExpertCache: ExpertProvider, @unchecked Sendable {
                             file: pack.path, field: "memory-budget")
         }
         return min(slots, e.layers * e.count)
+    }
+
+    /// The cache a deployment pack (one with a resident/streamed split) runs with by default: its resident
+    /// experts plus one layer's slots; nil for a pack without a split.
+    public static func deploymentCapacity(of pack: PackFile) -> Int? {
+        guard let e = pack.experts, e.residentCount < e.count else { return nil }
+        return e.layers * e.residentCount + e.count
     }
 
     /// A cache of `capacity` blocks over `pack`, with `prefetch` spare buffers for reading ahead (0: none).

@@ -188,6 +188,9 @@ public final class PackFile: @unchecked Sendable {
         self.attachments = attachments
     }
 
+    /// Bytes of every dense (non-expert) tensor together.
+    public var denseBytes: UInt64 { tensors.reduce(0) { $0 + $1.bytes } }
+
     /// The dense tensor named `name`.
     public func tensor(named name: String) -> DenseTensor? { index[name].map { tensors[$0] } }
 

@@ -101,8 +101,8 @@ struct BenchCommand: ParsableCommand {
             }
             // A budget given, or a deployment pack's split (its resident experts plus one layer's slots).
             var budgetGiven = try memory.budgetBytes()
-            if budgetGiven == nil, PackFile.isPack(path: model), let p = try? PackFile(path: model), let e = p.experts, e.residentCount < e.count {
-                budgetGiven = p.tensors.reduce(UInt64(0)) { $0 + $1.bytes } + UInt64(e.layers * e.residentCount + e.count) * e.blockBytes
+            if budgetGiven == nil, PackFile.isPack(path: model), let p = try? PackFile(path: model), let slots = ExpertCache.deploymentCapacity(of: p) {
+                budgetGiven = p.denseBytes + UInt64(slots) * p.experts!.blockBytes
             }
             if let budget = budgetGiven {
                 guard PackFile.isPack(path: model) else { throw BFFNError(.usage, "--memory-budget measures a .bfpk pack; convert the checkpoint first", file: model) }

@@ -52,7 +52,7 @@ struct ExpertCacheTests {
         let path = try Self.pack(Fixtures.trainedModel, nil, dir)
         let pack = try PackFile(path: path)
         let e = pack.experts!
-        let dense = pack.tensors.reduce(UInt64(0)) { $0 + $1.bytes }
+        let dense = pack.denseBytes
         #expect(try ExpertCache.capacity(of: pack, budgetBytes: dense + UInt64(e.count) * e.blockBytes) == e.count)
         #expect(try ExpertCache.capacity(of: pack, budgetBytes: 1 << 40) == e.layers * e.count)
         #expect(throws: BFFNError(.budgetExceeded, "")) { _ = try ExpertCache.capacity(of: pack, budgetBytes: dense) }
@@ -83,7 +83,7 @@ struct MemoryBudgetTests {
         let path = try ExpertCacheTests.pack(Fixtures.trainedModel, .q8(group: nil), dir)
         let pack = try PackFile(path: path)
         let e = pack.experts!
-        let dense = pack.tensors.reduce(UInt64(0)) { $0 + $1.bytes }
+        let dense = pack.denseBytes
         let expertBytes = UInt64(e.layers * e.count) * e.blockBytes
         let budget = dense + expertBytes / 2   // below the weights' size
         let capacity = try ExpertCache.capacity(of: pack, budgetBytes: budget)

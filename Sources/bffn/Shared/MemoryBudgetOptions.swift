@@ -33,12 +33,7 @@ struct MemoryBudgetOptions: ParsableArguments {
         }
         let pack = try PackFile(path: model)
         guard let e = pack.experts else { return nil }
-        let capacity: Int
-        if let budget {
-            capacity = try ExpertCache.capacity(of: pack, budgetBytes: budget)
-        } else if e.residentCount < e.count {
-            capacity = e.layers * e.residentCount + e.count
-        } else {
+        guard let capacity = try budget.map({ try ExpertCache.capacity(of: pack, budgetBytes: $0) }) ?? ExpertCache.deploymentCapacity(of: pack) else {
             return nil
         }
         // The read-ahead buffers come out of the budget, never below one layer's slots.
