@@ -32,21 +32,26 @@ public enum ExpertCacheSimulator {
     }
 
     /// The access stream of `trace`: block ids (layer · E + expert).
-    public static func accesses(_ trace: RoutingTrace) -> [Int] {
-        var out: [Int] = []
+    public static func accesses(_ trace: RoutingTrace) -> [Int] { stream(trace).blocks }
+
+    /// The access stream, and for each access the range of the (token, layer) group it belongs to.
+    static func stream(_ trace: RoutingTrace) -> (blocks: [Int], groups: [Range<Int>]) {
+        var blocks: [Int] = [], groups: [Range<Int>] = []
         for t in 0..<trace.tokenCount {
             for l in 0..<trace.layers {
-                for e in 0..<trace.experts where trace.scores[l][t * trace.experts + e] != 0 { out.append(l * trace.experts + e) }
+                let start = blocks.count
+                for e in 0..<trace.experts where trace.scores[l][t * trace.experts + e] != 0 { blocks.append(l * trace.experts + e) }
+                groups += Array(repeating: start..<blocks.count, count: blocks.count - start)
             }
         }
-        return out
+        return (blocks, groups)
     }
 
     /// Simulates `policy` with a cache of `capacity` blocks; blocks in `pinned` (layer · E + expert), counted
     /// within the capacity, are never evicted once read (what `ExpertCache` does with a deployment pack's
     /// resident experts).
     public static func simulate(_ trace: RoutingTrace, capacity: Int, policy: Policy, pinned fixed: Set<Int> = []) -> Result {
-        let stream = accesses(trace)
+        let (stream, groups) = Self.stream(trace)
         let blocks = trace.layers * trace.experts
         var result = Result(policy: policy, accesses: stream.count, hits: 0, bytesRead: 0, tokens: trace.tokenCount)
         guard capacity > 0 else {
@@ -75,20 +80,9 @@ public enum ExpertCacheSimulator {
             }
         }
         var upcoming = [Int](repeating: Int.max, count: blocks)   // Belady: next use of each cached block
-        // The (token, layer) group of each access: its blocks may not evict each other.
-        var groupEnd = [Int](repeating: 0, count: stream.count)
-        var start = 0
-        for t in 0..<trace.tokenCount {
-            for l in 0..<trace.layers {
-                let n = (0..<trace.experts).filter { trace.scores[l][t * trace.experts + $0] != 0 }.count
-                for i in start..<(start + n) { groupEnd[i] = start + n }
-                start += n
-            }
-        }
-        var groupStart = 0
         for (i, b) in stream.enumerated() {
-            if i >= groupEnd[max(groupStart, 0)] || i == 0 { groupStart = i }
-            let protected = Set(stream[groupStart..<groupEnd[i]])
+            // The blocks of this access's (token, layer) group may not evict each other.
+            let group = stream[groups[i]]
             uses[b] += 1
             if inCache[b] {
                 result.hits += 1
@@ -100,7 +94,7 @@ public enum ExpertCacheSimulator {
                 result.bytesRead += trace.expertBytes
                 if cached.count >= capacity - pinnedCount {
                     var victimIndex = -1
-                    for (k, c) in cached.enumerated() where !protected.contains(c) {
+                    for (k, c) in cached.enumerated() where !group.contains(c) {
                         if victimIndex < 0 { victimIndex = k; continue }
                         let v = cached[victimIndex]
                         let worse: Bool
