@@ -119,12 +119,8 @@ struct BPEModel: Sendable {
         var i = 0
         var previous: UInt32 = 0, previousUnknown = true
         while i < n {
-            // The next character: its value and byte length.
-            var c = UInt32(word[i]), length = 1
-            if !byteLevel && c >= 0x80 {
-                if c >= 0xF0 { length = 4; c &= 0x07 } else if c >= 0xE0 { length = 3; c &= 0x0F } else { length = 2; c &= 0x1F }
-                for k in 1..<length where i + k < n { c = c << 6 | UInt32(word[i + k] & 0x3F) }
-            }
+            // The next character (a byte for byte-level vocabularies): its value and byte length.
+            let (c, length) = byteLevel ? (UInt32(word[i]), 1) : utf8Scalar(word, at: i)
             // Its symbols.
             let id: Int32
             if byteLevel { id = byteSymbolIds[Int(c)] } else if c < 128 { id = asciiIds[Int(c)] } else if c < 65536 { id = bmpIds[Int(c)] } else { id = scalarIds[c] ?? -1 }

@@ -27,11 +27,7 @@ enum ByteLevelSplitter {
         offsets.reserveCapacity(text.count + 1)
         var i = 0
         while i < text.count {
-            var c = UInt32(text[i]), length = 1
-            if c >= 0x80 {
-                if c >= 0xF0 { length = 4; c &= 0x07 } else if c >= 0xE0 { length = 3; c &= 0x0F } else { length = 2; c &= 0x1F }
-                for k in 1..<length where i + k < text.count { c = c << 6 | UInt32(text[i + k] & 0x3F) }
-            }
+            let (c, length) = utf8Scalar(text, at: i)
             offsets.append(i)
             values.append(c)
             classes.append(c < 128 ? asciiClasses[Int(c)] : classify(Unicode.Scalar(c) ?? "\u{FFFD}"))

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Remembers the BPE result of short segments for the length of one `encode` call: text repeats its words, so
 /// most segments are found here instead of merged again. A pure memo of a pure function: results never depend
 /// on what is cached. Bounded: it empties itself when full.
@@ -58,7 +62,18 @@ struct SegmentCache {
     }
 }
 
+/// Whether the `n` bytes at `a` and `b` are equal.
 @inline(__always) func memcmpBytes(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ n: Int) -> Bool {
-    for k in 0..<n where a[k] != b[k] { return false }
-    return true
+    memcmp(a, b, n) == 0
+}
+
+/// The Unicode scalar value of the UTF-8 character starting at byte `i` of `text` (valid UTF-8), and its length
+/// in bytes.
+@inline(__always) func utf8Scalar(_ text: UnsafeBufferPointer<UInt8>, at i: Int) -> (value: UInt32, length: Int) {
+    var c = UInt32(text[i]), length = 1
+    if c >= 0x80 {
+        if c >= 0xF0 { length = 4; c &= 0x07 } else if c >= 0xE0 { length = 3; c &= 0x0F } else { length = 2; c &= 0x1F }
+        for k in 1..<length where i + k < text.count { c = c << 6 | UInt32(text[i + k] & 0x3F) }
+    }
+    return (c, length)
 }
