@@ -127,11 +127,9 @@ struct GenerateCommand: ParsableCommand {
             progress.finish()
             // Stream text as tokens are accepted (text prompts, not --json).
             let streamText = promptIds == nil && !printing.json
-            var stream = bundle.map { StreamingDetokenizer(tokenizer: $0.tokenizer) }
+            var stream = streamText ? bundle.map { StreamingDetokenizer(tokenizer: $0.tokenizer) } : nil
             let onToken: (Int) throws -> Void = { id in
-                guard streamText, var s = stream else { return }
-                FileHandleOutput.standardOutput(try s.push(id))
-                stream = s
+                if let piece = try stream?.push(id) { FileHandleOutput.standardOutput(piece) }
             }
             let ids: [Int], stopReason: StopReason, tokensPerSecond: Double, prefillSeconds: Double, expertsRead: Double
             var speculativeJSON: JSONValue? = nil
@@ -153,9 +151,7 @@ struct GenerateCommand: ParsableCommand {
                 let r = try GreedyDecoder.generate(engine, prompt: promptTokens, options: options, onToken: onToken)
                 (ids, stopReason, tokensPerSecond, prefillSeconds, expertsRead) = (r.generatedIds, r.stopReason, r.tokensPerSecond, r.prefillSeconds, r.expertsReadFraction)
             }
-            if streamText, var s = stream {
-                FileHandleOutput.standardOutput(try s.finish() + "\n")
-            }
+            if let rest = try stream?.finish() { FileHandleOutput.standardOutput(rest + "\n") }
             if stopReason == .contextLimit {
                 FileHandleOutput.standardError("bffn: warning: stopped at the model's context of \(engine.weights.config.maxPositionEmbeddings ?? 0) positions (max_position_embeddings)\n")
             }
