@@ -154,10 +154,9 @@ public struct SkillCardLayer: Sendable {
         return out
     }
 
+    /// a[ao ..< ao + n] · b[bo ..< bo + n], in the kernels' fixed reduction order (`Dot`).
     @inline(__always) static func dot(_ a: [Float], _ ao: Int, _ b: [Float], _ bo: Int, _ n: Int) -> Float {
-        var s: Float = 0
-        for k in 0..<n { s += a[ao + k] * b[bo + k] }
-        return s
+        a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in Dot.dot(ap.baseAddress! + ao, bp.baseAddress! + bo, n) } }
     }
 
     /// Parameters in all (router, router norm, experts with biases, LayerNorm).
