@@ -76,11 +76,8 @@ public struct DeploymentReport: Sendable {
         for l in 0..<L { for s in 0..<e.residentCount { resident.insert(l * E + e.order[l][s]) } }
         let result = ExpertCacheSimulator.simulate(trace, capacity: L * e.residentCount + E, policy: .lru, pinned: resident)
         // Resident experts are loaded with the pack: their first reads are not flash reads at decode time.
-        let accesses = ExpertCacheSimulator.accesses(trace)
-        let residentFirstReads = Set(accesses.filter { resident.contains($0) }).count
-        let residentAccesses = accesses.filter { resident.contains($0) }.count
-        let reads = Double(result.accesses - result.hits - residentFirstReads)
-        let streamRequests = Double(result.accesses - residentAccesses)
+        let reads = Double(result.accesses - result.hits - result.pinnedReads)
+        let streamRequests = Double(result.accesses - result.pinnedAccesses)
         let perToken = reads / Double(tokens)
         return FlashEstimate(streamSlots: E, streamHitRate: streamRequests > 0 ? 1 - reads / streamRequests : 1, readsPerToken: perToken,
                              bytesPerToken: perToken * Double(e.blockBytes),

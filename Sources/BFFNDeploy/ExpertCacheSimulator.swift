@@ -27,6 +27,8 @@ public enum ExpertCacheSimulator {
         public var accesses: Int, hits: Int
         public var bytesRead: Int
         public var tokens: Int
+        /// Accesses to pinned blocks, and of those the reads (each pinned block's first use).
+        public var pinnedAccesses = 0, pinnedReads = 0
         public var hitRate: Double { accesses > 0 ? Double(hits) / Double(accesses) : 1 }
         public var bytesPerToken: Double { tokens > 0 ? Double(bytesRead) / Double(tokens) : 0 }
     }
@@ -84,11 +86,13 @@ public enum ExpertCacheSimulator {
             // The blocks of this access's (token, layer) group may not evict each other.
             let group = stream[groups[i]]
             uses[b] += 1
+            if pinned[b] { result.pinnedAccesses += 1 }
             if inCache[b] {
                 result.hits += 1
             } else if pinned[b] {
                 // A pinned block: read once, kept in its reserved room.
                 result.bytesRead += trace.expertBytes
+                result.pinnedReads += 1
                 inCache[b] = true
             } else {
                 result.bytesRead += trace.expertBytes
