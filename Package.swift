@@ -62,17 +62,17 @@ let package = Package(
                 swiftSettings: kernelSettings),
         // The model: architecture and recognition, tensor names of every layout, tensor classes, and the weights
         // (ModelWeights / LayerWeights) resolved from a checkpoint.
-        .target(name: "BFFNModel", dependencies: ["BFFNCore", "BFFNCheckpoint", "BFFNKernels"]),
+        .target(name: "BFFNModel", dependencies: ["BFFNCore", "BFFNCheckpoint", "BFFNKernels", "BFFNTorchZip"]),
         // The BlockFFN forward pass, KV cache and decoding.
         .target(name: "BFFNEngine", dependencies: ["BFFNCore", "BFFNCheckpoint", "BFFNKernels", "BFFNModel"], swiftSettings: kernelSettings),
         // Speculative decoding: drafters (prompt lookup, a draft model), draft trees, lossless verification.
-        .target(name: "BFFNSpeculative", dependencies: ["BFFNCore", "BFFNEngine"]),
+        .target(name: "BFFNSpeculative", dependencies: ["BFFNCore", "BFFNEngine", "BFFNModel", "BFFNKernels"]),
         // Synthetic checkpoints with the published shapes and controlled routing sparsity.
         .target(name: "BFFNSynth", dependencies: ["BFFNCore", "BFFNModel", "BFFNSafetensors", "BFFNTorchZip"]),
         // The chunk-aware packed format (.bfpk): writer, reader, exporter, and engine weights from packs.
         .target(name: "BFFNPack", dependencies: ["BFFNCore", "BFFNCheckpoint", "BFFNSafetensors", "BFFNModel", "BFFNKernels"]),
         // `bffn verify`: a model against reference outputs or another model, with thresholds and reports.
-        .target(name: "BFFNVerify", dependencies: ["BFFNModel", "BFFNKernels", "BFFNCore", "BFFNSafetensors", "BFFNEngine", "BFFNPack", "BFFNSpeculative"]),
+        .target(name: "BFFNVerify", dependencies: ["BFFNCheckpoint", "BFFNModel", "BFFNKernels", "BFFNCore", "BFFNSafetensors", "BFFNEngine", "BFFNPack", "BFFNSpeculative"]),
         // `bffn pack`: device profiles, expert calibration, hot-first / resident packs, deployment reports.
         .target(name: "BFFNDeploy", dependencies: ["BFFNModel", "BFFNKernels", "BFFNCore", "BFFNCheckpoint", "BFFNEngine", "BFFNPack", "BFFNVerify", "BFFNSafetensors", "CBlockFFNSystem"]),
         // Debian's libsentencepiece (C++) behind a C interface.
@@ -105,7 +105,7 @@ let package = Package(
         .testTarget(name: "BFFNKernelsTests", dependencies: ["BFFNKernels", "BFFNCore", "BFFNTestSupport"]),
         .testTarget(name: "BFFNModelTests", dependencies: ["BFFNCore", "BFFNModel", "BFFNCheckpoint", "BFFNSafetensors", "BFFNTestSupport"]),
         .testTarget(name: "BFFNEngineTests", dependencies: ["BFFNModel", "BFFNCore", "BFFNCheckpoint", "BFFNEngine", "BFFNKernels", "BFFNSafetensors", "BFFNTestSupport"]),
-        .testTarget(name: "BFFNSpeculativeTests", dependencies: ["BFFNModel", "BFFNCore", "BFFNSpeculative", "BFFNEngine", "BFFNPack", "BFFNTestSupport"]),
+        .testTarget(name: "BFFNSpeculativeTests", dependencies: ["BFFNCheckpoint", "BFFNSafetensors", "BFFNTorchZip", "BFFNModel", "BFFNCore", "BFFNSpeculative", "BFFNEngine", "BFFNPack", "BFFNTestSupport"]),
         .testTarget(name: "BFFNVerifyTests", dependencies: ["BFFNSafetensors", "BFFNModel", "BFFNCore", "BFFNVerify", "BFFNKernels", "BFFNSpeculative", "BFFNEngine", "BFFNPack", "BFFNTestSupport"]),
         .testTarget(name: "BFFNDeployTests", dependencies: ["BFFNCore", "BFFNDeploy", "BFFNVerify", "BFFNEngine", "BFFNKernels", "BFFNModel", "BFFNPack", "BFFNTestSupport"]),
         .testTarget(name: "BFFNSynthTests", dependencies: ["BFFNModel", "BFFNCore", "BFFNSynth", "BFFNEngine", "BFFNCheckpoint", "BFFNTestSupport"]),

@@ -62,6 +62,52 @@ public struct DeploymentReport: Sendable {
         }
     }
 
+    /// Decoding with the EAGLE head the pack carries (nil without one): a bandwidth model of one draft-and-verify
+    /// step, using the acceptance and CLS_spec measured by the verification before writing (the published tree,
+    /// verified whole, on the held-back sequences).
+    public var eagle: EagleEstimate?
+
+    /// One EAGLE step reads the target's non-expert weights once and the union of the tree's experts once
+    /// ((1 - CLS_spec) of them) for the whole tree, and the head's weights and its LM-head rows once per tree
+    /// level (the catch-up rows ride with the root's level); it emits the mean acceptance length. Compute is not
+    /// modelled: on a device the tree's extra rows are assumed to hide under the reads, as the paper's chunk
+    /// kernels aim for.
+    public struct EagleEstimate: Sendable {
+        /// Nodes verified per step (the root included), and the tree's levels.
+        public var treeSize: Int, levels: Int
+        /// Tokens emitted per step and CLS_spec, as measured.
+        public var meanAcceptLength: Double, clsSpec: Double
+        /// Bytes per step: the target's (non-expert + union of experts) and the drafter's.
+        public var targetBytesPerStep: Double, draftBytesPerStep: Double
+        /// Tokens/s at the profile's bandwidth, and the plain decoding figure beside it.
+        public var tokensPerSecond: Double, plainTokensPerSecond: Double
+
+        public var json: JSONValue {
+            .object([("tree_size", .integer(treeSize)), ("levels", .integer(levels)), ("mean_accept_length", .double(meanAcceptLength)),
+                     ("cls_spec", .double(clsSpec)), ("target_bytes_per_step", .double(targetBytesPerStep)),
+                     ("draft_bytes_per_step", .double(draftBytesPerStep)), ("estimated_tokens_per_second", .double(tokensPerSecond)),
+                     ("plain_tokens_per_second", .double(plainTokensPerSecond)),
+                     ("speedup", .double(plainTokensPerSecond > 0 ? tokensPerSecond / plainTokensPerSecond : 0))])
+        }
+    }
+
+    /// The EAGLE estimate (nil when the pack carries no head or the verification measured no full tree).
+    static func eagleEstimate(profile: DeviceProfile, pack: PackFile, weights: ModelWeights, verification: VerificationReport,
+                              nonExpertBytes: Double, expertBytes: Double, plainBytesPerToken: Double) -> EagleEstimate? {
+        guard let carried = try? pack.eagleHead(), let sp = verification.speculative, let cls = sp.fullTreeSparsity else { return nil }
+        let a = weights.architecture
+        let target = nonExpertBytes + (1 - cls) * Double(a.numExperts * a.numLayers) * expertBytes
+        let headBytes = Double(carried.head.namedMatrices.reduce(0) { $0 + $1.matrix.byteCount })
+        let rowBytes = Double(weights.head.type.rowBytes(cols: weights.head.cols))
+        let levels = sp.draftLevels
+        let draft = Double(levels) * (headBytes + Double(carried.vocabulary.count) * rowBytes)
+        let bandwidth = profile.bandwidthBytesPerSecond
+        return EagleEstimate(treeSize: sp.draftTreeNodes + 1, levels: levels, meanAcceptLength: sp.meanAcceptLength, clsSpec: cls,
+                             targetBytesPerStep: target, draftBytesPerStep: draft,
+                             tokensPerSecond: sp.meanAcceptLength * bandwidth / (target + draft),
+                             plainTokensPerSecond: plainBytesPerToken > 0 ? bandwidth / plainBytesPerToken : 0)
+    }
+
     /// The estimate for `pack` (nil when the profile has no flash speed or every expert is resident).
     static func flashEstimate(profile: DeviceProfile, pack: PackFile, calibration: ExpertCalibration, memoryBytesPerToken: Double) -> FlashEstimate? {
         guard let speed = profile.flashBytesPerSecond, let e = pack.experts, e.residentCount < e.count, calibration.tokens > 0 else { return nil }
@@ -110,6 +156,8 @@ public struct DeploymentReport: Sendable {
         attachments = pack.attachments.map(\.name)
         slotOrder = e?.order ?? []
         flash = DeploymentReport.flashEstimate(profile: profile, pack: pack, calibration: calibration, memoryBytesPerToken: bytesPerToken)
+        eagle = DeploymentReport.eagleEstimate(profile: profile, pack: pack, weights: weights, verification: verification,
+                                               nonExpertBytes: nonExpertBytes, expertBytes: expertBytes, plainBytesPerToken: bytesPerToken)
     }
 
     var slotOrder: [[Int]]
@@ -176,6 +224,7 @@ public struct DeploymentReport: Sendable {
                 ("flash", flash?.json ?? .null),
             ])),
             ("per_chunk", .object(chunks)),
+            ("eagle", eagle?.json ?? .null),
             ("verification", .object([
                 ("passed", .bool(verification.passed)), ("quantization", .string(verification.quantization.rawValue)),
                 ("mean_kld", .double(verification.logits.meanKLD)), ("top1_agreement", .double(verification.logits.top1Agreement)),
@@ -218,6 +267,10 @@ public struct DeploymentReport: Sendable {
             if let b = bytesPerChunk(L), let t = impliedChunkTokensPerSecond(L) {
                 s += "    chunks of \(L): \(mb(b)) per chunk, \(mb(b / Double(L))) per token -> up to \(TextNumber.count(t)) tokens/s when every token is kept\n"
             }
+        }
+        if let g = eagle {
+            s += "    with the carried EAGLE head (tree of \(g.treeSize), \(g.levels) levels; measured here: \(fixed(g.meanAcceptLength, 2)) tokens per step, CLS_spec \(fixed(g.clsSpec, 3))): "
+            s += "\(mb(g.targetBytesPerStep)) target + \(mb(g.draftBytesPerStep)) draft per step -> about \(TextNumber.count(g.tokensPerSecond)) tokens/s (x\(fixed(g.plainTokensPerSecond > 0 ? g.tokensPerSecond / g.plainTokensPerSecond : 0, 2)) plain)\n"
         }
         if let b = measured {
             s += "  on this machine (bffn bench, \(b.threads) threads): decode \(fixed(b.decodeTokensPerSecond, 1)) tokens/s measured; "

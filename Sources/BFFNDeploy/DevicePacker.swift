@@ -19,6 +19,10 @@ public struct PackOptions: Sendable {
     public var calibrationName = "built-in"
     /// Files stored inside the pack (tokenizer files, generation_config.json).
     public var attachments: [String] = []
+    /// An EAGLE draft head folder carried in the pack, and the size of its reduced vocabulary (nil: every token);
+    /// the report then estimates the device's speed with EAGLE from the acceptance measured here.
+    public var draftHead: String?
+    public var draftVocabularySize: Int?
     /// Replace an existing output.
     public var overwrite = false
     /// Worker threads.
@@ -78,7 +82,11 @@ public enum DevicePacker {
         verify.maxNewTokens = 16
         verify.maxMeanKLD = options.maxMeanKLD
         verify.minTop1 = options.minTop1
-        try verify.useNGramChain(withinChunkOf: max(2, profile.maxChunkTokens))
+        if options.draftHead != nil {
+            try verify.useCarriedEagleTree(withinChunkOf: max(2, profile.maxChunkTokens))
+        } else {
+            try verify.useNGramChain(withinChunkOf: max(2, profile.maxChunkTokens))
+        }
         let verified = VerificationBox()
         var convertOptions = convert
         convertOptions.checkBeforeCommit = { [verify, heldBack] temporary in
@@ -127,6 +135,8 @@ public enum DevicePacker {
         var convert = try profile.convertOptions(for: weights)
         convert.threads = options.threads
         convert.attachments = options.attachments
+        convert.draftHead = options.draftHead
+        convert.draftVocabularySize = options.draftVocabularySize
         convert.overwrite = options.overwrite
         if a.numExperts > 0 { convert.expertOrder = calibration.hotFirstOrder }
         let layout = try PackLayout(weights: weights, options: convert)

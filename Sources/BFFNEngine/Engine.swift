@@ -181,8 +181,16 @@ public final class Engine {
         }
         // The final norm and head for the tokens that get logits (per token, so the rows are the same bits).
         let first = rows == .last ? T - 1 : 0, n = T - first
-        if first > 0 { h.removeFirst(first * H) }
-        Ops.rmsNorm(h, w.finalNorm, eps, n, H, into: &normed)
+        if options.captureFeatures {
+            // Every token's final-normed state (what an EAGLE head reads); the rows that get logits are the same bits.
+            Ops.rmsNorm(h, w.finalNorm, eps, T, H, into: &normed)
+            out.features = normed
+            out.featureWidth = H
+            if first > 0 { normed.removeFirst(first * H) }
+        } else {
+            if first > 0 { h.removeFirst(first * H) }
+            Ops.rmsNorm(h, w.finalNorm, eps, n, H, into: &normed)
+        }
         for i in 0..<(n * H) { normed[i] /= headScale }
         var logits = [Float](repeating: 0, count: n * V)
         Ops.matmul(normed, n, w.head, into: &logits, threads: options.threads)

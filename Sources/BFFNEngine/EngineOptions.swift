@@ -19,6 +19,9 @@ public struct EngineOptions: Sendable {
     public var captureRouterLogits = false
     /// Keep each layer's output hidden state (the residual stream after the layer) of the last call.
     public var captureHiddenStates = false
+    /// Keep every token's final-normed hidden state of the last call in `ForwardOutput.features` (what an EAGLE
+    /// draft head reads); the logits are unchanged.
+    public var captureFeatures = false
     public init(threads: Int = 1, ffnMode: FFNMode = .sparse, captureRouterScores: Bool = false, captureHiddenStates: Bool = false) {
         self.threads = threads
         self.ffnMode = ffnMode

@@ -13,6 +13,11 @@ public struct ForwardOutput: Sendable {
     public var expertsComputed: [Int]
     /// Per layer, T rows of H floats: the residual stream after the layer; empty unless captured.
     public var hiddenStates: [[Float]] = []
+    /// T rows of H floats: every token's hidden state after the final RMSNorm (before the head's division by
+    /// H / dim_model_base), the "feature" an EAGLE draft head reads; empty unless `captureFeatures`.
+    public var features: [Float] = []
+    /// Floats per row of `features` (H; 0 when not captured).
+    public var featureWidth = 0
     /// The vocabulary size (row width of `logits`).
     public var vocabSize: Int
 
@@ -25,6 +30,11 @@ public struct ForwardOutput: Sendable {
 
     /// The argmax of token `t`'s logits (ties go to the lowest index, as torch.argmax).
     public func argmax(at t: Int) -> Int { argmaxIndex(logits(at: t)) }
+
+    /// The feature (final-normed hidden state, H floats) of token `t` of the call; needs `captureFeatures`.
+    public func feature(at t: Int) -> ArraySlice<Float> {
+        features[(t * featureWidth)..<((t + 1) * featureWidth)]
+    }
 }
 
 /// The position of a row's largest value from its start (ties go to the lowest position, as torch.argmax).

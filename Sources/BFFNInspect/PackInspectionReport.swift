@@ -7,7 +7,23 @@ import BFFNPack
 public struct PackInspectionReport {
     public let pack: PackFile
 
-    public init(pack: PackFile) { self.pack = pack }
+    /// The carried draft head (nil when none, or when it does not load: `draftHeadError`).
+    public let draftHead: DraftHeadInspection?
+    public let draftHeadError: BFFNError?
+
+    public init(pack: PackFile) {
+        self.pack = pack
+        do {
+            draftHead = try pack.eagleHead().map { DraftHeadInspection(head: $0.head, vocabularies: $0.vocabulary.ids == nil ? [] : [$0.vocabulary.count], carried: true) }
+            draftHeadError = nil
+        } catch let e as BFFNError {
+            draftHead = nil
+            draftHeadError = e
+        } catch {
+            draftHead = nil
+            draftHeadError = BFFNError(.malformed, "\(error)", file: pack.path, field: "draft_head")
+        }
+    }
 
     /// Elements stored: dense tensors plus every expert block's up and down weights.
     public var parameterCount: UInt64 {
@@ -40,6 +56,8 @@ public struct PackInspectionReport {
                                         ("contiguous", .bool(e.residentCount == e.count || e.residentCount == 0))]))
             }
         }
+        let attachmentsJSON: JSONValue = .array(pack.attachments.map { .object([("name", .string($0.name)), ("bytes", .integer($0.bytes))]) })
+        let draftHeadJSON: JSONValue = draftHead?.json ?? .null
         return .object([
             ("format", "bfpk"), ("files", [.string(pack.path)]), ("version", .integer(PackHeader.version)),
             ("parameters", .integer(parameterCount)),
@@ -52,7 +70,8 @@ public struct PackInspectionReport {
             ])),
             ("quantization", pack.manifest["quantization"] ?? .null),
             ("experts", experts),
-            ("attachments", .array(pack.attachments.map { .object([("name", .string($0.name)), ("bytes", .integer($0.bytes))]) })),
+            ("attachments", attachmentsJSON),
+            ("draft_head", draftHeadJSON),
             ("provenance", pack.manifest["provenance"] ?? .null),
             ("tensors", .array(tensors)),
             ("warnings", []),
@@ -86,6 +105,7 @@ public struct PackInspectionReport {
             lines.append("  fitted    \(f["name"]?.stringValue ?? "?"): \(f["requested"]?.stringValue ?? "?") -> \(f["stored"]?.stringValue ?? "?") (the group does not divide its rows)")
         }
         for at in pack.attachments { lines.append("attachment  \(at.name) (\(at.bytes) bytes)") }
+        if let d = draftHead { lines.append(d.line) }
         if includeTensors {
             lines.append("")
             for t in pack.tensors {

@@ -17,6 +17,11 @@ public struct ConvertOptions: Sendable {
     public var alignment = 4096
     /// Files carried verbatim (tokenizer files, generation_config.json), stored under their base names.
     public var attachments: [String] = []
+    /// An EAGLE draft head folder to carry in the pack (formats/bfpk.md, "Draft head"), stored in its own dtype.
+    public var draftHead: String?
+    /// With `draftHead`: carry the reduced draft vocabulary of this many ids, read from the head folder's
+    /// `freq_<N>.pkl`; nil: the identity (every token).
+    public var draftVocabularySize: Int?
     /// Replace an existing output.
     public var overwrite = false
     /// Threads (the output does not depend on it).

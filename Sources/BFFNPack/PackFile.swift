@@ -65,6 +65,8 @@ public final class PackFile: @unchecked Sendable {
     public let tensors: [DenseTensor]
     public let experts: Experts?
     public let attachments: [Attachment]
+    /// The EAGLE draft head the pack carries (formats/bfpk.md, "Draft head"), or nil.
+    public let draftHead: DraftHeadSection?
     private let index: [String: Int]
 
     /// The path.
@@ -97,33 +99,12 @@ public final class PackFile: @unchecked Sendable {
         var index: [String: Int] = [:]
         var ranges: [(Range<UInt64>, String)] = []
         for t in ts {
-            guard let name = t["name"]?.stringValue, let shapeV = t["shape"]?.arrayElements, t["offset"] != nil, t["bytes"] != nil, t["crc32"] != nil
-            else { throw fail("tensors", "a tensor entry lacks name, dtype, shape, offset, bytes or crc32") }
-            let off: Int64 = try CheckedNumbers.integer(t["offset"], in: 0...(1 << 52), file: path, field: name + ".offset", offset: at)
-            let n: Int64 = try CheckedNumbers.integer(t["bytes"], in: 0...(1 << 52), file: path, field: name + ".bytes", offset: at)
-            let crc: UInt32 = try CheckedNumbers.integer(t["crc32"], in: 0...UInt32.max, file: path, field: name + ".crc32", offset: at)
-            let shape = try shapeV.map { v -> Int in
-                guard let d = v.intValue, d >= 0, d < Int64(Int32.max) else { throw fail(name, "shape must hold non-negative integers") }
-                return Int(d)
-            }
-            let storage = try StorageType(manifest: t, file: path, field: name, offset: at)
-            guard let elements = Shape.elementCount(shape), elements < 1 << 48 else {
-                throw BFFNError(.shapeMismatch, "shape \(Shape.describe(shape)) holds too many elements", file: path, field: name, offset: UInt64(off))
-            }
-            let cols = shape.count >= 2 ? shape.dropFirst().reduce(1, *) : (shape.first ?? 1)
-            let rows = shape.count >= 2 ? shape[0] : 1
-            guard elements >= 0, cols >= 0, UInt64(rows).multipliedReportingOverflow(by: UInt64(storage.rowBytes(cols: cols))) == (UInt64(n), false),
-                  storage.fits(cols: cols) else {
-                throw BFFNError(.shapeMismatch, "shape \(Shape.describe(shape)) of \(t["dtype"]?.stringValue ?? "?") does not take \(n) bytes",
-                                file: path, field: name, offset: UInt64(off))
-            }
-            guard UInt64(off) % 64 == 0, UInt64(off) >= 64, UInt64(off) + UInt64(n) <= dataEnd else {
-                throw BFFNError(.outOfBounds, "bytes \(off) ..< \(off + n) are not a 64-aligned range inside the data region", file: path, field: name, offset: UInt64(off))
-            }
+            let entry = try PackFile.tensorEntry(t, path: path, manifestOffset: at, dataEnd: dataEnd, section: "tensors")
+            let name = entry.name
             if index[name] != nil { throw BFFNError(.duplicateName, "tensor listed twice", file: path, field: name, offset: at) }
             index[name] = tensors.count
-            tensors.append(DenseTensor(name: name, storage: storage, shape: shape, offset: UInt64(off), bytes: UInt64(n), crc32: crc))
-            ranges.append((UInt64(off)..<UInt64(off + n), name))
+            tensors.append(entry)
+            ranges.append((entry.offset..<(entry.offset + entry.bytes), name))
         }
         var experts: Experts?
         if let x = m["experts"], x != .null {
@@ -178,6 +159,9 @@ public final class PackFile: @unchecked Sendable {
             attachments.append(Attachment(name: name, offset: off, bytes: n, crc32: crc))
             ranges.append((UInt64(off)..<UInt64(off + n), "attachment \(name)"))
         }
+        let draftHead = try PackFile.draftHeadSection(m["draft_head"], path: path, manifestOffset: at, dataEnd: dataEnd)
+        for t in draftHead?.tensors ?? [] { ranges.append((t.offset..<(t.offset + t.bytes), "draft_head \(t.name)")) }
+        if let v = draftHead?.vocabulary { ranges.append((v.offset..<(v.offset + v.bytes), "draft_head vocabulary")) }
         ranges.sort { $0.0.lowerBound < $1.0.lowerBound }
         for (a, b) in zip(ranges, ranges.dropFirst()) where a.0.upperBound > b.0.lowerBound {
             throw BFFNError(.badLayout, "overlaps \(a.1)", file: path, field: b.1, offset: b.0.lowerBound)
@@ -186,6 +170,7 @@ public final class PackFile: @unchecked Sendable {
         self.index = index
         self.experts = experts
         self.attachments = attachments
+        self.draftHead = draftHead
     }
 
     /// Bytes of every dense (non-expert) tensor together.
@@ -218,11 +203,46 @@ public final class PackFile: @unchecked Sendable {
                 }
             }
         }
-        for a in attachments {
+        for t in draftHead?.tensors ?? [] {
+            guard bytes(at: t.offset, count: t.bytes).withBytes({ CRC32.checksum($0) }) == t.crc32 else {
+                throw BFFNError(.checksumMismatch, "draft head tensor CRC-32 does not match", file: path, field: "draft_head \(t.name)", offset: t.offset)
+            }
+        }
+        for a in attachments + (draftHead?.vocabulary.map { [$0] } ?? []) {
             guard bytes(at: a.offset, count: a.bytes).withBytes({ CRC32.checksum($0) }) == a.crc32 else {
                 throw BFFNError(.checksumMismatch, "attachment CRC-32 does not match", file: path, field: a.name, offset: a.offset)
             }
         }
+    }
+
+    /// Parses and range-checks one tensor entry of the manifest (`section` names its list in errors).
+    /// - Throws: `.invalidJSON`, `.shapeMismatch` or `.outOfBounds` naming the tensor and offset.
+    static func tensorEntry(_ t: JSONValue, path: String, manifestOffset at: UInt64, dataEnd: UInt64, section: String) throws -> DenseTensor {
+        func fail(_ key: String, _ why: String) -> BFFNError { BFFNError(.invalidJSON, why, file: path, field: key, offset: at) }
+        guard let name = t["name"]?.stringValue, let shapeV = t["shape"]?.arrayElements, t["offset"] != nil, t["bytes"] != nil, t["crc32"] != nil
+        else { throw fail(section, "a tensor entry lacks name, dtype, shape, offset, bytes or crc32") }
+        let off: Int64 = try CheckedNumbers.integer(t["offset"], in: 0...(1 << 52), file: path, field: name + ".offset", offset: at)
+        let n: Int64 = try CheckedNumbers.integer(t["bytes"], in: 0...(1 << 52), file: path, field: name + ".bytes", offset: at)
+        let crc: UInt32 = try CheckedNumbers.integer(t["crc32"], in: 0...UInt32.max, file: path, field: name + ".crc32", offset: at)
+        let shape = try shapeV.map { v -> Int in
+            guard let d = v.intValue, d >= 0, d < Int64(Int32.max) else { throw fail(name, "shape must hold non-negative integers") }
+            return Int(d)
+        }
+        let storage = try StorageType(manifest: t, file: path, field: name, offset: at)
+        guard let elements = Shape.elementCount(shape), elements < 1 << 48 else {
+            throw BFFNError(.shapeMismatch, "shape \(Shape.describe(shape)) holds too many elements", file: path, field: name, offset: UInt64(off))
+        }
+        let cols = shape.count >= 2 ? shape.dropFirst().reduce(1, *) : (shape.first ?? 1)
+        let rows = shape.count >= 2 ? shape[0] : 1
+        guard elements >= 0, cols >= 0, UInt64(rows).multipliedReportingOverflow(by: UInt64(storage.rowBytes(cols: cols))) == (UInt64(n), false),
+              storage.fits(cols: cols) else {
+            throw BFFNError(.shapeMismatch, "shape \(Shape.describe(shape)) of \(t["dtype"]?.stringValue ?? "?") does not take \(n) bytes",
+                            file: path, field: name, offset: UInt64(off))
+        }
+        guard UInt64(off) % 64 == 0, UInt64(off) >= 64, UInt64(off) + UInt64(n) <= dataEnd else {
+            throw BFFNError(.outOfBounds, "bytes \(off) ..< \(off + n) are not a 64-aligned range inside the data region", file: path, field: name, offset: UInt64(off))
+        }
+        return DenseTensor(name: name, storage: storage, shape: shape, offset: UInt64(off), bytes: UInt64(n), crc32: crc)
     }
 
     static func architecture(_ v: JSONValue?, fail: (String, String) -> BFFNError) throws -> ModelArchitecture {

@@ -144,6 +144,9 @@ public enum PackWriter {
             attachmentsJSON.append(.object([("name", .string(name)), ("offset", .integer(offset)), ("bytes", .integer(f.size)),
                                             ("crc32", .integer(f.withBytes { CRC32.checksum($0) }))]))
         }
+        let draftHeadJSON = try options.draftHead.map {
+            try writeDraftHead(folder: $0, vocabularySize: options.draftVocabularySize, target: weights, to: out)
+        } ?? .null
         let sourceFiles = try sourceChecksums.result()
         let sourceBytes = sourceFiles.reduce(UInt64(0)) { $0 + $1.bytes }
         let sources: [JSONValue] = sourceFiles.map {
@@ -174,6 +177,7 @@ public enum PackWriter {
                 ("deployment", options.deployment ?? .null),
             ])),
             ("attachments", .array(attachmentsJSON)),
+            ("draft_head", draftHeadJSON),
         ])
         try out.pad(toMultipleOf: 64)
         let manifestOffset = out.bytesWritten

@@ -13,12 +13,15 @@
 ///   of 2 nodes after 32 plain steps, then after 64, 128, up to 512 while it keeps not paying (a draft model
 ///   must catch up on every token it skipped, so probing is not free).
 ///
-/// When even a draft that is always accepted could not beat a plain step, it stops drafting for good.
+/// When even a draft that is always accepted could not beat a plain step, it stops drafting for good; a draft of
+/// m nodes in a tree of depth D yields at most min(m, D) accepted tokens, whatever its width.
 ///
 /// One instance can serve several generations (verify's prompts), so what it learnt carries over.
 public final class AdaptiveDrafting {
     /// The most nodes a step may verify (the drafter's shape).
     public let maxNodes: Int
+    /// The drafter's depth: the most draft tokens one step can accept.
+    public let maxDepth: Int
     /// Steps taken, and those without a draft.
     public private(set) var steps = 0, plainSteps = 0
     private var plainSeconds: Double?, secondsPerNode: Double?, draftSeconds: Double?
@@ -28,10 +31,17 @@ public final class AdaptiveDrafting {
     /// Plain steps between probes while drafting does not pay, and the steps since the last probe.
     private var probeInterval = 32, sinceProbe = 0
 
-    /// A controller for drafts of at most `maxNodes` nodes.
-    public init(maxNodes: Int) {
+    /// A controller for drafts of at most `maxNodes` nodes in trees of at most `maxDepth` levels (nil: a chain,
+    /// as deep as it is long).
+    public init(maxNodes: Int, maxDepth: Int? = nil) {
         self.maxNodes = max(maxNodes, 0)
+        self.maxDepth = max(maxDepth ?? maxNodes, 0)
         probe = min(2, max(maxNodes, 0))
+    }
+
+    /// A controller for drafts of `shape`.
+    public convenience init(shape: DraftShape) {
+        self.init(maxNodes: shape.maxNodes, maxDepth: shape.depth)
     }
 
     /// The sizes considered: 0, 1, 2, 4, ... and `maxNodes`.
@@ -67,7 +77,7 @@ public final class AdaptiveDrafting {
         // When even a draft that is always accepted cannot beat a plain step (the drafter costs about as much as
         // the target: a draft model of the same size), stop drafting for good.
         if let plain = expectedSeconds(0), secondsPerNode != nil,
-           candidates.dropFirst().allSatisfy({ m in expectedSeconds(m).map { Double(1 + m) / $0 <= 1 / plain } ?? false }) {
+           candidates.dropFirst().allSatisfy({ m in expectedSeconds(m).map { Double(1 + min(m, maxDepth)) / $0 <= 1 / plain } ?? false }) {
             return 0
         }
         if observations.count < 3 || secondsPerNode == nil { return probe }

@@ -11,3 +11,14 @@ public protocol Drafter: AnyObject {
     /// - Throws: the drafter's errors (a draft model's token ids outside its vocabulary).
     func draft(context: [Int], shape: DraftShape) throws -> DraftTree
 }
+
+/// A drafter that reads the target's features: the final-normed hidden state of every committed position
+/// (`ForwardOutput.features`), as an EAGLE head does. The speculative decoder hands it the features of the prompt
+/// after the prompt pass and those of the accepted path after every verification, each with the token that
+/// follows it (the next prompt token, or the token emitted after it).
+public protocol FeatureDrafter: Drafter {
+    /// Takes committed positions: `features` holds one row of H floats per position, `nextTokens` the token that
+    /// follows each.
+    /// - Throws: `.usage` when the counts disagree; `.outOfBounds` for a token outside the vocabulary.
+    func observe(features: [Float], nextTokens: [Int]) throws
+}

@@ -29,7 +29,7 @@ public enum SpeculativeBenchmark {
                         plainSteps: max(plain.generatedIds.count - 1, 0), identical: true)]
         for adaptive in [false, true] {
             let r = try SpeculativeDecoder.generate(engine, drafter: drafter, shape: shape, prompt: prompt, options: GenerationOptions(maxNewTokens: tokens),
-                                                    adaptive: adaptive ? AdaptiveDrafting(maxNodes: shape.maxNodes) : nil)
+                                                    adaptive: adaptive ? AdaptiveDrafting(shape: shape) : nil)
             runs.append(Run(mode: adaptive ? "adaptive" : "fixed", tokensPerSecond: r.tokensPerSecond, steps: r.steps, meanAcceptLength: r.meanAcceptLength,
                             plainSteps: r.plainSteps, identical: r.generatedIds == plain.generatedIds))
         }

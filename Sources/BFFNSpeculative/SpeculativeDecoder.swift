@@ -31,6 +31,12 @@ public struct SpeculativeResult: Sendable {
     public var expertsReadFraction: Double
     /// Chunk-level sparsity of the verified chunks: 1 - mean(union size / E) over calls and layers.
     public var chunkSparsity: Double
+    /// Verification calls that checked the drafter's whole tree (`shape.maxNodes` nodes), and the sum over them of
+    /// the mean union fraction per layer: CLS_spec, the sparsity of the union over a full draft tree (paper
+    /// Appendix G), is 1 - sum / calls.
+    public var fullTreeCalls = 0, fullTreeUnionSum = 0.0
+    /// CLS_spec (nil when no call verified a full tree).
+    public var fullTreeSparsity: Double? { fullTreeCalls > 0 ? 1 - fullTreeUnionSum / Double(fullTreeCalls) : nil }
 }
 
 /// Greedy speculative decoding: a drafter proposes a chain or tree, the target checks every node in one
@@ -68,6 +74,11 @@ public enum SpeculativeDecoder {
         let E = target.weights.architecture.numExperts
         let layers = max(target.weights.architecture.numLayers, 1)
         var sampler = TokenSampler(options.sampling)
+        // A feature drafter (EAGLE) reads the target's final-normed hidden states of every committed position.
+        let featureDrafter = drafter as? FeatureDrafter
+        let savedCapture = target.options.captureFeatures
+        target.options.captureFeatures = savedCapture || featureDrafter != nil
+        defer { target.options.captureFeatures = savedCapture }
         let t0 = monotonicSeconds()
         let first = try target.forward(prompt, logits: .last)
         let t1 = monotonicSeconds()
@@ -76,6 +87,7 @@ public enum SpeculativeDecoder {
                                        expertsReadFraction: E == 0 ? 1 : 0, chunkSparsity: 0)
         guard options.maxNewTokens > 0 else { return result }
         var emitted = [sampler.next(first.logits(at: prompt.count - 1))]
+        try featureDrafter?.observe(features: first.features, nextTokens: Array(prompt.dropFirst()) + [emitted[0]])
         try onToken(emitted[0])
         var stop = options.stopReason(promptCount: prompt.count, generated: emitted)
         var unionSum = 0.0, tokensFromSteps = 0
@@ -132,6 +144,12 @@ public enum SpeculativeDecoder {
                 if stop != nil { break }
             }
             try target.commit(path: path.map { start + $0 }, from: start)
+            if let featureDrafter {
+                var features: [Float] = []
+                features.reserveCapacity(path.count * out.featureWidth)
+                for row in path { features += out.feature(at: row) }
+                try featureDrafter.observe(features: features, nextTokens: next)
+            }
             if let adaptive {
                 adaptive.record(nodes: tree.count, accepted: path.count - 1, callSeconds: callSeconds, draftSeconds: drafting)
                 if tree.count == 0 { result.plainSteps += 1 }
@@ -140,7 +158,14 @@ public enum SpeculativeDecoder {
             result.draftedTokens += tree.count
             result.acceptedTokens += path.count - 1
             tokensFromSteps += produced
-            if E > 0 { unionSum += Double(out.expertsComputed.reduce(0, +)) / Double(E * layers) }
+            if E > 0 {
+                let union = Double(out.expertsComputed.reduce(0, +)) / Double(E * layers)
+                unionSum += union
+                if tree.count == shape.maxNodes {
+                    result.fullTreeCalls += 1
+                    result.fullTreeUnionSum += union
+                }
+            }
         }
         result.stopReason = stop ?? .length
         result.decodeSeconds = monotonicSeconds() - t1

@@ -33,6 +33,12 @@ public struct SpeculativeSummary: Sendable {
     public var plainSteps = 0
     var plainTokens = 0, plainSeconds = 0.0, plainExperts = 0.0
     var speculativeTokens = 0, speculativeSeconds = 0.0, speculativeExperts = 0.0, chunkSparsitySum = 0.0
+    var fullTreeCalls = 0, fullTreeUnionSum = 0.0
+    /// The draft tree's node budget and levels (the shape verified).
+    public var draftTreeNodes = 0, draftLevels = 0
+    /// CLS_spec: the chunk sparsity of the calls that verified the drafter's whole tree (paper Appendix G; nil
+    /// when none did, e.g. when adaptive drafting always verified less).
+    public var fullTreeSparsity: Double? { fullTreeCalls > 0 ? 1 - fullTreeUnionSum / Double(fullTreeCalls) : nil }
 
     /// Tokens emitted per verification call.
     public var meanAcceptLength: Double { steps > 0 ? Double(accepted + steps) / Double(steps) : 0 }
@@ -69,6 +75,8 @@ public struct SpeculativeSummary: Sendable {
         speculativeSeconds += s.decodeSeconds
         speculativeExperts += s.expertsReadFraction * Double(n)
         chunkSparsitySum += s.chunkSparsity * Double(s.steps)
+        fullTreeCalls += s.fullTreeCalls
+        fullTreeUnionSum += s.fullTreeUnionSum
     }
 }
 
@@ -206,6 +214,8 @@ public struct VerificationReport: Sendable {
                 JSONMember("plain_expert_bytes_fraction_per_token", .double(s.plainExpertsRead)),
                 JSONMember("speculative_expert_bytes_fraction_per_token", .double(s.speculativeExpertsRead)),
                 JSONMember("verified_chunk_sparsity", .double(s.verifiedChunkSparsity)),
+                JSONMember("cls_spec", s.fullTreeSparsity.map { .double($0) } ?? .null),
+                JSONMember("full_tree_calls", .int(Int64(s.fullTreeCalls))),
                 JSONMember("plain_steps", .int(Int64(s.plainSteps))),
             ])))
         } else {
@@ -296,6 +306,11 @@ public struct VerificationReport: Sendable {
             s += "    tokens/s plain \(fixed(sp.plainTokensPerSecond, 1)), speculative \(fixed(sp.speculativeTokensPerSecond, 1))"
             s += sp.plainTokensPerSecond > 0 ? " (x\(fixed(sp.speculativeTokensPerSecond / sp.plainTokensPerSecond, 2)))\n" : "\n"
             s += "    expert bytes read per token: plain \(percent(sp.plainExpertsRead)), speculative \(percent(sp.speculativeExpertsRead)); verified-chunk sparsity \(percent(sp.verifiedChunkSparsity))\n"
+            if let spec = sp.fullTreeSparsity {
+                s += "    CLS_spec (union over the full \(sp.shape), \(sp.fullTreeCalls) calls) \(percent(spec))"
+                for L in [8, 32] { if let c = sparsity?.overall[L] { s += ", CLS\(L) \(percent(c))" } }
+                s += "\n"
+            }
         }
         if let sp = sparsity { s += "\n" + VerificationReport.sparsityTable(sp) }
         if let t = textEvaluation { s += "\n" + t.text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.isEmpty ? "" : "  " + $0 }.joined(separator: "\n") }

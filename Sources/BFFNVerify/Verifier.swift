@@ -1,3 +1,4 @@
+import BFFNCheckpoint
 import BFFNCore
 import BFFNEngine
 import BFFNModel
@@ -12,26 +13,59 @@ public enum DrafterChoice: Sendable, Equatable, CustomStringConvertible {
     case ngram
     /// A draft model at a path (checkpoint or .bfpk).
     case model(String)
+    /// An EAGLE head: a head folder or a pack carrying one at `path`, or (nil) the head the target pack carries;
+    /// `vocabulary` the reduced draft vocabulary size read from the folder's `freq_<N>.pkl` (nil: the identity, or
+    /// the carried vocabulary).
+    case eagle(path: String?, vocabulary: Int?)
 
-    /// Parses "none", "ngram" or "draft:PATH".
+    /// Parses "none", "ngram", "draft:PATH", "eagle" or "eagle:PATH".
     /// - Throws: `.usage` for anything else.
     public static func parse(_ text: String) throws -> DrafterChoice {
         if text == "none" { return .none }
         if text == "ngram" { return .ngram }
+        if text == "eagle" { return .eagle(path: nil, vocabulary: nil) }
+        if text.hasPrefix("eagle:"), text.count > 6 { return .eagle(path: String(text.dropFirst(6)), vocabulary: nil) }
         if text.hasPrefix("draft:"), text.count > 6 { return .model(String(text.dropFirst(6))) }
-        throw BFFNError(.usage, "a drafter is ngram, draft:PATH or none, not '\(text)'", field: "speculative")
+        throw BFFNError(.usage, "a drafter is ngram, draft:PATH, eagle, eagle:PATH or none, not '\(text)'", field: "speculative")
     }
 
-    /// Builds the drafter for a target with `vocabularySize` tokens (nil for `.none`).
-    /// - Throws: the draft model's loading errors; `.invalidConfig` for another vocabulary.
-    public func makeDrafter(vocabularySize: Int, threads: Int) throws -> Drafter? {
+    /// Builds the drafter for the target `target` opened from `targetPath` (nil for `.none`).
+    /// - Throws: the draft model's or head's loading errors; `.invalidConfig` for another vocabulary;
+    ///   `.shapeMismatch` for a head of another hidden size; `.usage` for `eagle` when the target carries no head.
+    public func makeDrafter(target: ModelWeights, targetPath: String?, threads: Int) throws -> Drafter? {
         switch self {
         case .none: return nil
         case .ngram: return NGramDrafter()
         case .model(let path):
             let engine = try Engine(weights: ModelWeights.open(path: path), options: EngineOptions(threads: threads))
-            return try ModelDrafter(engine: engine, vocabularySize: vocabularySize, name: description)
+            return try ModelDrafter(engine: engine, vocabularySize: target.architecture.vocabSize, name: description)
+        case .eagle(let path, let size):
+            let V = target.architecture.vocabSize
+            let source = path ?? targetPath
+            if let source, PackFile.isPack(path: source) {
+                guard let (head, carried) = try PackFile(path: source).eagleHead() else {
+                    throw BFFNError(.usage, "\(source) carries no EAGLE head (convert or pack it with --draft HEAD, or name one: eagle:PATH)",
+                                    file: source, field: "speculative")
+                }
+                guard size == nil || size == carried.count else {
+                    throw BFFNError(.usage, "the carried head drafts in \(carried.count) ids; --draft-vocab cannot change that", file: source, field: "draft-vocab")
+                }
+                return try EagleDrafter(head: head, vocabulary: carried, target: target, threads: threads, name: description)
+            }
+            guard let path else {
+                throw BFFNError(.usage, "the model is not a pack carrying an EAGLE head: name one with eagle:PATH", field: "speculative")
+            }
+            let head = try EagleHead(checkpoint: Checkpoint(path: path))
+            try head.check(targetHiddenSize: target.architecture.hiddenSize, file: path)
+            let vocabulary = try size.map { try DraftVocabulary.load(pickle: path + "/freq_\($0).pkl", size: $0, targetVocabulary: V) } ?? .identity(V)
+            return try EagleDrafter(head: head, vocabulary: vocabulary, target: target, threads: threads, name: description)
         }
+    }
+
+    /// This choice with a reduced draft vocabulary of `size` ids (EAGLE only; others unchanged).
+    public func withDraftVocabulary(_ size: Int?) -> DrafterChoice {
+        if case .eagle(let path, _) = self, let size { return .eagle(path: path, vocabulary: size) }
+        return self
     }
 
     public var description: String {
@@ -39,6 +73,7 @@ public enum DrafterChoice: Sendable, Equatable, CustomStringConvertible {
         case .none: return "none"
         case .ngram: return "ngram"
         case .model(let p): return "draft:\(p)"
+        case .eagle(let p, let v): return (p.map { "eagle:\($0)" } ?? "eagle") + (v.map { " (vocabulary \($0))" } ?? "")
         }
     }
 }
@@ -83,6 +118,17 @@ public struct VerifyOptions: Sendable {
         guard tokens >= 2 else { throw BFFNError(.usage, "a chunk of \(tokens) token(s) leaves no room for a draft", field: "max_chunk_tokens") }
         drafter = .ngram
         draftShape = try .chain(min(8, tokens - 1))
+    }
+
+    /// Limits the speculative check to calls of at most `tokens` tokens with the EAGLE head the verified pack
+    /// carries: the published dynamic tree (top-10, 3 levels) of at most 31 nodes, fewer when `tokens` is smaller,
+    /// always verified whole (no adaptive drafting), so the report's acceptance and CLS_spec are the tree's.
+    /// - Throws: `.usage` when `tokens` is below 2.
+    public mutating func useCarriedEagleTree(withinChunkOf tokens: Int) throws {
+        guard tokens >= 2 else { throw BFFNError(.usage, "a chunk of \(tokens) token(s) leaves no room for a draft", field: "max_chunk_tokens") }
+        drafter = .eagle(path: nil, vocabulary: nil)
+        draftShape = try .tree(width: 10, depth: 3, maxNodes: min(31, tokens - 1))
+        adaptiveDrafting = false
     }
 }
 
@@ -158,14 +204,15 @@ public enum Verifier {
             do { try PackFile(path: modelPath).verifyChecksums() } catch let e as BFFNError { report.integrityError = e.description }
         }
 
-        let drafter = try options.drafter.makeDrafter(vocabularySize: V, threads: options.threads)
+        let drafter = try options.drafter.makeDrafter(target: modelWeights, targetPath: modelPath, threads: options.threads)
         // One controller for every prompt: what it learns about costs and acceptance carries over.
-        let adaptive = options.adaptiveDrafting ? AdaptiveDrafting(maxNodes: options.draftShape.maxNodes) : nil
+        let adaptive = options.adaptiveDrafting ? AdaptiveDrafting(shape: options.draftShape) : nil
         let layers = modelWeights.architecture.numLayers
         var hiddenError = [Double](repeating: 0, count: layers), hiddenReference = [Double](repeating: 0, count: layers)
         var routerSequences: [[[Float]]] = [], routerLogitSequences: [[[Float]]] = []
         var jaccardSum = 0.0, jaccardCount = 0
         var speculative = SpeculativeSummary(drafter: options.drafter.description, shape: options.draftShape.description)
+        (speculative.draftTreeNodes, speculative.draftLevels) = (options.draftShape.maxNodes, options.draftShape.depth)
         let totalPositions = prompts.reduce(0) { $0 + $1.count }
         var positionsCompared = 0
         for (index, prompt) in prompts.enumerated() {

@@ -130,10 +130,10 @@ struct BenchCommand: ParsableCommand {
             }
             // Plain against speculative decoding in the same run, when a drafter is named.
             var speculative: [SpeculativeBenchmark.Run]? = nil
-            if let drafter = try drafting.drafter(default: .none).makeDrafter(vocabularySize: weights.architecture.vocabSize, threads: runs[0].threads) {
+            if let drafter = try drafting.drafter(default: .none).makeDrafter(target: weights, targetPath: model, threads: runs[0].threads) {
                 progress.note("plain against speculative decoding (\(drafter.name))")
                 let engine = try Engine(weights: weights, options: EngineOptions(threads: runs[0].threads))
-                speculative = try SpeculativeBenchmark.run(engine, drafter: drafter, shape: drafting.shape(), prompt: prompt, tokens: tokens)
+                speculative = try SpeculativeBenchmark.run(engine, drafter: drafter, shape: drafting.shape(for: drafting.drafter(default: .none)), prompt: prompt, tokens: tokens)
             }
             progress.finish()
             if printing.json {

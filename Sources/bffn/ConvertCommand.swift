@@ -64,6 +64,7 @@ struct ConvertCommand: ParsableCommand {
 
     @OptionGroup var skillCard: SkillCardOptions
     @OptionGroup var carrying: TokenizerCarryOptions
+    @OptionGroup var drafting: DraftHeadOptions
     @OptionGroup var threading: ThreadOptions
     @OptionGroup var overwriting: OverwriteOptions
     @OptionGroup var printing: OutputOptions
@@ -107,6 +108,8 @@ struct ConvertCommand: ParsableCommand {
             }
             let (attachments, carried) = carrying.attachments(source: source, explicit: attach)
             o.attachments = attachments
+            o.draftHead = drafting.draftHead
+            o.draftVocabularySize = drafting.draftVocab
             o.overwrite = overwriting.force
             o.threads = threading.threads
             let progress = ProgressReporter(label: "convert", options: printing)

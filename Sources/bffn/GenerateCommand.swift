@@ -134,16 +134,17 @@ struct GenerateCommand: ParsableCommand {
             let ids: [Int], stopReason: StopReason, tokensPerSecond: Double, prefillSeconds: Double, expertsRead: Double
             var speculativeJSON: JSONValue? = nil
             var note = ""
-            if let drafter = try drafting.drafter(default: .none).makeDrafter(vocabularySize: V, threads: threading.threads) {
-                let shape = try drafting.shape()
+            if let drafter = try drafting.drafter(default: .none).makeDrafter(target: engine.weights, targetPath: model, threads: threading.threads) {
+                let shape = try drafting.shape(for: drafting.drafter(default: .none))
                 let r = try SpeculativeDecoder.generate(engine, drafter: drafter, shape: shape, prompt: promptTokens, options: options,
-                                                        adaptive: drafting.fixedDraft ? nil : AdaptiveDrafting(maxNodes: shape.maxNodes), onToken: onToken)
+                                                        adaptive: drafting.fixedDraft ? nil : AdaptiveDrafting(shape: shape), onToken: onToken)
                 (ids, stopReason, tokensPerSecond, prefillSeconds, expertsRead) = (r.generatedIds, r.stopReason, r.tokensPerSecond, r.prefillSeconds, r.expertsReadFraction)
                 speculativeJSON = .object([
                     ("drafter", .string(drafter.name)), ("shape", .string(shape.description)),
                     ("steps", .integer(r.steps)), ("drafted_tokens", .integer(r.draftedTokens)),
                     ("accepted_tokens", .integer(r.acceptedTokens)), ("mean_accept_length", .double(r.meanAcceptLength)),
                     ("draft_seconds", .double(r.draftSeconds)), ("verified_chunk_sparsity", .double(r.chunkSparsity)),
+                    ("cls_spec", r.fullTreeSparsity.map { .double($0) } ?? .null),
                     ("adaptive", .bool(!drafting.fixedDraft)), ("plain_steps", .integer(r.plainSteps)),
                 ])
                 note = ", \(fixed(r.meanAcceptLength, 2)) tokens per step (\(drafter.name), \(shape)\(drafting.fixedDraft ? "" : ", adaptive: \(r.plainSteps) of \(r.steps) steps without a draft"))"

@@ -2,6 +2,7 @@ import ArgumentParser
 import BFFNCheckpoint
 import BFFNCore
 import BFFNInspect
+import BFFNModel
 import BFFNPack
 import BFFNTokenizer
 
@@ -50,6 +51,7 @@ struct InspectCommand: ParsableCommand {
             if PackFile.isPack(path: path) {
                 let pack = try PackFile(path: path)
                 let report = PackInspectionReport(pack: pack)
+                if let e = report.draftHeadError { throw e }
                 if check {
                     let progress = ProgressReporter(label: "inspect", options: printing)
                     progress.note("checking every CRC-32 of the pack")
@@ -69,6 +71,19 @@ struct InspectCommand: ParsableCommand {
                 return
             }
             let checkpoint = try Checkpoint(path: path)
+            if EagleHead.recognizes(checkpoint) {
+                // An EAGLE draft head in the published layout: its shape, not a model.
+                let head = DraftHeadInspection(head: try EagleHead(checkpoint: checkpoint), vocabularies: DraftHeadInspection.frequencyLists(in: modelFolder(of: path)), carried: false)
+                if printing.json {
+                    printing.emit(.object([("format", .string(checkpoint.format.rawValue)), ("kind", "eagle_draft_head"),
+                                           ("files", .array(checkpoint.filePaths.map { .string($0) })), ("draft_head", head.json)]))
+                } else {
+                    print("format      \(checkpoint.format.rawValue) (\(checkpoint.filePaths.joined(separator: ", ")))")
+                    print(head.line)
+                    print("note        a draft head, not a model: bffn generate/verify/bench MODEL --speculative eagle:\(self.path) drafts with it")
+                }
+                return
+            }
             let report = InspectionReport(checkpoint: checkpoint)
             let progress = ProgressReporter(label: "inspect", options: printing)
             if check { progress.note("reading every byte on \(threading.threads) thread\(threading.threads == 1 ? "" : "s")") }

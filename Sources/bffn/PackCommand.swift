@@ -62,6 +62,7 @@ struct PackCommand: ParsableCommand {
     var noBench = false
 
     @OptionGroup var carrying: TokenizerCarryOptions
+    @OptionGroup var drafting: DraftHeadOptions
     @OptionGroup var tokenizing: TokenizerOptions
     @OptionGroup var threading: ThreadOptions
     @OptionGroup var overwriting: OverwriteOptions
@@ -84,6 +85,8 @@ struct PackCommand: ParsableCommand {
             }
             let (attachments, carried) = carrying.attachments(source: source, explicit: attach)
             options.attachments = attachments
+            options.draftHead = drafting.draftHead
+            options.draftVocabularySize = drafting.draftVocab
             carrying.report(carried, printing: printing)
             options.overwrite = overwriting.force
             options.threads = threading.threads

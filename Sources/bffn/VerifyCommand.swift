@@ -102,7 +102,7 @@ struct VerifyCommand: ParsableCommand {
             options.objectiveChunkLength = objectiveChunk
             options.adaptiveDrafting = !drafting.fixedDraft
             options.drafter = try drafting.drafter(default: .ngram)
-            options.draftShape = try drafting.shape()
+            options.draftShape = try drafting.shape(for: options.drafter)
             let progress = ProgressReporter(label: "verify", options: printing, unit: .items("positions"))
             if progress.enabled || progress.verbose {
                 options.progress = { progress.note($0) }
@@ -168,9 +168,10 @@ struct VerifyCommand: ParsableCommand {
     }
 }
 
-/// The speculative-decoding options `generate` and `verify` share.
+/// The speculative-decoding options `generate`, `verify` and `bench` share.
 struct DraftOptions: ParsableArguments {
-    @Option(help: "Speculative decoding drafter: ngram, draft:PATH or none (generate's default: none; verify's: ngram).")
+    @Option(help: ArgumentHelp("Speculative decoding drafter: ngram, draft:PATH, eagle:PATH, eagle or none (generate's and bench's default: none; verify's: ngram).",
+                               discussion: "draft:PATH is a smaller model of the same vocabulary; eagle:PATH an EAGLE draft head (a folder in the published layout, or a pack carrying one); eagle alone the head the model's pack carries."))
     var speculative: String?
 
     @Option(help: "Draft chain length (1...32).")
@@ -179,24 +180,49 @@ struct DraftOptions: ParsableArguments {
     @Option(help: "Draft tree WIDTHxDEPTH (top-WIDTH children per node, at most 31 nodes), instead of a chain.")
     var tree: String?
 
+    @Option(help: "Nodes of a dynamic draft tree, the root included (2...64; EAGLE's default 32).")
+    var treeSize: Int?
+
+    @Option(help: "Levels of a dynamic draft tree below the root (EAGLE's num_iter; default 3).")
+    var draftDepth: Int?
+
+    @Option(help: "Children kept per expanded node and nodes expanded per level of a dynamic draft tree (EAGLE's top-k; default 10).")
+    var draftTopk: Int?
+
+    @Option(help: "With eagle:FOLDER: draft in the N most frequent tokens, read from FOLDER/freq_N.pkl (default: every token).")
+    var draftVocab: Int?
+
     @Flag(help: "Verify the drafter's whole draft at every step instead of adapting the draft size to the costs and acceptance measured in the run (adaptive drafting stops drafting when it does not pay).")
     var fixedDraft = false
 
     func validate() throws {
-        _ = try drafter(default: .none)
-        _ = try shape()
+        let choice = try drafter(default: .none)
+        _ = try shape(for: choice)
+        if draftVocab != nil, case .eagle = choice {} else if draftVocab != nil {
+            throw ValidationError("--draft-vocab applies to an EAGLE head (--speculative eagle:PATH)")
+        }
     }
 
     /// The drafter asked for, or `fallback`; usage errors become validation errors (exit 2).
     func drafter(default fallback: DrafterChoice) throws -> DrafterChoice {
         guard let speculative else { return fallback }
-        do { return try DrafterChoice.parse(speculative) } catch let e as BFFNError { throw ValidationError(e.reason) }
+        do { return try DrafterChoice.parse(speculative).withDraftVocabulary(draftVocab) } catch let e as BFFNError { throw ValidationError(e.reason) }
     }
 
-    /// The draft shape from `--tree` or `--draft-tokens`.
-    func shape() throws -> DraftShape {
+    /// The draft shape: `--tree`, else a dynamic tree when an EAGLE head drafts or --tree-size / --draft-depth /
+    /// --draft-topk are given (defaults 32 / 3 / 10), else a chain of `--draft-tokens`.
+    func shape(for choice: DrafterChoice) throws -> DraftShape {
         do {
-            if let tree { return try DraftShape.parseTree(tree) }
+            let nodes = try treeSize.map { size -> Int in
+                guard size >= 2 && size <= DraftShape.nodeLimit + 1 else {
+                    throw BFFNError(.usage, "--tree-size must be 2...\(DraftShape.nodeLimit + 1), not \(size)", field: "tree-size")
+                }
+                return size - 1
+            }
+            if let tree { return try DraftShape.parseTree(tree, maxNodes: nodes ?? 31) }
+            var dynamic = treeSize != nil || draftDepth != nil || draftTopk != nil
+            if case .eagle = choice { dynamic = true }
+            if dynamic { return try DraftShape.tree(width: draftTopk ?? 10, depth: draftDepth ?? 3, maxNodes: nodes ?? 31) }
             return try DraftShape.chain(draftTokens)
         } catch let e as BFFNError { throw ValidationError(e.reason) }
     }

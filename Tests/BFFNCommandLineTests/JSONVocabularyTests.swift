@@ -53,10 +53,11 @@ struct JSONVocabularyTests {
 
     @Test func everyCommandPrintsItsDocumentedKeys() throws {
         let docs = try Self.documented()
-        #expect(docs.count == 18)
+        #expect(docs.count == 19)
         let dir = TemporaryDirectory()
         let model = Fixtures.blockLinearReference, pack = dir.file("m.bfpk")
         try Self.check("inspect (checkpoint)", ["inspect", model, "--check"], docs: docs)
+        try Self.check("inspect (draft head)", ["inspect", Fixtures.trainedEagle], docs: docs)
         try Self.check("convert", ["convert", model, "-o", pack, "--quant", "q4/g64"], docs: docs)
         try Self.check("inspect (pack)", ["inspect", pack, "--check"], docs: docs)
         try Self.check("export", ["export", pack, "-o", dir.file("out")], docs: docs)

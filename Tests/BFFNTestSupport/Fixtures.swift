@@ -45,6 +45,8 @@ public enum Fixtures {
     public static let allModels: [String] = [blockReference, blockLinearReference] + engineModels
     /// The bundled trained model (docs/training.md): a real checkpoint with its tokenizer and PyTorch reference.
     public static let trainedModel = path("trained")
+    /// The EAGLE draft head trained for it (docs/training.md, "The EAGLE head"), with its PyTorch draft reference.
+    public static let trainedEagle = path("trained/eagle")
 
     /// The bytes of a fixture file.
     public static func bytes(_ path: String) throws -> [UInt8] {

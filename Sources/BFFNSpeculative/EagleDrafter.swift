@@ -1,0 +1,338 @@
+import BFFNCore
+import BFFNEngine
+import BFFNKernels
+import BFFNModel
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Drafting with an EAGLE head over the target's features, as the published engine does (docs/model.md, "EAGLE
+/// draft heads"): the head reads pairs (token t[i+1], feature f[i]) of the committed text, keeps its own KV cache,
+/// and grows a dynamic tree: the root's top-k, then `depth - 1` rounds in which the k best frontier tokens (by
+/// cumulative draft log-probability) are run, each paired with its parent's output feature, and give k children
+/// each; the tree is the `maxNodes` best of all candidates by cumulative log-probability (ties: the earlier
+/// candidate), which keeps parents before children.
+///
+/// The shape maps to the published hyper-parameters as width = top-k per iteration, depth = num_iter, maxNodes =
+/// tree_size - 1 (defaults 10, 3, 31). A smaller node budget (adaptive drafting) also runs fewer rows: at most
+/// `maxNodes` are expanded per round.
+///
+/// The head's arithmetic is float32 (the published engine rounds its scores to bf16; only speed depends on it:
+/// the target verifies every draft).
+public final class EagleDrafter: FeatureDrafter {
+    public let name: String
+    /// The head and the vocabulary it drafts in.
+    public let head: EagleHead
+    public let vocabulary: DraftVocabulary
+    /// The log-probabilities over the draft vocabulary at the root of the last tree (for reports and tests).
+    public private(set) var lastRootLogProbabilities: [Float] = []
+
+    let target: ModelWeights
+    let threads: Int
+    let H: Int, heads: Int, kvHeads: Int, headDim: Int
+    let eps: Float, embedScale: Float, headScale: Float
+    let invFrequencies: [Float]
+    let norm1: [Float], norm2: [Float], fcBias: [Float]
+    let layerNorms: [(input: [Float], post: [Float])]
+    /// The draft LM head: the target's head (identity vocabulary) or its rows of the draft vocabulary in float32.
+    let draftHead: WeightMatrix
+    let draftHeadStorage: UnsafeMutablePointer<Float>?
+    /// The committed cache: per layer, one row of kvHeads x headDim floats per EAGLE position.
+    var keys: [[Float]], values: [[Float]]
+    /// The draft rows of the tree being built, same layout.
+    var draftKeys: [[Float]], draftValues: [[Float]]
+    var committed = 0
+    /// Pairs observed and not yet run: features (H floats each) and the tokens that follow them.
+    var pendingFeatures: [Float] = [], pendingTokens: [Int] = []
+    /// The head's output for the last committed pair (the root's feature).
+    var rootOutput: [Float]?
+
+    /// - Parameters:
+    ///   - head: the head; its hidden size must equal the target's.
+    ///   - vocabulary: the draft vocabulary (identity: `.identity(V)`).
+    ///   - target: the target's weights (its embedding, head, norm epsilon and scales are used).
+    ///   - threads: threads for the head's matrix products.
+    /// - Throws: `.shapeMismatch` for a hidden size that differs; `.outOfBounds` for a vocabulary larger than the
+    ///   target's.
+    public init(head: EagleHead, vocabulary: DraftVocabulary, target: ModelWeights, threads: Int = 1, name: String = "eagle") throws {
+        let a = target.architecture, c = target.config
+        try head.check(targetHiddenSize: a.hiddenSize, file: nil)
+        guard vocabulary.count <= a.vocabSize else {
+            throw BFFNError(.outOfBounds, "a draft vocabulary of \(vocabulary.count) exceeds the target's \(a.vocabSize)", field: "draft vocabulary")
+        }
+        self.head = head
+        self.vocabulary = vocabulary
+        self.target = target
+        self.threads = max(1, threads)
+        self.name = name
+        H = a.hiddenSize
+        (heads, kvHeads, headDim) = (head.config.heads, head.config.kvHeads, head.config.headDim)
+        eps = Float(c.rmsNormEps ?? 1e-6)
+        embedScale = Float(c.scaleEmb ?? 1)
+        headScale = Float(Double(a.hiddenSize) / (c.dimModelBase ?? 1))
+        let theta = Float(head.config.ropeTheta ?? c.ropeTheta ?? 10000)
+        invFrequencies = (0..<(headDim / 2)).map { 1 / powf(theta, Float(2 * $0) / Float(head.config.headDim)) }
+        norm1 = head.inputNorm1.rowValues(0)
+        norm2 = head.inputNorm2.rowValues(0)
+        fcBias = head.fcBias.rowValues(0)
+        layerNorms = head.layers.map { ($0.inputNorm.rowValues(0), $0.postNorm.rowValues(0)) }
+        if let ids = vocabulary.ids {
+            let rows = UnsafeMutablePointer<Float>.allocate(capacity: ids.count * H)
+            for (k, id) in ids.enumerated() { target.head.loadRow(id, into: rows + k * H) }
+            draftHeadStorage = rows
+            draftHead = WeightMatrix(base: UnsafeRawPointer(rows), type: .f32, rows: ids.count, cols: H)
+        } else {
+            draftHeadStorage = nil
+            draftHead = target.head.rows(0, vocabulary.count)
+        }
+        keys = Array(repeating: [], count: head.layers.count)
+        values = keys
+        draftKeys = keys
+        draftValues = keys
+    }
+
+    deinit { draftHeadStorage?.deallocate() }
+
+    public func reset() {
+        for l in keys.indices { keys[l].removeAll(keepingCapacity: true); values[l].removeAll(keepingCapacity: true) }
+        committed = 0
+        pendingFeatures.removeAll()
+        pendingTokens.removeAll()
+        rootOutput = nil
+    }
+
+    public func observe(features: [Float], nextTokens: [Int]) throws {
+        guard features.count == nextTokens.count * H else {
+            throw BFFNError(.usage, "\(features.count) feature floats for \(nextTokens.count) tokens of width \(H)", field: "features")
+        }
+        for (i, t) in nextTokens.enumerated() where t < 0 || t >= target.architecture.vocabSize {
+            throw BFFNError(.outOfBounds, "token id \(t) at index \(i) is outside the vocabulary", field: "token ids")
+        }
+        pendingFeatures += features
+        pendingTokens += nextTokens
+    }
+
+    /// Builds the tree below the root (the last observed token); the context itself is not read (the head works
+    /// from the observed features).
+    /// - Throws: `.usage` when no features were observed since `reset()`.
+    public func draft(context: [Int], shape: DraftShape) throws -> DraftTree {
+        if !pendingTokens.isEmpty {
+            let n = pendingTokens.count
+            let out = run(tokens: pendingTokens, features: pendingFeatures, positions: Array(committed..<(committed + n)), ancestors: nil)
+            committed += n
+            rootOutput = Array(out[((n - 1) * H)..<(n * H)])
+            pendingTokens.removeAll()
+            pendingFeatures.removeAll()
+        }
+        guard let root = rootOutput else {
+            throw BFFNError(.usage, "the EAGLE drafter has no target features: run it through the speculative decoder", field: "features")
+        }
+        let k = max(1, min(shape.width, vocabulary.count)), budget = max(1, shape.maxNodes)
+        let rootLog = logProbabilities(root, rows: 1)
+        lastRootLogProbabilities = rootLog
+        // History: every candidate (score, draft index, parent history index, round row that produced it).
+        var scores: [Float] = [], drafted: [Int] = [], parents: [Int] = []
+        for t in topPositions(rootLog, count: k) {
+            scores.append(rootLog[t])
+            drafted.append(t)
+            parents.append(-1)
+        }
+        let rowsPerRound = min(k, budget)
+        // The rows of the next round: history index, the parent's output feature, the draft rows it attends to.
+        var frontier: [(entry: Int, feature: ArraySlice<Float>, ancestors: [Int])] =
+            (0..<min(rowsPerRound, scores.count)).map { ($0, root[...], []) }
+        for l in draftKeys.indices { draftKeys[l].removeAll(keepingCapacity: true); draftValues[l].removeAll(keepingCapacity: true) }
+        var draftRows = 0
+        if shape.depth >= 2 {
+            for round in 2...shape.depth {
+                let n = frontier.count
+                let tokens = frontier.map { vocabulary.token(drafted[$0.entry]) }
+                var features: [Float] = []
+                features.reserveCapacity(n * H)
+                for f in frontier { features += f.feature }
+                let firstRow = draftRows
+                let out = run(tokens: tokens, features: features, positions: Array(repeating: committed + round - 2, count: n),
+                              ancestors: frontier.map(\.ancestors))
+                draftRows += n
+                let logs = logProbabilities(out, rows: n)
+                let base = scores.count
+                var rowOf: [Int] = []
+                for r in 0..<n {
+                    let row = logs[(r * vocabulary.count)..<((r + 1) * vocabulary.count)]
+                    for t in topPositions(row, count: k) {
+                        scores.append(scores[frontier[r].entry] + row[row.startIndex + t])
+                        drafted.append(t)
+                        parents.append(frontier[r].entry)
+                        rowOf.append(r)
+                    }
+                }
+                if round == shape.depth { break }
+                let best = EagleDrafter.bestFirst(scores[base...].map { $0 }, count: rowsPerRound)
+                frontier = best.map { i in
+                    let r = rowOf[i]
+                    return (base + i, out[(r * H)..<((r + 1) * H)], frontier[r].ancestors + [firstRow + r])
+                }
+            }
+        }
+        var tree = DraftTree()
+        var nodeOf: [Int: Int] = [:]
+        for entry in EagleDrafter.bestFirst(scores, count: budget) {
+            let parent = parents[entry] < 0 ? -1 : nodeOf[parents[entry]]
+            guard let parent else { continue } // cannot happen: a child never outscores its parent
+            nodeOf[entry] = tree.add(vocabulary.token(drafted[entry]), parent: parent)
+        }
+        return tree
+    }
+
+    /// Indices of the `count` largest scores, descending, ties to the lower index.
+    static func bestFirst(_ scores: [Float], count: Int) -> [Int] {
+        Array(scores.indices.sorted { scores[$0] != scores[$1] ? scores[$0] > scores[$1] : $0 < $1 }.prefix(count))
+    }
+
+    /// Log-softmax over the draft vocabulary of the draft logits (h / (H / dim_model_base)) · W_head[vocabulary]ᵀ
+    /// for `rows` outputs.
+    func logProbabilities(_ h: [Float], rows: Int) -> [Float] {
+        let scaled = h.map { $0 / headScale }
+        let V = vocabulary.count
+        var logits = [Float](repeating: 0, count: rows * V)
+        product(scaled, rows, draftHead, into: &logits)
+        for r in 0..<rows {
+            var m = -Float.infinity
+            for j in 0..<V where logits[r * V + j] > m { m = logits[r * V + j] }
+            var sum = 0.0
+            for j in 0..<V { sum += Double(expf(logits[r * V + j] - m)) }
+            let logZ = m + Float(log(sum))
+            for j in 0..<V { logits[r * V + j] -= logZ }
+        }
+        return logits
+    }
+
+    /// Runs the head on pairs (tokens[i], feature row i) at `positions`. With `ancestors` nil the rows are
+    /// committed (appended to the cache, each seeing the cache and the rows before it); otherwise they are draft
+    /// rows, each seeing the committed cache, the draft rows listed and itself. Returns the outputs (n x H).
+    func run(tokens: [Int], features: [Float], positions: [Int], ancestors: [[Int]]?) -> [Float] {
+        let n = tokens.count
+        var embedded = [Float](repeating: 0, count: n * H)
+        for (i, t) in tokens.enumerated() {
+            let row = target.embedding.rowValues(t)
+            for j in 0..<H { embedded[i * H + j] = row[j] * embedScale }
+        }
+        // x = fc([RMSNorm1(e) ‖ RMSNorm2(f)]) + bias
+        var joined = [Float](repeating: 0, count: n * 2 * H)
+        let e = rmsNorm(embedded, norm1, n), f = rmsNorm(features, norm2, n)
+        for i in 0..<n {
+            for j in 0..<H {
+                joined[i * 2 * H + j] = e[i * H + j]
+                joined[i * 2 * H + H + j] = f[i * H + j]
+            }
+        }
+        var x = [Float](repeating: 0, count: n * H)
+        product(joined, n, head.fc, into: &x)
+        for i in 0..<n { for j in 0..<H { x[i * H + j] += fcBias[j] } }
+        let qWidth = heads * headDim, kvWidth = kvHeads * headDim, group = heads / kvHeads
+        let scale = 1 / Float(headDim).squareRoot()
+        for (l, layer) in head.layers.enumerated() {
+            let a = l == 0 ? x : rmsNorm(x, layerNorms[l].input, n)
+            var q = [Float](repeating: 0, count: n * qWidth), k = [Float](repeating: 0, count: n * kvWidth), v = k
+            product(a, n, layer.q, into: &q)
+            product(a, n, layer.k, into: &k)
+            product(a, n, layer.v, into: &v)
+            rope(&q, heads, positions)
+            rope(&k, kvHeads, positions)
+            let committedBefore = keys[l].count / kvWidth, draftBefore = draftKeys[l].count / kvWidth
+            if ancestors == nil {
+                keys[l] += k
+                values[l] += v
+            } else {
+                draftKeys[l] += k
+                draftValues[l] += v
+            }
+            var attended = [Float](repeating: 0, count: n * qWidth)
+            keys[l].withUnsafeBufferPointer { ck in values[l].withUnsafeBufferPointer { cv in
+            draftKeys[l].withUnsafeBufferPointer { dk in draftValues[l].withUnsafeBufferPointer { dv in
+                for i in 0..<n {
+                    // The key/value rows row i sees: committed rows, then draft rows.
+                    var rows: [(UnsafePointer<Float>, UnsafePointer<Float>)] = []
+                    if let ancestors {
+                        for r in 0..<committedBefore { rows.append((ck.baseAddress! + r * kvWidth, cv.baseAddress! + r * kvWidth)) }
+                        for r in ancestors[i] + [draftBefore + i] { rows.append((dk.baseAddress! + r * kvWidth, dv.baseAddress! + r * kvWidth)) }
+                    } else {
+                        for r in 0...(committedBefore + i) { rows.append((ck.baseAddress! + r * kvWidth, cv.baseAddress! + r * kvWidth)) }
+                    }
+                    q.withUnsafeBufferPointer { qp in
+                        var weights = [Float](repeating: 0, count: rows.count)
+                        for hd in 0..<heads {
+                            let qv = qp.baseAddress! + i * qWidth + hd * headDim, kvOffset = (hd / group) * headDim
+                            var m = -Float.infinity
+                            for (r, row) in rows.enumerated() {
+                                let s = Dot.dot(qv, UnsafeRawPointer(row.0 + kvOffset), .f32, headDim) * scale
+                                weights[r] = s
+                                if s > m { m = s }
+                            }
+                            var sum: Float = 0
+                            for r in weights.indices { weights[r] = expf(weights[r] - m); sum += weights[r] }
+                            let o = i * qWidth + hd * headDim
+                            for (r, row) in rows.enumerated() {
+                                let w = weights[r] / sum
+                                for j in 0..<headDim { attended[o + j] += w * row.1[kvOffset + j] }
+                            }
+                        }
+                    }
+                }
+            } } } }
+            var o = [Float](repeating: 0, count: n * H)
+            product(attended, n, layer.o, into: &o)
+            for i in 0..<(n * H) { x[i] += o[i] }
+            let y = rmsNorm(x, layerNorms[l].post, n)
+            let I = head.config.intermediateSize
+            var gate = [Float](repeating: 0, count: n * I), up = gate
+            product(y, n, layer.gate, into: &gate)
+            product(y, n, layer.up, into: &up)
+            for i in 0..<(n * I) { gate[i] = gate[i] / (1 + expf(-gate[i])) * up[i] }
+            var down = [Float](repeating: 0, count: n * H)
+            product(gate, n, layer.down, into: &down)
+            for i in 0..<(n * H) { x[i] += down[i] }
+        }
+        return x
+    }
+
+    /// Rotate-half RoPE on each of `count` heads of every row, at the row's position.
+    func rope(_ x: inout [Float], _ count: Int, _ positions: [Int]) {
+        let half = headDim / 2, width = count * headDim
+        for (i, p) in positions.enumerated() {
+            for j in 0..<half {
+                let angle = Float(p) * invFrequencies[j]
+                let c = cosf(angle), s = sinf(angle)
+                for hd in 0..<count {
+                    let o = i * width + hd * headDim
+                    let a = x[o + j], b = x[o + j + half]
+                    x[o + j] = a * c - b * s
+                    x[o + j + half] = b * c + a * s
+                }
+            }
+        }
+    }
+
+    /// RMSNorm of `n` rows of H floats with `weight`, the mean in `Dot`'s order (as the engine's).
+    func rmsNorm(_ x: [Float], _ weight: [Float], _ n: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: n * H)
+        x.withUnsafeBufferPointer { xp in
+            for t in 0..<n {
+                let row = xp.baseAddress! + t * H
+                let inv = 1 / (Dot.dot(row, UnsafeRawPointer(row), .f32, H) / Float(H) + eps).squareRoot()
+                for j in 0..<H { out[t * H + j] = weight[j] * (row[j] * inv) }
+            }
+        }
+        return out
+    }
+
+    /// out[n, w.rows] = x[n, w.cols] · wᵀ.
+    func product(_ x: [Float], _ n: Int, _ w: WeightMatrix, into out: inout [Float]) {
+        x.withUnsafeBufferPointer { xp in
+            out.withUnsafeMutableBufferPointer { op in
+                MatMul.run(x: xp.baseAddress!, tokens: n, xStride: w.cols, w: w, out: op.baseAddress!, outStride: w.rows, threads: threads)
+            }
+        }
+    }
+}
