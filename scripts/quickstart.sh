@@ -2,10 +2,11 @@
 # The quick start: installs missing system libraries, builds bffn in release mode, and runs the main job on the
 # bundled default model, fixtures/trained (a BlockFFN trained for real: docs/training.md):
 #   1. the engine against the training-side PyTorch outputs;
-#   2. convert to q8 and to q4 (head and embeddings q8; the tokenizer files travel inside each pack), and check the q4 pack's checksums;
+#   2. convert to q8 (carrying the bundled EAGLE draft head) and to q4 (head and embeddings q8; the tokenizer files
+#      travel inside each pack), and check the q4 pack's checksums;
 #   3. verify both packs against the source on held-out prompts and held-out text (KL divergence, top-1,
 #      perplexity ratio, the sparsity table with the paper's objectives);
-#   4. generate text from a text prompt with the q8 pack, speculatively, the q4 pack drafting.
+#   4. generate text from a text prompt with the q8 pack, speculatively, its EAGLE head drafting.
 # Exits non-zero when any step fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,14 +18,14 @@ OUT=${BFFN_OUT:-out/quickstart}
 mkdir -p "$OUT"
 step() { echo; echo "== bffn $*"; "$BFFN" "$@"; }
 step verify "$MODEL" --reference "$MODEL/reference.safetensors" --speculative none
-step convert "$MODEL" -o "$OUT/model-q8.bfpk" --quant q8 --force
+step convert "$MODEL" -o "$OUT/model-q8.bfpk" --quant q8 --draft "$MODEL/eagle" --force
 # q4 experts and attention; the embedding and head at q8 (on this small model they hold a third of the
 # weights and a q4 head costs most of the KL divergence: mean 0.053 on the held-out prompts, over the q4 limit).
 step convert "$MODEL" -o "$OUT/model-q4.bfpk" --quant q4 --override head=q8 embeddings=q8 --force
 step inspect "$OUT/model-q4.bfpk" --check
-for q in q8 q4; do
-  step verify "$OUT/model-$q.bfpk" --reference "$MODEL" --prompts "$MODEL/prompts.txt" --text "$MODEL/heldout.txt" \
-    --context 256 --speculative ngram --tree 2x4
-done
-step generate "$OUT/model-q8.bfpk" --prompt "The list type is" --max-new-tokens 64 \
-  --speculative "draft:$OUT/model-q4.bfpk" --draft-tokens 4
+# q8: speculative check with the carried EAGLE head's full tree (acceptance and CLS_spec); q4: prompt lookup.
+step verify "$OUT/model-q8.bfpk" --reference "$MODEL" --prompts "$MODEL/prompts.txt" --text "$MODEL/heldout.txt" \
+  --context 256 --speculative eagle --fixed-draft
+step verify "$OUT/model-q4.bfpk" --reference "$MODEL" --prompts "$MODEL/prompts.txt" --text "$MODEL/heldout.txt" \
+  --context 256 --speculative ngram --tree 2x4
+step generate "$OUT/model-q8.bfpk" --prompt "The list type is" --max-new-tokens 64 --speculative eagle

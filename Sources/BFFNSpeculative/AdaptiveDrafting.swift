@@ -22,6 +22,9 @@ public final class AdaptiveDrafting {
     public let maxNodes: Int
     /// The drafter's depth: the most draft tokens one step can accept.
     public let maxDepth: Int
+    /// The most positions a feature drafter (EAGLE) runs to catch up before a draft (its `catchUpLimit`): a
+    /// probe after many plain steps, or the first draft after a long prompt, costs at most this many head rows.
+    public var catchUpLimit = 16
     /// Steps taken, and those without a draft.
     public private(set) var steps = 0, plainSteps = 0
     private var plainSeconds: Double?, secondsPerNode: Double?, draftSeconds: Double?

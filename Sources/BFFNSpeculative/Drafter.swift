@@ -21,4 +21,7 @@ public protocol FeatureDrafter: Drafter {
     /// follows each.
     /// - Throws: `.usage` when the counts disagree; `.outOfBounds` for a token outside the vocabulary.
     func observe(features: [Float], nextTokens: [Int]) throws
+    /// The most observed positions a draft runs (nil: every one); the speculative decoder sets it while adaptive
+    /// drafting decides, so that a probe after a stretch of plain steps does not pay for the whole stretch.
+    var catchUpLimit: Int? { get set }
 }

@@ -25,6 +25,11 @@ public final class EagleDrafter: FeatureDrafter {
     /// The head and the vocabulary it drafts in.
     public let head: EagleHead
     public let vocabulary: DraftVocabulary
+    /// The most observed pairs a draft runs before building its tree (nil: all). After a stretch without drafts
+    /// (adaptive drafting found they did not pay) the head would otherwise catch up on every skipped position, a
+    /// cost of the stretch's length; with a limit it runs the last pairs only and its cache lacks the others,
+    /// which changes its drafts, never the output.
+    public var catchUpLimit: Int?
     /// The log-probabilities over the draft vocabulary at the root of the last tree (for reports and tests).
     public private(set) var lastRootLogProbabilities: [Float] = []
 
@@ -118,9 +123,12 @@ public final class EagleDrafter: FeatureDrafter {
     /// - Throws: `.usage` when no features were observed since `reset()`.
     public func draft(context: [Int], shape: DraftShape) throws -> DraftTree {
         if !pendingTokens.isEmpty {
-            let n = pendingTokens.count
-            let out = run(tokens: pendingTokens, features: pendingFeatures, positions: Array(committed..<(committed + n)), ancestors: nil)
-            committed += n
+            let all = pendingTokens.count
+            // With a catch-up limit, only the last pairs run, at their own positions; the cache lacks the others.
+            let skip = catchUpLimit.map { max(0, all - max($0, 1)) } ?? 0, n = all - skip
+            let out = run(tokens: Array(pendingTokens[skip...]), features: Array(pendingFeatures[(skip * H)...]),
+                          positions: Array((committed + skip)..<(committed + all)), ancestors: nil)
+            committed += all
             rootOutput = Array(out[((n - 1) * H)..<(n * H)])
             pendingTokens.removeAll()
             pendingFeatures.removeAll()

@@ -65,7 +65,8 @@ public enum SpeculativeDecoder {
     /// - Throws: `.usage` for an empty prompt or one longer than the context; the engine's and drafter's errors;
     ///   whatever `onToken` throws.
     /// With `adaptive`, each step verifies as many draft nodes as that controller finds pays (none when drafting
-    /// does not), from the costs and acceptance it has measured; the output is the same either way.
+    /// does not), from the costs and acceptance it has measured; the output is the same either way. A feature
+    /// drafter then catches up on at most `adaptive.catchUpLimit` positions per draft.
     public static func generate(_ target: Engine, drafter: Drafter, shape: DraftShape, prompt: [Int], options: GenerationOptions,
                                 adaptive: AdaptiveDrafting? = nil, onToken: (Int) throws -> Void = { _ in }) throws -> SpeculativeResult {
         try options.check(prompt: prompt)
@@ -79,6 +80,9 @@ public enum SpeculativeDecoder {
         let savedCapture = target.options.captureFeatures
         target.options.captureFeatures = savedCapture || featureDrafter != nil
         defer { target.options.captureFeatures = savedCapture }
+        let savedLimit = featureDrafter?.catchUpLimit
+        if let adaptive, featureDrafter != nil { featureDrafter?.catchUpLimit = adaptive.catchUpLimit }
+        defer { featureDrafter?.catchUpLimit = savedLimit }
         let t0 = monotonicSeconds()
         let first = try target.forward(prompt, logits: .last)
         let t1 = monotonicSeconds()

@@ -153,6 +153,7 @@ struct BenchCommand: ParsableCommand {
                     print("  peak RSS \(mb(r.peakRSSBytes)) MB; budget \(mb(r.memoryLimitBytes)) MB = weights \(mb(r.weightBytes)) MB + 10 % + KV cache \(mb(r.kvCacheBytes)) MB" + (r.peakRSSBytes <= r.memoryLimitBytes ? "" : " (over)"))
                 }
                 if let speculative {
+                    print("speculative decoding (\(drafting.speculative ?? "")), \(tokens) tokens after the prompt, the fastest of 3 alternated runs each:")
                     let plain = speculative[0].tokensPerSecond
                     for r in speculative {
                         var line = "\(r.mode.padding(toLength: 9)) \(fixed(r.tokensPerSecond, 1)) tok/s"

@@ -28,12 +28,16 @@ struct GenerateCommand: ParsableCommand {
         run that matches its own greedy choice plus one more token; the output is identical to plain greedy \
         decoding. Under sampling, each draft token is accepted with the target's probability of it and otherwise \
         resampled from the rest, so the text follows the target's distribution exactly. Drafters: ngram (prompt \
-        lookup) and draft:PATH (another model with the same vocabulary, e.g. the q4 pack of the model).
+        lookup), draft:PATH (another model with the same vocabulary, e.g. the q4 pack of the model) and \
+        eagle:PATH (an EAGLE draft head in the published layout; eagle alone: the head the model's pack carries), \
+        which grows the published dynamic tree (--tree-size 32, --draft-depth 3, --draft-topk 10). Each step \
+        drafts only as much as the run's measurements say pays (--fixed-draft: always the whole draft).
 
         Examples:
           bffn generate fixtures/trained --prompt "The list type" --max-new-tokens 40
           bffn generate model.bfpk --prompt "What is a tuple?" --chat --temperature 0.7 --top-p 0.9 --seed 1
           bffn generate model.bfpk --prompt-file prompt.txt --speculative draft:model-q4.bfpk --json
+          bffn generate fixtures/trained --prompt "import os" --speculative eagle:fixtures/trained/eagle
           bffn generate fixtures/reference/mla-blocklinear-rms-bf16-bin --prompt-ids 5,17,42 --max-new-tokens 16
         """
     )
