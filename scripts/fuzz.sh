@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing (libFuzzer + AddressSanitizer) of one parser: scripts/fuzz.sh TARGET [SECONDS] [JOBS]
 # TARGET: safetensors shard-index zip pickle torch-bin bfpk bfpk-manifest config reference profile tokens tokenizer
-# sentencepiece layer-pack trace
+# sentencepiece layer-pack trace draft-vocabulary
 # (or "all": each in turn). Builds every library instrumented, with bounds checks kept (-assert-config Debug), in
 # .build-fuzz; starts from the committed seeds in fixtures/fuzz/corpus/TARGET (the corpus it grows lives in
 # out/fuzz/TARGET); stops after SECONDS (default 600). A crash writes out/fuzz/TARGET/crash-*: minimise it with
@@ -31,7 +31,7 @@ swiftc -O -sanitize=fuzzer,address -parse-as-library -assert-config Debug -I .bu
   -ljson-c -lz -lsentencepiece -lstdc++ -o .build-fuzz/bffn-libfuzz 2>&1 | grep -v "warning: Cannot export local symbol" >&2 || true
 BIN=.build-fuzz/bffn-libfuzz
 targets=("$TARGET")
-[ "$TARGET" = all ] && targets=(safetensors shard-index zip pickle torch-bin bfpk bfpk-manifest config reference profile tokens tokenizer sentencepiece layer-pack trace)
+[ "$TARGET" = all ] && targets=(safetensors shard-index zip pickle torch-bin bfpk bfpk-manifest config reference profile tokens tokenizer sentencepiece layer-pack trace draft-vocabulary)
 # Several jobs only when asked: libFuzzer's -jobs mode writes fuzz-N.log into the current folder, so two
 # scripts/fuzz.sh runs with JOBS > 1 must not share one.
 parallel=()
@@ -41,7 +41,7 @@ for t in "${targets[@]}"; do
   mkdir -p "out/fuzz/$t"
   dict=()
   case "$t" in
-    pickle) dict=(-dict=fixtures/fuzz/pickle.dict) ;;
+    pickle|draft-vocabulary) dict=(-dict=fixtures/fuzz/pickle.dict) ;;
     shard-index|config|profile|tokenizer|bfpk-manifest) dict=(-dict=fixtures/fuzz/json.dict) ;;
   esac
   echo "== $t, $SECONDS_TO_RUN s, $JOBS job(s)" >&2

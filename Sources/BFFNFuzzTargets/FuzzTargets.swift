@@ -24,6 +24,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case sentencepiece, layerPack = "layer-pack"
     /// A routing trace (`bffn trace --simulate`).
     case routingTrace = "trace"
+    /// An EAGLE head's reduced vocabulary, `freq_V.pkl` (a pickled list of token ids).
+    case draftVocabulary = "draft-vocabulary"
 
     /// The file name the input is written under for readers that take a path (its extension selects the reader).
     var fileName: String {
@@ -37,6 +39,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .config: return "config.json"
         case .profile, .tokenizer: return "input.json"
         case .pickle, .tokens: return "input.txt"
+        case .draftVocabulary: return "freq_16.pkl"
         }
     }
 
@@ -121,6 +124,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
             let trace = try RoutingTrace(path: write(bytes, fileName))
             guard trace.layers * trace.tokenCount * trace.experts < 1 << 20 else { return }
             for policy in ExpertCacheSimulator.Policy.allCases { _ = ExpertCacheSimulator.simulate(trace, capacity: trace.experts, policy: policy) }
+        case .draftVocabulary:
+            _ = try DraftVocabulary.load(pickle: write(bytes, fileName), size: 16, targetVocabulary: 1 << 16)
         case .layerPack:
             let layer = try SkillCardPack.read(path: write(bytes, fileName))
             guard layer.hiddenSize * layer.experts * layer.expertSize < 1 << 24 else { return }
@@ -134,6 +139,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         let pack = try PackFile(path: path)
         try pack.verifyChecksums()
         let weights = try ModelWeights(pack: pack)
+        if let carried = try pack.eagleHead() { try carried.head.check(targetHiddenSize: weights.architecture.hiddenSize, file: path) }
         guard weights.architecture.vocabSize > 1 else { return }
         _ = try Engine(weights: weights).forward([0, 1])
     }

@@ -108,3 +108,42 @@ struct DevicePackCommandTests {
         #expect(access(dir.file("x.bfpk"), F_OK) != 0)
     }
 }
+
+@Suite("EAGLE from the command line", .serialized)
+struct EagleCommandTests {
+    /// A folder head, a carried head and the errors a user meets, through the binary.
+    @Test func generateWithAFolderHeadAndACarriedHead() throws {
+        let dir = TemporaryDirectory()
+        let model = Fixtures.trainedModel, head = Fixtures.trainedEagle
+        let prompt = ["--prompt", "def main(argv):", "--max-new-tokens", "24", "--json"]
+        let plain = try runBFFN(["generate", model] + prompt)
+        #expect(plain.status == 0, "\(plain.stderr)")
+        let plainIds = try JSONValue.parse(plain.stdout)["generated_ids"]
+        let folder = try runBFFN(["generate", model, "--speculative", "eagle:" + head, "--fixed-draft"] + prompt)
+        #expect(folder.status == 0, "\(folder.stderr)")
+        let f = try JSONValue.parse(folder.stdout)
+        #expect(f["generated_ids"] == plainIds, "speculative output equals greedy")
+        #expect(f["speculative"]?["shape"]?.stringValue == "tree 10x3 (<= 31 nodes)" && f["speculative"]?["cls_spec"]?.numberValue != nil)
+        #expect((f["speculative"]?["mean_accept_length"]?.numberValue ?? 0) > 1.5, "the trained head is accepted")
+        // Carried in a pack with its 2048-id vocabulary; `eagle` alone uses it.
+        let pack = dir.file("m.bfpk")
+        let convert = try runBFFN(["convert", model, "-o", pack, "--draft", head, "--draft-vocab", "2048", "--no-tokenizer"])
+        #expect(convert.status == 0, "\(convert.stderr)")
+        let inspect = try runBFFN(["inspect", pack, "--json"])
+        #expect(try JSONValue.parse(inspect.stdout)["draft_head"]?["draft_vocabularies"] == .array([2048]))
+        let carried = try runBFFN(["generate", pack, "--prompt-ids", "1,450,2301,29", "--max-new-tokens", "16", "--speculative", "eagle", "--json"])
+        let again = try runBFFN(["generate", pack, "--prompt-ids", "1,450,2301,29", "--max-new-tokens", "16", "--json"])
+        #expect(carried.status == 0 && again.status == 0, "\(carried.stderr)")
+        #expect(try JSONValue.parse(carried.stdout)["generated_ids"] == JSONValue.parse(again.stdout)["generated_ids"])
+        // Errors: no carried head (usage, exit 2); a head of another width (exit 1, naming fc.weight); a draft
+        // vocabulary without a head (usage).
+        let none = try runBFFN(["generate", Fixtures.blockReference, "--prompt-ids", "1,2", "--speculative", "eagle", "--json"])
+        let noneError = try JSONValue.parse(none.stdout)["error"]
+        #expect(none.status == 2 && noneError?["code"]?.stringValue == "usage")
+        let wide = try runBFFN(["generate", Fixtures.blockReference, "--prompt-ids", "1,2", "--speculative", "eagle:" + head, "--json"])
+        let wideError = try JSONValue.parse(wide.stdout)["error"]
+        #expect(wide.status == 1 && wideError?["code"]?.stringValue == "shape_mismatch" && wideError?["field"]?.stringValue == "fc.weight")
+        #expect(try runBFFN(["convert", model, "-o", dir.file("x.bfpk"), "--draft-vocab", "2048"]).status == 2)
+        #expect(try runBFFN(["generate", model, "--prompt", "x", "--speculative", "ngram", "--draft-vocab", "64"]).status == 2)
+    }
+}

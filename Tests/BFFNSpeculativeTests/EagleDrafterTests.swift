@@ -193,3 +193,22 @@ struct EagleDrafterLosslessTests {
         #expect(e5?.code == .malformed)
     }
 }
+
+@Suite("EAGLE under sampling")
+struct EagleSamplingTests {
+    /// Sampling with an EAGLE drafter: the same seed gives the same text, every step keeps the tree's invariants,
+    /// and drafts are accepted (the rule itself is drafter-independent and chi-square tested in
+    /// SpeculativeSamplingTests).
+    @Test func sameSeedSameTextAndDraftsAccepted() throws {
+        let f = try EagleFixture()
+        let drafter = try EagleDrafter(head: f.head, vocabulary: .identity(8000), target: f.engine.weights, threads: 2)
+        let prompt = Array(try f.ints("p0_full_s1_input_ids").dropLast())
+        let options = GenerationOptions(maxNewTokens: 40, sampling: SamplingOptions(temperature: 0.7, topK: 20, topP: 0.95, seed: 11))
+        let shape = try DraftShape.tree(width: 10, depth: 3)
+        let a = try SpeculativeDecoder.generate(f.engine, drafter: drafter, shape: shape, prompt: prompt, options: options)
+        let b = try SpeculativeDecoder.generate(f.engine, drafter: drafter, shape: shape, prompt: prompt, options: options)
+        #expect(a.generatedIds == b.generatedIds && a.generatedIds.count == 40)
+        #expect(a.generatedIds.allSatisfy { $0 >= 0 && $0 < 8000 })
+        #expect(a.acceptedTokens > 0 && a.meanAcceptLength > 1.3, "drafts are accepted under sampling (\(a.meanAcceptLength))")
+    }
+}
