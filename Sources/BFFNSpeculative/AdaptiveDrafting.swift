@@ -11,7 +11,8 @@
 ///   (1 + accepted) / time. It measures first: two plain steps, then three drafts of 2 nodes; afterwards every
 ///   16th step drafts in full when drafting pays (to learn about larger drafts), and when it does not, a draft
 ///   of 2 nodes after 32 plain steps, then after 64, 128, up to 512 while it keeps not paying (a draft model
-///   must catch up on every token it skipped, so probing is not free).
+///   must catch up on every token it skipped, so probing is not free); the interval also grows to keep a probe's
+///   measured extra cost under 2 % of the plain steps between probes.
 ///
 /// When even a draft that is always accepted could not beat a plain step, it stops drafting for good; a draft of
 /// m nodes in a tree of depth D yields at most min(m, D) accepted tokens, whatever its width.
@@ -24,7 +25,7 @@ public final class AdaptiveDrafting {
     public let maxDepth: Int
     /// The most positions a feature drafter (EAGLE) runs to catch up before a draft (its `catchUpLimit`): a
     /// probe after many plain steps, or the first draft after a long prompt, costs at most this many head rows.
-    public var catchUpLimit = 16
+    public var catchUpLimit = 8
     /// Steps taken, and those without a draft.
     public private(set) var steps = 0, plainSteps = 0
     private var plainSeconds: Double?, secondsPerNode: Double?, draftSeconds: Double?
@@ -92,7 +93,11 @@ public final class AdaptiveDrafting {
         }
         if best == 0 {
             if sinceProbe >= probeInterval {
-                probeInterval = min(probeInterval * 2, 512)
+                // Double the interval, and keep what a probe costs beyond a plain step (drafting, a head's catch-up,
+                // the larger call) under 2 % of the plain steps between probes.
+                let overhead = (expectedSeconds(probe) ?? 0) - (expectedSeconds(0) ?? 0)
+                let affordable = (expectedSeconds(0) ?? 0) > 0 ? Int((overhead / (0.02 * expectedSeconds(0)!)).rounded(.up)) : 0
+                probeInterval = min(max(probeInterval * 2, affordable), 512)
                 return probe
             }
             return 0
