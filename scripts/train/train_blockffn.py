@@ -25,12 +25,13 @@ import argparse
 import json
 import math
 import os
-import struct
 import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from safetensors_io import write_safetensors
 
 p = argparse.ArgumentParser()
 p.add_argument("--data", default=".train-data")
@@ -293,22 +294,6 @@ bpb = mean_nll / math.log(2) / bytes_per_token
 counts = torch.bincount(train, minlength=V).double() + 1
 unigram = -(torch.log(counts / counts.sum())[held[1:]]).mean().item()
 unigram_bpb = unigram / math.log(2) / bytes_per_token
-
-
-def write_safetensors(path, tensors):
-    header, offset, blobs = {}, 0, []
-    for name, (dtype, arr) in tensors.items():
-        raw = arr.tobytes()
-        header[name] = {"dtype": dtype, "shape": list(arr.shape), "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
 
 
 def bf16(t):

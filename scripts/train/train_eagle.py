@@ -38,6 +38,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from safetensors_io import write_safetensors
+
 p = argparse.ArgumentParser()
 p.add_argument("--target", default="fixtures/trained")
 p.add_argument("--data", default=".train-data")
@@ -85,22 +87,6 @@ def read_safetensors(path):
             raise ValueError(f"{path}: {name}: dtype {e['dtype']}")
         out[name] = torch.from_numpy(v.reshape(e["shape"]).copy())
     return out
-
-
-def write_safetensors(path, tensors):
-    header, offset, blobs = {}, 0, []
-    for name, (dtype, arr) in tensors.items():
-        raw = arr.tobytes()
-        header[name] = {"dtype": dtype, "shape": list(arr.shape), "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
 
 
 CFG = json.load(open(os.path.join(args.target, "config.json")))
