@@ -58,7 +58,10 @@ let package = Package(
         ]),
         // int4 / int8 codes to float32 eight at a time (a C header; Swift's SIMD shifts compile lane by lane).
         .target(name: "CBlockFFNUnpack"),
-        .target(name: "BFFNKernels", dependencies: ["BFFNCore", "CBlockFFNPrefetch", "CBlockFFNQuantize", "CBlockFFNUnpack"],
+        // Integer dot products of int8 activations with q8 / q4 rows (formats/numerics.md): AVX2, AVX-512 VNNI,
+        // AVX-VNNI or portable C, chosen at run time (the build targets AVX2 only; the others are per-function).
+        .target(name: "CBlockFFNIntDot", cSettings: [.unsafeFlags(["-O3", "-mavx2", "-ffp-contract=off"])]),
+        .target(name: "BFFNKernels", dependencies: ["BFFNCore", "CBlockFFNIntDot", "CBlockFFNPrefetch", "CBlockFFNQuantize", "CBlockFFNUnpack"],
                 swiftSettings: kernelSettings),
         // The model: architecture and recognition, tensor names of every layout, tensor classes, and the weights
         // (ModelWeights / LayerWeights) resolved from a checkpoint.

@@ -1,4 +1,5 @@
 import BFFNCore
+import BFFNKernels
 import BFFNModel
 
 #if canImport(Glibc)
@@ -100,8 +101,11 @@ public enum Benchmark {
     /// dense mode to time the dense FFN; then calls over 8 and 32 tokens. Runs on an engine of its own over
     /// `weights` with exactly `threads` threads (nothing the caller holds is changed).
     /// - Throws: `.outOfBounds` for a prompt id outside the vocabulary; `.invalidConfig` from `Engine.init`.
-    public static func run(weights w: ModelWeights, prompt: [Int], decodeTokens: Int, threads: Int) throws -> BenchmarkResult {
-        let engine = try Engine(weights: w, options: EngineOptions(threads: threads))
+    /// `activations` chooses how activations meet q8 / q4 weights (`EngineOptions.activations`).
+    public static func run(weights w: ModelWeights, prompt: [Int], decodeTokens: Int, threads: Int, activations: ActivationPrecision = .float) throws -> BenchmarkResult {
+        var options = EngineOptions(threads: threads)
+        options.activations = activations
+        let engine = try Engine(weights: w, options: options)
         // Warm-up: one dense token maps every weight page, so no measurement pays first-touch faults.
         engine.options.ffnMode = .dense
         engine.reset()

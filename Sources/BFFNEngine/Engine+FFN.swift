@@ -21,10 +21,10 @@ extension Engine {
         case .dense(let d):
             let I = d.gate.rows
             var g = [Float](repeating: 0, count: T * I), u = g
-            Ops.matmul(b, T, d.gate, into: &g, threads: threads)
-            Ops.matmul(b, T, d.up, into: &u, threads: threads)
+            Ops.matmul(b, T, d.gate, into: &g, threads: threads, activations: options.activations)
+            Ops.matmul(b, T, d.up, into: &u, threads: threads, activations: options.activations)
             for i in 0..<(T * I) { g[i] = Ops.silu(g[i]) * u[i] }
-            Ops.matmul(g, T, d.down, into: &out, threads: threads)
+            Ops.matmul(g, T, d.down, into: &out, threads: threads, activations: options.activations)
             return (nil, 0)
         case .experts(let experts):
             x = experts
@@ -32,7 +32,7 @@ extension Engine {
         let router = x.router
         let E = router.rows
         var r = [Float](repeating: 0, count: T * E)
-        Ops.matmul(b, T, router, into: &r, threads: threads)
+        Ops.matmul(b, T, router, into: &r, threads: threads, activations: options.activations)
         if options.captureRouterLogits {
             if x.sourceIndex.isEmpty {
                 capturedRouterLogits = r
@@ -86,7 +86,7 @@ extension Engine {
         var g = [Float](repeating: 0, count: T * width)
         b.withUnsafeBufferPointer { bp in
             g.withUnsafeMutableBufferPointer { gp in
-                ExpertMatMul.up(x: bp.baseAddress!, tokens: T, blocks: ups, out: gp.baseAddress!, threads: threads)
+                ExpertMatMul.up(x: bp.baseAddress!, tokens: T, blocks: ups, out: gp.baseAddress!, threads: threads, activations: options.activations)
             }
         }
         // A (token, expert) pair whose score is 0 contributes exact zeros ("apply a mask based on A(x)"),
@@ -104,7 +104,7 @@ extension Engine {
         }
         g.withUnsafeBufferPointer { gp in
             out.withUnsafeMutableBufferPointer { op in
-                ExpertMatMul.down(g: gp.baseAddress!, tokens: T, blocks: downs, out: op.baseAddress!, threads: threads)
+                ExpertMatMul.down(g: gp.baseAddress!, tokens: T, blocks: downs, out: op.baseAddress!, threads: threads, activations: options.activations)
             }
         }
         return (r, experts.count)

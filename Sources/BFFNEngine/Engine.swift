@@ -193,7 +193,7 @@ public final class Engine {
         }
         for i in 0..<(n * H) { normed[i] /= headScale }
         var logits = [Float](repeating: 0, count: n * V)
-        Ops.matmul(normed, n, w.head, into: &logits, threads: options.threads)
+        Ops.matmul(normed, n, w.head, into: &logits, threads: options.threads, activations: options.activations)
         out.logits = logits
         out.firstLogitRow = first
         slotParent += parents

@@ -1,3 +1,5 @@
+import BFFNKernels
+
 /// How the BlockFFN experts are computed.
 public enum FFNMode: String, Sendable {
     /// Only the union of experts active for any token of the call is read and computed (docs/model.md, decision 7).
@@ -19,6 +21,10 @@ public struct EngineOptions: Sendable {
     public var captureRouterLogits = false
     /// Keep each layer's output hidden state (the residual stream after the layer) of the last call.
     public var captureHiddenStates = false
+    /// How activations meet q8 / q4 weights (formats/numerics.md): float32 times the dequantized weights (the
+    /// default and the reference), or int8-quantized activations and integer products (`--activations int8`).
+    /// Float weights always use float32.
+    public var activations: ActivationPrecision = .float
     /// Keep every token's final-normed hidden state of the last call in `ForwardOutput.features` (what an EAGLE
     /// draft head reads); the logits are unchanged.
     public var captureFeatures = false

@@ -21,11 +21,12 @@ enum Ops {
         }
     }
 
-    /// out[T, w.rows] = x[T, w.cols] · wᵀ.
-    static func matmul(_ x: [Float], _ T: Int, _ w: WeightMatrix, into out: inout [Float], threads: Int) {
+    /// out[T, w.rows] = x[T, w.cols] · wᵀ, with int8 activations for q8 / q4 weights when `activations` says so.
+    static func matmul(_ x: [Float], _ T: Int, _ w: WeightMatrix, into out: inout [Float], threads: Int, activations: ActivationPrecision) {
         x.withUnsafeBufferPointer { xp in
             out.withUnsafeMutableBufferPointer { op in
-                MatMul.run(x: xp.baseAddress!, tokens: T, xStride: w.cols, w: w, out: op.baseAddress!, outStride: w.rows, threads: threads)
+                MatMul.run(x: xp.baseAddress!, tokens: T, xStride: w.cols, w: w, out: op.baseAddress!, outStride: w.rows, threads: threads,
+                           activations: activations)
             }
         }
     }

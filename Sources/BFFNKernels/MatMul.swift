@@ -29,8 +29,14 @@ public enum MatMul {
 
     /// Runs the product. `x` holds T rows of `w.cols` floats (`xStride` apart); `out` receives T rows of
     /// `w.rows` floats (`outStride` apart).
+    /// With `activations` `.int8` and q8 / q4 weights, the activations are quantized once per call and every
+    /// output is an integer product (`IntegerDot`, formats/numerics.md), the same bits for any T and thread split.
     public static func run(x: UnsafePointer<Float>, tokens: Int, xStride: Int, w: WeightMatrix,
-                           out: UnsafeMutablePointer<Float>, outStride: Int, threads: Int) {
+                           out: UnsafeMutablePointer<Float>, outStride: Int, threads: Int, activations: ActivationPrecision = .float) {
+        if activations == .int8, let block = IntegerDot.block(w.type, cols: w.cols) {
+            integer(x: x, tokens: tokens, xStride: xStride, w: w, out: out, outStride: outStride, threads: threads, block: block)
+            return
+        }
         // Several tokens: 64-byte-aligned input rows, so no 32-byte load of the inner loops splits across cache
         // lines (values and order unchanged).
         let input = AlignedRows(x, rows: tokens, stride: xStride, cols: w.cols)
@@ -61,6 +67,32 @@ public enum MatMul {
                 b += 1
             }
         }
+    }
+
+    /// The integer product: activations quantized once, then rows split over threads as in the float path,
+    /// every token of a row block processed while its rows are in cache.
+    static func integer(x: UnsafePointer<Float>, tokens: Int, xStride: Int, w: WeightMatrix, out: UnsafeMutablePointer<Float>,
+                        outStride: Int, threads: Int, block: Int) {
+        let q = QuantizedActivations(x, tokens: tokens, stride: xStride, width: w.cols, segment: w.cols, block: block)
+        integer(q, w: w, out: out, outStride: outStride, threads: threads)
+    }
+
+    /// The integer product over activations quantized already (`ExpertMatMul.up` quantizes once for every expert).
+    static func integer(_ q: QuantizedActivations, w: WeightMatrix, out: UnsafeMutablePointer<Float>, outStride: Int, threads: Int) {
+        let n = w.cols, tokens = q.tokens
+        let rowsPerBlock = MatMul.rowsPerBlock
+        let blocks = (w.rows + rowsPerBlock - 1) / rowsPerBlock
+        let work = w.rows * n * max(tokens, 1)
+        let parts = work < 1 << 16 || threads <= 1 ? 1 : max(1, min(tokens > 1 ? threads * 8 : threads, blocks))
+        let run: (Int) -> Void = { p in
+            let r0 = min(w.rows, blocks * p / parts * rowsPerBlock), r1 = min(w.rows, blocks * (p + 1) / parts * rowsPerBlock)
+            for r in r0..<r1 {
+                let row = w.row(r)
+                for t in 0..<tokens { out[t * outStride + r] = IntegerDot.dot(row, w.type, n, q, token: t) }
+            }
+        }
+        if parts == 1 { run(0) } else { WorkerPool.shared.run(parts: parts, threads: threads, run) }
+        withExtendedLifetime(q) {}
     }
 
     static func block(_ j: Job, _ r0: Int, _ r1: Int) {
@@ -142,9 +174,27 @@ public enum ExpertMatMul {
 
     /// Up projections: for every block b (an expert's [de, H] rows) and token t,
     /// out[t, b·de + i] = x[t] · block_b[i]. Rows of all blocks are split over threads together.
-    public static func up(x: UnsafePointer<Float>, tokens: Int, blocks: [WeightMatrix], out: UnsafeMutablePointer<Float>, threads: Int) {
+    public static func up(x: UnsafePointer<Float>, tokens: Int, blocks: [WeightMatrix], out: UnsafeMutablePointer<Float>, threads: Int,
+                          activations: ActivationPrecision = .float) {
         guard let first = blocks.first else { return }
         let de = first.rows, H = first.cols, width = blocks.count * de
+        if activations == .int8, let block = IntegerDot.block(first.type, cols: H) {
+            // Quantize the tokens once, then every expert's rows (split over threads) against them.
+            let q = QuantizedActivations(x, tokens: tokens, stride: H, width: H, segment: H, block: block)
+            let parts = width * H * tokens < 1 << 15 ? 1 : max(1, min(threads, width / 8))
+            let run: (Int) -> Void = { p in
+                let lo = width * p / parts, hi = width * (p + 1) / parts
+                var b = lo / de
+                while b * de < hi {
+                    let r0 = max(lo, b * de) - b * de, r1 = min(hi, (b + 1) * de) - b * de
+                    MatMul.integer(q, w: blocks[b].rows(r0, r1 - r0), out: out + b * de + r0, outStride: width, threads: 1)
+                    b += 1
+                }
+            }
+            if parts == 1 { run(0) } else { WorkerPool.shared.run(parts: parts, threads: threads, run) }
+            withExtendedLifetime(q) {}
+            return
+        }
         // Align the inputs once here rather than in every per-block `MatMul.run` below.
         let input = AlignedRows(x, rows: tokens, stride: H, cols: H)
         defer { input.release() }
@@ -158,7 +208,7 @@ public enum ExpertMatMul {
             while b * de < hi {
                 let r0 = max(lo, b * de) - b * de, r1 = min(hi, (b + 1) * de) - b * de
                 MatMul.run(x: job.x, tokens: job.tokens, xStride: input.stride, w: job.blocks[b].rows(r0, r1 - r0),
-                           out: job.out + b * de + r0, outStride: width, threads: 1)
+                           out: job.out + b * de + r0, outStride: width, threads: 1, activations: activations)
                 b += 1
             }
         }
@@ -167,9 +217,17 @@ public enum ExpertMatMul {
     /// Down projections summed over blocks in list order: out[t, j] = Σ_b (g[t, b·de ..< (b+1)·de] · down_b[j]),
     /// each block's partial dot added in ascending block order, so a block whose gates are all zero adds
     /// exact zeros and the sum equals the one over any superset of blocks (dense = sparse).
-    public static func down(g: UnsafePointer<Float>, tokens: Int, blocks: [WeightMatrix], out: UnsafeMutablePointer<Float>, threads: Int) {
+    /// With `activations` `.int8` and q8 / q4 blocks: each token's gates are quantized per expert segment and every
+    /// output is one integer product continued across the union's segments in list order (a segment of zero
+    /// gates adds +0 terms, so dense = sparse holds here too).
+    public static func down(g: UnsafePointer<Float>, tokens: Int, blocks: [WeightMatrix], out: UnsafeMutablePointer<Float>, threads: Int,
+                            activations: ActivationPrecision = .float) {
         guard let first = blocks.first else { return }
         let H = first.rows, de = first.cols, width = blocks.count * de
+        if activations == .int8, let block = IntegerDot.block(first.type, cols: de) {
+            integerDown(g: g, tokens: tokens, blocks: blocks, out: out, threads: threads, block: block)
+            return
+        }
         if de % 32 == 0 {
             concatenated(g: g, tokens: tokens, blocks: blocks, out: out, threads: threads)
             return
@@ -193,6 +251,23 @@ public enum ExpertMatMul {
             first.type.withLoader(cols: de, DownRows(job: job, j0: j0, j1: j1, de: de, width: width, concatenated: false))
         }
         WorkerPool.shared.run(parts: parts, threads: threads, run)
+    }
+
+    /// The integer down projection (see `down`).
+    static func integerDown(g: UnsafePointer<Float>, tokens: Int, blocks: [WeightMatrix], out: UnsafeMutablePointer<Float>, threads: Int, block: Int) {
+        let H = blocks[0].rows, de = blocks[0].cols, width = blocks.count * de, type = blocks[0].type
+        let q = QuantizedActivations(g, tokens: tokens, stride: width, width: width, segment: de, block: block)
+        let parts = H * width * tokens < 1 << 15 ? 1 : max(1, min(threads, H / 16))
+        let run: (Int) -> Void = { p in
+            let segments = UnsafeMutablePointer<UnsafePointer<UInt8>?>.allocate(capacity: blocks.count)
+            defer { segments.deallocate() }
+            for j in (H * p / parts)..<(H * (p + 1) / parts) {
+                for (b, w) in blocks.enumerated() { segments[b] = w.row(j).assumingMemoryBound(to: UInt8.self) }
+                for t in 0..<tokens { out[t * H + j] = IntegerDot.dot(segments: segments, count: blocks.count, type, de, q, token: t) }
+            }
+        }
+        if parts == 1 { run(0) } else { WorkerPool.shared.run(parts: parts, threads: threads, run) }
+        withExtendedLifetime(q) {}
     }
 
     /// Down projection as one dot product per output over the concatenated union (expert widths that are

@@ -1,6 +1,7 @@
 import BFFNCheckpoint
 import BFFNCore
 import BFFNEngine
+import BFFNKernels
 import BFFNModel
 import BFFNPack
 import BFFNSpeculative
@@ -87,6 +88,9 @@ public struct VerifyOptions: Sendable {
     public var minTop1: Double?
     /// Worker threads for both engines.
     public var threads = WorkerPool.onlineCPUs
+    /// How the model's activations meet its q8 / q4 weights. The reference always runs with float32 activations,
+    /// so `verify X --reference X --activations int8` measures what the integer products change.
+    public var activations: ActivationPrecision = .float
     /// The drafter whose output must equal plain greedy decoding on every prompt.
     public var drafter: DrafterChoice = .ngram
     /// The draft chain or tree.
@@ -161,7 +165,9 @@ public enum Verifier {
     ///   vocabulary. A failed comparison is not an error: it is `passed == false` in the report.
     public static func run(modelPath: String, referencePath: String, prompts givenPrompts: [[Int]]?, options: VerifyOptions) throws -> VerificationReport {
         let modelWeights = try ModelWeights.open(path: modelPath)
-        let model = try Engine(weights: modelWeights, options: EngineOptions(threads: options.threads))
+        var modelOptions = EngineOptions(threads: options.threads)
+        modelOptions.activations = options.activations
+        let model = try Engine(weights: modelWeights, options: modelOptions)
         try options.configureModel?(model)
         let V = modelWeights.architecture.vocabSize
         var report = VerificationReport(model: modelPath, reference: referencePath)
@@ -186,7 +192,9 @@ public enum Verifier {
                 throw BFFNError(.shapeMismatch, "the reference model's vocabulary (\(w.architecture.vocabSize)) differs from the model's (\(V))", file: referencePath, field: "vocab_size")
             }
             file = nil
-            referenceEngine = try Engine(weights: w, options: EngineOptions(threads: options.threads))
+            var referenceOptions = EngineOptions(threads: options.threads)
+            referenceOptions.activations = .float
+            referenceEngine = try Engine(weights: w, options: referenceOptions)
             report.referenceKind = "model"
         }
         let prompts = Verifier.prompts(file: file, given: givenPrompts, vocabularySize: V)

@@ -3,6 +3,8 @@ import BFFNCore
 import BFFNDeploy
 import BFFNTokenizer
 import BFFNEngine
+import BFFNKernels
+import BFFNModel
 import BFFNPack
 import BFFNSpeculative
 
@@ -54,6 +56,7 @@ struct BenchCommand: ParsableCommand {
 
     @OptionGroup var memory: MemoryBudgetOptions
     @OptionGroup var drafting: DraftOptions
+    @OptionGroup var numerics: NumericsOptions
     @OptionGroup var tokenizing: TokenizerOptions
     @OptionGroup var printing: OutputOptions
 
@@ -126,23 +129,27 @@ struct BenchCommand: ParsableCommand {
             let progress = ProgressReporter(label: "bench", options: printing)
             for t in try threadCounts() {
                 progress.note("measuring with \(t) thread\(t == 1 ? "" : "s")")
-                runs.append(try Benchmark.run(weights: weights, prompt: prompt, decodeTokens: tokens, threads: t))
+                runs.append(try Benchmark.run(weights: weights, prompt: prompt, decodeTokens: tokens, threads: t, activations: numerics.precision))
             }
             // Plain against speculative decoding in the same run, when a drafter is named.
             var speculative: [SpeculativeBenchmark.Run]? = nil
             if let drafter = try drafting.drafter(default: .none).makeDrafter(target: weights, targetPath: model, threads: runs[0].threads) {
                 progress.note("plain against speculative decoding (\(drafter.name))")
-                let engine = try Engine(weights: weights, options: EngineOptions(threads: runs[0].threads))
+                var engineOptions = EngineOptions(threads: runs[0].threads)
+                engineOptions.activations = numerics.precision
+                let engine = try Engine(weights: weights, options: engineOptions)
                 speculative = try SpeculativeBenchmark.run(engine, drafter: drafter, shape: drafting.shape(for: drafting.drafter(default: .none)), prompt: prompt, tokens: tokens)
             }
             progress.finish()
             if printing.json {
                 var members: [(String, JSONValue)] = [("model", .string(model))]
                 if case .object(let first) = runs[0].json { members += first.map { ($0.key, $0.value) } }
+                members.append(("activations", .string(activationsLabel(weights))))
                 members.append(("runs", .array(runs.map(\.json))))
                 members.append(("speculative", speculative.map { .array($0.map(\.json)) } ?? .null))
                 printing.emit(.object(members))
             } else {
+                print("activations: \(activationsLabel(weights))")
                 for r in runs {
                     print("threads \(r.threads): prefill \(fixed(r.prefillTokensPerSecond, 1)) tok/s (\(r.prefillTokens) tokens, every token's logits, \(fixed(r.prefillGFLOPsPerThread, 1)) GFLOP/s per thread), decode \(fixed(r.decodeTokensPerSecond, 2)) tok/s")
                     print("  prompt for generation (last token's logits only) \(fixed(r.promptTokensPerSecond, 1)) tok/s, \(fixed(r.promptGFLOPsPerThread, 1)) GFLOP/s per thread")
@@ -167,5 +174,15 @@ struct BenchCommand: ParsableCommand {
                 }
             }
         }
+    }
+}
+
+extension BenchCommand {
+    /// How activations meet this model's quantized weights: "float32", "int8, integer products (INSTRUCTION SET)"
+    /// with --activations int8, or "float32 (no q8/q4 weights)".
+    func activationsLabel(_ weights: ModelWeights) -> String {
+        let quantized = weights.allMatrices.contains { !$0.matrix.type.isFloat }
+        if !quantized { return "float32 (no q8/q4 weights)" }
+        return numerics.precision == .float ? "float32" : "int8, integer products (\(IntegerDot.instructionSet))"
     }
 }

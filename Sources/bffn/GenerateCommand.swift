@@ -81,6 +81,7 @@ struct GenerateCommand: ParsableCommand {
     @OptionGroup var loading: WeightLoadingOptions
     @OptionGroup var memory: MemoryBudgetOptions
     @OptionGroup var drafting: DraftOptions
+    @OptionGroup var numerics: NumericsOptions
     @OptionGroup var tokenizing: TokenizerOptions
     @OptionGroup var threading: ThreadOptions
     @OptionGroup var printing: OutputOptions
@@ -103,7 +104,9 @@ struct GenerateCommand: ParsableCommand {
             let model = try HubCache.resolve(self.model)
             let progress = ProgressReporter(label: "generate", options: printing)
             progress.note("loading \(model)")
-            let engine = try Engine(weights: loading.open(model), options: EngineOptions(threads: threading.threads, ffnMode: FFNMode(rawValue: ffn)!))
+            var engineOptions = EngineOptions(threads: threading.threads, ffnMode: FFNMode(rawValue: ffn)!)
+            engineOptions.activations = numerics.precision
+            let engine = try Engine(weights: loading.open(model), options: engineOptions)
             let cache = try memory.attach(to: engine, model: model)
             let V = engine.weights.architecture.vocabSize
             // The prompt, and the tokenizer when the prompt is text.

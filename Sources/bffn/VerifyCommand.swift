@@ -72,6 +72,7 @@ struct VerifyCommand: ParsableCommand {
     var minTop1: Double?
 
     @OptionGroup var drafting: DraftOptions
+    @OptionGroup var numerics: NumericsOptions
 
     @Option(help: ArgumentHelp("Also write pictures of the model's routing over the verified prompts into this folder (as bffn plot does).", valueName: "dir"))
     var plots: String?
@@ -101,6 +102,7 @@ struct VerifyCommand: ParsableCommand {
             options.threads = threading.threads
             options.objectiveChunkLength = objectiveChunk
             options.adaptiveDrafting = !drafting.fixedDraft
+            options.activations = numerics.precision
             options.drafter = try drafting.drafter(default: .ngram)
             options.draftShape = try drafting.shape(for: options.drafter)
             let progress = ProgressReporter(label: "verify", options: printing, unit: .items("positions"))

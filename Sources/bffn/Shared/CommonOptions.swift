@@ -1,5 +1,6 @@
 import ArgumentParser
 import BFFNCore
+import BFFNKernels
 
 /// `--threads N`: how many threads run the work, validated once for every command that takes it.
 struct ThreadOptions: ParsableArguments {
@@ -35,4 +36,18 @@ struct OutputOptions: ParsableArguments {
 struct OverwriteOptions: ParsableArguments {
     @Flag(help: "Replace the output if it exists.")
     var force = false
+}
+
+/// `--activations float|int8`: how activations meet q8 / q4 weights.
+struct NumericsOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("How activations meet q8 / q4 weights: float (float32 times the dequantized weights, the default and the reference) or int8 (activations quantized per block of 32, integer dot products; formats/numerics.md).",
+                               valueName: "float|int8"))
+    var activations: String = "float"
+
+    func validate() throws {
+        guard ActivationPrecision(rawValue: activations) != nil else { throw ValidationError("--activations is float or int8, not '\(activations)'") }
+    }
+
+    /// The precision asked for.
+    var precision: ActivationPrecision { ActivationPrecision(rawValue: activations) ?? .float }
 }

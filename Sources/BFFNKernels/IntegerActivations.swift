@@ -1,0 +1,104 @@
+import CBlockFFNIntDot
+
+/// How activations meet quantized (q8 / q4) weights in the matrix products (formats/numerics.md).
+public enum ActivationPrecision: String, Sendable {
+    /// Float32 activations times dequantized weights, in `Dot`'s order (the exact path).
+    case float
+    /// Activations quantized to int8 per block once per call, int32 block sums scaled in float in block order
+    /// (`IntegerDot`). Float weights always use the float path.
+    case int8
+}
+
+/// The int8 form of T activation rows for one weight layout: codes, one scale per block and one code sum per
+/// quad (four elements). Rows may be cut into segments (the experts of a down projection's union) whose blocks
+/// and quads restart at each segment.
+final class QuantizedActivations {
+    let tokens: Int, width: Int, block: Int, segment: Int
+    /// Blocks and quads per segment, and per row.
+    let blocksPerSegment: Int, blocksPerRow: Int, quadsPerSegment: Int, quadsPerRow: Int
+    let codes: UnsafeMutablePointer<Int8>
+    let scales: UnsafeMutablePointer<Float>
+    let quads: UnsafeMutablePointer<Int32>
+
+    /// Quantizes `tokens` rows of `width` floats (`stride` apart) in segments of `segment` elements (`width` for
+    /// one segment), blocks of `block`.
+    init(_ x: UnsafePointer<Float>, tokens: Int, stride: Int, width: Int, segment: Int, block: Int) {
+        self.tokens = tokens
+        self.width = width
+        self.block = block
+        self.segment = segment
+        let segments = width / segment
+        blocksPerSegment = (segment + block - 1) / block
+        blocksPerRow = blocksPerSegment * segments
+        quadsPerSegment = (segment + 3) / 4
+        quadsPerRow = quadsPerSegment * segments
+        codes = .allocate(capacity: max(tokens * width, 1))
+        scales = .allocate(capacity: max(tokens * blocksPerRow, 1))
+        quads = .allocate(capacity: max(tokens * quadsPerRow, 1))
+        for t in 0..<tokens {
+            for s in 0..<segments {
+                bffn_quantize_activations(x + t * stride + s * segment, segment, block, codes + t * width + s * segment,
+                                          scales + t * blocksPerRow + s * blocksPerSegment, quads + t * quadsPerRow + s * quadsPerSegment)
+            }
+        }
+    }
+
+    deinit {
+        codes.deallocate()
+        scales.deallocate()
+        quads.deallocate()
+    }
+}
+
+/// Integer dot products of quantized activations with one q8 / q4 row (formats/numerics.md); every instruction
+/// set gives the same bits.
+public enum IntegerDot {
+    /// The instruction set in use: "portable", "avx2", "avx512-vnni" or "avx-vnni".
+    public static var instructionSet: String { String(cString: bffn_intdot_level_name(bffn_intdot_level())) }
+
+    /// Switches to `name` ("portable", "avx2", "avx512-vnni", "avx-vnni") when this CPU has it, else to the best it
+    /// has; returns the one in use (tests compare them).
+    @discardableResult
+    public static func use(_ name: String) -> String {
+        let level = ["portable": 0, "avx2": 1, "avx512-vnni": 2, "avx-vnni": 3][name] ?? 0
+        return String(cString: bffn_intdot_level_name(bffn_intdot_use_level(Int32(level))))
+    }
+
+    /// The best instruction set of this CPU.
+    public static func useBest() { bffn_intdot_use_level(9) }
+
+    /// The activation block length for rows of `cols` elements of `type` (nil for float types).
+    public static func block(_ type: StorageType, cols: Int) -> Int? {
+        type.group(cols: cols).map { bffn_activation_block(cols, $0) }
+    }
+
+    /// The product of `count` row segments (each `n` elements of `type`; one row, or the union of a down
+    /// projection) with token `t`'s quantized activations.
+    @inline(__always)
+    static func dot(segments: UnsafePointer<UnsafePointer<UInt8>?>, count: Int, _ type: StorageType, _ n: Int, _ q: QuantizedActivations, token t: Int) -> Float {
+        let codes = q.codes + t * q.width, scales = q.scales + t * q.blocksPerRow, quads = q.quads + t * q.quadsPerRow
+        switch type {
+        case .q8(let g): return bffn_dot_q8_segments(segments, count, n, g ?? n, codes, scales, quads, q.block)
+        case .q4(let g, let asymmetric): return bffn_dot_q4_segments(segments, count, n, g, asymmetric ? 1 : 0, codes, scales, quads, q.block)
+        default: preconditionFailure("integer products are for q8 and q4 rows")
+        }
+    }
+
+    /// The product of one row with token `t`'s quantized activations.
+    @inline(__always)
+    static func dot(_ row: UnsafeRawPointer, _ type: StorageType, _ n: Int, _ q: QuantizedActivations, token t: Int) -> Float {
+        var pointer: UnsafePointer<UInt8>? = row.assumingMemoryBound(to: UInt8.self)
+        return withUnsafePointer(to: &pointer) { dot(segments: $0, count: 1, type, n, q, token: t) }
+    }
+
+    /// x · row for `n` float activations (quantized here), for tests and references: the same bits as the matrix
+    /// products give.
+    public static func dot(_ x: [Float], row: UnsafeRawPointer, type: StorageType) -> Float {
+        let n = x.count
+        let block = IntegerDot.block(type, cols: n)!
+        return x.withUnsafeBufferPointer { xp in
+            let q = QuantizedActivations(xp.baseAddress!, tokens: 1, stride: n, width: n, segment: n, block: block)
+            return dot(row, type, n, q, token: 0)
+        }
+    }
+}

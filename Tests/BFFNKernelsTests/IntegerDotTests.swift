@@ -1,0 +1,161 @@
+import BFFNCore
+import BFFNKernels
+import BFFNTestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The integer products against an element-by-element Swift transcription of formats/numerics.md, on every
+/// instruction set this CPU has, every stored type and group size, and rows with tails; and the matrix products'
+/// batch invariance and dense = sparse with int8 activations.
+@Suite("integer dot products", .serialized)
+struct IntegerDotTests {
+    static let types: [StorageType] = [StorageType.q8(group: nil)] + [8, 16, 32, 64, 128].flatMap { g in
+        [StorageType.q8(group: g), .q4(group: g, asymmetric: true), .q4(group: g, asymmetric: false)]
+    }
+
+    /// Activations with an all-zero block, a block of tiny values, one of large values and ordinary ones.
+    static func activations(_ n: Int, seed: UInt32) -> [Float] {
+        var x = SeededValues.floats(n, seed: seed)
+        for i in 0..<min(32, n) { x[i] = 0 }
+        if n > 64 { for i in 32..<64 { x[i] *= 1e-6 } }
+        if n > 96 { for i in 64..<96 { x[i] *= 1e4 } }
+        return x
+    }
+
+    /// The documented arithmetic (formats/numerics.md), written out element by element over the row segments
+    /// (`segments` rows of n elements each, activations concatenated).
+    static func reference(_ x: [Float], _ rows: [[UInt8]], _ type: StorageType) -> Float {
+        let n = rows.count > 0 ? x.count / rows.count : 0
+        let group = type.group(cols: n)!
+        let block = group % 32 == 0 || group == n ? 32 : group
+        var acc = [[Float]](repeating: [Float](repeating: 0, count: 8), count: 4)
+        for (r, bytes) in rows.enumerated() {
+            func f32(_ offset: Int) -> Float { bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: Float.self) } }
+            let xs = Array(x[(r * n)..<((r + 1) * n)])
+            var b0 = 0, b = 0
+            while b0 < n {
+                let len = min(block, n - b0)
+                var amax: Float = 0
+                for i in b0..<(b0 + len) where abs(xs[i]) > amax { amax = abs(xs[i]) }
+                let d = amax / 127
+                var codes: [Int32] = []
+                for i in b0..<(b0 + len) {
+                    var v: Float = 0
+                    if d > 0 { v = max(-127, min(127, (xs[i] / d).rounded(.toNearestOrAwayFromZero))) }
+                    codes.append(Int32(v))
+                }
+                let g = b0 / group
+                for quad in 0..<((len + 3) / 4) {
+                    var p: Int32 = 0, c: Int32 = 0
+                    for k in (quad * 4)..<min(quad * 4 + 4, len) {
+                        let i = b0 + k
+                        let wcode: Int32
+                        switch type {
+                        case .q8: wcode = Int32(Int8(bitPattern: bytes[n / group * 4 + i]))
+                        case .q4(_, let asymmetric):
+                            let byte = bytes[n / group * 4 * (asymmetric ? 2 : 1) + i / 2]
+                            wcode = Int32(i % 2 == 0 ? byte & 15 : byte >> 4)
+                        default: fatalError()
+                        }
+                        p += codes[k] * wcode
+                        c += codes[k]
+                    }
+                    let t = d * f32(g * 4)
+                    let term: Float
+                    switch type {
+                    case .q4(_, true):
+                        let u = d * f32(n / group * 4 + g * 4)
+                        term = (t * Float(p)) + (u * Float(c))
+                    case .q4(_, false): term = t * Float(p - 8 * c)
+                    default: term = t * Float(p)
+                    }
+                    acc[b % 4][quad] = acc[b % 4][quad] + term
+                }
+                b0 += block
+                b += 1
+            }
+        }
+        let a = (0..<8).map { (acc[0][$0] + acc[1][$0]) + (acc[2][$0] + acc[3][$0]) }
+        return ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]))
+    }
+
+    @Test(arguments: types)
+    func everyInstructionSetGivesTheDocumentedBits(_ type: StorageType) throws {
+        defer { IntegerDot.useBest() }
+        // Whole blocks, a tail of 8 after them, one group per row.
+        for n in [40, 256, 264, 384, 1032] {
+            let group = type.group(cols: n) ?? n
+            guard n % group == 0 else { continue }
+            let (bytes, decoded) = WeightQuantizer.encode(SeededValues.floats(n, seed: UInt32(n)), as: type)
+            let x = Self.activations(n, seed: 7)
+            let expected = Self.reference(x, [bytes], type)
+            for set in ["portable", "avx2", "avx512-vnni", "avx-vnni"] {
+                guard IntegerDot.use(set) == set else { continue }
+                let got = bytes.withUnsafeBytes { IntegerDot.dot(x, row: $0.baseAddress!, type: type) }
+                #expect(got.bitPattern == expected.bitPattern, "\(type), \(n) elements, \(set): \(got) vs \(expected)")
+            }
+            // Close to the float product of the decoded weights (int8 activations lose about 1/254 per block).
+            let float = zip(x, decoded).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+            let scale = zip(x, decoded).reduce(0.0) { $0 + abs(Double($1.0) * Double($1.1)) }
+            #expect(abs(Double(expected) - float) <= 0.02 * scale + 1e-6, "\(type), \(n): \(expected) vs \(float)")
+        }
+    }
+
+    /// One call over T tokens equals T one-token calls, on one thread or two; and an expert down projection over a
+    /// union equals the one over every expert with zero gates for the others.
+    @Test(arguments: [StorageType.q8(group: nil), .q4(group: 32, asymmetric: true), .q4(group: 16, asymmetric: false)])
+    func batchInvarianceAndDenseEqualsSparse(_ type: StorageType) throws {
+        let rows = 40, n = 96, tokens = 5
+        let encoded = (0..<rows).map { WeightQuantizer.encode(SeededValues.floats(n, seed: UInt32(100 + $0)), as: type).bytes }
+        let all = encoded.flatMap { $0 }
+        let x = (0..<tokens).flatMap { Self.activations(n, seed: UInt32(200 + $0)) }
+        all.withUnsafeBytes { wb in
+            let w = WeightMatrix(base: wb.baseAddress!, type: type, rows: rows, cols: n)
+            var batch = [Float](repeating: 0, count: tokens * rows)
+            var two = batch
+            x.withUnsafeBufferPointer { xp in
+                MatMul.run(x: xp.baseAddress!, tokens: tokens, xStride: n, w: w, out: &batch, outStride: rows, threads: 1, activations: .int8)
+                MatMul.run(x: xp.baseAddress!, tokens: tokens, xStride: n, w: w, out: &two, outStride: rows, threads: 2, activations: .int8)
+            }
+            #expect(batch.map(\.bitPattern) == two.map(\.bitPattern))
+            for t in 0..<tokens {
+                var one = [Float](repeating: 0, count: rows)
+                x.withUnsafeBufferPointer { MatMul.run(x: $0.baseAddress! + t * n, tokens: 1, xStride: n, w: w, out: &one, outStride: rows, threads: 1, activations: .int8) }
+                #expect(one.map(\.bitPattern) == Array(batch[(t * rows)..<((t + 1) * rows)]).map(\.bitPattern), "token \(t)")
+                for r in 0..<rows {
+                    let expected = Self.reference(Array(x[(t * n)..<((t + 1) * n)]), [encoded[r]], type)
+                    #expect(one[r].bitPattern == expected.bitPattern)
+                }
+            }
+            // Down projections: 3 experts of de = 32 columns each for H = 8 outputs ([H, de] blocks); union {0, 2}.
+            let de = 32, H = 8, experts = 3
+            let blockBytes = (0..<experts).map { e in (0..<H).flatMap { h in WeightQuantizer.encode(SeededValues.floats(de, seed: UInt32(300 + e * H + h)), as: type).bytes } }
+            var gates: [Float] = [], union: [Float] = []
+            for t in 0..<tokens {
+                for e in 0..<experts {
+                    let segment: [Float] = e == 1 ? [Float](repeating: 0, count: de) : SeededValues.floats(de, seed: UInt32(400 + t * 3 + e))
+                    gates += segment
+                    if e != 1 { union += segment }
+                }
+            }
+            blockBytes[0].withUnsafeBytes { b0 in blockBytes[1].withUnsafeBytes { b1 in blockBytes[2].withUnsafeBytes { b2 in
+                let m = [b0, b1, b2].map { WeightMatrix(base: $0.baseAddress!, type: type, rows: H, cols: de) }
+                var dense = [Float](repeating: 0, count: tokens * H), sparse = dense
+                gates.withUnsafeBufferPointer { ExpertMatMul.down(g: $0.baseAddress!, tokens: tokens, blocks: m, out: &dense, threads: 1, activations: .int8) }
+                union.withUnsafeBufferPointer { ExpertMatMul.down(g: $0.baseAddress!, tokens: tokens, blocks: [m[0], m[2]], out: &sparse, threads: 1, activations: .int8) }
+                #expect(dense.map(\.bitPattern) == sparse.map(\.bitPattern))
+                for t in 0..<tokens {
+                    for h in 0..<H {
+                        let rows = (0..<experts).map { e in Array(blockBytes[e][(h * type.rowBytes(cols: de))..<((h + 1) * type.rowBytes(cols: de))]) }
+                        let expected = Self.reference(Array(gates[(t * experts * de)..<((t + 1) * experts * de)]), rows, type)
+                        #expect(dense[t * H + h].bitPattern == expected.bitPattern, "down, token \(t), output \(h)")
+                    }
+                }
+                #expect(dense.contains { $0 != 0 })
+            } } }
+        }
+    }
+}

@@ -1,0 +1,88 @@
+import BFFNCore
+import BFFNEngine
+import BFFNKernels
+import BFFNModel
+import BFFNPack
+import BFFNTestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The engine with int8 activations (formats/numerics.md) on real packs: batch invariance and dense = sparse hold,
+/// float weights are untouched, and the logits stay close to the float32 path (KL divergence per fixture).
+@Suite("int8 activations in the engine")
+struct IntegerActivationsTests {
+    static func engine(_ pack: String, _ activations: ActivationPrecision, ffn: FFNMode = .sparse, threads: Int = 1) throws -> Engine {
+        var o = EngineOptions(threads: threads, ffnMode: ffn)
+        o.activations = activations
+        return try Engine(weights: ModelWeights(pack: PackFile(path: pack)), options: o)
+    }
+
+    /// Mean KL divergence (nats) of softmax(b) from softmax(a) over rows of `vocab` logits.
+    static func meanKLD(_ a: [Float], _ b: [Float], vocab: Int) -> Double {
+        var total = 0.0
+        let rows = a.count / vocab
+        for r in 0..<rows {
+            func logSoftmax(_ x: ArraySlice<Float>) -> [Double] {
+                let m = Double(x.max()!), z = log(x.reduce(0.0) { $0 + exp(Double($1) - m) })
+                return x.map { Double($0) - m - z }
+            }
+            let p = logSoftmax(a[(r * vocab)..<((r + 1) * vocab)]), q = logSoftmax(b[(r * vocab)..<((r + 1) * vocab)])
+            total += zip(p, q).reduce(0.0) { $0 + exp($1.0) * ($1.0 - $1.1) }
+        }
+        return total / Double(max(rows, 1))
+    }
+
+    @Test(arguments: [StorageType.q8(group: nil), .q4(group: 32, asymmetric: true), .q4(group: 64, asymmetric: false)])
+    func batchInvariantDenseEqualsSparseAndCloseToFloat(_ q: StorageType) throws {
+        let dir = TemporaryDirectory()
+        var o = ConvertOptions()
+        o.quant = q
+        o.attachments = []
+        let (folder, prompt) = try tinyModel(dir, dtype: .bf16)
+        let pack = dir.file("q.bfpk")
+        _ = try PackWriter.convert(source: folder, to: pack, options: o)
+        let dense = try Self.engine(pack, .int8, ffn: .dense).forward(prompt).logits
+        for (chunk, threads) in [(1, 1), (7, 2)] {
+            let e = try Self.engine(pack, .int8, threads: threads)
+            var got: [Float] = []
+            var i = 0
+            while i < prompt.count { got += try e.forward(Array(prompt[i..<min(prompt.count, i + chunk)])).logits; i += chunk }
+            #expect(got.map(\.bitPattern) == dense.map(\.bitPattern), "\(q), chunks of \(chunk), \(threads) threads")
+        }
+        let float = try Self.engine(pack, .float).forward(prompt).logits
+        #expect(float != dense, "int8 activations change the arithmetic")
+        let vocab = float.count / prompt.count
+        let kld = Self.meanKLD(float, dense, vocab: vocab)
+        #expect(kld < 2e-3, "\(q): mean KLD \(kld) of int8 activations from float32")
+        print("int8 activations, tiny model \(q): mean KLD from float32 \(kld)")
+    }
+
+    /// Every reference fixture as a q8 pack: int8 activations stay within the q8 class's KL limit of the float path.
+    @Test(arguments: Fixtures.allModels)
+    func everyFixtureStaysClose(_ folder: String) throws {
+        let dir = TemporaryDirectory()
+        var o = ConvertOptions()
+        o.quant = .q8(group: nil)
+        o.attachments = []
+        _ = try PackWriter.convert(source: folder, to: dir.file("q.bfpk"), options: o)
+        let prompt = try promptIds(folder)
+        let float = try Self.engine(dir.file("q.bfpk"), .float).forward(prompt).logits
+        let int8 = try Self.engine(dir.file("q.bfpk"), .int8).forward(prompt).logits
+        let kld = Self.meanKLD(float, int8, vocab: float.count / prompt.count)
+        #expect(kld < 5e-3, "\(folder): mean KLD \(kld)")
+        print("int8 activations, \(folder.split(separator: "/").last ?? ""): mean KLD from float32 \(kld)")
+    }
+
+    /// Float weights ignore the setting: the source in bf16 gives the same bits either way.
+    @Test func floatWeightsAreUntouched() throws {
+        let prompt = try promptIds(Fixtures.blockReference)
+        var o = EngineOptions()
+        o.activations = .int8
+        let a = try Engine(checkpointPath: Fixtures.blockReference, options: o).forward(prompt).logits
+        let b = try Engine(checkpointPath: Fixtures.blockReference).forward(prompt).logits
+        #expect(a.map(\.bitPattern) == b.map(\.bitPattern))
+    }
+}
