@@ -84,6 +84,40 @@ public enum IntegerDot {
         }
     }
 
+    /// The products of `count` row segments with tokens t ..< t + 4, written to out[0], out[outStride], ...: the
+    /// same bits as four `dot(segments:...)` calls, each weight block read once.
+    @inline(__always)
+    static func dot4(segments: UnsafePointer<UnsafePointer<UInt8>?>, count: Int, _ type: StorageType, _ n: Int, _ q: QuantizedActivations,
+                     token t: Int, out: UnsafeMutablePointer<Float>, outStride: Int) {
+        let codes = q.codes + t * q.width, scales = q.scales + t * q.blocksPerRow, quads = q.quads + t * q.quadsPerRow
+        switch type {
+        case .q8(let g):
+            bffn_dot_segments4(0, segments, count, n, g ?? n, 0, codes, q.width, scales, q.blocksPerRow, quads, q.quadsPerRow, q.block, out, outStride)
+        case .q4(let g, let asymmetric):
+            bffn_dot_segments4(1, segments, count, n, g, asymmetric ? 1 : 0, codes, q.width, scales, q.blocksPerRow, quads, q.quadsPerRow, q.block,
+                               out, outStride)
+        default: preconditionFailure("integer products are for q8 and q4 rows")
+        }
+    }
+
+    /// The products of one row with every token, four at a time, into out[t * outStride].
+    @inline(__always)
+    static func dotTokens(_ row: UnsafeRawPointer, _ type: StorageType, _ n: Int, _ q: QuantizedActivations, out: UnsafeMutablePointer<Float>,
+                          outStride: Int) {
+        var pointer: UnsafePointer<UInt8>? = row.assumingMemoryBound(to: UInt8.self)
+        withUnsafePointer(to: &pointer) { segments in
+            var t = 0
+            while t + 4 <= q.tokens {
+                dot4(segments: segments, count: 1, type, n, q, token: t, out: out + t * outStride, outStride: outStride)
+                t += 4
+            }
+            while t < q.tokens {
+                out[t * outStride] = dot(segments: segments, count: 1, type, n, q, token: t)
+                t += 1
+            }
+        }
+    }
+
     /// The product of one row with token `t`'s quantized activations.
     @inline(__always)
     static func dot(_ row: UnsafeRawPointer, _ type: StorageType, _ n: Int, _ q: QuantizedActivations, token t: Int) -> Float {

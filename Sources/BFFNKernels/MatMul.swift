@@ -88,7 +88,7 @@ public enum MatMul {
             let r0 = min(w.rows, blocks * p / parts * rowsPerBlock), r1 = min(w.rows, blocks * (p + 1) / parts * rowsPerBlock)
             for r in r0..<r1 {
                 let row = w.row(r)
-                for t in 0..<tokens { out[t * outStride + r] = IntegerDot.dot(row, w.type, n, q, token: t) }
+                IntegerDot.dotTokens(row, w.type, n, q, out: out + r, outStride: outStride)
             }
         }
         if parts == 1 { run(0) } else { WorkerPool.shared.run(parts: parts, threads: threads, run) }
@@ -263,7 +263,15 @@ public enum ExpertMatMul {
             defer { segments.deallocate() }
             for j in (H * p / parts)..<(H * (p + 1) / parts) {
                 for (b, w) in blocks.enumerated() { segments[b] = w.row(j).assumingMemoryBound(to: UInt8.self) }
-                for t in 0..<tokens { out[t * H + j] = IntegerDot.dot(segments: segments, count: blocks.count, type, de, q, token: t) }
+                var t = 0
+                while t + 4 <= tokens {
+                    IntegerDot.dot4(segments: segments, count: blocks.count, type, de, q, token: t, out: out + t * H + j, outStride: H)
+                    t += 4
+                }
+                while t < tokens {
+                    out[t * H + j] = IntegerDot.dot(segments: segments, count: blocks.count, type, de, q, token: t)
+                    t += 1
+                }
             }
         }
         if parts == 1 { run(0) } else { WorkerPool.shared.run(parts: parts, threads: threads, run) }

@@ -258,6 +258,83 @@ ROWS(q8_rows_vnni256, ATTR_VNNI256, 0, q8_term_vnni256, q8_block_vnni256, q4_blo
 ROWS(q4_rows_vnni256, ATTR_VNNI256, 1, q4_term_vnni256, q8_block_vnni256, q4_block_vnni256)
 #endif
 
+/* ---- four tokens at a time ----
+ * The same operations per token as the functions above (the same terms into the same accumulators in the same
+ * order), with each full block's weight codes loaded and unpacked once for the four tokens. */
+
+#if defined(__x86_64__)
+static inline __attribute__((always_inline)) ATTR_AVX2 __m256i dp_avx2(__m256i u, __m256i s8) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s8), _mm256_set1_epi16(1));
+}
+static inline __attribute__((always_inline)) ATTR_VNNI512 __m256i dp_vnni512(__m256i u, __m256i s8) {
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s8);
+}
+static inline __attribute__((always_inline)) ATTR_VNNI256 __m256i dp_vnni256(__m256i u, __m256i s8) {
+    return _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), u, s8);
+}
+
+#define ADD_TO(A, j, t) do { if ((j) == 0) A##0 = A##0 + (t); else if ((j) == 1) A##1 = A##1 + (t);                     \
+                             else if ((j) == 2) A##2 = A##2 + (t); else A##3 = A##3 + (t); } while (0)
+
+#define ROWS4(NAME, ATTR, Q4, TERM, DP)                                                                                    \
+    static ATTR void NAME(const uint8_t *const *rows, long count, long n, long group, int asymmetric, const int8_t *codes,  \
+                          long cs, const float *scales, long ss, const int32_t *quads, long qs, long block, float *out,    \
+                          long os) {                                                                                       \
+        long nb = (n + block - 1) / block, per_group = n / group == 1 ? nb : group / block;                                \
+        long full = block == 32 ? n / 32 : 0;                                                                              \
+        v8f p0 = 0, p1 = 0, p2 = 0, p3 = 0, q0 = 0, q1 = 0, q2 = 0, q3 = 0;                                                \
+        v8f r0 = 0, r1 = 0, r2 = 0, r3 = 0, u0 = 0, u1 = 0, u2 = 0, u3 = 0;                                                \
+        for (long r = 0; r < count; r++) {                                                                                 \
+            segment s[4];                                                                                                  \
+            for (int t = 0; t < 4; t++)                                                                                    \
+                s[t] = make_segment(Q4, rows, r, n, group, asymmetric, codes + t * cs, scales + t * ss, quads + t * qs, block); \
+            long b = 0, g = 0, k = 0;                                                                                      \
+            for (; b < full; b++) {                                                                                        \
+                float sg = load_f32(s[0].row + g * 4), og = Q4 && asymmetric ? load_f32(s[0].offsets + g * 4) : 0.0f;     \
+                __m256i wv = Q4 ? q4_unpack(s[0].w + b * 16) : _mm256_loadu_si256((const __m256i *)(s[0].w + b * 32));    \
+                __m256i uw = Q4 ? wv : _mm256_sign_epi8(wv, wv);                                                           \
+                v8f term[4];                                                                                               \
+                for (int t = 0; t < 4; t++) {                                                                              \
+                    __m256i xv = _mm256_loadu_si256((const __m256i *)(s[t].x + b * 32));                                   \
+                    v8i P = cast8(DP(uw, Q4 ? xv : _mm256_sign_epi8(xv, wv)));                                             \
+                    float tt = s[t].d[b] * sg;                                                                             \
+                    if (Q4) {                                                                                              \
+                        v8i C = load_quads(s[t].quads + b * 8);                                                            \
+                        if (asymmetric) {                                                                                  \
+                            float uu = s[t].d[b] * og;                                                                     \
+                            term[t] = ((v8f)tt * __builtin_convertvector(P, v8f)) + ((v8f)uu * __builtin_convertvector(C, v8f)); \
+                        } else {                                                                                           \
+                            term[t] = (v8f)tt * __builtin_convertvector(P - 8 * C, v8f);                                   \
+                        }                                                                                                  \
+                    } else {                                                                                               \
+                        term[t] = (v8f)tt * __builtin_convertvector(P, v8f);                                               \
+                    }                                                                                                      \
+                }                                                                                                          \
+                long j = b & 3;                                                                                            \
+                ADD_TO(p, j, term[0]); ADD_TO(q, j, term[1]); ADD_TO(r, j, term[2]); ADD_TO(u, j, term[3]);               \
+                if (++k == per_group) { k = 0; g++; }                                                                      \
+            }                                                                                                              \
+            for (; b < nb; b++) {                                                                                          \
+                long j = b & 3;                                                                                            \
+                ADD_TO(p, j, TERM(&s[0], b, g)); ADD_TO(q, j, TERM(&s[1], b, g));                                         \
+                ADD_TO(r, j, TERM(&s[2], b, g)); ADD_TO(u, j, TERM(&s[3], b, g));                                         \
+                if (++k == per_group) { k = 0; g++; }                                                                      \
+            }                                                                                                              \
+        }                                                                                                                  \
+        out[0] = finish(p0, p1, p2, p3);                                                                                   \
+        out[os] = finish(q0, q1, q2, q3);                                                                                  \
+        out[2 * os] = finish(r0, r1, r2, r3);                                                                              \
+        out[3 * os] = finish(u0, u1, u2, u3);                                                                              \
+    }
+
+ROWS4(q8_rows4_avx2, ATTR_AVX2, 0, q8_term_avx2, dp_avx2)
+ROWS4(q4_rows4_avx2, ATTR_AVX2, 1, q4_term_avx2, dp_avx2)
+ROWS4(q8_rows4_vnni512, ATTR_VNNI512, 0, q8_term_vnni512, dp_vnni512)
+ROWS4(q4_rows4_vnni512, ATTR_VNNI512, 1, q4_term_vnni512, dp_vnni512)
+ROWS4(q8_rows4_vnni256, ATTR_VNNI256, 0, q8_term_vnni256, dp_vnni256)
+ROWS4(q4_rows4_vnni256, ATTR_VNNI256, 1, q4_term_vnni256, dp_vnni256)
+#endif
+
 /* ---- dispatch ---- */
 
 static int level_in_use = -1;
@@ -326,5 +403,33 @@ float bffn_dot_q4_segments(const uint8_t *const *rows, long count, long n, long 
     case 3: return q4_rows_vnni256(rows, count, n, group, asymmetric, codes, scales, quad_sums, block);
 #endif
     default: return q4_rows_portable(rows, count, n, group, asymmetric, codes, scales, quad_sums, block);
+    }
+}
+
+void bffn_dot_segments4(int q4, const uint8_t *const *rows, long count, long n, long group, int asymmetric, const int8_t *codes,
+                        long code_stride, const float *scales, long scale_stride, const int32_t *quad_sums, long quad_stride,
+                        long block, float *out, long out_stride) {
+    switch (bffn_intdot_level()) {
+#if defined(__x86_64__)
+    case 1:
+        if (q4) q4_rows4_avx2(rows, count, n, group, asymmetric, codes, code_stride, scales, scale_stride, quad_sums, quad_stride, block, out, out_stride);
+        else q8_rows4_avx2(rows, count, n, group, 0, codes, code_stride, scales, scale_stride, quad_sums, quad_stride, block, out, out_stride);
+        return;
+    case 2:
+        if (q4) q4_rows4_vnni512(rows, count, n, group, asymmetric, codes, code_stride, scales, scale_stride, quad_sums, quad_stride, block, out, out_stride);
+        else q8_rows4_vnni512(rows, count, n, group, 0, codes, code_stride, scales, scale_stride, quad_sums, quad_stride, block, out, out_stride);
+        return;
+    case 3:
+        if (q4) q4_rows4_vnni256(rows, count, n, group, asymmetric, codes, code_stride, scales, scale_stride, quad_sums, quad_stride, block, out, out_stride);
+        else q8_rows4_vnni256(rows, count, n, group, 0, codes, code_stride, scales, scale_stride, quad_sums, quad_stride, block, out, out_stride);
+        return;
+#endif
+    default:
+        for (int t = 0; t < 4; t++) {
+            out[t * out_stride] = q4 ? bffn_dot_q4_segments(rows, count, n, group, asymmetric, codes + t * code_stride, scales + t * scale_stride,
+                                                            quad_sums + t * quad_stride, block)
+                                     : bffn_dot_q8_segments(rows, count, n, group, codes + t * code_stride, scales + t * scale_stride,
+                                                            quad_sums + t * quad_stride, block);
+        }
     }
 }

@@ -108,7 +108,14 @@ struct IntegerDotTests {
     /// union equals the one over every expert with zero gates for the others.
     @Test(arguments: [StorageType.q8(group: nil), .q4(group: 32, asymmetric: true), .q4(group: 16, asymmetric: false)])
     func batchInvarianceAndDenseEqualsSparse(_ type: StorageType) throws {
-        let rows = 40, n = 96, tokens = 5
+        defer { IntegerDot.useBest() }
+        for set in ["portable", "avx2", "avx512-vnni", "avx-vnni"] where IntegerDot.use(set) == set {
+            try batchInvarianceAndDenseEqualsSparse(type, set)
+        }
+    }
+
+    func batchInvarianceAndDenseEqualsSparse(_ type: StorageType, _ set: String) throws {
+        let rows = 40, n = 96, tokens = 9
         let encoded = (0..<rows).map { WeightQuantizer.encode(SeededValues.floats(n, seed: UInt32(100 + $0)), as: type).bytes }
         let all = encoded.flatMap { $0 }
         let x = (0..<tokens).flatMap { Self.activations(n, seed: UInt32(200 + $0)) }
@@ -120,11 +127,11 @@ struct IntegerDotTests {
                 MatMul.run(x: xp.baseAddress!, tokens: tokens, xStride: n, w: w, out: &batch, outStride: rows, threads: 1, activations: .int8)
                 MatMul.run(x: xp.baseAddress!, tokens: tokens, xStride: n, w: w, out: &two, outStride: rows, threads: 2, activations: .int8)
             }
-            #expect(batch.map(\.bitPattern) == two.map(\.bitPattern))
+            #expect(batch.map(\.bitPattern) == two.map(\.bitPattern), "\(set)")
             for t in 0..<tokens {
                 var one = [Float](repeating: 0, count: rows)
                 x.withUnsafeBufferPointer { MatMul.run(x: $0.baseAddress! + t * n, tokens: 1, xStride: n, w: w, out: &one, outStride: rows, threads: 1, activations: .int8) }
-                #expect(one.map(\.bitPattern) == Array(batch[(t * rows)..<((t + 1) * rows)]).map(\.bitPattern), "token \(t)")
+                #expect(one.map(\.bitPattern) == Array(batch[(t * rows)..<((t + 1) * rows)]).map(\.bitPattern), "\(set): token \(t)")
                 for r in 0..<rows {
                     let expected = Self.reference(Array(x[(t * n)..<((t + 1) * n)]), [encoded[r]], type)
                     #expect(one[r].bitPattern == expected.bitPattern)
@@ -146,12 +153,12 @@ struct IntegerDotTests {
                 var dense = [Float](repeating: 0, count: tokens * H), sparse = dense
                 gates.withUnsafeBufferPointer { ExpertMatMul.down(g: $0.baseAddress!, tokens: tokens, blocks: m, out: &dense, threads: 1, activations: .int8) }
                 union.withUnsafeBufferPointer { ExpertMatMul.down(g: $0.baseAddress!, tokens: tokens, blocks: [m[0], m[2]], out: &sparse, threads: 1, activations: .int8) }
-                #expect(dense.map(\.bitPattern) == sparse.map(\.bitPattern))
+                #expect(dense.map(\.bitPattern) == sparse.map(\.bitPattern), "\(set)")
                 for t in 0..<tokens {
                     for h in 0..<H {
                         let rows = (0..<experts).map { e in Array(blockBytes[e][(h * type.rowBytes(cols: de))..<((h + 1) * type.rowBytes(cols: de))]) }
                         let expected = Self.reference(Array(gates[(t * experts * de)..<((t + 1) * experts * de)]), rows, type)
-                        #expect(dense[t * H + h].bitPattern == expected.bitPattern, "down, token \(t), output \(h)")
+                        #expect(dense[t * H + h].bitPattern == expected.bitPattern, "\(set): down, token \(t), output \(h)")
                     }
                 }
                 #expect(dense.contains { $0 != 0 })

@@ -40,6 +40,13 @@ float bffn_dot_q8_segments(const uint8_t *const *rows, long count, long n, long 
 float bffn_dot_q4_segments(const uint8_t *const *rows, long count, long n, long group, int asymmetric, const int8_t *codes,
                            const float *scales, const int32_t *quad_sums, long block);
 
+/* The same products for four tokens at once (q4: 1 for q4 rows, 0 for q8): token t's activations at codes +
+ * t * code_stride, scales + t * scale_stride, quad sums + t * quad_stride; its result at out[t * out_stride].
+ * The same bits as four calls of the functions above; each weight block is read and unpacked once. */
+void bffn_dot_segments4(int q4, const uint8_t *const *rows, long count, long n, long group, int asymmetric, const int8_t *codes,
+                        long code_stride, const float *scales, long scale_stride, const int32_t *quad_sums, long quad_stride,
+                        long block, float *out, long out_stride);
+
 /* The instruction set the products use: 0 portable C, 1 AVX2, 2 AVX-512 VNNI (256-bit), 3 AVX-VNNI. */
 int bffn_intdot_level(void);
 /* The name of a level ("portable", "avx2", "avx512-vnni", "avx-vnni"). */
