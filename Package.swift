@@ -61,7 +61,10 @@ let package = Package(
         // Integer dot products of int8 activations with q8 / q4 rows (formats/numerics.md): AVX2, AVX-512 VNNI,
         // AVX-VNNI or portable C, chosen at run time (the build targets AVX2 only; the others are per-function).
         .target(name: "CBlockFFNIntDot", cSettings: [.unsafeFlags(["-O3", "-mavx2", "-ffp-contract=off"])]),
-        .target(name: "BFFNKernels", dependencies: ["BFFNCore", "CBlockFFNIntDot", "CBlockFFNPrefetch", "CBlockFFNQuantize", "CBlockFFNUnpack"],
+        // bf16 dot products of bf16-rounded activations with bf16 weights (formats/numerics.md): vdpbf16ps where the
+        // CPU has AVX512_BF16, an exact emulation elsewhere.
+        .target(name: "CBlockFFNBF16Dot", cSettings: [.unsafeFlags(["-O3", "-mavx2", "-ffp-contract=off"])]),
+        .target(name: "BFFNKernels", dependencies: ["BFFNCore", "CBlockFFNBF16Dot", "CBlockFFNIntDot", "CBlockFFNPrefetch", "CBlockFFNQuantize", "CBlockFFNUnpack"],
                 swiftSettings: kernelSettings),
         // The model: architecture and recognition, tensor names of every layout, tensor classes, and the weights
         // (ModelWeights / LayerWeights) resolved from a checkpoint.

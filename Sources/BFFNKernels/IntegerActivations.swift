@@ -1,3 +1,4 @@
+import CBlockFFNBF16Dot
 import CBlockFFNIntDot
 
 /// How activations meet quantized (q8 / q4) weights in the matrix products (formats/numerics.md).
@@ -7,6 +8,52 @@ public enum ActivationPrecision: String, Sendable {
     /// Activations quantized to int8 per block once per call, int32 block sums scaled in float in block order
     /// (`IntegerDot`). Float weights always use the float path.
     case int8
+    /// Activations rounded to bf16 once per call and bf16 dot products (`BF16Dot`) for bf16 weights; other weights
+    /// use the float path.
+    case bf16
+}
+
+/// bf16 dot products of bf16-rounded activations with bf16 rows (formats/numerics.md, "bf16").
+public enum BF16Dot {
+    /// "avx512-bf16" when the products use the instruction, else "emulated".
+    public static var instructionSet: String { bffn_bf16dot_hardware() != 0 ? "avx512-bf16" : "emulated" }
+
+    /// Uses the instruction (`hardware`, where the CPU has it) or the emulation; returns whether the instruction
+    /// is in use (tests compare the two).
+    @discardableResult
+    public static func useHardware(_ hardware: Bool) -> Bool { bffn_bf16dot_use_hardware(hardware ? 1 : 0) != 0 }
+
+    /// `tokens` rows of `width` floats (`stride` apart) rounded to bf16, `width` apart.
+    static func round(_ x: UnsafePointer<Float>, tokens: Int, stride: Int, width: Int) -> UnsafeMutablePointer<UInt16> {
+        let out = UnsafeMutablePointer<UInt16>.allocate(capacity: max(tokens * width, 1))
+        for t in 0..<tokens { bffn_round_bf16(x + t * stride, width, out + t * width) }
+        return out
+    }
+
+    /// The products of `count` row segments (n elements each) with every token's rounded activations
+    /// (`x`, rows `xStride` apart), four tokens a pass, into out[t * outStride].
+    static func products(segments: UnsafePointer<UnsafePointer<UInt16>?>, count: Int, n: Int, x: UnsafePointer<UInt16>, xStride: Int,
+                         tokens: Int, out: UnsafeMutablePointer<Float>, outStride: Int) {
+        var t = 0
+        while t < tokens {
+            let k = min(4, tokens - t)
+            bffn_dot_bf16(segments, count, n, x + t * xStride, xStride, k, out + t * outStride, outStride)
+            t += k
+        }
+    }
+
+    /// x · row for float activations (rounded here) and a bf16 row, for tests: the same bits as the matrix products.
+    public static func dot(_ x: [Float], row: UnsafePointer<UInt16>) -> Float {
+        let n = x.count
+        return x.withUnsafeBufferPointer { xp in
+            let xb = round(xp.baseAddress!, tokens: 1, stride: n, width: n)
+            defer { xb.deallocate() }
+            var pointer: UnsafePointer<UInt16>? = row
+            var out: Float = 0
+            withUnsafePointer(to: &pointer) { products(segments: $0, count: 1, n: n, x: xb, xStride: n, tokens: 1, out: &out, outStride: 1) }
+            return out
+        }
+    }
 }
 
 /// The int8 form of T activation rows for one weight layout: codes, one scale per block and one code sum per

@@ -37,6 +37,10 @@ public enum MatMul {
             integer(x: x, tokens: tokens, xStride: xStride, w: w, out: out, outStride: outStride, threads: threads, block: block)
             return
         }
+        if activations == .bf16 && w.type == .bf16 {
+            bf16(x: x, tokens: tokens, xStride: xStride, w: w, out: out, outStride: outStride, threads: threads)
+            return
+        }
         // Several tokens: 64-byte-aligned input rows, so no 32-byte load of the inner loops splits across cache
         // lines (values and order unchanged).
         let input = AlignedRows(x, rows: tokens, stride: xStride, cols: w.cols)
@@ -77,21 +81,42 @@ public enum MatMul {
         integer(q, w: w, out: out, outStride: outStride, threads: threads)
     }
 
-    /// The integer product over activations quantized already (`ExpertMatMul.up` quantizes once for every expert).
-    static func integer(_ q: QuantizedActivations, w: WeightMatrix, out: UnsafeMutablePointer<Float>, outStride: Int, threads: Int) {
-        let n = w.cols, tokens = q.tokens
+    /// Runs `body` over the rows of a product split as the float path splits them (blocks of `rowsPerBlock` rows;
+    /// one part per thread for one token, up to eight per thread for several).
+    static func splitRows(_ rows: Int, cols: Int, tokens: Int, threads: Int, _ body: @escaping (Range<Int>) -> Void) {
         let rowsPerBlock = MatMul.rowsPerBlock
-        let blocks = (w.rows + rowsPerBlock - 1) / rowsPerBlock
-        let work = w.rows * n * max(tokens, 1)
+        let blocks = (rows + rowsPerBlock - 1) / rowsPerBlock
+        let work = rows * cols * max(tokens, 1)
         let parts = work < 1 << 16 || threads <= 1 ? 1 : max(1, min(tokens > 1 ? threads * 8 : threads, blocks))
         let run: (Int) -> Void = { p in
-            let r0 = min(w.rows, blocks * p / parts * rowsPerBlock), r1 = min(w.rows, blocks * (p + 1) / parts * rowsPerBlock)
-            for r in r0..<r1 {
-                let row = w.row(r)
-                IntegerDot.dotTokens(row, w.type, n, q, out: out + r, outStride: outStride)
-            }
+            body(min(rows, blocks * p / parts * rowsPerBlock)..<min(rows, blocks * (p + 1) / parts * rowsPerBlock))
         }
         if parts == 1 { run(0) } else { WorkerPool.shared.run(parts: parts, threads: threads, run) }
+    }
+
+    /// The bf16 product: activations rounded once, rows split over threads, four tokens a pass through a row.
+    static func bf16(x: UnsafePointer<Float>, tokens: Int, xStride: Int, w: WeightMatrix, out: UnsafeMutablePointer<Float>, outStride: Int,
+                     threads: Int) {
+        let n = w.cols
+        let xb = BF16Dot.round(x, tokens: tokens, stride: xStride, width: n)
+        defer { xb.deallocate() }
+        splitRows(w.rows, cols: n, tokens: tokens, threads: threads) { range in
+            var pointer: UnsafePointer<UInt16>? = nil
+            withUnsafeMutablePointer(to: &pointer) { segment in
+                for r in range {
+                    segment.pointee = w.row(r).assumingMemoryBound(to: UInt16.self)
+                    BF16Dot.products(segments: segment, count: 1, n: n, x: xb, xStride: n, tokens: tokens, out: out + r, outStride: outStride)
+                }
+            }
+        }
+    }
+
+    /// The integer product over activations quantized already (`ExpertMatMul.up` quantizes once for every expert).
+    static func integer(_ q: QuantizedActivations, w: WeightMatrix, out: UnsafeMutablePointer<Float>, outStride: Int, threads: Int) {
+        let n = w.cols
+        splitRows(w.rows, cols: n, tokens: q.tokens, threads: threads) { range in
+            for r in range { IntegerDot.dotTokens(w.row(r), w.type, n, q, out: out + r, outStride: outStride) }
+        }
         withExtendedLifetime(q) {}
     }
 
@@ -228,6 +253,10 @@ public enum ExpertMatMul {
             integerDown(g: g, tokens: tokens, blocks: blocks, out: out, threads: threads, block: block)
             return
         }
+        if activations == .bf16 && first.type == .bf16 {
+            bf16Down(g: g, tokens: tokens, blocks: blocks, out: out, threads: threads)
+            return
+        }
         if de % 32 == 0 {
             concatenated(g: g, tokens: tokens, blocks: blocks, out: out, threads: threads)
             return
@@ -251,6 +280,24 @@ public enum ExpertMatMul {
             first.type.withLoader(cols: de, DownRows(job: job, j0: j0, j1: j1, de: de, width: width, concatenated: false))
         }
         WorkerPool.shared.run(parts: parts, threads: threads, run)
+    }
+
+    /// The bf16 down projection: one bf16 product per output over the union's segments in order (a segment of zero
+    /// gates adds zero products: dense = sparse).
+    static func bf16Down(g: UnsafePointer<Float>, tokens: Int, blocks: [WeightMatrix], out: UnsafeMutablePointer<Float>, threads: Int) {
+        let H = blocks[0].rows, de = blocks[0].cols, width = blocks.count * de
+        let gb = BF16Dot.round(g, tokens: tokens, stride: width, width: width)
+        defer { gb.deallocate() }
+        let parts = H * width * tokens < 1 << 15 ? 1 : max(1, min(threads, H / 16))
+        let run: (Int) -> Void = { p in
+            let segments = UnsafeMutablePointer<UnsafePointer<UInt16>?>.allocate(capacity: blocks.count)
+            defer { segments.deallocate() }
+            for j in (H * p / parts)..<(H * (p + 1) / parts) {
+                for (b, w) in blocks.enumerated() { segments[b] = w.row(j).assumingMemoryBound(to: UInt16.self) }
+                BF16Dot.products(segments: segments, count: blocks.count, n: de, x: gb, xStride: width, tokens: tokens, out: out + j, outStride: H)
+            }
+        }
+        if parts == 1 { run(0) } else { WorkerPool.shared.run(parts: parts, threads: threads, run) }
     }
 
     /// The integer down projection (see `down`).

@@ -181,8 +181,14 @@ extension BenchCommand {
     /// How activations meet this model's quantized weights: "float32", "int8, integer products (INSTRUCTION SET)"
     /// with --activations int8, or "float32 (no q8/q4 weights)".
     func activationsLabel(_ weights: ModelWeights) -> String {
-        let quantized = weights.allMatrices.contains { !$0.matrix.type.isFloat }
-        if !quantized { return "float32 (no q8/q4 weights)" }
-        return numerics.precision == .float ? "float32" : "int8, integer products (\(IntegerDot.instructionSet))"
+        switch numerics.precision {
+        case .float: return "float32"
+        case .int8:
+            let quantized = weights.allMatrices.contains { !$0.matrix.type.isFloat }
+            return quantized ? "int8, integer products (\(IntegerDot.instructionSet))" : "float32 (no q8/q4 weights)"
+        case .bf16:
+            let bf16 = weights.allMatrices.contains { $0.matrix.type == .bf16 }
+            return bf16 ? "bf16, bf16 products (\(BF16Dot.instructionSet))" : "float32 (no bf16 weights)"
+        }
     }
 }

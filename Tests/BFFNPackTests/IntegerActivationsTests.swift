@@ -86,3 +86,30 @@ struct IntegerActivationsTests {
         #expect(a.map(\.bitPattern) == b.map(\.bitPattern))
     }
 }
+
+/// `--activations bf16` on the bundled trained model (bf16 weights): batch invariance and dense = sparse hold, and
+/// the logits stay close to the float32 path.
+@Suite("bf16 activations in the engine")
+struct BF16ActivationsTests {
+    @Test func batchInvariantDenseEqualsSparseAndCloseToFloat() throws {
+        let prompt = try promptIds(Fixtures.trainedModel)
+        func engine(_ a: ActivationPrecision, _ ffn: FFNMode = .sparse, threads: Int = 1) throws -> Engine {
+            var o = EngineOptions(threads: threads, ffnMode: ffn)
+            o.activations = a
+            return try Engine(checkpointPath: Fixtures.trainedModel, options: o)
+        }
+        let dense = try engine(.bf16, .dense).forward(prompt).logits
+        for (chunk, threads) in [(1, 1), (5, 2)] {
+            let e = try engine(.bf16, threads: threads)
+            var got: [Float] = []
+            var i = 0
+            while i < prompt.count { got += try e.forward(Array(prompt[i..<min(prompt.count, i + chunk)])).logits; i += chunk }
+            #expect(got.map(\.bitPattern) == dense.map(\.bitPattern), "chunks of \(chunk), \(threads) threads")
+        }
+        let float = try engine(.float).forward(prompt).logits
+        #expect(float != dense)
+        let kld = IntegerActivationsTests.meanKLD(float, dense, vocab: 8000)
+        #expect(kld < 2e-3, "mean KLD \(kld)")
+        print("bf16 activations, trained model: mean KLD from float32 \(kld)")
+    }
+}

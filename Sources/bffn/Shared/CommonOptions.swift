@@ -38,14 +38,14 @@ struct OverwriteOptions: ParsableArguments {
     var force = false
 }
 
-/// `--activations float|int8`: how activations meet q8 / q4 weights.
+/// `--activations float|int8|bf16`: how activations meet the weights.
 struct NumericsOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("How activations meet q8 / q4 weights: float (float32 times the dequantized weights, the default and the reference) or int8 (activations quantized per block of 32, integer dot products; formats/numerics.md).",
-                               valueName: "float|int8"))
+    @Option(help: ArgumentHelp("How activations meet the weights: float (float32 times the widened weights, the default and the reference), int8 (for q8 / q4 weights: activations quantized per block of 32, integer dot products) or bf16 (for bf16 weights: activations rounded to bf16, bf16 dot products); formats/numerics.md.",
+                               valueName: "float|int8|bf16"))
     var activations: String = "float"
 
     func validate() throws {
-        guard ActivationPrecision(rawValue: activations) != nil else { throw ValidationError("--activations is float or int8, not '\(activations)'") }
+        guard ActivationPrecision(rawValue: activations) != nil else { throw ValidationError("--activations is float, int8 or bf16, not '\(activations)'") }
     }
 
     /// The precision asked for.
