@@ -20,18 +20,18 @@ extension Engine {
             let qA = mla.qA, qANorm = mla.qANorm, qB = mla.qB, kvA = mla.kvA, kvANorm = mla.kvANorm, kvB = mla.kvB
             let qLora = qA.rows, kvLora = kvANorm.cols
             var cq = [Float](repeating: 0, count: T * qLora)
-            Ops.matmul(a, T, qA, into: &cq, threads: threads, activations: options.activations)
+            VectorOps.matmul(a, T, qA, into: &cq, threads: threads, activations: options.activations)
             var cqn = cq
-            Ops.rmsNorm(cq, qANorm, 1e-6, T, qLora, into: &cqn)
-            Ops.matmul(cqn, T, qB, into: &q, threads: threads, activations: options.activations)
+            VectorOps.rmsNorm(cq, qANorm, 1e-6, T, qLora, into: &cqn)
+            VectorOps.matmul(cqn, T, qB, into: &q, threads: threads, activations: options.activations)
             var c = [Float](repeating: 0, count: T * kvA.rows)
-            Ops.matmul(a, T, kvA, into: &c, threads: threads, activations: options.activations)
+            VectorOps.matmul(a, T, kvA, into: &c, threads: threads, activations: options.activations)
             var latent = [Float](repeating: 0, count: T * kvLora)
             for t in 0..<T { for j in 0..<kvLora { latent[t * kvLora + j] = c[t * kvA.rows + j] } }
             var latentNormed = latent
-            Ops.rmsNorm(latent, kvANorm, 1e-6, T, kvLora, into: &latentNormed)
+            VectorOps.rmsNorm(latent, kvANorm, 1e-6, T, kvLora, into: &latentNormed)
             var kv = [Float](repeating: 0, count: T * kvB.rows)
-            Ops.matmul(latentNormed, T, kvB, into: &kv, threads: threads, activations: options.activations)
+            VectorOps.matmul(latentNormed, T, kvB, into: &kv, threads: threads, activations: options.activations)
             // The shared rotary key k_pe sits after the latent in c; each head's rotary part after its nope part.
             applyRope(&c, T, cosT, sinT) { t in [t * kvA.rows + kvLora] }
             applyRope(&q, T, cosT, sinT) { t in (0..<self.nh).map { (t * self.nh + $0) * self.keyDim + self.nopeDim } }
@@ -56,9 +56,9 @@ extension Engine {
                 }
             }
         case .gqa(let gqa):
-            Ops.matmul(a, T, gqa.q, into: &q, threads: threads, activations: options.activations)
-            Ops.matmul(a, T, gqa.k, into: &newK, threads: threads, activations: options.activations)
-            Ops.matmul(a, T, gqa.v, into: &newV, threads: threads, activations: options.activations)
+            VectorOps.matmul(a, T, gqa.q, into: &q, threads: threads, activations: options.activations)
+            VectorOps.matmul(a, T, gqa.k, into: &newK, threads: threads, activations: options.activations)
+            VectorOps.matmul(a, T, gqa.v, into: &newV, threads: threads, activations: options.activations)
             applyRope(&q, T, cosT, sinT) { t in (0..<self.nh).map { (t * self.nh + $0) * self.keyDim } }
             applyRope(&newK, T, cosT, sinT) { t in (0..<self.kvHeads).map { (t * self.kvHeads + $0) * self.keyDim } }
         }
@@ -89,7 +89,7 @@ extension Engine {
                 }
             }
         }
-        Ops.matmul(o, T, lw.attention.output, into: &out, threads: threads, activations: options.activations)
+        VectorOps.matmul(o, T, lw.attention.output, into: &out, threads: threads, activations: options.activations)
     }
 }
 

@@ -21,10 +21,10 @@ extension Engine {
         case .dense(let d):
             let I = d.gate.rows
             var g = [Float](repeating: 0, count: T * I), u = g
-            Ops.matmul(b, T, d.gate, into: &g, threads: threads, activations: options.activations)
-            Ops.matmul(b, T, d.up, into: &u, threads: threads, activations: options.activations)
-            for i in 0..<(T * I) { g[i] = Ops.silu(g[i]) * u[i] }
-            Ops.matmul(g, T, d.down, into: &out, threads: threads, activations: options.activations)
+            VectorOps.matmul(b, T, d.gate, into: &g, threads: threads, activations: options.activations)
+            VectorOps.matmul(b, T, d.up, into: &u, threads: threads, activations: options.activations)
+            for i in 0..<(T * I) { g[i] = VectorOps.silu(g[i]) * u[i] }
+            VectorOps.matmul(g, T, d.down, into: &out, threads: threads, activations: options.activations)
             return (nil, 0)
         case .experts(let experts):
             x = experts
@@ -32,7 +32,7 @@ extension Engine {
         let router = x.router
         let E = router.rows
         var r = [Float](repeating: 0, count: T * E)
-        Ops.matmul(b, T, router, into: &r, threads: threads, activations: options.activations)
+        VectorOps.matmul(b, T, router, into: &r, threads: threads, activations: options.activations)
         if options.captureRouterLogits {
             if x.sourceIndex.isEmpty {
                 capturedRouterLogits = r
@@ -98,7 +98,7 @@ extension Engine {
                 if score == 0 {
                     for i in 0..<de { g[base + i] = 0 }
                 } else {
-                    for i in 0..<de { g[base + i] = Ops.silu(g[base + i]) * score }
+                    for i in 0..<de { g[base + i] = VectorOps.silu(g[base + i]) * score }
                 }
             }
         }

@@ -165,10 +165,10 @@ public final class Engine {
         var branch = [Float](repeating: 0, count: T * H)
         for l in 0..<L {
             let lw = w.layers[l]
-            Ops.rmsNorm(h, lw.inputNorm, eps, T, H, into: &normed)
+            VectorOps.rmsNorm(h, lw.inputNorm, eps, T, H, into: &normed)
             attention(layer: l, lw, normed, T, rope, visible, into: &branch)
             for i in 0..<(T * H) { h[i] += branch[i] * residualScale }
-            Ops.rmsNorm(h, lw.postNorm, eps, T, H, into: &normed)
+            VectorOps.rmsNorm(h, lw.postNorm, eps, T, H, into: &normed)
             let f0 = monotonicSeconds()
             let (scores, computed) = try ffn(lw, layer: l, normed, T, into: &branch)
             ffnSeconds += monotonicSeconds() - f0
@@ -183,17 +183,17 @@ public final class Engine {
         let first = rows == .last ? T - 1 : 0, n = T - first
         if options.captureFeatures {
             // Every token's final-normed state (what an EAGLE head reads); the rows that get logits are the same bits.
-            Ops.rmsNorm(h, w.finalNorm, eps, T, H, into: &normed)
+            VectorOps.rmsNorm(h, w.finalNorm, eps, T, H, into: &normed)
             out.features = normed
             out.featureWidth = H
             if first > 0 { normed.removeFirst(first * H) }
         } else {
             if first > 0 { h.removeFirst(first * H) }
-            Ops.rmsNorm(h, w.finalNorm, eps, n, H, into: &normed)
+            VectorOps.rmsNorm(h, w.finalNorm, eps, n, H, into: &normed)
         }
         for i in 0..<(n * H) { normed[i] /= headScale }
         var logits = [Float](repeating: 0, count: n * V)
-        Ops.matmul(normed, n, w.head, into: &logits, threads: options.threads, activations: options.activations)
+        VectorOps.matmul(normed, n, w.head, into: &logits, threads: options.threads, activations: options.activations)
         out.logits = logits
         out.firstLogitRow = first
         slotParent += parents

@@ -204,7 +204,7 @@ public final class EagleDrafter: FeatureDrafter {
         let scaled = h.map { $0 / headScale }
         let V = vocabulary.count
         var logits = [Float](repeating: 0, count: rows * V)
-        product(scaled, rows, draftHead, into: &logits)
+        VectorOps.matmul(scaled, rows, draftHead, into: &logits, threads: threads)
         for r in 0..<rows {
             var m = -Float.infinity
             for j in 0..<V where logits[r * V + j] > m { m = logits[r * V + j] }
@@ -228,7 +228,9 @@ public final class EagleDrafter: FeatureDrafter {
         }
         // x = fc([RMSNorm1(e) ‖ RMSNorm2(f)]) + bias
         var joined = [Float](repeating: 0, count: n * 2 * H)
-        let e = rmsNorm(embedded, norm1, n), f = rmsNorm(features, norm2, n)
+        var e = [Float](repeating: 0, count: n * H), f = e
+        VectorOps.rmsNorm(embedded, weight: norm1, eps, rows: n, width: H, into: &e)
+        VectorOps.rmsNorm(features, weight: norm2, eps, rows: n, width: H, into: &f)
         for i in 0..<n {
             for j in 0..<H {
                 joined[i * 2 * H + j] = e[i * H + j]
@@ -236,16 +238,17 @@ public final class EagleDrafter: FeatureDrafter {
             }
         }
         var x = [Float](repeating: 0, count: n * H)
-        product(joined, n, head.fc, into: &x)
+        VectorOps.matmul(joined, n, head.fc, into: &x, threads: threads)
         for i in 0..<n { for j in 0..<H { x[i * H + j] += fcBias[j] } }
         let qWidth = heads * headDim, kvWidth = kvHeads * headDim, group = heads / kvHeads
         let scale = 1 / Float(headDim).squareRoot()
         for (l, layer) in head.layers.enumerated() {
-            let a = l == 0 ? x : rmsNorm(x, layerNorms[l].input, n)
+            var a = x
+            if l > 0 { VectorOps.rmsNorm(x, weight: layerNorms[l].input, eps, rows: n, width: H, into: &a) }
             var q = [Float](repeating: 0, count: n * qWidth), k = [Float](repeating: 0, count: n * kvWidth), v = k
-            product(a, n, layer.q, into: &q)
-            product(a, n, layer.k, into: &k)
-            product(a, n, layer.v, into: &v)
+            VectorOps.matmul(a, n, layer.q, into: &q, threads: threads)
+            VectorOps.matmul(a, n, layer.k, into: &k, threads: threads)
+            VectorOps.matmul(a, n, layer.v, into: &v, threads: threads)
             rope(&q, heads, positions)
             rope(&k, kvHeads, positions)
             let committedBefore = keys[l].count / kvWidth, draftBefore = draftKeys[l].count / kvWidth
@@ -290,16 +293,17 @@ public final class EagleDrafter: FeatureDrafter {
                 }
             } } } }
             var o = [Float](repeating: 0, count: n * H)
-            product(attended, n, layer.o, into: &o)
+            VectorOps.matmul(attended, n, layer.o, into: &o, threads: threads)
             for i in 0..<(n * H) { x[i] += o[i] }
-            let y = rmsNorm(x, layerNorms[l].post, n)
+            var y = x
+            VectorOps.rmsNorm(x, weight: layerNorms[l].post, eps, rows: n, width: H, into: &y)
             let I = head.config.intermediateSize
             var gate = [Float](repeating: 0, count: n * I), up = gate
-            product(y, n, layer.gate, into: &gate)
-            product(y, n, layer.up, into: &up)
-            for i in 0..<(n * I) { gate[i] = gate[i] / (1 + expf(-gate[i])) * up[i] }
+            VectorOps.matmul(y, n, layer.gate, into: &gate, threads: threads)
+            VectorOps.matmul(y, n, layer.up, into: &up, threads: threads)
+            for i in 0..<(n * I) { gate[i] = VectorOps.silu(gate[i]) * up[i] }
             var down = [Float](repeating: 0, count: n * H)
-            product(gate, n, layer.down, into: &down)
+            VectorOps.matmul(gate, n, layer.down, into: &down, threads: threads)
             for i in 0..<(n * H) { x[i] += down[i] }
         }
         return x
@@ -318,28 +322,6 @@ public final class EagleDrafter: FeatureDrafter {
                     x[o + j] = a * c - b * s
                     x[o + j + half] = b * c + a * s
                 }
-            }
-        }
-    }
-
-    /// RMSNorm of `n` rows of H floats with `weight`, the mean in `Dot`'s order (as the engine's).
-    func rmsNorm(_ x: [Float], _ weight: [Float], _ n: Int) -> [Float] {
-        var out = [Float](repeating: 0, count: n * H)
-        x.withUnsafeBufferPointer { xp in
-            for t in 0..<n {
-                let row = xp.baseAddress! + t * H
-                let inv = 1 / (Dot.dot(row, UnsafeRawPointer(row), .f32, H) / Float(H) + eps).squareRoot()
-                for j in 0..<H { out[t * H + j] = weight[j] * (row[j] * inv) }
-            }
-        }
-        return out
-    }
-
-    /// out[n, w.rows] = x[n, w.cols] · wᵀ.
-    func product(_ x: [Float], _ n: Int, _ w: WeightMatrix, into out: inout [Float]) {
-        x.withUnsafeBufferPointer { xp in
-            out.withUnsafeMutableBufferPointer { op in
-                MatMul.run(x: xp.baseAddress!, tokens: n, xStride: w.cols, w: w, out: op.baseAddress!, outStride: w.rows, threads: threads)
             }
         }
     }
