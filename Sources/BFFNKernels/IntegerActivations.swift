@@ -147,21 +147,18 @@ public enum IntegerDot {
         }
     }
 
-    /// The products of one row with every token, four at a time, into out[t * outStride].
-    @inline(__always)
-    static func dotTokens(_ row: UnsafeRawPointer, _ type: StorageType, _ n: Int, _ q: QuantizedActivations, out: UnsafeMutablePointer<Float>,
-                          outStride: Int) {
-        var pointer: UnsafePointer<UInt8>? = row.assumingMemoryBound(to: UInt8.self)
-        withUnsafePointer(to: &pointer) { segments in
-            var t = 0
-            while t + 4 <= q.tokens {
-                dot4(segments: segments, count: 1, type, n, q, token: t, out: out + t * outStride, outStride: outStride)
-                t += 4
-            }
-            while t < q.tokens {
-                out[t * outStride] = dot(segments: segments, count: 1, type, n, q, token: t)
-                t += 1
-            }
+    /// The products of `count` row segments with every token's activations, four tokens a pass, into
+    /// out[t * outStride].
+    static func products(segments: UnsafePointer<UnsafePointer<UInt8>?>, count: Int, _ type: StorageType, _ n: Int, _ q: QuantizedActivations,
+                         out: UnsafeMutablePointer<Float>, outStride: Int) {
+        var t = 0
+        while t + 4 <= q.tokens {
+            dot4(segments: segments, count: count, type, n, q, token: t, out: out + t * outStride, outStride: outStride)
+            t += 4
+        }
+        while t < q.tokens {
+            out[t * outStride] = dot(segments: segments, count: count, type, n, q, token: t)
+            t += 1
         }
     }
 

@@ -115,7 +115,13 @@ public enum MatMul {
     static func integer(_ q: QuantizedActivations, w: WeightMatrix, out: UnsafeMutablePointer<Float>, outStride: Int, threads: Int) {
         let n = w.cols
         splitRows(w.rows, cols: n, tokens: q.tokens, threads: threads) { range in
-            for r in range { IntegerDot.dotTokens(w.row(r), w.type, n, q, out: out + r, outStride: outStride) }
+            var pointer: UnsafePointer<UInt8>? = nil
+            withUnsafeMutablePointer(to: &pointer) { segment in
+                for r in range {
+                    segment.pointee = w.row(r).assumingMemoryBound(to: UInt8.self)
+                    IntegerDot.products(segments: segment, count: 1, w.type, n, q, out: out + r, outStride: outStride)
+                }
+            }
         }
         withExtendedLifetime(q) {}
     }
@@ -282,46 +288,41 @@ public enum ExpertMatMul {
         WorkerPool.shared.run(parts: parts, threads: threads, run)
     }
 
+    /// Runs `body(j, segments)` for every output j of a down projection over `blocks` (segments[b] = block b's row
+    /// j, as `Element`s), outputs split over threads as the float path splits them.
+    static func forEachUnionRow<Element>(_ blocks: [WeightMatrix], tokens: Int, threads: Int, as _: Element.Type,
+                                         _ body: @escaping (Int, UnsafePointer<UnsafePointer<Element>?>) -> Void) {
+        let H = blocks[0].rows, width = blocks.count * blocks[0].cols
+        let parts = H * width * tokens < 1 << 15 ? 1 : max(1, min(threads, H / 16))
+        let run: (Int) -> Void = { p in
+            let segments = UnsafeMutablePointer<UnsafePointer<Element>?>.allocate(capacity: blocks.count)
+            defer { segments.deallocate() }
+            for j in (H * p / parts)..<(H * (p + 1) / parts) {
+                for (b, w) in blocks.enumerated() { segments[b] = w.row(j).assumingMemoryBound(to: Element.self) }
+                body(j, segments)
+            }
+        }
+        if parts == 1 { run(0) } else { WorkerPool.shared.run(parts: parts, threads: threads, run) }
+    }
+
     /// The bf16 down projection: one bf16 product per output over the union's segments in order (a segment of zero
     /// gates adds zero products: dense = sparse).
     static func bf16Down(g: UnsafePointer<Float>, tokens: Int, blocks: [WeightMatrix], out: UnsafeMutablePointer<Float>, threads: Int) {
         let H = blocks[0].rows, de = blocks[0].cols, width = blocks.count * de
         let gb = BF16Dot.round(g, tokens: tokens, stride: width, width: width)
         defer { gb.deallocate() }
-        let parts = H * width * tokens < 1 << 15 ? 1 : max(1, min(threads, H / 16))
-        let run: (Int) -> Void = { p in
-            let segments = UnsafeMutablePointer<UnsafePointer<UInt16>?>.allocate(capacity: blocks.count)
-            defer { segments.deallocate() }
-            for j in (H * p / parts)..<(H * (p + 1) / parts) {
-                for (b, w) in blocks.enumerated() { segments[b] = w.row(j).assumingMemoryBound(to: UInt16.self) }
-                BF16Dot.products(segments: segments, count: blocks.count, n: de, x: gb, xStride: width, tokens: tokens, out: out + j, outStride: H)
-            }
+        forEachUnionRow(blocks, tokens: tokens, threads: threads, as: UInt16.self) { j, segments in
+            BF16Dot.products(segments: segments, count: blocks.count, n: de, x: gb, xStride: width, tokens: tokens, out: out + j, outStride: H)
         }
-        if parts == 1 { run(0) } else { WorkerPool.shared.run(parts: parts, threads: threads, run) }
     }
 
     /// The integer down projection (see `down`).
     static func integerDown(g: UnsafePointer<Float>, tokens: Int, blocks: [WeightMatrix], out: UnsafeMutablePointer<Float>, threads: Int, block: Int) {
         let H = blocks[0].rows, de = blocks[0].cols, width = blocks.count * de, type = blocks[0].type
         let q = QuantizedActivations(g, tokens: tokens, stride: width, width: width, segment: de, block: block)
-        let parts = H * width * tokens < 1 << 15 ? 1 : max(1, min(threads, H / 16))
-        let run: (Int) -> Void = { p in
-            let segments = UnsafeMutablePointer<UnsafePointer<UInt8>?>.allocate(capacity: blocks.count)
-            defer { segments.deallocate() }
-            for j in (H * p / parts)..<(H * (p + 1) / parts) {
-                for (b, w) in blocks.enumerated() { segments[b] = w.row(j).assumingMemoryBound(to: UInt8.self) }
-                var t = 0
-                while t + 4 <= tokens {
-                    IntegerDot.dot4(segments: segments, count: blocks.count, type, de, q, token: t, out: out + t * H + j, outStride: H)
-                    t += 4
-                }
-                while t < tokens {
-                    out[t * H + j] = IntegerDot.dot(segments: segments, count: blocks.count, type, de, q, token: t)
-                    t += 1
-                }
-            }
+        forEachUnionRow(blocks, tokens: tokens, threads: threads, as: UInt8.self) { j, segments in
+            IntegerDot.products(segments: segments, count: blocks.count, type, de, q, out: out + j, outStride: H)
         }
-        if parts == 1 { run(0) } else { WorkerPool.shared.run(parts: parts, threads: threads, run) }
         withExtendedLifetime(q) {}
     }
 
