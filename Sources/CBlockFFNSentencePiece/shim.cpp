@@ -59,23 +59,23 @@ extern "C" int32_t bffn_sp_special_id(const bffn_sp *sp, int32_t which) {
     }
 }
 
-extern "C" int bffn_sp_encode(const bffn_sp *sp, const char *text, size_t count, int32_t **ids, size_t *id_count, char *err, size_t err_size) {
+/* A malloc'd copy of n values converted to Out, followed by a zero (released with bffn_sp_release); null when
+ * out of memory. */
+template <class Out, class In> static Out *malloc_copy(const In *data, size_t n) {
+    auto *buffer = static_cast<Out *>(std::malloc((n + 1) * sizeof(Out)));
+    if (buffer == nullptr) return nullptr;
+    for (size_t i = 0; i < n; i++) buffer[i] = static_cast<Out>(data[i]);
+    buffer[n] = 0;
+    return buffer;
+}
+
+/* Runs body (which hands over its result and returns an error message, empty on success) with every C++
+ * exception turned into an error message; returns 0 on success, 1 with the message in err. */
+template <class Body> static int guarded(char *err, size_t err_size, Body body) {
     try {
-        std::vector<int> out;
-        auto status = sp->processor.Encode(std::string_view(text, count), &out);
-        if (!status.ok()) {
-            set_error(err, err_size, status.ToString());
-            return 1;
-        }
-        auto *buffer = static_cast<int32_t *>(std::malloc((out.size() + 1) * sizeof(int32_t)));
-        if (buffer == nullptr) {
-            set_error(err, err_size, "out of memory");
-            return 1;
-        }
-        for (size_t i = 0; i < out.size(); i++) buffer[i] = out[i];
-        *ids = buffer;
-        *id_count = out.size();
-        return 0;
+        std::string message = body();
+        if (message.empty()) return 0;
+        set_error(err, err_size, message);
     } catch (const std::exception &e) {
         set_error(err, err_size, e.what());
     } catch (...) {
@@ -84,31 +84,31 @@ extern "C" int bffn_sp_encode(const bffn_sp *sp, const char *text, size_t count,
     return 1;
 }
 
+extern "C" int bffn_sp_encode(const bffn_sp *sp, const char *text, size_t count, int32_t **ids, size_t *id_count, char *err, size_t err_size) {
+    return guarded(err, err_size, [&] {
+        std::vector<int> out;
+        auto status = sp->processor.Encode(std::string_view(text, count), &out);
+        if (!status.ok()) return status.ToString();
+        auto *buffer = malloc_copy<int32_t>(out.data(), out.size());
+        if (buffer == nullptr) return std::string("out of memory");
+        *ids = buffer;
+        *id_count = out.size();
+        return std::string();
+    });
+}
+
 extern "C" int bffn_sp_decode(const bffn_sp *sp, const int32_t *ids, size_t id_count, char **text, size_t *count, char *err, size_t err_size) {
-    try {
+    return guarded(err, err_size, [&] {
         std::vector<int> in(ids, ids + id_count);
         std::string out;
         auto status = sp->processor.Decode(in, &out);
-        if (!status.ok()) {
-            set_error(err, err_size, status.ToString());
-            return 1;
-        }
-        auto *buffer = static_cast<char *>(std::malloc(out.size() + 1));
-        if (buffer == nullptr) {
-            set_error(err, err_size, "out of memory");
-            return 1;
-        }
-        std::memcpy(buffer, out.data(), out.size());
-        buffer[out.size()] = 0;
+        if (!status.ok()) return status.ToString();
+        auto *buffer = malloc_copy<char>(out.data(), out.size());
+        if (buffer == nullptr) return std::string("out of memory");
         *text = buffer;
         *count = out.size();
-        return 0;
-    } catch (const std::exception &e) {
-        set_error(err, err_size, e.what());
-    } catch (...) {
-        set_error(err, err_size, "unknown C++ exception");
-    }
-    return 1;
+        return std::string();
+    });
 }
 
 extern "C" void bffn_sp_release(void *p) { std::free(p); }
