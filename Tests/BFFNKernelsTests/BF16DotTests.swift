@@ -84,27 +84,15 @@ struct BF16DotTests {
             // Down projection: 3 experts of 32 columns, H = 6; expert 1's gates zero; union {0, 2}.
             let de = 32, H = 6
             let blocks = (0..<3).map { e in (0..<H).flatMap { h in Self.row(de, seed: UInt32(700 + e * H + h)) } }
-            var gates: [Float] = [], union: [Float] = []
+            let bytes = blocks.map { b in b.withUnsafeBytes { Array($0) } }
+            let down = ZeroExpertDown(blocks: bytes, type: .bf16, outputs: H, expertSize: de, tokens: tokens, seed: 800, activations: .bf16)
+            #expect(down.dense.map(\.bitPattern) == down.sparse.map(\.bitPattern), "\(hardware)")
             for t in 0..<tokens {
-                for e in 0..<3 {
-                    let g: [Float] = e == 1 ? [Float](repeating: 0, count: de) : SeededValues.floats(de, seed: UInt32(800 + t * 3 + e))
-                    gates += g
-                    if e != 1 { union += g }
+                for h in 0..<H {
+                    let rows = (0..<3).map { e in Array(blocks[e][(h * de)..<((h + 1) * de)]) }
+                    #expect(down.dense[t * H + h].bitPattern == Self.reference(down.gates(token: t, expertSize: de), rows).bitPattern)
                 }
             }
-            blocks[0].withUnsafeBytes { b0 in blocks[1].withUnsafeBytes { b1 in blocks[2].withUnsafeBytes { b2 in
-                let m = [b0, b1, b2].map { WeightMatrix(base: $0.baseAddress!, type: .bf16, rows: H, cols: de) }
-                var dense = [Float](repeating: 0, count: tokens * H), sparse = dense
-                gates.withUnsafeBufferPointer { ExpertMatMul.down(g: $0.baseAddress!, tokens: tokens, blocks: m, out: &dense, threads: 1, activations: .bf16) }
-                union.withUnsafeBufferPointer { ExpertMatMul.down(g: $0.baseAddress!, tokens: tokens, blocks: [m[0], m[2]], out: &sparse, threads: 1, activations: .bf16) }
-                #expect(dense.map(\.bitPattern) == sparse.map(\.bitPattern), "\(hardware)")
-                for t in 0..<tokens {
-                    for h in 0..<H {
-                        let rows = (0..<3).map { e in Array(blocks[e][(h * de)..<((h + 1) * de)]) }
-                        #expect(dense[t * H + h].bitPattern == Self.reference(Array(gates[(t * 3 * de)..<((t + 1) * 3 * de)]), rows).bitPattern)
-                    }
-                }
-            } } }
         }
     }
 }

@@ -140,29 +140,16 @@ struct IntegerDotTests {
             // Down projections: 3 experts of de = 32 columns each for H = 8 outputs ([H, de] blocks); union {0, 2}.
             let de = 32, H = 8, experts = 3
             let blockBytes = (0..<experts).map { e in (0..<H).flatMap { h in WeightQuantizer.encode(SeededValues.floats(de, seed: UInt32(300 + e * H + h)), as: type).bytes } }
-            var gates: [Float] = [], union: [Float] = []
+            let down = ZeroExpertDown(blocks: blockBytes, type: type, outputs: H, expertSize: de, tokens: tokens, seed: 400, activations: .int8)
+            #expect(down.dense.map(\.bitPattern) == down.sparse.map(\.bitPattern), "\(set)")
             for t in 0..<tokens {
-                for e in 0..<experts {
-                    let segment: [Float] = e == 1 ? [Float](repeating: 0, count: de) : SeededValues.floats(de, seed: UInt32(400 + t * 3 + e))
-                    gates += segment
-                    if e != 1 { union += segment }
+                for h in 0..<H {
+                    let rows = (0..<experts).map { e in Array(blockBytes[e][(h * type.rowBytes(cols: de))..<((h + 1) * type.rowBytes(cols: de))]) }
+                    let expected = Self.reference(down.gates(token: t, expertSize: de), rows, type)
+                    #expect(down.dense[t * H + h].bitPattern == expected.bitPattern, "\(set): down, token \(t), output \(h)")
                 }
             }
-            blockBytes[0].withUnsafeBytes { b0 in blockBytes[1].withUnsafeBytes { b1 in blockBytes[2].withUnsafeBytes { b2 in
-                let m = [b0, b1, b2].map { WeightMatrix(base: $0.baseAddress!, type: type, rows: H, cols: de) }
-                var dense = [Float](repeating: 0, count: tokens * H), sparse = dense
-                gates.withUnsafeBufferPointer { ExpertMatMul.down(g: $0.baseAddress!, tokens: tokens, blocks: m, out: &dense, threads: 1, activations: .int8) }
-                union.withUnsafeBufferPointer { ExpertMatMul.down(g: $0.baseAddress!, tokens: tokens, blocks: [m[0], m[2]], out: &sparse, threads: 1, activations: .int8) }
-                #expect(dense.map(\.bitPattern) == sparse.map(\.bitPattern), "\(set)")
-                for t in 0..<tokens {
-                    for h in 0..<H {
-                        let rows = (0..<experts).map { e in Array(blockBytes[e][(h * type.rowBytes(cols: de))..<((h + 1) * type.rowBytes(cols: de))]) }
-                        let expected = Self.reference(Array(gates[(t * experts * de)..<((t + 1) * experts * de)]), rows, type)
-                        #expect(dense[t * H + h].bitPattern == expected.bitPattern, "\(set): down, token \(t), output \(h)")
-                    }
-                }
-                #expect(dense.contains { $0 != 0 })
-            } } }
+            #expect(down.dense.contains { $0 != 0 })
         }
     }
 }
