@@ -28,7 +28,9 @@ import sys
 
 import numpy as np
 import sentencepiece as spm
-from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "fixtures", "scripts"))
+from llama_converter import llama_tokenizer  # noqa: E402  (the converter the tokenizer fixtures use)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DATA = os.path.join(ROOT, ".train-data")
@@ -72,17 +74,7 @@ os.remove(train_txt)
 sp = spm.SentencePieceProcessor(model_file=os.path.join(OUT, "tokenizer.model"))
 
 # tokenizer.json, as transformers' LlamaConverter writes it from tokenizer.model.
-vocab = {sp.id_to_piece(i): i for i in range(sp.get_piece_size())}
-merges = []
-for piece, pid in sorted(vocab.items(), key=lambda kv: kv[1]):
-    local = [(piece[:k], piece[k:], pid) for k in range(1, len(piece)) if piece[:k] in vocab and piece[k:] in vocab]
-    local.sort(key=lambda m: (vocab[m[0]], vocab[m[1]]))
-    merges += local
-merges.sort(key=lambda m: m[2])
-hf = Tokenizer(models.BPE(vocab=vocab, merges=[(a, b) for a, b, _ in merges], unk_token="<unk>", fuse_unk=True, byte_fallback=True))
-hf.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
-hf.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)])
-hf.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in ["<unk>", "<s>", "</s>"]])
+hf, _ = llama_tokenizer(sp)
 hf.save(os.path.join(OUT, "tokenizer.json"))
 for name, obj in [
     ("tokenizer_config.json", {"add_bos_token": True, "add_eos_token": False, "bos_token": "<s>", "eos_token": "</s>",
