@@ -27,7 +27,10 @@ public enum SpeculativeBenchmark {
     /// - Throws: the engine's and the drafter's errors.
     public static func run(_ engine: Engine, drafter: Drafter, shape: DraftShape, prompt: [Int], tokens: Int, repeats: Int = 3) throws -> [Run] {
         var best: [String: Run] = [:]
+        // Whether every run of a mode (kept or not) gave plain decoding's tokens.
+        var identical: [String: Bool] = [:]
         func keep(_ r: Run) {
+            identical[r.mode] = identical[r.mode, default: true] && r.identical
             if let b = best[r.mode], b.tokensPerSecond >= r.tokensPerSecond { return }
             best[r.mode] = r
         }
@@ -38,11 +41,11 @@ public enum SpeculativeBenchmark {
             for adaptive in [false, true] {
                 let r = try SpeculativeDecoder.generate(engine, drafter: drafter, shape: shape, prompt: prompt, options: GenerationOptions(maxNewTokens: tokens),
                                                         adaptive: adaptive ? AdaptiveDrafting(shape: shape) : nil)
-                let identical = r.generatedIds == plain.generatedIds
                 keep(Run(mode: adaptive ? "adaptive" : "fixed", tokensPerSecond: r.tokensPerSecond, steps: r.steps, meanAcceptLength: r.meanAcceptLength,
-                         plainSteps: r.plainSteps, identical: identical && (best[adaptive ? "adaptive" : "fixed"]?.identical ?? true)))
+                         plainSteps: r.plainSteps, identical: r.generatedIds == plain.generatedIds))
             }
         }
+        for mode in best.keys { best[mode]?.identical = identical[mode] ?? true }
         return ["plain", "fixed", "adaptive"].compactMap { best[$0] }
     }
 }
