@@ -60,7 +60,7 @@ public enum BF16Dot {
 /// quad (four elements). Rows may be cut into segments (the experts of a down projection's union) whose blocks
 /// and quads restart at each segment.
 final class QuantizedActivations {
-    let tokens: Int, width: Int, block: Int, segment: Int
+    let tokens: Int, width: Int, block: Int
     /// Blocks and quads per segment, and per row.
     let blocksPerSegment: Int, blocksPerRow: Int, quadsPerSegment: Int, quadsPerRow: Int
     let codes: UnsafeMutablePointer<Int8>
@@ -73,7 +73,6 @@ final class QuantizedActivations {
         self.tokens = tokens
         self.width = width
         self.block = block
-        self.segment = segment
         let segments = width / segment
         blocksPerSegment = (segment + block - 1) / block
         blocksPerRow = blocksPerSegment * segments

@@ -95,8 +95,10 @@ public final class AdaptiveDrafting {
             if sinceProbe >= probeInterval {
                 // Double the interval, and keep what a probe costs beyond a plain step (drafting, a head's catch-up,
                 // the larger call) under 2 % of the plain steps between probes.
-                let overhead = (expectedSeconds(probe) ?? 0) - (expectedSeconds(0) ?? 0)
-                let affordable = (expectedSeconds(0) ?? 0) > 0 ? Int((overhead / (0.02 * expectedSeconds(0)!)).rounded(.up)) : 0
+                var affordable = 0
+                if let plain = expectedSeconds(0), plain > 0, let probed = expectedSeconds(probe) {
+                    affordable = Int(((probed - plain) / (0.02 * plain)).rounded(.up))
+                }
                 probeInterval = min(max(probeInterval * 2, affordable), 512)
                 return probe
             }

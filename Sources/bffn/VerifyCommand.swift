@@ -200,8 +200,8 @@ struct DraftOptions: ParsableArguments {
     func validate() throws {
         let choice = try drafter(default: .none)
         _ = try shape(for: choice)
-        if draftVocab != nil, case .eagle = choice {} else if draftVocab != nil {
-            throw ValidationError("--draft-vocab applies to an EAGLE head (--speculative eagle:PATH)")
+        if draftVocab != nil {
+            guard case .eagle = choice else { throw ValidationError("--draft-vocab applies to an EAGLE head (--speculative eagle:PATH)") }
         }
     }
 
