@@ -39,10 +39,7 @@ extension PackWriter {
             vocabularyJSON = .object([("count", .integer(n)), ("offset", .integer(offset)), ("bytes", .integer(raw.count)),
                                       ("crc32", .integer(CRC32.checksum(raw)))])
         }
-        let config = try checkpoint.configPath.map { path in
-            try MappedFile(path: path).withBytes { try JSONValue.parse($0, file: path, what: "config.json") }
-        } ?? JSONValue.object([(String, JSONValue)]())
-        return .object([("kind", "eagle"), ("config", config), ("tensors", .array(entries)), ("vocabulary", vocabularyJSON),
+        return .object([("kind", "eagle"), ("config", checkpoint.config.raw), ("tensors", .array(entries)), ("vocabulary", vocabularyJSON),
                         ("source", .string(folder.split(separator: "/").last.map(String.init) ?? folder))])
     }
 }
