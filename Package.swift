@@ -60,7 +60,7 @@ let package = Package(
         .target(name: "CBlockFFNUnpack"),
         // Integer dot products of int8 activations with q8 / q4 rows (formats/numerics.md): AVX2, AVX-512 VNNI,
         // AVX-VNNI or portable C, chosen at run time (the build targets AVX2 only; the others are per-function).
-        .target(name: "CBlockFFNIntDot", cSettings: [.unsafeFlags(["-O3", "-mavx2", "-ffp-contract=off"])]),
+        .target(name: "CBlockFFNIntDot", cSettings: [.unsafeFlags(["-O3", "-mavx2", "-mfma", "-ffp-contract=off"])]),
         // bf16 dot products of bf16-rounded activations with bf16 weights (formats/numerics.md): vdpbf16ps where the
         // CPU has AVX512_BF16, an exact emulation elsewhere.
         .target(name: "CBlockFFNBF16Dot", cSettings: [.unsafeFlags(["-O3", "-mavx2", "-ffp-contract=off"])]),

@@ -56,47 +56,65 @@ public enum BF16Dot {
     }
 }
 
-/// The int8 form of T activation rows for one weight layout: codes, one scale per block and one code sum per
-/// quad (four elements). Rows may be cut into segments (the experts of a down projection's union) whose blocks
-/// and quads restart at each segment.
+/// The int8 form of T activation rows for one weight layout (formats/numerics.md, "int8"): codes (in nibble order
+/// per block for q4 rows), one scale per block, and what the row kind needs besides (q4 symmetric: 8 x each quad's
+/// code sum; q4 asymmetric: one sum per weight group). Rows may be cut into segments (the experts of a down
+/// projection's union) whose blocks, quads and groups restart at each segment.
 final class QuantizedActivations {
     let tokens: Int, width: Int, block: Int
-    /// Blocks and quads per segment, and per row.
-    let blocksPerSegment: Int, blocksPerRow: Int, quadsPerSegment: Int, quadsPerRow: Int
+    /// The row kind (`BFFN_INTDOT_Q8`, `..._Q4_SYMMETRIC`, `..._Q4_ASYMMETRIC`) and weight group.
+    let kind: Int32, group: Int
+    /// Blocks, quads and groups per row of every token.
+    let blocksPerRow: Int, quadsPerRow: Int, groupsPerRow: Int
     let codes: UnsafeMutablePointer<Int8>
     let scales: UnsafeMutablePointer<Float>
-    let quads: UnsafeMutablePointer<Int32>
+    let quadOffsets: UnsafeMutablePointer<Int32>?
+    let groupSums: UnsafeMutablePointer<Float>?
 
-    /// Quantizes `tokens` rows of `width` floats (`stride` apart) in segments of `segment` elements (`width` for
-    /// one segment), blocks of `block`.
-    init(_ x: UnsafePointer<Float>, tokens: Int, stride: Int, width: Int, segment: Int, block: Int) {
+    /// Quantizes `tokens` rows of `width` floats (`stride` apart) for weight rows of `type` whose segments have
+    /// `segment` elements (`width` for one segment).
+    init(_ x: UnsafePointer<Float>, tokens: Int, stride: Int, width: Int, segment: Int, type: StorageType) {
+        let group = type.group(cols: segment)!
+        let block = bffn_activation_block(segment, group)
         self.tokens = tokens
         self.width = width
         self.block = block
+        self.group = group
+        kind = IntegerDot.kind(type)
         let segments = width / segment
-        blocksPerSegment = (segment + block - 1) / block
-        blocksPerRow = blocksPerSegment * segments
-        quadsPerSegment = (segment + 3) / 4
-        quadsPerRow = quadsPerSegment * segments
+        blocksPerRow = (segment + block - 1) / block * segments
+        quadsPerRow = segment / 4 * segments
+        groupsPerRow = segment / group * segments
         codes = .allocate(capacity: max(tokens * width, 1))
         scales = .allocate(capacity: max(tokens * blocksPerRow, 1))
-        quads = .allocate(capacity: max(tokens * quadsPerRow, 1))
+        quadOffsets = kind == Int32(BFFN_INTDOT_Q4_SYMMETRIC) ? .allocate(capacity: max(tokens * quadsPerRow, 1)) : nil
+        groupSums = kind == Int32(BFFN_INTDOT_Q4_ASYMMETRIC) ? .allocate(capacity: max(tokens * groupsPerRow, 1)) : nil
+        let blocksPerSegment = blocksPerRow / segments, quadsPerSegment = segment / 4, groupsPerSegment = segment / group
         for t in 0..<tokens {
             for s in 0..<segments {
-                bffn_quantize_activations(x + t * stride + s * segment, segment, block, codes + t * width + s * segment,
-                                          scales + t * blocksPerRow + s * blocksPerSegment, quads + t * quadsPerRow + s * quadsPerSegment)
+                bffn_quantize_activations(kind, x + t * stride + s * segment, segment, group, block, codes + t * width + s * segment,
+                                          scales + t * blocksPerRow + s * blocksPerSegment,
+                                          quadOffsets.map { $0 + t * quadsPerRow + s * quadsPerSegment },
+                                          groupSums.map { $0 + t * groupsPerRow + s * groupsPerSegment })
             }
         }
+    }
+
+    /// The C view of these activations (valid while `self` lives).
+    var view: bffn_int8_activations {
+        bffn_int8_activations(codes: codes, scales: scales, quad_offsets: quadOffsets, group_sums: groupSums, code_stride: width,
+                              scale_stride: blocksPerRow, quad_stride: quadsPerRow, sum_stride: groupsPerRow, tokens: tokens, block: block)
     }
 
     deinit {
         codes.deallocate()
         scales.deallocate()
-        quads.deallocate()
+        quadOffsets?.deallocate()
+        groupSums?.deallocate()
     }
 }
 
-/// Integer dot products of quantized activations with one q8 / q4 row (formats/numerics.md); every instruction
+/// Integer dot products of quantized activations with q8 / q4 rows (formats/numerics.md); every instruction
 /// set gives the same bits.
 public enum IntegerDot {
     /// The instruction set in use: "portable", "avx2", "avx512-vnni" or "avx-vnni".
@@ -113,69 +131,44 @@ public enum IntegerDot {
     /// The best instruction set of this CPU.
     public static func useBest() { bffn_intdot_use_level(9) }
 
-    /// The activation block length for rows of `cols` elements of `type` (nil for float types).
-    public static func block(_ type: StorageType, cols: Int) -> Int? {
-        type.group(cols: cols).map { bffn_activation_block(cols, $0) }
-    }
+    /// Whether rows of `type` take integer products (q8 and q4).
+    public static func applies(to type: StorageType) -> Bool { type.group(cols: 8) != nil }
 
-    /// The product of `count` row segments (each `n` elements of `type`; one row, or the union of a down
-    /// projection) with token `t`'s quantized activations.
-    @inline(__always)
-    static func dot(segments: UnsafePointer<UnsafePointer<UInt8>?>, count: Int, _ type: StorageType, _ n: Int, _ q: QuantizedActivations, token t: Int) -> Float {
-        let codes = q.codes + t * q.width, scales = q.scales + t * q.blocksPerRow, quads = q.quads + t * q.quadsPerRow
+    /// The C kind of q8 / q4 rows.
+    static func kind(_ type: StorageType) -> Int32 {
         switch type {
-        case .q8(let g): return bffn_dot_q8_segments(segments, count, n, g ?? n, codes, scales, quads, q.block)
-        case .q4(let g, let asymmetric): return bffn_dot_q4_segments(segments, count, n, g, asymmetric ? 1 : 0, codes, scales, quads, q.block)
+        case .q8: return Int32(BFFN_INTDOT_Q8)
+        case .q4(_, let asymmetric): return Int32(asymmetric ? BFFN_INTDOT_Q4_ASYMMETRIC : BFFN_INTDOT_Q4_SYMMETRIC)
         default: preconditionFailure("integer products are for q8 and q4 rows")
         }
     }
 
-    /// The products of `count` row segments with tokens t ..< t + 4, written to out[0], out[outStride], ...: the
-    /// same bits as four `dot(segments:...)` calls, each weight block read once.
-    @inline(__always)
-    static func dot4(segments: UnsafePointer<UnsafePointer<UInt8>?>, count: Int, _ type: StorageType, _ n: Int, _ q: QuantizedActivations,
-                     token t: Int, out: UnsafeMutablePointer<Float>, outStride: Int) {
-        let codes = q.codes + t * q.width, scales = q.scales + t * q.blocksPerRow, quads = q.quads + t * q.quadsPerRow
-        switch type {
-        case .q8(let g):
-            bffn_dot_segments4(0, segments, count, n, g ?? n, 0, codes, q.width, scales, q.blocksPerRow, quads, q.quadsPerRow, q.block, out, outStride)
-        case .q4(let g, let asymmetric):
-            bffn_dot_segments4(1, segments, count, n, g, asymmetric ? 1 : 0, codes, q.width, scales, q.blocksPerRow, quads, q.quadsPerRow, q.block,
-                               out, outStride)
-        default: preconditionFailure("integer products are for q8 and q4 rows")
-        }
+    /// Rows `rows` of `w` against every token of `q`: out[r + t * outStride] for r in the range.
+    static func rows(_ w: WeightMatrix, _ range: Range<Int>, _ q: QuantizedActivations, out: UnsafeMutablePointer<Float>, outStride: Int) {
+        guard !range.isEmpty else { return }
+        var view = q.view
+        bffn_intdot_rows(q.kind, w.row(range.lowerBound).assumingMemoryBound(to: UInt8.self), w.rowStrideBytes, range.count, w.cols, q.group,
+                         &view, out + range.lowerBound, outStride)
     }
 
-    /// The products of `count` row segments with every token's activations, four tokens a pass, into
-    /// out[t * outStride].
-    static func products(segments: UnsafePointer<UnsafePointer<UInt8>?>, count: Int, _ type: StorageType, _ n: Int, _ q: QuantizedActivations,
+    /// One output per token over `count` row segments of `n` elements (one row, or the union of a down projection)
+    /// against every token of `q`: out[t * outStride].
+    static func products(segments: UnsafePointer<UnsafePointer<UInt8>?>, count: Int, _ n: Int, _ q: QuantizedActivations,
                          out: UnsafeMutablePointer<Float>, outStride: Int) {
-        var t = 0
-        while t + 4 <= q.tokens {
-            dot4(segments: segments, count: count, type, n, q, token: t, out: out + t * outStride, outStride: outStride)
-            t += 4
-        }
-        while t < q.tokens {
-            out[t * outStride] = dot(segments: segments, count: count, type, n, q, token: t)
-            t += 1
-        }
-    }
-
-    /// The product of one row with token `t`'s quantized activations.
-    @inline(__always)
-    static func dot(_ row: UnsafeRawPointer, _ type: StorageType, _ n: Int, _ q: QuantizedActivations, token t: Int) -> Float {
-        var pointer: UnsafePointer<UInt8>? = row.assumingMemoryBound(to: UInt8.self)
-        return withUnsafePointer(to: &pointer) { dot(segments: $0, count: 1, type, n, q, token: t) }
+        var view = q.view
+        bffn_intdot_segments(q.kind, segments, count, n, q.group, &view, out, outStride)
     }
 
     /// x · row for `n` float activations (quantized here), for tests and references: the same bits as the matrix
     /// products give.
     public static func dot(_ x: [Float], row: UnsafeRawPointer, type: StorageType) -> Float {
         let n = x.count
-        let block = IntegerDot.block(type, cols: n)!
         return x.withUnsafeBufferPointer { xp in
-            let q = QuantizedActivations(xp.baseAddress!, tokens: 1, stride: n, width: n, segment: n, block: block)
-            return dot(row, type, n, q, token: 0)
+            let q = QuantizedActivations(xp.baseAddress!, tokens: 1, stride: n, width: n, segment: n, type: type)
+            var pointer: UnsafePointer<UInt8>? = row.assumingMemoryBound(to: UInt8.self)
+            var out: Float = 0
+            withUnsafePointer(to: &pointer) { products(segments: $0, count: 1, n, q, out: &out, outStride: 1) }
+            return withExtendedLifetime(q) { out }
         }
     }
 }

@@ -33,8 +33,8 @@ public enum MatMul {
     /// output is an integer product (`IntegerDot`, formats/numerics.md), the same bits for any T and thread split.
     public static func run(x: UnsafePointer<Float>, tokens: Int, xStride: Int, w: WeightMatrix,
                            out: UnsafeMutablePointer<Float>, outStride: Int, threads: Int, activations: ActivationPrecision = .float) {
-        if activations == .int8, let block = IntegerDot.block(w.type, cols: w.cols) {
-            integer(x: x, tokens: tokens, xStride: xStride, w: w, out: out, outStride: outStride, threads: threads, block: block)
+        if activations == .int8 && IntegerDot.applies(to: w.type) {
+            integer(x: x, tokens: tokens, xStride: xStride, w: w, out: out, outStride: outStride, threads: threads)
             return
         }
         if activations == .bf16 && w.type == .bf16 {
@@ -76,8 +76,8 @@ public enum MatMul {
     /// The integer product: activations quantized once, then rows split over threads as in the float path,
     /// every token of a row block processed while its rows are in cache.
     static func integer(x: UnsafePointer<Float>, tokens: Int, xStride: Int, w: WeightMatrix, out: UnsafeMutablePointer<Float>,
-                        outStride: Int, threads: Int, block: Int) {
-        let q = QuantizedActivations(x, tokens: tokens, stride: xStride, width: w.cols, segment: w.cols, block: block)
+                        outStride: Int, threads: Int) {
+        let q = QuantizedActivations(x, tokens: tokens, stride: xStride, width: w.cols, segment: w.cols, type: w.type)
         integer(q, w: w, out: out, outStride: outStride, threads: threads)
     }
 
@@ -113,15 +113,8 @@ public enum MatMul {
 
     /// The integer product over activations quantized already (`ExpertMatMul.up` quantizes once for every expert).
     static func integer(_ q: QuantizedActivations, w: WeightMatrix, out: UnsafeMutablePointer<Float>, outStride: Int, threads: Int) {
-        let n = w.cols
-        splitRows(w.rows, cols: n, tokens: q.tokens, threads: threads) { range in
-            var pointer: UnsafePointer<UInt8>? = nil
-            withUnsafeMutablePointer(to: &pointer) { segment in
-                for r in range {
-                    segment.pointee = w.row(r).assumingMemoryBound(to: UInt8.self)
-                    IntegerDot.products(segments: segment, count: 1, w.type, n, q, out: out + r, outStride: outStride)
-                }
-            }
+        splitRows(w.rows, cols: w.cols, tokens: q.tokens, threads: threads) { range in
+            IntegerDot.rows(w, range, q, out: out, outStride: outStride)
         }
         withExtendedLifetime(q) {}
     }
@@ -209,9 +202,9 @@ public enum ExpertMatMul {
                           activations: ActivationPrecision = .float) {
         guard let first = blocks.first else { return }
         let de = first.rows, H = first.cols, width = blocks.count * de
-        if activations == .int8, let block = IntegerDot.block(first.type, cols: H) {
+        if activations == .int8 && IntegerDot.applies(to: first.type) {
             // Quantize the tokens once, then every expert's rows (split over threads) against them.
-            let q = QuantizedActivations(x, tokens: tokens, stride: H, width: H, segment: H, block: block)
+            let q = QuantizedActivations(x, tokens: tokens, stride: H, width: H, segment: H, type: first.type)
             let parts = width * H * tokens < 1 << 15 ? 1 : max(1, min(threads, width / 8))
             let run: (Int) -> Void = { p in
                 let lo = width * p / parts, hi = width * (p + 1) / parts
@@ -255,8 +248,8 @@ public enum ExpertMatMul {
                             activations: ActivationPrecision = .float) {
         guard let first = blocks.first else { return }
         let H = first.rows, de = first.cols, width = blocks.count * de
-        if activations == .int8, let block = IntegerDot.block(first.type, cols: de) {
-            integerDown(g: g, tokens: tokens, blocks: blocks, out: out, threads: threads, block: block)
+        if activations == .int8 && IntegerDot.applies(to: first.type) {
+            integerDown(g: g, tokens: tokens, blocks: blocks, out: out, threads: threads)
             return
         }
         if activations == .bf16 && first.type == .bf16 {
@@ -317,11 +310,11 @@ public enum ExpertMatMul {
     }
 
     /// The integer down projection (see `down`).
-    static func integerDown(g: UnsafePointer<Float>, tokens: Int, blocks: [WeightMatrix], out: UnsafeMutablePointer<Float>, threads: Int, block: Int) {
-        let H = blocks[0].rows, de = blocks[0].cols, width = blocks.count * de, type = blocks[0].type
-        let q = QuantizedActivations(g, tokens: tokens, stride: width, width: width, segment: de, block: block)
+    static func integerDown(g: UnsafePointer<Float>, tokens: Int, blocks: [WeightMatrix], out: UnsafeMutablePointer<Float>, threads: Int) {
+        let H = blocks[0].rows, de = blocks[0].cols, width = blocks.count * de
+        let q = QuantizedActivations(g, tokens: tokens, stride: width, width: width, segment: de, type: blocks[0].type)
         forEachUnionRow(blocks, tokens: tokens, threads: threads, as: UInt8.self) { j, segments in
-            IntegerDot.products(segments: segments, count: blocks.count, type, de, q, out: out + j, outStride: H)
+            IntegerDot.products(segments: segments, count: blocks.count, de, q, out: out + j, outStride: H)
         }
         withExtendedLifetime(q) {}
     }

@@ -1,8 +1,9 @@
 /*
  * Integer dot products (see bffn_intdot.h and formats/numerics.md). The int32 quad sums come from the best
  * instruction set this CPU has, chosen at run time; they are exact, so every level gives the same sums, and the
- * float steps that follow are the same vector operations at every level, compiled without contraction, so every
- * level gives the same bits.
+ * float steps that follow are the same operations at every level (intdot_kernel.h, included once per level),
+ * compiled without contraction (the only fused multiply-adds are the explicit ones), so every level gives the
+ * same bits.
  */
 #include "bffn_intdot.h"
 #include <math.h>
@@ -16,12 +17,38 @@
 typedef float v8f __attribute__((ext_vector_type(8)));
 typedef int32_t v8i __attribute__((ext_vector_type(8)));
 
+#define AI __attribute__((always_inline))
+
 long bffn_activation_block(long n, long group) {
-    return (group % 32 == 0 || group == n) ? 32 : group;
+    if (group % 32 == 0 || group == n) return 32;
+    return group % 16 == 0 ? 16 : 8;
 }
 
-void bffn_quantize_activations(const float *x, long n, long block, int8_t *codes, float *scales, int32_t *quad_sums) {
-    long bi = 0;
+/* The codes of one block (len elements) rounded as documented. */
+static void quantize_block(const float *x, long len, float d, int8_t *q) {
+    if (d > 0.0f) {
+        for (long i = 0; i < len; i++) {
+            /* round half away from zero: the truncation, plus one away from zero when the (exact) remainder is at
+               least a half; written without branches so it vectorizes. */
+            float v = x[i] / d;
+            float t = truncf(v);
+            float r = v - t;
+            t = fabsf(r) >= 0.5f ? t + copysignf(1.0f, v) : t;
+            t = t > 127.0f ? 127.0f : t;
+            t = t < -127.0f ? -127.0f : t;
+            q[i] = (int8_t)(t == t ? (int)t : 0);
+        }
+    } else {
+        memset(q, 0, (size_t)len);
+    }
+}
+
+void bffn_quantize_activations(int kind, const float *x, long n, long group, long block, int8_t *codes, float *scales,
+                               int32_t *quad_offsets, float *group_sums) {
+    long nb = (n + block - 1) / block, per_group = n / group == 1 ? nb : group / block;
+    long bi = 0, gi = 0, in_group = 0;
+    float sum = 0.0f;
+    int8_t q[32];
     for (long b0 = 0; b0 < n; b0 += block, bi++) {
         long len = n - b0 < block ? n - b0 : block;
         float amax = 0.0f;
@@ -30,309 +57,330 @@ void bffn_quantize_activations(const float *x, long n, long block, int8_t *codes
             amax = a > amax ? a : amax;
         }
         float d = amax / 127.0f;
-        if (d > 0.0f) {
-            for (long i = 0; i < len; i++) {
-                /* round half away from zero: the truncation, plus one away from zero when the (exact) remainder
-                   is at least a half; written without branches so it vectorizes. */
-                float v = x[b0 + i] / d;
-                float t = truncf(v);
-                float r = v - t;
-                t = fabsf(r) >= 0.5f ? t + copysignf(1.0f, v) : t;
-                t = t > 127.0f ? 127.0f : t;
-                t = t < -127.0f ? -127.0f : t;
-                codes[b0 + i] = (int8_t)(t == t ? (int)t : 0);
-            }
+        quantize_block(x + b0, len, d, q);
+        if (kind == BFFN_INTDOT_Q8) {
+            memcpy(codes + b0, q, (size_t)len);
         } else {
-            memset(codes + b0, 0, (size_t)len);
+            /* nibble order: the block's even elements, then its odd ones */
+            for (long p = 0; p < len / 2; p++) {
+                codes[b0 + p] = q[2 * p];
+                codes[b0 + len / 2 + p] = q[2 * p + 1];
+            }
         }
         scales[bi] = d;
+        if (group_sums) {
+            int32_t c = 0;
+            for (long i = 0; i < len; i++) c += q[i];
+            sum = sum + d * (float)c;
+            if (++in_group == per_group) {
+                group_sums[gi++] = sum;
+                sum = 0.0f;
+                in_group = 0;
+            }
+        }
     }
-    for (long j = 0; j * 4 < n; j++) {
-        int32_t s = 0;
-        for (long i = 4 * j; i < n && i < 4 * j + 4; i++) s += codes[i];
-        quad_sums[j] = s;
+    if (quad_offsets) {
+        for (long j = 0; j < n / 4; j++) quad_offsets[j] = 8 * (codes[4 * j] + codes[4 * j + 1] + codes[4 * j + 2] + codes[4 * j + 3]);
     }
 }
 
-static inline float load_f32(const uint8_t *p) {
+/* ---- pieces shared by every level (plain C, inlined into each) ---- */
+
+static inline AI float load_f32(const uint8_t *p) {
     float v;
     memcpy(&v, p, 4);
     return v;
 }
-
-/* Quad sums of a block of `len` elements from element k0, by plain loops (short blocks and the portable level). */
-static inline __attribute__((always_inline)) v8i quads_q8_portable(const int8_t *w, const int8_t *x, long len) {
-    v8i P = 0;
-    for (long i = 0; i < len; i++) P[i >> 2] += (int32_t)w[i] * x[i];
-    return P;
+static inline AI v8i load_v8i(const int32_t *p) {
+    v8i v;
+    memcpy(&v, p, 32);
+    return v;
 }
-static inline __attribute__((always_inline)) v8i quads_q4_portable(const uint8_t *w, const int8_t *x, long k0, long len) {
+static inline AI v8f to_float(v8i v) { return __builtin_convertvector(v, v8f); }
+static inline AI v8f fma8(v8f p, float t, v8f acc) { return __builtin_elementwise_fma(p, (v8f)t, acc); }
+
+/* A row segment's shape: n elements, ng weight groups, nb blocks (full of them: 32 elements), per_group blocks
+ * per group. */
+typedef struct {
+    long n, ng, nb, per_group, block, full;
+} shape;
+
+static inline shape make_shape(long n, long group, long block) {
+    shape s;
+    s.n = n;
+    s.ng = n / group;
+    s.nb = (n + block - 1) / block;
+    s.per_group = s.ng == 1 ? s.nb : group / block;
+    s.block = block;
+    s.full = block == 32 ? n / 32 : 0;
+    return s;
+}
+
+/* Where a row's codes start: after its group scales (and offsets). */
+static inline AI const uint8_t *codes_of(int kind, const uint8_t *row, long ng) {
+    return row + ng * 4 * (kind == BFFN_INTDOT_Q4_ASYMMETRIC ? 2 : 1);
+}
+
+/* The first k (1 ... 8) floats at p, the other lanes 0. */
+static inline AI v8f load_partial(const void *p, long k) {
+    v8f v = 0;
+    if (k >= 8) {
+        memcpy(&v, p, 32);
+        return v;
+    }
+#if defined(__x86_64__)
+    __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)k), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    __m256 m = _mm256_maskload_ps((const float *)p, mask);
+    memcpy(&v, &m, 32);
+#else
+    memcpy(&v, p, (size_t)(4 * k));
+#endif
+    return v;
+}
+
+/* The scale products d_b * s_g of blocks c0 ... c0 + k - 1 (k <= 8) in lanes 0 ... k - 1. */
+static inline AI v8f scale_products8(const float *d, const uint8_t *row, long c0, long k, long ng, long per_group) {
+    v8f dv = load_partial(d + c0, k);
+    if (ng == 1) return dv * load_f32(row);
+    if (per_group == 1) return dv * load_partial(row + 4 * c0, k);
+    v8f s = 0;
+    for (long i = 0; i < k; i++) s[i] = load_f32(row + 4 * ((c0 + i) / per_group));
+    return dv * s;
+}
+
+/* The quad sums of a block of len elements (8, 16, or a row's short last block) from element k0, element by
+ * element (the portable level uses it for every block). */
+static inline AI v8i short_p(int kind, const uint8_t *w, const int8_t *x, const int32_t *K, long k0, long len) {
     v8i P = 0;
-    for (long i = 0; i < len; i++) {
-        long e = k0 + i;
-        P[i >> 2] += (int32_t)((w[e >> 1] >> (4 * (e & 1))) & 15) * x[i];
+    if (kind == BFFN_INTDOT_Q8) {
+        const int8_t *wc = (const int8_t *)w + k0;
+        for (long i = 0; i < len; i++) P[i >> 2] += (int32_t)wc[i] * x[k0 + i];
+    } else {
+        const uint8_t *wb = w + k0 / 2;
+        long h = len / 2;
+        for (long p = 0; p < h; p++) {
+            P[p >> 2] += (int32_t)(wb[p] & 15) * x[k0 + p];
+            P[(h + p) >> 2] += (int32_t)(wb[p] >> 4) * x[k0 + h + p];
+        }
+        if (kind == BFFN_INTDOT_Q4_SYMMETRIC)
+            for (long j = 0; j < len / 4; j++) P[j] -= K[k0 / 4 + j];
     }
     return P;
 }
 
-#if defined(__x86_64__)
-#define ATTR_AVX2 __attribute__((target("avx2")))
-#define ATTR_VNNI512 __attribute__((target("avx2,avx512f,avx512vl,avx512bw,avx512vnni")))
-#define ATTR_VNNI256 __attribute__((target("avx2,avxvnni")))
+/* O + o_g * S_g over a segment's groups, lane g mod 8. */
+static inline AI v8f offset_terms(const uint8_t *offsets, const float *S, long ng, v8f O) {
+    for (long g = 0; g < ng; g += 8) {
+        long k = ng - g < 8 ? ng - g : 8;
+        O = __builtin_elementwise_fma(load_partial(offsets + 4 * g, k), load_partial(S + g, k), O);
+    }
+    return O;
+}
 
-/* The 32 codes of a q4 block (16 bytes) as bytes in element order. */
-static inline ATTR_AVX2 __m256i q4_unpack(const uint8_t *w) {
-    __m128i b = _mm_loadu_si128((const __m128i *)w), m = _mm_set1_epi8(15);
-    __m128i lo = _mm_and_si128(b, m), hi = _mm_and_si128(_mm_srli_epi16(b, 4), m);
-    return _mm256_set_m128i(_mm_unpackhi_epi8(lo, hi), _mm_unpacklo_epi8(lo, hi));
-}
-static inline ATTR_AVX2 v8i cast8(__m256i v) { v8i r; memcpy(&r, &v, 32); return r; }
-
-/* Quad sums of a full 32-element block: lane i = the four products of elements 4i ... 4i+3. */
-static inline ATTR_AVX2 v8i q8_block_avx2(const int8_t *w, const int8_t *x) {
-    __m256i wv = _mm256_loadu_si256((const __m256i *)w), xv = _mm256_loadu_si256((const __m256i *)x);
-    return cast8(_mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv)), _mm256_set1_epi16(1)));
-}
-static inline ATTR_AVX2 v8i q4_block_avx2(const uint8_t *w, const int8_t *x) {
-    return cast8(_mm256_madd_epi16(_mm256_maddubs_epi16(q4_unpack(w), _mm256_loadu_si256((const __m256i *)x)), _mm256_set1_epi16(1)));
-}
-static inline ATTR_VNNI512 v8i q8_block_vnni512(const int8_t *w, const int8_t *x) {
-    __m256i wv = _mm256_loadu_si256((const __m256i *)w), xv = _mm256_loadu_si256((const __m256i *)x);
-    return cast8(_mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv)));
-}
-static inline ATTR_VNNI512 v8i q4_block_vnni512(const uint8_t *w, const int8_t *x) {
-    return cast8(_mm256_dpbusd_epi32(_mm256_setzero_si256(), q4_unpack(w), _mm256_loadu_si256((const __m256i *)x)));
-}
-static inline ATTR_VNNI256 v8i q8_block_vnni256(const int8_t *w, const int8_t *x) {
-    __m256i wv = _mm256_loadu_si256((const __m256i *)w), xv = _mm256_loadu_si256((const __m256i *)x);
-    return cast8(_mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv)));
-}
-static inline ATTR_VNNI256 v8i q4_block_vnni256(const uint8_t *w, const int8_t *x) {
-    return cast8(_mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), q4_unpack(w), _mm256_loadu_si256((const __m256i *)x)));
-}
-#endif
-static inline v8i q8_block_portable(const int8_t *w, const int8_t *x) { return quads_q8_portable(w, x, 32); }
-static inline v8i q4_block_portable(const uint8_t *w, const int8_t *x) { return quads_q4_portable(w, x, 0, 32); }
-
-/* The four accumulators reduced in the documented order. */
-static inline float finish(v8f a0, v8f a1, v8f a2, v8f a3) {
-    v8f a = (a0 + a1) + (a2 + a3);
+/* The documented reduction of the accumulators. */
+static inline AI float finish(const v8f *acc, v8f O, int with_offsets) {
+    v8f a = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    if (with_offsets) a = a + O;
     float x0 = a[0] + a[4], x1 = a[1] + a[5], x2 = a[2] + a[6], x3 = a[3] + a[7];
     return (x0 + x2) + (x1 + x3);
 }
 
-/* The code sums of the quads of a block from quad index j0 (lanes past the block's quads are 0). */
-static inline __attribute__((always_inline)) v8i block_code_sums(const int32_t *quads, long j0, long len) {
-    v8i C = 0;
-    long count = (len + 3) / 4;
-    if (count == 8) {
-        memcpy(&C, quads + j0, 32);
-    } else {
-        for (long i = 0; i < count; i++) C[i] = quads[j0 + i];
-    }
-    return C;
-}
+/* ---- the levels ---- */
 
-/* One row segment: its weight codes, group scales (and offsets), and the activations it meets. */
+/* portable: every block element by element */
+#define LEVEL portable
+#define ATTR
+#define WEIGHTS const uint8_t *
+#define PREP_Q8(w) ((const uint8_t *)(w))
+#define PREP_Q4(w) ((const uint8_t *)(w))
+#define DOT_Q8(wt, xb) short_p(BFFN_INTDOT_Q8, (wt), (xb), 0, 0, 32)
+#define DOT_Q4(wt, xb) short_p(BFFN_INTDOT_Q4_ASYMMETRIC, (wt), (xb), 0, 0, 32)
+#include "intdot_kernel.h"
+#undef LEVEL
+#undef ATTR
+#undef WEIGHTS
+#undef PREP_Q8
+#undef PREP_Q4
+#undef DOT_Q8
+#undef DOT_Q4
+
+#if defined(__x86_64__)
+#define ATTR_AVX2 __attribute__((target("avx2,fma")))
+#define ATTR_VNNI512 __attribute__((target("avx2,fma,avx512f,avx512vl,avx512bw,avx512vnni")))
+#define ATTR_VNNI256 __attribute__((target("avx2,fma,avxvnni")))
+
+/* A q8 block made ready: the codes, and their absolute values (the unsigned operand). */
 typedef struct {
-    const uint8_t *row, *w, *offsets;
-    const int8_t *x;
-    const float *d;
-    const int32_t *quads;
-    long n, block;
-    int asymmetric;
-} segment;
+    __m256i w, u;
+} q8_ready;
 
-static inline __attribute__((always_inline)) segment make_segment(int q4, const uint8_t *const *rows, long r, long n, long group, int asymmetric,
-                                   const int8_t *codes, const float *scales, const int32_t *quads, long block) {
-    long groups = n / group;
-    segment s;
-    s.row = rows[r];
-    s.offsets = s.row + groups * 4;
-    s.w = s.row + groups * 4 * (q4 && asymmetric ? 2 : 1);
-    s.x = codes + r * n;
-    s.d = scales + r * ((n + block - 1) / block);
-    s.quads = quads + r * ((n + 3) / 4);
-    s.n = n;
-    s.block = block;
-    s.asymmetric = asymmetric;
-    return s;
+static inline AI ATTR_AVX2 __m256i q4_unpack(const uint8_t *w) {
+    __m128i b = _mm_loadu_si128((const __m128i *)w);
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(b, 4), b), _mm256_set1_epi8(15));
 }
+static inline AI ATTR_AVX2 q8_ready q8_prep(const uint8_t *w) {
+    q8_ready r;
+    r.w = _mm256_loadu_si256((const __m256i *)w);
+    r.u = _mm256_sign_epi8(r.w, r.w);
+    return r;
+}
+static inline AI ATTR_AVX2 q8_ready q4_prep(const uint8_t *w) {
+    q8_ready r;
+    r.w = r.u = q4_unpack(w);
+    return r;
+}
+static inline AI ATTR_AVX2 v8i as_v8i(__m256i v) {
+    v8i r;
+    memcpy(&r, &v, 32);
+    return r;
+}
+static inline AI ATTR_AVX2 __m256i load_x(const int8_t *x) { return _mm256_loadu_si256((const __m256i *)x); }
+static inline AI ATTR_AVX2 __m256i dp_avx2(__m256i u, __m256i s) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+}
+static inline AI ATTR_VNNI512 __m256i dp_vnni512(__m256i u, __m256i s) { return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s); }
+static inline AI ATTR_VNNI256 __m256i dp_vnni256(__m256i u, __m256i s) { return _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), u, s); }
 
-/* The float terms of block b (in weight group g) of a segment, per level: 8 lanes, one per quad. */
-#define TERMS(LEVEL, ATTR, Q8BLOCK, Q4BLOCK)                                                                               \
-    static inline __attribute__((always_inline)) ATTR v8f q8_term_##LEVEL(const segment *s, long b, long g) {                                             \
-        long k0 = b * s->block, len = s->n - k0 < s->block ? s->n - k0 : s->block;                                         \
-        const int8_t *w = (const int8_t *)s->w;                                                                            \
-        v8i P = len == 32 ? Q8BLOCK(w + k0, s->x + k0) : quads_q8_portable(w + k0, s->x + k0, len);                        \
-        float t = s->d[b] * load_f32(s->row + g * 4);                                                                      \
-        return (v8f)t * __builtin_convertvector(P, v8f);                                                                   \
-    }                                                                                                                      \
-    static inline __attribute__((always_inline)) ATTR v8f q4_term_##LEVEL(const segment *s, long b, long g) {                                             \
-        long k0 = b * s->block, len = s->n - k0 < s->block ? s->n - k0 : s->block;                                         \
-        v8i P = len == 32 ? Q4BLOCK(s->w + k0 / 2, s->x + k0) : quads_q4_portable(s->w, s->x + k0, k0, len);               \
-        v8i C = block_code_sums(s->quads, k0 / 4, len);                                                                    \
-        float t = s->d[b] * load_f32(s->row + g * 4);                                                                      \
-        if (s->asymmetric) {                                                                                               \
-            float u = s->d[b] * load_f32(s->offsets + g * 4);                                                              \
-            return ((v8f)t * __builtin_convertvector(P, v8f)) + ((v8f)u * __builtin_convertvector(C, v8f));                \
-        }                                                                                                                  \
-        return (v8f)t * __builtin_convertvector(P - 8 * C, v8f);                                                           \
+/* AVX2 */
+#define LEVEL avx2
+#define ATTR ATTR_AVX2
+#define WEIGHTS q8_ready
+#define PREP_Q8(w) q8_prep(w)
+#define PREP_Q4(w) q4_prep(w)
+#define DOT_Q8(wt, xb) as_v8i(dp_avx2((wt).u, _mm256_sign_epi8(load_x(xb), (wt).w)))
+#define DOT_Q4(wt, xb) as_v8i(dp_avx2((wt).u, load_x(xb)))
+#include "intdot_kernel.h"
+#undef LEVEL
+#undef ATTR
+#undef DOT_Q8
+#undef DOT_Q4
+/* AVX-512 VNNI: single blocks on 256-bit registers; pairs of full blocks on 512-bit registers, whose halves are
+ * the accumulators of blocks 4i and 4i + 1 (or 4i + 2 and 4i + 3): the same operations, half the instructions. */
+static inline AI ATTR_VNNI512 __m512 join8(v8f lo, v8f hi) {
+    __m256 l, h;
+    memcpy(&l, &lo, 32);
+    memcpy(&h, &hi, 32);
+    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(l)), _mm256_castps_pd(h), 1));
+}
+static inline AI ATTR_VNNI512 void split8(__m512 z, v8f *lo, v8f *hi) {
+    __m256 l = _mm512_castps512_ps256(z), h = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(z), 1));
+    memcpy(lo, &l, 32);
+    memcpy(hi, &h, 32);
+}
+/* The 64 codes of full blocks b, b + 1 ready for vpdpbusd: q4 nibbles in the activations' nibble order. */
+static inline AI ATTR_VNNI512 __m512i q4_unpack2(const uint8_t *w) {
+    __m256i y = _mm256_loadu_si256((const __m256i *)w);
+    __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(y), _mm256_srli_epi16(y, 4), 1); /* b, b+1, b>>4, b+1>>4 */
+    z = _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));                               /* b, b>>4, b+1, b+1>>4 */
+    return _mm512_and_si512(z, _mm512_set1_epi8(15));
+}
+/* The quad sums of full blocks b, b + 1 against activation codes xb (the pair's 64 codes). */
+static inline AI ATTR_VNNI512 __m512i pair_p(int kind, __m512i u, __m512i wsign, const int8_t *xb, const int32_t *K) {
+    __m512i x = _mm512_loadu_si512((const void *)xb);
+    if (kind == BFFN_INTDOT_Q8) x = _mm512_mask_sub_epi8(x, _mm512_movepi8_mask(wsign), _mm512_setzero_si512(), x);
+    __m512i P = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, x);
+    if (kind == BFFN_INTDOT_Q4_SYMMETRIC) P = _mm512_sub_epi32(P, _mm512_loadu_si512((const void *)K));
+    return P;
+}
+/* Pair i's weights made ready: the unsigned operand, and (q8) the codes whose signs go to the activations. */
+static inline AI ATTR_VNNI512 void pair_weights(int kind, const uint8_t *w, long b, __m512i *u, __m512i *wsign) {
+    if (kind == BFFN_INTDOT_Q8) {
+        *wsign = _mm512_loadu_si512((const void *)(w + b * 32));
+        *u = _mm512_abs_epi8(*wsign);
+    } else {
+        *u = q4_unpack2(w + b * 16);
+        *wsign = *u;
     }
+}
+/* Lanes 0-7 the scale product of block 2i of the chunk, lanes 8-15 that of block 2i + 1. */
+static inline AI ATTR_VNNI512 __m512 pair_scale(__m512 tz, int i) {
+    return _mm512_permutexvar_ps(_mm512_setr_epi32(2 * i, 2 * i, 2 * i, 2 * i, 2 * i, 2 * i, 2 * i, 2 * i, 2 * i + 1, 2 * i + 1,
+                                                   2 * i + 1, 2 * i + 1, 2 * i + 1, 2 * i + 1, 2 * i + 1, 2 * i + 1),
+                                 tz);
+}
+static inline AI ATTR_VNNI512 __m512 chunk_scales(v8f tv) {
+    __m256 t;
+    memcpy(&t, &tv, 32);
+    return _mm512_castps256_ps512(t);
+}
 
-/* The whole product for one level and type. Per segment: the scale products d_b * s_g (and d_b * o_g) of every
- * block first (a scalar loop, the group advancing by counting), then the full 32-element blocks four at a time
- * into four register accumulators, then any short blocks through the generic term. Same operations and order
- * as the definition. */
-#define ROWS(NAME, ATTR, Q4, TERM, BLOCKQ8, BLOCKQ4)                                                                       \
-    static ATTR float NAME(const uint8_t *const *rows, long count, long n, long group, int asymmetric, const int8_t *codes, \
-                           const float *scales, const int32_t *quads, long block) {                                        \
-        long nb = (n + block - 1) / block, per_group = n / group == 1 ? nb : group / block;                                \
-        long full = block == 32 ? n / 32 : 0;                                                                              \
-        v8f a0 = 0, a1 = 0, a2 = 0, a3 = 0;                                                                                \
-        float T[64], U[64];                                                                                                \
-        for (long r = 0; r < count; r++) {                                                                                 \
-            segment s = make_segment(Q4, rows, r, n, group, asymmetric, codes, scales, quads, block);                      \
-            long b = 0, g = 0, k = 0;                                                                                      \
-            while (b < full) {                                                                                             \
-                long chunk = full - b < 64 ? full - b : 64;                                                                \
-                long g0 = g, k0 = k;                                                                                       \
-                for (long i = 0; i < chunk; i++) {                                                                         \
-                    T[i] = s.d[b + i] * load_f32(s.row + g0 * 4);                                                          \
-                    if (Q4 && asymmetric) U[i] = s.d[b + i] * load_f32(s.offsets + g0 * 4);                                \
-                    if (++k0 == per_group) { k0 = 0; g0++; }                                                               \
-                }                                                                                                          \
-                long i = 0;                                                                                                \
-                for (; i + 4 <= chunk; i += 4) {                                                                           \
-                    a0 = a0 + FULLTERM(Q4, BLOCKQ8, BLOCKQ4, b + i, i);                                                    \
-                    a1 = a1 + FULLTERM(Q4, BLOCKQ8, BLOCKQ4, b + i + 1, i + 1);                                            \
-                    a2 = a2 + FULLTERM(Q4, BLOCKQ8, BLOCKQ4, b + i + 2, i + 2);                                            \
-                    a3 = a3 + FULLTERM(Q4, BLOCKQ8, BLOCKQ4, b + i + 3, i + 3);                                            \
-                }                                                                                                          \
-                for (; i < chunk; i++) {                                                                                   \
-                    v8f t = FULLTERM(Q4, BLOCKQ8, BLOCKQ4, b + i, i);                                                      \
-                    long j = (b + i) & 3;                                                                                  \
-                    if (j == 0) a0 = a0 + t; else if (j == 1) a1 = a1 + t; else if (j == 2) a2 = a2 + t; else a3 = a3 + t; \
-                }                                                                                                          \
-                b += chunk;                                                                                                \
-                g = g0;                                                                                                    \
-                k = k0;                                                                                                    \
-            }                                                                                                              \
-            for (; b < nb; b++) {                                                                                          \
-                v8f t = TERM(&s, b, g);                                                                                    \
-                long j = b & 3;                                                                                            \
-                if (j == 0) a0 = a0 + t; else if (j == 1) a1 = a1 + t; else if (j == 2) a2 = a2 + t; else a3 = a3 + t;     \
-                if (++k == per_group) { k = 0; g++; }                                                                      \
-            }                                                                                                              \
-        }                                                                                                                  \
-        return finish(a0, a1, a2, a3);                                                                                     \
+/* The first kf & ~1 full blocks of the chunk at c0, one token. */
+static inline AI ATTR_VNNI512 void pairs1_vnni512(int kind, const uint8_t *w, long c0, long kf, const int8_t *x, const int32_t *K, v8f tv,
+                                                 v8f *a0, v8f *a1, v8f *a2, v8f *a3) {
+    if (kf < 2) return;
+    __m512 z01 = join8(*a0, *a1), z23 = join8(*a2, *a3), tz = chunk_scales(tv);
+    __m512i u, ws;
+#define PAIR1(i, Z)                                                                                                    \
+    if (kf >= 2 * (i) + 2) {                                                                                           \
+        pair_weights(kind, w, c0 + 2 * (i), &u, &ws);                                                                  \
+        Z = _mm512_fmadd_ps(_mm512_cvtepi32_ps(pair_p(kind, u, ws, x + (c0 + 2 * (i)) * 32, K + (c0 + 2 * (i)) * 8)),  \
+                            pair_scale(tz, i), Z);                                                                     \
     }
-
-/* The term of full block bb whose scale products are T[ii] (and U[ii]). */
-#define FULLTERM(Q4, BLOCKQ8, BLOCKQ4, bb, ii)                                                                             \
-    (Q4 ? (asymmetric                                                                                                      \
-               ? (((v8f)T[ii] * __builtin_convertvector(BLOCKQ4(s.w + (bb) * 16, s.x + (bb) * 32), v8f)) +                 \
-                  ((v8f)U[ii] * __builtin_convertvector(load_quads(s.quads + (bb) * 8), v8f)))                             \
-               : ((v8f)T[ii] * __builtin_convertvector(BLOCKQ4(s.w + (bb) * 16, s.x + (bb) * 32) -                         \
-                                                       8 * load_quads(s.quads + (bb) * 8), v8f)))                          \
-        : ((v8f)T[ii] * __builtin_convertvector(BLOCKQ8((const int8_t *)s.w + (bb) * 32, s.x + (bb) * 32), v8f)))
-
-static inline __attribute__((always_inline)) v8i load_quads(const int32_t *q) {
-    v8i v;
-    memcpy(&v, q, 32);
-    return v;
+    PAIR1(0, z01)
+    PAIR1(1, z23)
+    PAIR1(2, z01)
+    PAIR1(3, z23)
+#undef PAIR1
+    split8(z01, a0, a1);
+    split8(z23, a2, a3);
 }
 
-TERMS(portable, , q8_block_portable, q4_block_portable)
-ROWS(q8_rows_portable, , 0, q8_term_portable, q8_block_portable, q4_block_portable)
-ROWS(q4_rows_portable, , 1, q4_term_portable, q8_block_portable, q4_block_portable)
-#if defined(__x86_64__)
-TERMS(avx2, ATTR_AVX2, q8_block_avx2, q4_block_avx2)
-ROWS(q8_rows_avx2, ATTR_AVX2, 0, q8_term_avx2, q8_block_avx2, q4_block_avx2)
-ROWS(q4_rows_avx2, ATTR_AVX2, 1, q4_term_avx2, q8_block_avx2, q4_block_avx2)
-TERMS(vnni512, ATTR_VNNI512, q8_block_vnni512, q4_block_vnni512)
-ROWS(q8_rows_vnni512, ATTR_VNNI512, 0, q8_term_vnni512, q8_block_vnni512, q4_block_vnni512)
-ROWS(q4_rows_vnni512, ATTR_VNNI512, 1, q4_term_vnni512, q8_block_vnni512, q4_block_vnni512)
-TERMS(vnni256, ATTR_VNNI256, q8_block_vnni256, q4_block_vnni256)
-ROWS(q8_rows_vnni256, ATTR_VNNI256, 0, q8_term_vnni256, q8_block_vnni256, q4_block_vnni256)
-ROWS(q4_rows_vnni256, ATTR_VNNI256, 1, q4_term_vnni256, q8_block_vnni256, q4_block_vnni256)
-#endif
-
-/* ---- four tokens at a time ----
- * The same operations per token as the functions above (the same terms into the same accumulators in the same
- * order), with each full block's weight codes loaded and unpacked once for the four tokens. */
-
-#if defined(__x86_64__)
-static inline __attribute__((always_inline)) ATTR_AVX2 __m256i dp_avx2(__m256i u, __m256i s8) {
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s8), _mm256_set1_epi16(1));
-}
-static inline __attribute__((always_inline)) ATTR_VNNI512 __m256i dp_vnni512(__m256i u, __m256i s8) {
-    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s8);
-}
-static inline __attribute__((always_inline)) ATTR_VNNI256 __m256i dp_vnni256(__m256i u, __m256i s8) {
-    return _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), u, s8);
-}
-
-#define ADD_TO(A, j, t) do { if ((j) == 0) A##0 = A##0 + (t); else if ((j) == 1) A##1 = A##1 + (t);                     \
-                             else if ((j) == 2) A##2 = A##2 + (t); else A##3 = A##3 + (t); } while (0)
-
-#define ROWS4(NAME, ATTR, Q4, TERM, DP)                                                                                    \
-    static ATTR void NAME(const uint8_t *const *rows, long count, long n, long group, int asymmetric, const int8_t *codes,  \
-                          long cs, const float *scales, long ss, const int32_t *quads, long qs, long block, float *out,    \
-                          long os) {                                                                                       \
-        long nb = (n + block - 1) / block, per_group = n / group == 1 ? nb : group / block;                                \
-        long full = block == 32 ? n / 32 : 0;                                                                              \
-        v8f p0 = 0, p1 = 0, p2 = 0, p3 = 0, q0 = 0, q1 = 0, q2 = 0, q3 = 0;                                                \
-        v8f r0 = 0, r1 = 0, r2 = 0, r3 = 0, u0 = 0, u1 = 0, u2 = 0, u3 = 0;                                                \
-        for (long r = 0; r < count; r++) {                                                                                 \
-            segment s[4];                                                                                                  \
-            for (int t = 0; t < 4; t++)                                                                                    \
-                s[t] = make_segment(Q4, rows, r, n, group, asymmetric, codes + t * cs, scales + t * ss, quads + t * qs, block); \
-            long b = 0, g = 0, k = 0;                                                                                      \
-            for (; b < full; b++) {                                                                                        \
-                float sg = load_f32(s[0].row + g * 4), og = Q4 && asymmetric ? load_f32(s[0].offsets + g * 4) : 0.0f;     \
-                __m256i wv = Q4 ? q4_unpack(s[0].w + b * 16) : _mm256_loadu_si256((const __m256i *)(s[0].w + b * 32));    \
-                __m256i uw = Q4 ? wv : _mm256_sign_epi8(wv, wv);                                                           \
-                v8f term[4];                                                                                               \
-                for (int t = 0; t < 4; t++) {                                                                              \
-                    __m256i xv = _mm256_loadu_si256((const __m256i *)(s[t].x + b * 32));                                   \
-                    v8i P = cast8(DP(uw, Q4 ? xv : _mm256_sign_epi8(xv, wv)));                                             \
-                    float tt = s[t].d[b] * sg;                                                                             \
-                    if (Q4) {                                                                                              \
-                        v8i C = load_quads(s[t].quads + b * 8);                                                            \
-                        if (asymmetric) {                                                                                  \
-                            float uu = s[t].d[b] * og;                                                                     \
-                            term[t] = ((v8f)tt * __builtin_convertvector(P, v8f)) + ((v8f)uu * __builtin_convertvector(C, v8f)); \
-                        } else {                                                                                           \
-                            term[t] = (v8f)tt * __builtin_convertvector(P - 8 * C, v8f);                                   \
-                        }                                                                                                  \
-                    } else {                                                                                               \
-                        term[t] = (v8f)tt * __builtin_convertvector(P, v8f);                                               \
-                    }                                                                                                      \
-                }                                                                                                          \
-                long j = b & 3;                                                                                            \
-                ADD_TO(p, j, term[0]); ADD_TO(q, j, term[1]); ADD_TO(r, j, term[2]); ADD_TO(u, j, term[3]);               \
-                if (++k == per_group) { k = 0; g++; }                                                                      \
-            }                                                                                                              \
-            for (; b < nb; b++) {                                                                                          \
-                long j = b & 3;                                                                                            \
-                ADD_TO(p, j, TERM(&s[0], b, g)); ADD_TO(q, j, TERM(&s[1], b, g));                                         \
-                ADD_TO(r, j, TERM(&s[2], b, g)); ADD_TO(u, j, TERM(&s[3], b, g));                                         \
-                if (++k == per_group) { k = 0; g++; }                                                                      \
-            }                                                                                                              \
-        }                                                                                                                  \
-        out[0] = finish(p0, p1, p2, p3);                                                                                   \
-        out[os] = finish(q0, q1, q2, q3);                                                                                  \
-        out[2 * os] = finish(r0, r1, r2, r3);                                                                              \
-        out[3 * os] = finish(u0, u1, u2, u3);                                                                              \
+/* The same for four tokens, each pair's weights made ready once. */
+static inline AI ATTR_VNNI512 void pairs4_vnni512(int kind, const uint8_t *w, long c0, long kf, const int8_t *x, long xs, const int32_t *K,
+                                                 long ks, const v8f *tv, v8f acc[4][4]) {
+    if (kf < 2) return;
+    __m512 z[4][2], tz[4];
+    for (int t = 0; t < 4; t++) {
+        z[t][0] = join8(acc[t][0], acc[t][1]);
+        z[t][1] = join8(acc[t][2], acc[t][3]);
+        tz[t] = chunk_scales(tv[t]);
     }
+    __m512i u, ws;
+#define PAIR4(i, Z)                                                                                                    \
+    if (kf >= 2 * (i) + 2) {                                                                                           \
+        pair_weights(kind, w, c0 + 2 * (i), &u, &ws);                                                                  \
+        for (int t = 0; t < 4; t++)                                                                                    \
+            z[t][Z] = _mm512_fmadd_ps(                                                                                 \
+                _mm512_cvtepi32_ps(pair_p(kind, u, ws, x + t * xs + (c0 + 2 * (i)) * 32, K + t * ks + (c0 + 2 * (i)) * 8)), \
+                pair_scale(tz[t], i), z[t][Z]);                                                                        \
+    }
+    PAIR4(0, 0)
+    PAIR4(1, 1)
+    PAIR4(2, 0)
+    PAIR4(3, 1)
+#undef PAIR4
+    for (int t = 0; t < 4; t++) {
+        split8(z[t][0], &acc[t][0], &acc[t][1]);
+        split8(z[t][1], &acc[t][2], &acc[t][3]);
+    }
+}
 
-ROWS4(q8_rows4_avx2, ATTR_AVX2, 0, q8_term_avx2, dp_avx2)
-ROWS4(q4_rows4_avx2, ATTR_AVX2, 1, q4_term_avx2, dp_avx2)
-ROWS4(q8_rows4_vnni512, ATTR_VNNI512, 0, q8_term_vnni512, dp_vnni512)
-ROWS4(q4_rows4_vnni512, ATTR_VNNI512, 1, q4_term_vnni512, dp_vnni512)
-ROWS4(q8_rows4_vnni256, ATTR_VNNI256, 0, q8_term_vnni256, dp_vnni256)
-ROWS4(q4_rows4_vnni256, ATTR_VNNI256, 1, q4_term_vnni256, dp_vnni256)
+#define LEVEL vnni512
+#define ATTR ATTR_VNNI512
+#define PAIRS1(kind, w, c0, kf, x, K, tv, a0, a1, a2, a3) pairs1_vnni512(kind, w, c0, kf, x, K, tv, a0, a1, a2, a3)
+#define PAIRS4(kind, w, c0, kf, x, xs, K, ks, tv, acc) pairs4_vnni512(kind, w, c0, kf, x, xs, K, ks, tv, acc)
+#define DOT_Q8(wt, xb) as_v8i(dp_vnni512((wt).u, _mm256_sign_epi8(load_x(xb), (wt).w)))
+#define DOT_Q4(wt, xb) as_v8i(dp_vnni512((wt).u, load_x(xb)))
+#include "intdot_kernel.h"
+#undef LEVEL
+#undef ATTR
+#undef DOT_Q8
+#undef DOT_Q4
+#undef PAIRS1
+#undef PAIRS4
+/* AVX-VNNI */
+#define LEVEL vnni256
+#define ATTR ATTR_VNNI256
+#define DOT_Q8(wt, xb) as_v8i(dp_vnni256((wt).u, _mm256_sign_epi8(load_x(xb), (wt).w)))
+#define DOT_Q4(wt, xb) as_v8i(dp_vnni256((wt).u, load_x(xb)))
+#include "intdot_kernel.h"
+#undef LEVEL
+#undef ATTR
+#undef DOT_Q8
+#undef DOT_Q4
+#undef WEIGHTS
+#undef PREP_Q8
+#undef PREP_Q4
 #endif
 
 /* ---- dispatch ---- */
@@ -343,7 +391,7 @@ static int has_level(int level) {
 #if defined(__x86_64__)
     __builtin_cpu_init();
     switch (level) {
-    case 1: return __builtin_cpu_supports("avx2");
+    case 1: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     case 2: return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
     case 3: return __builtin_cpu_supports("avxvnni");
     }
@@ -382,54 +430,26 @@ int bffn_intdot_use_level(int level) {
     return use;
 }
 
-float bffn_dot_q8_segments(const uint8_t *const *rows, long count, long n, long group, const int8_t *codes, const float *scales,
-                           const int32_t *quad_sums, long block) {
+void bffn_intdot_rows(int kind, const uint8_t *base, long row_stride, long rows, long n, long group, const bffn_int8_activations *a,
+                      float *out, long out_stride) {
     switch (bffn_intdot_level()) {
 #if defined(__x86_64__)
-    case 1: return q8_rows_avx2(rows, count, n, group, 0, codes, scales, quad_sums, block);
-    case 2: return q8_rows_vnni512(rows, count, n, group, 0, codes, scales, quad_sums, block);
-    case 3: return q8_rows_vnni256(rows, count, n, group, 0, codes, scales, quad_sums, block);
+    case 1: rows_avx2(kind, base, row_stride, rows, n, group, a, out, out_stride); return;
+    case 2: rows_vnni512(kind, base, row_stride, rows, n, group, a, out, out_stride); return;
+    case 3: rows_vnni256(kind, base, row_stride, rows, n, group, a, out, out_stride); return;
 #endif
-    default: return q8_rows_portable(rows, count, n, group, 0, codes, scales, quad_sums, block);
+    default: rows_portable(kind, base, row_stride, rows, n, group, a, out, out_stride); return;
     }
 }
 
-float bffn_dot_q4_segments(const uint8_t *const *rows, long count, long n, long group, int asymmetric, const int8_t *codes,
-                           const float *scales, const int32_t *quad_sums, long block) {
+void bffn_intdot_segments(int kind, const uint8_t *const *segments, long count, long n, long group, const bffn_int8_activations *a,
+                          float *out, long out_stride) {
     switch (bffn_intdot_level()) {
 #if defined(__x86_64__)
-    case 1: return q4_rows_avx2(rows, count, n, group, asymmetric, codes, scales, quad_sums, block);
-    case 2: return q4_rows_vnni512(rows, count, n, group, asymmetric, codes, scales, quad_sums, block);
-    case 3: return q4_rows_vnni256(rows, count, n, group, asymmetric, codes, scales, quad_sums, block);
+    case 1: segments_avx2(kind, segments, count, n, group, a, out, out_stride); return;
+    case 2: segments_vnni512(kind, segments, count, n, group, a, out, out_stride); return;
+    case 3: segments_vnni256(kind, segments, count, n, group, a, out, out_stride); return;
 #endif
-    default: return q4_rows_portable(rows, count, n, group, asymmetric, codes, scales, quad_sums, block);
-    }
-}
-
-void bffn_dot_segments4(int q4, const uint8_t *const *rows, long count, long n, long group, int asymmetric, const int8_t *codes,
-                        long code_stride, const float *scales, long scale_stride, const int32_t *quad_sums, long quad_stride,
-                        long block, float *out, long out_stride) {
-    switch (bffn_intdot_level()) {
-#if defined(__x86_64__)
-    case 1:
-        if (q4) q4_rows4_avx2(rows, count, n, group, asymmetric, codes, code_stride, scales, scale_stride, quad_sums, quad_stride, block, out, out_stride);
-        else q8_rows4_avx2(rows, count, n, group, 0, codes, code_stride, scales, scale_stride, quad_sums, quad_stride, block, out, out_stride);
-        return;
-    case 2:
-        if (q4) q4_rows4_vnni512(rows, count, n, group, asymmetric, codes, code_stride, scales, scale_stride, quad_sums, quad_stride, block, out, out_stride);
-        else q8_rows4_vnni512(rows, count, n, group, 0, codes, code_stride, scales, scale_stride, quad_sums, quad_stride, block, out, out_stride);
-        return;
-    case 3:
-        if (q4) q4_rows4_vnni256(rows, count, n, group, asymmetric, codes, code_stride, scales, scale_stride, quad_sums, quad_stride, block, out, out_stride);
-        else q8_rows4_vnni256(rows, count, n, group, 0, codes, code_stride, scales, scale_stride, quad_sums, quad_stride, block, out, out_stride);
-        return;
-#endif
-    default:
-        for (int t = 0; t < 4; t++) {
-            out[t * out_stride] = q4 ? bffn_dot_q4_segments(rows, count, n, group, asymmetric, codes + t * code_stride, scales + t * scale_stride,
-                                                            quad_sums + t * quad_stride, block)
-                                     : bffn_dot_q8_segments(rows, count, n, group, codes + t * code_stride, scales + t * scale_stride,
-                                                            quad_sums + t * quad_stride, block);
-        }
+    default: segments_portable(kind, segments, count, n, group, a, out, out_stride); return;
     }
 }

@@ -12,7 +12,7 @@ import Glibc
 /// batch invariance and dense = sparse with int8 activations.
 @Suite("integer dot products", .serialized)
 struct IntegerDotTests {
-    static let types: [StorageType] = [StorageType.q8(group: nil)] + [8, 16, 32, 64, 128].flatMap { g in
+    static let types: [StorageType] = [StorageType.q8(group: nil)] + [8, 16, 32, 48, 64, 96, 128].flatMap { g in
         [StorageType.q8(group: g), .q4(group: g, asymmetric: true), .q4(group: g, asymmetric: false)]
     }
 
@@ -25,16 +25,27 @@ struct IntegerDotTests {
         return x
     }
 
-    /// The documented arithmetic (formats/numerics.md), written out element by element over the row segments
-    /// (`segments` rows of n elements each, activations concatenated).
+    /// The documented arithmetic (formats/numerics.md, "int8"), written out element by element over the row
+    /// segments (`rows`: segments of n elements each, activations concatenated).
     static func reference(_ x: [Float], _ rows: [[UInt8]], _ type: StorageType) -> Float {
         let n = rows.count > 0 ? x.count / rows.count : 0
         let group = type.group(cols: n)!
-        let block = group % 32 == 0 || group == n ? 32 : group
+        let block = group % 32 == 0 || group == n ? 32 : (group % 16 == 0 ? 16 : 8)
+        let groups = n / group
+        var asymmetric = false, q4 = false
+        if case .q4(_, let a) = type { q4 = true; asymmetric = a }
         var acc = [[Float]](repeating: [Float](repeating: 0, count: 8), count: 4)
+        var offsetAcc = [Float](repeating: 0, count: 8)
         for (r, bytes) in rows.enumerated() {
             func f32(_ offset: Int) -> Float { bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: Float.self) } }
+            let codeStart = groups * 4 * (asymmetric ? 2 : 1)
+            func weight(_ i: Int) -> Int32 {
+                if !q4 { return Int32(Int8(bitPattern: bytes[codeStart + i])) }
+                let byte = bytes[codeStart + i / 2]
+                return Int32(i % 2 == 0 ? byte & 15 : byte >> 4)
+            }
             let xs = Array(x[(r * n)..<((r + 1) * n)])
+            var groupSums = [Float](repeating: 0, count: groups)
             var b0 = 0, b = 0
             while b0 < n {
                 let len = min(block, n - b0)
@@ -48,37 +59,28 @@ struct IntegerDotTests {
                     codes.append(Int32(v))
                 }
                 let g = b0 / group
-                for quad in 0..<((len + 3) / 4) {
-                    var p: Int32 = 0, c: Int32 = 0
-                    for k in (quad * 4)..<min(quad * 4 + 4, len) {
-                        let i = b0 + k
-                        let wcode: Int32
-                        switch type {
-                        case .q8: wcode = Int32(Int8(bitPattern: bytes[n / group * 4 + i]))
-                        case .q4(_, let asymmetric):
-                            let byte = bytes[n / group * 4 * (asymmetric ? 2 : 1) + i / 2]
-                            wcode = Int32(i % 2 == 0 ? byte & 15 : byte >> 4)
-                        default: fatalError()
-                        }
-                        p += codes[k] * wcode
-                        c += codes[k]
-                    }
-                    let t = d * f32(g * 4)
-                    let term: Float
-                    switch type {
-                    case .q4(_, true):
-                        let u = d * f32(n / group * 4 + g * 4)
-                        term = (t * Float(p)) + (u * Float(c))
-                    case .q4(_, false): term = t * Float(p - 8 * c)
-                    default: term = t * Float(p)
-                    }
-                    acc[b % 4][quad] = acc[b % 4][quad] + term
+                // Lane of element k of the block: its quad in stored order (q4: the even elements, then the odd).
+                func lane(_ k: Int) -> Int { q4 ? (k % 2 == 0 ? k / 2 : len / 2 + k / 2) / 4 : k / 4 }
+                var p = [Int32](repeating: 0, count: 8), c = [Int32](repeating: 0, count: 8)
+                for k in 0..<len {
+                    p[lane(k)] += codes[k] * weight(b0 + k)
+                    c[lane(k)] += codes[k]
                 }
+                let t = d * f32(g * 4)
+                for j in 0..<8 {
+                    let value = q4 && !asymmetric ? p[j] - 8 * c[j] : p[j]
+                    acc[b % 4][j] = acc[b % 4][j].addingProduct(Float(value), t)
+                }
+                groupSums[g] = groupSums[g] + d * Float(codes.reduce(0, +))
                 b0 += block
                 b += 1
             }
+            if asymmetric {
+                for g in 0..<groups { offsetAcc[g % 8] = offsetAcc[g % 8].addingProduct(f32(groups * 4 + g * 4), groupSums[g]) }
+            }
         }
-        let a = (0..<8).map { (acc[0][$0] + acc[1][$0]) + (acc[2][$0] + acc[3][$0]) }
+        var a = (0..<8).map { (acc[0][$0] + acc[1][$0]) + (acc[2][$0] + acc[3][$0]) }
+        if asymmetric { a = (0..<8).map { a[$0] + offsetAcc[$0] } }
         return ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]))
     }
 
