@@ -159,6 +159,24 @@ public enum IntegerDot {
         bffn_intdot_segments(q.kind, segments, count, n, q.group, &view, out, outStride)
     }
 
+    /// Outputs `rows` of a down projection over a union (expert r's row j at bases[r] + j * strides[r] bytes, `n`
+    /// elements) against every token of `q`: out[j + t * outStride].
+    static func union(bases: [UnsafePointer<UInt8>], strides: [Int], rows: Range<Int>, n: Int, _ q: QuantizedActivations,
+                      out: UnsafeMutablePointer<Float>, outStride: Int) {
+        guard !rows.isEmpty else { return }
+        var view = q.view
+        let scratch = UnsafeMutablePointer<UnsafePointer<UInt8>?>.allocate(capacity: max(bases.count, 1))
+        defer { scratch.deallocate() }
+        bases.withUnsafeBufferPointer { b in
+            strides.withUnsafeBufferPointer { s in
+                b.withMemoryRebound(to: UnsafePointer<UInt8>?.self) { bp in
+                    bffn_intdot_union(q.kind, bp.baseAddress, s.baseAddress, bases.count, rows.lowerBound, rows.upperBound, n, q.group, &view,
+                                      scratch, out, outStride)
+                }
+            }
+        }
+    }
+
     /// x · row for `n` float activations (quantized here), for tests and references: the same bits as the matrix
     /// products give.
     public static func dot(_ x: [Float], row: UnsafeRawPointer, type: StorageType) -> Float {

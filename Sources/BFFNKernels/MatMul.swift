@@ -313,9 +313,12 @@ public enum ExpertMatMul {
     static func integerDown(g: UnsafePointer<Float>, tokens: Int, blocks: [WeightMatrix], out: UnsafeMutablePointer<Float>, threads: Int) {
         let H = blocks[0].rows, de = blocks[0].cols, width = blocks.count * de
         let q = QuantizedActivations(g, tokens: tokens, stride: width, width: width, segment: de, type: blocks[0].type)
-        forEachUnionRow(blocks, tokens: tokens, threads: threads, as: UInt8.self) { j, segments in
-            IntegerDot.products(segments: segments, count: blocks.count, de, q, out: out + j, outStride: H)
+        let bases = blocks.map { $0.base.assumingMemoryBound(to: UInt8.self) }, strides = blocks.map(\.rowStrideBytes)
+        let parts = H * width * tokens < 1 << 15 ? 1 : max(1, min(threads, H / 16))
+        let run: (Int) -> Void = { p in
+            IntegerDot.union(bases: bases, strides: strides, rows: (H * p / parts)..<(H * (p + 1) / parts), n: de, q, out: out, outStride: H)
         }
+        if parts == 1 { run(0) } else { WorkerPool.shared.run(parts: parts, threads: threads, run) }
         withExtendedLifetime(q) {}
     }
 

@@ -62,6 +62,11 @@ void bffn_intdot_rows(int kind, const uint8_t *base, long row_stride, long rows,
 void bffn_intdot_segments(int kind, const uint8_t *const *segments, long count, long n, long group, const bffn_int8_activations *a,
                           float *out, long out_stride);
 
+/* Outputs j0 ..< j1 of a down projection over a union of `count` experts: output j's segment r at
+ * bases[r] + j * strides[r] (bytes); out[j + t * out_stride]; `scratch` holds `count` pointers. */
+void bffn_intdot_union(int kind, const uint8_t *const *bases, const long *strides, long count, long j0, long j1, long n, long group,
+                       const bffn_int8_activations *a, const uint8_t **scratch, float *out, long out_stride);
+
 /* The instruction set the products use: 0 portable C, 1 AVX2, 2 AVX-512 VNNI (256-bit), 3 AVX-VNNI. */
 int bffn_intdot_level(void);
 /* The name of a level ("portable", "avx2", "avx512-vnni", "avx-vnni"). */
