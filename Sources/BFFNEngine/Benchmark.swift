@@ -112,7 +112,7 @@ public enum Benchmark {
         _ = try engine.forward([prompt[0]])
         // Prefill: the median of `prefillRuns` runs (one run of a short prompt is a fraction of a second, so one
         // sample swings with the machine's noise), in sparse mode, with every token's logits and with the last
-        // token's only. Multiply-adds actually done: every non-expert weight and the union's experts per token,
+        // token's only. Multiply-adds actually done: every non-expert weight and its chunk's union of experts per token,
         // less the LM head of every token but the last when only the last token's logits are asked for.
         func prefill(_ rows: LogitRows) throws -> (seconds: Double, flops: Double) {
             var times: [Double] = []
@@ -124,9 +124,9 @@ public enum Benchmark {
                 last = try engine.forward(prompt, logits: rows)
                 times.append(monotonicSeconds() - t0)
             } while times.count < prefillRuns
-            let params = Double(w.nonExpertParametersPerToken) + Double(last!.expertsComputed.reduce(0, +)) * Double(w.parametersPerExpert)
+            let expertParams = Double(last!.expertTokenProducts.reduce(0, +)) * Double(w.parametersPerExpert)
             let skippedHeadRows = rows == .last ? Double(prompt.count - 1) : 0
-            let flops = 2 * (params * Double(prompt.count) - Double(w.head.rows * w.head.cols) * skippedHeadRows)
+            let flops = 2 * (Double(w.nonExpertParametersPerToken) * Double(prompt.count) + expertParams - Double(w.head.rows * w.head.cols) * skippedHeadRows)
             return (times.sorted()[times.count / 2], flops)
         }
         engine.options.ffnMode = .sparse

@@ -11,9 +11,10 @@ extension Engine {
     }
 
 
-    /// Computes the FFN into `out`; returns the router scores [T, E] (nil for dense vanilla FFNs) and the
-    /// number of experts computed.
-    func ffn(_ lw: LayerWeights, layer: Int, _ b: [Float], _ T: Int, into out: inout [Float]) throws -> ([Float]?, Int) {
+    /// Computes the FFN into `out`; returns the router scores [T, E] (nil for dense vanilla FFNs), the number of
+    /// experts computed for any token (the union over the call), and the expert-token products computed (the sum
+    /// over chunks of union size x tokens).
+    func ffn(_ lw: LayerWeights, layer: Int, _ b: [Float], _ T: Int, into out: inout [Float]) throws -> ([Float]?, Int, Int) {
         let threads = options.threads
         for i in 0..<out.count { out[i] = 0 }
         let x: ExpertWeights
@@ -25,7 +26,7 @@ extension Engine {
             VectorOps.matmul(b, T, d.up, into: &u, threads: threads, activations: options.activations)
             for i in 0..<(T * I) { g[i] = VectorOps.silu(g[i]) * u[i] }
             VectorOps.matmul(g, T, d.down, into: &out, threads: threads, activations: options.activations)
-            return (nil, 0)
+            return (nil, 0, 0)
         case .experts(let experts):
             x = experts
         }
@@ -42,13 +43,13 @@ extension Engine {
                 capturedRouterLogits = ordered
             }
         }
-        var active = [Bool](repeating: false, count: E)
+        var active = [Bool](repeating: false, count: T * E)
         let routerNormWeights = x.routerNorm?.rowValues(0) ?? []
         for t in 0..<T {
             for e in 0..<E {
                 let v = max(r[t * E + e], 0)
                 r[t * E + e] = v
-                if v > 0 { active[e] = true }
+                if v > 0 { active[t * E + e] = true }
             }
             switch weights.architecture.routerNorm {
             case .rms?:
@@ -73,27 +74,51 @@ extension Engine {
                 break
             }
         }
-        var experts = options.ffnMode == .dense ? Array(0..<E) : (0..<E).filter { active[$0] }
-        // Accumulate in source-expert order (docs/model.md, decision 7), whatever order a pack stores experts in.
-        if !x.sourceIndex.isEmpty { experts.sort { x.sourceIndex[$0] < x.sourceIndex[$1] } }
-        guard let de = x.up.first?.rows, !experts.isEmpty else { return (r, experts.count) }
-        // The union's matrices: the mapped weights, or blocks an expert provider reads (a bounded cache).
+        guard let de = x.up.first?.rows else { return (r, 0, 0) }
+        // Tokens in chunks, each computing only its own tokens' union (the same bits for any chunk: a token's
+        // inactive experts add exact zeros); a streaming provider gets the whole call's union at once instead, so
+        // it reads each expert once.
+        let chunk = options.ffnMode == .sparse && expertProvider == nil && options.expertChunk > 0 ? options.expertChunk : T
+        let H = b.count / max(T, 1)
+        var used = [Bool](repeating: false, count: E)
+        var products = 0
         expertProvider?.prepare(layer: layer, input: b, tokens: T, weights: weights)
+        var t0 = 0
+        while t0 < T {
+            let t1 = min(T, t0 + chunk), n = t1 - t0
+            var experts = options.ffnMode == .dense ? Array(0..<E) : (0..<E).filter { e in (t0..<t1).contains { active[$0 * E + e] } }
+            t0 = t1
+            if experts.isEmpty { continue }
+            // Accumulate in source-expert order (docs/model.md, decision 7), whatever order a pack stores experts in.
+            if !x.sourceIndex.isEmpty { experts.sort { x.sourceIndex[$0] < x.sourceIndex[$1] } }
+            for e in experts { used[e] = true }
+            products += experts.count * n
+            try chunkFFN(x, layer: layer, experts: experts, de: de, b, tokens: (t1 - n)..<t1, H: H, scores: r, E: E, into: &out)
+        }
+        return (r, used.filter { $0 }.count, products)
+    }
+
+    /// The experts `experts` (sorted) for tokens `tokens` of the call: rows `tokens` of `out` [T, H].
+    private func chunkFFN(_ x: ExpertWeights, layer: Int, experts: [Int], de: Int, _ b: [Float], tokens: Range<Int>, H: Int, scores r: [Float],
+                          E: Int, into out: inout [Float]) throws {
+        let threads = options.threads, T = tokens.count, t0 = tokens.lowerBound
+        // The union's matrices: the mapped weights, or blocks an expert provider reads (a bounded cache).
         let (ups, downs) = try expertProvider?.matrices(layer: layer, slots: experts, mapped: x)
             ?? (experts.map { x.up[$0] }, experts.map { x.down[$0] })
-        // Up projections of the union experts for all T tokens, then SiLU and the router gate.
+        // Up projections of the union experts for the chunk's tokens, then SiLU and the router gate.
         let width = experts.count * de
         var g = [Float](repeating: 0, count: T * width)
         b.withUnsafeBufferPointer { bp in
             g.withUnsafeMutableBufferPointer { gp in
-                ExpertMatMul.up(x: bp.baseAddress!, tokens: T, blocks: ups, out: gp.baseAddress!, threads: threads, activations: options.activations)
+                ExpertMatMul.up(x: bp.baseAddress! + t0 * H, tokens: T, blocks: ups, out: gp.baseAddress!, threads: threads,
+                                activations: options.activations)
             }
         }
         // A (token, expert) pair whose score is 0 contributes exact zeros ("apply a mask based on A(x)"),
         // so its SiLU is not computed (the down product adds +0 either way).
         for t in 0..<T {
             for (k, e) in experts.enumerated() {
-                let score = r[t * E + e]
+                let score = r[(t0 + t) * E + e]
                 let base = t * width + k * de
                 if score == 0 {
                     for i in 0..<de { g[base + i] = 0 }
@@ -104,10 +129,10 @@ extension Engine {
         }
         g.withUnsafeBufferPointer { gp in
             out.withUnsafeMutableBufferPointer { op in
-                ExpertMatMul.down(g: gp.baseAddress!, tokens: T, blocks: downs, out: op.baseAddress!, threads: threads, activations: options.activations)
+                ExpertMatMul.down(g: gp.baseAddress!, tokens: T, blocks: downs, out: op.baseAddress! + t0 * H, threads: threads,
+                                  activations: options.activations)
             }
         }
-        return (r, experts.count)
     }
 }
 

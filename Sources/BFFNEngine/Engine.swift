@@ -170,9 +170,10 @@ public final class Engine {
             for i in 0..<(T * H) { h[i] += branch[i] * residualScale }
             VectorOps.rmsNorm(h, lw.postNorm, eps, T, H, into: &normed)
             let f0 = monotonicSeconds()
-            let (scores, computed) = try ffn(lw, layer: l, normed, T, into: &branch)
+            let (scores, computed, products) = try ffn(lw, layer: l, normed, T, into: &branch)
             ffnSeconds += monotonicSeconds() - f0
             out.expertsComputed.append(computed)
+            out.expertTokenProducts.append(products)
             if options.captureRouterScores, let scores { out.routerScores.append(scores) }
             if options.captureRouterLogits, let logits = capturedRouterLogits { out.routerLogits.append(logits) }
             capturedRouterLogits = nil

@@ -2,7 +2,8 @@ import BFFNKernels
 
 /// How the BlockFFN experts are computed.
 public enum FFNMode: String, Sendable {
-    /// Only the union of experts active for any token of the call is read and computed (docs/model.md, decision 7).
+    /// Only the union of experts active for any token of each chunk of the call (`EngineOptions.expertChunk`) is
+    /// read and computed (docs/model.md, decision 7).
     case sparse
     /// Every expert is computed; inactive ones contribute exact zeros. Gives the same logits bit for bit.
     case dense
@@ -28,6 +29,11 @@ public struct EngineOptions: Sendable {
     /// Keep every token's final-normed hidden state of the last call in `ForwardOutput.features` (what an EAGLE
     /// draft head reads); the logits are unchanged.
     public var captureFeatures = false
+    /// Sparse mode with mapped experts: the tokens of a call are taken in chunks of this many, each computing
+    /// only the union of its own tokens' experts (BlockFFN's chunk-level sparsity; the logits are the same bits
+    /// for any chunk size, since a token's inactive experts add exact zeros); 0 computes the whole call's union.
+    /// An expert provider (a memory budget) always gets the whole call's union, so it reads each expert once.
+    public var expertChunk = 8
     public init(threads: Int = 1, ffnMode: FFNMode = .sparse, captureRouterScores: Bool = false, captureHiddenStates: Bool = false) {
         self.threads = threads
         self.ffnMode = ffnMode

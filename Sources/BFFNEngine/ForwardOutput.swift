@@ -11,6 +11,9 @@ public struct ForwardOutput: Sendable {
     public var routerLogits: [[Float]] = []
     /// Per layer, the number of experts computed (the union in sparse mode).
     public var expertsComputed: [Int]
+    /// Per layer, the expert-token products computed: the sum over the call's chunks of union size x tokens
+    /// (`EngineOptions.expertChunk`); expertsComputed x T when the call is one chunk.
+    public var expertTokenProducts: [Int] = []
     /// Per layer, T rows of H floats: the residual stream after the layer; empty unless captured.
     public var hiddenStates: [[Float]] = []
     /// T rows of H floats: every token's hidden state after the final RMSNorm (before the head's division by
