@@ -62,12 +62,20 @@ public final class WorkerPool: @unchecked Sendable {
         defer { pthread_mutex_unlock(&callMutex) }
         return body()
     }
-    /// Busy-wait iterations before an idle worker sleeps (BFFN_SPIN overrides, for tuning).
+    /// Busy-wait iterations before an idle worker sleeps (BFFN_SPIN overrides, for tuning): about 100 µs while the
+    /// call's threads fit the online CPUs, so a worker is still awake for the next product of a decode step (the
+    /// serial work between two products, norms and attention, takes tens of µs; a futex wake-up of 15 workers
+    /// cost more than the products themselves: 16-thread decode of synth Small q4 went from 132 to 221 tok/s);
+    /// a short spin when threads outnumber the CPUs, where a spinning worker would take the caller's CPU.
     static let spinLimit: Int = {
+        if let v = getenv("BFFN_SPIN"), let n = Int(String(cString: v)) { return n }
+        return 100_000
+    }()
+    private static let cpusAtStart = onlineCPUs
+    static let oversubscribedSpinLimit: Int = {
         if let v = getenv("BFFN_SPIN"), let n = Int(String(cString: v)) { return n }
         return 2_000
     }()
-    /// Worker threads started so far (not counting callers); written under `callMutex` only.
     private var workerCount = 0
     /// Worker threads started so far (not counting callers).
     public var workers: Int { withCallLock { workerCount } }
@@ -171,9 +179,10 @@ public final class WorkerPool: @unchecked Sendable {
         var seen = lastCall
         while true {
             var spins = 0
+            let limit = threadLimit.load(ordering: .relaxed) <= WorkerPool.cpusAtStart ? WorkerPool.spinLimit : WorkerPool.oversubscribedSpinLimit
             while ticket.load(ordering: .acquiring) >> Self.callShift == seen {
                 spins += 1
-                if spins < WorkerPool.spinLimit { continue }
+                if spins < limit { continue }
                 pthread_mutex_lock(&mutex)
                 _ = sleepers.add(1, ordering: .sequentiallyConsistent)
                 while ticket.load(ordering: .sequentiallyConsistent) >> Self.callShift == seen { pthread_cond_wait(&condition, &mutex) }
