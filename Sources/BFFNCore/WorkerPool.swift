@@ -1,3 +1,4 @@
+import CBlockFFNSystem
 import Synchronization
 
 #if canImport(Glibc)
@@ -62,14 +63,15 @@ public final class WorkerPool: @unchecked Sendable {
         defer { pthread_mutex_unlock(&callMutex) }
         return body()
     }
-    /// Busy-wait iterations before an idle worker sleeps (BFFN_SPIN overrides, for tuning): about 100 µs while the
+    /// Busy-wait iterations (each a `pause`, 40-140 cycles) before an idle worker sleeps (BFFN_SPIN overrides, for
+    /// tuning): a few hundred µs while the
     /// call's threads fit the online CPUs, so a worker is still awake for the next product of a decode step (the
     /// serial work between two products, norms and attention, takes tens of µs; a futex wake-up of 15 workers
     /// cost more than the products themselves: 16-thread decode of synth Small q4 went from 132 to 221 tok/s);
     /// a short spin when threads outnumber the CPUs, where a spinning worker would take the caller's CPU.
     static let spinLimit: Int = {
         if let v = getenv("BFFN_SPIN"), let n = Int(String(cString: v)) { return n }
-        return 100_000
+        return 20_000
     }()
     private static let cpusAtStart = onlineCPUs
     static let oversubscribedSpinLimit: Int = {
@@ -150,7 +152,7 @@ public final class WorkerPool: @unchecked Sendable {
                     pthread_mutex_unlock(&mutex)
                 }
                 work(call: call)
-                while finishedParts.load(ordering: .acquiring) < parts {}
+                while finishedParts.load(ordering: .acquiring) < parts { bffn_spin_pause() }
                 job = nil
             }
         }
@@ -182,7 +184,10 @@ public final class WorkerPool: @unchecked Sendable {
             let limit = threadLimit.load(ordering: .relaxed) <= WorkerPool.cpusAtStart ? WorkerPool.spinLimit : WorkerPool.oversubscribedSpinLimit
             while ticket.load(ordering: .acquiring) >> Self.callShift == seen {
                 spins += 1
-                if spins < limit { continue }
+                if spins < limit {
+                    bffn_spin_pause()
+                    continue
+                }
                 pthread_mutex_lock(&mutex)
                 _ = sleepers.add(1, ordering: .sequentiallyConsistent)
                 while ticket.load(ordering: .sequentiallyConsistent) >> Self.callShift == seen { pthread_cond_wait(&condition, &mutex) }

@@ -16,4 +16,16 @@ int bffn_start_writeback(int fd, int64_t offset, int64_t length);
  * (tmpfs) or the platform has no O_DIRECT.
  */
 int bffn_open_direct(const char *path);
+
+/*
+ * A spin-wait hint (x86 `pause`): tells the core a loop is waiting, so a spinning thread leaves execution resources
+ * to its hyper-thread sibling and leaves the loop without a memory-order flush. Nothing elsewhere.
+ */
+static inline void bffn_spin_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
 #endif
