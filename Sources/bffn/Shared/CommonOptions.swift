@@ -40,14 +40,14 @@ struct OverwriteOptions: ParsableArguments {
 
 /// `--activations float|int8|bf16`: how activations meet the weights.
 struct NumericsOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("How activations meet the weights: float (float32 times the widened weights, the default and the reference), int8 (for q8 / q4 weights: activations quantized per block of 32, integer dot products) or bf16 (for bf16 weights: activations rounded to bf16, bf16 dot products); formats/numerics.md.",
-                               valueName: "float|int8|bf16"))
-    var activations: String = "float"
+    @Option(help: ArgumentHelp("How activations meet the weights: int8 (the default; for q8 / q4 weights: activations quantized per block of 32 once per call, integer dot products; other weights float32), float (float32 times the widened weights for every product: the exact reference path) or bf16 (for bf16 weights: activations rounded to bf16, bf16 dot products); formats/numerics.md.",
+                               valueName: "int8|float|bf16"))
+    var activations: String = "int8"
 
     func validate() throws {
         guard ActivationPrecision(rawValue: activations) != nil else { throw ValidationError("--activations is float, int8 or bf16, not '\(activations)'") }
     }
 
     /// The precision asked for.
-    var precision: ActivationPrecision { ActivationPrecision(rawValue: activations) ?? .float }
+    var precision: ActivationPrecision { ActivationPrecision(rawValue: activations) ?? .int8 }
 }
