@@ -132,7 +132,12 @@ public enum IntegerDot {
     public static func useBest() { bffn_intdot_use_level(9) }
 
     /// Whether rows of `type` take integer products (q8 and q4).
-    public static func applies(to type: StorageType) -> Bool { type.group(cols: 8) != nil }
+    public static func applies(to type: StorageType) -> Bool {
+        switch type {
+        case .q8, .q4: return true
+        case .f32, .f16, .bf16: return false
+        }
+    }
 
     /// The C kind of q8 / q4 rows.
     static func kind(_ type: StorageType) -> Int32 {
