@@ -77,12 +77,24 @@ extension Engine {
                                                heads: nh, kvHeads: kvHeads, keyDim: keyDim, valueDim: valueDim, scale: attentionScale)
                         let pairs = visible.reduce(0) { $0 + $1.count } * nh * (keyDim + valueDim)
                         let parts = threads > 1 && T > 1 && pairs >= 1 << 16 ? min(T, threads * 4) : 1
+                        // One token (decode): its heads are split over the pool instead, so the attention over
+                        // the cache does not leave the workers idle (each head's output is computed by one part
+                        // in the same order, so the split never changes a bit).
+                        let headParts = threads > 1 && T == 1 && pairs >= 1 << 15 ? min(nh, threads) : 1
                         let slotCapacity = length + T
                         visible.withUnsafeBufferPointer { vis in
+                            if headParts > 1 {
+                                WorkerPool.shared.run(parts: headParts, threads: threads) { p in
+                                    let scores = UnsafeMutablePointer<Float>.allocate(capacity: slotCapacity)
+                                    defer { scores.deallocate() }
+                                    job.token(0, vis[0], heads: (job.heads * p / headParts)..<(job.heads * (p + 1) / headParts), scores: scores)
+                                }
+                                return
+                            }
                             WorkerPool.shared.run(parts: parts, threads: threads) { p in
                                 let scores = UnsafeMutablePointer<Float>.allocate(capacity: slotCapacity)
                                 defer { scores.deallocate() }
-                                for t in (T * p / parts)..<(T * (p + 1) / parts) { job.token(t, vis[t], scores: scores) }
+                                for t in (T * p / parts)..<(T * (p + 1) / parts) { job.token(t, vis[t], heads: 0..<job.heads, scores: scores) }
                             }
                         }
                     }
@@ -100,11 +112,11 @@ struct AttentionJob {
     let heads: Int, kvHeads: Int, keyDim: Int, valueDim: Int
     let scale: Float
 
-    /// Softmax attention of token `t` (every head) over `slots`, in slot order; `scores` holds at least
-    /// `slots.count` floats of scratch. Writes the token's `heads × valueDim` outputs (which must be zero).
-    func token(_ t: Int, _ slots: VisibleSlots, scores: UnsafeMutablePointer<Float>) {
+    /// Softmax attention of token `t` (the heads `heads`) over `slots`, in slot order; `scores` holds at least
+    /// `slots.count` floats of scratch. Writes those heads' `valueDim` outputs each (which must be zero).
+    func token(_ t: Int, _ slots: VisibleSlots, heads range: Range<Int>, scores: UnsafeMutablePointer<Float>) {
         let n = slots.count, group = heads / kvHeads
-        for hd in 0..<heads {
+        for hd in range {
             let g = hd / group
             let qp = q + (t * heads + hd) * keyDim
             var maxS = -Float.infinity
