@@ -355,8 +355,72 @@ static inline AI ATTR_VNNI512 void pairs4_vnni512(int kind, const uint8_t *w, lo
     }
 }
 
+/* Four tokens over a whole segment whose blocks are all full and even in number: the 512-bit accumulators are
+ * joined once at the start and split once at the end instead of at every chunk of 8 blocks. */
+static inline AI ATTR_VNNI512 void segment4_even_vnni512(int kind, const uint8_t *row, const shape *sh, const int8_t *x, long xs,
+                                                        const float *d, long ds, const int32_t *K, long ks, v8f acc[4][4]) {
+    long nb = sh->nb, ng = sh->ng, per_group = sh->per_group;
+    const uint8_t *w = codes_of(kind, row, ng);
+    __m512 z[4][2];
+    for (int t = 0; t < 4; t++) {
+        z[t][0] = join8(acc[t][0], acc[t][1]);
+        z[t][1] = join8(acc[t][2], acc[t][3]);
+    }
+    for (long c0 = 0; c0 < nb; c0 += 8) {
+        long k = nb - c0 < 8 ? nb - c0 : 8;
+        __m512 tz[4];
+        for (int t = 0; t < 4; t++) tz[t] = chunk_scales(scale_products8(d + t * ds, row, c0, k, ng, per_group));
+        __m512i u, ws;
+#define EVEN4(i, Z)                                                                                                    \
+    if (k >= 2 * (i) + 2) {                                                                                            \
+        pair_weights(kind, w, c0 + 2 * (i), &u, &ws);                                                                  \
+        for (int t = 0; t < 4; t++)                                                                                    \
+            z[t][Z] = _mm512_fmadd_ps(                                                                                 \
+                _mm512_cvtepi32_ps(pair_p(kind, u, ws, x + t * xs + (c0 + 2 * (i)) * 32, K + t * ks + (c0 + 2 * (i)) * 8)), \
+                pair_scale(tz[t], i), z[t][Z]);                                                                        \
+    }
+        EVEN4(0, 0)
+        EVEN4(1, 1)
+        EVEN4(2, 0)
+        EVEN4(3, 1)
+#undef EVEN4
+    }
+    for (int t = 0; t < 4; t++) {
+        split8(z[t][0], &acc[t][0], &acc[t][1]);
+        split8(z[t][1], &acc[t][2], &acc[t][3]);
+    }
+}
+
+/* One token over a whole segment whose blocks are all full and even in number (as segment4_even_vnni512). */
+static inline AI ATTR_VNNI512 void segment1_even_vnni512(int kind, const uint8_t *row, const shape *sh, const int8_t *x, const float *d,
+                                                        const int32_t *K, v8f *a0, v8f *a1, v8f *a2, v8f *a3) {
+    long nb = sh->nb, ng = sh->ng, per_group = sh->per_group;
+    const uint8_t *w = codes_of(kind, row, ng);
+    __m512 z0 = join8(*a0, *a1), z1 = join8(*a2, *a3);
+    for (long c0 = 0; c0 < nb; c0 += 8) {
+        long k = nb - c0 < 8 ? nb - c0 : 8;
+        __m512 tz = chunk_scales(scale_products8(d, row, c0, k, ng, per_group));
+        __m512i u, ws;
+#define EVEN1(i, Z)                                                                                                    \
+    if (k >= 2 * (i) + 2) {                                                                                            \
+        pair_weights(kind, w, c0 + 2 * (i), &u, &ws);                                                                  \
+        Z = _mm512_fmadd_ps(_mm512_cvtepi32_ps(pair_p(kind, u, ws, x + (c0 + 2 * (i)) * 32, K + (c0 + 2 * (i)) * 8)),  \
+                            pair_scale(tz, i), Z);                                                                     \
+    }
+        EVEN1(0, z0)
+        EVEN1(1, z1)
+        EVEN1(2, z0)
+        EVEN1(3, z1)
+#undef EVEN1
+    }
+    split8(z0, a0, a1);
+    split8(z1, a2, a3);
+}
+
 #define LEVEL vnni512
 #define ATTR ATTR_VNNI512
+#define SEGMENT1_EVEN(kind, row, sh, x, d, K, a0, a1, a2, a3) segment1_even_vnni512(kind, row, sh, x, d, K, a0, a1, a2, a3)
+#define SEGMENT4_EVEN(kind, row, sh, x, xs, d, ds, K, ks, acc) segment4_even_vnni512(kind, row, sh, x, xs, d, ds, K, ks, acc)
 #define PAIRS1(kind, w, c0, kf, x, K, tv, a0, a1, a2, a3) pairs1_vnni512(kind, w, c0, kf, x, K, tv, a0, a1, a2, a3)
 #define PAIRS4(kind, w, c0, kf, x, xs, K, ks, tv, acc) pairs4_vnni512(kind, w, c0, kf, x, xs, K, ks, tv, acc)
 #define DOT_Q8(wt, xb) as_v8i(dp_vnni512((wt).u, _mm256_sign_epi8(load_x(xb), (wt).w)))
@@ -368,6 +432,8 @@ static inline AI ATTR_VNNI512 void pairs4_vnni512(int kind, const uint8_t *w, lo
 #undef DOT_Q4
 #undef PAIRS1
 #undef PAIRS4
+#undef SEGMENT4_EVEN
+#undef SEGMENT1_EVEN
 
 /* Union segments of 2, 4, 6 or 8 full blocks with one scale per block or per row (the experts of a down
  * projection): the same operations as segment_vnni512, with the accumulators kept in 512-bit registers across the

@@ -29,6 +29,12 @@ static inline __attribute__((always_inline)) ATTR void CAT(segment_, LEVEL)(int 
     long n = sh->n, ng = sh->ng, nb = sh->nb, per_group = sh->per_group, block = sh->block, full = sh->full;
     const uint8_t *w = codes_of(kind, row, ng);
     v8f a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+#ifdef SEGMENT1_EVEN
+    if (full == nb && (nb & 1) == 0) {
+        SEGMENT1_EVEN(kind, row, sh, x, d, K, &a0, &a1, &a2, &a3);
+        nb = 0; /* done: skip the chunk loop */
+    }
+#endif
     for (long c0 = 0; c0 < nb; c0 += 8) {
         long k = nb - c0 < 8 ? nb - c0 : 8, kf = full - c0 < 0 ? 0 : (full - c0 < k ? full - c0 : k);
         float T[8];
@@ -100,6 +106,12 @@ static inline __attribute__((always_inline)) ATTR void CAT(segment4_, LEVEL)(int
         for (int j = 0; j < 4; j++) acc[t][j] = accumulators[t][j];
     long n = sh->n, ng = sh->ng, nb = sh->nb, per_group = sh->per_group, block = sh->block, full = sh->full;
     const uint8_t *w = codes_of(kind, row, ng);
+#ifdef SEGMENT4_EVEN
+    if (full == nb && (nb & 1) == 0) {
+        SEGMENT4_EVEN(kind, row, sh, x, xs, d, ds, K, ks, acc);
+        nb = 0; /* done: skip the chunk loop */
+    }
+#endif
     for (long c0 = 0; c0 < nb; c0 += 8) {
         long k = nb - c0 < 8 ? nb - c0 : 8, kf = full - c0 < 0 ? 0 : (full - c0 < k ? full - c0 : k);
         float T[4][8];

@@ -112,12 +112,13 @@ struct IntegerDotTests {
     func batchInvarianceAndDenseEqualsSparse(_ type: StorageType) throws {
         defer { IntegerDot.useBest() }
         for set in ["portable", "avx2", "avx512-vnni", "avx-vnni"] where IntegerDot.use(set) == set {
-            try batchInvarianceAndDenseEqualsSparse(type, set)
+            // Rows of 3 blocks (an odd count: the pair path and a single block) and of 4 (pairs only).
+            for n in [96, 128] { try batchInvarianceAndDenseEqualsSparse(type, set, n: n) }
         }
     }
 
-    func batchInvarianceAndDenseEqualsSparse(_ type: StorageType, _ set: String) throws {
-        let rows = 40, n = 96, tokens = 9
+    func batchInvarianceAndDenseEqualsSparse(_ type: StorageType, _ set: String, n: Int) throws {
+        let rows = 40, tokens = 9
         let encoded = (0..<rows).map { WeightQuantizer.encode(SeededValues.floats(n, seed: UInt32(100 + $0)), as: type).bytes }
         let all = encoded.flatMap { $0 }
         let x = (0..<tokens).flatMap { Self.activations(n, seed: UInt32(200 + $0)) }
