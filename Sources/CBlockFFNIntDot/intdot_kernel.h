@@ -5,6 +5,9 @@
  *   WEIGHTS        the type of a full block's weights made ready for the products
  *   PREP_Q8(w)     the 32 int8 codes at w made ready;  DOT_Q8(wt, x)  the 8 quad sums with 32 activation codes
  *   PREP_Q4(w)     the 32 nibbles of the 16 bytes at w; DOT_Q4(wt, x)  the same for q4 (activations in nibble order)
+ * and optionally (AVX-512 VNNI) the 512-bit paths, which perform the same operations on two blocks at a time:
+ *   PAIRS1 / PAIRS4                 a chunk's full blocks in pairs, for one token / four tokens
+ *   SEGMENT1_EVEN / SEGMENT4_EVEN   a whole segment of an even number of full blocks, accumulators joined once
  * The float steps are written once here, so every level performs the same operations in the same order.
  */
 #define CAT_(a, b) a##b
