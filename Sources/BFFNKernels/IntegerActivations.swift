@@ -68,7 +68,9 @@ final class QuantizedActivations {
     let blocksPerRow: Int, quadsPerRow: Int, groupsPerRow: Int
     let codes: UnsafeMutablePointer<Int8>
     let scales: UnsafeMutablePointer<Float>
-    let quadOffsets: UnsafeMutablePointer<Int32>?
+    /// 8 x each quad's code sum: what q4 symmetric rows subtract; kept for every kind, so the kernels' pointers
+    /// into it are always valid.
+    let quadOffsets: UnsafeMutablePointer<Int32>
     let groupSums: UnsafeMutablePointer<Float>?
 
     /// Quantizes `tokens` rows of `width` floats (`stride` apart) for weight rows of `type` whose segments have
@@ -87,14 +89,14 @@ final class QuantizedActivations {
         groupsPerRow = segment / group * segments
         codes = .allocate(capacity: max(tokens * width, 1))
         scales = .allocate(capacity: max(tokens * blocksPerRow, 1))
-        quadOffsets = kind == Int32(BFFN_INTDOT_Q4_SYMMETRIC) ? .allocate(capacity: max(tokens * quadsPerRow, 1)) : nil
+        quadOffsets = .allocate(capacity: max(tokens * quadsPerRow, 1))
         groupSums = kind == Int32(BFFN_INTDOT_Q4_ASYMMETRIC) ? .allocate(capacity: max(tokens * groupsPerRow, 1)) : nil
         let blocksPerSegment = blocksPerRow / segments, quadsPerSegment = segment / 4, groupsPerSegment = segment / group
         for t in 0..<tokens {
             for s in 0..<segments {
                 bffn_quantize_activations(kind, x + t * stride + s * segment, segment, group, block, codes + t * width + s * segment,
                                           scales + t * blocksPerRow + s * blocksPerSegment,
-                                          quadOffsets.map { $0 + t * quadsPerRow + s * quadsPerSegment },
+                                          quadOffsets + t * quadsPerRow + s * quadsPerSegment,
                                           groupSums.map { $0 + t * groupsPerRow + s * groupsPerSegment })
             }
         }
@@ -109,7 +111,7 @@ final class QuantizedActivations {
     deinit {
         codes.deallocate()
         scales.deallocate()
-        quadOffsets?.deallocate()
+        quadOffsets.deallocate()
         groupSums?.deallocate()
     }
 }

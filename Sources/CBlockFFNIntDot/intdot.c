@@ -487,7 +487,7 @@ static ATTR_VNNI512 void union_vnni512(int kind, const uint8_t *const *segments,
                 if (nb < 2 * p + 2) break;
                 pair_weights(kind, w, 2 * p, &u, &ws);
                 for (int i = 0; i < 4; i++) {
-                    const int32_t *K = a->quad_offsets ? a->quad_offsets + (t + i) * a->quad_stride + r * (n / 4) + 2 * p * 8 : 0;
+                    const int32_t *K = a->quad_offsets + (t + i) * a->quad_stride + r * (n / 4) + 2 * p * 8;
                     __m512 v = _mm512_cvtepi32_ps(pair_p(kind, u, ws, a->codes + (t + i) * a->code_stride + r * n + 2 * p * 32, K));
                     if (p & 1) z[i][1] = _mm512_fmadd_ps(v, pair_scale(T[i], p), z[i][1]);
                     else z[i][0] = _mm512_fmadd_ps(v, pair_scale(T[i], p), z[i][0]);
@@ -505,11 +505,11 @@ static ATTR_VNNI512 void union_vnni512(int kind, const uint8_t *const *segments,
         __m512 z0 = _mm512_setzero_ps(), z1 = _mm512_setzero_ps();
         __m256 O = _mm256_setzero_ps();
         const int8_t *x = a->codes + t * a->code_stride;
-        const int32_t *K = a->quad_offsets ? a->quad_offsets + t * a->quad_stride : 0;
+        const int32_t *K = a->quad_offsets + t * a->quad_stride;
         for (long r = 0; r < count; r++) {
             const uint8_t *row = segments[r], *w = codes_of(kind, row, ng);
             __m512 T = segment_scales(row, a->scales + t * a->scale_stride + r * nb, ng, mb);
-            UNION_PAIRS(T, z0, z1, x + r * n, K ? K + r * (n / 4) : 0);
+            UNION_PAIRS(T, z0, z1, x + r * n, K + r * (n / 4));
             if (asym)
                 O = _mm256_fmadd_ps(_mm256_maskz_loadu_ps(mg, row + ng * 4),
                                     _mm256_maskz_loadu_ps(mg, a->group_sums + t * a->sum_stride + r * ng), O);

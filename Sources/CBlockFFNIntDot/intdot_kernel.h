@@ -181,7 +181,7 @@ static inline __attribute__((always_inline)) ATTR void CAT(tokens_, LEVEL)(int k
         for (long r = 0; r < count; r++) {
             CAT(segment4_, LEVEL)(kind, segments[r], &sh, a->codes + t * a->code_stride + r * n, a->code_stride,
                                   a->scales + t * a->scale_stride + r * nb, a->scale_stride,
-                                  a->quad_offsets ? a->quad_offsets + t * a->quad_stride + r * (n / 4) : 0, a->quad_stride,
+                                  a->quad_offsets + t * a->quad_stride + r * (n / 4), a->quad_stride,
                                   a->group_sums ? a->group_sums + t * a->sum_stride + r * ng : 0, a->sum_stride, acc, O);
         }
         for (int i = 0; i < 4; i++) out[(t + i) * os] = finish(acc[i], O[i], kind == BFFN_INTDOT_Q4_ASYMMETRIC);
@@ -191,7 +191,7 @@ static inline __attribute__((always_inline)) ATTR void CAT(tokens_, LEVEL)(int k
         for (long r = 0; r < count; r++) {
             CAT(segment_, LEVEL)(kind, segments[r], &sh, a->codes + t * a->code_stride + r * n,
                                  a->scales + t * a->scale_stride + r * nb,
-                                 a->quad_offsets ? a->quad_offsets + t * a->quad_stride + r * (n / 4) : 0,
+                                 a->quad_offsets + t * a->quad_stride + r * (n / 4),
                                  a->group_sums ? a->group_sums + t * a->sum_stride + r * ng : 0, acc, &O);
         }
         out[t * os] = finish(acc, O, kind == BFFN_INTDOT_Q4_ASYMMETRIC);

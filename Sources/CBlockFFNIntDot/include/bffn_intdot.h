@@ -33,15 +33,16 @@ enum { BFFN_INTDOT_Q8 = 0, BFFN_INTDOT_Q4_SYMMETRIC = 1, BFFN_INTDOT_Q4_ASYMMETR
 long bffn_activation_block(long n, long group);
 
 /* Quantizes one segment of n activations for rows of `kind` in groups of `group`, blocks of `block`: codes
- * (n bytes, nibble order per block for q4), one scale per block, and for q4 symmetric 8 x the code sum of each
- * quad (n / 4 values; `quad_offsets`), for q4 asymmetric one sum per group (n / group values; `group_sums`).
- * Pointers a kind does not use may be NULL. */
+ * (n bytes, nibble order per block for q4), one scale per block, 8 x the code sum of each quad (n / 4 values;
+ * `quad_offsets`: what q4 symmetric rows subtract), and for q4 asymmetric one sum per group (n / group values;
+ * `group_sums`, which may be NULL for the other kinds). */
 void bffn_quantize_activations(int kind, const float *x, long n, long group, long block, int8_t *codes, float *scales,
                                int32_t *quad_offsets, float *group_sums);
 
 /* Quantized activations of `tokens` tokens; token t's data at codes + t * code_stride and so on. A token's row may
  * hold several segments of n elements (a down projection's union): segment r's data at codes + r * n,
- * scales + r * ceil(n / block), quad_offsets + r * n / 4, group_sums + r * n / group. */
+ * scales + r * ceil(n / block), quad_offsets + r * n / 4, group_sums + r * n / group. Every pointer but group_sums
+ * (NULL unless the rows are q4 asymmetric) must be valid: the kernels form addresses in them for every kind. */
 typedef struct {
     const int8_t *codes;
     const float *scales;
