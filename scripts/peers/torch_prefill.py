@@ -8,11 +8,14 @@ import argparse
 import json
 import math
 import os
-import struct
+import sys
 import time
 
 import torch
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "train"))
+from safetensors_io import read_safetensors_raw  # noqa: E402
 
 parser = argparse.ArgumentParser()
 parser.add_argument("folder")
@@ -26,22 +29,15 @@ cfg = json.load(open(os.path.join(args.folder, "config.json")))
 
 def load(path):
     """The tensors of a safetensors file as bf16 torch tensors (F32/BF16 only)."""
-    raw = open(path, "rb").read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    header = json.loads(raw[8:8 + n])
     out = {}
-    for name, e in header.items():
-        if name == "__metadata__":
-            continue
-        a, b = e["data_offsets"]
-        buf = bytearray(raw[8 + n + a:8 + n + b])
-        if e["dtype"] == "BF16":
-            t = torch.frombuffer(buf, dtype=torch.bfloat16)
-        elif e["dtype"] == "F32":
-            t = torch.frombuffer(buf, dtype=torch.float32).to(torch.bfloat16)
+    for name, (dtype, shape, buf) in read_safetensors_raw(path).items():
+        if dtype == "BF16":
+            t = torch.frombuffer(bytearray(buf), dtype=torch.bfloat16)
+        elif dtype == "F32":
+            t = torch.frombuffer(bytearray(buf), dtype=torch.float32).to(torch.bfloat16)
         else:
-            raise SystemExit(f"{name}: dtype {e['dtype']} not handled")
-        out[name] = t.reshape(e["shape"])
+            raise SystemExit(f"{name}: dtype {dtype} not handled")
+        out[name] = t.reshape(shape)
     return out
 
 

@@ -19,3 +19,18 @@ def write_safetensors(path, tensors):
         f.write(h)
         for b in blobs:
             f.write(b)
+
+
+def read_safetensors_raw(path):
+    """The tensors of a safetensors file as {name: (dtype, shape, raw little-endian bytes)} in header order
+    (the `__metadata__` entry skipped); the caller converts the dtypes it handles."""
+    raw = open(path, "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    out = {}
+    for name, e in header.items():
+        if name == "__metadata__":
+            continue
+        a, b = e["data_offsets"]
+        out[name] = (e["dtype"], e["shape"], raw[8 + n + a:8 + n + b])
+    return out

@@ -31,14 +31,14 @@ import json
 import math
 import os
 import pickle
-import struct
 import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from safetensors_io import write_safetensors
+
+from safetensors_io import read_safetensors_raw, write_safetensors
 
 p = argparse.ArgumentParser()
 p.add_argument("--target", default="fixtures/trained")
@@ -68,24 +68,17 @@ os.makedirs(out_dir, exist_ok=True)
 
 
 def read_safetensors(path):
-    raw = open(path, "rb").read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    header = json.loads(raw[8:8 + n])
     out = {}
-    for name, e in header.items():
-        if name == "__metadata__":
-            continue
-        a, b = e["data_offsets"]
-        buf = raw[8 + n + a:8 + n + b]
-        if e["dtype"] == "BF16":
+    for name, (dtype, shape, buf) in read_safetensors_raw(path).items():
+        if dtype == "BF16":
             v = (np.frombuffer(buf, dtype="<u2").astype(np.uint32) << 16).view(np.float32)
-        elif e["dtype"] == "F32":
+        elif dtype == "F32":
             v = np.frombuffer(buf, dtype="<f4")
-        elif e["dtype"] == "I64":
+        elif dtype == "I64":
             v = np.frombuffer(buf, dtype="<i8")
         else:
-            raise ValueError(f"{path}: {name}: dtype {e['dtype']}")
-        out[name] = torch.from_numpy(v.reshape(e["shape"]).copy())
+            raise ValueError(f"{path}: {name}: dtype {dtype}")
+        out[name] = torch.from_numpy(v.reshape(shape).copy())
     return out
 
 
