@@ -304,37 +304,29 @@ static inline AI ATTR_VNNI512 __m512 chunk_scales(v8f tv) {
     return _mm512_castps256_ps512(t);
 }
 
-/* The first kf & ~1 full blocks of the chunk at c0, one token. */
-static inline AI ATTR_VNNI512 void pairs1_vnni512(int kind, const uint8_t *w, long c0, long kf, const int8_t *x, const int32_t *K, v8f tv,
-                                                 v8f *a0, v8f *a1, v8f *a2, v8f *a3) {
-    if (kf < 2) return;
-    __m512 z01 = join8(*a0, *a1), z23 = join8(*a2, *a3), tz = chunk_scales(tv);
+/* Pairs of full blocks of the chunk at c0 (the first kf & ~1 blocks, kf <= 8), one token, on 512-bit accumulators:
+ * pair i (blocks c0 + 2i, c0 + 2i + 1) adds to z0 (i even: accumulators 0 and 1) or z1 (2 and 3); tz holds the
+ * chunk's scale products in lanes 0-7. */
+static inline AI ATTR_VNNI512 void pairs1_z(int kind, const uint8_t *w, long c0, long kf, const int8_t *x, const int32_t *K, __m512 tz,
+                                           __m512 *z0, __m512 *z1) {
     __m512i u, ws;
 #define PAIR1(i, Z)                                                                                                    \
     if (kf >= 2 * (i) + 2) {                                                                                           \
         pair_weights(kind, w, c0 + 2 * (i), &u, &ws);                                                                  \
-        Z = _mm512_fmadd_ps(_mm512_cvtepi32_ps(pair_p(kind, u, ws, x + (c0 + 2 * (i)) * 32, K + (c0 + 2 * (i)) * 8)),  \
-                            pair_scale(tz, i), Z);                                                                     \
+        *Z = _mm512_fmadd_ps(_mm512_cvtepi32_ps(pair_p(kind, u, ws, x + (c0 + 2 * (i)) * 32, K + (c0 + 2 * (i)) * 8)), \
+                             pair_scale(tz, i), *Z);                                                                   \
     }
-    PAIR1(0, z01)
-    PAIR1(1, z23)
-    PAIR1(2, z01)
-    PAIR1(3, z23)
+    PAIR1(0, z0)
+    PAIR1(1, z1)
+    PAIR1(2, z0)
+    PAIR1(3, z1)
 #undef PAIR1
-    split8(z01, a0, a1);
-    split8(z23, a2, a3);
 }
 
-/* The same for four tokens, each pair's weights made ready once. */
-static inline AI ATTR_VNNI512 void pairs4_vnni512(int kind, const uint8_t *w, long c0, long kf, const int8_t *x, long xs, const int32_t *K,
-                                                 long ks, const v8f *tv, v8f acc[4][4]) {
-    if (kf < 2) return;
-    __m512 z[4][2], tz[4];
-    for (int t = 0; t < 4; t++) {
-        z[t][0] = join8(acc[t][0], acc[t][1]);
-        z[t][1] = join8(acc[t][2], acc[t][3]);
-        tz[t] = chunk_scales(tv[t]);
-    }
+/* The same for four tokens (token t's codes at x + t * xs, offsets at K + t * ks, accumulators z[t]), each pair's
+ * weights made ready once. */
+static inline AI ATTR_VNNI512 void pairs4_z(int kind, const uint8_t *w, long c0, long kf, const int8_t *x, long xs, const int32_t *K,
+                                           long ks, const __m512 tz[4], __m512 z[4][2]) {
     __m512i u, ws;
 #define PAIR4(i, Z)                                                                                                    \
     if (kf >= 2 * (i) + 2) {                                                                                           \
@@ -349,72 +341,65 @@ static inline AI ATTR_VNNI512 void pairs4_vnni512(int kind, const uint8_t *w, lo
     PAIR4(2, 0)
     PAIR4(3, 1)
 #undef PAIR4
-    for (int t = 0; t < 4; t++) {
-        split8(z[t][0], &acc[t][0], &acc[t][1]);
-        split8(z[t][1], &acc[t][2], &acc[t][3]);
-    }
 }
 
-/* Four tokens over a whole segment whose blocks are all full and even in number: the 512-bit accumulators are
- * joined once at the start and split once at the end instead of at every chunk of 8 blocks. */
-static inline AI ATTR_VNNI512 void segment4_even_vnni512(int kind, const uint8_t *row, const shape *sh, const int8_t *x, long xs,
-                                                        const float *d, long ds, const int32_t *K, long ks, v8f acc[4][4]) {
-    long nb = sh->nb, ng = sh->ng, per_group = sh->per_group;
-    const uint8_t *w = codes_of(kind, row, ng);
-    __m512 z[4][2];
+static inline AI ATTR_VNNI512 void join4(v8f acc[4][4], __m512 z[4][2]) {
     for (int t = 0; t < 4; t++) {
         z[t][0] = join8(acc[t][0], acc[t][1]);
         z[t][1] = join8(acc[t][2], acc[t][3]);
     }
-    for (long c0 = 0; c0 < nb; c0 += 8) {
-        long k = nb - c0 < 8 ? nb - c0 : 8;
-        __m512 tz[4];
-        for (int t = 0; t < 4; t++) tz[t] = chunk_scales(scale_products8(d + t * ds, row, c0, k, ng, per_group));
-        __m512i u, ws;
-#define EVEN4(i, Z)                                                                                                    \
-    if (k >= 2 * (i) + 2) {                                                                                            \
-        pair_weights(kind, w, c0 + 2 * (i), &u, &ws);                                                                  \
-        for (int t = 0; t < 4; t++)                                                                                    \
-            z[t][Z] = _mm512_fmadd_ps(                                                                                 \
-                _mm512_cvtepi32_ps(pair_p(kind, u, ws, x + t * xs + (c0 + 2 * (i)) * 32, K + t * ks + (c0 + 2 * (i)) * 8)), \
-                pair_scale(tz[t], i), z[t][Z]);                                                                        \
-    }
-        EVEN4(0, 0)
-        EVEN4(1, 1)
-        EVEN4(2, 0)
-        EVEN4(3, 1)
-#undef EVEN4
-    }
+}
+static inline AI ATTR_VNNI512 void split4(__m512 z[4][2], v8f acc[4][4]) {
     for (int t = 0; t < 4; t++) {
         split8(z[t][0], &acc[t][0], &acc[t][1]);
         split8(z[t][1], &acc[t][2], &acc[t][3]);
     }
 }
 
-/* One token over a whole segment whose blocks are all full and even in number (as segment4_even_vnni512). */
+/* The pairs of one chunk on the 256-bit accumulators (the PAIRS1 / PAIRS4 hooks). */
+static inline AI ATTR_VNNI512 void pairs1_vnni512(int kind, const uint8_t *w, long c0, long kf, const int8_t *x, const int32_t *K, v8f tv,
+                                                 v8f *a0, v8f *a1, v8f *a2, v8f *a3) {
+    if (kf < 2) return;
+    __m512 z0 = join8(*a0, *a1), z1 = join8(*a2, *a3);
+    pairs1_z(kind, w, c0, kf, x, K, chunk_scales(tv), &z0, &z1);
+    split8(z0, a0, a1);
+    split8(z1, a2, a3);
+}
+static inline AI ATTR_VNNI512 void pairs4_vnni512(int kind, const uint8_t *w, long c0, long kf, const int8_t *x, long xs, const int32_t *K,
+                                                 long ks, const v8f *tv, v8f acc[4][4]) {
+    if (kf < 2) return;
+    __m512 z[4][2], tz[4];
+    join4(acc, z);
+    for (int t = 0; t < 4; t++) tz[t] = chunk_scales(tv[t]);
+    pairs4_z(kind, w, c0, kf, x, xs, K, ks, tz, z);
+    split4(z, acc);
+}
+
+/* A whole segment whose blocks are all full and even in number (the SEGMENT1_EVEN / SEGMENT4_EVEN hooks): the
+ * 512-bit accumulators are joined once at the start and split once at the end instead of at every chunk. */
 static inline AI ATTR_VNNI512 void segment1_even_vnni512(int kind, const uint8_t *row, const shape *sh, const int8_t *x, const float *d,
                                                         const int32_t *K, v8f *a0, v8f *a1, v8f *a2, v8f *a3) {
-    long nb = sh->nb, ng = sh->ng, per_group = sh->per_group;
-    const uint8_t *w = codes_of(kind, row, ng);
+    const uint8_t *w = codes_of(kind, row, sh->ng);
     __m512 z0 = join8(*a0, *a1), z1 = join8(*a2, *a3);
-    for (long c0 = 0; c0 < nb; c0 += 8) {
-        long k = nb - c0 < 8 ? nb - c0 : 8;
-        __m512 tz = chunk_scales(scale_products8(d, row, c0, k, ng, per_group));
-        __m512i u, ws;
-#define EVEN1(i, Z)                                                                                                    \
-    if (k >= 2 * (i) + 2) {                                                                                            \
-        pair_weights(kind, w, c0 + 2 * (i), &u, &ws);                                                                  \
-        Z = _mm512_fmadd_ps(_mm512_cvtepi32_ps(pair_p(kind, u, ws, x + (c0 + 2 * (i)) * 32, K + (c0 + 2 * (i)) * 8)),  \
-                            pair_scale(tz, i), Z);                                                                     \
-    }
-        EVEN1(0, z0)
-        EVEN1(1, z1)
-        EVEN1(2, z0)
-        EVEN1(3, z1)
-#undef EVEN1
+    for (long c0 = 0; c0 < sh->nb; c0 += 8) {
+        long k = sh->nb - c0 < 8 ? sh->nb - c0 : 8;
+        pairs1_z(kind, w, c0, k, x, K, chunk_scales(scale_products8(d, row, c0, k, sh->ng, sh->per_group)), &z0, &z1);
     }
     split8(z0, a0, a1);
     split8(z1, a2, a3);
+}
+static inline AI ATTR_VNNI512 void segment4_even_vnni512(int kind, const uint8_t *row, const shape *sh, const int8_t *x, long xs,
+                                                        const float *d, long ds, const int32_t *K, long ks, v8f acc[4][4]) {
+    const uint8_t *w = codes_of(kind, row, sh->ng);
+    __m512 z[4][2];
+    join4(acc, z);
+    for (long c0 = 0; c0 < sh->nb; c0 += 8) {
+        long k = sh->nb - c0 < 8 ? sh->nb - c0 : 8;
+        __m512 tz[4];
+        for (int t = 0; t < 4; t++) tz[t] = chunk_scales(scale_products8(d + t * ds, row, c0, k, sh->ng, sh->per_group));
+        pairs4_z(kind, w, c0, k, x, xs, K, ks, tz, z);
+    }
+    split4(z, acc);
 }
 
 #define LEVEL vnni512
@@ -442,24 +427,6 @@ static inline int union_fast(const shape *sh) {
     return sh->block == 32 && sh->full == sh->nb && sh->nb % 2 == 0 && sh->nb <= 8 && (sh->per_group == 1 || sh->ng == 1);
 }
 
-#define UNION_PAIRS(T_, Z0, Z1, X, KK)                                                                                 \
-    do {                                                                                                               \
-        __m512i u, ws;                                                                                                 \
-        for (int i = 0; i < 4; i++) {                                                                                  \
-            if (nb < 2 * i + 2) break;                                                                                 \
-            pair_weights(kind, w, 2 * i, &u, &ws);                                                                     \
-            __m512 st = pair_scale(T_, i);                                                                             \
-            __m512 p = _mm512_cvtepi32_ps(pair_p(kind, u, ws, (X) + 2 * i * 32, (KK) + 2 * i * 8));                    \
-            if (i & 1) Z1 = _mm512_fmadd_ps(p, st, Z1);                                                                \
-            else Z0 = _mm512_fmadd_ps(p, st, Z0);                                                                      \
-        }                                                                                                              \
-    } while (0)
-
-static inline AI ATTR_VNNI512 __m512 segment_scales(const uint8_t *row, const float *d, long ng, __mmask8 mb) {
-    __m256 dv = _mm256_maskz_loadu_ps(mb, d);
-    __m256 sv = ng == 1 ? _mm256_set1_ps(load_f32(row)) : _mm256_maskz_loadu_ps(mb, row);
-    return _mm512_castps256_ps512(_mm256_mul_ps(dv, sv));
-}
 static inline AI ATTR_VNNI512 float union_finish(__m512 z01, __m512 z23, __m256 O, int with_offsets) {
     v8f acc[4], o;
     split8(z01, &acc[0], &acc[1]);
@@ -471,7 +438,7 @@ static inline AI ATTR_VNNI512 float union_finish(__m512 z01, __m512 z23, __m256 
 static ATTR_VNNI512 void union_vnni512(int kind, const uint8_t *const *segments, long count, const shape *sh,
                                        const bffn_int8_activations *a, float *out, long os) {
     long n = sh->n, nb = sh->nb, ng = sh->ng;
-    __mmask8 mb = (__mmask8)((1u << nb) - 1), mg = (__mmask8)((1u << ng) - 1);
+    __mmask8 mg = (__mmask8)((1u << ng) - 1);
     int asym = kind == BFFN_INTDOT_Q4_ASYMMETRIC;
     long t = 0;
     for (; t + 4 <= a->tokens; t += 4) {
@@ -479,20 +446,12 @@ static ATTR_VNNI512 void union_vnni512(int kind, const uint8_t *const *segments,
         __m256 O[4];
         for (int i = 0; i < 4; i++) z[i][0] = z[i][1] = _mm512_setzero_ps(), O[i] = _mm256_setzero_ps();
         for (long r = 0; r < count; r++) {
-            const uint8_t *row = segments[r], *w = codes_of(kind, row, ng);
+            const uint8_t *row = segments[r];
             __m512 T[4];
-            for (int i = 0; i < 4; i++) T[i] = segment_scales(row, a->scales + (t + i) * a->scale_stride + r * nb, ng, mb);
-            __m512i u, ws;
-            for (int p = 0; p < 4; p++) {
-                if (nb < 2 * p + 2) break;
-                pair_weights(kind, w, 2 * p, &u, &ws);
-                for (int i = 0; i < 4; i++) {
-                    const int32_t *K = a->quad_offsets + (t + i) * a->quad_stride + r * (n / 4) + 2 * p * 8;
-                    __m512 v = _mm512_cvtepi32_ps(pair_p(kind, u, ws, a->codes + (t + i) * a->code_stride + r * n + 2 * p * 32, K));
-                    if (p & 1) z[i][1] = _mm512_fmadd_ps(v, pair_scale(T[i], p), z[i][1]);
-                    else z[i][0] = _mm512_fmadd_ps(v, pair_scale(T[i], p), z[i][0]);
-                }
-            }
+            for (int i = 0; i < 4; i++)
+                T[i] = chunk_scales(scale_products8(a->scales + (t + i) * a->scale_stride + r * nb, row, 0, nb, ng, sh->per_group));
+            pairs4_z(kind, codes_of(kind, row, ng), 0, nb, a->codes + t * a->code_stride + r * n, a->code_stride,
+                     a->quad_offsets + t * a->quad_stride + r * (n / 4), a->quad_stride, T, z);
             if (asym) {
                 __m256 o = _mm256_maskz_loadu_ps(mg, row + ng * 4);
                 for (int i = 0; i < 4; i++)
@@ -507,9 +466,9 @@ static ATTR_VNNI512 void union_vnni512(int kind, const uint8_t *const *segments,
         const int8_t *x = a->codes + t * a->code_stride;
         const int32_t *K = a->quad_offsets + t * a->quad_stride;
         for (long r = 0; r < count; r++) {
-            const uint8_t *row = segments[r], *w = codes_of(kind, row, ng);
-            __m512 T = segment_scales(row, a->scales + t * a->scale_stride + r * nb, ng, mb);
-            UNION_PAIRS(T, z0, z1, x + r * n, K + r * (n / 4));
+            const uint8_t *row = segments[r];
+            __m512 T = chunk_scales(scale_products8(a->scales + t * a->scale_stride + r * nb, row, 0, nb, ng, sh->per_group));
+            pairs1_z(kind, codes_of(kind, row, ng), 0, nb, x + r * n, K + r * (n / 4), T, &z0, &z1);
             if (asym)
                 O = _mm256_fmadd_ps(_mm256_maskz_loadu_ps(mg, row + ng * 4),
                                     _mm256_maskz_loadu_ps(mg, a->group_sums + t * a->sum_stride + r * ng), O);
@@ -517,7 +476,6 @@ static ATTR_VNNI512 void union_vnni512(int kind, const uint8_t *const *segments,
         out[t * os] = union_finish(z0, z1, O, asym);
     }
 }
-#undef UNION_PAIRS
 /* AVX-VNNI */
 #define LEVEL vnni256
 #define ATTR ATTR_VNNI256
@@ -592,27 +550,35 @@ void bffn_intdot_rows(int kind, const uint8_t *base, long row_stride, long rows,
     }
 }
 
-void bffn_intdot_segments(int kind, const uint8_t *const *segments, long count, long n, long group, const bffn_int8_activations *a,
-                          float *out, long out_stride) {
-    switch (bffn_intdot_level()) {
+/* One union's outputs with the level and the segment shape decided once by the caller. */
+static void segments_at(int level, const shape *sh, int kind, const uint8_t *const *segments, long count, long group,
+                        const bffn_int8_activations *a, float *out, long out_stride) {
+    long n = sh->n;
+    switch (level) {
 #if defined(__x86_64__)
     case 1: segments_avx2(kind, segments, count, n, group, a, out, out_stride); return;
-    case 2: {
-        shape sh = make_shape(n, group, a->block);
-        if (union_fast(&sh)) union_vnni512(kind, segments, count, &sh, a, out, out_stride);
+    case 2:
+        if (union_fast(sh)) union_vnni512(kind, segments, count, sh, a, out, out_stride);
         else segments_vnni512(kind, segments, count, n, group, a, out, out_stride);
         return;
-    }
     case 3: segments_vnni256(kind, segments, count, n, group, a, out, out_stride); return;
 #endif
     default: segments_portable(kind, segments, count, n, group, a, out, out_stride); return;
     }
 }
 
+void bffn_intdot_segments(int kind, const uint8_t *const *segments, long count, long n, long group, const bffn_int8_activations *a,
+                          float *out, long out_stride) {
+    shape sh = make_shape(n, group, a->block);
+    segments_at(bffn_intdot_level(), &sh, kind, segments, count, group, a, out, out_stride);
+}
+
 void bffn_intdot_union(int kind, const uint8_t *const *bases, const long *strides, long count, long j0, long j1, long n, long group,
                        const bffn_int8_activations *a, const uint8_t **scratch, float *out, long out_stride) {
+    int level = bffn_intdot_level();
+    shape sh = make_shape(n, group, a->block);
     for (long j = j0; j < j1; j++) {
         for (long r = 0; r < count; r++) scratch[r] = bases[r] + j * strides[r];
-        bffn_intdot_segments(kind, scratch, count, n, group, a, out + j, out_stride);
+        segments_at(level, &sh, kind, scratch, count, group, a, out + j, out_stride);
     }
 }

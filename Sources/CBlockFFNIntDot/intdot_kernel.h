@@ -53,6 +53,10 @@ static inline __attribute__((always_inline)) ATTR void CAT(segment_, LEVEL)(int 
                 STEP1(kf - 1, a2);
             }
         }
+#else
+        STEP1(0, a0); STEP1(1, a1); STEP1(2, a2); STEP1(3, a3);
+        STEP1(4, a0); STEP1(5, a1); STEP1(6, a2); STEP1(7, a3);
+#endif
         for (long i = kf; i < k; i++) {
             long b = c0 + i;
             v8i P = short_p(kind, w, x, K, b * block, n - b * block < block ? n - b * block : block);
@@ -61,29 +65,6 @@ static inline __attribute__((always_inline)) ATTR void CAT(segment_, LEVEL)(int 
             else if ((i & 3) == 2) a2 = fma8(to_float(P), T[i], a2);
             else a3 = fma8(to_float(P), T[i], a3);
         }
-#else
-        if (kf == 8) {
-            a0 = fma8(to_float(FULL_P(kind, PREP(kind, w, c0), x + c0 * 32, K, c0)), T[0], a0);
-            a1 = fma8(to_float(FULL_P(kind, PREP(kind, w, c0 + 1), x + (c0 + 1) * 32, K, c0 + 1)), T[1], a1);
-            a2 = fma8(to_float(FULL_P(kind, PREP(kind, w, c0 + 2), x + (c0 + 2) * 32, K, c0 + 2)), T[2], a2);
-            a3 = fma8(to_float(FULL_P(kind, PREP(kind, w, c0 + 3), x + (c0 + 3) * 32, K, c0 + 3)), T[3], a3);
-            a0 = fma8(to_float(FULL_P(kind, PREP(kind, w, c0 + 4), x + (c0 + 4) * 32, K, c0 + 4)), T[4], a0);
-            a1 = fma8(to_float(FULL_P(kind, PREP(kind, w, c0 + 5), x + (c0 + 5) * 32, K, c0 + 5)), T[5], a1);
-            a2 = fma8(to_float(FULL_P(kind, PREP(kind, w, c0 + 6), x + (c0 + 6) * 32, K, c0 + 6)), T[6], a2);
-            a3 = fma8(to_float(FULL_P(kind, PREP(kind, w, c0 + 7), x + (c0 + 7) * 32, K, c0 + 7)), T[7], a3);
-        } else {
-            STEP1(0, a0); STEP1(1, a1); STEP1(2, a2); STEP1(3, a3);
-            STEP1(4, a0); STEP1(5, a1); STEP1(6, a2); STEP1(7, a3);
-            for (long i = kf; i < k; i++) {
-                long b = c0 + i;
-                v8i P = short_p(kind, w, x, K, b * block, n - b * block < block ? n - b * block : block);
-                if ((i & 3) == 0) a0 = fma8(to_float(P), T[i], a0);
-                else if ((i & 3) == 1) a1 = fma8(to_float(P), T[i], a1);
-                else if ((i & 3) == 2) a2 = fma8(to_float(P), T[i], a2);
-                else a3 = fma8(to_float(P), T[i], a3);
-            }
-        }
-#endif
     }
     acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
     if (kind == BFFN_INTDOT_Q4_ASYMMETRIC) *O = offset_terms(row + ng * 4, S, ng, *O);
@@ -118,20 +99,21 @@ static inline __attribute__((always_inline)) ATTR void CAT(segment4_, LEVEL)(int
     for (long c0 = 0; c0 < nb; c0 += 8) {
         long k = nb - c0 < 8 ? nb - c0 : 8, kf = full - c0 < 0 ? 0 : (full - c0 < k ? full - c0 : k);
         float T[4][8];
+        v8f tv[4];
         for (int t = 0; t < 4; t++) {
-            v8f tv = scale_products8(d + t * ds, row, c0, k, ng, per_group);
-            memcpy(T[t], &tv, 32);
+            tv[t] = scale_products8(d + t * ds, row, c0, k, ng, per_group);
+            memcpy(T[t], &tv[t], 32);
         }
 #ifdef PAIRS4
-        {
-            v8f tvs[4];
-            for (int t = 0; t < 4; t++) memcpy(&tvs[t], T[t], 32);
-            PAIRS4(kind, w, c0, kf, x, xs, K, ks, tvs, acc);
-        }
+        PAIRS4(kind, w, c0, kf, x, xs, K, ks, tv, acc);
         if (kf & 1) {
             if (((kf - 1) & 3) == 0) BLOCK4(kf - 1, 0);
             else BLOCK4(kf - 1, 2);
         }
+#else
+        STEP4(0, 0); STEP4(1, 1); STEP4(2, 2); STEP4(3, 3);
+        STEP4(4, 0); STEP4(5, 1); STEP4(6, 2); STEP4(7, 3);
+#endif
         for (long i = kf; i < k; i++) {
             long b = c0 + i, len = n - b * block < block ? n - b * block : block;
             for (int t = 0; t < 4; t++) {
@@ -142,25 +124,6 @@ static inline __attribute__((always_inline)) ATTR void CAT(segment4_, LEVEL)(int
                 else acc[t][3] = fma8(P, T[t][i], acc[t][3]);
             }
         }
-#else
-        if (kf == 8) {
-            BLOCK4(0, 0); BLOCK4(1, 1); BLOCK4(2, 2); BLOCK4(3, 3);
-            BLOCK4(4, 0); BLOCK4(5, 1); BLOCK4(6, 2); BLOCK4(7, 3);
-        } else {
-            STEP4(0, 0); STEP4(1, 1); STEP4(2, 2); STEP4(3, 3);
-            STEP4(4, 0); STEP4(5, 1); STEP4(6, 2); STEP4(7, 3);
-            for (long i = kf; i < k; i++) {
-                long b = c0 + i, len = n - b * block < block ? n - b * block : block;
-                for (int t = 0; t < 4; t++) {
-                    v8f P = to_float(short_p(kind, w, x + t * xs, K + t * ks, b * block, len));
-                    if ((i & 3) == 0) acc[t][0] = fma8(P, T[t][i], acc[t][0]);
-                    else if ((i & 3) == 1) acc[t][1] = fma8(P, T[t][i], acc[t][1]);
-                    else if ((i & 3) == 2) acc[t][2] = fma8(P, T[t][i], acc[t][2]);
-                    else acc[t][3] = fma8(P, T[t][i], acc[t][3]);
-                }
-            }
-        }
-#endif
     }
     for (int t = 0; t < 4; t++)
         for (int j = 0; j < 4; j++) accumulators[t][j] = acc[t][j];
