@@ -21,15 +21,25 @@ public enum MatMul {
         let outStride: Int
     }
 
-    /// Rows per work block (BFFN_ROWS overrides, for tuning).
     /// Parts per thread of a one-token product: claimed one after another, so a thread that starts late or reads
     /// a slower part of memory does not leave the others waiting (the caller's wait for the last part fell from
     /// 10-12 % to 4-6 % of decode samples on the 2-vCPU machine).
     static let onePartsPerThread = 4
+    /// Rows per work block (BFFN_ROWS overrides, for tuning).
     static let rowsPerBlock: Int = {
         if let v = getenv("BFFN_ROWS"), let n = Int(String(cString: v)) { return n }
         return 16
     }()
+
+    /// How a product of `rows` x `cols` over `tokens` is split: blocks of `rowsPerBlock` rows, and parts of
+    /// whole blocks. Four parts per thread for a single token (each streams its rows); several tokens: up to 8
+    /// parts per thread, taken dynamically by the pool, so a slower thread does not hold the call up. Small
+    /// products and threads == 1 stay one part (callers inside a pool job run with one thread).
+    static func split(rows: Int, cols: Int, tokens: Int, threads: Int) -> (blocks: Int, parts: Int) {
+        let blocks = (rows + rowsPerBlock - 1) / rowsPerBlock
+        let work = rows * cols * max(tokens, 1)
+        return (blocks, work < 1 << 16 || threads <= 1 ? 1 : max(1, min(tokens > 1 ? threads * 8 : threads * onePartsPerThread, blocks)))
+    }
 
     /// Runs the product. `x` holds T rows of `w.cols` floats (`xStride` apart); `out` receives T rows of
     /// `w.rows` floats (`outStride` apart).
@@ -52,12 +62,7 @@ public enum MatMul {
         let xs = input.pointer, stride = input.stride
         let job = Job(x: xs, out: out, w: w, tokens: tokens, xStride: stride, outStride: outStride)
         let rowsPerBlock = MatMul.rowsPerBlock
-        let blocks = (w.rows + rowsPerBlock - 1) / rowsPerBlock
-        let work = w.rows * w.cols * max(tokens, 1)
-        // Four parts per thread for a single token (each streams its rows); several tokens: up to 8 parts per
-        // thread, taken dynamically by the pool, so a slower thread does not hold the call up.
-        // (threads == 1 must stay one part: callers inside a pool job run with one thread.)
-        let parts = work < 1 << 16 || threads <= 1 ? 1 : max(1, min(tokens > 1 ? threads * 8 : threads * MatMul.onePartsPerThread, blocks))
+        let (blocks, parts) = split(rows: w.rows, cols: w.cols, tokens: tokens, threads: threads)
         if parts == 1 {
             // Block by block even on one thread: prefill widens one block at a time into scratch.
             var b = 0
@@ -85,13 +90,10 @@ public enum MatMul {
         integer(q, w: w, out: out, outStride: outStride, threads: threads)
     }
 
-    /// Runs `body` over the rows of a product split as the float path splits them (blocks of `rowsPerBlock` rows;
-    /// four parts per thread for one token, up to eight per thread for several).
+    /// Runs `body` over the rows of a product split as the float path splits them (`split`).
     static func splitRows(_ rows: Int, cols: Int, tokens: Int, threads: Int, _ body: @escaping (Range<Int>) -> Void) {
         let rowsPerBlock = MatMul.rowsPerBlock
-        let blocks = (rows + rowsPerBlock - 1) / rowsPerBlock
-        let work = rows * cols * max(tokens, 1)
-        let parts = work < 1 << 16 || threads <= 1 ? 1 : max(1, min(tokens > 1 ? threads * 8 : threads * MatMul.onePartsPerThread, blocks))
+        let (blocks, parts) = split(rows: rows, cols: cols, tokens: tokens, threads: threads)
         let run: (Int) -> Void = { p in
             body(min(rows, blocks * p / parts * rowsPerBlock)..<min(rows, blocks * (p + 1) / parts * rowsPerBlock))
         }
@@ -289,16 +291,22 @@ public enum ExpertMatMul {
     /// j, as `Element`s), outputs split over threads as the float path splits them.
     static func forEachUnionRow<Element>(_ blocks: [WeightMatrix], tokens: Int, threads: Int, as _: Element.Type,
                                          _ body: @escaping (Int, UnsafePointer<UnsafePointer<Element>?>) -> Void) {
-        let H = blocks[0].rows, width = blocks.count * blocks[0].cols
-        let parts = H * width * tokens < 1 << 15 ? 1 : max(1, min(threads, H / 16))
-        let run: (Int) -> Void = { p in
+        forEachOutputRange(blocks, tokens: tokens, threads: threads) { range in
             let segments = UnsafeMutablePointer<UnsafePointer<Element>?>.allocate(capacity: blocks.count)
             defer { segments.deallocate() }
-            for j in (H * p / parts)..<(H * (p + 1) / parts) {
+            for j in range {
                 for (b, w) in blocks.enumerated() { segments[b] = w.row(j).assumingMemoryBound(to: Element.self) }
                 body(j, segments)
             }
         }
+    }
+
+    /// Runs `body` over ranges of a down projection's outputs: one per thread (at least 16 outputs each), or one
+    /// range for a small product.
+    static func forEachOutputRange(_ blocks: [WeightMatrix], tokens: Int, threads: Int, _ body: @escaping (Range<Int>) -> Void) {
+        let H = blocks[0].rows, width = blocks.count * blocks[0].cols
+        let parts = H * width * tokens < 1 << 15 ? 1 : max(1, min(threads, H / 16))
+        let run: (Int) -> Void = { p in body((H * p / parts)..<(H * (p + 1) / parts)) }
         if parts == 1 { run(0) } else { WorkerPool.shared.run(parts: parts, threads: threads, run) }
     }
 
@@ -318,28 +326,25 @@ public enum ExpertMatMul {
         let H = blocks[0].rows, de = blocks[0].cols, width = blocks.count * de
         let q = QuantizedActivations(g, tokens: tokens, stride: width, width: width, segment: de, type: blocks[0].type)
         let bases = blocks.map { $0.base.assumingMemoryBound(to: UInt8.self) }, strides = blocks.map(\.rowStrideBytes)
-        let parts = H * width * tokens < 1 << 15 ? 1 : max(1, min(threads, H / 16))
-        let run: (Int) -> Void = { p in
-            IntegerDot.union(bases: bases, strides: strides, rows: (H * p / parts)..<(H * (p + 1) / parts), n: de, q, out: out, outStride: H)
+        forEachOutputRange(blocks, tokens: tokens, threads: threads) { range in
+            IntegerDot.union(bases: bases, strides: strides, rows: range, n: de, q, out: out, outStride: H)
         }
-        if parts == 1 { run(0) } else { WorkerPool.shared.run(parts: parts, threads: threads, run) }
         withExtendedLifetime(q) {}
     }
 
     /// Down projection as one dot product per output over the concatenated union (expert widths that are
     /// multiples of 32; see `Dot.segmentedDot` for why any union gives the same bits as all experts).
     static func concatenated(g: UnsafePointer<Float>, tokens: Int, blocks: [WeightMatrix], out: UnsafeMutablePointer<Float>, threads: Int) {
-        let H = blocks[0].rows, de = blocks[0].cols, width = blocks.count * de
+        let de = blocks[0].cols, width = blocks.count * de
         // Several tokens: 64-byte-aligned gate rows (width is a multiple of 32 floats), as in `MatMul.run`.
         let gates = AlignedRows(g, rows: tokens, stride: width, cols: width)
         defer { gates.release() }
         assert(gates.stride == width, "rows of a multiple of 32 floats keep their stride")
         let gs = gates.pointer
         let job = Job(x: gs, out: out, blocks: blocks, tokens: tokens)
-        let parts = H * width * tokens < 1 << 15 ? 1 : max(1, min(threads, H / 16))
-        WorkerPool.shared.run(parts: parts, threads: threads) { p in
-            let j0 = H * p / parts, j1 = H * (p + 1) / parts
-            blocks[0].type.withLoader(cols: de, DownRows(job: job, j0: j0, j1: j1, de: de, width: width, concatenated: true))
+        forEachOutputRange(blocks, tokens: tokens, threads: threads) { range in
+            blocks[0].type.withLoader(cols: de, DownRows(job: job, j0: range.lowerBound, j1: range.upperBound, de: de, width: width,
+                                                         concatenated: true))
         }
     }
 
