@@ -83,18 +83,14 @@ extension Engine {
                         let headParts = threads > 1 && T == 1 && pairs >= 1 << 15 ? min(nh, threads) : 1
                         let slotCapacity = length + T
                         visible.withUnsafeBufferPointer { vis in
-                            if headParts > 1 {
-                                WorkerPool.shared.run(parts: headParts, threads: threads) { p in
-                                    let scores = UnsafeMutablePointer<Float>.allocate(capacity: slotCapacity)
-                                    defer { scores.deallocate() }
-                                    job.token(0, vis[0], heads: (job.heads * p / headParts)..<(job.heads * (p + 1) / headParts), scores: scores)
-                                }
-                                return
-                            }
-                            WorkerPool.shared.run(parts: parts, threads: threads) { p in
+                            WorkerPool.shared.run(parts: headParts > 1 ? headParts : parts, threads: threads) { p in
                                 let scores = UnsafeMutablePointer<Float>.allocate(capacity: slotCapacity)
                                 defer { scores.deallocate() }
-                                for t in (T * p / parts)..<(T * (p + 1) / parts) { job.token(t, vis[t], heads: 0..<job.heads, scores: scores) }
+                                if headParts > 1 {
+                                    job.token(0, vis[0], heads: (nh * p / headParts)..<(nh * (p + 1) / headParts), scores: scores)
+                                } else {
+                                    for t in (T * p / parts)..<(T * (p + 1) / parts) { job.token(t, vis[t], heads: 0..<nh, scores: scores) }
+                                }
                             }
                         }
                     }

@@ -85,15 +85,15 @@ extension Engine {
         expertProvider?.prepare(layer: layer, input: b, tokens: T, weights: weights)
         var t0 = 0
         while t0 < T {
-            let t1 = min(T, t0 + chunk), n = t1 - t0
-            var experts = options.ffnMode == .dense ? Array(0..<E) : (0..<E).filter { e in (t0..<t1).contains { active[$0 * E + e] } }
-            t0 = t1
+            let tokens = t0..<min(T, t0 + chunk)
+            t0 = tokens.upperBound
+            var experts = options.ffnMode == .dense ? Array(0..<E) : (0..<E).filter { e in tokens.contains { active[$0 * E + e] } }
             if experts.isEmpty { continue }
             // Accumulate in source-expert order (docs/model.md, decision 7), whatever order a pack stores experts in.
             if !x.sourceIndex.isEmpty { experts.sort { x.sourceIndex[$0] < x.sourceIndex[$1] } }
             for e in experts { used[e] = true }
-            products += experts.count * n
-            try chunkFFN(x, layer: layer, experts: experts, de: de, b, tokens: (t1 - n)..<t1, H: H, scores: r, E: E, into: &out)
+            products += experts.count * tokens.count
+            try chunkFFN(x, layer: layer, experts: experts, de: de, b, tokens: tokens, H: H, scores: r, E: E, into: &out)
         }
         return (r, used.filter { $0 }.count, products)
     }
