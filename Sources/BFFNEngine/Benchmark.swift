@@ -169,7 +169,8 @@ public enum Benchmark {
         let bytesPerToken = Double(w.nonExpertBytesPerToken) + sparse.experts * Double(w.bytesPerExpert)
         let decodeTPS = Double(decodeTokens) / sparse.seconds
         let effective = bytesPerToken * decodeTPS / 1e9
-        let bandwidth = readBandwidth(w.weightRegions, threads: threads)
+        // The memory the decode streamed: the file mappings, or the int8 products' repacked tiles.
+        let bandwidth = readBandwidth(engine.forwardWeights().weightRegions, threads: threads)
         return BenchmarkResult(
             threads: threads, prefillTokens: prompt.count, decodeTokens: decodeTokens,
             prefillTokensPerSecond: Double(prompt.count) / every.seconds, decodeTokensPerSecond: decodeTPS,

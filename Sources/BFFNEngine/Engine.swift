@@ -24,6 +24,9 @@ public final class Engine {
     public internal(set) var ffnSeconds = 0.0
     /// Reads expert blocks on demand instead of from the mapping (nil: mapped weights).
     public var expertProvider: ExpertProvider?
+    /// `weights` with their q8 / q4 matrices repacked for the int8 products, made at the first int8 forward pass
+    /// (the experts too unless an expert provider reads them), and whether the experts are in it.
+    var integerWeights: (weights: ModelWeights, experts: Bool)?
     /// The router logits of the layer just computed, when `options.captureRouterLogits` (handed to the output).
     var capturedRouterLogits: [Float]?
 
@@ -95,6 +98,17 @@ public final class Engine {
         try self.init(weights: ModelWeights(checkpoint: Checkpoint(path: checkpointPath), expertDown: .expertMajor), options: options)
     }
 
+    /// The weights the forward pass reads: `weights`, or for int8 activations their repacked form (made once; the
+    /// experts are repacked too when no expert provider reads them).
+    func forwardWeights() -> ModelWeights {
+        guard options.activations == .int8 else { return weights }
+        let experts = expertProvider == nil
+        if let made = integerWeights, made.experts || !experts { return made.weights }
+        let made = weights.withIntegerTiles(experts: experts, threads: options.threads)
+        integerWeights = (made, experts)
+        return made
+    }
+
     /// Runs `tokens` on an emptied cache with router scores captured (and hidden states and pre-ReLU router
     /// logits when asked), leaving
     /// the capture options as they were: what verification and calibration inspect.
@@ -154,7 +168,7 @@ public final class Engine {
                 visible.append(VisibleSlots(prefix: pv.prefix, extra: pv.extra + [slot]))
             }
         }
-        let w = weights
+        let w = forwardWeights()
         var h = [Float](repeating: 0, count: T * H)
         for (t, id) in tokens.enumerated() {
             let row = w.embedding.rowValues(id)

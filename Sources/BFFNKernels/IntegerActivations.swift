@@ -56,21 +56,18 @@ public enum BF16Dot {
     }
 }
 
-/// The int8 form of T activation rows for one weight layout (formats/numerics.md, "int8"): codes (in nibble order
-/// per block for q4 rows), one scale per block, and what the row kind needs besides (q4 symmetric: 8 x each quad's
-/// code sum; q4 asymmetric: one sum per weight group). Rows may be cut into segments (the experts of a down
-/// projection's union) whose blocks, quads and groups restart at each segment.
+/// The int8 form of T activation rows for one weight layout (formats/numerics.md, "int8"): codes in element order,
+/// one scale and one code sum per block, and for q4 asymmetric weights one sum per weight group. Rows may be cut
+/// into segments (the experts of a down projection's union) whose blocks and groups restart at each segment.
 final class QuantizedActivations {
     let tokens: Int, width: Int, block: Int
     /// The row kind (`BFFN_INTDOT_Q8`, `..._Q4_SYMMETRIC`, `..._Q4_ASYMMETRIC`) and weight group.
     let kind: Int32, group: Int
-    /// Blocks, quads and groups per row of every token.
-    let blocksPerRow: Int, quadsPerRow: Int, groupsPerRow: Int
+    /// Blocks and groups per row of every token.
+    let blocksPerRow: Int, groupsPerRow: Int
     let codes: UnsafeMutablePointer<Int8>
     let scales: UnsafeMutablePointer<Float>
-    /// 8 x each quad's code sum: what q4 symmetric rows subtract; kept for every kind, so the kernels' pointers
-    /// into it are always valid.
-    let quadOffsets: UnsafeMutablePointer<Int32>
+    let sums: UnsafeMutablePointer<Int32>
     let groupSums: UnsafeMutablePointer<Float>?
 
     /// Quantizes `tokens` rows of `width` floats (`stride` apart) for weight rows of `type` whose segments have
@@ -84,40 +81,38 @@ final class QuantizedActivations {
         self.group = group
         kind = IntegerDot.kind(type)
         let segments = width / segment
-        blocksPerRow = (segment + block - 1) / block * segments
-        quadsPerRow = segment / 4 * segments
-        groupsPerRow = segment / group * segments
+        let groupsPerSegment = segment / group, blocksPerSegment = groupsPerSegment * ((group + block - 1) / block)
+        blocksPerRow = blocksPerSegment * segments
+        groupsPerRow = groupsPerSegment * segments
         codes = .allocate(capacity: max(tokens * width, 1))
         scales = .allocate(capacity: max(tokens * blocksPerRow, 1))
-        quadOffsets = .allocate(capacity: max(tokens * quadsPerRow, 1))
+        sums = .allocate(capacity: max(tokens * blocksPerRow, 1))
         groupSums = kind == Int32(BFFN_INTDOT_Q4_ASYMMETRIC) ? .allocate(capacity: max(tokens * groupsPerRow, 1)) : nil
-        let blocksPerSegment = blocksPerRow / segments, quadsPerSegment = segment / 4, groupsPerSegment = segment / group
         for t in 0..<tokens {
             for s in 0..<segments {
-                bffn_quantize_activations(kind, x + t * stride + s * segment, segment, group, block, codes + t * width + s * segment,
-                                          scales + t * blocksPerRow + s * blocksPerSegment,
-                                          quadOffsets + t * quadsPerRow + s * quadsPerSegment,
-                                          groupSums.map { $0 + t * groupsPerRow + s * groupsPerSegment })
+                let b = t * blocksPerRow + s * blocksPerSegment
+                bffn_quantize_activations(x + t * stride + s * segment, segment, group, block, codes + t * width + s * segment,
+                                          scales + b, sums + b, groupSums.map { $0 + t * groupsPerRow + s * groupsPerSegment })
             }
         }
     }
 
     /// The C view of these activations (valid while `self` lives).
     var view: bffn_int8_activations {
-        bffn_int8_activations(codes: codes, scales: scales, quad_offsets: quadOffsets, group_sums: groupSums, code_stride: width,
-                              scale_stride: blocksPerRow, quad_stride: quadsPerRow, sum_stride: groupsPerRow, tokens: tokens, block: block)
+        bffn_int8_activations(codes: codes, scales: scales, sums: sums, group_sums: groupSums, code_stride: width,
+                              block_stride: blocksPerRow, group_stride: groupsPerRow, tokens: tokens, block: block)
     }
 
     deinit {
         codes.deallocate()
         scales.deallocate()
-        quadOffsets.deallocate()
+        sums.deallocate()
         groupSums?.deallocate()
     }
 }
 
-/// Integer dot products of quantized activations with q8 / q4 rows (formats/numerics.md); every instruction
-/// set gives the same bits.
+/// Integer products of quantized activations with q8 / q4 rows repacked into tiles (formats/numerics.md); every
+/// instruction set gives the same bits.
 public enum IntegerDot {
     /// The instruction set in use: "portable", "avx2", "avx512-vnni" or "avx-vnni".
     public static var instructionSet: String { String(cString: bffn_intdot_level_name(bffn_intdot_level())) }
@@ -150,49 +145,40 @@ public enum IntegerDot {
         }
     }
 
-    /// Rows `rows` of `w` against every token of `q`: out[r + t * outStride] for r in the range.
-    static func rows(_ w: WeightMatrix, _ range: Range<Int>, _ q: QuantizedActivations, out: UnsafeMutablePointer<Float>, outStride: Int) {
-        guard !range.isEmpty else { return }
-        var view = q.view
-        bffn_intdot_rows(q.kind, w.row(range.lowerBound).assumingMemoryBound(to: UInt8.self), w.rowStrideBytes, range.count, w.cols, q.group,
-                         &view, out + range.lowerBound, outStride)
-    }
+    /// The tiles of `w`: its own (`WeightMatrix.withIntegerTiles()`), else repacked now for this call.
+    static func tiles(_ w: WeightMatrix) -> IntegerTiles { w.integerTiles ?? IntegerTiles(w) }
 
-    /// One output per token over `count` row segments of `n` elements (one row, or the union of a down projection)
-    /// against every token of `q`: out[t * outStride].
-    static func products(segments: UnsafePointer<UnsafePointer<UInt8>?>, count: Int, _ n: Int, _ q: QuantizedActivations,
-                         out: UnsafeMutablePointer<Float>, outStride: Int) {
+    /// Tiles `range` of the matrices `mats` (each of the same shape, matrix m against segment m of `q`), summed over
+    /// the matrices in order: out[r + t * outStride] for the tiles' rows.
+    static func product(_ mats: [IntegerTiles], tiles range: Range<Int>, _ q: QuantizedActivations, out: UnsafeMutablePointer<Float>,
+                        outStride: Int) {
+        guard let first = mats.first, !range.isEmpty else { return }
         var view = q.view
-        bffn_intdot_segments(q.kind, segments, count, n, q.group, &view, out, outStride)
-    }
-
-    /// Outputs `rows` of a down projection over a union (expert r's row j at bases[r] + j * strides[r] bytes, `n`
-    /// elements) against every token of `q`: out[j + t * outStride].
-    static func union(bases: [UnsafePointer<UInt8>], strides: [Int], rows: Range<Int>, n: Int, _ q: QuantizedActivations,
-                      out: UnsafeMutablePointer<Float>, outStride: Int) {
-        guard !rows.isEmpty else { return }
-        var view = q.view
-        let scratch = UnsafeMutablePointer<UnsafePointer<UInt8>?>.allocate(capacity: max(bases.count, 1))
-        defer { scratch.deallocate() }
-        bases.withUnsafeBufferPointer { b in
-            strides.withUnsafeBufferPointer { s in
-                b.withMemoryRebound(to: UnsafePointer<UInt8>?.self) { bp in
-                    bffn_intdot_union(q.kind, bp.baseAddress, s.baseAddress, bases.count, rows.lowerBound, rows.upperBound, n, q.group, &view,
-                                      scratch, out, outStride)
-                }
+        withExtendedLifetime(mats) {
+            let bases: [UnsafePointer<UInt8>?] = mats.map(\.base)
+            bases.withUnsafeBufferPointer { b in
+                bffn_tiles_product(first.kind, b.baseAddress, mats.count, range.lowerBound, range.upperBound, first.rows, first.cols,
+                                   first.group, &view, out, outStride)
             }
         }
     }
 
-    /// x · row for `n` float activations (quantized here), for tests and references: the same bits as the matrix
-    /// products give.
+    /// x · row for `n` float activations (quantized here) and one stored q8 / q4 row, for tests and references:
+    /// the same bits as the matrix products give.
     public static func dot(_ x: [Float], row: UnsafeRawPointer, type: StorageType) -> Float {
-        let n = x.count
+        dot(x, rows: [row], type: type)
+    }
+
+    /// The product of float activations (quantized here, one segment per row) with the concatenation of stored
+    /// q8 / q4 rows (each `x.count / rows.count` elements): one output of a down projection over a union, as the
+    /// matrix products compute it.
+    public static func dot(_ x: [Float], rows: [UnsafeRawPointer], type: StorageType) -> Float {
+        let n = x.count / max(rows.count, 1)
+        let mats = rows.map { IntegerTiles(WeightMatrix(base: $0, type: type, rows: 1, cols: n)) }
         return x.withUnsafeBufferPointer { xp in
-            let q = QuantizedActivations(xp.baseAddress!, tokens: 1, stride: n, width: n, segment: n, type: type)
-            var pointer: UnsafePointer<UInt8>? = row.assumingMemoryBound(to: UInt8.self)
+            let q = QuantizedActivations(xp.baseAddress!, tokens: 1, stride: x.count, width: x.count, segment: n, type: type)
             var out: Float = 0
-            withUnsafePointer(to: &pointer) { products(segments: $0, count: 1, n, q, out: &out, outStride: 1) }
+            product(mats, tiles: 0..<1, q, out: &out, outStride: 1)
             return withExtendedLifetime(q) { out }
         }
     }

@@ -82,8 +82,8 @@ public enum MatMul {
         }
     }
 
-    /// The integer product: activations quantized once, then rows split over threads as in the float path,
-    /// every token of a row block processed while its rows are in cache.
+    /// The integer product: activations quantized once, then the weights' tiles split over threads, every token of
+    /// a tile processed while it is in cache.
     static func integer(x: UnsafePointer<Float>, tokens: Int, xStride: Int, w: WeightMatrix, out: UnsafeMutablePointer<Float>,
                         outStride: Int, threads: Int) {
         let q = QuantizedActivations(x, tokens: tokens, stride: xStride, width: w.cols, segment: w.cols, type: w.type)
@@ -117,10 +117,20 @@ public enum MatMul {
         }
     }
 
-    /// The integer product over activations quantized already (`ExpertMatMul.up` quantizes once for every expert).
+    /// Runs `body` over the tiles of a product of `rows` x `cols` (tiles of `IntegerTiles.rowsPerTile` rows),
+    /// split over threads in as many parts as the float path's split gives.
+    static func splitTiles(_ rows: Int, cols: Int, tokens: Int, threads: Int, _ body: @escaping (Range<Int>) -> Void) {
+        let tiles = (rows + IntegerTiles.rowsPerTile - 1) / IntegerTiles.rowsPerTile
+        let parts = min(tiles, split(rows: rows, cols: cols, tokens: tokens, threads: threads).parts)
+        let run: (Int) -> Void = { p in body((tiles * p / parts)..<(tiles * (p + 1) / parts)) }
+        if parts <= 1 { run(0) } else { WorkerPool.shared.run(parts: parts, threads: threads, run) }
+    }
+
+    /// The integer product over activations quantized already, tiles split over threads.
     static func integer(_ q: QuantizedActivations, w: WeightMatrix, out: UnsafeMutablePointer<Float>, outStride: Int, threads: Int) {
-        splitRows(w.rows, cols: w.cols, tokens: q.tokens, threads: threads) { range in
-            IntegerDot.rows(w, range, q, out: out, outStride: outStride)
+        let tiles = IntegerDot.tiles(w)
+        splitTiles(w.rows, cols: w.cols, tokens: q.tokens, threads: threads) { range in
+            IntegerDot.product([tiles], tiles: range, q, out: out, outStride: outStride)
         }
         withExtendedLifetime(q) {}
     }
@@ -209,15 +219,17 @@ public enum ExpertMatMul {
         guard let first = blocks.first else { return }
         let de = first.rows, H = first.cols, width = blocks.count * de
         if activations == .int8 && IntegerDot.applies(to: first.type) {
-            // Quantize the tokens once, then every expert's rows (split over threads) against them.
+            // Quantize the tokens once, then every expert's tiles (split over threads together) against them.
             let q = QuantizedActivations(x, tokens: tokens, stride: H, width: H, segment: H, type: first.type)
-            let parts = width * H * tokens < 1 << 15 ? 1 : max(1, min(threads, width / 8))
+            let tiles = blocks.map(IntegerDot.tiles)
+            let perExpert = (de + IntegerTiles.rowsPerTile - 1) / IntegerTiles.rowsPerTile, total = perExpert * blocks.count
+            let parts = width * H * tokens < 1 << 15 ? 1 : max(1, min(threads, total))
             let run: (Int) -> Void = { p in
-                let lo = width * p / parts, hi = width * (p + 1) / parts
-                var b = lo / de
-                while b * de < hi {
-                    let r0 = max(lo, b * de) - b * de, r1 = min(hi, (b + 1) * de) - b * de
-                    MatMul.integer(q, w: blocks[b].rows(r0, r1 - r0), out: out + b * de + r0, outStride: width, threads: 1)
+                let lo = total * p / parts, hi = total * (p + 1) / parts
+                var b = lo / perExpert
+                while b * perExpert < hi {
+                    let range = (max(lo, b * perExpert) - b * perExpert)..<(min(hi, (b + 1) * perExpert) - b * perExpert)
+                    IntegerDot.product([tiles[b]], tiles: range, q, out: out + b * de, outStride: width)
                     b += 1
                 }
             }
@@ -321,14 +333,17 @@ public enum ExpertMatMul {
         }
     }
 
-    /// The integer down projection (see `down`).
+    /// The integer down projection (see `down`): every expert's tiles in union order, output tiles split over threads.
     static func integerDown(g: UnsafePointer<Float>, tokens: Int, blocks: [WeightMatrix], out: UnsafeMutablePointer<Float>, threads: Int) {
         let H = blocks[0].rows, de = blocks[0].cols, width = blocks.count * de
         let q = QuantizedActivations(g, tokens: tokens, stride: width, width: width, segment: de, type: blocks[0].type)
-        let bases = blocks.map { $0.base.assumingMemoryBound(to: UInt8.self) }, strides = blocks.map(\.rowStrideBytes)
-        forEachOutputRange(blocks, tokens: tokens, threads: threads) { range in
-            IntegerDot.union(bases: bases, strides: strides, rows: range, n: de, q, out: out, outStride: H)
+        let tiles = blocks.map(IntegerDot.tiles)
+        let count = (H + IntegerTiles.rowsPerTile - 1) / IntegerTiles.rowsPerTile
+        let parts = H * width * tokens < 1 << 15 ? 1 : max(1, min(threads, count))
+        let run: (Int) -> Void = { p in
+            IntegerDot.product(tiles, tiles: (count * p / parts)..<(count * (p + 1) / parts), q, out: out, outStride: H)
         }
+        if parts == 1 { run(0) } else { WorkerPool.shared.run(parts: parts, threads: threads, run) }
         withExtendedLifetime(q) {}
     }
 

@@ -10,6 +10,8 @@ public struct WeightMatrix: @unchecked Sendable {
     public let cols: Int
     /// Distance between row starts, in elements.
     public let rowStride: Int
+    /// The same rows repacked for the integer products (`withIntegerTiles()`); nil until then, and for slices.
+    public private(set) var integerTiles: IntegerTiles?
 
     public init(base: UnsafeRawPointer, type: StorageType, rows: Int, cols: Int, rowStride: Int? = nil) {
         self.base = base
@@ -28,6 +30,16 @@ public struct WeightMatrix: @unchecked Sendable {
     /// Rows `start ..< start + count`.
     public func rows(_ start: Int, _ count: Int) -> WeightMatrix {
         WeightMatrix(base: row(start), type: type, rows: count, cols: cols, rowStride: rowStride)
+    }
+
+    /// This matrix with its q8 / q4 rows repacked into tiles for the integer products (formats/numerics.md,
+    /// "int8"), a copy as large as the rows (in memory of its own, or in `arena` at `offset`: see `IntegerTiles`);
+    /// float matrices and ones already tiled are returned as they are.
+    public func withIntegerTiles(arena: IntegerTileArena? = nil, offset: Int = 0) -> WeightMatrix {
+        guard integerTiles == nil, IntegerDot.applies(to: type), rows > 0 else { return self }
+        var copy = self
+        copy.integerTiles = IntegerTiles(self, arena: arena, offset: offset)
+        return copy
     }
 
     /// Columns `start ..< start + count` of every row (float types only: quantized rows are not sliced).

@@ -31,8 +31,11 @@ public final class ModelWeights: @unchecked Sendable {
     public var keepAlive: [AnyObject] = []
 
     /// Every distinct memory region the weights live in (file mappings, gathered copies), for measuring the
-    /// read bandwidth of the very memory decoding streams.
+    /// read bandwidth of the very memory decoding streams; for weights repacked for the int8 products
+    /// (`withIntegerTiles`), the tiles' arena instead (what those products stream; the mapped pages were let go).
     public var weightRegions: [UnsafeRawBufferPointer] {
+        let arenas = keepAlive.compactMap { ($0 as? IntegerTileArena).map { UnsafeRawBufferPointer($0.bytes) } }
+        if !arenas.isEmpty { return arenas }
         var seen = Set<UnsafeRawPointer>()
         return keepAlive.compactMap { o in
             let region = (o as? LoadedBytes)?.bytes ?? (o as? MappedFile)?.bytes
@@ -90,6 +93,23 @@ public final class ModelWeights: @unchecked Sendable {
         nonExpertBytesPerToken = head.byteCount + finalNorm.byteCount + embedding.type.rowBytes(cols: embedding.cols) + layerBytes
         nonExpertParametersPerToken = otherParameters
         weightBytes = embedding.byteCount + (a.tiedEmbeddings ? 0 : head.byteCount) + finalNorm.byteCount + layerBytes + expertBytes
+    }
+
+    /// `other` with its LM head and layers replaced by the same matrices in another form (repacked copies of the
+    /// same rows): sizes and counts are kept, and so is what keeps the memory alive.
+    init(copying other: ModelWeights, head: WeightMatrix, layers: [LayerWeights]) {
+        architecture = other.architecture
+        config = other.config
+        embedding = other.embedding
+        finalNorm = other.finalNorm
+        self.head = head
+        self.layers = layers
+        bytesPerExpert = other.bytesPerExpert
+        nonExpertBytesPerToken = other.nonExpertBytesPerToken
+        nonExpertParametersPerToken = other.nonExpertParametersPerToken
+        parametersPerExpert = other.parametersPerExpert
+        weightBytes = other.weightBytes
+        keepAlive = other.keepAlive
     }
 
     /// Every matrix outside the experts under its published name, with its class, in the order packs store

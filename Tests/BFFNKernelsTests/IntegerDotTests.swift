@@ -34,54 +34,41 @@ struct IntegerDotTests {
         let groups = n / group
         var asymmetric = false, q4 = false
         if case .q4(_, let a) = type { q4 = true; asymmetric = a }
-        var acc = [[Float]](repeating: [Float](repeating: 0, count: 8), count: 4)
-        var offsetAcc = [Float](repeating: 0, count: 8)
+        var result: Float = 0
         for (r, bytes) in rows.enumerated() {
             func f32(_ offset: Int) -> Float { bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: Float.self) } }
             let codeStart = groups * 4 * (asymmetric ? 2 : 1)
             func weight(_ i: Int) -> Int32 {
                 if !q4 { return Int32(Int8(bitPattern: bytes[codeStart + i])) }
                 let byte = bytes[codeStart + i / 2]
-                return Int32(i % 2 == 0 ? byte & 15 : byte >> 4)
+                let nibble = Int32(i % 2 == 0 ? byte & 15 : byte >> 4)
+                return asymmetric ? nibble : nibble - 8
             }
             let xs = Array(x[(r * n)..<((r + 1) * n)])
-            var groupSums = [Float](repeating: 0, count: groups)
-            var b0 = 0, b = 0
-            while b0 < n {
-                let len = min(block, n - b0)
-                var amax: Float = 0
-                for i in b0..<(b0 + len) where abs(xs[i]) > amax { amax = abs(xs[i]) }
-                let d = amax / 127
-                var codes: [Int32] = []
-                for i in b0..<(b0 + len) {
-                    var v: Float = 0
-                    if d > 0 { v = max(-127, min(127, (xs[i] / d).rounded(.toNearestOrAwayFromZero))) }
-                    codes.append(Int32(v))
+            for g in 0..<groups {
+                var partial: Float = 0, codeSum: Float = 0
+                var b0 = g * group
+                while b0 < (g + 1) * group {
+                    let len = min(block, (g + 1) * group - b0)
+                    var amax: Float = 0
+                    for i in b0..<(b0 + len) where abs(xs[i]) > amax { amax = abs(xs[i]) }
+                    let d = amax / 127
+                    var product: Int32 = 0, sum: Int32 = 0
+                    for i in b0..<(b0 + len) {
+                        var v: Float = 0
+                        if d > 0 { v = max(-127, min(127, (xs[i] / d).rounded(.toNearestOrAwayFromZero))) }
+                        product += Int32(v) * weight(i)
+                        sum += Int32(v)
+                    }
+                    partial = partial.addingProduct(Float(product), d)
+                    codeSum = codeSum + d * Float(sum)
+                    b0 += len
                 }
-                let g = b0 / group
-                // Lane of element k of the block: its quad in stored order (q4: the even elements, then the odd).
-                func lane(_ k: Int) -> Int { q4 ? (k % 2 == 0 ? k / 2 : len / 2 + k / 2) / 4 : k / 4 }
-                var p = [Int32](repeating: 0, count: 8), c = [Int32](repeating: 0, count: 8)
-                for k in 0..<len {
-                    p[lane(k)] += codes[k] * weight(b0 + k)
-                    c[lane(k)] += codes[k]
-                }
-                let t = d * f32(g * 4)
-                for j in 0..<8 {
-                    let value = q4 && !asymmetric ? p[j] - 8 * c[j] : p[j]
-                    acc[b % 4][j] = acc[b % 4][j].addingProduct(Float(value), t)
-                }
-                groupSums[g] = groupSums[g] + d * Float(codes.reduce(0, +))
-                b0 += block
-                b += 1
-            }
-            if asymmetric {
-                for g in 0..<groups { offsetAcc[g % 8] = offsetAcc[g % 8].addingProduct(f32(groups * 4 + g * 4), groupSums[g]) }
+                result = result.addingProduct(partial, f32(g * 4))
+                if asymmetric { result = result.addingProduct(f32(groups * 4 + g * 4), codeSum) }
             }
         }
-        var a = (0..<8).map { (acc[0][$0] + acc[1][$0]) + (acc[2][$0] + acc[3][$0]) }
-        if asymmetric { a = (0..<8).map { a[$0] + offsetAcc[$0] } }
-        return ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]))
+        return result
     }
 
     @Test(arguments: types)

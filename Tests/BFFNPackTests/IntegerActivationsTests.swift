@@ -52,6 +52,10 @@ struct IntegerActivationsTests {
             while i < prompt.count { got += try e.forward(Array(prompt[i..<min(prompt.count, i + chunk)])).logits; i += chunk }
             #expect(got.map(\.bitPattern) == dense.map(\.bitPattern), "\(q), chunks of \(chunk), \(threads) threads")
         }
+        // Experts from a provider are repacked per call (the others once, at the first int8 pass): the same bits.
+        let provided = try Self.engine(pack, .int8)
+        provided.expertProvider = MappedExperts()
+        #expect(try provided.forward(prompt).logits.map(\.bitPattern) == dense.map(\.bitPattern), "\(q), experts from a provider")
         let float = try Self.engine(pack, .float).forward(prompt).logits
         #expect(float != dense, "int8 activations change the arithmetic")
         let vocab = float.count / prompt.count
@@ -84,6 +88,15 @@ struct IntegerActivationsTests {
         let a = try Engine(checkpointPath: Fixtures.blockReference, options: o).forward(prompt).logits
         let b = try Engine(checkpointPath: Fixtures.blockReference).forward(prompt).logits
         #expect(a.map(\.bitPattern) == b.map(\.bitPattern))
+    }
+}
+
+/// An expert provider that hands out the mapped matrices as they are (without the int8 products' tiles).
+final class MappedExperts: ExpertProvider {
+    func matrices(layer: Int, slots: [Int], mapped: ExpertWeights) throws -> (up: [WeightMatrix], down: [WeightMatrix]) {
+        let up = slots.map { mapped.up[$0] }, down = slots.map { mapped.down[$0] }
+        precondition((up + down).allSatisfy { $0.integerTiles == nil }, "the engine repacks only experts it reads itself")
+        return (up, down)
     }
 }
 

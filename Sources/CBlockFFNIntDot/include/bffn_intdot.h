@@ -1,74 +1,71 @@
 #ifndef BFFN_INTDOT_H
 #define BFFN_INTDOT_H
 /*
- * Integer dot products of int8-quantized activations with q8 / q4 weight rows (formats/numerics.md, "int8").
+ * Integer products of int8-quantized activations with q8 / q4 weights repacked into row tiles
+ * (formats/numerics.md, "int8").
  *
- * Activations: a row segment of n floats (n a multiple of 8) is cut into blocks of `block` elements (32, 16 or 8;
- * the last may be shorter); each block gets the scale d = max|x| / 127 (a float division; 0 for an all-zero
- * block) and the codes q = round(x / d) (true division, to nearest, ties away from zero, clamped to -127...127; 0
- * when d is 0). For q4 rows the codes of each block are stored in nibble order (the block's even elements, then
- * its odd ones: the order in which one load of the packed bytes gives the low, then the high nibbles).
- * A quad is four consecutive stored codes. q4 symmetric rows also need 8 x each quad's code sum (K_j);
- * q4 asymmetric rows the sum per weight group S_g = sum over the group's blocks, ascending, of d_b * (float)C_b
- * (C_b the block's code sum).
+ * Activations: a segment of n floats (n a multiple of 8) is cut into blocks of `block` elements (32, 16 or 8; a
+ * block never straddles two weight groups; the last block of a whole-row group may be shorter). Each block gets
+ * d = max|x| / 127 (a float division; 0 for an all-zero block) and codes q = round(x / d) (true division, to
+ * nearest, ties away from zero, clamped to -127 ... 127; 0 when d is 0), kept in element order, and its code sum
+ * C. q4 asymmetric weights also need, per weight group, S_g = the float sum from +0, in block order, of
+ * d_b * (float)C_b.
  *
- * Products over one row segment, per block b (weight group g holding it) and quad j (lane j):
- *   T_b = d_b * s_g;   P_j = the exact int32 sum of the quad's code products (q4: with the codes 0...15)
- *   q8 and q4 asymmetric: A[b mod 4][j] = fma((float)P_j, T_b, A[b mod 4][j])
- *   q4 symmetric:         A[b mod 4][j] = fma((float)(P_j - K_j), T_b, A[b mod 4][j])
- * and for q4 asymmetric, per group g: O[g mod 8] = fma(o_g, S_g, O[g mod 8]) (o_g the group's offset). Block and
- * group indices restart at every segment; accumulators start at +0 and run across the segments of a union.
- * Result: a = (A0 + A1) + (A2 + A3) lane-wise (then a + O for q4 asymmetric), then
- * ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7)). Each fma is rounded once, every other operation on its own.
- * Integer sums are exact, so every instruction set (portable C, AVX2, AVX-512 VNNI, AVX-VNNI) gives the same
- * bits; a segment whose activations are all zero adds only zero terms (dense = sparse).
+ * Weights: a matrix of q8 / q4 rows is repacked once into tiles of 16 rows (bffn_tiles_pack); within a tile, per
+ * weight group, the 16 rows' scales (and offsets), then the codes four elements of the 16 rows at a time, so
+ * that one lane of an integer vector is one row. A tile's rows past the matrix's last are zero.
+ *
+ * Products, per row and token: for each block b, the exact integer I_b = sum of activation code x weight code
+ * (q8: the signed code; q4 symmetric: the nibble - 8; q4 asymmetric: the nibble 0 ... 15). Per weight group g
+ * (in order): G = +0; for its blocks in order G = fma((float)I_b, d_b, G); then R = fma(G, s_g, R) and, for q4
+ * asymmetric, R = fma(o_g, S_g, R). R starts at +0 and runs across the matrices of a union (a down projection
+ * over experts, each expert one segment of the activations). Every fma is rounded once; integer sums are exact,
+ * so every instruction set (portable C, AVX2, AVX-512 VNNI, AVX-VNNI) gives the same bits.
  */
 #include <stdint.h>
 
 /* The kinds of weight rows. */
 enum { BFFN_INTDOT_Q8 = 0, BFFN_INTDOT_Q4_SYMMETRIC = 1, BFFN_INTDOT_Q4_ASYMMETRIC = 2 };
 
+/* Rows per tile. */
+enum { BFFN_TILE_ROWS = 16 };
+
 /* The block length for weight rows of n elements in groups of `group` (a multiple of 8 dividing n): 32 when the
  * group is a multiple of 32 or the whole row, else 16 or 8 (the largest dividing the group). */
 long bffn_activation_block(long n, long group);
 
-/* Quantizes one segment of n activations for rows of `kind` in groups of `group`, blocks of `block`: codes
- * (n bytes, nibble order per block for q4), one scale per block, 8 x the code sum of each quad (n / 4 values;
- * `quad_offsets`: what q4 symmetric rows subtract), and for q4 asymmetric one sum per group (n / group values;
- * `group_sums`, which may be NULL for the other kinds). */
-void bffn_quantize_activations(int kind, const float *x, long n, long group, long block, int8_t *codes, float *scales,
-                               int32_t *quad_offsets, float *group_sums);
+/* Quantizes one segment of n activations (rows in groups of `group`, blocks of `block`): n codes in element
+ * order, one scale and one code sum per block, and when `group_sums` is not NULL one S_g per group. */
+void bffn_quantize_activations(const float *x, long n, long group, long block, int8_t *codes, float *scales, int32_t *sums,
+                               float *group_sums);
 
-/* Quantized activations of `tokens` tokens; token t's data at codes + t * code_stride and so on. A token's row may
- * hold several segments of n elements (a down projection's union): segment r's data at codes + r * n,
- * scales + r * ceil(n / block), quad_offsets + r * n / 4, group_sums + r * n / group. Every pointer but group_sums
- * (NULL unless the rows are q4 asymmetric) must be valid: the kernels form addresses in them for every kind. */
+/* Bytes of one tile of 16 rows of n elements of `kind` in groups of `group` (a multiple of 64). */
+long bffn_tile_bytes(int kind, long n, long group);
+
+/* Repacks rows 0 ..< rows (row r at src + r * row_stride bytes, in the stored row layout of formats/bfpk.md: group
+ * scales, offsets when asymmetric, then the codes) into ceil(rows / 16) tiles at dst. */
+void bffn_tiles_pack(int kind, const uint8_t *src, long row_stride, long rows, long n, long group, uint8_t *dst);
+
+/* Quantized activations of `tokens` tokens: token t's codes at codes + t * code_stride, its block scales and sums
+ * at + t * block_stride, its group sums at + t * group_stride. A token's row may hold several segments of n
+ * elements (a down projection's union): segment m's data at codes + m * n, scales / sums + m * (blocks per
+ * segment), group_sums + m * n / group. group_sums may be NULL unless the rows are q4 asymmetric. */
 typedef struct {
     const int8_t *codes;
     const float *scales;
-    const int32_t *quad_offsets;
+    const int32_t *sums;
     const float *group_sums;
-    long code_stride, scale_stride, quad_stride, sum_stride;
+    long code_stride, block_stride, group_stride;
     long tokens, block;
 } bffn_int8_activations;
 
-/* Rows 0 ..< rows of a matrix (row r at base + r * row_stride bytes: q8 group scales then n int8 codes; q4 group
- * scales, offsets when asymmetric, then n / 2 bytes with element 2i in the low nibble of byte i) against every
- * token: out[r + t * out_stride]. Four tokens a pass through each row. */
-void bffn_intdot_rows(int kind, const uint8_t *base, long row_stride, long rows, long n, long group, const bffn_int8_activations *a,
-                      float *out, long out_stride);
+/* Tiles tile_begin ..< tile_end of `count` tiled matrices (`mats[m]`: matrix m's tiles, each of rows x n, the
+ * activations' segment m) against every token: out[r + t * out_stride] for the tiles' rows r < rows, summed over
+ * the matrices in order (one matrix: a plain product). Four tokens a pass through each tile. */
+void bffn_tiles_product(int kind, const uint8_t *const *mats, long count, long tile_begin, long tile_end, long rows, long n,
+                        long group, const bffn_int8_activations *a, float *out, long out_stride);
 
-/* One output per token over `count` row segments of n elements (the experts of a down projection's union, in
- * order; segment r at segments[r]) against each token's segments: out[t * out_stride]. */
-void bffn_intdot_segments(int kind, const uint8_t *const *segments, long count, long n, long group, const bffn_int8_activations *a,
-                          float *out, long out_stride);
-
-/* Outputs j0 ..< j1 of a down projection over a union of `count` experts: output j's segment r at
- * bases[r] + j * strides[r] (bytes); out[j + t * out_stride]; `scratch` holds `count` pointers. */
-void bffn_intdot_union(int kind, const uint8_t *const *bases, const long *strides, long count, long j0, long j1, long n, long group,
-                       const bffn_int8_activations *a, const uint8_t **scratch, float *out, long out_stride);
-
-/* The instruction set the products use: 0 portable C, 1 AVX2, 2 AVX-512 VNNI (256-bit), 3 AVX-VNNI. */
+/* The instruction set the products use: 0 portable C, 1 AVX2, 2 AVX-512 VNNI, 3 AVX-VNNI. */
 int bffn_intdot_level(void);
 /* The name of a level ("portable", "avx2", "avx512-vnni", "avx-vnni"). */
 const char *bffn_intdot_level_name(int level);

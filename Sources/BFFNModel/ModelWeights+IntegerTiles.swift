@@ -1,0 +1,85 @@
+import BFFNCore
+import BFFNKernels
+
+extension ModelWeights {
+    /// These weights with every q8 / q4 matrix the forward pass multiplies by (attention, dense FFNs, the LM head
+    /// and, with `experts`, every expert's up and down weights) repacked into `IntegerTiles` for the int8 products
+    /// (formats/numerics.md, "int8"). The tiles are heap copies as large as the rows they repack; the matrices
+    /// keep their mapped rows for the float path and for embedding lookups, but the pages of a file mapping are
+    /// released once repacked (they fault back when read), so resident memory stays about the model's size. Float matrices are unchanged, so
+    /// weights with nothing quantized come back as the same object.
+    /// - Parameter threads: threads that repack matrices side by side.
+    public func withIntegerTiles(experts: Bool, threads: Int) -> ModelWeights {
+        // Collect the matrices, each distinct one (by its first byte) repacked once.
+        var order: [WeightMatrix] = []
+        var index: [UnsafeRawPointer: Int] = [:]
+        func note(_ w: WeightMatrix) {
+            guard IntegerDot.applies(to: w.type), w.integerTiles == nil, index[w.base] == nil else { return }
+            index[w.base] = order.count
+            order.append(w)
+        }
+        note(head)
+        for lw in layers {
+            switch lw.attention {
+            case .mla(let m): [m.qA, m.qB, m.kvA, m.kvB, m.output].forEach(note)
+            case .gqa(let g): [g.q, g.k, g.v, g.output].forEach(note)
+            }
+            switch lw.ffn {
+            case .dense(let d): [d.gate, d.up, d.down].forEach(note)
+            case .experts(let x):
+                note(x.router)
+                if experts { (x.up + x.down).forEach(note) }
+            }
+        }
+        if order.isEmpty { return self }
+        // One arena for all tiles, each matrix's at a 64-byte-aligned offset.
+        var offsets: [Int] = [], total = 0
+        for w in order {
+            offsets.append(total)
+            total += (IntegerTiles.byteCount(of: w) + 63) / 64 * 64
+        }
+        let arena = IntegerTileArena(byteCount: total)
+        let tiled = UnsafeMutableBufferPointer<WeightMatrix>.allocate(capacity: order.count)
+        defer { tiled.deallocate() }
+        _ = tiled.initialize(from: order)
+        // Each matrix's mapped pages are let go once it is repacked (they fault back from the page cache if the float
+        // path or an embedding lookup reads them), so resident memory stays about the model's size.
+        let files = keepAlive.compactMap { $0 as? MappedFile }
+        WorkerPool.shared.run(parts: order.count, threads: threads) { i in
+            let w = tiled[i]
+            tiled[i] = w.withIntegerTiles(arena: arena, offset: offsets[i])
+            if let f = files.first(where: { f in f.bytes.baseAddress.map { w.base >= $0 && w.base < $0 + f.bytes.count } ?? false }) {
+                f.releaseRange(offset: w.base - f.bytes.baseAddress!, count: w.spanBytes)
+            }
+        }
+        let done = Array(tiled)
+        func t(_ w: WeightMatrix) -> WeightMatrix { index[w.base].map { done[$0] } ?? w }
+        let newLayers = layers.map { lw -> LayerWeights in
+            var out = lw
+            switch lw.attention {
+            case .mla(var m):
+                m.qA = t(m.qA); m.qB = t(m.qB); m.kvA = t(m.kvA); m.kvB = t(m.kvB); m.output = t(m.output)
+                out.attention = .mla(m)
+            case .gqa(var g):
+                g.q = t(g.q); g.k = t(g.k); g.v = t(g.v); g.output = t(g.output)
+                out.attention = .gqa(g)
+            }
+            switch lw.ffn {
+            case .dense(var d):
+                d.gate = t(d.gate); d.up = t(d.up); d.down = t(d.down)
+                out.ffn = .dense(d)
+            case .experts(var x):
+                x.router = t(x.router)
+                if experts {
+                    x.up = x.up.map(t)
+                    x.down = x.down.map(t)
+                }
+                out.ffn = .experts(x)
+            }
+            return out
+        }
+        let copy = ModelWeights(copying: self, head: t(head), layers: newLayers)
+        copy.keepAlive.append(arena)
+        return copy
+    }
+}
