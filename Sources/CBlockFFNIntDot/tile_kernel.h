@@ -13,10 +13,10 @@
  * Everything but the explicit fmas is exact integer arithmetic, so every level gives the same bits.
  */
 
-/* One pass of NT (1 ... 4) tokens through one tile: R[t] continued over the tile's groups. */
-static inline AI void tile_pass(const tile_shape *sh, const uint8_t *p, const int NT, const int8_t *const *x, const float *const *d,
-                                const int32_t *const *c, const float *const *S, VF *R) {
-    const int kind = sh->kind;
+/* One pass of NT (1 ... 4) tokens through one tile: R[t] continued over the tile's groups. NT, kind and FULL (1:
+ * every block has 32 elements) are constants at each call, so the compiler unrolls and drops the other kinds. */
+static inline AI void tile_pass(const tile_shape *sh, const uint8_t *p, const int NT, const int kind, const int FULL, const int8_t *const *x,
+                                const float *const *d, const int32_t *const *c, const float *const *S, VF *R) {
     long e = 0, bi = 0;
     for (long g = 0; g < sh->ng; g++) {
         VF s = vf_load((const float *)p);
@@ -25,8 +25,9 @@ static inline AI void tile_pass(const tile_shape *sh, const uint8_t *p, const in
         VF G[4];
         for (int t = 0; t < NT; t++) G[t] = vf_zero();
         long left = sh->group;
-        for (long j = 0; j < sh->bpg; j++, bi++) {
-            long len = left < sh->block ? left : sh->block;
+        const long bpg = FULL ? sh->group / 32 : sh->bpg;
+        for (long j = 0; j < bpg; j++, bi++) {
+            long len = FULL ? 32 : (left < sh->block ? left : sh->block);
             left -= len;
             VI A[4], B[4];
             for (int t = 0; t < NT; t++) A[t] = B[t] = vi_zero();
@@ -60,51 +61,62 @@ static inline AI void tile_pass(const tile_shape *sh, const uint8_t *p, const in
     }
 }
 
-/* Tokens t ..< t + NT of tile i of matrix m: R read from out (after the first matrix), the pass, R written back
- * (only the matrix's rows). */
-static inline AI void tile_tokens(const tile_shape *sh, const uint8_t *tile, long m, long r0, long valid, long t, const int NT,
-                                  const bffn_int8_activations *a, float *out, long os) {
-    const int8_t *x[4];
-    const float *d[4], *S[4];
-    const int32_t *c[4];
-    VF R[4];
-    float buf[16];
-    for (int k = 0; k < NT; k++) {
-        x[k] = a->codes + (t + k) * a->code_stride + m * sh->n;
-        d[k] = a->scales + (t + k) * a->block_stride + m * sh->nb;
-        c[k] = a->sums + (t + k) * a->block_stride + m * sh->nb;
-        S[k] = a->group_sums ? a->group_sums + (t + k) * a->group_stride + m * sh->ng : NULL;
-        float *o = out + r0 + (t + k) * os;
-        if (m == 0) {
-            R[k] = vf_zero();
-        } else if (valid == 16) {
-            R[k] = vf_load(o);
-        } else {
-            for (long r = 0; r < 16; r++) buf[r] = r < valid ? o[r] : 0.0f;
-            R[k] = vf_load(buf);
+/* Tokens t ..< t + NT of tiles tile_begin ..< tile_end, tile by tile, R in registers across the matrices (a down
+ * projection's experts, in order), then stored (only the matrix's rows). */
+static inline AI void tiles_pass(const tile_shape *sh, const int NT, const int kind, const int FULL, const uint8_t *const *mats, long count,
+                                 long tile_begin, long tile_end, long rows, long t, const bffn_int8_activations *a, float *out, long os) {
+    for (long i = tile_begin; i < tile_end; i++) {
+        long r0 = i * 16, valid = rows - r0 < 16 ? rows - r0 : 16;
+        VF R[4];
+        for (int k = 0; k < NT; k++) R[k] = vf_zero();
+        for (long m = 0; m < count; m++) {
+            const int8_t *x[4];
+            const float *d[4], *S[4];
+            const int32_t *c[4];
+            for (int k = 0; k < NT; k++) {
+                x[k] = a->codes + (t + k) * a->code_stride + m * sh->n;
+                d[k] = a->scales + (t + k) * a->block_stride + m * sh->nb;
+                c[k] = a->sums + (t + k) * a->block_stride + m * sh->nb;
+                S[k] = a->group_sums ? a->group_sums + (t + k) * a->group_stride + m * sh->ng : NULL;
+            }
+            tile_pass(sh, mats[m] + i * sh->tile_bytes, NT, kind, FULL, x, d, c, S, R);
         }
-    }
-    tile_pass(sh, tile, NT, x, d, c, S, R);
-    for (int k = 0; k < NT; k++) {
-        float *o = out + r0 + (t + k) * os;
-        if (valid == 16) {
-            vf_store(o, R[k]);
-        } else {
-            vf_store(buf, R[k]);
-            for (long r = 0; r < valid; r++) o[r] = buf[r];
+        for (int k = 0; k < NT; k++) {
+            float *o = out + r0 + (t + k) * os;
+            if (valid == 16) {
+                vf_store(o, R[k]);
+            } else {
+                float buf[16];
+                vf_store(buf, R[k]);
+                for (long r = 0; r < valid; r++) o[r] = buf[r];
+            }
         }
     }
 }
 
+/* Every tile of the range for one kind and block shape (constants after inlining): four tokens a pass, then the
+ * rest one at a time. */
+static inline AI void tiles_of(const tile_shape *sh, const int kind, const int FULL, const uint8_t *const *mats, long count, long tile_begin,
+                               long tile_end, long rows, const bffn_int8_activations *a, float *out, long os) {
+    long t = 0;
+    for (; t + 4 <= a->tokens; t += 4) tiles_pass(sh, 4, kind, FULL, mats, count, tile_begin, tile_end, rows, t, a, out, os);
+    for (; t < a->tokens; t++) tiles_pass(sh, 1, kind, FULL, mats, count, tile_begin, tile_end, rows, t, a, out, os);
+}
+
 void KERNEL(const tile_shape *sh, const uint8_t *const *mats, long count, long tile_begin, long tile_end, long rows,
             const bffn_int8_activations *a, float *out, long os) {
-    for (long m = 0; m < count; m++) {
-        for (long i = tile_begin; i < tile_end; i++) {
-            const uint8_t *tile = mats[m] + i * sh->tile_bytes;
-            long r0 = i * 16, valid = rows - r0 < 16 ? rows - r0 : 16;
-            long t = 0;
-            for (; t + 4 <= a->tokens; t += 4) tile_tokens(sh, tile, m, r0, valid, t, 4, a, out, os);
-            for (; t < a->tokens; t++) tile_tokens(sh, tile, m, r0, valid, t, 1, a, out, os);
-        }
+    /* FULL: blocks of 32 that fill every group exactly (the common case: groups of 32, 64, 128, or whole rows of a
+       multiple of 32). */
+    int full = sh->block == 32 && sh->group % 32 == 0;
+#define TILES_OF(K)                                                                  \
+    do {                                                                             \
+        if (full) tiles_of(sh, K, 1, mats, count, tile_begin, tile_end, rows, a, out, os); \
+        else tiles_of(sh, K, 0, mats, count, tile_begin, tile_end, rows, a, out, os);      \
+    } while (0)
+    switch (sh->kind) {
+    case BFFN_INTDOT_Q8: TILES_OF(BFFN_INTDOT_Q8); break;
+    case BFFN_INTDOT_Q4_SYMMETRIC: TILES_OF(BFFN_INTDOT_Q4_SYMMETRIC); break;
+    default: TILES_OF(BFFN_INTDOT_Q4_ASYMMETRIC); break;
     }
+#undef TILES_OF
 }
