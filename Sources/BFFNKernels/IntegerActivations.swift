@@ -1,3 +1,4 @@
+import BFFNCore
 import CBlockFFNBF16Dot
 import CBlockFFNIntDot
 
@@ -71,8 +72,9 @@ final class QuantizedActivations {
     let groupSums: UnsafeMutablePointer<Float>?
 
     /// Quantizes `tokens` rows of `width` floats (`stride` apart) for weight rows of `type` whose segments have
-    /// `segment` elements (`width` for one segment).
-    init(_ x: UnsafePointer<Float>, tokens: Int, stride: Int, width: Int, segment: Int, type: StorageType) {
+    /// `segment` elements (`width` for one segment); several tokens are split over up to `threads` threads (each
+    /// token's codes are the same whoever computes them).
+    init(_ x: UnsafePointer<Float>, tokens: Int, stride: Int, width: Int, segment: Int, type: StorageType, threads: Int = 1) {
         let group = type.group(cols: segment)!
         let block = bffn_activation_block(segment, group)
         self.tokens = tokens
@@ -82,17 +84,27 @@ final class QuantizedActivations {
         kind = IntegerDot.kind(type)
         let segments = width / segment
         let groupsPerSegment = segment / group, blocksPerSegment = groupsPerSegment * ((group + block - 1) / block)
-        blocksPerRow = blocksPerSegment * segments
-        groupsPerRow = groupsPerSegment * segments
-        codes = .allocate(capacity: max(tokens * width, 1))
-        scales = .allocate(capacity: max(tokens * blocksPerRow, 1))
-        sums = .allocate(capacity: max(tokens * blocksPerRow, 1))
-        groupSums = kind == Int32(BFFN_INTDOT_Q4_ASYMMETRIC) ? .allocate(capacity: max(tokens * groupsPerRow, 1)) : nil
-        for t in 0..<tokens {
+        let blocksPerRow = blocksPerSegment * segments, groupsPerRow = groupsPerSegment * segments
+        self.blocksPerRow = blocksPerRow
+        self.groupsPerRow = groupsPerRow
+        let codes = UnsafeMutablePointer<Int8>.allocate(capacity: max(tokens * width, 1))
+        let scales = UnsafeMutablePointer<Float>.allocate(capacity: max(tokens * blocksPerRow, 1))
+        let sums = UnsafeMutablePointer<Int32>.allocate(capacity: max(tokens * blocksPerRow, 1))
+        let groupSums: UnsafeMutablePointer<Float>? = kind == Int32(BFFN_INTDOT_Q4_ASYMMETRIC) ? .allocate(capacity: max(tokens * groupsPerRow, 1)) : nil
+        (self.codes, self.scales, self.sums, self.groupSums) = (codes, scales, sums, groupSums)
+        let quantize: (Int) -> Void = { t in
             for s in 0..<segments {
                 let b = t * blocksPerRow + s * blocksPerSegment
                 bffn_quantize_activations(x + t * stride + s * segment, segment, group, block, codes + t * width + s * segment,
                                           scales + b, sums + b, groupSums.map { $0 + t * groupsPerRow + s * groupsPerSegment })
+            }
+        }
+        let parts = threads > 1 && tokens >= 4 && tokens * width >= 1 << 14 ? min(threads, tokens) : 1
+        if parts == 1 {
+            for t in 0..<tokens { quantize(t) }
+        } else {
+            WorkerPool.shared.run(parts: parts, threads: threads) { p in
+                for t in (tokens * p / parts)..<(tokens * (p + 1) / parts) { quantize(t) }
             }
         }
     }

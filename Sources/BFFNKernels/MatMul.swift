@@ -86,7 +86,7 @@ public enum MatMul {
     /// a tile processed while it is in cache.
     static func integer(x: UnsafePointer<Float>, tokens: Int, xStride: Int, w: WeightMatrix, out: UnsafeMutablePointer<Float>,
                         outStride: Int, threads: Int) {
-        let q = QuantizedActivations(x, tokens: tokens, stride: xStride, width: w.cols, segment: w.cols, type: w.type)
+        let q = QuantizedActivations(x, tokens: tokens, stride: xStride, width: w.cols, segment: w.cols, type: w.type, threads: threads)
         integer(q, w: w, out: out, outStride: outStride, threads: threads)
     }
 
@@ -220,7 +220,7 @@ public enum ExpertMatMul {
         let de = first.rows, H = first.cols, width = blocks.count * de
         if activations == .int8 && IntegerDot.applies(to: first.type) {
             // Quantize the tokens once, then every expert's tiles (split over threads together) against them.
-            let q = QuantizedActivations(x, tokens: tokens, stride: H, width: H, segment: H, type: first.type)
+            let q = QuantizedActivations(x, tokens: tokens, stride: H, width: H, segment: H, type: first.type, threads: threads)
             let tiles = blocks.map(IntegerDot.tiles)
             let perExpert = (de + IntegerTiles.rowsPerTile - 1) / IntegerTiles.rowsPerTile, total = perExpert * blocks.count
             let parts = width * H * tokens < 1 << 15 ? 1 : max(1, min(threads, total))
@@ -336,7 +336,7 @@ public enum ExpertMatMul {
     /// The integer down projection (see `down`): every expert's tiles in union order, output tiles split over threads.
     static func integerDown(g: UnsafePointer<Float>, tokens: Int, blocks: [WeightMatrix], out: UnsafeMutablePointer<Float>, threads: Int) {
         let H = blocks[0].rows, de = blocks[0].cols, width = blocks.count * de
-        let q = QuantizedActivations(g, tokens: tokens, stride: width, width: width, segment: de, type: blocks[0].type)
+        let q = QuantizedActivations(g, tokens: tokens, stride: width, width: width, segment: de, type: blocks[0].type, threads: threads)
         let tiles = blocks.map(IntegerDot.tiles)
         let count = (H + IntegerTiles.rowsPerTile - 1) / IntegerTiles.rowsPerTile
         let parts = H * width * tokens < 1 << 15 ? 1 : max(1, min(threads, count))

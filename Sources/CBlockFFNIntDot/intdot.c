@@ -14,13 +14,15 @@ long bffn_activation_block(long n, long group) {
     return group % 16 == 0 ? 16 : 8;
 }
 
-/* The codes of one block (len elements) rounded as documented. */
-static void quantize_block(const float *x, long len, float d, int8_t *q) {
-    if (d > 0.0f) {
+/* The codes of one block (len elements) rounded as documented: x times the block's inverse scale 127 / max|x|,
+ * to nearest with ties away from zero, clamped to -127 ... 127 (0 for NaN). */
+static void quantize_block(const float *x, long len, float amax, int8_t *q) {
+    if (amax > 0.0f) {
+        float inverse = 127.0f / amax;
         for (long i = 0; i < len; i++) {
             /* round half away from zero: the truncation, plus one away from zero when the (exact) remainder is at
                least a half; written without branches so it vectorizes. */
-            float v = x[i] / d;
+            float v = x[i] * inverse;
             float t = truncf(v);
             float r = v - t;
             t = fabsf(r) >= 0.5f ? t + copysignf(1.0f, v) : t;
@@ -49,7 +51,7 @@ void bffn_quantize_activations(const float *x, long n, long group, long block, i
                 amax = a > amax ? a : amax;
             }
             float d = amax / 127.0f;
-            quantize_block(x + b0, len, d, codes + b0);
+            quantize_block(x + b0, len, amax, codes + b0);
             int32_t c = 0;
             for (long i = 0; i < len; i++) c += codes[b0 + i];
             scales[bi] = d;

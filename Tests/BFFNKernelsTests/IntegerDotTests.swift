@@ -56,7 +56,7 @@ struct IntegerDotTests {
                     var product: Int32 = 0, sum: Int32 = 0
                     for i in b0..<(b0 + len) {
                         var v: Float = 0
-                        if d > 0 { v = max(-127, min(127, (xs[i] / d).rounded(.toNearestOrAwayFromZero))) }
+                        if amax > 0 { v = max(-127, min(127, (xs[i] * (127 / amax)).rounded(.toNearestOrAwayFromZero))) }
                         product += Int32(v) * weight(i)
                         sum += Int32(v)
                     }

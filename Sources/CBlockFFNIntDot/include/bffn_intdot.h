@@ -6,8 +6,9 @@
  *
  * Activations: a segment of n floats (n a multiple of 8) is cut into blocks of `block` elements (32, 16 or 8; a
  * block never straddles two weight groups; the last block of a whole-row group may be shorter). Each block gets
- * d = max|x| / 127 (a float division; 0 for an all-zero block) and codes q = round(x / d) (true division, to
- * nearest, ties away from zero, clamped to -127 ... 127; 0 when d is 0), kept in element order, and its code sum
+ * d = max|x| / 127 (a float division; 0 for an all-zero block) and codes q = round(x * (127 / max|x|)) (the
+ * inverse one float division per block, the product rounded once; to nearest, ties away from zero, clamped to
+ * -127 ... 127; 0 for an all-zero block), kept in element order, and its code sum
  * C. q4 asymmetric weights also need, per weight group, S_g = the float sum from +0, in block order, of
  * d_b * (float)C_b.
  *
