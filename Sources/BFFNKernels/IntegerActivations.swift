@@ -160,19 +160,15 @@ public enum IntegerDot {
     /// The tiles of `w`: its own (`WeightMatrix.withIntegerTiles()`), else repacked now for this call.
     static func tiles(_ w: WeightMatrix) -> IntegerTiles { w.integerTiles ?? IntegerTiles(w) }
 
-    /// Tiles `range` of the matrices `mats` (each of the same shape, matrix m against segment m of `q`), summed over
-    /// the matrices in order: out[r + t * outStride] for the tiles' rows.
-    static func product(_ mats: [IntegerTiles], tiles range: Range<Int>, _ q: QuantizedActivations, out: UnsafeMutablePointer<Float>,
-                        outStride: Int) {
-        guard let first = mats.first, !range.isEmpty else { return }
+    /// Tiles `range` of the matrices `matrices` of `list` (each of the same shape, matrix m against segment m of
+    /// `q`), summed over the matrices in order: out[r + t * outStride] for the tiles' rows.
+    static func product(_ list: TiledMatrices, matrices: Range<Int>, tiles range: Range<Int>, _ q: QuantizedActivations,
+                        out: UnsafeMutablePointer<Float>, outStride: Int) {
+        guard !range.isEmpty, !matrices.isEmpty else { return }
+        let first = list.mats[matrices.lowerBound]
         var view = q.view
-        withExtendedLifetime(mats) {
-            let bases: [UnsafePointer<UInt8>?] = mats.map(\.base)
-            bases.withUnsafeBufferPointer { b in
-                bffn_tiles_product(first.kind, b.baseAddress, mats.count, range.lowerBound, range.upperBound, first.rows, first.cols,
-                                   first.group, &view, out, outStride)
-            }
-        }
+        bffn_tiles_product(first.kind, list.bases + matrices.lowerBound, matrices.count, range.lowerBound, range.upperBound, first.rows,
+                           first.cols, first.group, &view, out, outStride)
     }
 
     /// x · row for `n` float activations (quantized here) and one stored q8 / q4 row, for tests and references:
@@ -186,12 +182,30 @@ public enum IntegerDot {
     /// matrix products compute it.
     public static func dot(_ x: [Float], rows: [UnsafeRawPointer], type: StorageType) -> Float {
         let n = x.count / max(rows.count, 1)
-        let mats = rows.map { IntegerTiles(WeightMatrix(base: $0, type: type, rows: 1, cols: n)) }
+        let list = TiledMatrices(rows.map { IntegerTiles(WeightMatrix(base: $0, type: type, rows: 1, cols: n)) })
         return x.withUnsafeBufferPointer { xp in
             let q = QuantizedActivations(xp.baseAddress!, tokens: 1, stride: x.count, width: x.count, segment: n, type: type)
             var out: Float = 0
-            product(mats, tiles: 0..<1, q, out: &out, outStride: 1)
-            return withExtendedLifetime(q) { out }
+            product(list, matrices: 0..<rows.count, tiles: 0..<1, q, out: &out, outStride: 1)
+            return withExtendedLifetime((q, list)) { out }
         }
     }
+}
+
+/// The tiled matrices of one product (one matrix, the experts of an up projection, or a down projection's union in
+/// order) with the C list of their first bytes, made once per product rather than once per thread's part.
+final class TiledMatrices {
+    let mats: [IntegerTiles]
+    let bases: UnsafeMutablePointer<UnsafePointer<UInt8>?>
+
+    /// The tiles of `matrices` (their own, or repacked now: `IntegerDot.tiles`).
+    convenience init(_ matrices: [WeightMatrix]) { self.init(matrices.map(IntegerDot.tiles)) }
+
+    init(_ mats: [IntegerTiles]) {
+        self.mats = mats
+        bases = .allocate(capacity: max(mats.count, 1))
+        for (i, m) in mats.enumerated() { bases[i] = m.base }
+    }
+
+    deinit { bases.deallocate() }
 }

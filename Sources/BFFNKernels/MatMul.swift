@@ -128,11 +128,11 @@ public enum MatMul {
 
     /// The integer product over activations quantized already, tiles split over threads.
     static func integer(_ q: QuantizedActivations, w: WeightMatrix, out: UnsafeMutablePointer<Float>, outStride: Int, threads: Int) {
-        let tiles = IntegerDot.tiles(w)
+        let list = TiledMatrices([w])
         splitTiles(w.rows, cols: w.cols, tokens: q.tokens, threads: threads) { range in
-            IntegerDot.product([tiles], tiles: range, q, out: out, outStride: outStride)
+            IntegerDot.product(list, matrices: 0..<1, tiles: range, q, out: out, outStride: outStride)
         }
-        withExtendedLifetime(q) {}
+        withExtendedLifetime((q, list)) {}
     }
 
     static func block(_ j: Job, _ r0: Int, _ r1: Int) {
@@ -221,7 +221,7 @@ public enum ExpertMatMul {
         if activations == .int8 && IntegerDot.applies(to: first.type) {
             // Quantize the tokens once, then every expert's tiles (split over threads together) against them.
             let q = QuantizedActivations(x, tokens: tokens, stride: H, width: H, segment: H, type: first.type, threads: threads)
-            let tiles = blocks.map(IntegerDot.tiles)
+            let list = TiledMatrices(blocks)
             let perExpert = (de + IntegerTiles.rowsPerTile - 1) / IntegerTiles.rowsPerTile, total = perExpert * blocks.count
             let parts = width * H * tokens < 1 << 15 ? 1 : max(1, min(threads, total))
             let run: (Int) -> Void = { p in
@@ -229,12 +229,12 @@ public enum ExpertMatMul {
                 var b = lo / perExpert
                 while b * perExpert < hi {
                     let range = (max(lo, b * perExpert) - b * perExpert)..<(min(hi, (b + 1) * perExpert) - b * perExpert)
-                    IntegerDot.product([tiles[b]], tiles: range, q, out: out + b * de, outStride: width)
+                    IntegerDot.product(list, matrices: b..<(b + 1), tiles: range, q, out: out + b * de, outStride: width)
                     b += 1
                 }
             }
             if parts == 1 { run(0) } else { WorkerPool.shared.run(parts: parts, threads: threads, run) }
-            withExtendedLifetime(q) {}
+            withExtendedLifetime((q, list)) {}
             return
         }
         // Align the inputs once here rather than in every per-block `MatMul.run` below.
@@ -337,14 +337,15 @@ public enum ExpertMatMul {
     static func integerDown(g: UnsafePointer<Float>, tokens: Int, blocks: [WeightMatrix], out: UnsafeMutablePointer<Float>, threads: Int) {
         let H = blocks[0].rows, de = blocks[0].cols, width = blocks.count * de
         let q = QuantizedActivations(g, tokens: tokens, stride: width, width: width, segment: de, type: blocks[0].type, threads: threads)
-        let tiles = blocks.map(IntegerDot.tiles)
+        let list = TiledMatrices(blocks)
         let count = (H + IntegerTiles.rowsPerTile - 1) / IntegerTiles.rowsPerTile
         let parts = H * width * tokens < 1 << 15 ? 1 : max(1, min(threads, count))
         let run: (Int) -> Void = { p in
-            IntegerDot.product(tiles, tiles: (count * p / parts)..<(count * (p + 1) / parts), q, out: out, outStride: H)
+            IntegerDot.product(list, matrices: 0..<blocks.count, tiles: (count * p / parts)..<(count * (p + 1) / parts), q, out: out,
+                               outStride: H)
         }
         if parts == 1 { run(0) } else { WorkerPool.shared.run(parts: parts, threads: threads, run) }
-        withExtendedLifetime(q) {}
+        withExtendedLifetime((q, list)) {}
     }
 
     /// Down projection as one dot product per output over the concatenated union (expert widths that are
