@@ -20,12 +20,11 @@ extension Engine {
             let qA = mla.qA, qANorm = mla.qANorm, qB = mla.qB, kvA = mla.kvA, kvANorm = mla.kvANorm, kvB = mla.kvB
             let qLora = qA.rows, kvLora = kvANorm.cols
             var cq = [Float](repeating: 0, count: T * qLora)
-            VectorOps.matmul(a, T, qA, into: &cq, threads: threads, activations: options.activations)
+            var c = [Float](repeating: 0, count: T * kvA.rows)
+            VectorOps.matmul(a, T, qA, into: &cq, kvA, into: &c, threads: threads, activations: options.activations)
             var cqn = cq
             VectorOps.rmsNorm(cq, qANorm, 1e-6, T, qLora, into: &cqn)
             VectorOps.matmul(cqn, T, qB, into: &q, threads: threads, activations: options.activations)
-            var c = [Float](repeating: 0, count: T * kvA.rows)
-            VectorOps.matmul(a, T, kvA, into: &c, threads: threads, activations: options.activations)
             var latent = [Float](repeating: 0, count: T * kvLora)
             for t in 0..<T { for j in 0..<kvLora { latent[t * kvLora + j] = c[t * kvA.rows + j] } }
             var latentNormed = latent
@@ -56,9 +55,8 @@ extension Engine {
                 }
             }
         case .gqa(let gqa):
-            VectorOps.matmul(a, T, gqa.q, into: &q, threads: threads, activations: options.activations)
-            VectorOps.matmul(a, T, gqa.k, into: &newK, threads: threads, activations: options.activations)
-            VectorOps.matmul(a, T, gqa.v, into: &newV, threads: threads, activations: options.activations)
+            VectorOps.matmul(a, T, gqa.q, into: &q, gqa.k, into: &newK, gqa.v, into: &newV, threads: threads,
+                             activations: options.activations)
             applyRope(&q, T, cosT, sinT) { t in (0..<self.nh).map { (t * self.nh + $0) * self.keyDim } }
             applyRope(&newK, T, cosT, sinT) { t in (0..<self.kvHeads).map { (t * self.kvHeads + $0) * self.keyDim } }
         }

@@ -22,8 +22,7 @@ extension Engine {
         case .dense(let d):
             let I = d.gate.rows
             var g = [Float](repeating: 0, count: T * I), u = g
-            VectorOps.matmul(b, T, d.gate, into: &g, threads: threads, activations: options.activations)
-            VectorOps.matmul(b, T, d.up, into: &u, threads: threads, activations: options.activations)
+            VectorOps.matmul(b, T, d.gate, into: &g, d.up, into: &u, threads: threads, activations: options.activations)
             for i in 0..<(T * I) { g[i] = VectorOps.silu(g[i]) * u[i] }
             VectorOps.matmul(g, T, d.down, into: &out, threads: threads, activations: options.activations)
             return (nil, 0, 0)

@@ -82,6 +82,46 @@ public enum MatMul {
         }
     }
 
+    /// Several products of the same input: out_i[t, r] = x[t, :] · W_i[r, :] for each (W_i, out_i, outStride_i), the
+    /// same bits as separate `run` calls. With int8 activations and q8 / q4 matrices of one type and width (a
+    /// layer's q, k and v, or MLA's two down-projections), the input is quantized once and all matrices' tiles are
+    /// split over the threads in one pool run.
+    public static func run(x: UnsafePointer<Float>, tokens: Int, xStride: Int,
+                           products: [(w: WeightMatrix, out: UnsafeMutablePointer<Float>, outStride: Int)], threads: Int,
+                           activations: ActivationPrecision = .float) {
+        guard let first = products.first?.w else { return }
+        let shared = activations == .int8 && IntegerDot.applies(to: first.type)
+            && products.allSatisfy { $0.w.type == first.type && $0.w.cols == first.cols }
+        guard shared && products.count > 1 else {
+            for p in products {
+                run(x: x, tokens: tokens, xStride: xStride, w: p.w, out: p.out, outStride: p.outStride, threads: threads, activations: activations)
+            }
+            return
+        }
+        let q = QuantizedActivations(x, tokens: tokens, stride: xStride, width: first.cols, segment: first.cols, type: first.type,
+                                     threads: threads)
+        let list = TiledMatrices(products.map(\.w))
+        let counts = list.mats.map(\.tileCount), total = counts.reduce(0, +)
+        var starts: [Int] = []
+        var sum = 0
+        for c in counts {
+            starts.append(sum)
+            sum += c
+        }
+        let targets = products.map { ($0.out, $0.outStride) }
+        let rows = products.reduce(0) { $0 + $1.w.rows }
+        let parts = min(total, split(rows: rows, cols: first.cols, tokens: tokens, threads: threads).parts)
+        let run: (Int) -> Void = { p in
+            let lo = total * p / parts, hi = total * (p + 1) / parts
+            for (i, start) in starts.enumerated() where start < hi && start + counts[i] > lo {
+                let range = (max(lo, start) - start)..<(min(hi, start + counts[i]) - start)
+                IntegerDot.product(list, matrices: i..<(i + 1), tiles: range, q, out: targets[i].0, outStride: targets[i].1)
+            }
+        }
+        if parts <= 1 { run(0) } else { WorkerPool.shared.run(parts: parts, threads: threads, run) }
+        withExtendedLifetime((q, list)) {}
+    }
+
     /// The integer product: activations quantized once, then the weights' tiles split over threads, every token of
     /// a tile processed while it is in cache.
     static func integer(x: UnsafePointer<Float>, tokens: Int, xStride: Int, w: WeightMatrix, out: UnsafeMutablePointer<Float>,

@@ -26,6 +26,40 @@ public enum VectorOps {
     }
 
     /// out[T, w.rows] = x[T, w.cols] · wᵀ (`MatMul.run`; `activations` as there).
+    /// Two products of the same input (`MatMul.run(products:)`: one quantization and one pool run for int8
+    /// activations): out1 = x · W1ᵀ, out2 = x · W2ᵀ, [T, rows] each.
+    public static func matmul(_ x: [Float], _ T: Int, _ w1: WeightMatrix, into out1: inout [Float], _ w2: WeightMatrix,
+                              into out2: inout [Float], threads: Int, activations: ActivationPrecision = .float) {
+        precondition(w1.cols == w2.cols, "shared-input products need one width")
+        x.withUnsafeBufferPointer { xp in
+            out1.withUnsafeMutableBufferPointer { o1 in
+                out2.withUnsafeMutableBufferPointer { o2 in
+                    MatMul.run(x: xp.baseAddress!, tokens: T, xStride: w1.cols,
+                               products: [(w1, o1.baseAddress!, w1.rows), (w2, o2.baseAddress!, w2.rows)], threads: threads,
+                               activations: activations)
+                }
+            }
+        }
+    }
+
+    /// Three products of the same input (a layer's q, k and v; see the two-product form).
+    public static func matmul(_ x: [Float], _ T: Int, _ w1: WeightMatrix, into out1: inout [Float], _ w2: WeightMatrix,
+                              into out2: inout [Float], _ w3: WeightMatrix, into out3: inout [Float], threads: Int,
+                              activations: ActivationPrecision = .float) {
+        precondition(w1.cols == w2.cols && w1.cols == w3.cols, "shared-input products need one width")
+        x.withUnsafeBufferPointer { xp in
+            out1.withUnsafeMutableBufferPointer { o1 in
+                out2.withUnsafeMutableBufferPointer { o2 in
+                    out3.withUnsafeMutableBufferPointer { o3 in
+                        MatMul.run(x: xp.baseAddress!, tokens: T, xStride: w1.cols,
+                                   products: [(w1, o1.baseAddress!, w1.rows), (w2, o2.baseAddress!, w2.rows), (w3, o3.baseAddress!, w3.rows)],
+                                   threads: threads, activations: activations)
+                    }
+                }
+            }
+        }
+    }
+
     public static func matmul(_ x: [Float], _ T: Int, _ w: WeightMatrix, into out: inout [Float], threads: Int,
                               activations: ActivationPrecision = .float) {
         x.withUnsafeBufferPointer { xp in

@@ -145,4 +145,49 @@ struct IntegerDotTests {
             }
         }
     }
+
+    /// Products of one input in one call (a layer's q, k and v) give the bits of separate calls, for every precision,
+    /// on one thread or two.
+    @Test(arguments: [StorageType.q8(group: nil), .q4(group: 32, asymmetric: true), .bf16])
+    func sharedInputProductsEqualSeparateOnes(_ type: StorageType) throws {
+        let n = 128, tokens = 9, shapes = [40, 17, 33]   // 90 rows x 128 x 9: large enough to split over two threads
+        let bytes = shapes.enumerated().map { m, rows in
+            (0..<rows).flatMap { WeightQuantizer.encode(SeededValues.floats(n, seed: UInt32(500 + m * 64 + $0)), as: type).bytes }
+        }
+        let x = (0..<tokens).flatMap { Self.activations(n, seed: UInt32(600 + $0)) }
+        for activations in [ActivationPrecision.int8, .float] {
+            for threads in [1, 2] {
+                var separate: [[Float]] = []
+                var s0 = [Float](repeating: .nan, count: tokens * 40), s1 = [Float](repeating: .nan, count: tokens * 17)
+                var s2 = [Float](repeating: .nan, count: tokens * 33)
+                bytes[0].withUnsafeBytes { b0 in
+                    bytes[1].withUnsafeBytes { b1 in
+                        bytes[2].withUnsafeBytes { b2 in
+                            let ws = zip([b0, b1, b2], shapes).map { WeightMatrix(base: $0.0.baseAddress!, type: type, rows: $0.1, cols: n) }
+                            x.withUnsafeBufferPointer { xp in
+                                for w in ws {
+                                    var out = [Float](repeating: 0, count: tokens * w.rows)
+                                    MatMul.run(x: xp.baseAddress!, tokens: tokens, xStride: n, w: w, out: &out, outStride: w.rows, threads: threads,
+                                               activations: activations)
+                                    separate.append(out)
+                                }
+                                s0.withUnsafeMutableBufferPointer { o0 in
+                                    s1.withUnsafeMutableBufferPointer { o1 in
+                                        s2.withUnsafeMutableBufferPointer { o2 in
+                                            MatMul.run(x: xp.baseAddress!, tokens: tokens, xStride: n,
+                                                       products: [(ws[0], o0.baseAddress!, 40), (ws[1], o1.baseAddress!, 17), (ws[2], o2.baseAddress!, 33)],
+                                                       threads: threads, activations: activations)
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                for (m, shared) in [s0, s1, s2].enumerated() {
+                    #expect(shared.map(\.bitPattern) == separate[m].map(\.bitPattern), "\(type), \(activations), \(threads) threads, matrix \(m)")
+                }
+            }
+        }
+    }
 }
