@@ -40,7 +40,10 @@ extension ModelWeights {
         }
         let arena = IntegerTileArena(byteCount: total)
         let tiled = UnsafeMutableBufferPointer<WeightMatrix>.allocate(capacity: order.count)
-        defer { tiled.deallocate() }
+        defer {
+            tiled.deinitialize()
+            tiled.deallocate()
+        }
         _ = tiled.initialize(from: order)
         // Each matrix's mapped pages are let go once it is repacked (they fault back from the page cache if the float
         // path or an embedding lookup reads them), so resident memory stays about the model's size.
