@@ -64,6 +64,25 @@ struct IntegerActivationsTests {
         print("int8 activations, tiny model \(q): mean KLD from float32 \(kld)")
     }
 
+    /// Repacked weights free their tiles with them (a leaked tile keeps its arena, as large as the model, alive).
+    @Test func repackedWeightsAreFreed() throws {
+        let dir = TemporaryDirectory()
+        var o = ConvertOptions()
+        o.quant = .q4(group: 32, asymmetric: true)
+        o.attachments = []
+        let (folder, _) = try tinyModel(dir, dtype: .bf16)
+        _ = try PackWriter.convert(source: folder, to: dir.file("q.bfpk"), options: o)
+        let weights = try ModelWeights(pack: PackFile(path: dir.file("q.bfpk")))
+        weak var arena: IntegerTileArena?
+        do {
+            let tiled = weights.withIntegerTiles(experts: true, threads: 2)
+            arena = tiled.keepAlive.compactMap { $0 as? IntegerTileArena }.first
+            #expect(arena != nil)
+            #expect(tiled.layers.allSatisfy { $0.experts?.up.allSatisfy { $0.integerTiles != nil } ?? true })
+        }
+        #expect(arena == nil, "the tiles' arena outlived the weights")
+    }
+
     /// Every reference fixture as a q8 pack: int8 activations stay within the q8 class's KL limit of the float path.
     @Test(arguments: Fixtures.allModels)
     func everyFixtureStaysClose(_ folder: String) throws {
