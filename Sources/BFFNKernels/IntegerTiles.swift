@@ -1,4 +1,7 @@
 import CBlockFFNIntDot
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One 64-byte-aligned allocation that holds the tiles of many matrices (a whole model's, so that its read
 /// bandwidth can be measured over the very memory the products stream).
@@ -6,9 +9,24 @@ public final class IntegerTileArena: @unchecked Sendable {
     /// The arena's memory.
     public let bytes: UnsafeMutableRawBufferPointer
 
-    /// Allocates `byteCount` bytes (at least 64).
+    /// Bytes of a huge page, the arena's alignment and the unit its size is rounded up to.
+    static let hugePage = 2 << 20
+
+    /// Allocates `byteCount` bytes (at least 64), in 2 MiB huge pages where the kernel grants them
+    /// (`madvise(MADV_HUGEPAGE)`, asked before the first write): the products read a large model's experts
+    /// scattered over the arena, and with 4 KiB pages each read of a small expert paid page walks and a restarted
+    /// prefetch stream.
     public init(byteCount: Int) {
-        bytes = .allocate(byteCount: max(byteCount, 64), alignment: 64)
+        let size = max(byteCount, 64)
+        if size >= Self.hugePage {
+            let rounded = (size + Self.hugePage - 1) / Self.hugePage * Self.hugePage
+            bytes = .allocate(byteCount: rounded, alignment: Self.hugePage)
+            #if canImport(Glibc)
+            _ = madvise(bytes.baseAddress!, rounded, MADV_HUGEPAGE)
+            #endif
+        } else {
+            bytes = .allocate(byteCount: size, alignment: 64)
+        }
     }
 
     deinit { bytes.deallocate() }
