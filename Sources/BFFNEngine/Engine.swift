@@ -24,9 +24,10 @@ public final class Engine {
     public internal(set) var ffnSeconds = 0.0
     /// Reads expert blocks on demand instead of from the mapping (nil: mapped weights).
     public var expertProvider: ExpertProvider?
-    /// `weights` with their q8 / q4 matrices repacked for the int8 products, made at the first int8 forward pass
-    /// (the experts too unless an expert provider reads them), and whether the experts are in it.
-    var integerWeights: (weights: ModelWeights, experts: Bool)?
+    /// `weights` with the matrices the int8 or bf16 products read repacked into tiles, made at the first such
+    /// forward pass (the experts too unless an expert provider reads them): for which precision, and whether the
+    /// experts are in it.
+    var tiledWeights: (weights: ModelWeights, precision: ActivationPrecision, experts: Bool)?
     /// The router logits of the layer just computed, when `options.captureRouterLogits` (handed to the output).
     var capturedRouterLogits: [Float]?
 
@@ -98,14 +99,16 @@ public final class Engine {
         try self.init(weights: ModelWeights(checkpoint: Checkpoint(path: checkpointPath), expertDown: .expertMajor), options: options)
     }
 
-    /// The weights the forward pass reads: `weights`, or for int8 activations their repacked form (made once; the
-    /// experts are repacked too when no expert provider reads them).
+    /// The weights the forward pass reads: `weights`, or for int8 / bf16 activations their repacked form (made
+    /// once per precision; the experts are repacked too when no expert provider reads them).
     func forwardWeights() -> ModelWeights {
-        guard options.activations == .int8 else { return weights }
+        let precision = options.activations
+        guard precision != .float else { return weights }
         let experts = expertProvider == nil
-        if let made = integerWeights, made.experts || !experts { return made.weights }
-        let made = weights.withIntegerTiles(experts: experts, threads: options.threads)
-        integerWeights = (made, experts)
+        if let made = tiledWeights, made.precision == precision, made.experts || !experts { return made.weights }
+        tiledWeights = nil   // the previous precision's tiles go before the new ones are made
+        let made = weights.withTiles(for: precision, experts: experts, threads: options.threads)
+        tiledWeights = (made, precision, experts)
         return made
     }
 

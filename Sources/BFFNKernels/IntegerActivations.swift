@@ -14,7 +14,7 @@ public enum ActivationPrecision: String, Sendable {
     case bf16
 }
 
-/// bf16 dot products of bf16-rounded activations with bf16 rows (formats/numerics.md, "bf16").
+/// bf16 products of bf16-rounded activations with bf16 rows repacked into tiles (formats/numerics.md, "bf16").
 public enum BF16Dot {
     /// "avx512-bf16" when the products use the instruction, else "emulated".
     public static var instructionSet: String { bffn_bf16dot_hardware() != 0 ? "avx512-bf16" : "emulated" }
@@ -31,28 +31,31 @@ public enum BF16Dot {
         return out
     }
 
-    /// The products of `count` row segments (n elements each) with every token's rounded activations
-    /// (`x`, rows `xStride` apart), four tokens a pass, into out[t * outStride].
-    static func products(segments: UnsafePointer<UnsafePointer<UInt16>?>, count: Int, n: Int, x: UnsafePointer<UInt16>, xStride: Int,
-                         tokens: Int, out: UnsafeMutablePointer<Float>, outStride: Int) {
-        var t = 0
-        while t < tokens {
-            let k = min(4, tokens - t)
-            bffn_dot_bf16(segments, count, n, x + t * xStride, xStride, k, out + t * outStride, outStride)
-            t += k
-        }
+    /// Tiles `range` of the matrices `matrices` of `list` (bf16, each of the same shape; matrix m against segment m
+    /// of each token's rounded activations, rows `xStride` apart), summed over the matrices in order:
+    /// out[r + t * outStride] for the tiles' rows.
+    static func product(_ list: TiledMatrices, matrices: Range<Int>, tiles range: Range<Int>, x: UnsafePointer<UInt16>, xStride: Int,
+                        tokens: Int, out: UnsafeMutablePointer<Float>, outStride: Int) {
+        guard !range.isEmpty, !matrices.isEmpty else { return }
+        let first = list.mats[matrices.lowerBound]
+        bffn_bf16_tiles_product(list.bases + matrices.lowerBound, matrices.count, range.lowerBound, range.upperBound, first.rows, first.cols,
+                                x, xStride, tokens, out, outStride)
     }
 
     /// x · row for float activations (rounded here) and a bf16 row, for tests: the same bits as the matrix products.
-    public static func dot(_ x: [Float], row: UnsafePointer<UInt16>) -> Float {
-        let n = x.count
+    public static func dot(_ x: [Float], row: UnsafePointer<UInt16>) -> Float { dot(x, rows: [row]) }
+
+    /// Float activations (rounded here, one segment per row) times the concatenation of bf16 rows (each
+    /// `x.count / rows.count` elements): one output of a down projection over a union, as the products compute it.
+    public static func dot(_ x: [Float], rows: [UnsafePointer<UInt16>]) -> Float {
+        let n = x.count / max(rows.count, 1)
+        let list = TiledMatrices(rows.map { WeightTiles(WeightMatrix(base: $0, type: .bf16, rows: 1, cols: n)) })
         return x.withUnsafeBufferPointer { xp in
-            let xb = round(xp.baseAddress!, tokens: 1, stride: n, width: n)
+            let xb = round(xp.baseAddress!, tokens: 1, stride: x.count, width: x.count)
             defer { xb.deallocate() }
-            var pointer: UnsafePointer<UInt16>? = row
             var out: Float = 0
-            withUnsafePointer(to: &pointer) { products(segments: $0, count: 1, n: n, x: xb, xStride: n, tokens: 1, out: &out, outStride: 1) }
-            return out
+            product(list, matrices: 0..<rows.count, tiles: 0..<1, x: xb, xStride: x.count, tokens: 1, out: &out, outStride: 1)
+            return withExtendedLifetime(list) { out }
         }
     }
 }
@@ -157,8 +160,8 @@ public enum IntegerDot {
         }
     }
 
-    /// The tiles of `w`: its own (`WeightMatrix.withIntegerTiles()`), else repacked now for this call.
-    static func tiles(_ w: WeightMatrix) -> IntegerTiles { w.integerTiles ?? IntegerTiles(w) }
+    /// The tiles of `w`: its own (`WeightMatrix.withTiles()`), else repacked now for this call.
+    static func tiles(_ w: WeightMatrix) -> WeightTiles { w.tiles ?? WeightTiles(w) }
 
     /// Tiles `range` of the matrices `matrices` of `list` (each of the same shape, matrix m against segment m of
     /// `q`), summed over the matrices in order: out[r + t * outStride] for the tiles' rows.
@@ -182,7 +185,7 @@ public enum IntegerDot {
     /// matrix products compute it.
     public static func dot(_ x: [Float], rows: [UnsafeRawPointer], type: StorageType) -> Float {
         let n = x.count / max(rows.count, 1)
-        let list = TiledMatrices(rows.map { IntegerTiles(WeightMatrix(base: $0, type: type, rows: 1, cols: n)) })
+        let list = TiledMatrices(rows.map { WeightTiles(WeightMatrix(base: $0, type: type, rows: 1, cols: n)) })
         return x.withUnsafeBufferPointer { xp in
             let q = QuantizedActivations(xp.baseAddress!, tokens: 1, stride: x.count, width: x.count, segment: n, type: type)
             var out: Float = 0
@@ -195,13 +198,13 @@ public enum IntegerDot {
 /// The tiled matrices of one product (one matrix, the experts of an up projection, or a down projection's union in
 /// order) with the C list of their first bytes, made once per product rather than once per thread's part.
 final class TiledMatrices {
-    let mats: [IntegerTiles]
+    let mats: [WeightTiles]
     let bases: UnsafeMutablePointer<UnsafePointer<UInt8>?>
 
     /// The tiles of `matrices` (their own, or repacked now: `IntegerDot.tiles`).
     convenience init(_ matrices: [WeightMatrix]) { self.init(matrices.map(IntegerDot.tiles)) }
 
-    init(_ mats: [IntegerTiles]) {
+    init(_ mats: [WeightTiles]) {
         self.mats = mats
         bases = .allocate(capacity: max(mats.count, 1))
         for (i, m) in mats.enumerated() { bases[i] = m.base }

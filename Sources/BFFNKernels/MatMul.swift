@@ -130,37 +130,23 @@ public enum MatMul {
         integer(q, w: w, out: out, outStride: outStride, threads: threads)
     }
 
-    /// Runs `body` over the rows of a product split as the float path splits them (`split`).
-    static func splitRows(_ rows: Int, cols: Int, tokens: Int, threads: Int, _ body: @escaping (Range<Int>) -> Void) {
-        let rowsPerBlock = MatMul.rowsPerBlock
-        let (blocks, parts) = split(rows: rows, cols: cols, tokens: tokens, threads: threads)
-        let run: (Int) -> Void = { p in
-            body(min(rows, blocks * p / parts * rowsPerBlock)..<min(rows, blocks * (p + 1) / parts * rowsPerBlock))
-        }
-        if parts == 1 { run(0) } else { WorkerPool.shared.run(parts: parts, threads: threads, run) }
-    }
-
-    /// The bf16 product: activations rounded once, rows split over threads, four tokens a pass through a row.
+    /// The bf16 product: activations rounded once, the weights' tiles split over threads, four tokens a pass.
     static func bf16(x: UnsafePointer<Float>, tokens: Int, xStride: Int, w: WeightMatrix, out: UnsafeMutablePointer<Float>, outStride: Int,
                      threads: Int) {
         let n = w.cols
         let xb = BF16Dot.round(x, tokens: tokens, stride: xStride, width: n)
         defer { xb.deallocate() }
-        splitRows(w.rows, cols: n, tokens: tokens, threads: threads) { range in
-            var pointer: UnsafePointer<UInt16>? = nil
-            withUnsafeMutablePointer(to: &pointer) { segment in
-                for r in range {
-                    segment.pointee = w.row(r).assumingMemoryBound(to: UInt16.self)
-                    BF16Dot.products(segments: segment, count: 1, n: n, x: xb, xStride: n, tokens: tokens, out: out + r, outStride: outStride)
-                }
-            }
+        let list = TiledMatrices([w])
+        splitTiles(w.rows, cols: n, tokens: tokens, threads: threads) { range in
+            BF16Dot.product(list, matrices: 0..<1, tiles: range, x: xb, xStride: n, tokens: tokens, out: out, outStride: outStride)
         }
+        withExtendedLifetime(list) {}
     }
 
-    /// Runs `body` over the tiles of a product of `rows` x `cols` (tiles of `IntegerTiles.rowsPerTile` rows),
+    /// Runs `body` over the tiles of a product of `rows` x `cols` (tiles of `WeightTiles.rowsPerTile` rows),
     /// split over threads in as many parts as the float path's split gives.
     static func splitTiles(_ rows: Int, cols: Int, tokens: Int, threads: Int, _ body: @escaping (Range<Int>) -> Void) {
-        let tiles = (rows + IntegerTiles.rowsPerTile - 1) / IntegerTiles.rowsPerTile
+        let tiles = (rows + WeightTiles.rowsPerTile - 1) / WeightTiles.rowsPerTile
         let parts = min(tiles, split(rows: rows, cols: cols, tokens: tokens, threads: threads).parts)
         let run: (Int) -> Void = { p in body((tiles * p / parts)..<(tiles * (p + 1) / parts)) }
         if parts <= 1 { run(0) } else { WorkerPool.shared.run(parts: parts, threads: threads, run) }
@@ -258,18 +244,26 @@ public enum ExpertMatMul {
                           activations: ActivationPrecision = .float) {
         guard let first = blocks.first else { return }
         let de = first.rows, H = first.cols, width = blocks.count * de
-        if activations == .int8 && IntegerDot.applies(to: first.type) {
-            // Quantize the tokens once, then every expert's tiles (split over threads together) against them.
-            let q = QuantizedActivations(x, tokens: tokens, stride: H, width: H, segment: H, type: first.type, threads: threads)
+        if WeightTiles.applies(activations, to: first.type) {
+            // Quantize (int8) or round (bf16) the tokens once, then every expert's tiles (split over threads together)
+            // against them.
+            let q = activations == .int8 ? QuantizedActivations(x, tokens: tokens, stride: H, width: H, segment: H, type: first.type, threads: threads) : nil
+            let xb = activations == .bf16 ? BF16Dot.round(x, tokens: tokens, stride: H, width: H) : nil
+            defer { xb?.deallocate() }
             let list = TiledMatrices(blocks)
-            let perExpert = (de + IntegerTiles.rowsPerTile - 1) / IntegerTiles.rowsPerTile, total = perExpert * blocks.count
+            let perExpert = (de + WeightTiles.rowsPerTile - 1) / WeightTiles.rowsPerTile, total = perExpert * blocks.count
             let parts = width * H * tokens < 1 << 15 ? 1 : max(1, min(threads, total))
             let run: (Int) -> Void = { p in
                 let lo = total * p / parts, hi = total * (p + 1) / parts
                 var b = lo / perExpert
                 while b * perExpert < hi {
                     let range = (max(lo, b * perExpert) - b * perExpert)..<(min(hi, (b + 1) * perExpert) - b * perExpert)
-                    IntegerDot.product(list, matrices: b..<(b + 1), tiles: range, q, out: out + b * de, outStride: width)
+                    if let q {
+                        IntegerDot.product(list, matrices: b..<(b + 1), tiles: range, q, out: out + b * de, outStride: width)
+                    } else if let xb {
+                        BF16Dot.product(list, matrices: b..<(b + 1), tiles: range, x: xb, xStride: H, tokens: tokens, out: out + b * de,
+                                        outStride: width)
+                    }
                     b += 1
                 }
             }
@@ -339,20 +333,6 @@ public enum ExpertMatMul {
         WorkerPool.shared.run(parts: parts, threads: threads, run)
     }
 
-    /// Runs `body(j, segments)` for every output j of a down projection over `blocks` (segments[b] = block b's row
-    /// j, as `Element`s), outputs split over threads as the float path splits them.
-    static func forEachUnionRow<Element>(_ blocks: [WeightMatrix], tokens: Int, threads: Int, as _: Element.Type,
-                                         _ body: @escaping (Int, UnsafePointer<UnsafePointer<Element>?>) -> Void) {
-        forEachOutputRange(blocks, tokens: tokens, threads: threads) { range in
-            let segments = UnsafeMutablePointer<UnsafePointer<Element>?>.allocate(capacity: blocks.count)
-            defer { segments.deallocate() }
-            for j in range {
-                for (b, w) in blocks.enumerated() { segments[b] = w.row(j).assumingMemoryBound(to: Element.self) }
-                body(j, segments)
-            }
-        }
-    }
-
     /// Runs `body` over ranges of a down projection's outputs: one per thread (at least 16 outputs each), or one
     /// range for a small product.
     static func forEachOutputRange(_ blocks: [WeightMatrix], tokens: Int, threads: Int, _ body: @escaping (Range<Int>) -> Void) {
@@ -362,15 +342,21 @@ public enum ExpertMatMul {
         if parts == 1 { run(0) } else { WorkerPool.shared.run(parts: parts, threads: threads, run) }
     }
 
-    /// The bf16 down projection: one bf16 product per output over the union's segments in order (a segment of zero
-    /// gates adds zero products: dense = sparse).
+    /// The bf16 down projection: every expert's tiles in union order (a segment of zero gates adds zero products:
+    /// dense = sparse), output tiles split over threads.
     static func bf16Down(g: UnsafePointer<Float>, tokens: Int, blocks: [WeightMatrix], out: UnsafeMutablePointer<Float>, threads: Int) {
         let H = blocks[0].rows, de = blocks[0].cols, width = blocks.count * de
         let gb = BF16Dot.round(g, tokens: tokens, stride: width, width: width)
         defer { gb.deallocate() }
-        forEachUnionRow(blocks, tokens: tokens, threads: threads, as: UInt16.self) { j, segments in
-            BF16Dot.products(segments: segments, count: blocks.count, n: de, x: gb, xStride: width, tokens: tokens, out: out + j, outStride: H)
+        let list = TiledMatrices(blocks)
+        let count = (H + WeightTiles.rowsPerTile - 1) / WeightTiles.rowsPerTile
+        let parts = H * width * tokens < 1 << 15 ? 1 : max(1, min(threads, count))
+        let run: (Int) -> Void = { p in
+            BF16Dot.product(list, matrices: 0..<blocks.count, tiles: (count * p / parts)..<(count * (p + 1) / parts), x: gb, xStride: width,
+                            tokens: tokens, out: out, outStride: H)
         }
+        if parts == 1 { run(0) } else { WorkerPool.shared.run(parts: parts, threads: threads, run) }
+        withExtendedLifetime(list) {}
     }
 
     /// The integer down projection (see `down`): every expert's tiles in union order, output tiles split over threads.
@@ -378,7 +364,7 @@ public enum ExpertMatMul {
         let H = blocks[0].rows, de = blocks[0].cols, width = blocks.count * de
         let q = QuantizedActivations(g, tokens: tokens, stride: width, width: width, segment: de, type: blocks[0].type, threads: threads)
         let list = TiledMatrices(blocks)
-        let count = (H + IntegerTiles.rowsPerTile - 1) / IntegerTiles.rowsPerTile
+        let count = (H + WeightTiles.rowsPerTile - 1) / WeightTiles.rowsPerTile
         let parts = H * width * tokens < 1 << 15 ? 1 : max(1, min(threads, count))
         let run: (Int) -> Void = { p in
             IntegerDot.product(list, matrices: 0..<blocks.count, tiles: (count * p / parts)..<(count * (p + 1) / parts), q, out: out,

@@ -10,8 +10,8 @@ public struct WeightMatrix: @unchecked Sendable {
     public let cols: Int
     /// Distance between row starts, in elements.
     public let rowStride: Int
-    /// The same rows repacked for the integer products (`withIntegerTiles()`); nil until then, and for slices.
-    public private(set) var integerTiles: IntegerTiles?
+    /// The same rows repacked into tiles for the int8 or bf16 products (`withTiles()`); nil until then, and for slices.
+    public private(set) var tiles: WeightTiles?
 
     public init(base: UnsafeRawPointer, type: StorageType, rows: Int, cols: Int, rowStride: Int? = nil) {
         self.base = base
@@ -32,13 +32,13 @@ public struct WeightMatrix: @unchecked Sendable {
         WeightMatrix(base: row(start), type: type, rows: count, cols: cols, rowStride: rowStride)
     }
 
-    /// This matrix with its q8 / q4 rows repacked into tiles for the integer products (formats/numerics.md,
-    /// "int8"), a copy as large as the rows (in memory of its own, or in `arena` at `offset`: see `IntegerTiles`);
-    /// float matrices and ones already tiled are returned as they are.
-    public func withIntegerTiles(arena: IntegerTileArena? = nil, offset: Int = 0) -> WeightMatrix {
-        guard integerTiles == nil, IntegerDot.applies(to: type), rows > 0 else { return self }
+    /// This matrix with its rows repacked into tiles (`WeightTiles`: q8 / q4 rows for the int8 products, bf16 rows for
+    /// the bf16 products; formats/numerics.md), a copy as large as the rows (in memory of its own, or in `arena` at
+    /// `offset`); float32 / f16 matrices and ones already tiled are returned as they are.
+    public func withTiles(arena: TileArena? = nil, offset: Int = 0) -> WeightMatrix {
+        guard tiles == nil, IntegerDot.applies(to: type) || type == .bf16, rows > 0 else { return self }
         var copy = self
-        copy.integerTiles = IntegerTiles(self, arena: arena, offset: offset)
+        copy.tiles = WeightTiles(self, arena: arena, offset: offset)
         return copy
     }
 

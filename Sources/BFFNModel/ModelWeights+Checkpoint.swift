@@ -105,7 +105,8 @@ extension ModelWeights {
             return ExpertWeights(router: router, routerNorm: norm.map { WeightMatrix(base: $0.base, type: $0.type, rows: 1, cols: $0.rows * $0.cols) },
                                  up: ups, down: downs)
         }
-        keepAlive = keep
+        // The checkpoint too: repacking for the int8 / bf16 products lets go of its file pages through it.
+        keepAlive = keep + [checkpoint]
     }
 
 

@@ -32,9 +32,9 @@ public final class ModelWeights: @unchecked Sendable {
 
     /// Every distinct memory region the weights live in (file mappings, gathered copies), for measuring the
     /// read bandwidth of the very memory decoding streams; for weights repacked for the int8 products
-    /// (`withIntegerTiles`), the tiles' arena instead (what those products stream; the mapped pages were let go).
+    /// (`withTiles`), the tiles' arena instead (what those products stream; the mapped pages were let go).
     public var weightRegions: [UnsafeRawBufferPointer] {
-        let arenas = keepAlive.compactMap { ($0 as? IntegerTileArena).map { UnsafeRawBufferPointer($0.bytes) } }
+        let arenas = keepAlive.compactMap { ($0 as? TileArena).map { UnsafeRawBufferPointer($0.bytes) } }
         if !arenas.isEmpty { return arenas }
         var seen = Set<UnsafeRawPointer>()
         return keepAlive.compactMap { o in

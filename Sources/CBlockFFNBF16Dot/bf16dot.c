@@ -1,6 +1,6 @@
 /*
- * bf16 dot products (see bffn_bf16dot.h): vdpbf16ps where the CPU has AVX512_BF16, else a portable emulation of
- * the same operations.
+ * bf16 products on tiles of 16 rows (see bffn_bf16dot.h): vdpbf16ps on 512-bit registers (one lane a row) where the
+ * CPU has AVX512_BF16, else a portable emulation of the same operations.
  */
 #include "bffn_bf16dot.h"
 #include <math.h>
@@ -10,8 +10,6 @@
 #endif
 
 #pragma STDC FP_CONTRACT OFF
-
-typedef float v8f __attribute__((ext_vector_type(8)));
 
 void bffn_round_bf16(const float *x, long n, uint16_t *out) {
     for (long i = 0; i < n; i++) {
@@ -41,135 +39,109 @@ static inline float flush(float f) {
     return f;
 }
 
-/* One chunk of 16 elements (zero-padded past len) into the eight lanes of acc, emulated. */
-static inline void chunk_portable(float *acc, const uint16_t *w, const uint16_t *x, long len) {
-    for (int i = 0; i < 8; i++) {
-        float w1 = 2 * i + 1 < len ? widen(w[2 * i + 1]) : 0.0f, x1 = 2 * i + 1 < len ? widen(x[2 * i + 1]) : 0.0f;
-        float w0 = 2 * i < len ? widen(w[2 * i]) : 0.0f, x0 = 2 * i < len ? widen(x[2 * i]) : 0.0f;
-        float p1 = x1 * w1, p0 = x0 * w0;
-        acc[i] = flush(acc[i] + p1);
-        acc[i] = flush(acc[i] + p0);
+/* Tiles of 16 rows (bffn_bf16dot.h): pair k of a tile is 64 bytes, lane r the elements 2k (low half) and 2k + 1
+ * (high half) of row r; rows past the matrix's last and the element past an odd n are zero. */
+long bffn_bf16_tile_bytes(long n) { return (n + 1) / 2 * 64; }
+
+void bffn_bf16_tiles_pack(const uint8_t *src, long row_stride, long rows, long n, uint8_t *dst) {
+    long np = (n + 1) / 2, tb = np * 64, tiles = (rows + 15) / 16;
+    memset(dst, 0, (size_t)(tiles * tb));
+    for (long r = 0; r < rows; r++) {
+        const uint8_t *row = src + r * row_stride;
+        uint8_t *tile = dst + (r / 16) * tb + (r % 16) * 4;
+        for (long k = 0; k < np; k++) memcpy(tile + 64 * k, row + 4 * k, 2 * k + 1 < n ? 4 : 2);
     }
 }
 
-static inline float reduce(const float *a0, const float *a1, const float *a2, const float *a3) {
-    float a[8];
-    for (int i = 0; i < 8; i++) a[i] = (a0[i] + a1[i]) + (a2[i] + a3[i]);
-    return ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
+/* Activation pair k of a segment of n bf16 values (the element past an odd n is zero). */
+static inline uint32_t pair_at(const uint16_t *x, long k, long n) {
+    uint32_t p = 0;
+    memcpy(&p, x + 2 * k, 2 * k + 1 < n ? 4 : 2);
+    return p;
 }
 
-static void dot_portable(const uint16_t *const *rows, long count, long n, const uint16_t *x, long x_stride, long tokens, float *out,
-                         long out_stride) {
+/* The emulation of one lane of vdpbf16ps: acc + x1 w1, then + x0 w0 (see widen and flush). */
+static inline float lane_portable(float acc, uint32_t x, uint32_t w) {
+    float p1 = widen((uint16_t)(x >> 16)) * widen((uint16_t)(w >> 16)), p0 = widen((uint16_t)x) * widen((uint16_t)w);
+    acc = flush(acc + p1);
+    return flush(acc + p0);
+}
+
+static void tiles_portable(const uint8_t *const *mats, long count, long tile_begin, long tile_end, long rows, long n, const uint16_t *x,
+                           long x_stride, long tokens, float *out, long os) {
+    long np = (n + 1) / 2, tb = np * 64;
     for (long t = 0; t < tokens; t++) {
-        float acc[4][8];
-        memset(acc, 0, sizeof acc);
-        for (long r = 0; r < count; r++) {
-            const uint16_t *w = rows[r], *xs = x + t * x_stride + r * n;
-            for (long c = 0; c * 16 < n; c++) {
-                long len = n - c * 16 < 16 ? n - c * 16 : 16;
-                chunk_portable(acc[c & 3], w + c * 16, xs + c * 16, len);
+        for (long i = tile_begin; i < tile_end; i++) {
+            float acc[4][16];
+            memset(acc, 0, sizeof acc);
+            for (long m = 0; m < count; m++) {
+                const uint8_t *tile = mats[m] + i * tb;
+                const uint16_t *xs = x + t * x_stride + m * n;
+                for (long k = 0; k < np; k++) {
+                    uint32_t xp = pair_at(xs, k, n);
+                    for (int r = 0; r < 16; r++) {
+                        uint32_t w;
+                        memcpy(&w, tile + 64 * k + 4 * r, 4);
+                        acc[k & 3][r] = lane_portable(acc[k & 3][r], xp, w);
+                    }
+                }
             }
+            long r0 = i * 16;
+            for (long r = 0; r < 16 && r0 + r < rows; r++) out[r0 + r + t * os] = (acc[0][r] + acc[1][r]) + (acc[2][r] + acc[3][r]);
         }
-        out[t * out_stride] = reduce(acc[0], acc[1], acc[2], acc[3]);
     }
 }
 
 #if defined(__x86_64__)
-#define ATTR_BF16 __attribute__((target("avx2,avx512f,avx512vl,avx512bf16")))
+#define ATTR_BF16 __attribute__((target("avx2,avx512f,avx512vl,avx512bw,avx512bf16")))
 
-static inline ATTR_BF16 __m256bh load16(const uint16_t *p, long len) {
-    __m256i v;
-    if (len == 16) {
-        v = _mm256_loadu_si256((const __m256i *)p);
-    } else {
-        uint16_t tmp[16] = {0};
-        memcpy(tmp, p, (size_t)len * 2);
-        v = _mm256_loadu_si256((const __m256i *)tmp);
-    }
-    return (__m256bh)v;
-}
-
-static inline ATTR_BF16 float reduce_v(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
-    float x0[8], x1[8], x2[8], x3[8];
-    _mm256_storeu_ps(x0, a0);
-    _mm256_storeu_ps(x1, a1);
-    _mm256_storeu_ps(x2, a2);
-    _mm256_storeu_ps(x3, a3);
-    return reduce(x0, x1, x2, x3);
-}
-
-/* One token: four accumulators in registers. */
-static ATTR_BF16 float dot_hw1(const uint16_t *const *rows, long count, long n, const uint16_t *x) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-    long full = n / 16;
-    for (long r = 0; r < count; r++) {
-        const uint16_t *w = rows[r], *xs = x + r * n;
-        long c = 0;
-        for (; c + 4 <= full; c += 4) {
-            a0 = _mm256_dpbf16_ps(a0, load16(xs + c * 16, 16), load16(w + c * 16, 16));
-            a1 = _mm256_dpbf16_ps(a1, load16(xs + c * 16 + 16, 16), load16(w + c * 16 + 16, 16));
-            a2 = _mm256_dpbf16_ps(a2, load16(xs + c * 16 + 32, 16), load16(w + c * 16 + 32, 16));
-            a3 = _mm256_dpbf16_ps(a3, load16(xs + c * 16 + 48, 16), load16(w + c * 16 + 48, 16));
-        }
-        for (; c * 16 < n; c++) {
-            long len = n - c * 16 < 16 ? n - c * 16 : 16;
-            switch (c & 3) {
-            case 0: a0 = _mm256_dpbf16_ps(a0, load16(xs + c * 16, len), load16(w + c * 16, len)); break;
-            case 1: a1 = _mm256_dpbf16_ps(a1, load16(xs + c * 16, len), load16(w + c * 16, len)); break;
-            case 2: a2 = _mm256_dpbf16_ps(a2, load16(xs + c * 16, len), load16(w + c * 16, len)); break;
-            default: a3 = _mm256_dpbf16_ps(a3, load16(xs + c * 16, len), load16(w + c * 16, len));
+/* NT (1 ... 4) tokens through tiles tile_begin ..< tile_end, the four accumulators of each in registers across
+ * the matrices (a union's experts in order). */
+static inline __attribute__((always_inline)) ATTR_BF16 void tiles_hw_pass(const uint8_t *const *mats, long count, long tile_begin,
+                                                                          long tile_end, long rows, long n, const uint16_t *x,
+                                                                          long x_stride, long t, const int NT, float *out, long os) {
+    long np = (n + 1) / 2, tb = np * 64;
+    for (long i = tile_begin; i < tile_end; i++) {
+        __m512 A[4][4];
+        for (int u = 0; u < NT; u++)
+            for (int j = 0; j < 4; j++) A[u][j] = _mm512_setzero_ps();
+        for (long m = 0; m < count; m++) {
+            const uint8_t *tile = mats[m] + i * tb;
+            const uint16_t *xs[4];
+            for (int u = 0; u < NT; u++) xs[u] = x + (t + u) * x_stride + m * n;
+            long k = 0;
+            for (; k + 4 <= n / 2; k += 4) {
+                for (int j = 0; j < 4; j++) {
+                    __m512bh w = (__m512bh)_mm512_loadu_si512(tile + 64 * (k + j));
+                    for (int u = 0; u < NT; u++) {
+                        uint32_t p;
+                        memcpy(&p, xs[u] + 2 * (k + j), 4);
+                        /* the broadcast pair as the instruction's memory operand (a x b is symmetric per pair) */
+                        A[u][j] = _mm512_dpbf16_ps(A[u][j], w, (__m512bh)_mm512_set1_epi32((int)p));
+                    }
+                }
+            }
+            for (; k < np; k++) {
+                __m512bh w = (__m512bh)_mm512_loadu_si512(tile + 64 * k);
+                for (int u = 0; u < NT; u++)
+                    A[u][k & 3] = _mm512_dpbf16_ps(A[u][k & 3], w, (__m512bh)_mm512_set1_epi32((int)pair_at(xs[u], k, n)));
             }
         }
-    }
-    return reduce_v(a0, a1, a2, a3);
-}
-
-#define DP4(T, K, OFF)                                                                                                     \
-    T##K = _mm256_dpbf16_ps(T##K, load16(x##T + c * 16 + OFF, 16), w##K)
-
-/* Four tokens: each full chunk's weights loaded once; sixteen accumulators in registers (AVX-512 has 32). */
-static ATTR_BF16 void dot_hw4(const uint16_t *const *rows, long count, long n, const uint16_t *x, long x_stride, float *out,
-                              long out_stride) {
-    __m256 p0 = _mm256_setzero_ps(), p1 = p0, p2 = p0, p3 = p0, q0 = p0, q1 = p0, q2 = p0, q3 = p0;
-    __m256 r0 = p0, r1 = p0, r2 = p0, r3 = p0, s0 = p0, s1 = p0, s2 = p0, s3 = p0;
-    long full = n / 16;
-    for (long r = 0; r < count; r++) {
-        const uint16_t *w = rows[r];
-        const uint16_t *xp = x + r * n, *xq = x + x_stride + r * n, *xr = x + 2 * x_stride + r * n, *xs = x + 3 * x_stride + r * n;
-        long c = 0;
-        for (; c + 4 <= full; c += 4) {
-            __m256bh w0 = load16(w + c * 16, 16), w1 = load16(w + c * 16 + 16, 16);
-            __m256bh w2 = load16(w + c * 16 + 32, 16), w3 = load16(w + c * 16 + 48, 16);
-            DP4(p, 0, 0); DP4(p, 1, 16); DP4(p, 2, 32); DP4(p, 3, 48);
-            DP4(q, 0, 0); DP4(q, 1, 16); DP4(q, 2, 32); DP4(q, 3, 48);
-            DP4(r, 0, 0); DP4(r, 1, 16); DP4(r, 2, 32); DP4(r, 3, 48);
-            DP4(s, 0, 0); DP4(s, 1, 16); DP4(s, 2, 32); DP4(s, 3, 48);
-        }
-        for (; c * 16 < n; c++) {
-            long len = n - c * 16 < 16 ? n - c * 16 : 16;
-            __m256bh wv = load16(w + c * 16, len);
-            __m256bh vp = load16(xp + c * 16, len), vq = load16(xq + c * 16, len), vr = load16(xr + c * 16, len), vs = load16(xs + c * 16, len);
-            switch (c & 3) {
-            case 0: p0 = _mm256_dpbf16_ps(p0, vp, wv); q0 = _mm256_dpbf16_ps(q0, vq, wv); r0 = _mm256_dpbf16_ps(r0, vr, wv); s0 = _mm256_dpbf16_ps(s0, vs, wv); break;
-            case 1: p1 = _mm256_dpbf16_ps(p1, vp, wv); q1 = _mm256_dpbf16_ps(q1, vq, wv); r1 = _mm256_dpbf16_ps(r1, vr, wv); s1 = _mm256_dpbf16_ps(s1, vs, wv); break;
-            case 2: p2 = _mm256_dpbf16_ps(p2, vp, wv); q2 = _mm256_dpbf16_ps(q2, vq, wv); r2 = _mm256_dpbf16_ps(r2, vr, wv); s2 = _mm256_dpbf16_ps(s2, vs, wv); break;
-            default: p3 = _mm256_dpbf16_ps(p3, vp, wv); q3 = _mm256_dpbf16_ps(q3, vq, wv); r3 = _mm256_dpbf16_ps(r3, vr, wv); s3 = _mm256_dpbf16_ps(s3, vs, wv);
-            }
+        long r0 = i * 16, valid = rows - r0 < 16 ? rows - r0 : 16;
+        for (int u = 0; u < NT; u++) {
+            __m512 s = _mm512_add_ps(_mm512_add_ps(A[u][0], A[u][1]), _mm512_add_ps(A[u][2], A[u][3]));
+            float *o = out + r0 + (t + u) * os;
+            if (valid == 16) _mm512_storeu_ps(o, s);
+            else _mm512_mask_storeu_ps(o, (__mmask16)((1u << valid) - 1), s);
         }
     }
-    out[0] = reduce_v(p0, p1, p2, p3);
-    out[out_stride] = reduce_v(q0, q1, q2, q3);
-    out[2 * out_stride] = reduce_v(r0, r1, r2, r3);
-    out[3 * out_stride] = reduce_v(s0, s1, s2, s3);
 }
 
-static ATTR_BF16 void dot_hw(const uint16_t *const *rows, long count, long n, const uint16_t *x, long x_stride, long tokens, float *out,
-                             long out_stride) {
-    if (tokens == 4) {
-        dot_hw4(rows, count, n, x, x_stride, out, out_stride);
-        return;
-    }
-    for (long t = 0; t < tokens; t++) out[t * out_stride] = dot_hw1(rows, count, n, x + t * x_stride);
+static ATTR_BF16 void tiles_hw(const uint8_t *const *mats, long count, long tile_begin, long tile_end, long rows, long n, const uint16_t *x,
+                               long x_stride, long tokens, float *out, long os) {
+    long t = 0;
+    for (; t + 4 <= tokens; t += 4) tiles_hw_pass(mats, count, tile_begin, tile_end, rows, n, x, x_stride, t, 4, out, os);
+    for (; t < tokens; t++) tiles_hw_pass(mats, count, tile_begin, tile_end, rows, n, x, x_stride, t, 1, out, os);
 }
 #endif
 
@@ -199,13 +171,14 @@ int bffn_bf16dot_use_hardware(int on) {
     return h;
 }
 
-void bffn_dot_bf16(const uint16_t *const *rows, long count, long n, const uint16_t *x, long x_stride, long tokens, float *out,
-                   long out_stride) {
+void bffn_bf16_tiles_product(const uint8_t *const *mats, long count, long tile_begin, long tile_end, long rows, long n,
+                             const uint16_t *x, long x_stride, long tokens, float *out, long out_stride) {
+    if (tile_end <= tile_begin || count <= 0 || tokens <= 0) return;
 #if defined(__x86_64__)
     if (bffn_bf16dot_hardware()) {
-        dot_hw(rows, count, n, x, x_stride, tokens, out, out_stride);
+        tiles_hw(mats, count, tile_begin, tile_end, rows, n, x, x_stride, tokens, out, out_stride);
         return;
     }
 #endif
-    dot_portable(rows, count, n, x, x_stride, tokens, out, out_stride);
+    tiles_portable(mats, count, tile_begin, tile_end, rows, n, x, x_stride, tokens, out, out_stride);
 }

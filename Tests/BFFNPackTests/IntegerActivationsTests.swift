@@ -73,12 +73,12 @@ struct IntegerActivationsTests {
         let (folder, _) = try tinyModel(dir, dtype: .bf16)
         _ = try PackWriter.convert(source: folder, to: dir.file("q.bfpk"), options: o)
         let weights = try ModelWeights(pack: PackFile(path: dir.file("q.bfpk")))
-        weak var arena: IntegerTileArena?
+        weak var arena: TileArena?
         do {
-            let tiled = weights.withIntegerTiles(experts: true, threads: 2)
-            arena = tiled.keepAlive.compactMap { $0 as? IntegerTileArena }.first
+            let tiled = weights.withTiles(for: .int8, experts: true, threads: 2)
+            arena = tiled.keepAlive.compactMap { $0 as? TileArena }.first
             #expect(arena != nil)
-            #expect(tiled.layers.allSatisfy { $0.experts?.up.allSatisfy { $0.integerTiles != nil } ?? true })
+            #expect(tiled.layers.allSatisfy { $0.experts?.up.allSatisfy { $0.tiles != nil } ?? true })
         }
         #expect(arena == nil, "the tiles' arena outlived the weights")
     }
@@ -114,7 +114,7 @@ struct IntegerActivationsTests {
 final class MappedExperts: ExpertProvider {
     func matrices(layer: Int, slots: [Int], mapped: ExpertWeights) throws -> (up: [WeightMatrix], down: [WeightMatrix]) {
         let up = slots.map { mapped.up[$0] }, down = slots.map { mapped.down[$0] }
-        precondition((up + down).allSatisfy { $0.integerTiles == nil }, "the engine repacks only experts it reads itself")
+        precondition((up + down).allSatisfy { $0.tiles == nil }, "the engine repacks only experts it reads itself")
         return (up, down)
     }
 }

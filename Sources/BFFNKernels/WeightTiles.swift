@@ -1,3 +1,4 @@
+import CBlockFFNBF16Dot
 import CBlockFFNIntDot
 #if canImport(Glibc)
 import Glibc
@@ -5,7 +6,7 @@ import Glibc
 
 /// One 64-byte-aligned allocation that holds the tiles of many matrices (a whole model's, so that its read
 /// bandwidth can be measured over the very memory the products stream).
-public final class IntegerTileArena: @unchecked Sendable {
+public final class TileArena: @unchecked Sendable {
     /// The arena's memory.
     public let bytes: UnsafeMutableRawBufferPointer
 
@@ -32,49 +33,67 @@ public final class IntegerTileArena: @unchecked Sendable {
     deinit { bytes.deallocate() }
 }
 
-/// A q8 / q4 matrix repacked into tiles of 16 rows for the integer products (formats/numerics.md, "int8"): per
-/// tile and weight group, the 16 rows' scales (and offsets), then their codes four elements at a time, so that one
-/// lane of an integer vector holds one row. Built once (at engine set-up for mapped weights, per call for blocks
-/// an expert provider reads), in memory of its own or in an `IntegerTileArena`, 64-byte aligned; a tile's rows
-/// past the matrix's last are zero.
-public final class IntegerTiles: @unchecked Sendable {
-    /// The storage type of the rows (q8 or q4).
+/// A matrix repacked into tiles of 16 rows for the products of formats/numerics.md, one vector lane a row: q8 / q4
+/// rows for the int8 products (per tile and weight group, the 16 rows' scales (and offsets), then their codes four
+/// elements at a time) and bf16 rows for the bf16 products (pairs of elements, 64 bytes a pair of 16 rows). Built
+/// once (at engine set-up for mapped weights, per call for blocks an expert provider reads), in memory of its own
+/// or in a `TileArena`, 64-byte aligned; a tile's rows past the matrix's last are zero.
+public final class WeightTiles: @unchecked Sendable {
+    /// The storage type of the rows (q8, q4 or bf16).
     public let type: StorageType
     /// Rows and columns of the matrix.
     public let rows: Int, cols: Int
     /// Bytes of one tile (a multiple of 64) and the number of tiles (rows / 16, rounded up).
     public let tileBytes: Int, tileCount: Int
-    /// The C kind of the rows and their weight group.
+    /// The C kind of q8 / q4 rows and their weight group (unused for bf16).
     let kind: Int32, group: Int
     let storage: UnsafeMutableRawPointer
     /// The arena the tiles live in (nil: `storage` is this object's own allocation).
-    let arena: IntegerTileArena?
+    let arena: TileArena?
 
     /// Rows per tile.
     public static let rowsPerTile = Int(BFFN_TILE_ROWS)
 
-    /// Bytes the tiles of `w` (q8 or q4 rows) take.
-    public static func byteCount(of w: WeightMatrix) -> Int {
-        let group = w.type.group(cols: w.cols)!
-        return bffn_tile_bytes(IntegerDot.kind(w.type), w.cols, group) * ((w.rows + rowsPerTile - 1) / rowsPerTile)
+    /// Whether `precision`'s products read rows of `type` from tiles (int8: q8 and q4; bf16: bf16).
+    public static func applies(_ precision: ActivationPrecision, to type: StorageType) -> Bool {
+        switch precision {
+        case .int8: return IntegerDot.applies(to: type)
+        case .bf16: return type == .bf16
+        case .float: return false
+        }
     }
 
-    /// Repacks `w` (q8 or q4 rows; a precondition) into memory of its own, or into `arena` at `offset` (a multiple
-    /// of 64 with `byteCount(of: w)` bytes free there).
-    public init(_ w: WeightMatrix, arena: IntegerTileArena? = nil, offset: Int = 0) {
-        precondition(IntegerDot.applies(to: w.type), "integer tiles are for q8 and q4 rows")
+    /// Bytes the tiles of `w` (q8, q4 or bf16 rows) take.
+    public static func byteCount(of w: WeightMatrix) -> Int {
+        tileBytes(w) * ((w.rows + rowsPerTile - 1) / rowsPerTile)
+    }
+
+    static func tileBytes(_ w: WeightMatrix) -> Int {
+        w.type == .bf16 ? bffn_bf16_tile_bytes(w.cols) : bffn_tile_bytes(IntegerDot.kind(w.type), w.cols, w.type.group(cols: w.cols)!)
+    }
+
+    /// Repacks `w` (q8, q4 or bf16 rows; a precondition) into memory of its own, or into `arena` at `offset` (a
+    /// multiple of 64 with `byteCount(of: w)` bytes free there).
+    public init(_ w: WeightMatrix, arena: TileArena? = nil, offset: Int = 0) {
+        precondition(IntegerDot.applies(to: w.type) || w.type == .bf16, "tiles are for q8, q4 and bf16 rows")
         precondition(arena.map { offset % 64 == 0 && offset + Self.byteCount(of: w) <= $0.bytes.count } ?? true, "tiles outside the arena")
         self.arena = arena
         type = w.type
         rows = w.rows
         cols = w.cols
-        kind = IntegerDot.kind(w.type)
-        group = w.type.group(cols: w.cols)!
-        tileBytes = bffn_tile_bytes(kind, cols, group)
+        tileBytes = Self.tileBytes(w)
         tileCount = (rows + Self.rowsPerTile - 1) / Self.rowsPerTile
         storage = arena.map { $0.bytes.baseAddress! + offset } ?? .allocate(byteCount: max(tileBytes * tileCount, 64), alignment: 64)
-        bffn_tiles_pack(kind, w.base.assumingMemoryBound(to: UInt8.self), w.rowStrideBytes, rows, cols, group,
-                        storage.assumingMemoryBound(to: UInt8.self))
+        let dst = storage.assumingMemoryBound(to: UInt8.self), src = w.base.assumingMemoryBound(to: UInt8.self)
+        if w.type == .bf16 {
+            kind = -1
+            group = w.cols
+            bffn_bf16_tiles_pack(src, w.rowStrideBytes, rows, cols, dst)
+        } else {
+            kind = IntegerDot.kind(w.type)
+            group = w.type.group(cols: w.cols)!
+            bffn_tiles_pack(kind, src, w.rowStrideBytes, rows, cols, group, dst)
+        }
     }
 
     /// Bytes the tiles occupy.
