@@ -83,6 +83,26 @@ struct IntegerActivationsTests {
         #expect(arena == nil, "the tiles' arena outlived the weights")
     }
 
+    /// One engine switched between precisions computes what a fresh engine of each computes (its repacked weights
+    /// are made per precision and dropped when the precision changes).
+    @Test func switchingPrecisionMatchesFreshEngines() throws {
+        let dir = TemporaryDirectory()
+        var o = ConvertOptions()
+        o.quant = .q8(group: nil)
+        o.attachments = []
+        let (folder, prompt) = try tinyModel(dir, dtype: .bf16)
+        let pack = dir.file("q.bfpk")
+        _ = try PackWriter.convert(source: folder, to: pack, options: o)
+        let e = try Self.engine(pack, .int8)
+        for precision in [ActivationPrecision.int8, .float, .int8, .bf16, .float] {
+            e.options.activations = precision
+            e.reset()
+            let got = try e.forward(prompt).logits
+            let fresh = try Self.engine(pack, precision).forward(prompt).logits
+            #expect(got.map(\.bitPattern) == fresh.map(\.bitPattern), "\(precision)")
+        }
+    }
+
     /// Every reference fixture as a q8 pack: int8 activations stay within the q8 class's KL limit of the float path.
     @Test(arguments: Fixtures.allModels)
     func everyFixtureStaysClose(_ folder: String) throws {
@@ -138,6 +158,10 @@ struct BF16ActivationsTests {
             while i < prompt.count { got += try e.forward(Array(prompt[i..<min(prompt.count, i + chunk)])).logits; i += chunk }
             #expect(got.map(\.bitPattern) == dense.map(\.bitPattern), "chunks of \(chunk), \(threads) threads")
         }
+        // Experts from a provider are repacked per call (the others once): the same bits.
+        let provided = try engine(.bf16)
+        provided.expertProvider = MappedExperts()
+        #expect(try provided.forward(prompt).logits.map(\.bitPattern) == dense.map(\.bitPattern), "experts from a provider")
         let float = try engine(.float).forward(prompt).logits
         #expect(float != dense)
         let kld = IntegerActivationsTests.meanKLD(float, dense, vocab: 8000)
