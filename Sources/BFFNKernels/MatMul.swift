@@ -21,10 +21,17 @@ public enum MatMul {
         let outStride: Int
     }
 
-    /// Parts per thread of a one-token product: claimed one after another, so a thread that starts late or reads
-    /// a slower part of memory does not leave the others waiting (the caller's wait for the last part fell from
-    /// 10-12 % to 4-6 % of decode samples on the 2-vCPU machine).
-    static let onePartsPerThread = 4
+    /// Parts per thread of a one-token product on `threads` threads: claimed one after another, so a thread that
+    /// starts late or reads a slower part of memory does not leave the others waiting (on the 2-vCPU machine the
+    /// caller's wait for the last part fell from 10-12 % to 4-6 % of decode samples with 4). Past 4 threads 2: every
+    /// claim is an atomic on one cache line, and on the 16-core Xeon q4 / q8 decode on 16 threads ran at 321-339 /
+    /// 296-303 tok/s with 2 parts a thread against 263-271 / 244-250 with 4 (two rounds). BFFN_ONE_PARTS overrides,
+    /// for tuning.
+    static func onePartsPerThread(_ threads: Int) -> Int { onePartsOverride ?? (threads <= 4 ? 4 : 2) }
+    static let onePartsOverride: Int? = {
+        if let v = getenv("BFFN_ONE_PARTS"), let n = Int(String(cString: v)), n > 0 { return n }
+        return nil
+    }()
     /// Rows per work block (BFFN_ROWS overrides, for tuning).
     static let rowsPerBlock: Int = {
         if let v = getenv("BFFN_ROWS"), let n = Int(String(cString: v)) { return n }
@@ -32,13 +39,13 @@ public enum MatMul {
     }()
 
     /// How a product of `rows` x `cols` over `tokens` is split: blocks of `rowsPerBlock` rows, and parts of
-    /// whole blocks. Four parts per thread for a single token (each streams its rows); several tokens: up to 8
+    /// whole blocks. Four parts per thread for a single token (two past 4 threads; each streams its rows); several tokens: up to 8
     /// parts per thread, taken dynamically by the pool, so a slower thread does not hold the call up. Small
     /// products and threads == 1 stay one part (callers inside a pool job run with one thread).
     static func split(rows: Int, cols: Int, tokens: Int, threads: Int) -> (blocks: Int, parts: Int) {
         let blocks = (rows + rowsPerBlock - 1) / rowsPerBlock
         let work = rows * cols * max(tokens, 1)
-        return (blocks, work < 1 << 16 || threads <= 1 ? 1 : max(1, min(tokens > 1 ? threads * 8 : threads * onePartsPerThread, blocks)))
+        return (blocks, work < 1 << 16 || threads <= 1 ? 1 : max(1, min(tokens > 1 ? threads * 8 : threads * onePartsPerThread(threads), blocks)))
     }
 
     /// Runs the product. `x` holds T rows of `w.cols` floats (`xStride` apart); `out` receives T rows of
