@@ -13,7 +13,7 @@ extension Engine {
         let threads = options.threads
         let (cosT, sinT) = rope
         var q = [Float](repeating: 0, count: T * nh * keyDim)
-        var newK = [Float](repeating: 0, count: T * kvHeads * keyDim)
+        var newK = [Float](repeating: 0, count: T * keyWidth)
         var newV = [Float](repeating: 0, count: T * kvHeads * valueDim)
         switch lw.attention {
         case .mla(let mla):
@@ -34,21 +34,24 @@ extension Engine {
             // The shared rotary key k_pe sits after the latent in c; each head's rotary part after its nope part.
             applyRope(&c, T, cosT, sinT) { t in [t * kvA.rows + kvLora] }
             applyRope(&q, T, cosT, sinT) { t in (0..<self.nh).map { (t * self.nh + $0) * self.keyDim + self.nopeDim } }
-            // Expand each head's key (its nope part, then the shared rotary key) and value.
-            let kvWidth = nopeDim + valueDim
+            // Each head's key (its nope part, then the shared rotary key: with `sharedRopeKey` the rotary part once a
+            // slot, after every head's own part) and value.
+            let kvWidth = nopeDim + valueDim, shared = sharedRopeKey, keyWidth = self.keyWidth
             kv.withUnsafeBufferPointer { kvp in
                 c.withUnsafeBufferPointer { cp in
                     newK.withUnsafeMutableBufferPointer { kp in
                         newV.withUnsafeMutableBufferPointer { vp in
                             for t in 0..<T {
                                 let rotary = cp.baseAddress! + t * kvA.rows + kvLora
+                                let slot = kp.baseAddress! + t * keyWidth
                                 for hd in 0..<nh {
                                     let src = kvp.baseAddress! + t * kvB.rows + hd * kvWidth
-                                    let key = kp.baseAddress! + (t * nh + hd) * keyDim
+                                    let key = shared ? slot + hd * nopeDim : slot + hd * keyDim
                                     key.update(from: src, count: nopeDim)
-                                    (key + nopeDim).update(from: rotary, count: ropeDim)
+                                    if !shared { (key + nopeDim).update(from: rotary, count: ropeDim) }
                                     (vp.baseAddress! + (t * nh + hd) * valueDim).update(from: src + nopeDim, count: valueDim)
                                 }
+                                if shared { (slot + nh * nopeDim).update(from: rotary, count: ropeDim) }
                             }
                         }
                     }
@@ -72,7 +75,8 @@ extension Engine {
                 q.withUnsafeBufferPointer { Q in
                     o.withUnsafeMutableBufferPointer { O in
                         let job = AttentionJob(q: Q.baseAddress!, keys: K.baseAddress!, values: Vv.baseAddress!, out: O.baseAddress!,
-                                               heads: nh, kvHeads: kvHeads, keyDim: keyDim, valueDim: valueDim, scale: attentionScale)
+                                               heads: nh, kvHeads: kvHeads, keyDim: keyDim, valueDim: valueDim, scale: attentionScale,
+                                               keyWidth: keyWidth, sharedNope: sharedRopeKey ? nopeDim : 0)
                         let pairs = visible.reduce(0) { $0 + $1.count } * nh * (keyDim + valueDim)
                         let parts = threads > 1 && T > 1 && pairs >= 1 << 16 ? min(T, threads * 4) : 1
                         // One token (decode): its heads are split over the pool instead, so the attention over
@@ -105,6 +109,9 @@ struct AttentionJob {
     let out: UnsafeMutablePointer<Float>
     let heads: Int, kvHeads: Int, keyDim: Int, valueDim: Int
     let scale: Float
+    /// Floats of one slot's keys, and (non-zero) the own part of each head's key when the rotary part is stored once
+    /// a slot after every head's own part (MLA).
+    let keyWidth: Int, sharedNope: Int
 
     /// Softmax attention of token `t` (the heads `heads`) over `slots`, in slot order; `scores` holds at least
     /// `slots.count` floats of scratch. Writes those heads' `valueDim` outputs each (which must be zero).
@@ -116,7 +123,9 @@ struct AttentionJob {
             var maxS = -Float.infinity
             for i in 0..<n {
                 let j = slots[i]
-                let s = Dot.dot(qp, keys + (j * kvHeads + g) * keyDim, keyDim) * scale
+                let slot = keys + j * keyWidth
+                let s = (sharedNope > 0 ? Dot.dot(qp, slot + g * sharedNope, sharedNope, slot + kvHeads * sharedNope, keyDim - sharedNope)
+                                        : Dot.dot(qp, slot + g * keyDim, keyDim)) * scale
                 scores[i] = s
                 if s > maxS { maxS = s }
             }

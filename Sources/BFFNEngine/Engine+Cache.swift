@@ -8,7 +8,7 @@ extension Engine {
     public func truncate(to n: Int) {
         precondition(n >= 0 && n <= length, "truncate(to:) beyond the cache")
         for l in 0..<L {
-            keys[l].removeSubrange((n * kvHeads * keyDim)...)
+            keys[l].removeSubrange((n * keyWidth)...)
             values[l].removeSubrange((n * kvHeads * valueDim)...)
         }
         slotParent.removeSubrange(n...)
@@ -33,7 +33,7 @@ extension Engine {
             }
             previous = s
         }
-        let kw = kvHeads * keyDim, vw = kvHeads * valueDim
+        let kw = keyWidth, vw = kvHeads * valueDim
         for l in 0..<L {
             for (k, s) in path.enumerated() where s != start + k {
                 for j in 0..<kw { keys[l][(start + k) * kw + j] = keys[l][s * kw + j] }

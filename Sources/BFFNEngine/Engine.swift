@@ -41,6 +41,11 @@ public final class Engine {
 
     let H: Int, L: Int, V: Int, nh: Int
     let kvHeads: Int, keyDim: Int, valueDim: Int, ropeDim: Int, nopeDim: Int
+    /// MLA keys cached as every head's own part, then the rotary part all heads share (once a slot, not once a
+    /// head: 28 % fewer key bytes read per step on the published shapes); needs the own part a multiple of 32.
+    let sharedRopeKey: Bool
+    /// Floats of one slot's keys in `keys[l]`.
+    let keyWidth: Int
     let eps: Float, residualScale: Float, embedScale: Float, headScale: Float, attentionScale: Float
     let ropeTheta: Float
     let ropeScaling: ModelConfig.RopeScaling?
@@ -89,6 +94,8 @@ public final class Engine {
         ropeTheta = Float(c.ropeTheta ?? 10000)
         ropeScaling = c.ropeScaling
         maxPositions = c.maxPositionEmbeddings ?? 4096
+        sharedRopeKey = a.attention == .mla && nopeDim % 32 == 0 && nopeDim > 0
+        keyWidth = sharedRopeKey ? kvHeads * nopeDim + ropeDim : kvHeads * keyDim
         keys = Array(repeating: [], count: L)
         values = Array(repeating: [], count: L)
     }

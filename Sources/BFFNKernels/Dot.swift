@@ -205,6 +205,19 @@ public enum Dot {
         return acc.result(x, w, n, loader)
     }
 
+    /// x · (a ++ b) for float32 vectors a (`na` elements, a multiple of 32) and b (`nb` elements), without
+    /// building the concatenation: bit-identical to `dot(x, a ++ b, na + nb)` (the accumulators carry across the
+    /// pieces, and b's tail is taken exactly as the concatenation's). MLA attention scores read a head's key as its
+    /// own part and the rotary part all heads share.
+    @inlinable
+    public static func dot(_ x: UnsafePointer<Float>, _ a: UnsafePointer<Float>, _ na: Int, _ b: UnsafePointer<Float>, _ nb: Int) -> Float {
+        precondition(na % 32 == 0, "the first piece of a split dot product is a multiple of 32 elements")
+        var acc = DotAccumulators()
+        acc.add(UnsafeRawPointer(x), UnsafeRawPointer(a), from: 0, to: na, F32Loader())
+        acc.add(UnsafeRawPointer(x + na), UnsafeRawPointer(b), from: 0, to: nb / 32 * 32, F32Loader())
+        return acc.result(x + na, UnsafeRawPointer(b), nb, F32Loader())
+    }
+
     /// The dot product of x with the concatenation of `segments` (each `segmentLength` elements, a multiple of
     /// 32), without building the concatenation: the four accumulators carry across segments, so the result is
     /// bit-identical to `dot` over the concatenated row. Used for the down projection over a chunk's union of
