@@ -104,3 +104,21 @@ public final class WeightTiles: @unchecked Sendable {
 
     deinit { if arena == nil { storage.deallocate() } }
 }
+
+/// The tiled matrices of one product (one matrix, the experts of an up projection, or a down projection's union in
+/// order) with the C list of their first bytes, made once per product rather than once per thread's part.
+final class TiledMatrices {
+    let mats: [WeightTiles]
+    let bases: UnsafeMutablePointer<UnsafePointer<UInt8>?>
+
+    /// The tiles of `matrices`: each one's own (`WeightMatrix.withTiles()`), else repacked now for this product.
+    convenience init(_ matrices: [WeightMatrix]) { self.init(matrices.map { $0.tiles ?? WeightTiles($0) }) }
+
+    init(_ mats: [WeightTiles]) {
+        self.mats = mats
+        bases = .allocate(capacity: max(mats.count, 1))
+        for (i, m) in mats.enumerated() { bases[i] = m.base }
+    }
+
+    deinit { bases.deallocate() }
+}

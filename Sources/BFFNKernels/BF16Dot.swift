@@ -1,0 +1,47 @@
+import CBlockFFNBF16Dot
+
+/// bf16 products of bf16-rounded activations with bf16 rows repacked into tiles (formats/numerics.md, "bf16").
+public enum BF16Dot {
+    /// "avx512-bf16" when the products use the instruction, else "emulated".
+    public static var instructionSet: String { bffn_bf16dot_hardware() != 0 ? "avx512-bf16" : "emulated" }
+
+    /// Uses the instruction (`hardware`, where the CPU has it) or the emulation; returns whether the instruction
+    /// is in use (tests compare the two).
+    @discardableResult
+    public static func useHardware(_ hardware: Bool) -> Bool { bffn_bf16dot_use_hardware(hardware ? 1 : 0) != 0 }
+
+    /// `tokens` rows of `width` floats (`stride` apart) rounded to bf16, `width` apart.
+    static func round(_ x: UnsafePointer<Float>, tokens: Int, stride: Int, width: Int) -> UnsafeMutablePointer<UInt16> {
+        let out = UnsafeMutablePointer<UInt16>.allocate(capacity: max(tokens * width, 1))
+        for t in 0..<tokens { bffn_round_bf16(x + t * stride, width, out + t * width) }
+        return out
+    }
+
+    /// Tiles `range` of the matrices `matrices` of `list` (bf16, each of the same shape; matrix m against segment m
+    /// of each token's rounded activations, rows `xStride` apart), summed over the matrices in order:
+    /// out[r + t * outStride] for the tiles' rows.
+    static func product(_ list: TiledMatrices, matrices: Range<Int>, tiles range: Range<Int>, x: UnsafePointer<UInt16>, xStride: Int,
+                        tokens: Int, out: UnsafeMutablePointer<Float>, outStride: Int) {
+        guard !range.isEmpty, !matrices.isEmpty else { return }
+        let first = list.mats[matrices.lowerBound]
+        bffn_bf16_tiles_product(list.bases + matrices.lowerBound, matrices.count, range.lowerBound, range.upperBound, first.rows, first.cols,
+                                x, xStride, tokens, out, outStride)
+    }
+
+    /// x · row for float activations (rounded here) and a bf16 row, for tests: the same bits as the matrix products.
+    public static func dot(_ x: [Float], row: UnsafePointer<UInt16>) -> Float { dot(x, rows: [row]) }
+
+    /// Float activations (rounded here, one segment per row) times the concatenation of bf16 rows (each
+    /// `x.count / rows.count` elements): one output of a down projection over a union, as the products compute it.
+    public static func dot(_ x: [Float], rows: [UnsafePointer<UInt16>]) -> Float {
+        let n = x.count / max(rows.count, 1)
+        let list = TiledMatrices(rows.map { WeightTiles(WeightMatrix(base: $0, type: .bf16, rows: 1, cols: n)) })
+        return x.withUnsafeBufferPointer { xp in
+            let xb = round(xp.baseAddress!, tokens: 1, stride: x.count, width: x.count)
+            defer { xb.deallocate() }
+            var out: Float = 0
+            product(list, matrices: 0..<rows.count, tiles: 0..<1, x: xb, xStride: x.count, tokens: 1, out: &out, outStride: 1)
+            return withExtendedLifetime(list) { out }
+        }
+    }
+}

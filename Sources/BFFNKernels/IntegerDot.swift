@@ -1,0 +1,67 @@
+import CBlockFFNIntDot
+
+/// Integer products of quantized activations with q8 / q4 rows repacked into tiles (formats/numerics.md); every
+/// instruction set gives the same bits.
+public enum IntegerDot {
+    /// The instruction set in use: "portable", "avx2", "avx512-vnni" or "avx-vnni".
+    public static var instructionSet: String { String(cString: bffn_intdot_level_name(bffn_intdot_level())) }
+
+    /// Switches to `name` ("portable", "avx2", "avx512-vnni", "avx-vnni") when this CPU has it, else to the best it
+    /// has; returns the one in use (tests compare them).
+    @discardableResult
+    public static func use(_ name: String) -> String {
+        let level = ["portable": 0, "avx2": 1, "avx512-vnni": 2, "avx-vnni": 3][name] ?? 0
+        return String(cString: bffn_intdot_level_name(bffn_intdot_use_level(Int32(level))))
+    }
+
+    /// The best instruction set of this CPU.
+    public static func useBest() { bffn_intdot_use_level(9) }
+
+    /// Whether rows of `type` take integer products (q8 and q4).
+    public static func applies(to type: StorageType) -> Bool {
+        switch type {
+        case .q8, .q4: return true
+        case .f32, .f16, .bf16: return false
+        }
+    }
+
+    /// The C kind of q8 / q4 rows.
+    static func kind(_ type: StorageType) -> Int32 {
+        switch type {
+        case .q8: return Int32(BFFN_INTDOT_Q8)
+        case .q4(_, let asymmetric): return Int32(asymmetric ? BFFN_INTDOT_Q4_ASYMMETRIC : BFFN_INTDOT_Q4_SYMMETRIC)
+        default: preconditionFailure("integer products are for q8 and q4 rows")
+        }
+    }
+
+    /// Tiles `range` of the matrices `matrices` of `list` (each of the same shape, matrix m against segment m of
+    /// `q`), summed over the matrices in order: out[r + t * outStride] for the tiles' rows.
+    static func product(_ list: TiledMatrices, matrices: Range<Int>, tiles range: Range<Int>, _ q: QuantizedActivations,
+                        out: UnsafeMutablePointer<Float>, outStride: Int) {
+        guard !range.isEmpty, !matrices.isEmpty else { return }
+        let first = list.mats[matrices.lowerBound]
+        var view = q.view
+        bffn_tiles_product(first.kind, list.bases + matrices.lowerBound, matrices.count, range.lowerBound, range.upperBound, first.rows,
+                           first.cols, first.group, &view, out, outStride)
+    }
+
+    /// x · row for `n` float activations (quantized here) and one stored q8 / q4 row, for tests and references:
+    /// the same bits as the matrix products give.
+    public static func dot(_ x: [Float], row: UnsafeRawPointer, type: StorageType) -> Float {
+        dot(x, rows: [row], type: type)
+    }
+
+    /// The product of float activations (quantized here, one segment per row) with the concatenation of stored
+    /// q8 / q4 rows (each `x.count / rows.count` elements): one output of a down projection over a union, as the
+    /// matrix products compute it.
+    public static func dot(_ x: [Float], rows: [UnsafeRawPointer], type: StorageType) -> Float {
+        let n = x.count / max(rows.count, 1)
+        let list = TiledMatrices(rows.map { WeightTiles(WeightMatrix(base: $0, type: type, rows: 1, cols: n)) })
+        return x.withUnsafeBufferPointer { xp in
+            let q = QuantizedActivations(xp.baseAddress!, tokens: 1, stride: x.count, width: x.count, segment: n, type: type)
+            var out: Float = 0
+            product(list, matrices: 0..<rows.count, tiles: 0..<1, q, out: &out, outStride: 1)
+            return withExtendedLifetime((q, list)) { out }
+        }
+    }
+}
