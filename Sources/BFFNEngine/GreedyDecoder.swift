@@ -87,6 +87,7 @@ public enum GreedyDecoder {
         engine.reset()
         let E = engine.weights.architecture.numExperts
         var sampler = TokenSampler(options.sampling)
+        engine.prepare()
         let t0 = monotonicSeconds()
         var ids: [Int] = []
         var stop: StopReason? = options.maxNewTokens == 0 ? .length : nil

@@ -83,6 +83,7 @@ public enum SpeculativeDecoder {
         let savedLimit = featureDrafter?.catchUpLimit
         if let adaptive, featureDrafter != nil { featureDrafter?.catchUpLimit = adaptive.catchUpLimit }
         defer { featureDrafter?.catchUpLimit = savedLimit }
+        target.prepare()
         let t0 = monotonicSeconds()
         let first = try target.forward(prompt, logits: .last)
         let t1 = monotonicSeconds()
