@@ -34,6 +34,9 @@ public struct BenchmarkResult: Sendable {
     public var kvCacheBytes: Int = 0
     /// The resident-memory budget the weights are held to: weight bytes + 10 % + the KV cache, bytes.
     public var memoryLimitBytes: Int { weightBytes + weightBytes / 10 + kvCacheBytes }
+    /// Bytes of the KV cache a decode step read on average (every visible slot's keys and values, all layers):
+    /// memory traffic beside `weightBytesPerToken` that the bandwidth ratio leaves out.
+    public var kvBytesReadPerToken: Double = 0
     /// Prefill GFLOP/s per thread, every token's logits computed (as verification scores a prompt):
     /// 2 × (non-expert parameters + parameters of the experts in the prompt's union) × prompt tokens / seconds
     /// / threads (attention score products not counted).
@@ -148,6 +151,8 @@ public enum Benchmark {
             return (monotonicSeconds() - t1, engine.ffnSeconds, experts / Double(max(decodeTokens, 1)))
         }
         let sparse = try decode(.sparse)
+        // Decode step i (from 0) attends to the prompt and i + 1 tokens: the mean over the steps.
+        let kvRead = Double(engine.kvBytesPerSlot) * (Double(prompt.count) + Double(decodeTokens + 1) / 2)
         let dense = try decode(.dense)
         engine.options.ffnMode = .sparse
         // Verification-sized calls: C tokens after the prompt, rolled back after each call.
@@ -178,7 +183,7 @@ public enum Benchmark {
             denseFFNMillisecondsPerToken: dense.ffn / Double(decodeTokens) * 1000,
             sparseFFNMillisecondsPerToken: sparse.ffn / Double(decodeTokens) * 1000,
             activeExpertFraction: E > 0 ? sparse.experts / Double(E * layers) : 1, peakRSSBytes: peakRSS(),
-            weightBytes: w.weightBytes, kvCacheBytes: engine.kvCacheBytes,
+            weightBytes: w.weightBytes, kvCacheBytes: engine.kvCacheBytes, kvBytesReadPerToken: kvRead,
             prefillGFLOPsPerThread: every.flops / every.seconds / 1e9 / Double(threads),
             promptTokensPerSecond: Double(prompt.count) / lastOnly.seconds,
             promptGFLOPsPerThread: lastOnly.flops / lastOnly.seconds / 1e9 / Double(threads),

@@ -8,6 +8,7 @@ extension BenchmarkResult {
             ("threads", .integer(threads)), ("prefill_tokens", .integer(prefillTokens)), ("decode_tokens", .integer(decodeTokens)),
             ("prefill_tokens_per_second", .double(prefillTokensPerSecond)), ("decode_tokens_per_second", .double(decodeTokensPerSecond)),
             ("weight_bytes_per_token", .double(weightBytesPerToken)), ("effective_gb_per_s", .double(effectiveGBps)),
+            ("kv_bytes_read_per_token", .double(kvBytesReadPerToken)),
             ("read_bandwidth_gb_per_s", .double(readBandwidthGBps)), ("bandwidth_ratio", .double(bandwidthRatio)),
             ("dense_ffn_ms_per_token", .double(denseFFNMillisecondsPerToken)),
             ("sparse_ffn_ms_per_token", .double(sparseFFNMillisecondsPerToken)),

@@ -36,6 +36,9 @@ public final class Engine {
         (keys.reduce(0) { $0 + $1.capacity } + values.reduce(0) { $0 + $1.capacity }) * MemoryLayout<Float>.stride
     }
 
+    /// Bytes of keys and values one cache slot holds over all layers: what attention reads per visible slot.
+    public var kvBytesPerSlot: Int { L * (keyWidth + kvHeads * valueDim) * MemoryLayout<Float>.stride }
+
     /// Zeroes `ffnSeconds`.
     public func resetTimers() { ffnSeconds = 0 }
 

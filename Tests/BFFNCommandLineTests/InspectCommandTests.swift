@@ -150,6 +150,13 @@ struct SynthBenchCommandTests {
         #expect(perToken > 0 && Double(weights) > perToken)
         let fraction = try #require(j["active_expert_fraction"]?.numberValue)
         #expect(fraction > 0 && fraction < 0.5)
+        // KV cache read per decode step: every visible slot's keys and values in every layer (the tiny preset is
+        // MLA with a 16-element own key part, so each head's key is cached whole), averaged over the steps.
+        let config = try JSONValue.parse(String(decoding: Fixtures.bytes(dir.file("m") + "/config.json"), as: UTF8.self))
+        func c(_ k: String) -> Double { config[k]?.numberValue ?? 0 }
+        let slotBytes = c("num_hidden_layers") * c("num_attention_heads") * (c("qk_nope_head_dim") + c("qk_rope_head_dim") + c("v_head_dim")) * 4
+        let prefillTokens = try #require(j["prefill_tokens"]?.numberValue)
+        #expect(c("qk_nope_head_dim") == 16 && j["kv_bytes_read_per_token"]?.numberValue == slotBytes * (prefillTokens + (4 + 1) / 2.0))
         // A model file (not its folder) with --workload prefills that workload's first prompt.
         let workload = dir.file("m") + "/workload.txt"
         let firstLine = try String(decoding: Fixtures.bytes(workload), as: UTF8.self).split(separator: "\n")[0]
