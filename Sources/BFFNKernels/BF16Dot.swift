@@ -10,13 +10,6 @@ public enum BF16Dot {
     @discardableResult
     public static func useHardware(_ hardware: Bool) -> Bool { bffn_bf16dot_use_hardware(hardware ? 1 : 0) != 0 }
 
-    /// `tokens` rows of `width` floats (`stride` apart) rounded to bf16, `width` apart.
-    static func round(_ x: UnsafePointer<Float>, tokens: Int, stride: Int, width: Int) -> UnsafeMutablePointer<UInt16> {
-        let out = UnsafeMutablePointer<UInt16>.allocate(capacity: max(tokens * width, 1))
-        for t in 0..<tokens { bffn_round_bf16(x + t * stride, width, out + t * width) }
-        return out
-    }
-
     /// Tiles `range` of the matrices `matrices` of `list` (bf16, each of the same shape; matrix m against segment m
     /// of each token's rounded activations, rows `xStride` apart), summed over the matrices in order:
     /// out[r + t * outStride] for the tiles' rows.
@@ -34,14 +27,6 @@ public enum BF16Dot {
     /// Float activations (rounded here, one segment per row) times the concatenation of bf16 rows (each
     /// `x.count / rows.count` elements): one output of a down projection over a union, as the products compute it.
     public static func dot(_ x: [Float], rows: [UnsafePointer<UInt16>]) -> Float {
-        let n = x.count / max(rows.count, 1)
-        let list = TiledMatrices(rows.map { WeightTiles(WeightMatrix(base: $0, type: .bf16, rows: 1, cols: n)) })
-        return x.withUnsafeBufferPointer { xp in
-            let xb = round(xp.baseAddress!, tokens: 1, stride: x.count, width: x.count)
-            defer { xb.deallocate() }
-            var out: Float = 0
-            product(list, matrices: 0..<rows.count, tiles: 0..<1, x: xb, xStride: x.count, tokens: 1, out: &out, outStride: 1)
-            return withExtendedLifetime(list) { out }
-        }
+        TileActivations.dot(.bf16, x, rows: rows.map { UnsafeRawPointer($0) }, type: .bf16)
     }
 }

@@ -55,13 +55,6 @@ public enum IntegerDot {
     /// q8 / q4 rows (each `x.count / rows.count` elements): one output of a down projection over a union, as the
     /// matrix products compute it.
     public static func dot(_ x: [Float], rows: [UnsafeRawPointer], type: StorageType) -> Float {
-        let n = x.count / max(rows.count, 1)
-        let list = TiledMatrices(rows.map { WeightTiles(WeightMatrix(base: $0, type: type, rows: 1, cols: n)) })
-        return x.withUnsafeBufferPointer { xp in
-            let q = QuantizedActivations(xp.baseAddress!, tokens: 1, stride: x.count, width: x.count, segment: n, type: type)
-            var out: Float = 0
-            product(list, matrices: 0..<rows.count, tiles: 0..<1, q, out: &out, outStride: 1)
-            return withExtendedLifetime((q, list)) { out }
-        }
+        TileActivations.dot(.int8, x, rows: rows, type: type)
     }
 }

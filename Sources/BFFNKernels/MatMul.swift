@@ -50,16 +50,14 @@ public enum MatMul {
 
     /// Runs the product. `x` holds T rows of `w.cols` floats (`xStride` apart); `out` receives T rows of
     /// `w.rows` floats (`outStride` apart).
-    /// With `activations` `.int8` and q8 / q4 weights, the activations are quantized once per call and every
-    /// output is an integer product (`IntegerDot`, formats/numerics.md), the same bits for any T and thread split.
+    /// With `activations` `.int8` and q8 / q4 weights (or `.bf16` and bf16 weights), the activations are quantized
+    /// (rounded) once per call and every output is a product on the weights' tiles (`IntegerDot`, `BF16Dot`,
+    /// formats/numerics.md), the same bits for any T and thread split.
     public static func run(x: UnsafePointer<Float>, tokens: Int, xStride: Int, w: WeightMatrix,
                            out: UnsafeMutablePointer<Float>, outStride: Int, threads: Int, activations: ActivationPrecision = .float) {
-        if activations == .int8 && IntegerDot.applies(to: w.type) {
-            integer(x: x, tokens: tokens, xStride: xStride, w: w, out: out, outStride: outStride, threads: threads)
-            return
-        }
-        if activations == .bf16 && w.type == .bf16 {
-            bf16(x: x, tokens: tokens, xStride: xStride, w: w, out: out, outStride: outStride, threads: threads)
+        if let a = TileActivations(activations, x, tokens: tokens, stride: xStride, width: w.cols, segment: w.cols, type: w.type,
+                                   threads: threads) {
+            tiled(a, w: w, out: out, outStride: outStride, threads: threads)
             return
         }
         // Several tokens: 64-byte-aligned input rows, so no 32-byte load of the inner loops splits across cache
@@ -90,64 +88,55 @@ public enum MatMul {
     }
 
     /// Several products of the same input: out_i[t, r] = x[t, :] · W_i[r, :] for each (W_i, out_i, outStride_i), the
-    /// same bits as separate `run` calls. With int8 activations and q8 / q4 matrices of one type and width (a
-    /// layer's q, k and v, or MLA's two down-projections), the input is quantized once and all matrices' tiles are
-    /// split over the threads in one pool run.
+    /// same bits as separate `run` calls. When the matrices take products on tiles (int8 activations and q8 / q4
+    /// matrices, or bf16 and bf16) of one type and width (a layer's q, k and v, MLA's two down-projections, a dense
+    /// FFN's gate and up), the input is prepared once and all matrices' tiles are split over the threads in one pool
+    /// run.
     public static func run(x: UnsafePointer<Float>, tokens: Int, xStride: Int,
                            products: [(w: WeightMatrix, out: UnsafeMutablePointer<Float>, outStride: Int)], threads: Int,
                            activations: ActivationPrecision = .float) {
         guard let first = products.first?.w else { return }
-        let shared = activations == .int8 && IntegerDot.applies(to: first.type)
-            && products.allSatisfy { $0.w.type == first.type && $0.w.cols == first.cols }
-        guard shared && products.count > 1 else {
+        guard products.count > 1, products.allSatisfy({ $0.w.type == first.type && $0.w.cols == first.cols }),
+              let a = TileActivations(activations, x, tokens: tokens, stride: xStride, width: first.cols, segment: first.cols,
+                                      type: first.type, threads: threads) else {
             for p in products {
                 run(x: x, tokens: tokens, xStride: xStride, w: p.w, out: p.out, outStride: p.outStride, threads: threads, activations: activations)
             }
             return
         }
-        let q = QuantizedActivations(x, tokens: tokens, stride: xStride, width: first.cols, segment: first.cols, type: first.type,
-                                     threads: threads)
         let list = TiledMatrices(products.map(\.w))
         let counts = list.mats.map(\.tileCount), total = counts.reduce(0, +)
-        var starts: [Int] = []
-        var sum = 0
-        for c in counts {
-            starts.append(sum)
-            sum += c
-        }
         let targets = products.map { ($0.out, $0.outStride) }
         let rows = products.reduce(0) { $0 + $1.w.rows }
         let parts = min(total, split(rows: rows, cols: first.cols, tokens: tokens, threads: threads).parts)
         let run: (Int) -> Void = { p in
-            let lo = total * p / parts, hi = total * (p + 1) / parts
-            for (i, start) in starts.enumerated() where start < hi && start + counts[i] > lo {
-                let range = (max(lo, start) - start)..<(min(hi, start + counts[i]) - start)
-                IntegerDot.product(list, matrices: i..<(i + 1), tiles: range, q, out: targets[i].0, outStride: targets[i].1)
+            forEachTileRange(counts: counts, (total * p / parts)..<(total * (p + 1) / parts)) { i, range in
+                a.product(list, matrices: i..<(i + 1), tiles: range, out: targets[i].0, outStride: targets[i].1)
             }
         }
         if parts <= 1 { run(0) } else { WorkerPool.shared.run(parts: parts, threads: threads, run) }
-        withExtendedLifetime((q, list)) {}
+        withExtendedLifetime((a, list)) {}
     }
 
-    /// The integer product: activations quantized once, then the weights' tiles split over threads, every token of
-    /// a tile processed while it is in cache.
-    static func integer(x: UnsafePointer<Float>, tokens: Int, xStride: Int, w: WeightMatrix, out: UnsafeMutablePointer<Float>,
-                        outStride: Int, threads: Int) {
-        let q = QuantizedActivations(x, tokens: tokens, stride: xStride, width: w.cols, segment: w.cols, type: w.type, threads: threads)
-        integer(q, w: w, out: out, outStride: outStride, threads: threads)
-    }
-
-    /// The bf16 product: activations rounded once, the weights' tiles split over threads, four tokens a pass.
-    static func bf16(x: UnsafePointer<Float>, tokens: Int, xStride: Int, w: WeightMatrix, out: UnsafeMutablePointer<Float>, outStride: Int,
-                     threads: Int) {
-        let n = w.cols
-        let xb = BF16Dot.round(x, tokens: tokens, stride: xStride, width: n)
-        defer { xb.deallocate() }
-        let list = TiledMatrices([w])
-        splitTiles(w.rows, cols: n, tokens: tokens, threads: threads) { range in
-            BF16Dot.product(list, matrices: 0..<1, tiles: range, x: xb, xStride: n, tokens: tokens, out: out, outStride: outStride)
+    /// Runs `body(i, tiles)` for every matrix i's share of `range`, a range of the tiles of matrices laid end to end
+    /// (`counts[i]` tiles each), the share counted within matrix i.
+    static func forEachTileRange(counts: [Int], _ range: Range<Int>, _ body: (Int, Range<Int>) -> Void) {
+        var start = 0
+        for (i, count) in counts.enumerated() {
+            let lo = max(range.lowerBound, start), hi = min(range.upperBound, start + count)
+            if lo < hi { body(i, (lo - start)..<(hi - start)) }
+            start += count
         }
-        withExtendedLifetime(list) {}
+    }
+
+    /// One product on `w`'s tiles against activations prepared already, the tiles split over threads, every token of
+    /// a tile processed while it is in cache.
+    static func tiled(_ a: TileActivations, w: WeightMatrix, out: UnsafeMutablePointer<Float>, outStride: Int, threads: Int) {
+        let list = TiledMatrices([w])
+        splitTiles(w.rows, cols: w.cols, tokens: a.tokens, threads: threads) { range in
+            a.product(list, matrices: 0..<1, tiles: range, out: out, outStride: outStride)
+        }
+        withExtendedLifetime((a, list)) {}
     }
 
     /// Runs `body` over the tiles of a product of `rows` x `cols` (tiles of `WeightTiles.rowsPerTile` rows),
@@ -157,15 +146,6 @@ public enum MatMul {
         let parts = min(tiles, split(rows: rows, cols: cols, tokens: tokens, threads: threads).parts)
         let run: (Int) -> Void = { p in body((tiles * p / parts)..<(tiles * (p + 1) / parts)) }
         if parts <= 1 { run(0) } else { WorkerPool.shared.run(parts: parts, threads: threads, run) }
-    }
-
-    /// The integer product over activations quantized already, tiles split over threads.
-    static func integer(_ q: QuantizedActivations, w: WeightMatrix, out: UnsafeMutablePointer<Float>, outStride: Int, threads: Int) {
-        let list = TiledMatrices([w])
-        splitTiles(w.rows, cols: w.cols, tokens: q.tokens, threads: threads) { range in
-            IntegerDot.product(list, matrices: 0..<1, tiles: range, q, out: out, outStride: outStride)
-        }
-        withExtendedLifetime((q, list)) {}
     }
 
     static func block(_ j: Job, _ r0: Int, _ r1: Int) {
@@ -251,31 +231,18 @@ public enum ExpertMatMul {
                           activations: ActivationPrecision = .float) {
         guard let first = blocks.first else { return }
         let de = first.rows, H = first.cols, width = blocks.count * de
-        if WeightTiles.applies(activations, to: first.type) {
-            // Quantize (int8) or round (bf16) the tokens once, then every expert's tiles (split over threads together)
-            // against them.
-            let q = activations == .int8 ? QuantizedActivations(x, tokens: tokens, stride: H, width: H, segment: H, type: first.type, threads: threads) : nil
-            let xb = activations == .bf16 ? BF16Dot.round(x, tokens: tokens, stride: H, width: H) : nil
-            defer { xb?.deallocate() }
+        if let a = TileActivations(activations, x, tokens: tokens, stride: H, width: H, segment: H, type: first.type, threads: threads) {
+            // The tokens prepared once, then every expert's tiles (split over threads together) against them.
             let list = TiledMatrices(blocks)
-            let perExpert = (de + WeightTiles.rowsPerTile - 1) / WeightTiles.rowsPerTile, total = perExpert * blocks.count
+            let counts = list.mats.map(\.tileCount), total = counts.reduce(0, +)
             let parts = width * H * tokens < 1 << 15 ? 1 : max(1, min(threads, total))
             let run: (Int) -> Void = { p in
-                let lo = total * p / parts, hi = total * (p + 1) / parts
-                var b = lo / perExpert
-                while b * perExpert < hi {
-                    let range = (max(lo, b * perExpert) - b * perExpert)..<(min(hi, (b + 1) * perExpert) - b * perExpert)
-                    if let q {
-                        IntegerDot.product(list, matrices: b..<(b + 1), tiles: range, q, out: out + b * de, outStride: width)
-                    } else if let xb {
-                        BF16Dot.product(list, matrices: b..<(b + 1), tiles: range, x: xb, xStride: H, tokens: tokens, out: out + b * de,
-                                        outStride: width)
-                    }
-                    b += 1
+                MatMul.forEachTileRange(counts: counts, (total * p / parts)..<(total * (p + 1) / parts)) { b, range in
+                    a.product(list, matrices: b..<(b + 1), tiles: range, out: out + b * de, outStride: width)
                 }
             }
             if parts == 1 { run(0) } else { WorkerPool.shared.run(parts: parts, threads: threads, run) }
-            withExtendedLifetime((q, list)) {}
+            withExtendedLifetime((a, list)) {}
             return
         }
         // Align the inputs once here rather than in every per-block `MatMul.run` below.
@@ -300,19 +267,16 @@ public enum ExpertMatMul {
     /// Down projections summed over blocks in list order: out[t, j] = Σ_b (g[t, b·de ..< (b+1)·de] · down_b[j]),
     /// each block's partial dot added in ascending block order, so a block whose gates are all zero adds
     /// exact zeros and the sum equals the one over any superset of blocks (dense = sparse).
-    /// With `activations` `.int8` and q8 / q4 blocks: each token's gates are quantized per expert segment and every
-    /// output is one integer product continued across the union's segments in list order (a segment of zero
-    /// gates adds +0 terms, so dense = sparse holds here too).
+    /// With `activations` `.int8` and q8 / q4 blocks (or `.bf16` and bf16): each token's gates are quantized per
+    /// expert segment (rounded) and every output is one product on tiles continued across the union's segments in
+    /// list order (a segment of zero gates adds +0 terms, so dense = sparse holds here too).
     public static func down(g: UnsafePointer<Float>, tokens: Int, blocks: [WeightMatrix], out: UnsafeMutablePointer<Float>, threads: Int,
                             activations: ActivationPrecision = .float) {
         guard let first = blocks.first else { return }
         let H = first.rows, de = first.cols, width = blocks.count * de
-        if activations == .int8 && IntegerDot.applies(to: first.type) {
-            integerDown(g: g, tokens: tokens, blocks: blocks, out: out, threads: threads)
-            return
-        }
-        if activations == .bf16 && first.type == .bf16 {
-            bf16Down(g: g, tokens: tokens, blocks: blocks, out: out, threads: threads)
+        if let a = TileActivations(activations, g, tokens: tokens, stride: width, width: width, segment: de, type: first.type,
+                                   threads: threads) {
+            tiledDown(a, blocks: blocks, out: out, threads: threads)
             return
         }
         if de % 32 == 0 {
@@ -349,36 +313,18 @@ public enum ExpertMatMul {
         if parts == 1 { run(0) } else { WorkerPool.shared.run(parts: parts, threads: threads, run) }
     }
 
-    /// The bf16 down projection: every expert's tiles in union order (a segment of zero gates adds zero products:
-    /// dense = sparse), output tiles split over threads.
-    static func bf16Down(g: UnsafePointer<Float>, tokens: Int, blocks: [WeightMatrix], out: UnsafeMutablePointer<Float>, threads: Int) {
-        let H = blocks[0].rows, de = blocks[0].cols, width = blocks.count * de
-        let gb = BF16Dot.round(g, tokens: tokens, stride: width, width: width)
-        defer { gb.deallocate() }
+    /// The down projection on tiles (see `down`): every expert's tiles in union order, output tiles split over
+    /// threads.
+    static func tiledDown(_ a: TileActivations, blocks: [WeightMatrix], out: UnsafeMutablePointer<Float>, threads: Int) {
+        let H = blocks[0].rows, width = blocks.count * blocks[0].cols
         let list = TiledMatrices(blocks)
         let count = (H + WeightTiles.rowsPerTile - 1) / WeightTiles.rowsPerTile
-        let parts = H * width * tokens < 1 << 15 ? 1 : max(1, min(threads, count))
+        let parts = H * width * a.tokens < 1 << 15 ? 1 : max(1, min(threads, count))
         let run: (Int) -> Void = { p in
-            BF16Dot.product(list, matrices: 0..<blocks.count, tiles: (count * p / parts)..<(count * (p + 1) / parts), x: gb, xStride: width,
-                            tokens: tokens, out: out, outStride: H)
+            a.product(list, matrices: 0..<blocks.count, tiles: (count * p / parts)..<(count * (p + 1) / parts), out: out, outStride: H)
         }
         if parts == 1 { run(0) } else { WorkerPool.shared.run(parts: parts, threads: threads, run) }
-        withExtendedLifetime(list) {}
-    }
-
-    /// The integer down projection (see `down`): every expert's tiles in union order, output tiles split over threads.
-    static func integerDown(g: UnsafePointer<Float>, tokens: Int, blocks: [WeightMatrix], out: UnsafeMutablePointer<Float>, threads: Int) {
-        let H = blocks[0].rows, de = blocks[0].cols, width = blocks.count * de
-        let q = QuantizedActivations(g, tokens: tokens, stride: width, width: width, segment: de, type: blocks[0].type, threads: threads)
-        let list = TiledMatrices(blocks)
-        let count = (H + WeightTiles.rowsPerTile - 1) / WeightTiles.rowsPerTile
-        let parts = H * width * tokens < 1 << 15 ? 1 : max(1, min(threads, count))
-        let run: (Int) -> Void = { p in
-            IntegerDot.product(list, matrices: 0..<blocks.count, tiles: (count * p / parts)..<(count * (p + 1) / parts), q, out: out,
-                               outStride: H)
-        }
-        if parts == 1 { run(0) } else { WorkerPool.shared.run(parts: parts, threads: threads, run) }
-        withExtendedLifetime((q, list)) {}
+        withExtendedLifetime((a, list)) {}
     }
 
     /// Down projection as one dot product per output over the concatenated union (expert widths that are

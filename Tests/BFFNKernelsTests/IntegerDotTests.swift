@@ -155,7 +155,7 @@ struct IntegerDotTests {
             (0..<rows).flatMap { WeightQuantizer.encode(SeededValues.floats(n, seed: UInt32(500 + m * 64 + $0)), as: type).bytes }
         }
         let x = (0..<tokens).flatMap { Self.activations(n, seed: UInt32(600 + $0)) }
-        for activations in [ActivationPrecision.int8, .float] {
+        for activations in [ActivationPrecision.int8, .float, .bf16] {
             for threads in [1, 2] {
                 var separate: [[Float]] = []
                 var s0 = [Float](repeating: .nan, count: tokens * 40), s1 = [Float](repeating: .nan, count: tokens * 17)
