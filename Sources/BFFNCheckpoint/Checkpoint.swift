@@ -54,8 +54,7 @@ public final class Checkpoint: @unchecked Sendable {
     /// The weight file mapping that `pointer` lies in, and its offset there.
     private func mapping(holding pointer: UnsafeRawPointer) -> (MappedFile, Int)? {
         for f in files {
-            let m = f.mapping
-            if let base = m.bytes.baseAddress, pointer >= base, pointer < base + m.size { return (m, pointer - base) }
+            if let offset = f.mapping.offset(of: pointer) { return (f.mapping, offset) }
         }
         return nil
     }

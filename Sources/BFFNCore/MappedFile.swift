@@ -17,6 +17,12 @@ public final class MappedFile: @unchecked Sendable {
     /// The file size in bytes.
     public var size: Int { bytes.count }
 
+    /// The offset of `pointer` in this mapping, or nil when it lies outside.
+    public func offset(of pointer: UnsafeRawPointer) -> Int? {
+        guard let base = bytes.baseAddress, pointer >= base, pointer < base + bytes.count else { return nil }
+        return pointer - base
+    }
+
     /// Opens and maps `path`.
     /// - Throws: `BFFNError.io` naming the path and the system error when open, fstat or mmap fail, or when
     ///   the path is a directory.

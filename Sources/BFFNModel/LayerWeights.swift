@@ -25,6 +25,35 @@ public struct LayerWeights: Sendable {
         return nil
     }
 
+    /// This layer with `transform` applied to every matrix its forward pass multiplies by: the attention
+    /// projections, a dense FFN's three matrices, the router and, with `experts`, every expert's up and down
+    /// matrices (norm vectors are left as they are). Visits them in that order.
+    public func mappingProducts(experts: Bool, _ transform: (WeightMatrix) -> WeightMatrix) -> LayerWeights {
+        var out = self
+        switch attention {
+        case .mla(var m):
+            m.qA = transform(m.qA); m.qB = transform(m.qB); m.kvA = transform(m.kvA); m.kvB = transform(m.kvB)
+            m.output = transform(m.output)
+            out.attention = .mla(m)
+        case .gqa(var g):
+            g.q = transform(g.q); g.k = transform(g.k); g.v = transform(g.v); g.output = transform(g.output)
+            out.attention = .gqa(g)
+        }
+        switch ffn {
+        case .dense(var d):
+            d.gate = transform(d.gate); d.up = transform(d.up); d.down = transform(d.down)
+            out.ffn = .dense(d)
+        case .experts(var x):
+            x.router = transform(x.router)
+            if experts {
+                x.up = x.up.map(transform)
+                x.down = x.down.map(transform)
+            }
+            out.ffn = .experts(x)
+        }
+        return out
+    }
+
     /// Every matrix of the layer outside the experts, under its name in `names` (for layer `l`), with its
     /// class, in the order packs store them: input norm, attention, post-attention norm, then the dense FFN or
     /// the router and its norm. Vectors (norm weights) are marked, so writers can give them a 1-D shape.

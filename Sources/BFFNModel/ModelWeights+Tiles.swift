@@ -22,15 +22,9 @@ extension ModelWeights {
         }
         note(head)
         for lw in layers {
-            switch lw.attention {
-            case .mla(let m): [m.qA, m.qB, m.kvA, m.kvB, m.output].forEach(note)
-            case .gqa(let g): [g.q, g.k, g.v, g.output].forEach(note)
-            }
-            switch lw.ffn {
-            case .dense(let d): [d.gate, d.up, d.down].forEach(note)
-            case .experts(let x):
-                note(x.router)
-                if experts { (x.up + x.down).forEach(note) }
+            _ = lw.mappingProducts(experts: experts) { w in
+                note(w)
+                return w
             }
         }
         if order.isEmpty { return self }
@@ -53,8 +47,8 @@ extension ModelWeights {
         WorkerPool.shared.run(parts: order.count, threads: threads) { i in
             let w = tiled[i]
             tiled[i] = w.withTiles(arena: arena, offset: offsets[i])
-            if let f = files.first(where: { f in f.bytes.baseAddress.map { w.base >= $0 && w.base < $0 + f.bytes.count } ?? false }) {
-                f.releaseRange(offset: w.base - f.bytes.baseAddress!, count: w.spanBytes)
+            if let (f, offset) = files.lazy.compactMap({ f in f.offset(of: w.base).map { (f, $0) } }).first {
+                f.releaseRange(offset: offset, count: w.spanBytes)
             } else {
                 // A checkpoint's tensors: pages outside its file mappings (owned copies) are left alone.
                 for c in checkpoints { c.releaseTensorPages(w.base, count: w.spanBytes) }
@@ -62,30 +56,7 @@ extension ModelWeights {
         }
         let done = Array(tiled)
         func t(_ w: WeightMatrix) -> WeightMatrix { index[w.base].map { done[$0] } ?? w }
-        let newLayers = layers.map { lw -> LayerWeights in
-            var out = lw
-            switch lw.attention {
-            case .mla(var m):
-                m.qA = t(m.qA); m.qB = t(m.qB); m.kvA = t(m.kvA); m.kvB = t(m.kvB); m.output = t(m.output)
-                out.attention = .mla(m)
-            case .gqa(var g):
-                g.q = t(g.q); g.k = t(g.k); g.v = t(g.v); g.output = t(g.output)
-                out.attention = .gqa(g)
-            }
-            switch lw.ffn {
-            case .dense(var d):
-                d.gate = t(d.gate); d.up = t(d.up); d.down = t(d.down)
-                out.ffn = .dense(d)
-            case .experts(var x):
-                x.router = t(x.router)
-                if experts {
-                    x.up = x.up.map(t)
-                    x.down = x.down.map(t)
-                }
-                out.ffn = .experts(x)
-            }
-            return out
-        }
+        let newLayers = layers.map { $0.mappingProducts(experts: experts, t) }
         let copy = ModelWeights(copying: self, head: t(head), layers: newLayers)
         copy.keepAlive.append(arena)
         return copy
