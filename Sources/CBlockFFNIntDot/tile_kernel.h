@@ -61,6 +61,34 @@ static inline AI void tile_pass(const tile_shape *sh, const uint8_t *p, const in
     }
 }
 
+/* Token t's activations for segment m (the matrix m of a union): codes, block scales, block code sums and group
+ * sums (NULL unless the rows are q4 asymmetric), as tile_pass reads them at index k. */
+static inline AI void token_at(const tile_shape *sh, const bffn_int8_activations *a, long m, long t, int k, const int8_t **x,
+                               const float **d, const int32_t **c, const float **S) {
+    x[k] = a->codes + t * a->code_stride + m * sh->n;
+    d[k] = a->scales + t * a->block_stride + m * sh->nb;
+    c[k] = a->sums + t * a->block_stride + m * sh->nb;
+    S[k] = a->group_sums ? a->group_sums + t * a->group_stride + m * sh->ng : NULL;
+}
+
+/* A tile's 16 outputs at o, of which the first `valid` rows exist. */
+static inline AI VF load_rows(const float *o, long valid) {
+    if (valid == 16) return vf_load(o);
+    float buf[16];
+    for (long r = 0; r < 16; r++) buf[r] = r < valid ? o[r] : 0.0f;
+    return vf_load(buf);
+}
+
+static inline AI void store_rows(float *o, VF v, long valid) {
+    if (valid == 16) {
+        vf_store(o, v);
+        return;
+    }
+    float buf[16];
+    vf_store(buf, v);
+    for (long r = 0; r < valid; r++) o[r] = buf[r];
+}
+
 /* Tokens t ..< t + NT of tiles tile_begin ..< tile_end, tile by tile, R in registers across the matrices (a down
  * projection's experts, in order), then stored (only the matrix's rows). */
 static inline AI void tiles_pass(const tile_shape *sh, const int NT, const int kind, const int FULL, const uint8_t *const *mats, long count,
@@ -73,24 +101,10 @@ static inline AI void tiles_pass(const tile_shape *sh, const int NT, const int k
             const int8_t *x[4];
             const float *d[4], *S[4];
             const int32_t *c[4];
-            for (int k = 0; k < NT; k++) {
-                x[k] = a->codes + (t + k) * a->code_stride + m * sh->n;
-                d[k] = a->scales + (t + k) * a->block_stride + m * sh->nb;
-                c[k] = a->sums + (t + k) * a->block_stride + m * sh->nb;
-                S[k] = a->group_sums ? a->group_sums + (t + k) * a->group_stride + m * sh->ng : NULL;
-            }
+            for (int k = 0; k < NT; k++) token_at(sh, a, m, t + k, k, x, d, c, S);
             tile_pass(sh, mats[m] + i * sh->tile_bytes, NT, kind, FULL, x, d, c, S, R);
         }
-        for (int k = 0; k < NT; k++) {
-            float *o = out + r0 + (t + k) * os;
-            if (valid == 16) {
-                vf_store(o, R[k]);
-            } else {
-                float buf[16];
-                vf_store(buf, R[k]);
-                for (long r = 0; r < valid; r++) o[r] = buf[r];
-            }
-        }
+        for (int k = 0; k < NT; k++) store_rows(out + r0 + (t + k) * os, R[k], valid);
     }
 }
 
@@ -104,28 +118,14 @@ static inline AI void single_token(const tile_shape *sh, const int kind, const i
     for (long m = 0; m < count; m++) {
         for (long i = tile_begin; i < tile_end; i++) {
             long r0 = i * 16, valid = rows - r0 < 16 ? rows - r0 : 16;
-            const int8_t *x[1] = {a->codes + t * a->code_stride + m * sh->n};
-            const float *d[1] = {a->scales + t * a->block_stride + m * sh->nb};
-            const int32_t *c[1] = {a->sums + t * a->block_stride + m * sh->nb};
-            const float *S[1] = {a->group_sums ? a->group_sums + t * a->group_stride + m * sh->ng : NULL};
+            const int8_t *x[1];
+            const float *d[1], *S[1];
+            const int32_t *c[1];
+            token_at(sh, a, m, t, 0, x, d, c, S);
             float *o = out + r0 + t * os;
-            float buf[16];
-            VF R[1];
-            if (m == 0) {
-                R[0] = vf_zero();
-            } else if (valid == 16) {
-                R[0] = vf_load(o);
-            } else {
-                for (long r = 0; r < 16; r++) buf[r] = r < valid ? o[r] : 0.0f;
-                R[0] = vf_load(buf);
-            }
+            VF R[1] = {m == 0 ? vf_zero() : load_rows(o, valid)};
             tile_pass(sh, mats[m] + i * tb, 1, kind, FULL, x, d, c, S, R);
-            if (valid == 16) {
-                vf_store(o, R[0]);
-            } else {
-                vf_store(buf, R[0]);
-                for (long r = 0; r < valid; r++) o[r] = buf[r];
-            }
+            store_rows(o, R[0], valid);
         }
     }
 }
