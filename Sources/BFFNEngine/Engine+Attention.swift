@@ -136,25 +136,11 @@ struct AttentionJob {
                 sum += e
             }
             let op = out + (t * heads + hd) * valueDim
-            // out += p × value, one fused multiply-add per element (eight lanes at a time where the width allows:
-            // the same operation on each element either way).
-            let wide = valueDim / 8 * 8
             for i in 0..<n {
                 let j = slots[i]
                 let p = scores[i] / sum
                 let vp = values + (j * kvHeads + g) * valueDim
-                let pv = SIMD8<Float>(repeating: p)
-                var d = 0
-                while d < wide {
-                    let o = UnsafeRawPointer(op + d).loadUnaligned(as: SIMD8<Float>.self)
-                    let v = UnsafeRawPointer(vp + d).loadUnaligned(as: SIMD8<Float>.self)
-                    UnsafeMutableRawPointer(op + d).storeBytes(of: o.addingProduct(pv, v), as: SIMD8<Float>.self)
-                    d += 8
-                }
-                while d < valueDim {
-                    op[d] = op[d].addingProduct(p, vp[d])
-                    d += 1
-                }
+                for d in 0..<valueDim { op[d] = op[d].addingProduct(p, vp[d]) }
             }
         }
     }
