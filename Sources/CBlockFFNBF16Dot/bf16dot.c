@@ -53,6 +53,14 @@ void bffn_bf16_tiles_pack(const uint8_t *src, long row_stride, long rows, long n
     }
 }
 
+/* Tiles in one span of about 256 KiB of weights (every matrix of a union counted; at least one): several tokens
+ * walk a tile range span by span, all of them passing over a span while it is still in the core's level-2 cache,
+ * instead of each pass of four streaming the whole range from memory. Per output nothing changes. */
+static long tile_span(long bytes) {
+    const long span_bytes = 256L * 1024;
+    return bytes >= span_bytes ? 1 : span_bytes / bytes;
+}
+
 /* Activation pair k of a segment of n bf16 values (the element past an odd n is zero). */
 static inline uint32_t pair_at(const uint16_t *x, long k, long n) {
     uint32_t p = 0;
@@ -121,10 +129,12 @@ static inline __attribute__((always_inline)) ATTR_BF16 void tiles_hw_pass(const 
                     }
                 }
             }
-            for (; k < np; k++) {
-                __m512bh w = (__m512bh)_mm512_loadu_si512(tile + 64 * k);
+            /* the last pairs (fewer than four, or an odd n's last): accumulator j takes pair k + j, j a constant */
+            for (int j = 0; j < 4; j++) {
+                if (k + j >= np) break;
+                __m512bh w = (__m512bh)_mm512_loadu_si512(tile + 64 * (k + j));
                 for (int u = 0; u < NT; u++)
-                    A[u][k & 3] = _mm512_dpbf16_ps(A[u][k & 3], w, (__m512bh)_mm512_set1_epi32((int)pair_at(xs[u], k, n)));
+                    A[u][j] = _mm512_dpbf16_ps(A[u][j], w, (__m512bh)_mm512_set1_epi32((int)pair_at(xs[u], k + j, n)));
             }
         }
         long r0 = i * 16, valid = rows - r0 < 16 ? rows - r0 : 16;
@@ -139,9 +149,12 @@ static inline __attribute__((always_inline)) ATTR_BF16 void tiles_hw_pass(const 
 
 static ATTR_BF16 void tiles_hw(const uint8_t *const *mats, long count, long tile_begin, long tile_end, long rows, long n, const uint16_t *x,
                                long x_stride, long tokens, float *out, long os) {
-    long t = 0;
-    for (; t + 4 <= tokens; t += 4) tiles_hw_pass(mats, count, tile_begin, tile_end, rows, n, x, x_stride, t, 4, out, os);
-    for (; t < tokens; t++) tiles_hw_pass(mats, count, tile_begin, tile_end, rows, n, x, x_stride, t, 1, out, os);
+    long span = tokens > 1 ? tile_span(bffn_bf16_tile_bytes(n) * count) : tile_end - tile_begin;
+    for (long s0 = tile_begin; s0 < tile_end; s0 += span) {
+        long s1 = tile_end - s0 < span ? tile_end : s0 + span, t = 0;
+        for (; t + 4 <= tokens; t += 4) tiles_hw_pass(mats, count, s0, s1, rows, n, x, x_stride, t, 4, out, os);
+        for (; t < tokens; t++) tiles_hw_pass(mats, count, s0, s1, rows, n, x, x_stride, t, 1, out, os);
+    }
 }
 #endif
 
