@@ -25,8 +25,9 @@ public final class WorkerPool: @unchecked Sendable {
     /// asks for.
     public static let shared = WorkerPool(workers: 0)
 
-    /// The number of online CPUs: the default thread count of every command.
-    public static var onlineCPUs: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+    /// The CPUs this process may run on (its affinity mask, as `taskset` or a container's cpuset leaves it; else
+    /// the online CPUs): the default thread count of every command.
+    public static var usableCPUs: Int { Int(bffn_usable_cpus()) }
 
     /// The most parts one published call has; `run` splits larger counts into several calls.
     static let maxPartsPerCall = Int(partMask)
@@ -43,6 +44,10 @@ public final class WorkerPool: @unchecked Sendable {
     /// Parts of the current call that have finished.
     private let finishedParts = Atomic<Int>(0)
     private let sleepers = Atomic<Int>(0)
+    /// Workers parked on `parkCondition`: calls since they were last needed used fewer threads than their index.
+    private let parked = Atomic<Int>(0)
+    /// The thread limit of the call published before (only the caller holding `callMutex` uses it).
+    private var previousLimit = 1
     /// The current call's thread limit, caller included (stored before the call's ticket is published).
     private let threadLimit = Atomic<Int>(1)
     /// The current call's body; written by the caller before it publishes the ticket, read only by a thread that
@@ -52,6 +57,8 @@ public final class WorkerPool: @unchecked Sendable {
     private var calls: UInt64 = 0
     private var mutex = pthread_mutex_t()
     private var condition = pthread_cond_t()
+    /// Where a worker that calls do not use waits (with `mutex`), until a call's thread limit includes it.
+    private var parkCondition = pthread_cond_t()
     /// Serialises callers, and guards `calls` and `workerCount`. A pthread mutex rather than
     /// Synchronization.Mutex: ThreadSanitizer sees pthread locks, so `scripts/sanitize.sh tsan` can check the
     /// pool (it reports the futex-based Mutex's protected accesses as races).
@@ -72,17 +79,20 @@ public final class WorkerPool: @unchecked Sendable {
     static let spinLimit = spinOverride ?? 20_000
     static let oversubscribedSpinLimit = spinOverride ?? 2_000
     private static let spinOverride: Int? = getenv("BFFN_SPIN").flatMap { Int(String(cString: $0)) }
-    private static let cpusAtStart = onlineCPUs
+    private static let cpusAtStart = usableCPUs
     /// Worker threads started so far (not counting callers); written under `callMutex` only.
     private var workerCount = 0
     /// Worker threads started so far (not counting callers).
     public var workers: Int { withCallLock { workerCount } }
+    /// Workers parked because the calls since they were last needed asked for fewer threads (tests).
+    var parkedWorkers: Int { parked.load(ordering: .sequentiallyConsistent) }
 
     /// Starts `workers` detached threads that live as long as the process (more start when a call asks).
     init(workers: Int) {
         pthread_mutex_init(&mutex, nil)
         pthread_mutex_init(&callMutex, nil)
         pthread_cond_init(&condition, nil)
+        pthread_cond_init(&parkCondition, nil)
         withCallLock { startWorkers(upTo: workers) }
     }
 
@@ -147,6 +157,14 @@ public final class WorkerPool: @unchecked Sendable {
                     pthread_cond_broadcast(&condition)
                     pthread_mutex_unlock(&mutex)
                 }
+                // Parked workers wait for a call with more threads than the one before (the same Dekker pattern:
+                // a worker parking either sees this limit or is counted here and woken).
+                if threads > previousLimit && parked.load(ordering: .sequentiallyConsistent) > 0 {
+                    pthread_mutex_lock(&mutex)
+                    pthread_cond_broadcast(&parkCondition)
+                    pthread_mutex_unlock(&mutex)
+                }
+                previousLimit = threads
                 work(call: call)
                 while finishedParts.load(ordering: .acquiring) < parts { bffn_spin_pause() }
                 job = nil
@@ -190,6 +208,20 @@ public final class WorkerPool: @unchecked Sendable {
                 _ = sleepers.subtract(1, ordering: .sequentiallyConsistent)
                 pthread_mutex_unlock(&mutex)
             }
+            seen = ticket.load(ordering: .acquiring) >> Self.callShift
+            if index < threadLimit.load(ordering: .acquiring) - 1 {
+                work(call: seen)
+                continue
+            }
+            // Not needed by this call: park without spinning until a call's limit includes this worker, so workers
+            // started by a wide call (loading on every CPU) do not spin through every later, narrower call on
+            // the CPUs its threads need (under `taskset -c 0,1` 15 such workers cut 2-thread prefill to a third).
+            pthread_mutex_lock(&mutex)
+            _ = parked.add(1, ordering: .sequentiallyConsistent)
+            while index >= threadLimit.load(ordering: .sequentiallyConsistent) - 1 { pthread_cond_wait(&parkCondition, &mutex) }
+            _ = parked.subtract(1, ordering: .sequentiallyConsistent)
+            pthread_mutex_unlock(&mutex)
+            // The call that woke it (or a later one): join it; its claimed parts are counted, a finished one is a no-op.
             seen = ticket.load(ordering: .acquiring) >> Self.callShift
             if index < threadLimit.load(ordering: .acquiring) - 1 { work(call: seen) }
         }

@@ -25,7 +25,7 @@ extension ModelWeights {
     /// - Throws: recognition errors, and `.unsupported` for weight dtypes the kernels do not read (they read
     ///   F32, F16 and BF16).
     public convenience init(checkpoint: Checkpoint, expertDown: ExpertDownLayout = .asStored,
-                            threads: Int = WorkerPool.onlineCPUs) throws {
+                            threads: Int = WorkerPool.usableCPUs) throws {
         let rec = try checkpoint.recognize()
         let a = rec.architecture
         let names = TensorNames.of(a.ffnLayout)
@@ -114,7 +114,7 @@ extension ModelWeights {
     /// Copies a strided [H, E·de] down matrix into E contiguous [H, de] blocks (64-byte aligned, in the stored
     /// type), splitting the rows over the worker pool. Returns the owning buffer and one matrix per expert.
     public static func expertMajorCopy(of down: WeightMatrix, experts E: Int,
-                                       threads: Int = WorkerPool.onlineCPUs) -> (LoadedBytes, [WeightMatrix]) {
+                                       threads: Int = WorkerPool.usableCPUs) -> (LoadedBytes, [WeightMatrix]) {
         let H = down.rows, de = down.cols / E, size = down.type.size
         let runBytes = de * size, blockBytes = (H * runBytes + 63) / 64 * 64
         // 2 MiB-aligned and advised for huge pages: a 1 GB copy then takes a few hundred page faults, not 250 000.

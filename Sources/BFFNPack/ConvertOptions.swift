@@ -25,7 +25,7 @@ public struct ConvertOptions: Sendable {
     /// Replace an existing output.
     public var overwrite = false
     /// Threads (the output does not depend on it).
-    public var threads = WorkerPool.onlineCPUs
+    public var threads = WorkerPool.usableCPUs
     /// Per layer, the source expert stored in each slot (nil: identity). The router's rows and the router-norm
     /// weights are stored in the same order, so logits do not change; `bffn pack` orders experts by use.
     public var expertOrder: [[Int]]?
@@ -37,7 +37,7 @@ public struct ConvertOptions: Sendable {
     /// Called with the path of the finished, still temporary pack before it is renamed into place; an error it
     /// throws is rethrown and leaves no output (`bffn pack` verifies here).
     public var checkBeforeCommit: (@Sendable (String) throws -> Void)?
-    /// Default options: source dtypes, 4096-byte alignment, one thread per online CPU.
+    /// Default options: source dtypes, 4096-byte alignment, one thread per CPU this process may run on.
     public init() {}
 }
 

@@ -87,7 +87,7 @@ public struct VerifyOptions: Sendable {
     public var maxMeanKLD: Double?
     public var minTop1: Double?
     /// Worker threads for both engines.
-    public var threads = WorkerPool.onlineCPUs
+    public var threads = WorkerPool.usableCPUs
     /// How the model's activations meet its q8 / q4 weights. The reference always runs with float32 activations,
     /// so `verify X --reference X --activations int8` measures what the integer products change.
     public var activations: ActivationPrecision = .float

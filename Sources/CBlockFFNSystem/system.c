@@ -2,6 +2,8 @@
 #include "bffn_system.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
+#include <unistd.h>
 
 int bffn_start_writeback(int fd, int64_t offset, int64_t length) {
 #if defined(__linux__)
@@ -20,4 +22,16 @@ int bffn_open_direct(const char *path) {
     errno = EINVAL;
     return -1;
 #endif
+}
+
+int bffn_usable_cpus(void) {
+#if defined(__linux__)
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0) return n;
+    }
+#endif
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
 }

@@ -36,7 +36,7 @@ struct BenchCommand: ParsableCommand {
     @Argument(help: "A .bfpk pack or a checkpoint (folder, .safetensors, .bin or shard index).", completion: .file())
     var model: String
 
-    @Option(help: "Thread counts to measure, comma-separated; each run uses exactly that many threads (default: the number of online CPUs).")
+    @Option(help: "Thread counts to measure, comma-separated; each run uses exactly that many threads (default: the CPUs this process may run on: its affinity mask, as taskset sets it).")
     var threads: String?
 
     @Option(help: "Tokens to decode per measurement.")
@@ -61,7 +61,7 @@ struct BenchCommand: ParsableCommand {
     @OptionGroup var printing: OutputOptions
 
     func threadCounts() throws -> [Int] {
-        guard let threads else { return [WorkerPool.onlineCPUs] }
+        guard let threads else { return [WorkerPool.usableCPUs] }
         let parts = threads.split(separator: ",").map { Int($0) }
         guard !parts.isEmpty, parts.allSatisfy({ ($0 ?? 0) >= 1 && ($0 ?? 0) <= 256 }) else {
             throw ValidationError("--threads takes a list like 1,2 of counts from 1 to 256")

@@ -91,6 +91,42 @@ extension WorkerPoolTests {
     }
 }
 
+extension WorkerPoolTests {
+    /// Waits (up to 5 s) until `count` workers are parked; returns the number parked then.
+    static func parked(_ pool: WorkerPool, reaching count: Int) -> Int {
+        for _ in 0..<5_000 where pool.parkedWorkers != count { usleep(1_000) }
+        return pool.parkedWorkers
+    }
+
+    @Test func workersANarrowerCallDoesNotUseParkUntilAWiderOne() {
+        let pool = WorkerPool(workers: 0)
+        #expect(Self.threadsSeen(pool: pool, parts: 12, threads: 6, expected: 6, patience: 5_000) == 6)
+        // Two threads a call: workers 1 ... 4 park instead of spinning through every call; worker 0 stays.
+        for _ in 0..<3 { pool.run(parts: 4, threads: 2) { _ in } }
+        #expect(Self.parked(pool, reaching: 4) == 4)
+        // A wider call wakes them and every one takes part again.
+        #expect(Self.threadsSeen(pool: pool, parts: 12, threads: 6, expected: 6, patience: 5_000) == 6)
+        #expect(Self.parked(pool, reaching: 0) == 0)
+        pool.run(parts: 4, threads: 3) { _ in }
+        #expect(Self.parked(pool, reaching: 3) == 3)
+    }
+
+    @Test func everyPartRunsOnceWhileThreadCountsChangeFromCallToCall() {
+        let pool = WorkerPool(workers: 0)
+        let runs = UnsafeMutablePointer<Int>.allocate(capacity: 16)
+        defer { runs.deallocate() }
+        var seed: UInt32 = 99, failures = 0
+        for _ in 0..<20_000 {
+            seed = seed &* 1_664_525 &+ 1_013_904_223
+            let parts = Int(seed >> 16) % 14 + 2, threads = Int(seed >> 8) % 6 + 1
+            runs.initialize(repeating: 0, count: parts)
+            pool.run(parts: parts, threads: threads) { runs[$0] += 1 }
+            failures += (0..<parts).filter { runs[$0] != 1 }.count
+        }
+        #expect(failures == 0)
+    }
+}
+
 /// A value behind a pthread mutex (which ThreadSanitizer sees, unlike Synchronization.Mutex's futex).
 final class PThreadLocked<Value>: @unchecked Sendable {
     private var value: Value

@@ -18,6 +18,12 @@ int bffn_start_writeback(int fd, int64_t offset, int64_t length);
 int bffn_open_direct(const char *path);
 
 /*
+ * The CPUs this process may run on: those of its affinity mask (what `taskset` or a container's cpuset leaves it),
+ * else the online CPUs; at least 1.
+ */
+int bffn_usable_cpus(void);
+
+/*
  * A spin-wait hint (x86 `pause`): tells the core a loop is waiting, so a spinning thread leaves execution resources
  * to its hyper-thread sibling and leaves the loop without a memory-order flush. Nothing elsewhere.
  */

@@ -4,8 +4,8 @@ import BFFNKernels
 
 /// `--threads N`: how many threads run the work, validated once for every command that takes it.
 struct ThreadOptions: ParsableArguments {
-    @Option(help: "Threads that run the work: exactly this many (default: the number of online CPUs). Results never depend on it.")
-    var threads: Int = WorkerPool.onlineCPUs
+    @Option(help: "Threads that run the work: exactly this many (default: the CPUs this process may run on: its affinity mask, as taskset sets it). Results never depend on it.")
+    var threads: Int = WorkerPool.usableCPUs
 
     func validate() throws {
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1...256, not \(threads)") }
