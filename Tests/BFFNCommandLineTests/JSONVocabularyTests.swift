@@ -53,7 +53,7 @@ struct JSONVocabularyTests {
 
     @Test func everyCommandPrintsItsDocumentedKeys() throws {
         let docs = try Self.documented()
-        #expect(docs.count == 19)
+        #expect(docs.count == 20)
         let dir = TemporaryDirectory()
         let model = Fixtures.blockLinearReference, pack = dir.file("m.bfpk")
         try Self.check("inspect (checkpoint)", ["inspect", model, "--check"], docs: docs)
@@ -76,6 +76,7 @@ struct JSONVocabularyTests {
         try Self.check("trace (simulate)", ["trace", "--simulate", dir.file("t.safetensors"), "--budget", "50%,1M"], docs: docs)
         try Self.check("tokenize", ["tokenize", Fixtures.path("text/sp-bpe"), "--text", "Hello"], docs: docs)
         try Self.check("detokenize", ["detokenize", Fixtures.path("text/hf-bytelevel"), "--ids", "5,6,7"], docs: docs)
+        try Self.check("kernels", ["kernels"], docs: docs)
         // A usage error under --json is the documented error object.
         let e = try runBFFN(["convert", model, "--json"])
         #expect(e.status == 2)

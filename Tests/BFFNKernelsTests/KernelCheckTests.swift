@@ -1,0 +1,39 @@
+@testable import BFFNKernels
+import Testing
+
+/// `KernelCheck` (behind `bffn kernels`): it covers every product kind with every instruction set this CPU has, its
+/// inputs give outputs worth comparing, and its comparison counts differing bits.
+@Suite("kernel self-check", .serialized)
+struct KernelCheckTests {
+    @Test func everyInstructionSetOfThisCPUIsCheckedAndGivesThePortableBits() {
+        defer { IntegerDot.useBest() }
+        let results = KernelCheck.run()
+        let integerSets = ["avx2", "avx512-vnni", "avx-vnni"].filter { IntegerDot.use($0) == $0 }
+        IntegerDot.useBest()
+        let expected = KernelCheck.integerTypes.count * integerSets.count + (BF16Dot.instructionSet == "emulated" ? 0 : 1)
+        #expect(results.count == expected)
+        for set in integerSets { #expect(results.filter { $0.instructionSet == set }.count == KernelCheck.integerTypes.count) }
+        for r in results {
+            #expect(r.passed, "\(r.products) on \(r.instructionSet): \(r.differing) of \(r.outputs) differ")
+            #expect(r.outputs == 539)
+        }
+        // The best sets are back in use afterwards.
+        #expect(IntegerDot.instructionSet == (integerSets.contains("avx512-vnni") ? "avx512-vnni" : integerSets.last ?? "portable"))
+    }
+
+    @Test func theComparedOutputsAreNotTrivial() {
+        for type in KernelCheck.integerTypes + [.bf16] {
+            let out = KernelCheck.outputs(type, activations: type == .bf16 ? .bf16 : .int8)
+            #expect(out.count == 539)
+            #expect(out.filter { $0 != 0 && $0.isFinite }.count > 500, "\(type)")
+            #expect(Set(out.map(\.bitPattern)).count > 400, "\(type)")
+        }
+    }
+
+    @Test func differingCountsBitsNotValues() {
+        #expect(KernelCheck.differing([1, 2, 3], [1, 2, 3]) == 0)
+        #expect(KernelCheck.differing([0.0, 1], [-0.0, 1]) == 1)
+        #expect(KernelCheck.differing([1, .nan], [1, 2]) == 1)
+        #expect(KernelCheck.differing([1, 2], [1]) == 1)
+    }
+}
