@@ -2,7 +2,9 @@
 #include "bffn_system.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <sched.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 int bffn_start_writeback(int fd, int64_t offset, int64_t length) {
@@ -34,4 +36,16 @@ int bffn_usable_cpus(void) {
 #endif
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
+}
+
+int bffn_keep_freed_buffers(long mmap_threshold, long trim_threshold) {
+#if defined(__GLIBC__)
+    if (getenv("MALLOC_MMAP_THRESHOLD_") || getenv("MALLOC_TRIM_THRESHOLD_")) return 0;
+    int a = mallopt(M_MMAP_THRESHOLD, (int)mmap_threshold);
+    int b = mallopt(M_TRIM_THRESHOLD, (int)trim_threshold);
+    return a == 1 && b == 1;
+#else
+    (void)mmap_threshold; (void)trim_threshold;
+    return 0;
+#endif
 }

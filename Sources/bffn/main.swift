@@ -59,6 +59,7 @@ enum BFFNVersion {
 // ArgumentParser exits 64 (EX_USAGE) on bad arguments; bffn documents 2 for usage errors, printed as JSON on
 // stdout too when the command line asks for --json.
 let arguments = Array(CommandLine.arguments.dropFirst())
+ProcessMemory.keepFreedBuffers()
 do {
     var command = try BFFNCommand.parseAsRoot(arguments)
     try command.run()

@@ -24,6 +24,15 @@ int bffn_open_direct(const char *path);
 int bffn_usable_cpus(void);
 
 /*
+ * glibc's allocator: blocks below mmap_threshold bytes come from the heap instead of a mapping of their own, and
+ * up to trim_threshold bytes of free heap stay with the process instead of going back to the kernel, so buffers
+ * allocated and freed once a layer or a call are reused instead of being faulted in (and zeroed) again each time.
+ * Leaves the allocator alone (returns 0) where the user set MALLOC_MMAP_THRESHOLD_ or MALLOC_TRIM_THRESHOLD_, or
+ * on other C libraries; 1 when both were set.
+ */
+int bffn_keep_freed_buffers(long mmap_threshold, long trim_threshold);
+
+/*
  * A spin-wait hint (x86 `pause`): tells the core a loop is waiting, so a spinning thread leaves execution resources
  * to its hyper-thread sibling and leaves the loop without a memory-order flush. Nothing elsewhere.
  */

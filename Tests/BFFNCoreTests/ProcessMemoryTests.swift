@@ -1,0 +1,22 @@
+import BFFNCore
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The allocator tuning `bffn` applies at start: glibc accepts both settings unless the user chose them.
+@Suite("process memory")
+struct ProcessMemoryTests {
+    @Test func keepFreedBuffersTunesGlibcUnlessTheUserDid() {
+        let userChose = getenv("MALLOC_MMAP_THRESHOLD_") != nil || getenv("MALLOC_TRIM_THRESHOLD_") != nil
+        #expect(ProcessMemory.keepFreedBuffers() == !userChose)
+        // Blocks keep working either way: a 48 MiB buffer (under the new mapping threshold) written, freed, reused.
+        for _ in 0..<3 {
+            let n = 48 << 20
+            let p = UnsafeMutableRawPointer.allocate(byteCount: n, alignment: 64)
+            p.initializeMemory(as: UInt8.self, repeating: 7, count: n)
+            #expect(p.load(fromByteOffset: n - 1, as: UInt8.self) == 7)
+            p.deallocate()
+        }
+    }
+}
