@@ -226,9 +226,15 @@ public final class Engine {
             VectorOps.rmsNorm(h, w.finalNorm, eps, n, H, into: &normed)
         }
         for i in 0..<(n * H) { normed[i] /= headScale }
-        var logits = [Float](repeating: 0, count: n * V)
-        VectorOps.matmul(normed, n, w.head, into: &logits, threads: options.threads, activations: options.activations)
-        out.logits = logits
+        // Every logit is written by the product (each output row of every tile), so the buffer is not zeroed first:
+        // a 64-token prompt's 31 MB of logits were written twice.
+        out.logits = [Float](unsafeUninitializedCapacity: n * V) { buffer, count in
+            normed.withUnsafeBufferPointer { x in
+                MatMul.run(x: x.baseAddress!, tokens: n, xStride: H, w: w.head, out: buffer.baseAddress!, outStride: V,
+                           threads: options.threads, activations: options.activations)
+            }
+            count = n * V
+        }
         out.firstLogitRow = first
         slotParent += parents
         slotPosition += positions
