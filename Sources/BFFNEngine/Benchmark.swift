@@ -104,10 +104,13 @@ public enum Benchmark {
     /// dense mode to time the dense FFN; then calls over 8 and 32 tokens. Runs on an engine of its own over
     /// `weights` with exactly `threads` threads (nothing the caller holds is changed).
     /// - Throws: `.outOfBounds` for a prompt id outside the vocabulary; `.invalidConfig` from `Engine.init`.
-    /// `activations` chooses how activations meet q8 / q4 weights (`EngineOptions.activations`).
-    public static func run(weights w: ModelWeights, prompt: [Int], decodeTokens: Int, threads: Int, activations: ActivationPrecision = .float) throws -> BenchmarkResult {
+    /// `activations` chooses how activations meet q8 / q4 weights (`EngineOptions.activations`), `kvCache` how the KV
+    /// cache stores keys and values (`EngineOptions.kvCache`).
+    public static func run(weights w: ModelWeights, prompt: [Int], decodeTokens: Int, threads: Int, activations: ActivationPrecision = .float,
+                           kvCache: KVCachePrecision = .float32) throws -> BenchmarkResult {
         var options = EngineOptions(threads: threads)
         options.activations = activations
+        options.kvCache = kvCache
         let engine = try Engine(weights: w, options: options)
         // Warm-up: one dense token maps every weight page, so no measurement pays first-touch faults.
         engine.options.ffnMode = .dense

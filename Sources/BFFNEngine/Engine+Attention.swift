@@ -63,36 +63,45 @@ extension Engine {
             applyRope(&q, T, cosT, sinT) { t in (0..<self.nh).map { (t * self.nh + $0) * self.keyDim } }
             applyRope(&newK, T, cosT, sinT) { t in (0..<self.kvHeads).map { (t * self.kvHeads + $0) * self.keyDim } }
         }
-        keys[l].append(contentsOf: newK)
-        values[l].append(contentsOf: newV)
+        keys[l].append(newK)
+        values[l].append(newV)
         // Softmax attention per (token, head) over the token's visible slots (its ancestors and itself), in
         // slot order, which is position order along any path: the same keys in the same order as decoding the
         // path token by token. Tokens are split over the pool (each output row is computed by one part in
         // this fixed order, so the thread count never changes a bit).
         var o = [Float](repeating: 0, count: T * nh * valueDim)
-        keys[l].withUnsafeBufferPointer { K in
-            values[l].withUnsafeBufferPointer { Vv in
+        let pairs = visible.reduce(0) { $0 + $1.count } * nh * (keyDim + valueDim)
+        let parts = threads > 1 && T > 1 && pairs >= 1 << 16 ? min(T, threads * 4) : 1
+        // One token (decode): its heads are split over the pool instead, so the attention over the cache does not
+        // leave the workers idle (each head's output is computed by one part in the same order, so the split never
+        // changes a bit).
+        let headParts = threads > 1 && T == 1 && pairs >= 1 << 15 ? min(nh, threads) : 1
+        let slotCapacity = length + T, headCount = nh
+        func run<L: WeightLoader>(_ job: AttentionJob<L>, _ vis: UnsafeBufferPointer<VisibleSlots>) {
+            WorkerPool.shared.run(parts: headParts > 1 ? headParts : parts, threads: threads) { p in
+                let scores = UnsafeMutablePointer<Float>.allocate(capacity: slotCapacity)
+                defer { scores.deallocate() }
+                if headParts > 1 {
+                    job.token(0, vis[0], heads: (headCount * p / headParts)..<(headCount * (p + 1) / headParts), scores: scores)
+                } else {
+                    for t in (T * p / parts)..<(T * (p + 1) / parts) { job.token(t, vis[t], heads: 0..<headCount, scores: scores) }
+                }
+            }
+        }
+        keys[l].withBytes { K in
+            values[l].withBytes { Vv in
                 q.withUnsafeBufferPointer { Q in
                     o.withUnsafeMutableBufferPointer { O in
-                        let job = AttentionJob(q: Q.baseAddress!, keys: K.baseAddress!, values: Vv.baseAddress!, out: O.baseAddress!,
-                                               heads: nh, kvHeads: kvHeads, keyDim: keyDim, valueDim: valueDim, scale: attentionScale,
-                                               keyWidth: keyWidth, sharedNope: sharedRopeKey ? nopeDim : 0)
-                        let pairs = visible.reduce(0) { $0 + $1.count } * nh * (keyDim + valueDim)
-                        let parts = threads > 1 && T > 1 && pairs >= 1 << 16 ? min(T, threads * 4) : 1
-                        // One token (decode): its heads are split over the pool instead, so the attention over
-                        // the cache does not leave the workers idle (each head's output is computed by one part
-                        // in the same order, so the split never changes a bit).
-                        let headParts = threads > 1 && T == 1 && pairs >= 1 << 15 ? min(nh, threads) : 1
-                        let slotCapacity = length + T
                         visible.withUnsafeBufferPointer { vis in
-                            WorkerPool.shared.run(parts: headParts > 1 ? headParts : parts, threads: threads) { p in
-                                let scores = UnsafeMutablePointer<Float>.allocate(capacity: slotCapacity)
-                                defer { scores.deallocate() }
-                                if headParts > 1 {
-                                    job.token(0, vis[0], heads: (nh * p / headParts)..<(nh * (p + 1) / headParts), scores: scores)
-                                } else {
-                                    for t in (T * p / parts)..<(T * (p + 1) / parts) { job.token(t, vis[t], heads: 0..<nh, scores: scores) }
-                                }
+                            func job<L: WeightLoader>(_ loader: L) -> AttentionJob<L> {
+                                AttentionJob(q: Q.baseAddress!, keys: K, values: Vv, out: O.baseAddress!, heads: nh, kvHeads: kvHeads,
+                                             keyDim: keyDim, valueDim: valueDim, scale: attentionScale, keyWidth: keyWidth,
+                                             sharedNope: sharedRopeKey ? nopeDim : 0, loader: loader,
+                                             elementBytes: kvPrecision.bytes)
+                            }
+                            switch kvPrecision {
+                            case .float32: run(job(F32Loader()), vis)
+                            case .bf16: run(job(BF16Loader()), vis)
                             }
                         }
                     }
@@ -103,29 +112,33 @@ extension Engine {
     }
 }
 
-/// One attention call's operands, shared read-only by the parts of the pool (each writes its tokens' rows).
-struct AttentionJob {
-    let q: UnsafePointer<Float>, keys: UnsafePointer<Float>, values: UnsafePointer<Float>
+/// One attention call's operands, shared read-only by the parts of the pool (each writes its tokens' rows); the
+/// cache's keys and values are read through `loader` (float32 or bf16 widened exactly).
+struct AttentionJob<Loader: WeightLoader> {
+    let q: UnsafePointer<Float>, keys: UnsafeRawPointer, values: UnsafeRawPointer
     let out: UnsafeMutablePointer<Float>
     let heads: Int, kvHeads: Int, keyDim: Int, valueDim: Int
     let scale: Float
-    /// Floats of one slot's keys, and (non-zero) the own part of each head's key when the rotary part is stored once
-    /// a slot after every head's own part (MLA).
+    /// Numbers of one slot's keys, and (non-zero) the own part of each head's key when the rotary part is stored
+    /// once a slot after every head's own part (MLA).
     let keyWidth: Int, sharedNope: Int
+    /// Reads the cache's numbers (`elementBytes` each) as float32.
+    let loader: Loader, elementBytes: Int
 
     /// Softmax attention of token `t` (the heads `heads`) over `slots`, in slot order; `scores` holds at least
     /// `slots.count` floats of scratch. Writes those heads' `valueDim` outputs each (which must be zero).
     func token(_ t: Int, _ slots: VisibleSlots, heads range: Range<Int>, scores: UnsafeMutablePointer<Float>) {
-        let n = slots.count, group = heads / kvHeads
+        let n = slots.count, group = heads / kvHeads, size = elementBytes
         for hd in range {
             let g = hd / group
             let qp = q + (t * heads + hd) * keyDim
             var maxS = -Float.infinity
             for i in 0..<n {
                 let j = slots[i]
-                let slot = keys + j * keyWidth
-                let s = (sharedNope > 0 ? Dot.dot(qp, slot + g * sharedNope, sharedNope, slot + kvHeads * sharedNope, keyDim - sharedNope)
-                                        : Dot.dot(qp, slot + g * keyDim, keyDim)) * scale
+                let slot = keys + j * keyWidth * size
+                let s = (sharedNope > 0 ? Dot.dot(qp, slot + g * sharedNope * size, sharedNope, slot + kvHeads * sharedNope * size,
+                                                  keyDim - sharedNope, loader)
+                                        : Dot.dot(qp, slot + g * keyDim * size, keyDim, loader)) * scale
                 scores[i] = s
                 if s > maxS { maxS = s }
             }
@@ -139,8 +152,20 @@ struct AttentionJob {
             for i in 0..<n {
                 let j = slots[i]
                 let p = scores[i] / sum
-                let vp = values + (j * kvHeads + g) * valueDim
-                for d in 0..<valueDim { op[d] = op[d].addingProduct(p, vp[d]) }
+                let vp = values + (j * kvHeads + g) * valueDim * size
+                // Eight outputs at a time, each a fused multiply-add of its own (the same bits as one by one).
+                let pv = SIMD8<Float>(repeating: p), orow = UnsafeMutableRawPointer(op)
+                var d = 0
+                while d + 8 <= valueDim {
+                    var acc = orow.loadUnaligned(fromByteOffset: d * 4, as: SIMD8<Float>.self)
+                    acc.addProduct(pv, loader.load8(vp, d))
+                    orow.storeBytes(of: acc, toByteOffset: d * 4, as: SIMD8<Float>.self)
+                    d += 8
+                }
+                while d < valueDim {
+                    op[d] = op[d].addingProduct(p, loader.load1(vp, d))
+                    d += 1
+                }
             }
         }
     }

@@ -8,8 +8,8 @@ extension Engine {
     public func truncate(to n: Int) {
         precondition(n >= 0 && n <= length, "truncate(to:) beyond the cache")
         for l in 0..<L {
-            keys[l].removeSubrange((n * keyWidth)...)
-            values[l].removeSubrange((n * kvHeads * valueDim)...)
+            keys[l].keep(n * keyWidth)
+            values[l].keep(n * kvHeads * valueDim)
         }
         slotParent.removeSubrange(n...)
         slotPosition.removeSubrange(n...)
@@ -36,8 +36,8 @@ extension Engine {
         let kw = keyWidth, vw = kvHeads * valueDim
         for l in 0..<L {
             for (k, s) in path.enumerated() where s != start + k {
-                for j in 0..<kw { keys[l][(start + k) * kw + j] = keys[l][s * kw + j] }
-                for j in 0..<vw { values[l][(start + k) * vw + j] = values[l][s * vw + j] }
+                keys[l].copy(kw, from: s * kw, to: (start + k) * kw)
+                values[l].copy(vw, from: s * vw, to: (start + k) * vw)
             }
         }
         for (k, s) in path.enumerated() {

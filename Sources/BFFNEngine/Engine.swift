@@ -33,11 +33,11 @@ public final class Engine {
 
     /// Bytes the KV cache holds now (keys and values of every layer, allocated capacity included).
     public var kvCacheBytes: Int {
-        (keys.reduce(0) { $0 + $1.capacity } + values.reduce(0) { $0 + $1.capacity }) * MemoryLayout<Float>.stride
+        keys.reduce(0) { $0 + $1.capacityBytes } + values.reduce(0) { $0 + $1.capacityBytes }
     }
 
     /// Bytes of keys and values one cache slot holds over all layers: what attention reads per visible slot.
-    public var kvBytesPerSlot: Int { L * (keyWidth + kvHeads * valueDim) * MemoryLayout<Float>.stride }
+    public var kvBytesPerSlot: Int { L * (keyWidth + kvHeads * valueDim) * kvPrecision.bytes }
 
     /// Zeroes `ffnSeconds`.
     public func resetTimers() { ffnSeconds = 0 }
@@ -47,14 +47,17 @@ public final class Engine {
     /// MLA keys cached as every head's own part, then the rotary part all heads share (once a slot, not once a
     /// head: 28 % fewer key bytes read per step on the published shapes); needs the own part a multiple of 32.
     let sharedRopeKey: Bool
-    /// Floats of one slot's keys in `keys[l]`.
+    /// Numbers of one slot's keys in `keys[l]`.
     let keyWidth: Int
     let eps: Float, residualScale: Float, embedScale: Float, headScale: Float, attentionScale: Float
     let ropeTheta: Float
     let ropeScaling: ModelConfig.RopeScaling?
     let maxPositions: Int
-    var keys: [[Float]]
-    var values: [[Float]]
+    /// How the KV cache stores keys and values (`options.kvCache` when the engine was made).
+    let kvPrecision: KVCachePrecision
+    /// Each layer's cached keys and values.
+    var keys: [KVRows]
+    var values: [KVRows]
     /// Slots known to form a plain chain from slot 0 (a cache of `slotIsLinearPrefix`).
     var linearPrefixLength = 0
 
@@ -99,8 +102,9 @@ public final class Engine {
         maxPositions = c.maxPositionEmbeddings ?? 4096
         sharedRopeKey = a.attention == .mla && nopeDim % 32 == 0 && nopeDim > 0
         keyWidth = sharedRopeKey ? kvHeads * nopeDim + ropeDim : kvHeads * keyDim
-        keys = Array(repeating: [], count: L)
-        values = Array(repeating: [], count: L)
+        kvPrecision = options.kvCache
+        keys = Array(repeating: KVRows(options.kvCache), count: L)
+        values = Array(repeating: KVRows(options.kvCache), count: L)
     }
 
     /// Opens a checkpoint and builds an engine for it (strided expert down weights re-laid out expert by expert).

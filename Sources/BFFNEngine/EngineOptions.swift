@@ -34,6 +34,9 @@ public struct EngineOptions: Sendable {
     /// for any chunk size, since a token's inactive experts add exact zeros); 0 computes the whole call's union.
     /// An expert provider (a memory budget) always gets the whole call's union, so it reads each expert once.
     public var expertChunk = 8
+    /// How the KV cache stores keys and values: float32 (the default and the reference) or bf16 (half the bytes
+    /// attention reads; formats/numerics.md, "KV cache"). Fixed when the engine is made.
+    public var kvCache: KVCachePrecision = .float32
     public init(threads: Int = 1, ffnMode: FFNMode = .sparse, captureRouterScores: Bool = false, captureHiddenStates: Bool = false) {
         self.threads = threads
         self.ffnMode = ffnMode

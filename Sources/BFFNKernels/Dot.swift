@@ -211,11 +211,18 @@ public enum Dot {
     /// own part and the rotary part all heads share.
     @inlinable
     public static func dot(_ x: UnsafePointer<Float>, _ a: UnsafePointer<Float>, _ na: Int, _ b: UnsafePointer<Float>, _ nb: Int) -> Float {
+        dot(x, UnsafeRawPointer(a), na, UnsafeRawPointer(b), nb, F32Loader())
+    }
+
+    /// The same split dot product over stored pieces read by `loader` (a bf16 KV cache's keys).
+    @inlinable @inline(__always)
+    public static func dot<L: WeightLoader>(_ x: UnsafePointer<Float>, _ a: UnsafeRawPointer, _ na: Int, _ b: UnsafeRawPointer, _ nb: Int,
+                                            _ loader: L) -> Float {
         precondition(na % 32 == 0, "the first piece of a split dot product is a multiple of 32 elements")
         var acc = DotAccumulators()
-        acc.add(UnsafeRawPointer(x), UnsafeRawPointer(a), from: 0, to: na, F32Loader())
-        acc.add(UnsafeRawPointer(x + na), UnsafeRawPointer(b), from: 0, to: nb / 32 * 32, F32Loader())
-        return acc.result(x + na, UnsafeRawPointer(b), nb, F32Loader())
+        acc.add(UnsafeRawPointer(x), a, from: 0, to: na, loader)
+        acc.add(UnsafeRawPointer(x + na), b, from: 0, to: nb / 32 * 32, loader)
+        return acc.result(x + na, b, nb, loader)
     }
 
     /// The dot product of x with the concatenation of `segments` (each `segmentLength` elements, a multiple of

@@ -91,6 +91,8 @@ public struct VerifyOptions: Sendable {
     /// How the model's activations meet its q8 / q4 weights. The reference always runs with float32 activations,
     /// so `verify X --reference X --activations int8` measures what the integer products change.
     public var activations: ActivationPrecision = .float
+    /// How the model's KV cache stores keys and values; the reference's is always float32.
+    public var kvCache: KVCachePrecision = .float32
     /// The drafter whose output must equal plain greedy decoding on every prompt.
     public var drafter: DrafterChoice = .ngram
     /// The draft chain or tree.
@@ -167,6 +169,7 @@ public enum Verifier {
         let modelWeights = try ModelWeights.open(path: modelPath)
         var modelOptions = EngineOptions(threads: options.threads)
         modelOptions.activations = options.activations
+        modelOptions.kvCache = options.kvCache
         let model = try Engine(weights: modelWeights, options: modelOptions)
         try options.configureModel?(model)
         let V = modelWeights.architecture.vocabSize
@@ -202,6 +205,8 @@ public enum Verifier {
         var quantization = QuantizationClass.of(modelWeights, reference: referenceEngine?.weights)
         // bf16 products round the activations of bf16 weights: against the same weights that is a cast, not exact.
         if options.activations == .bf16 && quantization == .exact { quantization = .cast }
+        // So does a bf16 KV cache (keys and values rounded when cached).
+        if options.kvCache == .bf16 && quantization == .exact { quantization = .cast }
         var thresholds = VerificationThresholds.defaults(for: quantization)
         if let k = options.maxMeanKLD { thresholds.maxMeanKLD = k }
         if let t = options.minTop1 { thresholds.minTop1 = t }

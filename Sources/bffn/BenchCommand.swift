@@ -129,7 +129,8 @@ struct BenchCommand: ParsableCommand {
             let progress = ProgressReporter(label: "bench", options: printing)
             for t in try threadCounts() {
                 progress.note("measuring with \(t) thread\(t == 1 ? "" : "s")")
-                runs.append(try Benchmark.run(weights: weights, prompt: prompt, decodeTokens: tokens, threads: t, activations: numerics.precision))
+                runs.append(try Benchmark.run(weights: weights, prompt: prompt, decodeTokens: tokens, threads: t, activations: numerics.precision,
+                                               kvCache: numerics.kvPrecision))
             }
             // Plain against speculative decoding in the same run, when a drafter is named.
             var speculative: [SpeculativeBenchmark.Run]? = nil
@@ -137,6 +138,7 @@ struct BenchCommand: ParsableCommand {
                 progress.note("plain against speculative decoding (\(drafter.name))")
                 var engineOptions = EngineOptions(threads: runs[0].threads)
                 engineOptions.activations = numerics.precision
+                engineOptions.kvCache = numerics.kvPrecision
                 let engine = try Engine(weights: weights, options: engineOptions)
                 speculative = try SpeculativeBenchmark.run(engine, drafter: drafter, shape: drafting.shape(for: drafting.drafter(default: .none)), prompt: prompt, tokens: tokens)
             }
@@ -145,11 +147,12 @@ struct BenchCommand: ParsableCommand {
                 var members: [(String, JSONValue)] = [("model", .string(model))]
                 if case .object(let first) = runs[0].json { members += first.map { ($0.key, $0.value) } }
                 members.append(("activations", .string(activationsLabel(weights))))
+                members.append(("kv_cache", .string(numerics.kvCache)))
                 members.append(("runs", .array(runs.map(\.json))))
                 members.append(("speculative", speculative.map { .array($0.map(\.json)) } ?? .null))
                 printing.emit(.object(members))
             } else {
-                print("activations: \(activationsLabel(weights))")
+                print("activations: \(activationsLabel(weights)); KV cache: \(numerics.kvCache == "bf16" ? "bf16" : "float32")")
                 for r in runs {
                     print("threads \(r.threads): prefill \(fixed(r.prefillTokensPerSecond, 1)) tok/s (\(r.prefillTokens) tokens, every token's logits, \(fixed(r.prefillGFLOPsPerThread, 1)) GFLOP/s per thread), decode \(fixed(r.decodeTokensPerSecond, 2)) tok/s")
                     print("  prompt for generation (last token's logits only) \(fixed(r.promptTokensPerSecond, 1)) tok/s, \(fixed(r.promptGFLOPsPerThread, 1)) GFLOP/s per thread")

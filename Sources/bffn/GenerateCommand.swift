@@ -106,6 +106,7 @@ struct GenerateCommand: ParsableCommand {
             progress.note("loading \(model)")
             var engineOptions = EngineOptions(threads: threading.threads, ffnMode: FFNMode(rawValue: ffn)!)
             engineOptions.activations = numerics.precision
+            engineOptions.kvCache = numerics.kvPrecision
             let engine = try Engine(weights: loading.open(model), options: engineOptions)
             let cache = try memory.attach(to: engine, model: model)
             let V = engine.weights.architecture.vocabSize

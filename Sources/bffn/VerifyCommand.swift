@@ -103,6 +103,7 @@ struct VerifyCommand: ParsableCommand {
             options.objectiveChunkLength = objectiveChunk
             options.adaptiveDrafting = !drafting.fixedDraft
             options.activations = numerics.precision
+            options.kvCache = numerics.kvPrecision
             options.drafter = try drafting.drafter(default: .ngram)
             options.draftShape = try drafting.shape(for: options.drafter)
             let progress = ProgressReporter(label: "verify", options: printing, unit: .items("positions"))

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BFFNCore
 import BFFNKernels
+import BFFNEngine
 
 /// `--threads N`: how many threads run the work, validated once for every command that takes it.
 struct ThreadOptions: ParsableArguments {
@@ -44,10 +45,18 @@ struct NumericsOptions: ParsableArguments {
                                valueName: "int8|float|bf16"))
     var activations: String = "int8"
 
+    @Option(help: ArgumentHelp("How the KV cache stores keys and values: f32 (the default: exactly as computed) or bf16 (each rounded to bf16 when cached: half the bytes attention reads per token, which grow with the context); formats/numerics.md.",
+                               valueName: "f32|bf16"))
+    var kvCache: String = "f32"
+
     func validate() throws {
         guard ActivationPrecision(rawValue: activations) != nil else { throw ValidationError("--activations is float, int8 or bf16, not '\(activations)'") }
+        guard KVCachePrecision(rawValue: kvCache) != nil else { throw ValidationError("--kv-cache is f32 or bf16, not '\(kvCache)'") }
     }
 
     /// The precision asked for.
     var precision: ActivationPrecision { ActivationPrecision(rawValue: activations) ?? .int8 }
+
+    /// The KV cache precision asked for.
+    var kvPrecision: KVCachePrecision { KVCachePrecision(rawValue: kvCache) ?? .float32 }
 }
