@@ -76,8 +76,29 @@ extension Engine {
         // leave the workers idle (each head's output is computed by one part in the same order, so the split never
         // changes a bit).
         let headParts = threads > 1 && T == 1 && pairs >= 1 << 15 ? min(nh, threads) : 1
-        let slotCapacity = length + T, headCount = nh
+        // More threads than heads: the scores are split over slot ranges, then every head's softmax and value sums
+        // over stripes of its value dimensions (each output still summed over the slots in order by one part).
+        let stripes = headParts > 1 && threads > nh ? min(max(1, (threads * 2 + nh - 1) / nh), valueDim / 8) : 1
+        let slotCapacity = length + T, headCount = nh, valueWidth = valueDim
         func run<L: WeightLoader>(_ job: AttentionJob<L>, _ vis: UnsafeBufferPointer<VisibleSlots>) {
+            if stripes > 1 {
+                let n = vis[0].count, slotParts = min(n, threads * 2)
+                let scores = UnsafeMutablePointer<Float>.allocate(capacity: headCount * n)
+                defer { scores.deallocate() }
+                WorkerPool.shared.run(parts: slotParts, threads: threads) { p in
+                    job.scores(0, vis[0], slots: (n * p / slotParts)..<(n * (p + 1) / slotParts), heads: 0..<headCount, into: scores)
+                }
+                WorkerPool.shared.run(parts: headCount * stripes, threads: threads) { p in
+                    let hd = p / stripes, stripe = p % stripes
+                    // Stripes of whole groups of 8 dimensions (the value loop's step), so every output sees the same steps.
+                    let groups = valueWidth / 8, d0 = groups * stripe / stripes * 8
+                    let d1 = stripe == stripes - 1 ? valueWidth : groups * (stripe + 1) / stripes * 8
+                    let weights = UnsafeMutablePointer<Float>.allocate(capacity: n)
+                    defer { weights.deallocate() }
+                    job.values(0, vis[0], head: hd, scores: scores + hd * n, dimensions: d0..<d1, scratch: weights)
+                }
+                return
+            }
             WorkerPool.shared.run(parts: headParts > 1 ? headParts : parts, threads: threads) { p in
                 let scores = UnsafeMutablePointer<Float>.allocate(capacity: slotCapacity)
                 defer { scores.deallocate() }
@@ -128,44 +149,62 @@ struct AttentionJob<Loader: WeightLoader> {
     /// Softmax attention of token `t` (the heads `heads`) over `slots`, in slot order; `scores` holds at least
     /// `slots.count` floats of scratch. Writes those heads' `valueDim` outputs each (which must be zero).
     func token(_ t: Int, _ slots: VisibleSlots, heads range: Range<Int>, scores: UnsafeMutablePointer<Float>) {
-        let n = slots.count, group = heads / kvHeads, size = elementBytes
+        let n = slots.count
         for hd in range {
-            let g = hd / group
-            let qp = q + (t * heads + hd) * keyDim
-            var maxS = -Float.infinity
-            for i in 0..<n {
-                let j = slots[i]
-                let slot = keys + j * keyWidth * size
-                let s = (sharedNope > 0 ? Dot.dot(qp, slot + g * sharedNope * size, sharedNope, slot + kvHeads * sharedNope * size,
-                                                  keyDim - sharedNope, loader)
-                                        : Dot.dot(qp, slot + g * keyDim * size, keyDim, loader)) * scale
-                scores[i] = s
-                if s > maxS { maxS = s }
+            // One head's scores at scores[0 ..< n] (the layout `scores(into:)` writes for a single head).
+            scoresOfHead(t, slots, 0..<n, head: hd, into: scores)
+            values(t, slots, head: hd, scores: scores, dimensions: 0..<valueDim, scratch: scores)
+        }
+    }
+
+    /// The scores of token `t` against slots `slots[i]`, i in `range`, for every head of `heads`: head h's score i at
+    /// `into[h * slots.count + i]`.
+    func scores(_ t: Int, _ slots: VisibleSlots, slots range: Range<Int>, heads: Range<Int>, into: UnsafeMutablePointer<Float>) {
+        for hd in heads { scoresOfHead(t, slots, range, head: hd, into: into + hd * slots.count) }
+    }
+
+    /// Head `hd`'s scores against slots `slots[i]`, i in `range`, at `into[i]`: x · key, times the scale.
+    func scoresOfHead(_ t: Int, _ slots: VisibleSlots, _ range: Range<Int>, head hd: Int, into: UnsafeMutablePointer<Float>) {
+        let g = hd / (heads / kvHeads), size = elementBytes
+        let qp = q + (t * heads + hd) * keyDim
+        for i in range {
+            let slot = keys + slots[i] * keyWidth * size
+            into[i] = (sharedNope > 0 ? Dot.dot(qp, slot + g * sharedNope * size, sharedNope, slot + kvHeads * sharedNope * size,
+                                                keyDim - sharedNope, loader)
+                                      : Dot.dot(qp, slot + g * keyDim * size, keyDim, loader)) * scale
+        }
+    }
+
+    /// Head `hd`'s softmax over its `slots.count` scores (the maximum, then exp(s - max) and their sum, in slot
+    /// order), then its outputs `dimensions` (which must be zero): the slots' values weighted by e / sum, summed in
+    /// slot order, eight dimensions a step. `scratch` (which may be `scores`) receives the exponentials.
+    func values(_ t: Int, _ slots: VisibleSlots, head hd: Int, scores: UnsafePointer<Float>, dimensions: Range<Int>,
+                scratch: UnsafeMutablePointer<Float>) {
+        let n = slots.count, g = hd / (heads / kvHeads), size = elementBytes
+        var maxS = -Float.infinity
+        for i in 0..<n where scores[i] > maxS { maxS = scores[i] }
+        var sum: Float = 0
+        for i in 0..<n {
+            let e = expf(scores[i] - maxS)
+            scratch[i] = e
+            sum += e
+        }
+        let op = out + (t * heads + hd) * valueDim, orow = UnsafeMutableRawPointer(op)
+        for i in 0..<n {
+            let p = scratch[i] / sum
+            let vp = values + (slots[i] * kvHeads + g) * valueDim * size
+            // Eight outputs at a time, each a fused multiply-add of its own (the same bits as one by one).
+            let pv = SIMD8<Float>(repeating: p)
+            var d = dimensions.lowerBound
+            while d + 8 <= dimensions.upperBound {
+                var acc = orow.loadUnaligned(fromByteOffset: d * 4, as: SIMD8<Float>.self)
+                acc.addProduct(pv, loader.load8(vp, d))
+                orow.storeBytes(of: acc, toByteOffset: d * 4, as: SIMD8<Float>.self)
+                d += 8
             }
-            var sum: Float = 0
-            for i in 0..<n {
-                let e = expf(scores[i] - maxS)
-                scores[i] = e
-                sum += e
-            }
-            let op = out + (t * heads + hd) * valueDim
-            for i in 0..<n {
-                let j = slots[i]
-                let p = scores[i] / sum
-                let vp = values + (j * kvHeads + g) * valueDim * size
-                // Eight outputs at a time, each a fused multiply-add of its own (the same bits as one by one).
-                let pv = SIMD8<Float>(repeating: p), orow = UnsafeMutableRawPointer(op)
-                var d = 0
-                while d + 8 <= valueDim {
-                    var acc = orow.loadUnaligned(fromByteOffset: d * 4, as: SIMD8<Float>.self)
-                    acc.addProduct(pv, loader.load8(vp, d))
-                    orow.storeBytes(of: acc, toByteOffset: d * 4, as: SIMD8<Float>.self)
-                    d += 8
-                }
-                while d < valueDim {
-                    op[d] = op[d].addingProduct(p, loader.load1(vp, d))
-                    d += 1
-                }
+            while d < dimensions.upperBound {
+                op[d] = op[d].addingProduct(p, loader.load1(vp, d))
+                d += 1
             }
         }
     }

@@ -25,4 +25,25 @@ struct DecodeThreadsTests {
             #expect(a.logits.map(\.bitPattern) == b.logits.map(\.bitPattern), "step \(step)")
         }
     }
+
+    /// Six threads for the trained model's five heads: a step's scores are split over slot ranges and each head's
+    /// value sums over stripes of its dimensions; the logits must still be the bits of one thread (float32 and bf16
+    /// caches).
+    @Test(arguments: [KVCachePrecision.float32, .bf16])
+    func moreThreadsThanHeadsGiveTheSameBitsAsOne(_ cache: KVCachePrecision) throws {
+        let weights = try ModelWeights(checkpoint: Checkpoint(path: Fixtures.trainedModel))
+        let reference = try ReferenceOutputs(Fixtures.trainedModel + "/reference.safetensors").inputIds
+        let prompt = (0..<96).map { reference[($0 * 5) % reference.count] }
+        var o1 = EngineOptions(threads: 1), o6 = EngineOptions(threads: 6)
+        o1.kvCache = cache
+        o6.kvCache = cache
+        let one = try Engine(weights: weights, options: o1), six = try Engine(weights: weights, options: o6)
+        var a = try one.forward(prompt), b = try six.forward(prompt)
+        for step in 0..<6 {
+            let next = a.argmax(at: a.logits.count / weights.architecture.vocabSize - 1)
+            a = try one.forward([next])
+            b = try six.forward([next])
+            #expect(a.logits.map(\.bitPattern) == b.logits.map(\.bitPattern), "step \(step)")
+        }
+    }
 }
