@@ -71,7 +71,7 @@ public final class WorkerPool: @unchecked Sendable {
         return body()
     }
     /// Busy-wait iterations (each a `pause`, 40-140 cycles) before an idle worker sleeps (BFFN_SPIN overrides both
-    /// limits, for tuning): a few hundred µs while the call's threads fit the online CPUs, so a worker is still
+    /// limits, for tuning): a few hundred µs while the call's threads fit the usable CPUs, so a worker is still
     /// awake for the next product of a decode step (the serial work between two products, norms and attention,
     /// takes tens of µs; a futex wake-up of 15 workers cost more than the products themselves: 16-thread decode
     /// of synth Small q4 went from 132 to 221 tok/s); a short spin when threads outnumber the CPUs, where a
