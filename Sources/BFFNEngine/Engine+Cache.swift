@@ -8,8 +8,8 @@ extension Engine {
     public func truncate(to n: Int) {
         precondition(n >= 0 && n <= length, "truncate(to:) beyond the cache")
         for l in 0..<L {
-            keys[l].keep(n * keyWidth)
-            values[l].keep(n * kvHeads * valueDim)
+            keys[l].keep(slots: n)
+            values[l].keep(slots: n)
         }
         slotParent.removeSubrange(n...)
         slotPosition.removeSubrange(n...)
@@ -33,11 +33,10 @@ extension Engine {
             }
             previous = s
         }
-        let kw = keyWidth, vw = kvHeads * valueDim
         for l in 0..<L {
             for (k, s) in path.enumerated() where s != start + k {
-                keys[l].copy(kw, from: s * kw, to: (start + k) * kw)
-                values[l].copy(vw, from: s * vw, to: (start + k) * vw)
+                keys[l].copy(slot: s, to: start + k)
+                values[l].copy(slot: s, to: start + k)
             }
         }
         for (k, s) in path.enumerated() {

@@ -103,8 +103,11 @@ public final class Engine {
         sharedRopeKey = a.attention == .mla && nopeDim % 32 == 0 && nopeDim > 0
         keyWidth = sharedRopeKey ? kvHeads * nopeDim + ropeDim : kvHeads * keyDim
         kvPrecision = options.kvCache
-        keys = Array(repeating: KVRows(options.kvCache), count: L)
-        values = Array(repeating: KVRows(options.kvCache), count: L)
+        // One part a head (MLA with the shared rotary key: each head's own part, then the rotary part).
+        let keyParts = sharedRopeKey ? [Int](repeating: nopeDim, count: kvHeads) + [ropeDim] : [Int](repeating: keyDim, count: kvHeads)
+        let valueParts = [Int](repeating: valueDim, count: kvHeads)
+        keys = (0..<L).map { _ in KVRows(options.kvCache, widths: keyParts) }
+        values = (0..<L).map { _ in KVRows(options.kvCache, widths: valueParts) }
     }
 
     /// Opens a checkpoint and builds an engine for it (strided expert down weights re-laid out expert by expert).

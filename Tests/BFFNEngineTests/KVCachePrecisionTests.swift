@@ -74,22 +74,31 @@ struct KVCachePrecisionTests {
         print("bf16 KV cache, trained model, 96 tokens: mean KL from float32 \(kl), top-1 \(agree)/\(prompt.count)")
     }
 
-    @Test func rowsRoundWhenCachedAndCopyTheirBits() {
-        var rows = KVRows(.bf16)
-        let values: [Float] = [1, 1.00390625, 1.0078125, -3.14159, .infinity, 1e-40, 65504.5]
+    @Test func rowsRoundWhenCachedAndKeepEachHeadsPartTogether() {
+        // Two parts of 3 and 4 numbers a slot; three slots appended at once.
+        let rows = KVRows(.bf16, widths: [3, 4])
+        let values: [Float] = (0..<21).map { i in [1, 1.00390625, 1.0078125, -3.14159, .infinity, 1e-40, 65504.5][i % 7] * Float(1 + i / 7) }
         rows.append(values)
-        #expect(rows.count == values.count && rows.capacityBytes >= 2 * values.count)
-        for (i, v) in values.enumerated() {
-            #expect(rows[i].bitPattern == ScalarConversion.bf16ToFloat(ScalarConversion.floatToBF16(v)).bitPattern)
+        #expect(rows.slots == 3 && rows.capacityBytes >= 2 * 21)
+        for s in 0..<3 {
+            for j in 0..<7 {
+                let v = values[s * 7 + j], (p, k) = j < 3 ? (0, j) : (1, j - 3)
+                #expect(rows.number(part: p, slot: s, k).bitPattern == ScalarConversion.bf16ToFloat(ScalarConversion.floatToBF16(v)).bitPattern)
+            }
         }
-        #expect(rows[1] == 1)          // 1 + 2^-8 lies halfway: ties to even
-        #expect(rows[2] == 1.0078125)  // 1 + 2^-7 is a bf16
-        rows.copy(2, from: 2, to: 0)
-        #expect(rows[0] == rows[2] && rows[1] == rows[3])
-        rows.keep(3)
-        #expect(rows.count == 3)
-        var exact = KVRows(.float32)
-        exact.append(values)
-        #expect((0..<values.count).allSatisfy { exact[$0].bitPattern == values[$0].bitPattern })
+        #expect(rows.number(part: 0, slot: 0, 1) == 1)          // 1 + 2^-8 lies halfway: ties to even
+        #expect(rows.number(part: 0, slot: 0, 2) == 1.0078125)  // 1 + 2^-7 is a bf16
+        // A part's slots lie one after another: part 1 of slot 1 starts 4 numbers after part 1 of slot 0.
+        let bases = rows.bases
+        #expect(bases[1].load(fromByteOffset: 4 * 2, as: UInt16.self) == ScalarConversion.floatToBF16(values[7 + 3]))
+        rows.copy(slot: 2, to: 0)
+        #expect((0..<4).allSatisfy { rows.number(part: 1, slot: 0, $0) == rows.number(part: 1, slot: 2, $0) })
+        rows.keep(slots: 1)
+        #expect(rows.slots == 1)
+        // Growing past the first capacity keeps every slot.
+        let exact = KVRows(.float32, widths: [5])
+        let many = (0..<(5 * 40)).map { Float($0) * 0.5 }
+        exact.append(many)
+        #expect(exact.slots == 40 && (0..<40).allSatisfy { s in (0..<5).allSatisfy { exact.number(part: 0, slot: s, $0) == many[s * 5 + $0] } })
     }
 }
