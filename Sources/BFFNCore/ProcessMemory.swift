@@ -10,8 +10,8 @@ public enum ProcessMemory {
     /// activations, 200 KB and up, passed glibc's default 128 KiB mapping threshold) are reused instead of being
     /// mapped, faulted in and zeroed again every time. On synth Small q4 with 2 threads prefill rose from 888-949 to
     /// 1 165-1 207 tok/s; peak RSS unchanged. The `bffn` command calls it at start; a program embedding the engine
-    /// may. Does nothing (returns false) where MALLOC_MMAP_THRESHOLD_ or MALLOC_TRIM_THRESHOLD_ is set or the C
-    /// library is not glibc.
+    /// may. Does nothing (returns false) where MALLOC_MMAP_THRESHOLD_ or MALLOC_TRIM_THRESHOLD_ is set, the C
+    /// library is not glibc, or another allocator (a sanitizer's) refuses the settings.
     @discardableResult
     public static func keepFreedBuffers() -> Bool { bffn_keep_freed_buffers(64 << 20, 128 << 20) == 1 }
 

@@ -28,7 +28,8 @@ int bffn_usable_cpus(void);
  * up to trim_threshold bytes of free heap stay with the process instead of going back to the kernel, so buffers
  * allocated and freed once a layer or a call are reused instead of being faulted in (and zeroed) again each time.
  * Leaves the allocator alone (returns 0) where the user set MALLOC_MMAP_THRESHOLD_ or MALLOC_TRIM_THRESHOLD_, or
- * on other C libraries; 1 when both were set.
+ * on other C libraries; returns 0 too where another allocator (a sanitizer's) refuses the settings; 1 when both
+ * were set.
  */
 int bffn_keep_freed_buffers(long mmap_threshold, long trim_threshold);
 
