@@ -175,6 +175,10 @@ public final class WorkerPool: @unchecked Sendable {
     /// Claims and runs parts of call `call` until none is left or a later call has been published.
     private func work(call: UInt64) {
         var t = ticket.load(ordering: .acquiring)
+        // The parts this thread ran, counted into `finishedParts` once when it finds none left to claim (one shared
+        // write a thread and call instead of one a part; the caller cannot return before every claimant has added).
+        var done = 0
+        defer { if done > 0 { finishedParts.add(done, ordering: .releasing) } }
         while true {
             let next = t & Self.partMask, parts = (t >> Self.partBits) & Self.partMask
             if t >> Self.callShift != call || next >= parts { return }
@@ -184,7 +188,7 @@ public final class WorkerPool: @unchecked Sendable {
                 continue
             }
             job!(Int(next))
-            finishedParts.add(1, ordering: .releasing)
+            done += 1
             t = ticket.load(ordering: .acquiring)
         }
     }
