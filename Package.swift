@@ -49,7 +49,8 @@ let package = Package(
         .target(name: "BFFNCheckpoint", dependencies: ["BFFNCore", "BFFNSafetensors", "BFFNTorchZip"]),
         // Numeric kernels: the storage types (StorageType: f32, f16, bf16, q8, q4) and fixed-order dot products and
         // matrix products over all of them; row encoders for the converter.
-        // Software prefetch (a C header; Swift has no prefetch intrinsic).
+        // Cache helpers (a C header): software prefetch (Swift has no prefetch intrinsic) and the span of tiles
+        // the tile products walk several tokens over.
         .target(name: "CBlockFFNPrefetch"),
         // Row encoders for the converter (q8, q4 and the float casts, with their error), in C vector
         // extensions: the same bytes on every instruction set, AVX2 speed here.
@@ -60,10 +61,10 @@ let package = Package(
         .target(name: "CBlockFFNUnpack"),
         // Integer dot products of int8 activations with q8 / q4 rows (formats/numerics.md): AVX2, AVX-512 VNNI,
         // AVX-VNNI or portable C, chosen at run time (the build targets AVX2 only; the others are per-function).
-        .target(name: "CBlockFFNIntDot", cSettings: [.unsafeFlags(["-O3", "-mavx2", "-mfma", "-ffp-contract=off"])]),
+        .target(name: "CBlockFFNIntDot", dependencies: ["CBlockFFNPrefetch"], cSettings: [.unsafeFlags(["-O3", "-mavx2", "-mfma", "-ffp-contract=off"])]),
         // bf16 dot products of bf16-rounded activations with bf16 weights (formats/numerics.md): vdpbf16ps where the
         // CPU has AVX512_BF16, an exact emulation elsewhere.
-        .target(name: "CBlockFFNBF16Dot", cSettings: [.unsafeFlags(["-O3", "-mavx2", "-ffp-contract=off"])]),
+        .target(name: "CBlockFFNBF16Dot", dependencies: ["CBlockFFNPrefetch"], cSettings: [.unsafeFlags(["-O3", "-mavx2", "-ffp-contract=off"])]),
         .target(name: "BFFNKernels", dependencies: ["BFFNCore", "CBlockFFNBF16Dot", "CBlockFFNIntDot", "CBlockFFNPrefetch", "CBlockFFNQuantize", "CBlockFFNUnpack"],
                 swiftSettings: kernelSettings),
         // The model: architecture and recognition, tensor names of every layout, tensor classes, and the weights

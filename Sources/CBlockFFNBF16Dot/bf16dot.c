@@ -3,6 +3,7 @@
  * CPU has AVX512_BF16, else a portable emulation of the same operations.
  */
 #include "bffn_bf16dot.h"
+#include "bffn_prefetch.h"
 #include <math.h>
 #include <string.h>
 #if defined(__x86_64__)
@@ -51,14 +52,6 @@ void bffn_bf16_tiles_pack(const uint8_t *src, long row_stride, long rows, long n
         uint8_t *tile = dst + (r / 16) * tb + (r % 16) * 4;
         for (long k = 0; k < np; k++) memcpy(tile + 64 * k, row + 4 * k, 2 * k + 1 < n ? 4 : 2);
     }
-}
-
-/* Tiles in one span of about 256 KiB of weights (every matrix of a union counted; at least one): several tokens
- * walk a tile range span by span, all of them passing over a span while it is still in the core's level-2 cache,
- * instead of each pass of four streaming the whole range from memory. Per output nothing changes. */
-static long tile_span(long bytes) {
-    const long span_bytes = 256L * 1024;
-    return bytes >= span_bytes ? 1 : span_bytes / bytes;
 }
 
 /* Activation pair k of a segment of n bf16 values (the element past an odd n is zero). */
@@ -149,7 +142,10 @@ static inline __attribute__((always_inline)) ATTR_BF16 void tiles_hw_pass(const 
 
 static ATTR_BF16 void tiles_hw(const uint8_t *const *mats, long count, long tile_begin, long tile_end, long rows, long n, const uint16_t *x,
                                long x_stride, long tokens, float *out, long os) {
-    long span = tokens > 1 ? tile_span(bffn_bf16_tile_bytes(n) * count) : tile_end - tile_begin;
+    /* Several tokens walk the range span by span (bffn_tile_span), all of them passing over a span while it is in
+       the core's cache, instead of each pass of four streaming the whole range from memory; per output nothing
+       changes. */
+    long span = tokens > 1 ? bffn_tile_span(bffn_bf16_tile_bytes(n) * count) : tile_end - tile_begin;
     for (long s0 = tile_begin; s0 < tile_end; s0 += span) {
         long s1 = tile_end - s0 < span ? tile_end : s0 + span, t = 0;
         for (; t + 4 <= tokens; t += 4) tiles_hw_pass(mats, count, s0, s1, rows, n, x, x_stride, t, 4, out, os);

@@ -2,6 +2,7 @@
 #ifndef BFFN_TILES_INTERNAL_H
 #define BFFN_TILES_INTERNAL_H
 #include "bffn_intdot.h"
+#include "bffn_prefetch.h"
 #include <stddef.h>
 
 #define AI __attribute__((always_inline))
@@ -27,13 +28,6 @@ static inline tile_shape bffn_make_tile_shape(int kind, long n, long group, long
     s.tile_bytes = s.ng * s.group_bytes;
     return s;
 }
-
-/* Weight bytes a span of tiles holds when several tokens pass over it (tile_kernel.h's tiles_of, the bf16 tiles):
- * small enough to stay in a core's level-2 cache (1-2 MiB on the CPUs this targets) beside the activations. */
-#define BFFN_TILE_SPAN_BYTES (256L * 1024)
-
-/* Tiles in one span for tiles of `bytes` (every matrix of a union counted): at least one. */
-static inline long bffn_tile_span(long bytes) { return bytes >= BFFN_TILE_SPAN_BYTES ? 1 : BFFN_TILE_SPAN_BYTES / bytes; }
 
 typedef void bffn_tiles_kernel(const tile_shape *sh, const uint8_t *const *mats, long count, long tile_begin, long tile_end, long rows,
                                const bffn_int8_activations *a, float *out, long out_stride);
