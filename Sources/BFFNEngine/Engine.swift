@@ -101,10 +101,10 @@ public final class Engine {
         ropeScaling = c.ropeScaling
         maxPositions = c.maxPositionEmbeddings ?? 4096
         sharedRopeKey = a.attention == .mla && nopeDim % 32 == 0 && nopeDim > 0
-        keyWidth = sharedRopeKey ? kvHeads * nopeDim + ropeDim : kvHeads * keyDim
         kvPrecision = options.kvCache
         // One part a head (MLA with the shared rotary key: each head's own part, then the rotary part).
         let keyParts = sharedRopeKey ? [Int](repeating: nopeDim, count: kvHeads) + [ropeDim] : [Int](repeating: keyDim, count: kvHeads)
+        keyWidth = keyParts.reduce(0, +)
         let valueParts = [Int](repeating: valueDim, count: kvHeads)
         keys = (0..<L).map { _ in KVRows(options.kvCache, widths: keyParts) }
         values = (0..<L).map { _ in KVRows(options.kvCache, widths: valueParts) }

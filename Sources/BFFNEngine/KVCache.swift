@@ -42,7 +42,7 @@ final class KVRows {
             for s in 0..<(values.count / width) {
                 var at = s * width
                 for (p, part) in parts.enumerated() {
-                    part.append(v.baseAddress! + at, rounding: precision == .bf16)
+                    part.append(v.baseAddress! + at)
                     at += widths[p]
                 }
             }
@@ -79,8 +79,8 @@ final class KVPart {
 
     var capacityBytes: Int { capacity * width * bytes }
 
-    /// Appends one slot from `values` (`width` floats), rounded to bf16 when `rounding`.
-    func append(_ values: UnsafePointer<Float>, rounding: Bool) {
+    /// Appends one slot from `values` (`width` floats), rounded to bf16 when the part holds bf16 (2 bytes a number).
+    func append(_ values: UnsafePointer<Float>) {
         if slots == capacity {
             let grown = max(16, capacity * 2)
             let fresh = UnsafeMutableRawPointer.allocate(byteCount: max(64, grown * width * bytes), alignment: 64)
@@ -90,7 +90,7 @@ final class KVPart {
             capacity = grown
         }
         let at = base + slots * width * bytes
-        if rounding {
+        if bytes == 2 {
             let h = at.assumingMemoryBound(to: UInt16.self)
             for j in 0..<width { h[j] = ScalarConversion.floatToBF16(values[j]) }
         } else {

@@ -203,10 +203,9 @@ public enum Verifier {
         let prompts = Verifier.prompts(file: file, given: givenPrompts, vocabularySize: V)
         guard !prompts.isEmpty, prompts.allSatisfy({ !$0.isEmpty }) else { throw BFFNError(.usage, "every prompt needs at least one token id", field: "prompts") }
         var quantization = QuantizationClass.of(modelWeights, reference: referenceEngine?.weights)
-        // bf16 products round the activations of bf16 weights: against the same weights that is a cast, not exact.
-        if options.activations == .bf16 && quantization == .exact { quantization = .cast }
-        // So does a bf16 KV cache (keys and values rounded when cached).
-        if options.kvCache == .bf16 && quantization == .exact { quantization = .cast }
+        // bf16 products round the activations of bf16 weights, a bf16 KV cache the keys and values it holds: against
+        // the same weights that is a cast, not exact.
+        if (options.activations == .bf16 || options.kvCache == .bf16) && quantization == .exact { quantization = .cast }
         var thresholds = VerificationThresholds.defaults(for: quantization)
         if let k = options.maxMeanKLD { thresholds.maxMeanKLD = k }
         if let t = options.minTop1 { thresholds.minTop1 = t }

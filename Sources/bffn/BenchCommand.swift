@@ -137,8 +137,7 @@ struct BenchCommand: ParsableCommand {
             if let drafter = try drafting.drafter(default: .none).makeDrafter(target: weights, targetPath: model, threads: runs[0].threads) {
                 progress.note("plain against speculative decoding (\(drafter.name))")
                 var engineOptions = EngineOptions(threads: runs[0].threads)
-                engineOptions.activations = numerics.precision
-                engineOptions.kvCache = numerics.kvPrecision
+                numerics.apply(to: &engineOptions)
                 let engine = try Engine(weights: weights, options: engineOptions)
                 speculative = try SpeculativeBenchmark.run(engine, drafter: drafter, shape: drafting.shape(for: drafting.drafter(default: .none)), prompt: prompt, tokens: tokens)
             }
@@ -152,7 +151,7 @@ struct BenchCommand: ParsableCommand {
                 members.append(("speculative", speculative.map { .array($0.map(\.json)) } ?? .null))
                 printing.emit(.object(members))
             } else {
-                print("activations: \(activationsLabel(weights)); KV cache: \(numerics.kvCache == "bf16" ? "bf16" : "float32")")
+                print("activations: \(activationsLabel(weights)); KV cache: \(numerics.kvPrecision == .bf16 ? "bf16" : "float32")")
                 for r in runs {
                     print("threads \(r.threads): prefill \(fixed(r.prefillTokensPerSecond, 1)) tok/s (\(r.prefillTokens) tokens, every token's logits, \(fixed(r.prefillGFLOPsPerThread, 1)) GFLOP/s per thread), decode \(fixed(r.decodeTokensPerSecond, 2)) tok/s")
                     print("  prompt for generation (last token's logits only) \(fixed(r.promptTokensPerSecond, 1)) tok/s, \(fixed(r.promptGFLOPsPerThread, 1)) GFLOP/s per thread")

@@ -105,8 +105,7 @@ struct GenerateCommand: ParsableCommand {
             let progress = ProgressReporter(label: "generate", options: printing)
             progress.note("loading \(model)")
             var engineOptions = EngineOptions(threads: threading.threads, ffnMode: FFNMode(rawValue: ffn)!)
-            engineOptions.activations = numerics.precision
-            engineOptions.kvCache = numerics.kvPrecision
+            numerics.apply(to: &engineOptions)
             let engine = try Engine(weights: loading.open(model), options: engineOptions)
             let cache = try memory.attach(to: engine, model: model)
             let V = engine.weights.architecture.vocabSize

@@ -59,4 +59,10 @@ struct NumericsOptions: ParsableArguments {
 
     /// The KV cache precision asked for.
     var kvPrecision: KVCachePrecision { KVCachePrecision(rawValue: kvCache) ?? .float32 }
+
+    /// Sets the engine's activation precision and KV cache precision to those asked for.
+    func apply(to options: inout EngineOptions) {
+        options.activations = precision
+        options.kvCache = kvPrecision
+    }
 }
