@@ -1,13 +1,10 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
-/// Flags for the targets that hold numeric loops (the kernels, and the engine's attention and FFN glue): the CPU
-/// features of the machines we build on (AVX2, FMA, F16C) and optimisation even in debug builds, so `swift test`
-/// runs forward passes at speed. Other targets build with the defaults.
-let kernelSettings: [SwiftSetting] = [
-    .unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mf16c"]),
-    .unsafeFlags(["-O"], .when(configuration: .debug)),
-]
+// No target sets compiler flags: the package builds as a dependency (SwiftPM refuses flags it cannot vet in a
+// package required by version) and for any architecture (x86-64 with or without AVX2, aarch64, Apple silicon).
+// The C kernels choose their instruction sets per function and at run time; CPU flags for the Swift float loops
+// and optimised debug builds are the build scripts' business (scripts/build-flags.sh).
 
 let package = Package(
     name: "bffn",
@@ -34,8 +31,8 @@ let package = Package(
     ],
     targets: [
         // C libraries (design card: zlib for checksums and compression, json-c for every JSON).
-        .systemLibrary(name: "CBlockFFNZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        .systemLibrary(name: "CBlockFFNJSONC", pkgConfig: "json-c", providers: [.apt(["libjson-c-dev"])]),
+        .systemLibrary(name: "CBlockFFNZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
+        .systemLibrary(name: "CBlockFFNJSONC", pkgConfig: "json-c", providers: [.apt(["libjson-c-dev"]), .brew(["json-c"])]),
 
         // Linux calls Swift's Glibc module does not export (sync_file_range).
         .target(name: "CBlockFFNSystem"),
@@ -54,24 +51,22 @@ let package = Package(
         .target(name: "CBlockFFNPrefetch"),
         // Row encoders for the converter (q8, q4 and the float casts, with their error), in C vector
         // extensions: the same bytes on every instruction set, AVX2 speed here.
-        .target(name: "CBlockFFNQuantize", cSettings: [
-            .unsafeFlags(["-O3", "-mavx2", "-mfma", "-mf16c"]),
-        ]),
+        .target(name: "CBlockFFNQuantize"),
         // int4 / int8 codes to float32 eight at a time (a C header; Swift's SIMD shifts compile lane by lane).
         .target(name: "CBlockFFNUnpack"),
         // Integer dot products of int8 activations with q8 / q4 rows (formats/numerics.md): AVX2, AVX-512 VNNI,
-        // AVX-VNNI or portable C, chosen at run time (the build targets AVX2 only; the others are per-function).
-        .target(name: "CBlockFFNIntDot", dependencies: ["CBlockFFNPrefetch"], cSettings: [.unsafeFlags(["-O3", "-mavx2", "-mfma", "-ffp-contract=off"])]),
+        // AVX-VNNI, NEON (with or without the dot product extension) or portable C, chosen at run time; each
+        // instruction set compiled per function.
+        .target(name: "CBlockFFNIntDot", dependencies: ["CBlockFFNPrefetch"]),
         // bf16 dot products of bf16-rounded activations with bf16 weights (formats/numerics.md): vdpbf16ps where the
         // CPU has AVX512_BF16, an exact emulation elsewhere.
-        .target(name: "CBlockFFNBF16Dot", dependencies: ["CBlockFFNPrefetch"], cSettings: [.unsafeFlags(["-O3", "-mavx2", "-ffp-contract=off"])]),
-        .target(name: "BFFNKernels", dependencies: ["BFFNCore", "CBlockFFNBF16Dot", "CBlockFFNIntDot", "CBlockFFNPrefetch", "CBlockFFNQuantize", "CBlockFFNUnpack"],
-                swiftSettings: kernelSettings),
+        .target(name: "CBlockFFNBF16Dot", dependencies: ["CBlockFFNPrefetch"]),
+        .target(name: "BFFNKernels", dependencies: ["BFFNCore", "CBlockFFNBF16Dot", "CBlockFFNIntDot", "CBlockFFNPrefetch", "CBlockFFNQuantize", "CBlockFFNUnpack"]),
         // The model: architecture and recognition, tensor names of every layout, tensor classes, and the weights
         // (ModelWeights / LayerWeights) resolved from a checkpoint.
         .target(name: "BFFNModel", dependencies: ["BFFNCore", "BFFNCheckpoint", "BFFNKernels", "BFFNTorchZip"]),
         // The BlockFFN forward pass, KV cache and decoding.
-        .target(name: "BFFNEngine", dependencies: ["BFFNCore", "BFFNCheckpoint", "BFFNKernels", "BFFNModel"], swiftSettings: kernelSettings),
+        .target(name: "BFFNEngine", dependencies: ["BFFNCore", "BFFNCheckpoint", "BFFNKernels", "BFFNModel"]),
         // Speculative decoding: drafters (prompt lookup, a draft model), draft trees, lossless verification.
         .target(name: "BFFNSpeculative", dependencies: ["BFFNCore", "BFFNEngine", "BFFNModel", "BFFNKernels"]),
         // Synthetic checkpoints with the published shapes and controlled routing sparsity.
@@ -82,12 +77,14 @@ let package = Package(
         .target(name: "BFFNVerify", dependencies: ["BFFNCheckpoint", "BFFNModel", "BFFNKernels", "BFFNCore", "BFFNSafetensors", "BFFNEngine", "BFFNPack", "BFFNSpeculative"]),
         // `bffn pack`: device profiles, expert calibration, hot-first / resident packs, deployment reports.
         .target(name: "BFFNDeploy", dependencies: ["BFFNModel", "BFFNKernels", "BFFNCore", "BFFNCheckpoint", "BFFNEngine", "BFFNPack", "BFFNVerify", "BFFNSafetensors", "CBlockFFNSystem"]),
-        // Debian's libsentencepiece (C++) behind a C interface.
-        .target(name: "CBlockFFNSentencePiece", linkerSettings: [.linkedLibrary("sentencepiece")]),
+        // libsentencepiece (C++), found with pkg-config (Debian's libsentencepiece-dev, Homebrew's sentencepiece),
+        // behind a C interface.
+        .systemLibrary(name: "CBlockFFNSentencePieceLibrary", pkgConfig: "sentencepiece",
+                       providers: [.apt(["libsentencepiece-dev"]), .brew(["sentencepiece"])]),
+        .target(name: "CBlockFFNSentencePiece", dependencies: ["CBlockFFNSentencePieceLibrary"]),
         // Text to token ids and back: tokenizer.json (BPE: LLaMA/MiniCPM, Metaspace and byte-level forms, written in
         // Swift) and tokenizer.model (SentencePiece, through the C shim); the files beside a model that configure them.
-        .target(name: "BFFNTokenizer", dependencies: ["BFFNCore", "CBlockFFNSentencePiece"],
-                swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
+        .target(name: "BFFNTokenizer", dependencies: ["BFFNCore", "CBlockFFNSentencePiece"]),
         // Pictures of routing (`bffn plot`, `verify --plots`): a PNG encoder on zlib, a canvas with a bitmap font, charts.
         .target(name: "BFFNPlot", dependencies: ["BFFNCore", "BFFNEngine", "BFFNModel", "CBlockFFNZlib"]),
         // Reports about a checkpoint for `bffn inspect` (human text and JSON).

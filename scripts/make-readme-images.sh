@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-swift build -c release --product bffn
+mapfile -t BUILD_FLAGS < <(scripts/build-flags.sh)
+swift build -c release --product bffn ${BUILD_FLAGS[@]+"${BUILD_FLAGS[@]}"}
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 .build/release/bffn plot fixtures/reference/mla-blocklinear-rms-bf16-bin -o "$OUT" --quiet

@@ -11,7 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-swift build -c release --product bffn
+mapfile -t BUILD_FLAGS < <(scripts/build-flags.sh)
+swift build -c release --product bffn ${BUILD_FLAGS[@]+"${BUILD_FLAGS[@]}"}
 BFFN=.build/release/bffn
 MODEL=fixtures/trained
 OUT=${BFFN_OUT:-out/quickstart}

@@ -13,5 +13,7 @@ case "$KIND" in
   *) echo "usage: scripts/sanitize.sh asan|tsan" >&2; exit 2 ;;
 esac
 export SWIFT_BACKTRACE=enable=no
+mapfile -t BUILD_FLAGS < <(scripts/build-flags.sh --debug-speed)
+FLAGS+=(${BUILD_FLAGS[@]+"${BUILD_FLAGS[@]}"})
 swift build --build-tests --scratch-path ".build-$KIND" "${FLAGS[@]}"
 swift test --skip-build --scratch-path ".build-$KIND" "${FLAGS[@]}" --disable-xctest

@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# The test command: installs missing system libraries, then builds and runs the whole test suite.
+# The test command: installs missing system libraries, builds and runs the whole test suite, then the portability
+# checks: bffn as another package's dependency (scripts/check-consumer.sh) and the C kernels built for aarch64 and
+# run under qemu on three CPU models, bit for bit against the x86 portable kernels (scripts/check-aarch64.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-swift build --build-tests
-swift test --skip-build --disable-xctest
+# CPU flags for the Swift float loops on x86-64-v3 and optimised debug code (see scripts/build-flags.sh).
+mapfile -t BUILD_FLAGS < <(scripts/build-flags.sh --debug-speed)
+swift build --build-tests ${BUILD_FLAGS[@]+"${BUILD_FLAGS[@]}"}
+swift test --skip-build --disable-xctest ${BUILD_FLAGS[@]+"${BUILD_FLAGS[@]}"}
+scripts/check-consumer.sh .build/debug/bffn

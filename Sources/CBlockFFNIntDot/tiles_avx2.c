@@ -1,5 +1,7 @@
-/* The tile product with AVX2 (vpmaddubsw / vpmaddwd): 16 rows as two 256-bit halves. */
+/* The tile product with AVX2 (vpmaddubsw / vpmaddwd): 16 rows as two 256-bit halves. Compiled for AVX2 and FMA
+ * and called only where the CPU reports them. */
 #if defined(__x86_64__)
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
 #include "tiles_256.h"
 
 #pragma STDC FP_CONTRACT OFF
@@ -26,4 +28,5 @@ static inline AI VI dot8(VI acc, VW w, const int8_t *x) {
 
 #define KERNEL bffn_tiles_avx2
 #include "tile_kernel.h"
+#pragma clang attribute pop
 #endif
