@@ -208,6 +208,7 @@ public struct DeploymentReport: Sendable {
         }
         var m: [(String, JSONValue)] = [
             ("output", .string(output)), ("source", .string(source)), ("profile", profile.json),
+            ("kernels", profile.cpu?.json(paths: true) ?? .null),
             ("file_bytes", .integer(fileBytes)), ("resident_bytes", .integer(residentBytes)), ("streamed_bytes", .integer(streamedBytes)),
             ("resident_experts_per_layer", .integer(residentExperts)), ("experts_per_layer", .integer(experts)),
             ("classes", .object(classes.map { ($0.name, JSONValue.object([("dtype", .string($0.dtype)), ("error", $0.stats.json)])) })),
@@ -253,6 +254,7 @@ public struct DeploymentReport: Sendable {
         s += "  file \(mb(Double(fileBytes))); resident \(mb(Double(residentBytes)))"
         s += profile.residentBudgetBytes.map { " of a \(mb(Double($0))) budget" } ?? " (no budget)"
         s += "; streamed \(mb(Double(streamedBytes)))\n"
+        if let cpu = profile.cpu { s += "  kernels on the device: \(cpu.kernelSummary)\n" }
         if experts > 0 { s += "  experts: hot-first in every layer; \(residentExperts) of \(experts) per layer resident\n" }
         if !attachments.isEmpty { s += "  attachments: \(attachments.joined(separator: ", "))\n" }
         s += "  calibration: \(calibrationName), \(calibration.sequences) sequences, \(calibration.tokens) tokens; TLS \(fixed(calibration.sparsity.tls, 3))"

@@ -34,6 +34,8 @@ public struct DeviceProfile: Sendable, Equatable {
     public var flashBytesPerSecond: Double? = nil
     public var flashLatencyMicroseconds: Double = 0
     public var flashLatencySeconds: Double { flashLatencyMicroseconds * 1e-6 }
+    /// The device's CPU (architecture and extensions), for the report's kernel paths; nil: not stated.
+    public var cpu: DeviceCPU? = nil
 
     /// The tensor classes a profile may quantize.
     public static let classes = ["embeddings", "attention", "experts", "dense_ffn", "head"]
@@ -50,15 +52,17 @@ public struct DeviceProfile: Sendable, Equatable {
     /// The built-in profiles.
     public static let builtIn: [DeviceProfile] = [
         DeviceProfile(name: "orin-nx-16g",
-                      description: "NVIDIA Jetson Orin NX 16 GB (the paper's device): 102.4 GB/s LPDDR5 shared by CPU and GPU; 8 GiB for weights; 32-token draft trees",
+                      description: "NVIDIA Jetson Orin NX 16 GB (the paper's device): 102.4 GB/s LPDDR5 shared by CPU and GPU; 8 GiB for weights; 32-token draft trees; Cortex-A78AE cores (Armv8.2: dot product, no i8mm)",
                       quantization: ["experts": "q4", "attention": "q8", "dense_ffn": "q8", "embeddings": "q8", "head": "q8"],
                       q4GroupSize: 32, q4Asymmetric: true, q8GroupSize: nil, alignment: 4096,
-                      residentBudgetBytes: 8 << 30, bandwidthBytesPerSecond: 102.4e9, maxChunkTokens: 32, flashBytesPerSecond: 2.0e9, flashLatencyMicroseconds: 100),
+                      residentBudgetBytes: 8 << 30, bandwidthBytesPerSecond: 102.4e9, maxChunkTokens: 32, flashBytesPerSecond: 2.0e9, flashLatencyMicroseconds: 100,
+                      cpu: try! DeviceCPU(architecture: "aarch64", features: ["dotprod"])),
         DeviceProfile(name: "phone-8g",
-                      description: "A phone with 8 GB LPDDR5X (about 51.2 GB/s for one cluster); 3 GiB for weights; 8-token chunks",
+                      description: "A phone with 8 GB LPDDR5X (about 51.2 GB/s for one cluster); 3 GiB for weights; 8-token chunks; Armv8.2 or later cores (dot product)",
                       quantization: ["experts": "q4", "attention": "q4", "dense_ffn": "q4", "embeddings": "q8", "head": "q8"],
                       q4GroupSize: 32, q4Asymmetric: true, q8GroupSize: nil, alignment: 16384,
-                      residentBudgetBytes: 3 << 30, bandwidthBytesPerSecond: 51.2e9, maxChunkTokens: 8, flashBytesPerSecond: 1.5e9, flashLatencyMicroseconds: 150),
+                      residentBudgetBytes: 3 << 30, bandwidthBytesPerSecond: 51.2e9, maxChunkTokens: 8, flashBytesPerSecond: 1.5e9, flashLatencyMicroseconds: 150,
+                      cpu: try! DeviceCPU(architecture: "aarch64", features: ["dotprod"])),
         DeviceProfile(name: "cpu",
                       description: "A desktop or server CPU running bffn's engine: lossless (source dtype), no memory limit, about 20 GB/s",
                       quantization: [:], q4GroupSize: 32, q4Asymmetric: true, q8GroupSize: nil, alignment: 4096,
@@ -79,7 +83,8 @@ public struct DeviceProfile: Sendable, Equatable {
 
     public init(name: String, description: String, quantization: [String: String], q4GroupSize: Int, q4Asymmetric: Bool, q8GroupSize: Int?,
                 alignment: Int, residentBudgetBytes: UInt64?, bandwidthBytesPerSecond: Double, maxChunkTokens: Int,
-                flashBytesPerSecond: Double? = nil, flashLatencyMicroseconds: Double = 0) {
+                flashBytesPerSecond: Double? = nil, flashLatencyMicroseconds: Double = 0, cpu: DeviceCPU? = nil) {
+        self.cpu = cpu
         self.flashBytesPerSecond = flashBytesPerSecond
         self.flashLatencyMicroseconds = flashLatencyMicroseconds
         self.name = name
@@ -101,7 +106,7 @@ public struct DeviceProfile: Sendable, Equatable {
         func fail(_ key: String, _ why: String) -> BFFNError { BFFNError(.invalidJSON, why, file: path, field: key) }
         guard let members = json.objectMembers else { throw fail("profile", "a profile is a JSON object") }
         let known = ["name", "description", "quantization", "q4_group_size", "q4_asymmetric", "q8_group_size", "alignment",
-                     "resident_budget_bytes", "bandwidth_gb_per_s", "max_chunk_tokens", "flash_gb_per_s", "flash_latency_us"]
+                     "resident_budget_bytes", "bandwidth_gb_per_s", "max_chunk_tokens", "flash_gb_per_s", "flash_latency_us", "cpu"]
         if let unknown = members.first(where: { !known.contains($0.key) }) { throw fail(unknown.key, "unknown profile key") }
         guard let name = json["name"]?.stringValue, !name.isEmpty else { throw fail("name", "'name' must be a non-empty string") }
         var quant: [String: String] = [:]
@@ -146,6 +151,7 @@ public struct DeviceProfile: Sendable, Equatable {
             guard let v = l.numberValue, v >= 0, v < 1e7 else { throw fail("flash_latency_us", "'flash_latency_us' must be a number of microseconds >= 0") }
             flashLatencyMicroseconds = v
         }
+        if let c = json["cpu"], c != .null { cpu = try DeviceCPU(json: c, path: path) }
     }
 
     /// The profile as a JSON object (the same keys a profile file has).
@@ -158,6 +164,7 @@ public struct DeviceProfile: Sendable, Equatable {
             ("resident_budget_bytes", residentBudgetBytes.map { .integer($0) } ?? .null),
             ("bandwidth_gb_per_s", .double(bandwidthBytesPerSecond / 1e9)), ("max_chunk_tokens", .integer(maxChunkTokens)),
             ("flash_gb_per_s", flashBytesPerSecond.map { .double($0 / 1e9) } ?? .null), ("flash_latency_us", .double(flashLatencyMicroseconds)),
+            ("cpu", cpu.map { $0.json() } ?? JSONValue.null),
         ])
     }
 

@@ -152,7 +152,10 @@ struct DeployTests {
                             ("{\"name\": \"x\", \"bandwidth_gb_per_s\": 1, \"quantization\": {\"experts\": \"q3\"}}", "quantization.experts"),
                             ("{\"name\": \"x\", \"bandwidth_gb_per_s\": 1, \"alignment\": 3000}", "alignment"),
                             ("{\"name\": \"x\"}", "bandwidth_gb_per_s"),
-                            ("{\"name\": \"x\", \"bandwidth_gb_per_s\": 1, \"max_chunk_tokens\": 65}", "max_chunk_tokens")] {
+                            ("{\"name\": \"x\", \"bandwidth_gb_per_s\": 1, \"max_chunk_tokens\": 65}", "max_chunk_tokens"),
+                            ("{\"name\": \"x\", \"bandwidth_gb_per_s\": 1, \"cpu\": {\"architecture\": \"riscv64\"}}", "cpu.architecture"),
+                            ("{\"name\": \"x\", \"bandwidth_gb_per_s\": 1, \"cpu\": {\"architecture\": \"aarch64\", \"features\": [\"avx2\"]}}", "cpu.features"),
+                            ("{\"name\": \"x\", \"bandwidth_gb_per_s\": 1, \"cpu\": {\"architecture\": \"aarch64\", \"feature\": []}}", "cpu.feature")] {
             let path = try dir.write("bad.json", text: text)
             do {
                 _ = try DeviceProfile.named(path)
@@ -160,6 +163,28 @@ struct DeployTests {
             } catch let e as BFFNError {
                 #expect(e.location.field == key && e.location.file == path, "\(e)")
             }
+    /// The kernel paths a profile's CPU takes, in the dispatch's order of preference, and the ARM built-ins'.
+    @Test func profileCPUsNameTheirKernelPaths() throws {
+        func paths(_ arch: String, _ features: [String]) throws -> String {
+            let c = try DeviceCPU(architecture: arch, features: features)
+            return c.integerProductPath + "/" + c.bf16ProductPath
+        }
+        #expect(try paths("aarch64", []) == "neon/neon")
+        #expect(try paths("aarch64", ["dotprod"]) == "neon-dotprod/neon")
+        #expect(try paths("aarch64", ["i8mm", "dotprod", "i8mm"]) == "neon-i8mm/neon")
+        #expect(try paths("aarch64", ["i8mm"]) == "neon/neon", "SMMLA is only used beside the dot product")
+        #expect(try paths("x86_64", []) == "portable/portable")
+        #expect(try paths("x86_64", ["avx2"]) == "avx2/portable")
+        #expect(try paths("x86_64", ["avx2", "avx-vnni"]) == "avx-vnni/portable")
+        #expect(try paths("x86_64", ["avx2", "avx512-vnni", "avx512-bf16"]) == "avx512-vnni/avx512-bf16")
+        #expect(try DeviceProfile.named("orin-nx-16g").cpu?.integerProductPath == "neon-dotprod")
+        #expect(try DeviceProfile.named("cpu").cpu == nil)
+        let json = try JSONValue.parse(#"{"name": "board", "bandwidth_gb_per_s": 4, "cpu": {"architecture": "aarch64", "features": []}}"#)
+        let board = try DeviceProfile(json: json, path: "board.json")
+        #expect(board.cpu?.kernelSummary == "aarch64: int8 products neon (no dot product: widening multiplies), bf16 products neon")
+        #expect(try DeviceProfile(json: board.json, path: "x") == board)
+    }
+
         }
         #expect(throws: BFFNError(.usage, "")) { try DeviceProfile.named("toaster") }
     }
