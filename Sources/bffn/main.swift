@@ -56,10 +56,17 @@ enum BFFNVersion {
     static let string = "0.1.0"
 }
 
+// On Linux the Swift runtime finds the command line through /proc; without /proc it would be empty and bffn would
+// answer with the top-level help (CommandLineArguments reads it without /proc, and says so when it cannot).
+guard let commandLine = CommandLineArguments.read() else {
+    FileHandleOutput.standardError(CommandLineArguments.unavailableMessage(procMounted: CommandLineArguments.procMounted) + "\n")
+    BFFNCommand.exit(withError: ExitCode(2))
+}
+let arguments = Array(commandLine.dropFirst())
+ProcessMemory.keepFreedBuffers()
+
 // ArgumentParser exits 64 (EX_USAGE) on bad arguments; bffn documents 2 for usage errors, printed as JSON on
 // stdout too when the command line asks for --json.
-let arguments = Array(CommandLine.arguments.dropFirst())
-ProcessMemory.keepFreedBuffers()
 do {
     var command = try BFFNCommand.parseAsRoot(arguments)
     try command.run()
