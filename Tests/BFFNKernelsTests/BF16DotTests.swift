@@ -4,8 +4,8 @@ import BFFNTestSupport
 import Testing
 
 /// The bf16 products (formats/numerics.md, "bf16") against an element-by-element Swift transcription, with the
-/// AVX-512 BF16 instruction where this CPU has it and with the emulation; and batch invariance and dense = sparse
-/// through the matrix products.
+/// vector path where this CPU has one (the AVX-512 BF16 instruction, NEON) and with the portable emulation; and batch
+/// invariance and dense = sparse through the matrix products.
 @Suite("bf16 dot products", .serialized)
 struct BF16DotTests {
     static func bf16(_ x: Float) -> UInt16 {
@@ -22,16 +22,21 @@ struct BF16DotTests {
     static func flush(_ f: Float) -> Float { f.bitPattern & 0x7f80_0000 == 0 ? Float(bitPattern: f.bitPattern & 0x8000_0000) : f }
 
     /// The documented arithmetic over row segments (each n elements; activations concatenated): pair k of each
-    /// segment into accumulator k mod 4, as vdpbf16ps takes a pair (the odd element first).
+    /// segment into accumulator k mod 4, as vdpbf16ps takes a pair (the odd element first), each element a fused
+    /// multiply-add.
     static func reference(_ x: [Float], _ rows: [[UInt16]]) -> Float {
+        reference(rows.indices.map { r in x[(r * rows[0].count)..<((r + 1) * rows[0].count)].map(bf16) }, rows)
+    }
+
+    /// The same on activations already rounded (one segment per row).
+    static func reference(_ xb: [[UInt16]], _ rows: [[UInt16]]) -> Float {
         let n = rows[0].count
         var acc = [Float](repeating: 0, count: 4)
         for (r, w) in rows.enumerated() {
-            let xb = x[(r * n)..<((r + 1) * n)].map(bf16)
-            func product(_ e: Int) -> Float { e < n ? widen(xb[e]) * widen(w[e]) : 0 }
+            func step(_ a: Float, _ e: Int) -> Float { e < n ? flush(a.addingProduct(widen(xb[r][e]), widen(w[e]))) : flush(a + 0) }
             for k in 0..<((n + 1) / 2) {
-                acc[k % 4] = flush(acc[k % 4] + product(2 * k + 1))
-                acc[k % 4] = flush(acc[k % 4] + product(2 * k))
+                acc[k % 4] = step(acc[k % 4], 2 * k + 1)
+                acc[k % 4] = step(acc[k % 4], 2 * k)
             }
         }
         return (acc[0] + acc[1]) + (acc[2] + acc[3])
@@ -51,6 +56,38 @@ struct BF16DotTests {
                 #expect(got.bitPattern == expected.bitPattern, "n \(n), \(hardware ? "instruction" : "emulation"): \(got) vs \(expected)")
             }
         }
+    }
+
+    /// The arithmetic with each product rounded on its own before the sum (what the emulation did until the kernel
+    /// check compared it with the instruction on tiny values).
+    static func unfused(_ x: [Float], _ w: [UInt16]) -> Float {
+        let xb = x.map(bf16), n = w.count
+        var acc = [Float](repeating: 0, count: 4)
+        for k in 0..<((n + 1) / 2) {
+            for e in [2 * k + 1, 2 * k] where e < n { acc[k % 4] = flush(acc[k % 4] + widen(xb[e]) * widen(w[e])) }
+        }
+        return (acc[0] + acc[1]) + (acc[2] + acc[3])
+    }
+
+    /// Products below float32's normal range added to normal sums (activations about 2^-62, every third weight about
+    /// 2^-60, the others about 2^-80: sums near 2^-120 and products near 2^-142, which float32 can hold only to
+    /// 2^-149): vdpbf16ps keeps each product exact inside a fused multiply-add, and so must every path; rounding the
+    /// products first differs on some of these rows.
+    @Test func productsBelowTheNormalRangeAreFused() {
+        defer { BF16Dot.useHardware(true) }
+        let n = 64
+        var differFromUnfused = 0
+        for seed in 0..<40 {
+            let w = SeededValues.floats(n, seed: UInt32(900 + seed)).enumerated().map { i, v in Self.bf16(v * (i % 3 == 0 ? 0x1p-60 : 0x1p-80)) }
+            let x = SeededValues.floats(n, seed: UInt32(950 + seed)).map { $0 * 0x1p-62 }
+            let expected = Self.reference(x, [w])
+            if expected.bitPattern != Self.unfused(x, w).bitPattern { differFromUnfused += 1 }
+            for hardware in [false, true] where BF16Dot.useHardware(hardware) == hardware {
+                let got = w.withUnsafeBufferPointer { BF16Dot.dot(x, row: $0.baseAddress!) }
+                #expect(got.bitPattern == expected.bitPattern, "seed \(seed), \(BF16Dot.instructionSet): \(got) vs \(expected)")
+            }
+        }
+        #expect(differFromUnfused > 0)
     }
 
     @Test func batchInvarianceAndDenseEqualsSparse() {

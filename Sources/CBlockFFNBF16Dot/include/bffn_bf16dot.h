@@ -7,9 +7,10 @@
  * Activations are rounded to bf16 once per call (to nearest, ties to even; NaN stays NaN). A row of n elements is
  * taken as pairs k = 0 ... ceil(n / 2) - 1 (elements 2k, 2k + 1; the one past an odd n is zero); pair k adds to the
  * row's accumulator k mod 4 (k counted within each row segment: an expert of a down projection's union; the
- * accumulators run across the segments) as the AVX-512 BF16 instruction vdpbf16ps does: acc = acc + x[2k+1]*w[2k+1],
- * then acc = acc + x[2k]*w[2k], each product exact in float32 and each sum rounded to nearest even, denormal inputs
- * and results read and written as zero. Result: (A0 + A1) + (A2 + A3). In a tile one lane of the instruction is one
+ * accumulators run across the segments) as the AVX-512 BF16 instruction vdpbf16ps does: acc = fma(x[2k+1], w[2k+1],
+ * acc), then acc = fma(x[2k], w[2k], acc), each a fused multiply-add rounded once to nearest even (the product of
+ * two bf16 values is exact in float32 unless below the normal range or overflowing), denormal inputs and results
+ * read and written as zero. Result: (A0 + A1) + (A2 + A3). In a tile one lane of the instruction is one
  * row; the instruction (where the CPU has AVX512_BF16) and the portable emulation give the same bits.
  */
 #include <stdint.h>
