@@ -3,14 +3,18 @@ import CBlockFFNIntDot
 /// Integer products of quantized activations with q8 / q4 rows repacked into tiles (formats/numerics.md); every
 /// instruction set gives the same bits.
 public enum IntegerDot {
-    /// The instruction set in use: "portable", "avx2", "avx512-vnni" or "avx-vnni".
+    /// The instruction set in use: one of `instructionSets`.
     public static var instructionSet: String { String(cString: bffn_intdot_level_name(bffn_intdot_level())) }
 
-    /// Switches to `name` ("portable", "avx2", "avx512-vnni", "avx-vnni") when this CPU has it, else to the best it
-    /// has; returns the one in use (tests compare them).
+    /// Every instruction set the kernels know, portable first (the C levels in order): "portable"; on x86-64 "avx2",
+    /// "avx512-vnni", "avx-vnni"; on AArch64 "neon" (ARMv8.0), "neon-dotprod", "neon-i8mm".
+    public static let instructionSets: [String] = (0...6).map { String(cString: bffn_intdot_level_name(Int32($0))) }
+
+    /// Switches to `name` (one of `instructionSets`; another name means "portable") when this CPU has it, else to the
+    /// best it has; returns the one in use (tests compare them).
     @discardableResult
     public static func use(_ name: String) -> String {
-        let level = ["portable": 0, "avx2": 1, "avx512-vnni": 2, "avx-vnni": 3][name] ?? 0
+        let level = instructionSets.firstIndex(of: name) ?? 0
         return String(cString: bffn_intdot_level_name(bffn_intdot_use_level(Int32(level))))
     }
 

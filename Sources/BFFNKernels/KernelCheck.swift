@@ -4,7 +4,8 @@ import BFFNCore
 public struct KernelCheckResult: Sendable, Equatable {
     /// The products compared, e.g. "int8 x q4 asymmetric, groups of 32".
     public let products: String
-    /// The instruction set checked ("avx2", "avx512-vnni", "avx-vnni", "avx512-bf16").
+    /// The instruction set checked (one of `IntegerDot.instructionSets` but "portable", or "avx512-bf16" / "neon"
+    /// for the bf16 products).
     public let instructionSet: String
     /// Outputs compared (several shapes, one token and several, a matrix and a down projection's union).
     public let outputs: Int
@@ -36,7 +37,7 @@ public enum KernelCheck {
         for type in integerTypes {
             IntegerDot.use("portable")
             let reference = outputs(type, activations: .int8)
-            for set in ["avx2", "avx512-vnni", "avx-vnni"] where IntegerDot.use(set) == set {
+            for set in IntegerDot.instructionSets.dropFirst() where IntegerDot.use(set) == set {
                 results.append(KernelCheckResult(products: "int8 x \(describe(type))", instructionSet: set, outputs: reference.count,
                                                  differing: differing(outputs(type, activations: .int8), reference)))
             }

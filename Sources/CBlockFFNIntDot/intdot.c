@@ -1,7 +1,8 @@
 /*
  * Activation quantization, weight tiling and the choice of instruction set for the tile products (see
  * bffn_intdot.h and formats/numerics.md). The products themselves are in tile_kernel.h, compiled once per level
- * (tiles_portable.c, tiles_avx2.c, tiles_vnni512.c, tiles_vnni256.c).
+ * (tiles_portable.c; x86-64: tiles_avx2.c, tiles_vnni512.c, tiles_vnni256.c; AArch64: tiles_neon.c,
+ * tiles_neon_dotprod.c, tiles_neon_i8mm.c).
  */
 #include "tiles_internal.h"
 #include <math.h>
@@ -104,6 +105,21 @@ void bffn_tiles_pack(int kind, const uint8_t *src, long row_stride, long rows, l
 
 /* ---- dispatch ---- */
 
+#if defined(BFFN_TILES_NEON) && defined(__linux__)
+#include <sys/auxv.h>
+/* The kernel's feature bits (asm/hwcap.h), spelled here for C libraries whose headers lack them. */
+#define BFFN_HWCAP_ASIMDDP (1ul << 20)
+#define BFFN_HWCAP2_I8MM (1ul << 13)
+#elif defined(BFFN_TILES_NEON) && defined(__APPLE__)
+#include <sys/sysctl.h>
+/* Whether the sysctl `name` (hw.optional.arm.FEAT_*) exists and is nonzero. */
+static int apple_feature(const char *name) {
+    int value = 0;
+    size_t size = sizeof value;
+    return sysctlbyname(name, &value, &size, NULL, 0) == 0 && value != 0;
+}
+#endif
+
 static int level_in_use = -1;
 
 static int has_level(int level) {
@@ -114,14 +130,35 @@ static int has_level(int level) {
     case 2: return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw");
     case 3: return __builtin_cpu_supports("avxvnni") && __builtin_cpu_supports("fma");
     }
+#elif defined(BFFN_TILES_NEON)
+    /* NEON (Advanced SIMD) is part of every AArch64 CPU the ABIs allow; the extensions are asked of the system. */
+    int dotprod = 0, i8mm = 0;
+#if defined(__linux__)
+    unsigned long hwcap = getauxval(AT_HWCAP);
+#if defined(AT_HWCAP2)
+    unsigned long hwcap2 = getauxval(AT_HWCAP2);
+#else
+    unsigned long hwcap2 = 0;
+#endif
+    dotprod = (hwcap & BFFN_HWCAP_ASIMDDP) != 0;
+    i8mm = (hwcap2 & BFFN_HWCAP2_I8MM) != 0;
+#elif defined(__APPLE__)
+    dotprod = apple_feature("hw.optional.arm.FEAT_DotProd");
+    i8mm = apple_feature("hw.optional.arm.FEAT_I8MM");
+#endif
+    switch (level) {
+    case 4: return 1;
+    case 5: return dotprod;
+    case 6: return dotprod && i8mm;
+    }
 #endif
     return level == 0;
 }
 
 static int best_level(void) {
-    if (has_level(2)) return 2;
-    if (has_level(3)) return 3;
-    if (has_level(1)) return 1;
+    static const int order[] = {2, 3, 1, 6, 5, 4};
+    for (int i = 0; i < (int)(sizeof order / sizeof order[0]); i++)
+        if (has_level(order[i])) return order[i];
     return 0;
 }
 
@@ -139,12 +176,15 @@ const char *bffn_intdot_level_name(int level) {
     case 1: return "avx2";
     case 2: return "avx512-vnni";
     case 3: return "avx-vnni";
+    case 4: return "neon";
+    case 5: return "neon-dotprod";
+    case 6: return "neon-i8mm";
     default: return "portable";
     }
 }
 
 int bffn_intdot_use_level(int level) {
-    int use = level >= 0 && level <= 3 && has_level(level) ? level : best_level();
+    int use = level >= 0 && level <= 6 && has_level(level) ? level : best_level();
     __atomic_store_n(&level_in_use, use, __ATOMIC_RELAXED);
     return use;
 }
@@ -158,6 +198,11 @@ void bffn_tiles_product(int kind, const uint8_t *const *mats, long count, long t
     case 1: bffn_tiles_avx2(&s, mats, count, tile_begin, tile_end, rows, a, out, out_stride); return;
     case 2: bffn_tiles_vnni512(&s, mats, count, tile_begin, tile_end, rows, a, out, out_stride); return;
     case 3: bffn_tiles_vnni256(&s, mats, count, tile_begin, tile_end, rows, a, out, out_stride); return;
+#endif
+#if defined(BFFN_TILES_NEON)
+    case 4: bffn_tiles_neon(&s, mats, count, tile_begin, tile_end, rows, a, out, out_stride); return;
+    case 5: bffn_tiles_neon_dotprod(&s, mats, count, tile_begin, tile_end, rows, a, out, out_stride); return;
+    case 6: bffn_tiles_neon_i8mm(&s, mats, count, tile_begin, tile_end, rows, a, out, out_stride); return;
 #endif
     default: bffn_tiles_portable(&s, mats, count, tile_begin, tile_end, rows, a, out, out_stride); return;
     }

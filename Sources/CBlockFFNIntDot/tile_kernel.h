@@ -10,8 +10,18 @@
  *   block_step(A, B, bias, d, G): fma((float)(A + B - bias), d, G) lane-wise;
  *   vf_fma(a, b, c), vf_fma_s(a, s, c): fma lane-wise, the second with s broadcast;
  *   KERNEL: the function's name.
+ * and may define:
+ *   TILE_ONE_ACCUMULATOR(NT): nonzero where a pass of NT tokens keeps one integer accumulator a token instead of
+ *     two (B's products go into A: fewer registers where 16 rows take four of them, as with NEON);
+ *   BLOCK_SUMS_MULTI: a function block_sums_multi(p, len, NT, kind, x, e, A) that computes, for an even NT, every
+ *     token's sums of one block straight from the block's weight units at p (A[t] = the sum plus Q8_BIAS x C for q8)
+ *     and returns p past them; passes of several tokens then use it (the NEON i8mm level's 2 x 8 matrix products).
  * Everything but the explicit fmas is exact integer arithmetic, so every level gives the same bits.
  */
+
+#ifndef TILE_ONE_ACCUMULATOR
+#define TILE_ONE_ACCUMULATOR(NT) 0
+#endif
 
 /* One pass of NT (1 ... 4) tokens through one tile: R[t] continued over the tile's groups. NT, kind and FULL (1:
  * every block has 32 elements) are constants at each call, so the compiler unrolls and drops the other kinds. */
@@ -31,12 +41,18 @@ static inline AI void tile_pass(const tile_shape *sh, const uint8_t *p, const in
             left -= len;
             VI A[4], B[4];
             for (int t = 0; t < NT; t++) A[t] = B[t] = vi_zero();
+#ifdef BLOCK_SUMS_MULTI
+            if (NT % 2 == 0) {
+                p = block_sums_multi(p, len, NT, kind, x, e, A);
+            } else
+#endif
             if (kind == BFFN_INTDOT_Q8) {
                 for (long u = 0; u < len; u += 8, p += 128) {
                     VW w0 = q8_load(p), w1 = q8_load(p + 64);
                     for (int t = 0; t < NT; t++) {
                         A[t] = dot8(A[t], w0, x[t] + e + u);
-                        B[t] = dot8(B[t], w1, x[t] + e + u + 4);
+                        if (TILE_ONE_ACCUMULATOR(NT)) A[t] = dot8(A[t], w1, x[t] + e + u + 4);
+                        else B[t] = dot8(B[t], w1, x[t] + e + u + 4);
                     }
                 }
             } else {
@@ -45,7 +61,8 @@ static inline AI void tile_pass(const tile_shape *sh, const uint8_t *p, const in
                     q4_load(p, &lo, &hi);
                     for (int t = 0; t < NT; t++) {
                         A[t] = dot4(A[t], lo, x[t] + e + u);
-                        B[t] = dot4(B[t], hi, x[t] + e + u + 4);
+                        if (TILE_ONE_ACCUMULATOR(NT)) A[t] = dot4(A[t], hi, x[t] + e + u + 4);
+                        else B[t] = dot4(B[t], hi, x[t] + e + u + 4);
                     }
                 }
             }

@@ -36,4 +36,10 @@ bffn_tiles_kernel bffn_tiles_portable;
 #if defined(__x86_64__)
 bffn_tiles_kernel bffn_tiles_avx2, bffn_tiles_vnni512, bffn_tiles_vnni256;
 #endif
+
+/* The NEON levels: AArch64, little-endian (their lanes are the tile's rows in memory order). */
+#if defined(__aarch64__) && defined(__ARM_NEON) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define BFFN_TILES_NEON 1
+bffn_tiles_kernel bffn_tiles_neon, bffn_tiles_neon_dotprod, bffn_tiles_neon_i8mm;
+#endif
 #endif

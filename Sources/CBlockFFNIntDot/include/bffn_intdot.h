@@ -21,7 +21,8 @@
  * (in order): G = +0; for its blocks in order G = fma((float)I_b, d_b, G); then R = fma(G, s_g, R) and, for q4
  * asymmetric, R = fma(o_g, S_g, R). R starts at +0 and runs across the matrices of a union (a down projection
  * over experts, each expert one segment of the activations). Every fma is rounded once; integer sums are exact,
- * so every instruction set (portable C, AVX2, AVX-512 VNNI, AVX-VNNI) gives the same bits.
+ * so every instruction set (portable C, AVX2, AVX-512 VNNI, AVX-VNNI, NEON with or without DotProd and I8MM)
+ * gives the same bits.
  */
 #include <stdint.h>
 
@@ -66,9 +67,11 @@ typedef struct {
 void bffn_tiles_product(int kind, const uint8_t *const *mats, long count, long tile_begin, long tile_end, long rows, long n,
                         long group, const bffn_int8_activations *a, float *out, long out_stride);
 
-/* The instruction set the products use: 0 portable C, 1 AVX2, 2 AVX-512 VNNI, 3 AVX-VNNI. */
+/* The instruction set the products use: 0 portable C; x86-64: 1 AVX2, 2 AVX-512 VNNI, 3 AVX-VNNI; AArch64: 4 NEON
+ * (ARMv8.0), 5 NEON with the dot product extension, 6 NEON with dot product and int8 matrix multiply. By default
+ * the best this CPU has: 2, 3, 1 on x86-64; 6, 5, 4 on AArch64. */
 int bffn_intdot_level(void);
-/* The name of a level ("portable", "avx2", "avx512-vnni", "avx-vnni"). */
+/* The name of a level ("portable", "avx2", "avx512-vnni", "avx-vnni", "neon", "neon-dotprod", "neon-i8mm"). */
 const char *bffn_intdot_level_name(int level);
 /* Uses `level` from now on when this CPU has it, else the best it has (tests compare the levels); returns the
  * level in use. */
