@@ -2,11 +2,15 @@ import CBlockFFNBF16Dot
 
 /// bf16 products of bf16-rounded activations with bf16 rows repacked into tiles (formats/numerics.md, "bf16").
 public enum BF16Dot {
-    /// "avx512-bf16" when the products use the instruction, else "emulated".
-    public static var instructionSet: String { bffn_bf16dot_hardware() != 0 ? "avx512-bf16" : "emulated" }
+    /// The path in use: "avx512-bf16" (the instruction, x86-64), "neon" (the emulation in NEON, AArch64) or
+    /// "emulated" (the portable emulation).
+    public static var instructionSet: String {
+        let path = String(cString: bffn_bf16dot_path_name())
+        return path == "portable" ? "emulated" : path
+    }
 
-    /// Uses the instruction (`hardware`, where the CPU has it) or the emulation; returns whether the instruction
-    /// is in use (tests compare the two).
+    /// Uses the vector path (`hardware`: the instruction where the CPU has it, NEON on AArch64) or the portable
+    /// emulation; returns whether the vector path is in use (tests compare the two).
     @discardableResult
     public static func useHardware(_ hardware: Bool) -> Bool { bffn_bf16dot_use_hardware(hardware ? 1 : 0) != 0 }
 

@@ -1,6 +1,6 @@
 /*
  * bf16 products on tiles of 16 rows (see bffn_bf16dot.h): vdpbf16ps on 512-bit registers (one lane a row) where the
- * CPU has AVX512_BF16, else a portable emulation of the same operations.
+ * CPU has AVX512_BF16, the emulation in NEON on AArch64, else a portable emulation of the same operations.
  */
 #include "bffn_bf16dot.h"
 #include "bffn_prefetch.h"
@@ -156,12 +156,98 @@ static ATTR_BF16 void tiles_hw(const uint8_t *const *mats, long count, long tile
 }
 #endif
 
+#if defined(__aarch64__) && defined(__ARM_NEON) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/* The emulation in NEON (every AArch64 CPU; not BFDOT, whose arithmetic is another: formats/numerics.md): 16 rows
+ * as four vectors of 4 float32 lanes, each operation of lane_portable done lane-wise in the same order. AArch64
+ * vector float arithmetic is IEEE 754 with denormals (FPCR.FZ is clear in user processes), as the scalar code's, and
+ * the flushes are explicit, so every lane has the emulation's bits. */
+#define BFFN_BF16_NEON 1
+#include <arm_neon.h>
+
+#define NEON_AI static inline __attribute__((always_inline))
+
+/* Both bf16 halves of each 32-bit lane with a zero exponent (denormals, zeros) read as zero, their signs kept. */
+NEON_AI uint32x4_t flush_halves(uint32x4_t v) {
+    uint16x8_t h = vreinterpretq_u16_u32(v);
+    uint16x8_t keep = vorrq_u16(vtstq_u16(h, vdupq_n_u16(0x7f80)), vdupq_n_u16(0x8000));
+    return vreinterpretq_u32_u16(vandq_u16(h, keep));
+}
+/* The high (element 2k + 1) and low (element 2k) bf16 halves widened to float32: exact, by masking and shifting. */
+NEON_AI float32x4_t high_f32(uint32x4_t v) { return vreinterpretq_f32_u32(vandq_u32(v, vdupq_n_u32(0xffff0000u))); }
+NEON_AI float32x4_t low_f32(uint32x4_t v) { return vreinterpretq_f32_u32(vshlq_n_u32(v, 16)); }
+/* flush() lane-wise: a denormal result written as zero of its sign (zeros stay, NaN and infinities stay). */
+NEON_AI float32x4_t flush4(float32x4_t f) {
+    uint32x4_t u = vreinterpretq_u32_f32(f);
+    uint32x4_t keep = vorrq_u32(vtstq_u32(u, vdupq_n_u32(0x7f800000u)), vdupq_n_u32(0x80000000u));
+    return vreinterpretq_f32_u32(vandq_u32(u, keep));
+}
+/* Pair k of a tile's 16 rows (the 64 bytes at w) into the accumulator acc (four vectors) for one token's pair, its
+ * halves already widened and flushed (x1: element 2k + 1, x0: element 2k, in every lane): lane_portable lane-wise,
+ * acc = flush(fma(x1, w1, acc)), then acc = flush(fma(x0, w0, acc)), each a fused fmla (rounded once). */
+NEON_AI void pair_step(float32x4_t *acc, const uint8_t *w, float32x4_t x1, float32x4_t x0) {
+    for (int i = 0; i < 4; i++) {
+        uint32x4_t wv = flush_halves(vld1q_u32((const uint32_t *)(const void *)(w + 16 * i)));
+        acc[i] = flush4(vfmaq_f32(acc[i], x1, high_f32(wv)));
+        acc[i] = flush4(vfmaq_f32(acc[i], x0, low_f32(wv)));
+    }
+}
+
+/* One token through one tile of every matrix (R's four accumulators across them, a union's experts in order), out
+ * its `valid` rows. */
+NEON_AI void tile_neon(const uint8_t *const *mats, long count, long i, long n, const uint16_t *xt, long valid, float *o) {
+    long np = (n + 1) / 2, tb = np * 64;
+    float32x4_t A[4][4];
+    for (int j = 0; j < 4; j++)
+        for (int r = 0; r < 4; r++) A[j][r] = vdupq_n_f32(0.0f);
+    for (long m = 0; m < count; m++) {
+        const uint8_t *tile = mats[m] + i * tb;
+        const uint16_t *xs = xt + m * n;
+        long k = 0;
+        /* four whole pairs at a time: accumulator j takes pair k + j */
+        for (; k + 4 <= n / 2; k += 4) {
+            uint32x4_t xv = flush_halves(vreinterpretq_u32_u16(vld1q_u16(xs + 2 * k)));
+            float32x4_t x1 = high_f32(xv), x0 = low_f32(xv);
+            pair_step(A[0], tile + 64 * k, vdupq_laneq_f32(x1, 0), vdupq_laneq_f32(x0, 0));
+            pair_step(A[1], tile + 64 * (k + 1), vdupq_laneq_f32(x1, 1), vdupq_laneq_f32(x0, 1));
+            pair_step(A[2], tile + 64 * (k + 2), vdupq_laneq_f32(x1, 2), vdupq_laneq_f32(x0, 2));
+            pair_step(A[3], tile + 64 * (k + 3), vdupq_laneq_f32(x1, 3), vdupq_laneq_f32(x0, 3));
+        }
+        /* the last pairs (fewer than four, or an odd n's last, its second element zero) */
+        for (int j = 0; j < 4 && k + j < np; j++) {
+            uint32x4_t xv = flush_halves(vdupq_n_u32(pair_at(xs, k + j, n)));
+            pair_step(A[j], tile + 64 * (k + j), high_f32(xv), low_f32(xv));
+        }
+    }
+    float s[16];
+    for (int r = 0; r < 4; r++) vst1q_f32(s + 4 * r, vaddq_f32(vaddq_f32(A[0][r], A[1][r]), vaddq_f32(A[2][r], A[3][r])));
+    for (long r = 0; r < valid; r++) o[r] = s[r];
+}
+
+static void tiles_neon(const uint8_t *const *mats, long count, long tile_begin, long tile_end, long rows, long n, const uint16_t *x,
+                       long x_stride, long tokens, float *out, long os) {
+    /* Several tokens walk the range span by span (bffn_tile_span), every token passing over each tile while it is
+       in cache; per output nothing changes. */
+    long span = tokens > 1 ? bffn_tile_span(bffn_bf16_tile_bytes(n) * count) : tile_end - tile_begin;
+    for (long s0 = tile_begin; s0 < tile_end; s0 += span) {
+        long s1 = tile_end - s0 < span ? tile_end : s0 + span;
+        for (long i = s0; i < s1; i++) {
+            long r0 = i * 16, valid = rows - r0 < 16 ? rows - r0 : 16;
+            for (long t = 0; t < tokens; t++) tile_neon(mats, count, i, n, x + t * x_stride, valid, out + r0 + t * os);
+        }
+    }
+}
+#endif
+
+/* The vector path in use: 0 the portable emulation, 1 vdpbf16ps (x86-64 with AVX512_BF16) or the NEON emulation
+ * (AArch64). */
 static int hardware = -1;
 
 static int has_hardware(void) {
 #if defined(__x86_64__)
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512vl");
+#elif defined(BFFN_BF16_NEON)
+    return 1;
 #else
     return 0;
 #endif
@@ -182,12 +268,27 @@ int bffn_bf16dot_use_hardware(int on) {
     return h;
 }
 
+const char *bffn_bf16dot_path_name(void) {
+    if (!bffn_bf16dot_hardware()) return "portable";
+#if defined(__x86_64__)
+    return "avx512-bf16";
+#else
+    return "neon";
+#endif
+}
+
 void bffn_bf16_tiles_product(const uint8_t *const *mats, long count, long tile_begin, long tile_end, long rows, long n,
                              const uint16_t *x, long x_stride, long tokens, float *out, long out_stride) {
     if (tile_end <= tile_begin || count <= 0 || tokens <= 0) return;
 #if defined(__x86_64__)
     if (bffn_bf16dot_hardware()) {
         tiles_hw(mats, count, tile_begin, tile_end, rows, n, x, x_stride, tokens, out, out_stride);
+        return;
+    }
+#endif
+#if defined(BFFN_BF16_NEON)
+    if (bffn_bf16dot_hardware()) {
+        tiles_neon(mats, count, tile_begin, tile_end, rows, n, x, x_stride, tokens, out, out_stride);
         return;
     }
 #endif

@@ -11,7 +11,8 @@
  * acc), then acc = fma(x[2k], w[2k], acc), each a fused multiply-add rounded once to nearest even (the product of
  * two bf16 values is exact in float32 unless below the normal range or overflowing), denormal inputs and results
  * read and written as zero. Result: (A0 + A1) + (A2 + A3). In a tile one lane of the instruction is one
- * row; the instruction (where the CPU has AVX512_BF16) and the portable emulation give the same bits.
+ * row; the instruction (where the CPU has AVX512_BF16), the NEON emulation (AArch64) and the portable emulation give
+ * the same bits.
  */
 #include <stdint.h>
 
@@ -31,8 +32,11 @@ void bffn_bf16_tiles_pack(const uint8_t *src, long row_stride, long rows, long n
 void bffn_bf16_tiles_product(const uint8_t *const *mats, long count, long tile_begin, long tile_end, long rows, long n,
                              const uint16_t *x, long x_stride, long tokens, float *out, long out_stride);
 
-/* Whether the products use the AVX-512 BF16 instruction (1) or the portable emulation (0). */
+/* Whether the products use a vector path (1: the AVX-512 BF16 instruction on x86-64 where the CPU has it, the NEON
+ * emulation on AArch64) or the portable emulation (0). */
 int bffn_bf16dot_hardware(void);
-/* Uses the emulation (0) or the instruction where the CPU has it (1); returns the one in use (tests). */
+/* Uses the portable emulation (0) or the vector path where there is one (1); returns the one in use (tests). */
 int bffn_bf16dot_use_hardware(int on);
+/* The path in use: "avx512-bf16", "neon" or "portable". */
+const char *bffn_bf16dot_path_name(void);
 #endif
