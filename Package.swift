@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "BFFNTorchZip", targets: ["BFFNTorchZip"]),
         .library(name: "BFFNCheckpoint", targets: ["BFFNCheckpoint"]),
         .library(name: "BFFNInspect", targets: ["BFFNInspect"]),
+        .library(name: "BFFNKernels", targets: ["BFFNKernels"]),
         .library(name: "BFFNModel", targets: ["BFFNModel"]),
         .library(name: "BFFNEngine", targets: ["BFFNEngine"]),
         .library(name: "BFFNSynth", targets: ["BFFNSynth"]),

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The test command: installs missing system libraries, builds and runs the whole test suite, then the portability
-# checks: bffn as another package's dependency (scripts/check-consumer.sh) and the C kernels built for aarch64 and
-# run under qemu on three CPU models, bit for bit against the x86 portable kernels (scripts/check-aarch64.sh).
+# checks: the C kernels built for aarch64 and run under qemu on three CPU models, bit for bit against the x86
+# portable kernels (scripts/check-aarch64.sh, which installs the cross C library and qemu-user when missing), and
+# bffn as another package's dependency, built with no flags (scripts/check-consumer.sh; on x86-64 it also runs the
+# consumer on an emulated CPU without AVX).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -9,4 +11,5 @@ scripts/install-deps.sh
 mapfile -t BUILD_FLAGS < <(scripts/build-flags.sh --debug-speed)
 swift build --build-tests ${BUILD_FLAGS[@]+"${BUILD_FLAGS[@]}"}
 swift test --skip-build --disable-xctest ${BUILD_FLAGS[@]+"${BUILD_FLAGS[@]}"}
+scripts/check-aarch64.sh
 scripts/check-consumer.sh .build/debug/bffn

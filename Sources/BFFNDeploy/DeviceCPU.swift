@@ -44,11 +44,11 @@ public struct DeviceCPU: Sendable, Equatable {
         return has.contains("avx2") ? "avx2" : "portable"
     }
 
-    /// The bf16 product path: the exact NEON emulation on aarch64, the AVX-512 BF16 instruction where the x86 CPU
-    /// has it, else the portable emulation.
+    /// The bf16 product path, as `bffn kernels` names it: `neon` (the exact emulation in NEON registers) on
+    /// aarch64, `avx512-bf16` (the instruction) where the x86 CPU has it, else `emulated` (the portable emulation).
     public var bf16ProductPath: String {
         if architecture == "aarch64" { return "neon" }
-        return features.contains("avx512-bf16") ? "avx512-bf16" : "portable"
+        return features.contains("avx512-bf16") ? "avx512-bf16" : "emulated"
     }
 
     /// One line for the deployment report.

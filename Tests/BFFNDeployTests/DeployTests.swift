@@ -159,6 +159,10 @@ struct DeployTests {
             let path = try dir.write("bad.json", text: text)
             do {
                 _ = try DeviceProfile.named(path)
+        }
+        #expect(throws: BFFNError(.usage, "")) { try DeviceProfile.named("toaster") }
+    }
+
                 Issue.record("accepted \(text)")
             } catch let e as BFFNError {
                 #expect(e.location.field == key && e.location.file == path, "\(e)")
@@ -173,9 +177,9 @@ struct DeployTests {
         #expect(try paths("aarch64", ["dotprod"]) == "neon-dotprod/neon")
         #expect(try paths("aarch64", ["i8mm", "dotprod", "i8mm"]) == "neon-i8mm/neon")
         #expect(try paths("aarch64", ["i8mm"]) == "neon/neon", "SMMLA is only used beside the dot product")
-        #expect(try paths("x86_64", []) == "portable/portable")
-        #expect(try paths("x86_64", ["avx2"]) == "avx2/portable")
-        #expect(try paths("x86_64", ["avx2", "avx-vnni"]) == "avx-vnni/portable")
+        #expect(try paths("x86_64", []) == "portable/emulated")
+        #expect(try paths("x86_64", ["avx2"]) == "avx2/emulated")
+        #expect(try paths("x86_64", ["avx2", "avx-vnni"]) == "avx-vnni/emulated")
         #expect(try paths("x86_64", ["avx2", "avx512-vnni", "avx512-bf16"]) == "avx512-vnni/avx512-bf16")
         #expect(try DeviceProfile.named("orin-nx-16g").cpu?.integerProductPath == "neon-dotprod")
         #expect(try DeviceProfile.named("cpu").cpu == nil)
@@ -183,10 +187,6 @@ struct DeployTests {
         let board = try DeviceProfile(json: json, path: "board.json")
         #expect(board.cpu?.kernelSummary == "aarch64: int8 products neon (no dot product: widening multiplies), bf16 products neon")
         #expect(try DeviceProfile(json: board.json, path: "x") == board)
-    }
-
-        }
-        #expect(throws: BFFNError(.usage, "")) { try DeviceProfile.named("toaster") }
     }
 
     @Test func calibrationSplitsHeldBackSequences() {

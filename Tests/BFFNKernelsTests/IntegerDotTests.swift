@@ -81,7 +81,7 @@ struct IntegerDotTests {
             let (bytes, decoded) = WeightQuantizer.encode(SeededValues.floats(n, seed: UInt32(n)), as: type)
             let x = Self.activations(n, seed: 7)
             let expected = Self.reference(x, [bytes], type)
-            for set in ["portable", "avx2", "avx512-vnni", "avx-vnni"] {
+            for set in IntegerDot.instructionSets {
                 guard IntegerDot.use(set) == set else { continue }
                 let got = bytes.withUnsafeBytes { IntegerDot.dot(x, row: $0.baseAddress!, type: type) }
                 #expect(got.bitPattern == expected.bitPattern, "\(type), \(n) elements, \(set): \(got) vs \(expected)")
@@ -98,7 +98,7 @@ struct IntegerDotTests {
     @Test(arguments: [StorageType.q8(group: nil), .q4(group: 32, asymmetric: true), .q4(group: 16, asymmetric: false)])
     func batchInvarianceAndDenseEqualsSparse(_ type: StorageType) throws {
         defer { IntegerDot.useBest() }
-        for set in ["portable", "avx2", "avx512-vnni", "avx-vnni"] where IntegerDot.use(set) == set {
+        for set in IntegerDot.instructionSets where IntegerDot.use(set) == set {
             // Rows of 3 blocks (an odd count: the pair path and a single block) and of 4 (pairs only).
             for n in [96, 128] { try batchInvarianceAndDenseEqualsSparse(type, set, n: n) }
         }
