@@ -159,14 +159,14 @@ struct DeployTests {
             let path = try dir.write("bad.json", text: text)
             do {
                 _ = try DeviceProfile.named(path)
-        }
-        #expect(throws: BFFNError(.usage, "")) { try DeviceProfile.named("toaster") }
-    }
-
                 Issue.record("accepted \(text)")
             } catch let e as BFFNError {
                 #expect(e.location.field == key && e.location.file == path, "\(e)")
             }
+        }
+        #expect(throws: BFFNError(.usage, "")) { try DeviceProfile.named("toaster") }
+    }
+
     /// The kernel paths a profile's CPU takes, in the dispatch's order of preference, and the ARM built-ins'.
     @Test func profileCPUsNameTheirKernelPaths() throws {
         func paths(_ arch: String, _ features: [String]) throws -> String {
