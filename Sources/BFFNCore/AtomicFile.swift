@@ -1,10 +1,4 @@
-import CBlockFFNSystem
 import Synchronization
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Writes a file so that readers only ever see the old file or the complete new one.
 ///
@@ -74,7 +68,7 @@ public final class AtomicFileWriter {
             if parts.count == 2, let pid = Int32(parts[0]), pid > 0 {
                 stale = kill(pid, 0) != 0 && errno == ESRCH
             } else {
-                stale = parts.count == 1 && time(nil) - info.st_mtim.tv_sec > 3600
+                stale = parts.count == 1 && time(nil) - info.modificationSeconds > 3600
             }
             if stale && unlink(full) == 0 { removed.append((full, UInt64(info.st_size))) }
         }
@@ -113,7 +107,7 @@ public final class AtomicFileWriter {
         guard var p = bytes.baseAddress else { return }
         var left = bytes.count
         while left > 0 {
-            let n = Glibc.write(fd, p, min(left, 1 << 30))
+            let n = CLibrary.write(fd, p, min(left, 1 << 30))
             if n < 0 {
                 if errno == EINTR { continue }
                 throw BFFNError(.io, "write failed: \(String(cString: strerror(errno)))", file: temporaryPath)
@@ -167,11 +161,11 @@ public final class AtomicFileWriter {
         }
     }
 
-    /// Starts writing `length` bytes from `offset` to the disk without waiting (Linux `sync_file_range`), so
-    /// `commit()`'s fsync overlaps with the work still to come instead of following it. Only a hint: errors
-    /// surface at `commit()`.
+    /// Starts writing `length` bytes from `offset` to the disk without waiting (`WriteBack`: Linux
+    /// `sync_file_range`; nothing on Darwin), so `commit()`'s fsync overlaps with the work still to come instead
+    /// of following it. Only a hint: errors surface at `commit()`.
     public func startWriteback(offset: UInt64, length: UInt64) {
-        _ = bffn_start_writeback(fd, Int64(offset), Int64(length))
+        WriteBack.start(fd: fd, offset: offset, length: length)
     }
 
     /// Appends a byte array.

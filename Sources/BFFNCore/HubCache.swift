@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Finds models in a Hugging Face hub cache, offline: a `models--ORG--NAME` folder, or `ORG/NAME` looked up in
 /// `$HF_HUB_CACHE`, `$HF_HOME/hub` and `~/.cache/huggingface/hub` (in that order). A cached model's files are
 /// `snapshots/HASH/...`, with HASH read from `refs/main` (or the only snapshot), and the files themselves symlinks
@@ -70,16 +66,7 @@ public enum HubCache {
     }
 
     /// The process environment as a dictionary.
-    public static func currentEnvironment() -> [String: String] {
-        var out: [String: String] = [:]
-        var p = environ
-        while let entry = p.pointee {
-            let s = String(cString: entry)
-            if let eq = s.firstIndex(of: "=") { out[String(s[..<eq])] = String(s[s.index(after: eq)...]) }
-            p += 1
-        }
-        return out
-    }
+    public static func currentEnvironment() -> [String: String] { ProcessEnvironment.variables }
 }
 
 extension String {

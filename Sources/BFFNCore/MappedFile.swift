@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// A whole file mapped read-only into memory (`mmap` with `PROT_READ`, `MAP_PRIVATE`).
 ///
 /// The mapping lives as long as the object; views into it (`bytes`) must not outlive it, so types that hand
@@ -68,8 +62,8 @@ public final class MappedFile: @unchecked Sendable {
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let start = offset / page * page
         let ptr = UnsafeMutableRawPointer(mutating: base + start)
-        _ = madvise(ptr, count + (offset - start), MADV_SEQUENTIAL)
-        _ = madvise(ptr, count + (offset - start), MADV_WILLNEED)
+        MemoryAdvice.sequential(ptr, byteCount: count + (offset - start))
+        MemoryAdvice.willNeed(ptr, byteCount: count + (offset - start))
     }
 
     /// Drops the resident pages around `offset ..< offset + count`, rounded out to 2 MiB (the largest piece in
@@ -85,7 +79,7 @@ public final class MappedFile: @unchecked Sendable {
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let alignedStart = start / page * page   // the mapping starts page-aligned, so this stays inside it
         guard end > alignedStart, let p = UnsafeMutableRawPointer(bitPattern: alignedStart) else { return }
-        _ = madvise(p, end - alignedStart, MADV_DONTNEED)
+        MemoryAdvice.dontNeed(p, byteCount: end - alignedStart)
     }
 
     /// Drops the resident pages wholly inside `offset ..< offset + count` for the rest of this mapping's life
@@ -95,8 +89,8 @@ public final class MappedFile: @unchecked Sendable {
     public func releaseRange(offset: Int, count: Int) {
         guard let base = bytes.baseAddress, offset >= 0, count > 0, offset + count <= bytes.count,
               let (p, length) = wholePages(base + offset, count: count) else { return }
-        _ = madvise(p, length, MADV_NOHUGEPAGE)
-        _ = madvise(p, length, MADV_DONTNEED)
+        MemoryAdvice.noHugePages(p, byteCount: length)
+        MemoryAdvice.dontNeed(p, byteCount: length)
     }
 
     deinit {
@@ -111,7 +105,7 @@ public final class MappedFile: @unchecked Sendable {
 /// again. Streaming writers call this after consuming a range, so resident memory stays bounded.
 public func releaseMappedPages(_ pointer: UnsafeRawPointer, count: Int) {
     guard let (p, length) = wholePages(pointer, count: count) else { return }
-    _ = madvise(p, length, MADV_DONTNEED)
+    MemoryAdvice.dontNeed(p, byteCount: length)
 }
 
 /// The whole pages inside `pointer ..< pointer + count` (start and length in bytes), nil when there are none.

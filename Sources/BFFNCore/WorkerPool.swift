@@ -1,10 +1,6 @@
 import CBlockFFNSystem
 import Synchronization
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// A small persistent pool of worker threads for splitting one matrix product into parts.
 ///
 /// `run(parts:threads:_:)` hands out part indices through one atomic ticket; the calling thread works too, and
@@ -27,7 +23,7 @@ public final class WorkerPool: @unchecked Sendable {
 
     /// The CPUs this process may run on (its affinity mask, as `taskset` or a container's cpuset leaves it; else
     /// the online CPUs): the default thread count of every command.
-    public static var usableCPUs: Int { Int(bffn_usable_cpus()) }
+    public static var usableCPUs: Int { UsableCPUs.count }
 
     /// The most parts one published call has; `run` splits larger counts into several calls.
     static let maxPartsPerCall = Int(partMask)
@@ -101,15 +97,9 @@ public final class WorkerPool: @unchecked Sendable {
         while workerCount < count {
             let index = workerCount
             workerCount += 1
-            var thread = pthread_t()
             // The worker waits for the first call after the last one published, however late its thread starts.
-            let box = Unmanaged.passRetained(WorkerStart(pool: self, index: index, lastCall: calls & Self.callNumberMask)).toOpaque()
-            pthread_create(&thread, nil, { arg in
-                let start = Unmanaged<WorkerStart>.fromOpaque(arg!).takeRetainedValue()
-                start.pool.workerLoop(index: start.index, lastCall: start.lastCall)
-                return nil
-            }, box)
-            pthread_detach(thread)
+            let start = WorkerStart(pool: self, index: index, lastCall: calls & Self.callNumberMask)
+            Threads.startDetached { start.pool.workerLoop(index: start.index, lastCall: start.lastCall) }
         }
     }
 

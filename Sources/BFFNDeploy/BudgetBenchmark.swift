@@ -3,13 +3,10 @@ import BFFNEngine
 import BFFNModel
 import BFFNPack
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Decode speed of a pack run within a memory budget, beside the unconstrained run, measured in one process
 /// (`bffn bench --memory-budget`): unconstrained; the budget with the file's pages in the page cache (warm);
-/// and the budget after the pack's pages were dropped from the page cache with `POSIX_FADV_DONTNEED` (cold).
+/// and the budget after the pack's pages were dropped from the page cache with `FileCacheAdvice` (cold; on Darwin,
+/// which cannot drop them, the same as warm).
 public enum BudgetBenchmark {
     /// One measured run.
     public struct Run: Sendable {
@@ -32,7 +29,7 @@ public enum BudgetBenchmark {
     public static func dropPageCache(_ path: String) {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return }
-        _ = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)
+        FileCacheAdvice.dropCachedPages(of: fd)
         close(fd)
     }
 

@@ -3,12 +3,7 @@ import BFFNEngine
 import BFFNKernels
 import BFFNModel
 import BFFNPack
-import CBlockFFNSystem
 import Dispatch
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// A bounded cache of a pack's expert blocks, read on demand with `pread` into a fixed pool of aligned slots: the
 /// engine's expert provider when a model must run within a memory budget (`--memory-budget`; README, "Running
@@ -21,8 +16,8 @@ import Glibc
 /// most-used first, by the calibration's counts, so these are its first slots) into k spare buffers; blocks
 /// the next layer then asks for are taken from there instead of read, the others are dropped (their reads
 /// still count). Each block's CRC-32 is checked the first time it is read (unless
-/// asked not to). Reads use O_DIRECT where the file system allows it (then the page cache does not keep the
-/// blocks), else ordinary reads followed by `POSIX_FADV_DONTNEED`.
+/// asked not to). Reads bypass the page cache where the file system allows it (`UncachedReads`: O_DIRECT on
+/// Linux, F_NOCACHE on Darwin), else are ordinary reads followed by `FileCacheAdvice.dropCachedPages`.
 ///
 /// Threads: the engine's thread calls `matrices`; the one background read at a time touches only the spare
 /// buffers and its own result until `matrices` waits for it, so no memory is shared while both run.
@@ -35,7 +30,7 @@ public final class ExpertCache: ExpertProvider, @unchecked Sendable {
         public var blocksRead = 0, bytesRead = 0
         /// Seconds spent waiting for reads.
         public var stallSeconds = 0.0
-        /// Whether reads bypass the page cache (O_DIRECT).
+        /// Whether reads bypass the page cache (`UncachedReads`: O_DIRECT on Linux, F_NOCACHE on Darwin).
         public var directIO = false
         /// Blocks read ahead, and those a later request used.
         public var prefetched = 0, prefetchUsed = 0
@@ -100,10 +95,10 @@ public final class ExpertCache: ExpertProvider, @unchecked Sendable {
         self.capacity = capacity
         self.verifyBlocks = verifyBlocks
         slotBytes = Int(e.blockBytes)
-        // O_DIRECT needs 4096-aligned offsets and lengths: the pack's alignment must be a multiple.
-        var direct: Int32 = -1
-        if pack.header.alignment % 4096 == 0 { direct = bffn_open_direct(pack.path) }
-        if direct >= 0 {
+        // O_DIRECT needs aligned offsets and lengths (`UncachedReads.alignment`): the pack's alignment must be a multiple.
+        var direct: Int32? = nil
+        if Int(pack.header.alignment) % UncachedReads.alignment == 0 { direct = UncachedReads.open(pack.path) }
+        if let direct {
             fd = direct
             statistics.directIO = true
         } else {
@@ -270,7 +265,7 @@ public final class ExpertCache: ExpertProvider, @unchecked Sendable {
             }
             done += n
         }
-        if !direct { _ = posix_fadvise(fd, off_t(offset), off_t(size), POSIX_FADV_DONTNEED) }
+        if !direct { FileCacheAdvice.dropCachedPages(of: fd, offset: Int64(offset), length: Int64(size)) }
         return nil
     }
 

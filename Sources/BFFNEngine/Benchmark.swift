@@ -2,10 +2,6 @@ import BFFNCore
 import BFFNKernels
 import BFFNModel
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// What `Benchmark.run` measured for one thread count.
 public struct BenchmarkResult: Sendable {
     public var threads: Int
@@ -57,11 +53,7 @@ public struct BenchmarkResult: Sendable {
 /// The decode/prefill benchmark behind `bffn bench`.
 public enum Benchmark {
     /// Peak RSS of this process in bytes (getrusage).
-    public static func peakRSS() -> Int {
-        var u = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &u)
-        return Int(u.ru_maxrss) * 1024
-    }
+    public static func peakRSS() -> Int { ProcessMemory.peakResidentBytes() }
 
     /// Streaming-read bandwidth of `regions` (the model's weights, already resident): every 8-byte word is
     /// summed on exactly `threads` threads (the kernels' worker pool), best of 3 passes, in GB/s. This is the memory decoding streams from (file

@@ -9,10 +9,6 @@ import BFFNTokenizer
 import BFFNTorchZip
 import BFFNVerify
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// One entry point per kind of untrusted input, shared by the coverage-guided fuzzer (`bffn-libfuzz`, built with
 /// `-sanitize=fuzzer,address` by scripts/fuzz.sh) and the tests that replay the committed corpora and every input
 /// that ever crashed. An input may be rejected with a `BFFNError` (the expected outcome); it must never crash,
@@ -71,7 +67,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
             mkdir(Self.scratch, 0o755)
             fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         }
-        _ = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        _ = bytes.withUnsafeBytes { CLibrary.write(fd, $0.baseAddress, $0.count) }
         close(fd)
         return path
     }

@@ -1,8 +1,6 @@
+import BFFNCore
 import CBlockFFNBF16Dot
 import CBlockFFNIntDot
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// One 64-byte-aligned allocation that holds the tiles of many matrices (a whole model's, so that its read
 /// bandwidth can be measured over the very memory the products stream).
@@ -22,9 +20,7 @@ public final class TileArena: @unchecked Sendable {
         if size >= Self.hugePage {
             let rounded = (size + Self.hugePage - 1) / Self.hugePage * Self.hugePage
             bytes = .allocate(byteCount: rounded, alignment: Self.hugePage)
-            #if canImport(Glibc)
-            _ = madvise(bytes.baseAddress!, rounded, MADV_HUGEPAGE)
-            #endif
+            MemoryAdvice.hugePages(bytes.baseAddress!, byteCount: rounded)
         } else {
             bytes = .allocate(byteCount: size, alignment: 64)
         }

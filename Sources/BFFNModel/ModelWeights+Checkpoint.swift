@@ -2,10 +2,6 @@ import BFFNCheckpoint
 import BFFNCore
 import BFFNKernels
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 extension ModelWeights {
     /// How experts whose down weights the source stores strided are held: block_linear's `down_proj` and bmt's
     /// `moe_w_out` are [H, E·de], so one expert's down weights are H runs of de elements, E·de apart.
@@ -119,7 +115,7 @@ extension ModelWeights {
         let runBytes = de * size, blockBytes = (H * runBytes + 63) / 64 * 64
         // 2 MiB-aligned and advised for huge pages: a 1 GB copy then takes a few hundred page faults, not 250 000.
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, E * blockBytes), alignment: 2 << 20)
-        _ = madvise(buffer.baseAddress!, buffer.count, MADV_HUGEPAGE)
+        MemoryAdvice.hugePages(buffer.baseAddress!, byteCount: buffer.count)
         struct Copy { let source: WeightMatrix; let target: UnsafeMutableRawPointer }
         let job = Copy(source: down, target: buffer.baseAddress!)
         let parts = H * E * runBytes < 1 << 20 ? 1 : 2 * threads

@@ -2,23 +2,41 @@
 #include "bffn_system.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#if defined(__linux__)
 #include <malloc.h>
 #include <sched.h>
-#include <stdlib.h>
-#include <unistd.h>
+#elif defined(__APPLE__)
+#include <crt_externs.h>
+#include <mach-o/dyld.h>
+#include <sys/sysctl.h>
+#endif
 
 int bffn_start_writeback(int fd, int64_t offset, int64_t length) {
 #if defined(__linux__)
-    return sync_file_range(fd, (off_t)offset, (off_t)length, SYNC_FILE_RANGE_WRITE);
+    return sync_file_range(fd, (off_t)offset, (off_t)length, SYNC_FILE_RANGE_WRITE) == 0 ? 1 : -1;
 #else
     (void)fd; (void)offset; (void)length;
     return 0;
 #endif
 }
 
-int bffn_open_direct(const char *path) {
-#if defined(O_DIRECT)
+int bffn_open_uncached(const char *path) {
+#if defined(__linux__) && defined(O_DIRECT)
     return open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
+#elif defined(__APPLE__)
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    if (fcntl(fd, F_NOCACHE, 1) == -1) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
 #else
     (void)path;
     errno = EINVAL;
@@ -33,6 +51,10 @@ int bffn_usable_cpus(void) {
         int n = CPU_COUNT(&set);
         if (n > 0) return n;
     }
+#elif defined(__APPLE__)
+    int active = 0;
+    size_t size = sizeof active;
+    if (sysctlbyname("hw.activecpu", &active, &size, NULL, 0) == 0 && active > 0) return active;
 #endif
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
@@ -48,4 +70,53 @@ int bffn_keep_freed_buffers(long mmap_threshold, long trim_threshold) {
     (void)mmap_threshold; (void)trim_threshold;
     return 0;
 #endif
+}
+
+#if !defined(__APPLE__) && !defined(__linux__)
+extern char **environ;
+#endif
+
+char **bffn_environment(void) {
+    static char *empty[] = { NULL };
+#if defined(__APPLE__)
+    char **variables = *_NSGetEnviron();
+#else
+    char **variables = environ;
+#endif
+    return variables != NULL ? variables : empty;   /* NULL after clearenv() */
+}
+
+long bffn_executable_path(char *buffer, size_t size) {
+    if (buffer == NULL || size < 2) return -1;
+#if defined(__linux__)
+    ssize_t n = readlink("/proc/self/exe", buffer, size - 1);
+    if (n <= 0 || (size_t)n >= size - 1) return -1;   /* unknown, or possibly cut short */
+    buffer[n] = 0;
+    return (long)n;
+#elif defined(__APPLE__)
+    uint32_t capacity = size > UINT32_MAX ? UINT32_MAX : (uint32_t)size;
+    if (_NSGetExecutablePath(buffer, &capacity) != 0) return -1;
+    return (long)strlen(buffer);
+#else
+    return -1;
+#endif
+}
+
+int bffn_start_detached_thread(void *(*body)(void *context), void *context) {
+    pthread_attr_t attributes;
+    int error = pthread_attr_init(&attributes);
+    if (error != 0) return error;
+    pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+#if defined(__APPLE__)
+    /* Darwin gives secondary threads 512 KiB; Linux gives the stack limit (8 MiB by default). */
+    pthread_attr_setstacksize(&attributes, (size_t)8 << 20);
+#endif
+    pthread_t thread;
+    error = pthread_create(&thread, &attributes, body, context);
+    pthread_attr_destroy(&attributes);
+    return error;
+}
+
+uintptr_t bffn_current_thread_id(void) {
+    return (uintptr_t)pthread_self();
 }

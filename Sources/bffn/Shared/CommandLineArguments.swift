@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import BFFNCore
 
 /// The command line, read also where /proc is not mounted.
 ///
@@ -76,11 +74,5 @@ enum CommandLineArguments {
     }
 
     /// Whether /proc/self/maps, which the Swift runtime reads to find the arguments, can be read.
-    static var procMounted: Bool {
-        #if canImport(Glibc)
-        return access("/proc/self/maps", R_OK) == 0
-        #else
-        return true
-        #endif
-    }
+    static var procMounted: Bool { !ProcFileSystem.isMissing }
 }
