@@ -1,9 +1,5 @@
 import BFFNCore
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// What `Checkpoint.readEveryTensor` did: how many bytes it read and how fast.
 public struct TensorReadReport: Sendable {
     /// Tensors read.

@@ -2,10 +2,6 @@ import BFFNCore
 import BFFNSafetensors
 import BFFNTorchZip
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// A model checkpoint opened for reading: its config.json, every weight file, and its tensors.
 ///
 /// `Checkpoint(path:)` accepts a `.safetensors` file, a `.bin` file, a shard index `.json`, or a folder

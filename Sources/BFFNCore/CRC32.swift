@@ -1,10 +1,6 @@
 import CBlockFFNZlib
 import Dispatch
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Pointers handed to worker threads that write disjoint slots.
 private struct SendableBuffer: @unchecked Sendable {
     let bytes: UnsafeRawBufferPointer

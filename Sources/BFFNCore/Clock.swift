@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Seconds of the monotonic clock (`clock_gettime(CLOCK_MONOTONIC)`): for durations and throughput figures,
 /// never for wall-clock time.
 public func monotonicSeconds() -> Double {

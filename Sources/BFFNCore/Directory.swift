@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Reading folders without copying past a directory entry: `readdir` records are only as long as their name,
 /// so a name is read with `strlen` from where it starts, never as the whole 256-byte `d_name` field
 /// (AddressSanitizer caught such a copy reading past the end of the kernel's buffer).

@@ -42,8 +42,3 @@ public struct TopicWorkload: Sendable, Equatable {
     }
 }
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif

@@ -5,10 +5,6 @@ import BFFNModel
 import BFFNPack
 import BFFNVerify
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Settings of `bffn pack`.
 public struct PackOptions: Sendable {
     /// The device profile.

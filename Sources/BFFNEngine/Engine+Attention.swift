@@ -2,10 +2,6 @@ import BFFNCore
 import BFFNKernels
 import BFFNModel
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 extension Engine {
     /// One layer's attention for the call's T tokens; `rope` holds their cos/sin tables (the same for every layer).
     func attention(layer l: Int, _ lw: LayerWeights, _ a: [Float], _ T: Int, _ rope: (cos: [Float], sin: [Float]),

@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import BFFNCore
 
 extension Engine {
     /// cos/sin tables, `half` per token. Dynamic NTK scaling (docs/model.md, decision 11): a call on an empty cache (a

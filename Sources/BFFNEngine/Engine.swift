@@ -3,10 +3,6 @@ import BFFNCore
 import BFFNKernels
 import BFFNModel
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// The BlockFFN forward pass in float32 (docs/model.md, "The forward pass" and decisions 5-8) with a KV cache.
 ///
 /// Batch-invariant: every dot product, norm and softmax uses a fixed order that does not depend on how many

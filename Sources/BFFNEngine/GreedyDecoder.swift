@@ -1,9 +1,5 @@
 import BFFNCore
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Why generation stopped.
 public enum StopReason: String, Sendable {
     /// `maxNewTokens` tokens were generated.

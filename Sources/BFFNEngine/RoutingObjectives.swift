@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import BFFNCore
 
 /// The paper's two routing objectives (arXiv 2507.08771 §3.2; docs/training.md gives the formulas and their
 /// sources), measured on router logits: what the training minimised, so a user sees how far a checkpoint's

@@ -121,7 +121,3 @@ public struct TokenSampler: Sendable {
         return sample(from: distribution(logits))
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#endif

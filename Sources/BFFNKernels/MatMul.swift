@@ -1,9 +1,5 @@
 import BFFNCore
 import CBlockFFNPrefetch
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// out[t, r] = x[t, :] · W[r, :] for T tokens, split over threads by rows.
 ///
 /// Each output is computed in `Dot.dot`'s fixed order (one token: `Dot.dot` straight from storage, one row per

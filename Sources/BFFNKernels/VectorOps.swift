@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import BFFNCore
 
 /// Small float32 row operations shared by the forward passes (the model's and an EAGLE draft head's).
 public enum VectorOps {

@@ -2,10 +2,6 @@ import BFFNCheckpoint
 import BFFNCore
 import BFFNKernels
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// The educational single BlockFFN layer of the BlockFFN skill card, which people learn from (docs/model.md,
 /// "The skill-card layer"): router `router_linear` (no bias) → ReLU → `rms_norm` (RMSNorm over the experts with a
 /// weight and float32 machine epsilon) → sigmoid(sharpness × ·) as gates; experts `fc1` (with bias) → SiLU →

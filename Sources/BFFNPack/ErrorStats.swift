@@ -1,10 +1,6 @@
 import BFFNCore
 import BFFNKernels
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Quantization error of one tensor class: RMSE, max absolute error and SNR in dB over its elements.
 public struct ErrorStats: Sendable {
     public var elements: UInt64 = 0

@@ -126,7 +126,3 @@ public enum PackExporter {
         }
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#endif

@@ -2,10 +2,6 @@ import BFFNCore
 import BFFNKernels
 import BFFNModel
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 extension PackWriter {
     /// Encodes every row of `m` (output row i holds source row `sourceRow(i)`) as `type` and writes the rows one
     /// after another from `first` (a range from `reserve`). The rows are cut into pieces of about `pieceBytes` that the

@@ -228,7 +228,3 @@ public enum PackWriter {
         a.withBytes { x in b.withBytes { y in x.count == y.count && (x.count == 0 || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0) } }
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#endif

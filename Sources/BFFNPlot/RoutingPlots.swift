@@ -223,7 +223,3 @@ public enum RoutingPlots {
         return written
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#endif

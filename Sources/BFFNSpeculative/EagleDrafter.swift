@@ -3,10 +3,6 @@ import BFFNEngine
 import BFFNKernels
 import BFFNModel
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Drafting with an EAGLE head over the target's features, as the published engine does (docs/model.md, "EAGLE
 /// draft heads"): the head reads pairs (token t[i+1], feature f[i]) of the committed text, keeps its own KV cache,
 /// and grows a dynamic tree: the root's top-k, then `depth - 1` rounds in which the k best frontier tokens (by

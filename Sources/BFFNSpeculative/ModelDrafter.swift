@@ -1,10 +1,6 @@
 import BFFNCore
 import BFFNEngine
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Drafting with a smaller or cheaper model of the same vocabulary (for example the q4 pack of the target).
 ///
 /// The draft model keeps its own KV cache of the context. Each step feeds the tokens it has not seen (at least the

@@ -3,10 +3,6 @@ import BFFNModel
 import BFFNSafetensors
 import BFFNTorchZip
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Options for `SyntheticCheckpoint.write`.
 public struct SynthOptions: Sendable {
     public enum Format: String, Sendable { case safetensors, bin }

@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import BFFNCore
 
 /// Remembers the BPE result of short segments for the length of one `encode` call: text repeats its words, so
 /// most segments are found here instead of merged again. A pure memo of a pure function: results never depend

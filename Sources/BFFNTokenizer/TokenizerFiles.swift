@@ -1,9 +1,5 @@
 import BFFNCore
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// The tokenizer files a model ships beside its weights (or carries inside a pack), by name, with their bytes.
 public struct TokenizerFiles: Sendable {
     /// The files bffn reads, in the order a pack carries them.

@@ -1,10 +1,6 @@
 import BFFNCore
 import CBlockFFNZlib
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// One member of a zip archive, as its central directory and local header describe it.
 public struct ZipEntry: Sendable, Equatable {
     /// The compression method: stored (0) or deflated (8); other methods are refused when read.

@@ -1,8 +1,6 @@
 import BFFNEngine
 
-#if canImport(Glibc)
-import Glibc
-#endif
+import BFFNCore
 
 /// Running comparison of model logits against reference logits, position by position (all in float64).
 public struct LogitComparison: Sendable {

@@ -117,7 +117,3 @@ public struct TextEvaluation: Sendable {
         return String(describing: Float(x))
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#endif

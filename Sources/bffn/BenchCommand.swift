@@ -8,10 +8,6 @@ import BFFNModel
 import BFFNPack
 import BFFNSpeculative
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// `bffn bench MODEL`: prefill and decode speed, bytes read per token, and sparse vs dense FFN time.
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

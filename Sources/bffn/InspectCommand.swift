@@ -6,10 +6,6 @@ import BFFNModel
 import BFFNPack
 import BFFNTokenizer
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// `bffn inspect PATH`: a model summary, the tensor table, or a JSON document.
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

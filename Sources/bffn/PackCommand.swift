@@ -4,10 +4,6 @@ import BFFNModel
 import BFFNTokenizer
 import BFFNDeploy
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// `bffn pack SRC -o OUT.bfpk --profile NAME|FILE`: a verified pack for one device.
 struct PackCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -95,7 +95,3 @@ struct PlotCommand: ParsableCommand {
         }
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#endif

@@ -3,10 +3,6 @@ import BFFNCore
 import BFFNEngine
 import BFFNSynth
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// `bffn synth --preset NAME --out DIR`: a synthetic checkpoint with the published shapes.
 struct SynthCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

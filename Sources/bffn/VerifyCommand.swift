@@ -8,10 +8,6 @@ import BFFNSpeculative
 import BFFNTokenizer
 import BFFNVerify
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// `bffn verify MODEL --reference REF`: compares a model with reference outputs or another model.
 struct VerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,10 +1,7 @@
 @testable import bffn
+import BFFNCore
 import BFFNTestSupport
 import Testing
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// The command line without /proc: on Linux the Swift runtime finds argv through /proc/self/maps, and without it
 /// `CommandLine.arguments` is empty (bffn used to print the top-level help for `bffn inspect MODEL`, exit 0).

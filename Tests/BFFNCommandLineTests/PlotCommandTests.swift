@@ -2,10 +2,6 @@ import BFFNCore
 import BFFNTestSupport
 import Testing
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// `bffn plot`, `verify --plots` and the shell completion script, through the binary.
 @Suite("bffn plot and completion", .serialized)
 struct PlotCommandTests {

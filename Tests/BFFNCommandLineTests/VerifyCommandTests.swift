@@ -2,10 +2,6 @@ import BFFNCore
 import BFFNTestSupport
 import Testing
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 @Suite("bffn verify and speculative generate", .serialized)
 struct VerifyCommandTests {
     @Test func passFailAndUsageExitCodes() throws {

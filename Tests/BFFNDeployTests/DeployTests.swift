@@ -6,10 +6,6 @@ import BFFNTestSupport
 import BFFNVerify
 import Testing
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Pack options for tests: no benchmark.
 func options(_ profile: DeviceProfile) -> PackOptions {
     var o = PackOptions(profile: profile)

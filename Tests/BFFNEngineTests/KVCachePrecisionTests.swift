@@ -4,10 +4,6 @@ import BFFNCore
 import BFFNModel
 import BFFNTestSupport
 import Testing
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// A bf16 KV cache (`EngineOptions.kvCache = .bf16`, `--kv-cache bf16`): keys and values rounded when cached, read
 /// widened. A token's logits must still not depend on batching, threads or a tree (the cache holds the same rounded
 /// numbers however they got there); against the float32 cache they move a little and the cache halves.

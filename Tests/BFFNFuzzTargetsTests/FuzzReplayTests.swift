@@ -3,10 +3,6 @@ import BFFNFuzzTargets
 import BFFNTestSupport
 import Testing
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Replays, through the fuzzers' own entry points, every seed of fixtures/fuzz/corpus (valid inputs: each is
 /// accepted) and every input that ever made a fuzzer crash (fixtures/fuzz/regressions/TARGET/: each must now be a
 /// clean error or accepted, never a crash).

@@ -3,10 +3,6 @@ import BFFNKernels
 import BFFNTestSupport
 import Testing
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// The integer products against an element-by-element Swift transcription of formats/numerics.md, on every
 /// instruction set this CPU has, every stored type and group size, and rows with tails; and the matrix products'
 /// batch invariance and dense = sparse with int8 activations.

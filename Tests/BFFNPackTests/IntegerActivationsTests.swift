@@ -6,10 +6,6 @@ import BFFNPack
 import BFFNTestSupport
 import Testing
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// The engine with int8 activations (formats/numerics.md) on real packs: batch invariance and dense = sparse hold,
 /// float weights are untouched, and the logits stay close to the float32 path (KL divergence per fixture).
 @Suite("int8 activations in the engine")

@@ -396,7 +396,3 @@ struct LyingManifestTests {
         }
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#endif

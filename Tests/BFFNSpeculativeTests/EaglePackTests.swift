@@ -7,10 +7,6 @@ import BFFNSpeculative
 import BFFNTestSupport
 import Testing
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 @Suite("EAGLE heads carried in packs")
 struct EaglePackTests {
     /// convert --draft: the pack carries the head's bytes and its reduced vocabulary; the carried head drafts the

@@ -9,10 +9,6 @@ import BFFNTestSupport
 import BFFNVerify
 import Testing
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Verify options for tests: short continuations, a chain of 4 draft tokens by prompt lookup.
 func testOptions(_ drafter: DrafterChoice = .ngram) -> VerifyOptions {
     var o = VerifyOptions()

@@ -2,10 +2,6 @@ import BFFNCore
 import BFFNTestSupport
 import Testing
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// The repository's own rules: the module graph in Package.swift is the graph the code has, and nothing in
 /// the repository sends the reader to files outside it.
 @Suite("repository")

@@ -1,10 +1,6 @@
 import ArgumentParser
 import BFFNCore
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Runs `body`; a `BFFNError` is printed (as JSON on stdout with `--json`, and on stderr) and becomes the
 /// process exit status (1, or 2 for usage errors). Every command runs its work through here.
 func runReportingErrors(json: Bool, _ body: () throws -> Void) throws {

@@ -1,9 +1,5 @@
 import BFFNCore
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Progress of a long command on stderr: what it is doing, and for work of a known size a bar with the rate and
 /// the time left (`convert: [#########-----------]  45 %  812 MB/s  3 s left`). Shown only when stderr is a
 /// terminal and `--quiet` is not given, redrawn at most ten times a second; with `TERM=dumb` or `NO_COLOR` set

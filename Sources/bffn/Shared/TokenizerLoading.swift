@@ -3,10 +3,6 @@ import BFFNCore
 import BFFNPack
 import BFFNTokenizer
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// `--tokenizer FILE`: which tokenizer file a command uses instead of the model's own.
 struct TokenizerOptions: ParsableArguments {
     @Option(help: ArgumentHelp("A tokenizer.json or tokenizer.model to use instead of the model's (default: the one carried in the pack or beside the checkpoint; tokenizer.json when both exist).", valueName: "file"),

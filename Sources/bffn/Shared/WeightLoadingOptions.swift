@@ -1,4 +1,5 @@
 import ArgumentParser
+import BFFNCore
 import BFFNEngine
 import BFFNModel
 import BFFNPack
@@ -22,7 +23,3 @@ func folderWorkload(of model: String) -> String? {
     let path = model + "/workload.txt"
     return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG ? path : nil
 }
-
-#if canImport(Glibc)
-import Glibc
-#endif
