@@ -3,10 +3,6 @@ import BFFNPack
 import BFFNTestSupport
 import Testing
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// A convert killed outright (SIGKILL after N bytes, injected with BFFN_FAULT_KILL_AFTER_BYTES) leaves the
 /// previous file under the final name untouched and only a hidden temporary, which the next run of the same
 /// command removes and reports; a disk-side failure is a clean error with its cause.
@@ -14,7 +10,7 @@ import Glibc
 struct FaultInjectionTests {
     /// Runs bffn with `environment` prefixed; returns the raw `system` status.
     static func run(_ environment: String, _ args: [String], stderr: String) -> Int32 {
-        system("\(environment) \(shellQuoted([Fixtures.bffnBinary] + args)) > /dev/null 2> '\(stderr)'")
+        ChildProcess.runShell("\(environment) \(shellQuoted([Fixtures.bffnBinary] + args)) > /dev/null 2> '\(stderr)'")
     }
 
     static func hiddenTemporaries(_ folder: String, _ name: String) -> [String] {
@@ -48,16 +44,9 @@ struct FaultInjectionTests {
 
     /// Starts `bffn args` without waiting (posix_spawn); returns its pid.
     static func spawn(_ args: [String]) -> pid_t {
-        var pid = pid_t()
-        let argv = ([Fixtures.bffnBinary] + args).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        #expect(posix_spawn(&pid, Fixtures.bffnBinary, &actions, nil, argv, environ) == 0)
-        return pid
+        let pid = ChildProcess.start(Fixtures.bffnBinary, arguments: args, discardingOutput: true)
+        #expect(pid != nil)
+        return pid ?? -1
     }
 
     /// Every other command that writes files, killed while writing: what was there survives byte for byte, and
@@ -170,7 +159,7 @@ struct BoundedResourceTests {
             // Under scripts/sanitize.sh the binary is instrumented and reserves terabytes of shadow address space,
             // so the virtual-memory limit applies to normal builds only (the time bound always).
             let sanitized = getenv("ASAN_OPTIONS") != nil || getenv("TSAN_OPTIONS") != nil
-            let status = system("\(sanitized ? "" : "ulimit -v 1000000;") timeout 20 \(command) > /dev/null 2> '\(err)'")
+            let status = ChildProcess.runShell("\(sanitized ? "" : "ulimit -v 1000000;") timeout 20 \(command) > /dev/null 2> '\(err)'")
             let code = (status >> 8) & 0xFF
             let message = String(decoding: (try? Fixtures.bytes(err)) ?? [], as: UTF8.self)
             #expect(status & 0x7F == 0 && (code == 0 || code == 1), "\(input): status \(status): \(message)")

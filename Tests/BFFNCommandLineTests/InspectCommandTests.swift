@@ -3,10 +3,6 @@ import BFFNCore
 import BFFNTestSupport
 import Testing
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// `words` as one shell command line, each word single-quoted.
 func shellQuoted(_ words: [String]) -> String {
     words.map { "'" + $0.replacing("'", with: "'\\''") + "'" }.joined(separator: " ")
@@ -18,7 +14,7 @@ func runBFFN(_ args: [String]) throws -> (status: Int32, stdout: String, stderr:
     let dir = TemporaryDirectory()
     let out = dir.file("out"), err = dir.file("err")
     let quoted = shellQuoted([binary] + args)
-    let status = system("\(quoted) > '\(out)' 2> '\(err)'")
+    let status = ChildProcess.runShell("\(quoted) > '\(out)' 2> '\(err)'")
     let code = (status >> 8) & 0xFF
     return (code, String(decoding: try Fixtures.bytes(out), as: UTF8.self), String(decoding: try Fixtures.bytes(err), as: UTF8.self))
 }

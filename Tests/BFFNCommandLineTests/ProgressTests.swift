@@ -2,10 +2,6 @@ import BFFNCore
 import BFFNTestSupport
 import Testing
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Progress goes to stderr only on a terminal (a pseudo-terminal from util-linux `script` here), draws a bar,
 /// writes no escape codes under TERM=dumb or NO_COLOR, and obeys --quiet and --verbose.
 @Suite("progress", .serialized)
@@ -17,7 +13,7 @@ struct ProgressTests {
         let dir = TemporaryDirectory()
         let out = dir.file("tty")
         let command = shellQuoted([Fixtures.bffnBinary] + args)
-        let status = system("\(environment) /usr/bin/script -qec \"\(command)\" /dev/null > '\(out)' 2>&1")
+        let status = ChildProcess.runShell("\(environment) /usr/bin/script -qec \"\(command)\" /dev/null > '\(out)' 2>&1")
         #expect(status == 0)
         return String(decoding: try Fixtures.bytes(out), as: UTF8.self)
     }

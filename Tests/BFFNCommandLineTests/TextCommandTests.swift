@@ -2,10 +2,6 @@ import BFFNCore
 import BFFNTestSupport
 import Testing
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// The integers of a JSON array (empty when it is not one).
 func intArray(_ v: JSONValue?) -> [Int] { (v?.arrayElements ?? []).compactMap { $0.intValue.map(Int.init) } }
 
@@ -14,7 +10,7 @@ func runBFFN(_ args: [String], environment: [String: String]) throws -> (status:
     let dir = TemporaryDirectory()
     let out = dir.file("out"), err = dir.file("err")
     let assignments = environment.map { "\($0.key)=\($0.value)" }
-    let status = system("\(shellQuoted(["env"] + assignments + [Fixtures.bffnBinary] + args)) > '\(out)' 2> '\(err)'")
+    let status = ChildProcess.runShell("\(shellQuoted(["env"] + assignments + [Fixtures.bffnBinary] + args)) > '\(out)' 2> '\(err)'")
     return ((status >> 8) & 0xFF, String(decoding: try Fixtures.bytes(out), as: UTF8.self), String(decoding: try Fixtures.bytes(err), as: UTF8.self))
 }
 

@@ -2,10 +2,6 @@
 import Dispatch
 import Synchronization
 import Testing
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// The worker pool under contention: more threads than CPUs, several callers at once, part counts that change
 /// from one call to the next. Every part must run exactly once, and none after its call has returned.
 @Suite("worker pool")
@@ -68,7 +64,7 @@ extension WorkerPoolTests {
     static func threadsSeen(pool: WorkerPool, parts: Int, threads: Int, expected: Int, patience: Int) -> Int {
         let seen = PThreadLocked<Set<UInt>>([])
         pool.run(parts: parts, threads: threads) { _ in
-            let me = UInt(bitPattern: Int(pthread_self()))
+            let me = Threads.currentID
             seen.withLock { _ = $0.insert(me) }
             var waited = 0
             while seen.withLock({ $0.count }) < expected && waited < patience {

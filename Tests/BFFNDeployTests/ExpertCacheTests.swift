@@ -78,7 +78,7 @@ struct ExpertCacheTests {
 /// within the budget plus the documented overhead (the header, the manifest and alignment padding pages).
 @Suite("memory budget")
 struct MemoryBudgetTests {
-    @Test func weightsInMemoryStayWithinTheBudget() throws {
+    @Test(.enabled(if: ProcessMemory.measuresMappings)) func weightsInMemoryStayWithinTheBudget() throws {
         let dir = TemporaryDirectory()
         let path = try ExpertCacheTests.pack(Fixtures.trainedModel, .q8(group: nil), dir)
         let pack = try PackFile(path: path)

@@ -1,9 +1,5 @@
 import BFFNCore
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Paths of the checked-in fixtures (see fixtures/README.md).
 public enum Fixtures {
     /// The repository root, found from this file's path.
@@ -16,10 +12,7 @@ public enum Fixtures {
     /// The `bffn` executable the command-line tests run: the one built beside the running test bundle (the
     /// test target depends on it, so `swift build --build-tests` builds it), else `.build/debug/bffn`.
     public static let bffnBinary: String = {
-        var buffer = [CChar](repeating: 0, count: 4096)
-        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        if n > 0 {
-            let exe = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        if let exe = RunningExecutable.path {
             let beside = exe.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/") + "/bffn"
             if access(beside, X_OK) == 0 { return beside }
         }
