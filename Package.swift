@@ -8,7 +8,8 @@ import PackageDescription
 
 let package = Package(
     name: "bffn",
-    platforms: [.macOS(.v13)],
+    // macOS 15: Synchronization's Atomic and Mutex (the worker pool, atomic writes, checksum threads).
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "bffn", targets: ["bffn"]),
         .library(name: "BFFNCore", targets: ["BFFNCore"]),
@@ -35,7 +36,9 @@ let package = Package(
         .systemLibrary(name: "CBlockFFNZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
         .systemLibrary(name: "CBlockFFNJSONC", pkgConfig: "json-c", providers: [.apt(["libjson-c-dev"]), .brew(["json-c"])]),
 
-        // Linux calls Swift's Glibc module does not export (sync_file_range).
+        // The OS calls behind BFFNCore/Platform that Swift's C library modules do not export or spell differently
+        // (uncached reads, usable CPUs, allocator tuning, write-back, threads, environment), with a Linux and a Darwin
+        // branch for each.
         .target(name: "CBlockFFNSystem"),
         // Errors, memory-mapped files, JSON, checksums, dtypes: what every reader and writer shares.
         .target(name: "BFFNCore", dependencies: ["CBlockFFNZlib", "CBlockFFNJSONC", "CBlockFFNSystem"]),
@@ -77,7 +80,7 @@ let package = Package(
         // `bffn verify`: a model against reference outputs or another model, with thresholds and reports.
         .target(name: "BFFNVerify", dependencies: ["BFFNCheckpoint", "BFFNModel", "BFFNKernels", "BFFNCore", "BFFNSafetensors", "BFFNEngine", "BFFNPack", "BFFNSpeculative"]),
         // `bffn pack`: device profiles, expert calibration, hot-first / resident packs, deployment reports.
-        .target(name: "BFFNDeploy", dependencies: ["BFFNModel", "BFFNKernels", "BFFNCore", "BFFNCheckpoint", "BFFNEngine", "BFFNPack", "BFFNVerify", "BFFNSafetensors", "CBlockFFNSystem"]),
+        .target(name: "BFFNDeploy", dependencies: ["BFFNModel", "BFFNKernels", "BFFNCore", "BFFNCheckpoint", "BFFNEngine", "BFFNPack", "BFFNVerify", "BFFNSafetensors"]),
         // libsentencepiece (C++), found with pkg-config (Debian's libsentencepiece-dev, Homebrew's sentencepiece),
         // behind a C interface.
         .systemLibrary(name: "CBlockFFNSentencePieceLibrary", pkgConfig: "sentencepiece",

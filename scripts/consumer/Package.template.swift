@@ -5,7 +5,7 @@ import PackageDescription
 
 let package = Package(
     name: "bffn-consumer",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v15)],
     dependencies: [
         .package(url: "@BFFN_URL@", from: "@BFFN_VERSION@"),
     ],
