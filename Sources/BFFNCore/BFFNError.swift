@@ -71,6 +71,8 @@ public struct BFFNError: Error, Sendable, Equatable, CustomStringConvertible {
         case budgetExceeded = "budget_exceeded"
         /// A model failed verification against its reference (nothing was written).
         case verificationFailed = "verification_failed"
+        /// bffn contradicted itself (a plan and what was done disagree): a bug to report, whatever the input.
+        case internalError = "internal"
     }
 
     /// The class of failure.
@@ -85,20 +87,6 @@ public struct BFFNError: Error, Sendable, Equatable, CustomStringConvertible {
         self.code = code
         self.reason = reason
         self.location = BFFNErrorLocation(file: file, field: field, offset: offset)
-    }
-
-    /// Returns a copy with the file set (when it was not set already).
-    public func inFile(_ path: String) -> BFFNError {
-        var copy = self
-        if copy.location.file == nil { copy.location.file = path }
-        return copy
-    }
-
-    /// Returns a copy with the field set (when it was not set already).
-    public func forField(_ name: String) -> BFFNError {
-        var copy = self
-        if copy.location.field == nil { copy.location.field = name }
-        return copy
     }
 
     /// The process exit status the tool uses: 2 for usage errors, 1 for everything else.

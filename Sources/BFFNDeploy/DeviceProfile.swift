@@ -128,7 +128,7 @@ public struct DeviceProfile: Sendable, Equatable {
         let q4 = try int("q4_group_size", 8...4096, default: 32)!
         let q8 = try int("q8_group_size", 8...4096, default: nil)
         let align = try int("alignment", 64...(1 << 20), default: 4096)!
-        guard align & (align - 1) == 0 else { throw fail("alignment", "'alignment' must be a power of two") }
+        guard PackHeader.isSupportedAlignment(align) else { throw fail("alignment", "'alignment' must be \(PackHeader.alignmentRule)") }
         guard q4 & (q4 - 1) == 0, q8.map({ $0 & ($0 - 1) == 0 }) ?? true else { throw fail("q4_group_size", "group sizes must be powers of two") }
         let budget = try int("resident_budget_bytes", 0...(1 << 50), default: nil)
         guard let bw = json["bandwidth_gb_per_s"]?.numberValue, bw > 0, bw < 1e6 else {

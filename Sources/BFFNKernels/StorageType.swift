@@ -25,6 +25,16 @@ public enum StorageType: Hashable, Sendable, CustomStringConvertible {
     /// The q4 group when a spelling names none.
     public static let defaultQ4Group = 32
 
+    // MARK: Group rule
+
+    /// The one rule for a group size, whoever names it (`q4/gN` spellings, the converter's `--group-size`, the
+    /// manifest's `group` field): a multiple of 8 elements (the kernels load codes eight at a time) from 8 to
+    /// 1048576. Whether it divides a given row is `resolved(cols:tensor:)`'s check.
+    public static func isSupportedGroup(_ group: Int) -> Bool { group >= 8 && group % 8 == 0 && group <= 1 << 20 }
+
+    /// The group rule in words, for messages: "a multiple of 8 from 8 to 1048576".
+    public static let groupRule = "a multiple of 8 from 8 to 1048576"
+
     // MARK: Sizes
 
     /// Bytes per element of the float types (quantized types: 1; use `rowBytes(cols:)`).
@@ -88,13 +98,13 @@ public enum StorageType: Hashable, Sendable, CustomStringConvertible {
         case .f32, .f16, .bf16: return self
         case .q8(let g):
             let group = g ?? cols
-            guard group > 0, group % 8 == 0, cols % group == 0 else {
+            guard Self.isSupportedGroup(group), cols % group == 0 else {
                 throw BFFNError(.unsupported, "q8 groups of \(group) do not divide rows of \(cols) elements (groups must be multiples of 8)", field: tensor)
             }
             return .q8(group: group)
         case .q4(let g, let a):
-            guard g > 0, g % 8 == 0, cols % g == 0 else {
-                throw BFFNError(.unsupported, "q4 groups of \(g) do not divide rows of \(cols) elements", field: tensor)
+            guard Self.isSupportedGroup(g), cols % g == 0 else {
+                throw BFFNError(.unsupported, "q4 groups of \(g) do not divide rows of \(cols) elements (groups must be multiples of 8)", field: tensor)
             }
             return .q4(group: g, asymmetric: a)
         }
@@ -117,14 +127,18 @@ public enum StorageType: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Parses a spelling (see the type's description), ignoring case.
-    /// - Throws: `.usage` naming the spelling and the accepted forms.
+    /// - Throws: `.usage` naming the spelling and the accepted forms, or the group rule (`isSupportedGroup`)
+    ///   for a group N outside it.
     public init(parsing text: String) throws {
         let parts = text.lowercased().split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         func fail() -> BFFNError {
             BFFNError(.usage, "unknown storage '\(text)'; use f32, f16, bf16, q8, q8/row, q8/gN, q4, q4/gN, q4/gN/asym or q4/gN/sym")
         }
         func group(_ s: String) throws -> Int {
-            guard s.hasPrefix("g"), let g = Int(s.dropFirst()), g > 0, g <= 1 << 20 else { throw fail() }
+            guard s.hasPrefix("g"), let g = Int(s.dropFirst()) else { throw fail() }
+            guard Self.isSupportedGroup(g) else {
+                throw BFFNError(.usage, "storage '\(text)': the group must be \(Self.groupRule), not \(g)")
+            }
             return g
         }
         switch (parts.first ?? "", parts.count) {
@@ -194,8 +208,8 @@ public enum StorageType: Hashable, Sendable, CustomStringConvertible {
         case "F16": self = .f16
         case "BF16": self = .bf16
         case "Q8", "Q4":
-            guard let g = entry["group"]?.intValue, g >= 8, g % 8 == 0, g <= 1 << 20 else {
-                throw BFFNError(.invalidJSON, "\(name) needs a 'group' that is a positive multiple of 8", file: file, field: field, offset: offset)
+            guard let g = entry["group"]?.intValue, Self.isSupportedGroup(Int(g)) else {
+                throw BFFNError(.invalidJSON, "\(name) needs a 'group' that is \(Self.groupRule)", file: file, field: field, offset: offset)
             }
             if name == "Q8" {
                 self = .q8(group: Int(g))
@@ -232,7 +246,8 @@ public enum StorageType: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// Whether any weight is 4-bit (`.q4`), 8-bit (`.q8`) or neither: the precision verification judges by.
+    /// Bits per stored code or element: 4 (`.q4`), 8 (`.q8`), 16 (f16, bf16), 32 (f32), not counting the
+    /// per-group scales and offsets (`rowBytes(cols:)` does); the precision verification judges by.
     public var bits: Int {
         switch self {
         case .q4: return 4

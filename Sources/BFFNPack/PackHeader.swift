@@ -13,6 +13,15 @@ public struct PackHeader: Sendable, Equatable {
     public var alignment: UInt32
     public var fileLength: UInt64
 
+    /// The one alignment rule for sections and expert blocks, whoever names an alignment (the header, the
+    /// converter's `--align`, skill-card packs, device profiles): a power of two from 64 to 1048576 bytes.
+    public static func isSupportedAlignment<T: BinaryInteger>(_ alignment: T) -> Bool {
+        alignment >= 64 && alignment <= 1 << 20 && alignment & (alignment - 1) == 0
+    }
+
+    /// The alignment rule in words, for messages.
+    public static let alignmentRule = "a power of two from 64 to 1048576"
+
     public init(manifestOffset: UInt64, manifestLength: UInt64, manifestCRC: UInt32, alignment: UInt32, fileLength: UInt64) {
         self.manifestOffset = manifestOffset
         self.manifestLength = manifestLength
@@ -60,8 +69,8 @@ public struct PackHeader: Sendable, Equatable {
         guard headerLength == UInt64(PackHeader.length) else {
             throw BFFNError(.malformed, "header length \(headerLength), expected 64", file: path, field: "header length", offset: 16)
         }
-        guard h.alignment >= 64, h.alignment <= 1 << 20, h.alignment & (h.alignment - 1) == 0 else {
-            throw BFFNError(.malformed, "alignment \(h.alignment) is not a power of two from 64 to 1 MiB", file: path, field: "alignment", offset: 44)
+        guard isSupportedAlignment(h.alignment) else {
+            throw BFFNError(.malformed, "alignment \(h.alignment) is not \(alignmentRule)", file: path, field: "alignment", offset: 44)
         }
         guard h.fileLength == UInt64(file.count) else {
             throw BFFNError(h.fileLength > UInt64(file.count) ? .truncated : .malformed,

@@ -8,17 +8,18 @@ import BFFNModel
 /// give the same bytes. The output appears under its final name only when complete.
 public enum PackWriter {
     /// Converts `source` to `output`; `progress` is called with (source bytes converted, source bytes in all).
-    /// - Throws: reader errors; `.unsupported` for a storage type other than f32, f16, bf16; `.usage` for a bad
-    ///   alignment; `.outputExists` without `overwrite`; whatever `checkBeforeCommit` throws.
+    /// - Throws: reader errors; `.unsupported` for a source that is already a pack, for source tensors the pack
+    ///   would lose, and (with `strictGroups`) for a group that does not divide a tensor's rows; `.usage` for an
+    ///   alignment outside `PackHeader.isSupportedAlignment`, an override of a fixed class or a bad expert order;
+    ///   `.outputExists` without `overwrite`; `.internalError` if the expert section lands elsewhere than
+    ///   `PackLayout` planned; whatever `checkBeforeCommit` throws.
     public static func convert(source: String, to output: String, options: ConvertOptions,
                                progress: (UInt64, UInt64) -> Void = { _, _ in }) throws -> ConvertReport {
         let align = options.alignment
-        guard align >= 64, align <= 1 << 20, align & (align - 1) == 0 else {
-            throw BFFNError(.usage, "--align must be a power of two from 64 to 1048576, not \(align)")
+        guard PackHeader.isSupportedAlignment(align) else {
+            throw BFFNError(.usage, "--align must be \(PackHeader.alignmentRule), not \(align)")
         }
-        for k in options.overrides.keys where !k.isQuantizable {
-            throw BFFNError(.usage, "--override cannot change the \(k.rawValue) class; use \(TensorClass.quantizable.map(\.rawValue).joined(separator: ", "))")
-        }
+        try StorageOverride.check(options.overrides)
         if PackFile.isPack(path: source) {
             throw BFFNError(.unsupported, "is already a .bfpk pack; to store it differently, convert its source checkpoint, or export it first (bffn export \(source) -o DIR) and convert DIR",
                             file: source)
@@ -31,7 +32,7 @@ public enum PackWriter {
         let a = weights.architecture
         let H = a.hiddenSize, E = a.numExperts, de = a.expertSize
         let dense = layout.dense, order = layout.order, upType = layout.upType, downType = layout.downType
-        let expertData = layout.expertDataBytes, blockBytes = layout.blockBytes
+        let blockBytes = layout.blockBytes
         let resident = options.residentExperts ?? E
         guard resident >= 0 && resident <= E else {
             throw BFFNError(.usage, "resident experts must be 0...\(E), not \(resident)", field: "resident_experts")
@@ -90,6 +91,7 @@ public enum PackWriter {
         if E > 0 {
             try out.pad(toMultipleOf: UInt64(align))
             let expertsOffset = out.bytesWritten
+            try checkPlannedOffset(expertsOffset, planned: layout.expertsOffset)
             var st = ErrorStats()
             var crcs = [[JSONValue]](repeating: [JSONValue](repeating: .null, count: E), count: a.numLayers)
             // Up to a layer's blocks (at most 64 MiB of them), encoded in place and written from here (zeroed once:
@@ -192,6 +194,15 @@ public enum PackWriter {
         return ConvertReport(output: output, sourceBytes: sourceBytes, outputBytes: size,
                              classes: classOrder.map { ($0, classType[$0]!, stats[$0]!) }, fitted: layout.fitted,
                              removedStaleFiles: out.removedStaleFiles)
+    }
+
+    /// The expert section starts where `PackLayout` planned it (device budgets and reports use the plan, the
+    /// manifest records what was written): the two must agree.
+    /// - Throws: `.internalError` when they differ.
+    static func checkPlannedOffset(_ written: UInt64, planned: UInt64) throws {
+        guard written == planned else {
+            throw BFFNError(.internalError, "the expert section starts at byte \(written), but the layout planned \(planned)", field: "experts.offset")
+        }
     }
 
     /// The version recorded in provenance.

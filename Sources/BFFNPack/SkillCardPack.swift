@@ -23,8 +23,8 @@ public enum SkillCardPack {
     ///   64 ... 1 MiB; the writer's errors.
     @discardableResult
     public static func write(_ layer: SkillCardLayer, to path: String, alignment: Int = 4096, overwrite: Bool = false, sourceFiles: [JSONValue] = []) throws -> Int {
-        guard alignment >= 64, alignment <= 1 << 20, alignment & (alignment - 1) == 0 else {
-            throw BFFNError(.usage, "the alignment must be a power of two from 64 to 1048576", field: "align")
+        guard PackHeader.isSupportedAlignment(alignment) else {
+            throw BFFNError(.usage, "the alignment must be \(PackHeader.alignmentRule)", field: "align")
         }
         let H = layer.hiddenSize, E = layer.experts, de = layer.expertSize
         var file = [UInt8](repeating: 0, count: PackHeader.length)

@@ -39,7 +39,7 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: "Storage for weights: f32, f16, bf16 (casts), q8 (int8, symmetric; q8/row, q8/g32) or q4 (int4; q4/g32/asym, q4/g64/sym) (default: each tensor's source dtype).")
     var quant: StorageType?
 
-    @Option(help: "Group size for q8/q4: 32, 64 or 128 (also 8 or 16 for narrow experts; q8 without it: one scale per row; q4 default 32).")
+    @Option(help: "Group size for q8/q4: a multiple of 8, usually 32, 64 or 128 (q8 without it: one scale per row; q4 default 32).")
     var groupSize: Int?
 
     @Flag(help: "q4 with a scale only (default: scale and offset per group).")
@@ -54,7 +54,7 @@ struct ConvertCommand: ParsableCommand {
     @Option(name: [.customLong("override"), .customLong("keep")], parsing: .upToNextOption,
             help: ArgumentHelp("Per-class storage CLASS=SCHEME, e.g. attention=q8 (classes: attention, experts, dense_ffn, embeddings, head; --keep is the old spelling).",
                                valueName: "class=scheme"))
-    var overrideClasses: [ClassOverride] = []
+    var overrideClasses: [StorageOverride] = []
 
     @Option(help: "Alignment of sections and expert blocks in bytes (a power of two, e.g. 4096 or 16384).")
     var align: Int = 4096
@@ -78,8 +78,8 @@ struct ConvertCommand: ParsableCommand {
     }
 
     func validate() throws {
-        if let g = groupSize, ![8, 16, 32, 64, 128].contains(g) { throw ValidationError("--group-size must be 8, 16, 32, 64 or 128") }
-        guard align >= 64, align <= 1 << 20, align & (align - 1) == 0 else { throw ValidationError("--align must be a power of two from 64 to 1048576") }
+        if let g = groupSize, !StorageType.isSupportedGroup(g) { throw ValidationError("--group-size must be \(StorageType.groupRule)") }
+        guard PackHeader.isSupportedAlignment(align) else { throw ValidationError("--align must be \(PackHeader.alignmentRule)") }
     }
 
     func run() throws {

@@ -36,6 +36,19 @@ struct StorageTypeTests {
         #expect(resolved.rowBytes(cols: 256) == t.rowBytes(cols: 256))
     }
 
+    /// One group rule: the spelling, `resolved` and the manifest reader (and `--group-size`, BFFNCommandLineTests)
+    /// all accept exactly the multiples of 8 from 8 to 1048576.
+    @Test(arguments: [-8, 0, 4, 8, 12, 24, 40, 128, 1000, 1 << 20, (1 << 20) + 8])
+    func oneGroupRule(_ g: Int) throws {
+        let expected = g >= 8 && g % 8 == 0 && g <= 1 << 20
+        #expect(StorageType.isSupportedGroup(g) == expected)
+        #expect(((try? StorageType(parsing: "q4/g\(g)")) != nil) == expected)
+        #expect(((try? StorageType(parsing: "q8/g\(g)")) != nil) == expected)
+        #expect(StorageType.q4(group: g, asymmetric: true).fits(cols: max(g, 8)) == expected)
+        let manifest = JSONValue.object([("dtype", "Q4"), ("group", .integer(g)), ("asymmetric", true)])
+        #expect(((try? StorageType(manifest: manifest, file: "f", field: "w", offset: 0)) != nil) == expected)
+    }
+
     @Test func groupRulesNameTheTensor() throws {
         #expect(try StorageType.q8(group: nil).resolved(cols: 96, tensor: "w") == .q8(group: 96))
         #expect(!StorageType.q4(group: 32, asymmetric: true).fits(cols: 48))

@@ -1,6 +1,6 @@
 import ArgumentParser
 import BFFNKernels
-import BFFNModel
+import BFFNPack
 
 /// `--quant q4/g64/sym` and friends: a storage scheme parsed by `StorageType(parsing:)` (case-insensitive), so
 /// the CLI, the manifest and the reports share one spelling.
@@ -15,16 +15,10 @@ extension StorageType: ExpressibleByArgument {
     }
 }
 
-/// `--override CLASS=SCHEME`: one tensor class's storage.
-struct ClassOverride: ExpressibleByArgument {
-    var tensorClass: TensorClass
-    var storage: StorageType
-
-    init?(argument: String) {
-        let parts = argument.split(separator: "=", maxSplits: 1).map(String.init)
-        guard parts.count == 2, let cls = TensorClass(rawValue: parts[0].lowercased()), cls.isQuantizable,
-              let storage = StorageType(argument: parts[1]) else { return nil }
-        tensorClass = cls
-        self.storage = storage
+/// `--override CLASS=SCHEME`: one tensor class's storage, parsed and checked by `StorageOverride(parsing:)`.
+extension StorageOverride: ExpressibleByArgument {
+    public init?(argument: String) {
+        guard let parsed = try? StorageOverride(parsing: argument) else { return nil }
+        self = parsed
     }
 }

@@ -1,0 +1,36 @@
+@testable import bffn
+import BFFNPack
+import Testing
+
+/// `bffn convert`'s flags follow the libraries' rules: `--group-size N` and the `q4/gN` spelling accept the same
+/// groups (`StorageType.isSupportedGroup`), `--align` the pack's alignment rule, and `--override` the classes
+/// `StorageOverride` allows.
+@Suite("convert flags")
+struct ConvertRulesTests {
+    func accepts(_ extra: [String]) -> Bool { (try? ConvertCommand.parse(["model", "-o", "out.bfpk"] + extra)) != nil }
+
+    @Test(arguments: [0, 4, 8, 12, 16, 20, 24, 32, 40, 64, 96, 128, 256, 4096, 1 << 20, 1 << 20 + 8])
+    func groupSizeAndSpellingAgree(_ g: Int) {
+        let expected = g % 8 == 0 && g >= 8 && g <= 1 << 20
+        #expect(accepts(["--quant", "q4", "--group-size", "\(g)"]) == expected)
+        #expect(accepts(["--quant", "q4/g\(g)"]) == expected)
+        #expect(accepts(["--quant", "q8/g\(g)/sym"]) == false)
+        #expect(accepts(["--override", "attention=q8/g\(g)"]) == expected)
+    }
+
+    @Test func groupSizeQualifiesTheScheme() throws {
+        let c = try ConvertCommand.parse(["model", "-o", "out.bfpk", "--quant", "q4", "--group-size", "24", "--symmetric"])
+        #expect(c.scheme(c.quant)?.description == "q4/g24/sym")
+    }
+
+    @Test func alignAndOverrideFollowTheLibraries() throws {
+        for a in [32, 64, 100, 4096, 1 << 20, 1 << 21] {
+            #expect(accepts(["--align", "\(a)"]) == PackHeader.isSupportedAlignment(a), "\(a)")
+        }
+        #expect(accepts(["--override", "attention=q8", "head=q4/g64"]))
+        #expect(!accepts(["--override", "router=q8"]))
+        #expect(!accepts(["--override", "norms=f16"]))
+        let c = try ConvertCommand.parse(["model", "-o", "out.bfpk", "--override", "attention=q8", "experts=q4", "--group-size", "64"])
+        #expect(c.overrides().map { "\($0.key)=\($0.value)" }.sorted() == ["attention=q8/g64", "experts=q4/g64/asym"])
+    }
+}
