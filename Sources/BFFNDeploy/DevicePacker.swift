@@ -49,6 +49,20 @@ public enum DevicePacker {
         return (0..<8).map { w.sequence(length: 64, index: $0) }
     }
 
+    /// The text files a model may ship beside its checkpoint that calibrate better than the built-in workload, in
+    /// the order they are preferred: `prompts.txt`, then `heldout.txt` (the bundled trained model has both).
+    public static let modelTextNames = ["prompts.txt", "heldout.txt"]
+
+    /// The first of `modelTextNames` in `folder` (the checkpoint's folder), or nil when there is none.
+    public static func modelText(in folder: String) -> String? {
+        for name in modelTextNames {
+            let path = folder + "/" + name
+            var info = stat()
+            if stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG { return path }
+        }
+        return nil
+    }
+
     /// Splits calibration sequences into those counted and those held back for verification: every fourth
     /// (index 3, 7, ...) is held back; with fewer than four, the last is held back; a single sequence serves both.
     public static func split(_ sequences: [[Int]]) -> (calibrate: [[Int]], heldBack: [[Int]]) {

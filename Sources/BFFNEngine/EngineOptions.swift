@@ -1,7 +1,7 @@
 import BFFNKernels
 
 /// How the BlockFFN experts are computed.
-public enum FFNMode: String, Sendable {
+public enum FFNMode: String, Sendable, CaseIterable {
     /// Only the union of experts active for any token of each chunk of the call (`EngineOptions.expertChunk`) is
     /// read and computed (docs/model.md, decision 7).
     case sparse

@@ -1,5 +1,5 @@
 /// How activations meet q8 / q4 and bf16 weights in the matrix products (formats/numerics.md).
-public enum ActivationPrecision: String, Sendable {
+public enum ActivationPrecision: String, Sendable, CaseIterable {
     /// Float32 activations times dequantized weights, in `Dot`'s order (the exact path).
     case float
     /// Activations quantized to int8 per block once per call, exact int32 block sums on q8 / q4 weights repacked

@@ -7,7 +7,7 @@ import BFFNSafetensors
 /// published tensor names, streaming one tensor at a time.
 public enum PackExporter {
     /// The expert tensor layout to export.
-    public enum Layout: String, Sendable {
+    public enum Layout: String, Sendable, CaseIterable {
         /// `mlp.up_proj` [E·de, H], `mlp.down_proj` [H, E·de] (what the published models ship).
         case blockLinear = "block_linear"
         /// `mlp.up_proj` [E, de, H], `mlp.down_proj` [E, H, de].

@@ -5,7 +5,8 @@ import BFFNTorchZip
 
 /// Options for `SyntheticCheckpoint.write`.
 public struct SynthOptions: Sendable {
-    public enum Format: String, Sendable { case safetensors, bin }
+    /// The weight file: safetensors, or `bin` (torch.save zip).
+    public enum Format: String, Sendable, CaseIterable { case safetensors, bin }
     public var preset: SynthPreset
     public var format: Format = .safetensors
     /// Storage dtype: .bf16, .f16 or .f32.

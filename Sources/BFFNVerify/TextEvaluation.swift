@@ -103,7 +103,7 @@ public struct TextEvaluation: Sendable {
         text        \(textTokens) tokens, \(windows) windows of \(context), \(scored) scored (second half of each window)
         perplexity  model \(format(perplexity)), reference \(format(referencePerplexity)), ratio \(format(perplexityRatio))
         KLD         mean \(format(meanKLD)), median \(format(kldQuantile(0.5))), 99 % \(format(kldQuantile(0.99))), 99.9 % \(format(kldQuantile(0.999))), max \(format(kld.max() ?? 0))
-        same top-1  \(format(sameTop1Fraction * 100)) %
+        same top-1  \(fixed(sameTop1Fraction * 100, 2)) %
 
         """
     }

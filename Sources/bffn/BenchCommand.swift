@@ -125,8 +125,8 @@ struct BenchCommand: ParsableCommand {
             let progress = ProgressReporter(label: "bench", options: printing)
             for t in try threadCounts() {
                 progress.note("measuring with \(t) thread\(t == 1 ? "" : "s")")
-                runs.append(try Benchmark.run(weights: weights, prompt: prompt, decodeTokens: tokens, threads: t, activations: numerics.precision,
-                                               kvCache: numerics.kvPrecision))
+                runs.append(try Benchmark.run(weights: weights, prompt: prompt, decodeTokens: tokens, threads: t, activations: numerics.activations,
+                                               kvCache: numerics.kvCache))
             }
             // Plain against speculative decoding in the same run, when a drafter is named.
             var speculative: [SpeculativeBenchmark.Run]? = nil
@@ -142,12 +142,12 @@ struct BenchCommand: ParsableCommand {
                 var members: [(String, JSONValue)] = [("model", .string(model))]
                 if case .object(let first) = runs[0].json { members += first.map { ($0.key, $0.value) } }
                 members.append(("activations", .string(activationsLabel(weights))))
-                members.append(("kv_cache", .string(numerics.kvCache)))
+                members.append(("kv_cache", .string(numerics.kvCache.rawValue)))
                 members.append(("runs", .array(runs.map(\.json))))
                 members.append(("speculative", speculative.map { .array($0.map(\.json)) } ?? .null))
                 printing.emit(.object(members))
             } else {
-                print("activations: \(activationsLabel(weights)); KV cache: \(numerics.kvPrecision == .bf16 ? "bf16" : "float32")")
+                print("activations: \(activationsLabel(weights)); KV cache: \(numerics.kvCache == .bf16 ? "bf16" : "float32")")
                 for r in runs {
                     print("threads \(r.threads): prefill \(fixed(r.prefillTokensPerSecond, 1)) tok/s (\(r.prefillTokens) tokens, every token's logits, \(fixed(r.prefillGFLOPsPerThread, 1)) GFLOP/s per thread), decode \(fixed(r.decodeTokensPerSecond, 2)) tok/s")
                     print("  prompt for generation (last token's logits only) \(fixed(r.promptTokensPerSecond, 1)) tok/s, \(fixed(r.promptGFLOPsPerThread, 1)) GFLOP/s per thread")
@@ -180,7 +180,7 @@ extension BenchCommand {
     /// How activations meet this model's quantized weights: "float32", "int8, integer products (INSTRUCTION SET)"
     /// with --activations int8, or "float32 (no q8/q4 weights)".
     func activationsLabel(_ weights: ModelWeights) -> String {
-        switch numerics.precision {
+        switch numerics.activations {
         case .float: return "float32"
         case .int8:
             let quantized = weights.allMatrices.contains { !$0.matrix.type.isFloat }

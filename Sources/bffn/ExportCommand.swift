@@ -2,16 +2,6 @@ import ArgumentParser
 import BFFNCore
 import BFFNPack
 
-/// The float types `export --dtype` writes.
-enum ExportType: String, CaseIterable, ExpressibleByArgument {
-    case f32, f16, bf16
-
-    init?(argument: String) { self.init(rawValue: argument.lowercased()) }
-
-    /// The checkpoint dtype.
-    var dtype: DType { self == .f32 ? .f32 : self == .f16 ? .f16 : .bf16 }
-}
-
 /// `bffn export X.bfpk -o DIR`: a standard safetensors checkpoint from a pack.
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -36,27 +26,24 @@ struct ExportCommand: ParsableCommand {
     var output: String
 
     @Option(help: "Expert tensor layout: block_linear (published) or block (3-D).")
-    var layout: String = "block_linear"
+    var layout: PackExporter.Layout = .blockLinear
 
     @Option(help: "Write every tensor as f32, f16 or bf16 (round to nearest even; default: each float tensor's stored type, quantized ones dequantized as f32).")
-    var dtype: ExportType?
+    var dtype: FloatType?
 
     @OptionGroup var overwriting: OverwriteOptions
+    @OptionGroup var threading: ThreadOptions
     @OptionGroup var printing: OutputOptions
-
-    func validate() throws {
-        guard PackExporter.Layout(rawValue: layout) != nil else { throw ValidationError("--layout must be block_linear or block") }
-    }
 
     func run() throws {
         try printing.run {
             let progress = ProgressReporter(label: "export", options: printing, unit: .items("tensors"))
             progress.note("writing \(output)/model.safetensors")
-            try PackExporter.export(PackFile(path: pack), to: output, layout: PackExporter.Layout(rawValue: layout)!,
+            try PackExporter.export(PackFile(path: pack), to: output, layout: layout,
                                       overwrite: overwriting.force, dtype: dtype?.dtype) { progress.update($0, $1) }
             progress.finish()
             if printing.json {
-                printing.emit(.object([("output", .string(output)), ("layout", .string(layout)), ("dtype", dtype.map { .string($0.rawValue) } ?? .null),
+                printing.emit(.object([("output", .string(output)), ("layout", .string(layout.rawValue)), ("dtype", dtype.map { .string($0.rawValue) } ?? .null),
                                        ("files", .array([.string(output + "/config.json"), .string(output + "/model.safetensors")]))]))
             } else {
                 print("wrote \(output)/model.safetensors and config.json")

@@ -76,7 +76,7 @@ struct GenerateCommand: ParsableCommand {
     var seed: UInt64 = 0
 
     @Option(help: "Expert computation: sparse (only active experts) or dense (all; same output).")
-    var ffn: String = "sparse"
+    var ffn: FFNMode = .sparse
 
     @OptionGroup var loading: WeightLoadingOptions
     @OptionGroup var memory: MemoryBudgetOptions
@@ -91,7 +91,6 @@ struct GenerateCommand: ParsableCommand {
             throw ValidationError("give exactly one of --prompt, --prompt-file and --prompt-ids")
         }
         guard maxNewTokens >= 0 && maxNewTokens <= 1_000_000 else { throw ValidationError("--max-new-tokens must be 0...1000000") }
-        guard FFNMode(rawValue: ffn) != nil else { throw ValidationError("--ffn must be sparse or dense") }
         guard temperature >= 0 && temperature.isFinite && temperature <= 100 else { throw ValidationError("--temperature must be 0...100") }
         guard topK >= 0 else { throw ValidationError("--top-k must be 0 or more") }
         guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
@@ -104,7 +103,7 @@ struct GenerateCommand: ParsableCommand {
             let model = try HubCache.resolve(self.model)
             let progress = ProgressReporter(label: "generate", options: printing)
             progress.note("loading \(model)")
-            var engineOptions = EngineOptions(threads: threading.threads, ffnMode: FFNMode(rawValue: ffn)!)
+            var engineOptions = EngineOptions(threads: threading.threads, ffnMode: ffn)
             numerics.apply(to: &engineOptions)
             let engine = try Engine(weights: loading.open(model), options: engineOptions)
             let cache = try memory.attach(to: engine, model: model)

@@ -55,12 +55,14 @@ struct InspectCommand: ParsableCommand {
                     progress.finish()
                 }
                 let tokenizer = try inspectTokenizer(path: path, embeddingRows: pack.config.vocabSize)
+                let context = try inspectContext(path: path, config: pack.config)
                 if printing.json {
                     var doc = report.json
                     if check, case .object(var m) = doc { m.append(JSONMember("check", .object([("passed", true)]))); doc = .object(m) }
-                    printing.emit(tokenizer.addJSON(to: doc))
+                    printing.emit(adding(context.jsonMembers, to: tokenizer.addJSON(to: doc)))
                 } else {
                     print(report.text(includeTensors: tensors))
+                    for line in context.textLines { print(line) }
                     tokenizer.printText()
                     if check { print("check       every header, manifest, tensor, expert block and attachment CRC-32 matched") }
                 }
@@ -86,6 +88,7 @@ struct InspectCommand: ParsableCommand {
             let read = check ? try checkpoint.readEveryTensor(threads: threading.threads) : nil
             progress.finish()
             let tokenizer = try inspectTokenizer(path: path, embeddingRows: checkpoint.config.vocabSize)
+            let context = try inspectContext(path: path, config: checkpoint.config)
             if printing.json {
                 var doc = report.json
                 if let read, case .object(var members) = doc {
@@ -95,9 +98,10 @@ struct InspectCommand: ParsableCommand {
                     ])))
                     doc = .object(members)
                 }
-                printing.emit(tokenizer.addJSON(to: doc))
+                printing.emit(adding(context.jsonMembers, to: tokenizer.addJSON(to: doc)))
             } else {
                 print(report.text(includeTensors: tensors))
+                for line in context.textLines { print(line) }
                 tokenizer.printText()
                 if let read {
                     let crc = checkpoint.format == .pytorch ? ", every zip CRC-32 matched" : ""
@@ -143,4 +147,25 @@ func inspectTokenizer(path: String, embeddingRows: Int?) throws -> TokenizerInsp
     do { return TokenizerInspection(bundle: try TokenizerBundle(files: files), embeddingRows: embeddingRows) } catch let e as BFFNError {
         return TokenizerInspection(error: e, embeddingRows: embeddingRows)
     }
+}
+
+/// The context length, rope settings and chat template of the model at `path` (a pack: its carried
+/// tokenizer_config.json and chat_template.jinja; a checkpoint: the files beside it).
+func inspectContext(path: String, config: ModelConfig) throws -> ContextInspection {
+    let files = try tokenizerFiles(of: path)
+    let hasTemplateFile: Bool
+    if PackFile.isPack(path: path) {
+        hasTemplateFile = try PackFile(path: path).attachments.contains { $0.name == "chat_template.jinja" }
+    } else {
+        var info = stat()
+        hasTemplateFile = stat(modelFolder(of: path) + "/chat_template.jinja", &info) == 0
+    }
+    return ContextInspection(config: config, tokenizerConfig: files.files["tokenizer_config.json"], hasTemplateFile: hasTemplateFile)
+}
+
+/// `doc` with `members` appended (objects only).
+func adding(_ members: [(String, JSONValue)], to doc: JSONValue) -> JSONValue {
+    guard case .object(var all) = doc else { return doc }
+    for (key, value) in members { all.append(JSONMember(key, value)) }
+    return .object(all)
 }

@@ -24,6 +24,7 @@ struct KernelsCommand: ParsableCommand {
         """
     )
 
+    @OptionGroup var threading: ThreadOptions
     @OptionGroup var printing: OutputOptions
 
     func run() throws {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BFFNCore
 import BFFNModel
+import BFFNPack
 import BFFNTokenizer
 import BFFNDeploy
 
@@ -11,8 +12,10 @@ struct PackCommand: ParsableCommand {
         abstract: "Pack a checkpoint for a device: calibrated, hot-first, within its memory budget, verified.",
         discussion: """
         1. Calibration: runs the engine over calibration sequences (--calibration FILE: one comma-separated id list \
-        per line; default: a built-in synthetic workload of 8 x 64 tokens) and counts how often each expert fires \
-        and which fire together. Every fourth sequence is held back for step 4.
+        per line, or plain text whose paragraphs are the sequences, encoded with the model's tokenizer; default: \
+        the model's own prompts.txt or heldout.txt beside a checkpoint that has a tokenizer, else a built-in \
+        synthetic workload of 8 x 64 tokens) and counts how often each expert fires and which fire together. \
+        Every fourth sequence is held back for step 4. The report names the calibration used.
         2. Layout: each layer's experts are stored most-used first (router rows and router-norm weights with \
         them); when the profile's resident budget cannot hold everything, the dense weights and the hottest \
         experts of every layer form a resident prefix of the file and the rest a streamed section.
@@ -39,10 +42,11 @@ struct PackCommand: ParsableCommand {
     @Option(name: [.short, .customLong("output")], help: "The pack to write (.bfpk).")
     var output: String
 
-    @Option(help: "A built-in profile (orin-nx-16g, phone-8g, cpu) or a profile JSON file.", completion: .list(["orin-nx-16g", "phone-8g", "cpu"]))
-    var profile: String
+    @Option(help: ArgumentHelp("A built-in profile or a profile JSON file (a path with a / or ending in .json; formats/profiles.md).", valueName: "name|file"))
+    var profile: ProfileArgument
 
-    @Option(help: "Calibration sequences: one comma-separated id list per line.")
+    @Option(help: ArgumentHelp("Calibration sequences: one comma-separated id list per line, or plain text whose paragraphs are the sequences (encoded with the model's tokenizer) (default: prompts.txt or heldout.txt beside a checkpoint with a tokenizer, else a built-in synthetic workload).", valueName: "file"),
+            completion: .file())
     var calibration: String?
 
     @Option(help: "A file to store inside the pack (repeatable).")
@@ -71,13 +75,19 @@ struct PackCommand: ParsableCommand {
 
     func run() throws {
         try printing.run {
-            var options = PackOptions(profile: try DeviceProfile.named(profile))
+            var options = PackOptions(profile: try profile.load())
             let source = try HubCache.resolve(self.source)
-            if let c = calibration {
+            // The file given, else the model's own text (when its tokenizer can encode it), else the built-in workload.
+            var calibrationFile = calibration
+            if calibrationFile == nil, !PackFile.isPack(path: source), let text = DevicePacker.modelText(in: modelFolder(of: source)),
+               (try? tokenizerFiles(of: source).hasTokenizer) == true || tokenizing.tokenizer != nil {
+                calibrationFile = text
+            }
+            if let c = calibrationFile {
                 let weights = try ModelWeights.open(path: source)
                 options.calibration = try SequenceInput.read(path: c, vocabularySize: weights.architecture.vocabSize,
                                                              maxLength: min(weights.config.maxPositionEmbeddings ?? 512, 512)) { try tokenizing.load(model: source) }
-                options.calibrationName = String(c.split(separator: "/").last ?? "")
+                options.calibrationName = String(c.split(separator: "/").last ?? "") + (calibration == nil ? " (beside the model)" : "")
             }
             let (attachments, carried) = carrying.attachments(source: source, explicit: attach)
             options.attachments = attachments

@@ -30,11 +30,11 @@ struct SynthCommand: ParsableCommand {
     @Option(help: "The output folder.")
     var out: String
 
-    @Option(help: "Weight file format: safetensors or bin (torch.save zip).", completion: .list(["safetensors", "bin"]))
-    var format: String = "safetensors"
+    @Option(help: "Weight file format: safetensors or bin (torch.save zip).")
+    var format: SynthOptions.Format = .safetensors
 
-    @Option(help: "Storage dtype: bf16, f16 or f32.", completion: .list(["bf16", "f16", "f32"]))
-    var dtype: String = "bf16"
+    @Option(help: "Storage dtype: bf16, f16 or f32.")
+    var dtype: FloatType = .bf16
 
     @Option(help: "Token-level sparsity to reach (fraction of experts inactive per token).")
     var tls: Double = 0.8
@@ -55,10 +55,8 @@ struct SynthCommand: ParsableCommand {
     func options() throws -> SynthOptions {
         guard let p = SynthPreset.all[preset] else { throw ValidationError("unknown preset '\(preset)'; use tiny, small, medium, large, xlarge or 3b") }
         var o = SynthOptions(preset: p)
-        guard let f = SynthOptions.Format(rawValue: format) else { throw ValidationError("--format must be safetensors or bin") }
-        o.format = f
-        guard let d = ["bf16": DType.bf16, "f16": .f16, "f32": .f32][dtype] else { throw ValidationError("--dtype must be bf16, f16 or f32") }
-        o.dtype = d
+        o.format = format
+        o.dtype = dtype.dtype
         o.tls = tls
         o.cls8 = cls8
         o.seed = seed

@@ -17,6 +17,10 @@ struct TokenizeCommand: ParsableCommand {
         Examples:
           bffn tokenize fixtures/trained --text "Hello world"
           bffn tokenize model.bfpk --file prompt.txt --json
+          echo "Hello" | bffn tokenize fixtures/trained --file -
+
+        Output: the ids on one line (comma-separated), then one line per token: its id, a tab and its piece (the \
+        vocabulary entry; a newline, tab or carriage return in it shown as \\n, \\t, \\r).
         """
     )
 
@@ -26,13 +30,14 @@ struct TokenizeCommand: ParsableCommand {
     @Option(help: "The text to encode.")
     var text: String?
 
-    @Option(help: "A UTF-8 file whose whole content is encoded.", completion: .file())
+    @Option(help: "A UTF-8 file whose whole content is encoded; - reads standard input.", completion: .file())
     var file: String?
 
     @Flag(help: "Add bos / eos as the tokenizer config says.")
     var addSpecial = false
 
     @OptionGroup var tokenizing: TokenizerOptions
+    @OptionGroup var threading: ThreadOptions
     @OptionGroup var printing: OutputOptions
 
     func validate() throws {
@@ -43,7 +48,7 @@ struct TokenizeCommand: ParsableCommand {
         try printing.run {
             let model = try HubCache.resolve(self.model)
             let bundle = try tokenizing.load(model: model)
-            let input = try text ?? String(decoding: MappedFile(path: file!).contents, as: UTF8.self)
+            let input = try text ?? readTextInput(file!)
             let ids = try bundle.encode(input, addSpecial: addSpecial)
             if printing.json {
                 printing.emit(.object([
@@ -53,7 +58,7 @@ struct TokenizeCommand: ParsableCommand {
                 ]))
             } else {
                 print(ids.map(String.init).joined(separator: ","))
-                if printing.verbose { FileHandleOutput.standardError(ids.map { bundle.tokenizer.token(of: $0) ?? "?" }.joined(separator: " | ") + "\n") }
+                for id in ids { print("\(id)\t" + visiblePiece(bundle.tokenizer.token(of: id) ?? "")) }
             }
         }
     }
@@ -65,8 +70,10 @@ struct DetokenizeCommand: ParsableCommand {
         commandName: "detokenize",
         abstract: "Token ids to text with a model's tokenizer.",
         discussion: """
-        The text is what the Python libraries' decode(ids, skip_special_tokens=False) gives. MODEL is found as \
-        for `bffn tokenize`.
+        The text is what the Python libraries' decode(ids, skip_special_tokens=False) gives; with \
+        --skip-special-tokens the tokenizer's special tokens (bos, eos, pad and unk as its configuration names \
+        them) are left out first, as decode(ids, skip_special_tokens=True). No ids (--ids "") give the empty text. \
+        MODEL is found as for `bffn tokenize`.
 
         Example:
           bffn detokenize fixtures/trained --ids 1,450,3186
@@ -76,20 +83,55 @@ struct DetokenizeCommand: ParsableCommand {
     @Argument(help: "A pack, a checkpoint, a folder of tokenizer files, or ORG/NAME in the Hugging Face cache.", completion: .file())
     var model: String
 
-    @Option(help: "Comma-separated token ids.")
+    @Option(help: "Comma-separated token ids (\"\" for none).")
     var ids: String
 
+    @Flag(help: "Leave out the special tokens (bos, eos, pad, unk), as decode(ids, skip_special_tokens=True).")
+    var skipSpecialTokens = false
+
     @OptionGroup var tokenizing: TokenizerOptions
+    @OptionGroup var threading: ThreadOptions
     @OptionGroup var printing: OutputOptions
 
-    func validate() throws { _ = try parseTokenIds(ids) }
+    /// The ids given: none for an empty or all-space list.
+    func idList() throws -> [Int] {
+        ids.allSatisfy({ $0 == " " }) ? [] : try parseTokenIds(ids)
+    }
+
+    func validate() throws { _ = try idList() }
 
     func run() throws {
         try printing.run {
             let model = try HubCache.resolve(self.model)
             let bundle = try tokenizing.load(model: model)
-            let text = try bundle.decode(parseTokenIds(ids))
+            var list = try idList()
+            if skipSpecialTokens {
+                let special = Set([bundle.bosId, bundle.padId, bundle.unknownId].compactMap { $0 } + bundle.eosIds)
+                list.removeAll { special.contains($0) }
+            }
+            let text = try bundle.decode(list)
             if printing.json { printing.emit(.object([("text", .string(text))])) } else { print(text) }
         }
     }
+}
+
+/// A token piece on one line: newline, tab and carriage return shown as \\n, \\t and \\r.
+func visiblePiece(_ piece: String) -> String {
+    var out = ""
+    for c in piece.unicodeScalars {
+        switch c {
+        case "\n": out += "\\n"
+        case "\t": out += "\\t"
+        case "\r": out += "\\r"
+        default: out.unicodeScalars.append(c)
+        }
+    }
+    return out
+}
+
+/// The whole content of a UTF-8 text file, or of standard input for `-`.
+/// - Throws: the file's read errors.
+func readTextInput(_ path: String) throws -> String {
+    if path == "-" { return String(decoding: try FileHandleInput.readStandardInput(), as: UTF8.self) }
+    return String(decoding: try MappedFile(path: path).contents, as: UTF8.self)
 }

@@ -98,8 +98,8 @@ struct VerifyCommand: ParsableCommand {
             options.threads = threading.threads
             options.objectiveChunkLength = objectiveChunk
             options.adaptiveDrafting = !drafting.fixedDraft
-            options.activations = numerics.precision
-            options.kvCache = numerics.kvPrecision
+            options.activations = numerics.activations
+            options.kvCache = numerics.kvCache
             options.drafter = try drafting.drafter(default: .ngram)
             options.draftShape = try drafting.shape(for: options.drafter)
             let progress = ProgressReporter(label: "verify", options: printing, unit: .items("positions"))

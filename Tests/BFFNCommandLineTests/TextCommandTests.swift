@@ -45,10 +45,10 @@ struct TextCommandTests {
         }
         // The ids the Python library gives for this text (tokenizers 0.23, hf-llama).
         let plain = try runBFFN(["tokenize", Fixtures.path("text/hf-llama"), "--text", "Hello world"])
-        #expect(plain.stdout == "2567,1053,2127,1828,429\n", "\(plain.stdout)")
+        #expect(plain.stdout.hasPrefix("2567,1053,2127,1828,429\n2567\t"), "\(plain.stdout)")
         // --add-special puts bos first (tokenizer_config.json: add_bos_token).
         let special = try runBFFN(["tokenize", Fixtures.path("text/hf-llama"), "--text", "Hello world", "--add-special"])
-        #expect(special.stdout == "1,2567,1053,2127,1828,429\n", "\(special.stdout)")
+        #expect(special.stdout.hasPrefix("1,2567,1053,2127,1828,429\n1\t<s>\n"), "\(special.stdout)")
         // --tokenizer chooses the file; an id outside the vocabulary is an error naming it.
         let sp = try runBFFN(["tokenize", Fixtures.path("text/hf-llama"), "--tokenizer", Fixtures.path("text/sp-unigram/tokenizer.model"), "--text", "Hello", "--json"])
         let spJSON = try JSONValue.parse(sp.stdout)
@@ -68,7 +68,7 @@ struct TextCommandTests {
         #expect(mkdir(repo + "/snapshots", 0o755) == 0 && mkdir(repo + "/snapshots/0123456789abcdef", 0o755) == 0)
         #expect(symlink("../../blobs/abc123", repo + "/snapshots/0123456789abcdef/tokenizer.json") == 0)
         let r = try runBFFN(["tokenize", "acme/tiny", "--text", "Hello world"], environment: ["HF_HUB_CACHE": dir.file("hub")])
-        #expect(r.status == 0 && r.stdout == "2567,1053,2127,1828,429\n", "\(r.stderr)")
+        #expect(r.status == 0 && r.stdout.hasPrefix("2567,1053,2127,1828,429\n"), "\(r.stderr)")
         let folder = try runBFFN(["tokenize", repo, "--text", "Hello world"])
         #expect(folder.stdout == r.stdout)
         let missing = try runBFFN(["tokenize", "acme/other", "--text", "x"], environment: ["HF_HUB_CACHE": dir.file("hub"), "HF_HOME": dir.file("home")])

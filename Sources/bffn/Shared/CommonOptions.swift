@@ -3,10 +3,15 @@ import BFFNCore
 import BFFNKernels
 import BFFNEngine
 
-/// `--threads N`: how many threads run the work, validated once for every command that takes it.
+/// `-t/--threads N`: how many threads run the work, validated once for every command that takes it.
 struct ThreadOptions: ParsableArguments {
-    @Option(help: "Threads that run the work: exactly this many (default: the CPUs this process may run on: its affinity mask, as taskset sets it). Results never depend on it.")
-    var threads: Int = WorkerPool.usableCPUs
+    // Optional, so that --help shows the default as words once, not also as this machine's number.
+    @Option(name: [.customShort("t"), .customLong("threads")],
+            help: ArgumentHelp("Threads that run the work: exactly this many (default: the CPUs this process may run on: its affinity mask, as taskset sets it). Results never depend on it.", valueName: "n"))
+    var requestedThreads: Int?
+
+    /// The threads asked for, or the CPUs this process may run on.
+    var threads: Int { requestedThreads ?? WorkerPool.usableCPUs }
 
     func validate() throws {
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1...256, not \(threads)") }
@@ -39,30 +44,18 @@ struct OverwriteOptions: ParsableArguments {
     var force = false
 }
 
-/// `--activations float|int8|bf16`: how activations meet the weights.
+/// `--activations int8|float|bf16` and `--kv-cache f32|bf16`: how activations meet the weights and how the KV cache
+/// stores keys and values.
 struct NumericsOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("How activations meet the weights: int8 (the default; for q8 / q4 weights: activations quantized per block of 32 once per call, integer dot products; other weights float32), float (float32 times the widened weights for every product: the exact reference path) or bf16 (for bf16 weights: activations rounded to bf16, bf16 dot products); formats/numerics.md.",
-                               valueName: "int8|float|bf16"))
-    var activations: String = "int8"
+    @Option(help: "How activations meet the weights: int8 (for q8 / q4 weights: activations quantized per block of 32 once per call, integer dot products; other weights float32), float (float32 times the widened weights for every product: the exact reference path) or bf16 (for bf16 weights: activations rounded to bf16, bf16 dot products); formats/numerics.md.")
+    var activations: ActivationPrecision = .int8
 
-    @Option(help: ArgumentHelp("How the KV cache stores keys and values: f32 (the default: exactly as computed) or bf16 (each rounded to bf16 when cached: half the bytes attention reads per token, which grow with the context); formats/numerics.md.",
-                               valueName: "f32|bf16"))
-    var kvCache: String = "f32"
-
-    func validate() throws {
-        guard ActivationPrecision(rawValue: activations) != nil else { throw ValidationError("--activations is float, int8 or bf16, not '\(activations)'") }
-        guard KVCachePrecision(rawValue: kvCache) != nil else { throw ValidationError("--kv-cache is f32 or bf16, not '\(kvCache)'") }
-    }
-
-    /// The precision asked for.
-    var precision: ActivationPrecision { ActivationPrecision(rawValue: activations) ?? .int8 }
-
-    /// The KV cache precision asked for.
-    var kvPrecision: KVCachePrecision { KVCachePrecision(rawValue: kvCache) ?? .float32 }
+    @Option(help: "How the KV cache stores keys and values: f32 (exactly as computed) or bf16 (each rounded to bf16 when cached: half the bytes attention reads per token, which grow with the context); formats/numerics.md.")
+    var kvCache: KVCachePrecision = .float32
 
     /// Sets the engine's activation precision and KV cache precision to those asked for.
     func apply(to options: inout EngineOptions) {
-        options.activations = precision
-        options.kvCache = kvPrecision
+        options.activations = activations
+        options.kvCache = kvCache
     }
 }

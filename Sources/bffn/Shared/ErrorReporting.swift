@@ -40,6 +40,24 @@ enum FileHandleOutput {
     }
 }
 
+/// Reads standard input without Foundation.
+enum FileHandleInput {
+    /// Every byte of standard input, to its end.
+    /// - Throws: `.io` when reading fails.
+    static func readStandardInput() throws -> [UInt8] {
+        var bytes: [UInt8] = [], chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { CLibrary.read(0, $0.baseAddress, $0.count) }
+            if n == 0 { return bytes }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw BFFNError(.io, "cannot read standard input (errno \(errno))", file: "-")
+            }
+            bytes += chunk[0..<n]
+        }
+    }
+}
+
 /// The version of the JSON vocabulary every command prints (docs/json.md); bumped when a key changes meaning.
 let jsonSchemaVersion = 1
 
