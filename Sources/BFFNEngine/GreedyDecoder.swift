@@ -8,6 +8,8 @@ public enum StopReason: String, Sendable {
     case endOfSequence = "eos"
     /// The sequence filled the model's context (`max_position_embeddings`).
     case contextLimit = "context_limit"
+    /// The generated text contained a stop string (`GenerationOptions.stopStrings`); the text is cut before it.
+    case stopString = "stop"
 }
 
 /// What a generation call does: how many tokens, when to stop, how to choose them.
@@ -21,17 +23,36 @@ public struct GenerationOptions: Sendable {
     /// The most positions the prompt and generated tokens may fill together (the model's
     /// `max_position_embeddings`); nil for no limit.
     public var contextLimit: Int?
+    /// Strings that end generation when the generated text contains one (the text is cut before it; the ids
+    /// are kept up to the one that completed it). They need `textDecoder`.
+    public var stopStrings: [String]
+    /// Makes a fresh decoder of generated ids into text (a streaming detokenizer) for `stopStrings`.
+    public var textDecoder: (@Sendable () -> any TokenTextDecoder)?
 
     /// Creates options.
-    public init(maxNewTokens: Int, stopIds: Set<Int> = [], sampling: SamplingOptions = .greedy, contextLimit: Int? = nil) {
+    public init(maxNewTokens: Int, stopIds: Set<Int> = [], sampling: SamplingOptions = .greedy, contextLimit: Int? = nil,
+                stopStrings: [String] = [], textDecoder: (@Sendable () -> any TokenTextDecoder)? = nil) {
         self.maxNewTokens = maxNewTokens
         self.stopIds = stopIds
         self.sampling = sampling
         self.contextLimit = contextLimit
+        self.stopStrings = stopStrings
+        self.textDecoder = textDecoder
     }
 
-    /// Throws `.usage` when the prompt is empty or does not fit the context.
+    /// A matcher for `stopStrings`, or nil when there are none.
+    /// - Throws: `.usage` when there are stop strings but no `textDecoder`.
+    public func stopStringMatcher() throws -> StopStringMatcher? {
+        guard stopStrings.contains(where: { !$0.isEmpty }) else { return nil }
+        guard let textDecoder else { throw BFFNError(.usage, "stop strings need a tokenizer to decode the generated text") }
+        return StopStringMatcher(strings: stopStrings, decoder: textDecoder())
+    }
+
+    /// Throws `.usage` when the prompt is empty or does not fit the context, or for a repeat penalty that is
+    /// not positive and finite or a min-p outside [0, 1].
     public func check(prompt: [Int]) throws {
+        guard sampling.repeatPenalty > 0 && sampling.repeatPenalty.isFinite else { throw BFFNError(.usage, "the repeat penalty must be positive") }
+        guard sampling.minP >= 0 && sampling.minP <= 1 else { throw BFFNError(.usage, "min-p must be in [0, 1]") }
         guard !prompt.isEmpty else { throw BFFNError(.usage, "the prompt needs at least one token id") }
         if let limit = contextLimit, prompt.count > limit {
             throw BFFNError(.usage, "the prompt has \(prompt.count) tokens, more than the model's context of \(limit) (max_position_embeddings)")
@@ -55,6 +76,8 @@ public struct GenerationResult: Sendable {
     public var generatedIds: [Int]
     /// Why it stopped.
     public var stopReason: StopReason
+    /// With stop strings: the generated text, cut before the stop string when one ended generation; else nil.
+    public var text: String? = nil
     /// Seconds spent on the prompt (one forward call).
     public var prefillSeconds: Double
     /// Seconds spent generating after the prompt.
@@ -66,7 +89,8 @@ public struct GenerationResult: Sendable {
     public var expertsReadFraction: Double
 }
 
-/// Plain decoding on an engine, one token per forward call: greedy by default, or sampled.
+/// Plain decoding on an engine, one token per forward call: greedy by default, or sampled; the repeat penalty
+/// reads the prompt and the tokens generated so far.
 public enum GreedyDecoder {
     /// Decodes `maxNewTokens` greedy tokens after `prompt`, stopping early at any id in `stopIds`.
     /// - Throws: as `generate(_:prompt:options:onToken:)`.
@@ -83,6 +107,9 @@ public enum GreedyDecoder {
         engine.reset()
         let E = engine.weights.architecture.numExperts
         var sampler = TokenSampler(options.sampling)
+        var matcher = try options.stopStringMatcher()
+        // The repeat penalty reads the sequence before each position.
+        let penalises = options.sampling.penalisesRepeats
         engine.prepare()
         let t0 = monotonicSeconds()
         var ids: [Int] = []
@@ -92,10 +119,11 @@ public enum GreedyDecoder {
         var row = prompt.count - 1
         var expertSum = 0.0, steps = 0
         while stop == nil {
-            let next = sampler.next(out.logits(at: row))
+            let next = sampler.next(out.logits(at: row), history: penalises ? prompt + ids : [])
             ids.append(next)
             try onToken(next)
-            stop = options.stopReason(promptCount: prompt.count, generated: ids)
+            _ = try matcher?.push(next)
+            stop = matcher?.stopped == true ? .stopString : options.stopReason(promptCount: prompt.count, generated: ids)
             if stop != nil { break }
             out = try engine.forward([next])
             row = 0
@@ -105,7 +133,7 @@ public enum GreedyDecoder {
             }
         }
         let t2 = monotonicSeconds()
-        return GenerationResult(promptIds: prompt, generatedIds: ids, stopReason: stop ?? .length, prefillSeconds: t1 - t0, decodeSeconds: t2 - t1,
+        return GenerationResult(promptIds: prompt, generatedIds: ids, stopReason: stop ?? .length, text: matcher?.text, prefillSeconds: t1 - t0, decodeSeconds: t2 - t1,
                                 expertsReadFraction: E == 0 ? 1 : (steps > 0 ? expertSum / Double(steps) : 0))
     }
 }

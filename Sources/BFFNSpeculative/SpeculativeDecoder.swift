@@ -9,6 +9,8 @@ public struct SpeculativeResult: Sendable {
     public var generatedIds: [Int]
     /// Why it stopped.
     public var stopReason: StopReason
+    /// With stop strings: the generated text, cut before the stop string when one ended generation; else nil.
+    public var text: String? = nil
     /// Verification calls of the target after the prompt.
     public var steps: Int
     /// With adaptive drafting: steps that verified no draft because drafting did not pay.
@@ -62,6 +64,12 @@ public enum SpeculativeDecoder {
     /// top-p), and a rejected child's token is removed from p' and the rest renormalised (the residual
     /// max(0, p' - q) normalised); when no child is accepted, or at a leaf, the next token is drawn from p'. Each
     /// emitted token is then distributed exactly as plain sampling's (Leviathan et al. 2023; Chen et al. 2023).
+    ///
+    /// With a repeat penalty, the target's choice (argmax or p') at each node is computed from the penalised
+    /// logits after the sequence that node continues: the prompt, the tokens emitted so far and the draft tokens
+    /// on the path to it, exactly as plain decoding would see them had it emitted those tokens. So greedy output
+    /// still equals plain greedy decoding with the same options, and sampling follows the penalised distribution.
+    /// Stop strings (`options.stopStrings`) end generation as in plain decoding.
     /// - Throws: `.usage` for an empty prompt or one longer than the context; the engine's and drafter's errors;
     ///   whatever `onToken` throws.
     /// With `adaptive`, each step verifies as many draft nodes as that controller finds pays (none when drafting
@@ -75,6 +83,8 @@ public enum SpeculativeDecoder {
         let E = target.weights.architecture.numExperts
         let layers = max(target.weights.architecture.numLayers, 1)
         var sampler = TokenSampler(options.sampling)
+        var matcher = try options.stopStringMatcher()
+        let penalises = options.sampling.penalisesRepeats
         // A feature drafter (EAGLE) reads the target's final-normed hidden states of every committed position.
         let featureDrafter = drafter as? FeatureDrafter
         let savedCapture = target.options.captureFeatures
@@ -91,10 +101,11 @@ public enum SpeculativeDecoder {
                                        prefillSeconds: t1 - t0, decodeSeconds: 0, draftSeconds: 0,
                                        expertsReadFraction: E == 0 ? 1 : 0, chunkSparsity: 0)
         guard options.maxNewTokens > 0 else { return result }
-        var emitted = [sampler.next(first.logits(at: prompt.count - 1))]
+        var emitted = [sampler.next(first.logits(at: prompt.count - 1), history: prompt)]
         try featureDrafter?.observe(features: first.features, nextTokens: Array(prompt.dropFirst()) + [emitted[0]])
         try onToken(emitted[0])
-        var stop = options.stopReason(promptCount: prompt.count, generated: emitted)
+        _ = try matcher?.push(emitted[0])
+        var stop = matcher?.stopped == true ? StopReason.stopString : options.stopReason(promptCount: prompt.count, generated: emitted)
         var unionSum = 0.0, tokensFromSteps = 0
         while stop == nil {
             let budget = adaptive?.nextBudget() ?? Int.max
@@ -115,16 +126,21 @@ public enum SpeculativeDecoder {
             // path: the call's rows kept in the cache (0 = the root); next: the token emitted after each.
             var path = [0], next: [Int] = []
             var node = -1
+            // The sequence before the node being decided: what the repeat penalty reads there.
+            let before = penalises ? prompt + emitted : []
             if options.sampling.isGreedy {
-                while let match = tree.children(of: node).first(where: { tree.tokens[$0] == out.argmax(at: path[path.count - 1]) }) {
+                let choice = { (row: Int) in penalises ? sampler.argmax(out.logits(at: row), history: before + next) : out.argmax(at: row) }
+                var target = choice(0)
+                while let match = tree.children(of: node).first(where: { tree.tokens[$0] == target }) {
                     next.append(tree.tokens[match])
                     path.append(match + 1)
                     node = match
+                    target = choice(match + 1)
                 }
-                next.append(out.argmax(at: path[path.count - 1]))
+                next.append(target)
             } else {
                 while true {
-                    var p = sampler.distribution(out.logits(at: path[path.count - 1]))
+                    var p = sampler.distribution(out.logits(at: path[path.count - 1]), history: penalises ? before + next : [])
                     var accepted: Int? = nil
                     for child in tree.children(of: node) {
                         let token = tree.tokens[child]
@@ -145,7 +161,8 @@ public enum SpeculativeDecoder {
                 emitted.append(token)
                 produced += 1
                 try onToken(token)
-                stop = options.stopReason(promptCount: prompt.count, generated: emitted)
+                _ = try matcher?.push(token)
+                stop = matcher?.stopped == true ? .stopString : options.stopReason(promptCount: prompt.count, generated: emitted)
                 if stop != nil { break }
             }
             try target.commit(path: path.map { start + $0 }, from: start)
@@ -175,6 +192,7 @@ public enum SpeculativeDecoder {
         result.stopReason = stop ?? .length
         result.decodeSeconds = monotonicSeconds() - t1
         result.generatedIds = emitted
+        result.text = matcher?.text
         if E > 0 && result.steps > 0 {
             result.expertsReadFraction = unionSum / Double(max(tokensFromSteps, 1))
             result.chunkSparsity = 1 - unionSum / Double(result.steps)
