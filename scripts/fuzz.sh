@@ -17,18 +17,37 @@ scripts/install-deps.sh
 # (scripts/fuzz/harness.swift) linked against their objects by swiftc, as libFuzzer wants its own main.
 swift build -c release --target BFFNFuzzTargets --scratch-path .build-fuzz \
   -Xswiftc -sanitize=fuzzer,address -Xswiftc -assert-config -Xswiftc Debug -Xcc -fsanitize=fuzzer-no-link,address >&2
+# Which modules to link comes from Package.swift: BFFNFuzzTargets and every target it depends on, directly or not
+# (`swift package dump-package`), so a C kernel or library added to the package is linked without editing this.
+# Regular targets give their objects (and a C target its module map and headers); system libraries give their
+# module map's folder and the libraries it links.
+closure=$(swift package --scratch-path .build-fuzz dump-package | jq -r '
+  (.targets | map({key: .name, value: .}) | from_entries) as $t
+  | def deps($n): [$n] + ([$t[$n].dependencies[]? | (.byName // .target // empty)[0] | select($t[.] != null)]
+                         | map(deps(.)) | add // []);
+  deps("BFFNFuzzTargets") | unique[] | "\(.) \($t[.].type)"')
 objects=()
-for m in BFFNCore BFFNSafetensors BFFNTorchZip BFFNCheckpoint BFFNKernels BFFNModel BFFNEngine BFFNPack BFFNSpeculative \
-         BFFNVerify BFFNDeploy BFFNTokenizer BFFNFuzzTargets CBlockFFNSentencePiece CBlockFFNPrefetch CBlockFFNQuantize CBlockFFNSystem CBlockFFNUnpack; do
-  objects+=(.build-fuzz/release/$m.build/*.o)
-done
 includes=()
-for c in System Quantize Unpack Prefetch SentencePiece; do
-  includes+=(-Xcc "-fmodule-map-file=.build-fuzz/release/CBlockFFN$c.build/module.modulemap" -I "Sources/CBlockFFN$c/include")
-done
-swiftc -O -sanitize=fuzzer,address -parse-as-library -assert-config Debug -I .build-fuzz/release/Modules \
-  -I Sources/CBlockFFNJSONC -I Sources/CBlockFFNZlib "${includes[@]}" scripts/fuzz/harness.swift "${objects[@]}" \
-  -ljson-c -lz -lsentencepiece -lstdc++ -o .build-fuzz/bffn-libfuzz 2>&1 | grep -v "warning: Cannot export local symbol" >&2 || true
+libraries=()
+while read -r m type; do
+  if [ "$type" = system ]; then
+    includes+=(-I "Sources/$m")
+    while read -r lib; do libraries+=("-l$lib"); done < <(sed -n 's/^ *link "\(.*\)"/\1/p' "Sources/$m/module.modulemap")
+  else
+    objects+=(.build-fuzz/release/$m.build/*.o)
+    if [ -d "Sources/$m/include" ]; then
+      includes+=(-Xcc "-fmodule-map-file=.build-fuzz/release/$m.build/module.modulemap" -I "Sources/$m/include")
+    fi
+  fi
+done <<< "$closure"
+# A failed link stops here (its messages shown), rather than fuzzing with a missing or stale binary.
+rm -f .build-fuzz/bffn-libfuzz
+if ! link_log=$(swiftc -O -sanitize=fuzzer,address -parse-as-library -assert-config Debug -I .build-fuzz/release/Modules \
+    "${includes[@]}" scripts/fuzz/harness.swift "${objects[@]}" "${libraries[@]}" -lstdc++ -o .build-fuzz/bffn-libfuzz 2>&1); then
+  echo "$link_log" >&2
+  exit 1
+fi
+echo "$link_log" | grep -v "warning: Cannot export local symbol" >&2 || true
 BIN=.build-fuzz/bffn-libfuzz
 targets=("$TARGET")
 [ "$TARGET" = all ] && targets=(safetensors shard-index zip pickle torch-bin bfpk bfpk-manifest config reference profile tokens tokenizer sentencepiece layer-pack trace draft-vocabulary)

@@ -18,10 +18,15 @@ struct GenerateCommand: ParsableCommand {
         token ids (--prompt-ids). The generated text is printed as tokens are accepted; --json prints text and \
         ids at the end. Generation stops at --max-new-tokens, at any end-of-sequence id of \
         generation_config.json or config.json (--ignore-eos goes on), or when the sequence fills the model's \
-        context (max_position_embeddings; a warning). A prompt longer than the context is an error.
+        context (max_position_embeddings; a warning), or when the text contains a --stop string (cut before it). \
+        A prompt longer than the context is an error. --chat-file takes a conversation (a JSON list of \
+        {"role", "content"} messages), written as system text, then <用户>{user}<AI>{assistant} per turn, ending \
+        with <AI>; --system puts text first. A tokenizer without <用户> and <AI> as tokens gets a warning.
 
         Greedy decoding (argmax, ties to the lowest id) is the default. --temperature T > 0 samples from the \
-        softmax of logits/T, restricted by --top-k and --top-p; --seed makes it repeatable (same seed, same text).
+        softmax of logits/T, restricted by --top-k, --top-p and --min-p; --seed makes it repeatable (same seed, same \
+        text). --repeat-penalty P divides the positive logits (multiplies the negative ones) of the tokens seen in \
+        the last --repeat-last-n tokens by P before anything else, in greedy decoding too.
 
         With --speculative, a drafter proposes a chain (--draft-tokens K) or a tree (--tree WIDTHxDEPTH) of \
         tokens, the model checks them all in one pass over the union of their experts, and keeps the longest \
@@ -57,6 +62,8 @@ struct GenerateCommand: ParsableCommand {
     @Flag(help: "Wrap the prompt in the MiniCPM chat format: <用户>{prompt}<AI>.")
     var chat = false
 
+    @OptionGroup var chatting: ChatPromptOptions
+
     @Option(help: "How many tokens to generate at most.")
     var maxNewTokens: Int = 32
 
@@ -75,6 +82,8 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "The sampling seed.")
     var seed: UInt64 = 0
 
+    @OptionGroup var repetition: RepetitionOptions
+
     @Option(help: "Expert computation: sparse (only active experts) or dense (all; same output).")
     var ffn: FFNMode = .sparse
 
@@ -87,9 +96,10 @@ struct GenerateCommand: ParsableCommand {
     @OptionGroup var printing: OutputOptions
 
     func validate() throws {
-        guard [prompt != nil, promptFile != nil, promptIds != nil].filter({ $0 }).count == 1 else {
-            throw ValidationError("give exactly one of --prompt, --prompt-file and --prompt-ids")
+        guard [prompt != nil, promptFile != nil, promptIds != nil, chatting.chatFile != nil].filter({ $0 }).count == 1 else {
+            throw ValidationError("give exactly one of --prompt, --prompt-file, --prompt-ids and --chat-file")
         }
+        guard chatting.system == nil || chat || chatting.chatFile != nil else { throw ValidationError("--system needs --chat or --chat-file") }
         guard maxNewTokens >= 0 && maxNewTokens <= 1_000_000 else { throw ValidationError("--max-new-tokens must be 0...1000000") }
         guard temperature >= 0 && temperature.isFinite && temperature <= 100 else { throw ValidationError("--temperature must be 0...100") }
         guard topK >= 0 else { throw ValidationError("--top-k must be 0 or more") }
@@ -117,8 +127,12 @@ struct GenerateCommand: ParsableCommand {
             } else {
                 let b = try tokenizing.load(model: model)
                 bundle = b
-                var text = try prompt ?? String(decoding: MappedFile(path: promptFile!).contents, as: UTF8.self)
-                if chat { text = ChatFormat.miniCPM.wrap(text) }
+                var text = ""
+                if let prompt { text = prompt } else if let promptFile { text = String(decoding: try MappedFile(path: promptFile).contents, as: UTF8.self) }
+                if chat || chatting.chatFile != nil {
+                    try ChatPromptOptions.warnAboutMarkers(b)
+                    text = try chatting.text(prompt: text)
+                }
                 promptTokens = try b.encode(text, addSpecial: true)
             }
             if let bad = promptTokens.first(where: { $0 >= V }) {
@@ -127,16 +141,23 @@ struct GenerateCommand: ParsableCommand {
             var stopIds = Set(bundle?.eosIds ?? [])
             stopIds.formUnion(engine.weights.config.eosTokenIds ?? [])
             if ignoreEos { stopIds = [] }
-            let options = GenerationOptions(maxNewTokens: maxNewTokens, stopIds: stopIds,
-                                            sampling: SamplingOptions(temperature: temperature, topK: topK, topP: topP, seed: seed),
-                                            contextLimit: engine.weights.config.maxPositionEmbeddings)
+            var sampling = SamplingOptions(temperature: temperature, topK: topK, topP: topP, seed: seed)
+            repetition.apply(to: &sampling)
+            var textDecoder: (@Sendable () -> any TokenTextDecoder)? = nil
+            if let b = bundle { textDecoder = { StreamingDetokenizer(tokenizer: b.tokenizer) } }
+            let options = GenerationOptions(maxNewTokens: maxNewTokens, stopIds: stopIds, sampling: sampling,
+                                            contextLimit: engine.weights.config.maxPositionEmbeddings, stopStrings: repetition.stop,
+                                            textDecoder: textDecoder)
             progress.finish()
             // Stream text as tokens are accepted (text prompts, not --json).
             let streamText = promptIds == nil && !printing.json
-            var stream = streamText ? bundle.map { StreamingDetokenizer(tokenizer: $0.tokenizer) } : nil
+            // Through a stop-string matcher, which holds back what may begin a stop string and cuts before one.
+            var stream: StopStringMatcher? = nil
+            if streamText, let b = bundle { stream = StopStringMatcher(strings: repetition.stop, decoder: StreamingDetokenizer(tokenizer: b.tokenizer)) }
             let onToken: (Int) throws -> Void = { id in
                 if let piece = try stream?.push(id) { FileHandleOutput.standardOutput(piece) }
             }
+            var stopText: String? = nil
             let ids: [Int], stopReason: StopReason, tokensPerSecond: Double, prefillSeconds: Double, expertsRead: Double
             var speculativeJSON: JSONValue? = nil
             var note = ""
@@ -145,6 +166,7 @@ struct GenerateCommand: ParsableCommand {
                 let r = try SpeculativeDecoder.generate(engine, drafter: drafter, shape: shape, prompt: promptTokens, options: options,
                                                         adaptive: drafting.fixedDraft ? nil : AdaptiveDrafting(shape: shape), onToken: onToken)
                 (ids, stopReason, tokensPerSecond, prefillSeconds, expertsRead) = (r.generatedIds, r.stopReason, r.tokensPerSecond, r.prefillSeconds, r.expertsReadFraction)
+                stopText = r.stopReason == .stopString ? r.text : nil
                 speculativeJSON = .object([
                     ("drafter", .string(drafter.name)), ("shape", .string(shape.description)),
                     ("steps", .integer(r.steps)), ("drafted_tokens", .integer(r.draftedTokens)),
@@ -157,6 +179,7 @@ struct GenerateCommand: ParsableCommand {
             } else {
                 let r = try GreedyDecoder.generate(engine, prompt: promptTokens, options: options, onToken: onToken)
                 (ids, stopReason, tokensPerSecond, prefillSeconds, expertsRead) = (r.generatedIds, r.stopReason, r.tokensPerSecond, r.prefillSeconds, r.expertsReadFraction)
+                stopText = r.stopReason == .stopString ? r.text : nil
             }
             if let rest = try stream?.finish() { FileHandleOutput.standardOutput(rest + "\n") }
             if stopReason == .contextLimit {
@@ -168,7 +191,8 @@ struct GenerateCommand: ParsableCommand {
                     ("generated_ids", .array(ids.map { .integer($0) })),
                 ]
                 if let bundle, ids.allSatisfy({ $0 < bundle.tokenizer.vocabularySize }) {
-                    members.append(("text", .string(try bundle.decode(ids))))
+                    let text = try stopText ?? bundle.decode(ids)
+                    members.append(("text", .string(text)))
                 } else {
                     members.append(("text", .null))
                 }
