@@ -55,17 +55,6 @@ public final class MappedFile: @unchecked Sendable {
     /// A copy of the whole file.
     public var contents: [UInt8] { withBytes { Array($0) } }
 
-    /// Tells the kernel a range will be read front to back soon (`madvise(MADV_SEQUENTIAL | MADV_WILLNEED)`).
-    /// Purely a hint: errors are ignored.
-    public func adviseSequential(offset: Int, count: Int) {
-        guard count > 0, let base = bytes.baseAddress else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let start = offset / page * page
-        let ptr = UnsafeMutableRawPointer(mutating: base + start)
-        MemoryAdvice.sequential(ptr, byteCount: count + (offset - start))
-        MemoryAdvice.willNeed(ptr, byteCount: count + (offset - start))
-    }
-
     /// Drops the resident pages around `offset ..< offset + count`, rounded out to 2 MiB (the largest piece in
     /// which the kernel maps a file's page cache: a touched byte can make a whole huge page resident), with
     /// `madvise(MADV_DONTNEED)`; the bytes stay readable and fault back from the page cache when touched. Readers

@@ -68,10 +68,9 @@ public final class WorkerPool: @unchecked Sendable {
     }
     /// Busy-wait iterations (each a `pause`, 40-140 cycles) before an idle worker sleeps (BFFN_SPIN overrides both
     /// limits, for tuning): a few hundred µs while the call's threads fit the usable CPUs, so a worker is still
-    /// awake for the next product of a decode step (the serial work between two products, norms and attention,
-    /// takes tens of µs; a futex wake-up of 15 workers cost more than the products themselves: 16-thread decode
-    /// of synth Small q4 went from 132 to 221 tok/s); a short spin when threads outnumber the CPUs, where a
-    /// spinning worker would take the caller's CPU.
+    /// awake for the next product of a decode step (the serial work between two products, norms and attention, is
+    /// shorter than waking sleeping workers: README, "Measured speed"); a short spin when threads outnumber the
+    /// CPUs, where a spinning worker would take the caller's CPU.
     static let spinLimit = spinOverride ?? 20_000
     static let oversubscribedSpinLimit = spinOverride ?? 2_000
     private static let spinOverride: Int? = getenv("BFFN_SPIN").flatMap { Int(String(cString: $0)) }

@@ -136,7 +136,7 @@ extension Engine {
 }
 
 /// Where a forward call finds the expert matrices of a layer when they are not simply mapped: a bounded cache
-/// that reads expert blocks on demand (BFFNPack's `ExpertCache`). The matrices must hold exactly the bytes of
+/// that reads expert blocks on demand (`ExpertCache`). The matrices must hold exactly the bytes of
 /// the mapped ones, so the logits do not change.
 public protocol ExpertProvider: AnyObject {
     /// The up and down matrices of the stored slots `slots` of layer `layer` (all of them are needed at once),

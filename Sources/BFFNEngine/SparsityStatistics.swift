@@ -61,8 +61,6 @@ public struct SparsityStatistics: Sendable {
     /// were captured.
     public var objectives: RoutingObjectives?
 
-    /// Per layer: chunk length → CLS.
-    public var perLayer: [[Int: Double]] { layers.map(\.chunkSparsity) }
     /// Token-level sparsity over all layers.
     public var tls: Double { overall[1] ?? 0 }
 

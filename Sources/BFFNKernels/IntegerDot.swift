@@ -10,11 +10,12 @@ public enum IntegerDot {
     /// "avx512-vnni", "avx-vnni"; on AArch64 "neon" (ARMv8.0), "neon-dotprod", "neon-i8mm".
     public static let instructionSets: [String] = (0...6).map { String(cString: bffn_intdot_level_name(Int32($0))) }
 
-    /// Switches to `name` (one of `instructionSets`; another name means "portable") when this CPU has it, else to the
-    /// best it has; returns the one in use (tests compare them).
+    /// Switches to `name` (one of `instructionSets`) when this CPU has it; else, for a set this CPU lacks or a
+    /// name that is none of them, to the best it has (as `bffn_intdot_use_level` does for an unknown level);
+    /// returns the one in use (tests compare them).
     @discardableResult
     public static func use(_ name: String) -> String {
-        let level = instructionSets.firstIndex(of: name) ?? 0
+        let level = instructionSets.firstIndex(of: name) ?? -1
         return String(cString: bffn_intdot_level_name(bffn_intdot_use_level(Int32(level))))
     }
 

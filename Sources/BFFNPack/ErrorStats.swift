@@ -10,15 +10,7 @@ public struct ErrorStats: Sendable {
     /// 10·log10(signal energy / error energy); nil when the error is exactly zero (lossless).
     public var snrDB: Double? { noise > 0 ? 10 * log10(signal / noise) : nil }
 
-    /// Adds another set of rows' statistics (merged in row order, so the totals do not depend on threads).
-    mutating func merge(_ o: ErrorStats) {
-        signal += o.signal
-        noise += o.noise
-        maxAbs = max(maxAbs, o.maxAbs)
-        elements += o.elements
-    }
-
-    /// Adds the quantizer's sums for some rows.
+    /// Adds the quantizer's sums for some rows (merged in row order, so the totals do not depend on threads).
     mutating func merge(_ o: WeightQuantizer.ErrorSums) {
         signal += o.signal
         noise += o.noise

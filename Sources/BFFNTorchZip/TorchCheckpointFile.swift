@@ -156,9 +156,6 @@ public final class TorchCheckpointFile: @unchecked Sendable {
             .sorted { $0.offset < $1.offset }
     }
 
-    /// The zip entry that holds a storage.
-    public func storageEntry(key: String) -> ZipEntry? { archive.entry(named: "\(folder)/data/\(key)") }
-
     /// The tensor's bytes in row-major order: a view into the storage when the tensor is contiguous, else
     /// a gathered copy (owned by the returned object).
     public func bytes(of tensor: TorchTensorEntry) throws -> LoadedBytes {

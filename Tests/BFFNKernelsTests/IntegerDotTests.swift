@@ -89,6 +89,16 @@ struct IntegerDotTests {
         }
     }
 
+    /// A name that is none of the instruction sets selects the best this CPU has, as an unknown C level does.
+    @Test func anUnknownNameSelectsTheBest() {
+        defer { IntegerDot.useBest() }
+        IntegerDot.useBest()
+        let best = IntegerDot.instructionSet
+        #expect(IntegerDot.use("portable") == "portable" && IntegerDot.instructionSet == "portable")
+        #expect(IntegerDot.use("no-such-set") == best && IntegerDot.instructionSet == best)
+        #expect(IntegerDot.use("") == best)
+    }
+
     /// One call over T tokens equals T one-token calls, on one thread or two; and an expert down projection over a
     /// union equals the one over every expert with zero gates for the others.
     @Test(arguments: [StorageType.q8(group: nil), .q4(group: 32, asymmetric: true), .q4(group: 16, asymmetric: false)])
