@@ -24,7 +24,7 @@ public struct EngineOptions: Sendable {
     public var captureHiddenStates = false
     /// How activations meet q8 / q4 weights (formats/numerics.md): float32 times the dequantized weights (the
     /// default and the reference), or int8-quantized activations and integer products (`--activations int8`).
-    /// Float weights always use float32.
+    /// f32 and f16 weights always use float32 (bf16 weights too, unless `.bf16` or `.auto` picks bf16 products).
     public var activations: ActivationPrecision = .float
     /// Keep every token's final-normed hidden state of the last call in `ForwardOutput.features` (what an EAGLE
     /// draft head reads); the logits are unchanged.

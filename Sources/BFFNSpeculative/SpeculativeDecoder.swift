@@ -1,11 +1,12 @@
 import BFFNCore
 import BFFNEngine
 
-/// The result of speculative greedy decoding.
+/// The result of speculative decoding, greedy or sampled.
 public struct SpeculativeResult: Sendable {
     /// The prompt.
     public var promptIds: [Int]
-    /// The generated ids: identical to plain greedy decoding of the target (docs/model.md, decision 6).
+    /// The generated ids: with greedy options identical to plain greedy decoding of the target (docs/model.md,
+    /// decision 6); with sampling options distributed as plain sampling's.
     public var generatedIds: [Int]
     /// Why it stopped.
     public var stopReason: StopReason
@@ -41,11 +42,11 @@ public struct SpeculativeResult: Sendable {
     public var fullTreeSparsity: Double? { fullTreeCalls > 0 ? 1 - fullTreeUnionSum / Double(fullTreeCalls) : nil }
 }
 
-/// Greedy speculative decoding: a drafter proposes a chain or tree, the target checks every node in one
-/// tree-masked call over the chunk-sparse union of experts, the longest path matching the target's argmax is
-/// accepted with the target's next token as a bonus, and the KV cache keeps that path only
-/// (docs/model.md, "Speculative decoding"). Because the engine is batch-invariant the output equals plain greedy decoding
-/// token for token.
+/// Speculative decoding: a drafter proposes a chain or tree, the target checks every node in one tree-masked
+/// call over the chunk-sparse union of experts, a path is accepted with the target's next token as a bonus, and
+/// the KV cache keeps that path only (docs/model.md, "Speculative decoding"). Greedy options accept the longest
+/// path matching the target's argmax, and because the engine is batch-invariant the output equals plain greedy
+/// decoding token for token; sampling options use speculative sampling (`generate(_:drafter:shape:prompt:options:onToken:)`).
 public enum SpeculativeDecoder {
     /// Decodes `maxNewTokens` greedy tokens after `prompt`, stopping early after any id in `stopIds`.
     /// - Throws: as `generate(_:drafter:shape:prompt:options:onToken:)`.
