@@ -120,12 +120,7 @@ struct ConvertCommand: ParsableCommand {
             }
             carrying.report(carried, printing: printing)
             if printing.json {
-                var json = r.json
-                if case .object(var members) = json {
-                    members.append(JSONMember("carried_files", .array(carried.map { .string($0) })))
-                    json = .object(members)
-                }
-                printing.emit(json)
+                printing.emit(r.json.appending("carried_files", .array(carried.map { .string($0) })))
             } else {
                 print("wrote \(r.output): \(TextNumber.bytesWithSize(r.outputBytes)); source \(TextNumber.bytesWithSize(r.sourceBytes))")
                 for f in r.fitted {

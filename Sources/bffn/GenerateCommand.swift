@@ -157,54 +157,35 @@ struct GenerateCommand: ParsableCommand {
             let onToken: (Int) throws -> Void = { id in
                 if let piece = try stream?.push(id) { FileHandleOutput.standardOutput(piece) }
             }
-            var stopText: String? = nil
+            // --json's text: the generated ids decoded, cut before the stop string that ended generation (nil without
+            // a tokenizer, for ids beyond it, and without --json).
+            let jsonText: ([Int], StopReason, String?) throws -> String? = { ids, reason, cut in
+                guard printing.json, let bundle, ids.allSatisfy({ $0 < bundle.tokenizer.vocabularySize }) else { return nil }
+                return try (reason == .stopString ? cut : nil) ?? bundle.decode(ids)
+            }
             let ids: [Int], stopReason: StopReason, tokensPerSecond: Double, prefillSeconds: Double, expertsRead: Double
-            var speculativeJSON: JSONValue? = nil
+            let resultJSON: JSONValue
             var note = ""
             if let drafter = try drafting.drafter(default: .none).makeDrafter(target: engine.weights, targetPath: model, threads: threading.threads) {
                 let shape = try drafting.shape(for: drafting.drafter(default: .none))
-                let r = try SpeculativeDecoder.generate(engine, drafter: drafter, shape: shape, prompt: promptTokens, options: options,
+                var r = try SpeculativeDecoder.generate(engine, drafter: drafter, shape: shape, prompt: promptTokens, options: options,
                                                         adaptive: drafting.fixedDraft ? nil : AdaptiveDrafting(shape: shape), onToken: onToken)
                 (ids, stopReason, tokensPerSecond, prefillSeconds, expertsRead) = (r.generatedIds, r.stopReason, r.tokensPerSecond, r.prefillSeconds, r.expertsReadFraction)
-                stopText = r.stopReason == .stopString ? r.text : nil
-                speculativeJSON = .object([
-                    ("drafter", .string(drafter.name)), ("shape", .string(shape.description)),
-                    ("steps", .integer(r.steps)), ("drafted_tokens", .integer(r.draftedTokens)),
-                    ("accepted_tokens", .integer(r.acceptedTokens)), ("mean_accept_length", .double(r.meanAcceptLength)),
-                    ("draft_seconds", .double(r.draftSeconds)), ("verified_chunk_sparsity", .double(r.chunkSparsity)),
-                    ("cls_spec", r.fullTreeSparsity.map { .double($0) } ?? .null),
-                    ("adaptive", .bool(!drafting.fixedDraft)), ("plain_steps", .integer(r.plainSteps)),
-                ])
+                r.text = try jsonText(r.generatedIds, r.stopReason, r.text)
+                resultJSON = r.json(drafter: drafter.name, shape: shape, adaptive: !drafting.fixedDraft)
                 note = ", \(fixed(r.meanAcceptLength, 2)) tokens per step (\(drafter.name), \(shape)\(drafting.fixedDraft ? "" : ", adaptive: \(r.plainSteps) of \(r.steps) steps without a draft"))"
             } else {
-                let r = try GreedyDecoder.generate(engine, prompt: promptTokens, options: options, onToken: onToken)
+                var r = try GreedyDecoder.generate(engine, prompt: promptTokens, options: options, onToken: onToken)
                 (ids, stopReason, tokensPerSecond, prefillSeconds, expertsRead) = (r.generatedIds, r.stopReason, r.tokensPerSecond, r.prefillSeconds, r.expertsReadFraction)
-                stopText = r.stopReason == .stopString ? r.text : nil
+                r.text = try jsonText(r.generatedIds, r.stopReason, r.text)
+                resultJSON = r.json
             }
             if let rest = try stream?.finish() { FileHandleOutput.standardOutput(rest + "\n") }
             if stopReason == .contextLimit {
                 FileHandleOutput.standardError("bffn: warning: stopped at the model's context of \(engine.weights.config.maxPositionEmbeddings ?? 0) positions (max_position_embeddings)\n")
             }
             if printing.json {
-                var members: [(String, JSONValue)] = [
-                    ("prompt_ids", .array(promptTokens.map { .integer($0) })),
-                    ("generated_ids", .array(ids.map { .integer($0) })),
-                ]
-                if let bundle, ids.allSatisfy({ $0 < bundle.tokenizer.vocabularySize }) {
-                    let text = try stopText ?? bundle.decode(ids)
-                    members.append(("text", .string(text)))
-                } else {
-                    members.append(("text", .null))
-                }
-                members += [
-                    ("stop_reason", .string(stopReason.rawValue)),
-                    ("decode_tokens_per_second", .double(tokensPerSecond)),
-                    ("prefill_seconds", .double(prefillSeconds)),
-                    ("experts_read_fraction", .double(expertsRead)),
-                ]
-                if let speculativeJSON { members.append(("speculative", speculativeJSON)) }
-                members.append(("memory", cache.map { memoryReport($0, tokens: promptTokens.count + ids.count).json } ?? .null))
-                printing.emit(.object(members))
+                printing.emit(resultJSON.appending("memory", cache.map { memoryReport($0, tokens: promptTokens.count + ids.count).json } ?? .null))
             } else {
                 if promptIds != nil { print(ids.map(String.init).joined(separator: ",")) }
                 // The first token comes from the prefill; decode speed and experts read are per decode step.
