@@ -23,6 +23,7 @@ let package = Package(
         .library(name: "BFFNSynth", targets: ["BFFNSynth"]),
         .library(name: "BFFNPack", targets: ["BFFNPack"]),
         .library(name: "BFFNSpeculative", targets: ["BFFNSpeculative"]),
+        .library(name: "BFFNExpertStreaming", targets: ["BFFNExpertStreaming"]),
         .library(name: "BFFNVerify", targets: ["BFFNVerify"]),
         .library(name: "BFFNDeploy", targets: ["BFFNDeploy"]),
         .library(name: "BFFNPlot", targets: ["BFFNPlot"]),
@@ -71,16 +72,19 @@ let package = Package(
         .target(name: "BFFNModel", dependencies: ["BFFNCore", "BFFNCheckpoint", "BFFNKernels", "BFFNTorchZip"]),
         // The BlockFFN forward pass, KV cache and decoding.
         .target(name: "BFFNEngine", dependencies: ["BFFNCore", "BFFNCheckpoint", "BFFNKernels", "BFFNModel"]),
-        // Speculative decoding: drafters (prompt lookup, a draft model), draft trees, lossless verification.
-        .target(name: "BFFNSpeculative", dependencies: ["BFFNCore", "BFFNEngine", "BFFNModel", "BFFNKernels"]),
+        // Speculative decoding: drafters (prompt lookup, a draft model, EAGLE heads) and the choice among them,
+        // draft trees, lossless verification.
+        .target(name: "BFFNSpeculative", dependencies: ["BFFNCore", "BFFNCheckpoint", "BFFNEngine", "BFFNModel", "BFFNKernels", "BFFNPack"]),
+        // A pack's experts read on demand into a bounded cache (--memory-budget): the engine's expert provider.
+        .target(name: "BFFNExpertStreaming", dependencies: ["BFFNCore", "BFFNEngine", "BFFNKernels", "BFFNModel", "BFFNPack"]),
         // Synthetic checkpoints with the published shapes and controlled routing sparsity.
         .target(name: "BFFNSynth", dependencies: ["BFFNCore", "BFFNModel", "BFFNSafetensors", "BFFNTorchZip"]),
         // The chunk-aware packed format (.bfpk): writer, reader, exporter, and engine weights from packs.
         .target(name: "BFFNPack", dependencies: ["BFFNCore", "BFFNCheckpoint", "BFFNSafetensors", "BFFNModel", "BFFNKernels"]),
         // `bffn verify`: a model against reference outputs or another model, with thresholds and reports.
-        .target(name: "BFFNVerify", dependencies: ["BFFNCheckpoint", "BFFNModel", "BFFNKernels", "BFFNCore", "BFFNSafetensors", "BFFNEngine", "BFFNPack", "BFFNSpeculative"]),
+        .target(name: "BFFNVerify", dependencies: ["BFFNModel", "BFFNKernels", "BFFNCore", "BFFNSafetensors", "BFFNEngine", "BFFNPack", "BFFNSpeculative"]),
         // `bffn pack`: device profiles, expert calibration, hot-first / resident packs, deployment reports.
-        .target(name: "BFFNDeploy", dependencies: ["BFFNModel", "BFFNKernels", "BFFNCore", "BFFNCheckpoint", "BFFNEngine", "BFFNPack", "BFFNVerify", "BFFNSafetensors"]),
+        .target(name: "BFFNDeploy", dependencies: ["BFFNModel", "BFFNKernels", "BFFNCore", "BFFNCheckpoint", "BFFNEngine", "BFFNExpertStreaming", "BFFNPack", "BFFNVerify", "BFFNSafetensors"]),
         // libsentencepiece (C++), found with pkg-config (Debian's libsentencepiece-dev, Homebrew's sentencepiece),
         // behind a C interface.
         .systemLibrary(name: "CBlockFFNSentencePieceLibrary", pkgConfig: "sentencepiece",
@@ -95,7 +99,7 @@ let package = Package(
         .target(name: "BFFNInspect", dependencies: ["BFFNModel", "BFFNCore", "BFFNCheckpoint", "BFFNPack", "BFFNKernels"]),
         // The command-line tool: parses arguments and prints; the libraries do the work.
         .executableTarget(name: "bffn", dependencies: ["BFFNTokenizer", "BFFNPlot", "BFFNModel", "BFFNKernels", 
-            "BFFNCore", "BFFNCheckpoint", "BFFNInspect", "BFFNEngine", "BFFNSynth", "BFFNPack", "BFFNSpeculative", "BFFNVerify", "BFFNDeploy",
+            "BFFNCore", "BFFNCheckpoint", "BFFNInspect", "BFFNEngine", "BFFNExpertStreaming", "BFFNSynth", "BFFNPack", "BFFNSpeculative", "BFFNVerify", "BFFNDeploy",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -115,7 +119,7 @@ let package = Package(
         .testTarget(name: "BFFNEngineTests", dependencies: ["BFFNModel", "BFFNCore", "BFFNCheckpoint", "BFFNEngine", "BFFNKernels", "BFFNSafetensors", "BFFNTestSupport"]),
         .testTarget(name: "BFFNSpeculativeTests", dependencies: ["BFFNCheckpoint", "BFFNSafetensors", "BFFNTorchZip", "BFFNModel", "BFFNCore", "BFFNSpeculative", "BFFNEngine", "BFFNPack", "BFFNTestSupport"]),
         .testTarget(name: "BFFNVerifyTests", dependencies: ["BFFNSafetensors", "BFFNModel", "BFFNCore", "BFFNVerify", "BFFNKernels", "BFFNSpeculative", "BFFNEngine", "BFFNPack", "BFFNTestSupport"]),
-        .testTarget(name: "BFFNDeployTests", dependencies: ["BFFNCore", "BFFNDeploy", "BFFNVerify", "BFFNEngine", "BFFNKernels", "BFFNModel", "BFFNPack", "BFFNTestSupport"]),
+        .testTarget(name: "BFFNDeployTests", dependencies: ["BFFNCore", "BFFNDeploy", "BFFNExpertStreaming", "BFFNVerify", "BFFNEngine", "BFFNKernels", "BFFNModel", "BFFNPack", "BFFNTestSupport"]),
         .testTarget(name: "BFFNSynthTests", dependencies: ["BFFNModel", "BFFNCore", "BFFNSynth", "BFFNEngine", "BFFNCheckpoint", "BFFNTestSupport"]),
         .testTarget(name: "BFFNPackTests", dependencies: ["BFFNModel", "BFFNCore", "BFFNPack", "BFFNEngine", "BFFNKernels", "BFFNCheckpoint", "BFFNSafetensors", "BFFNSynth",
                                                         "BFFNTorchZip", "BFFNTestSupport"]),

@@ -1,5 +1,6 @@
 import BFFNCore
 import BFFNEngine
+import BFFNExpertStreaming
 import BFFNModel
 import BFFNPack
 

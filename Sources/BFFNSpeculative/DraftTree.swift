@@ -10,6 +10,11 @@ public struct DraftShape: Sendable, Equatable, CustomStringConvertible {
     /// The node budget (not counting the root); the paper's trees have 31 nodes plus the root.
     public var maxNodes: Int
 
+    /// EAGLE's published dynamic tree: top-10 children per expanded node (`top_k`), 3 levels (`depth`), at most
+    /// 31 nodes below the root (`total_token` / tree size 32): the shape an EAGLE head drafts by default, and the
+    /// node budget of every tree whose size is not given.
+    public static let eagle = DraftShape(width: 10, depth: 3, maxNodes: 31)
+
     /// The most draft nodes one verification call takes (the root makes 64 tokens, the CUDA engine's limit).
     public static let nodeLimit = 63
 
@@ -20,9 +25,9 @@ public struct DraftShape: Sendable, Equatable, CustomStringConvertible {
         return DraftShape(width: 1, depth: tokens, maxNodes: tokens)
     }
 
-    /// A tree of `width` children per node and `depth` levels, capped at `maxNodes` nodes (default 31).
+    /// A tree of `width` children per node and `depth` levels, capped at `maxNodes` nodes (default `eagle`'s 31).
     /// - Throws: `.usage` for a width of 1...16, depth of 1...32 or budget of 1...63 violated.
-    public static func tree(width: Int, depth: Int, maxNodes: Int = 31) throws -> DraftShape {
+    public static func tree(width: Int, depth: Int, maxNodes: Int = DraftShape.eagle.maxNodes) throws -> DraftShape {
         guard width >= 1 && width <= 16 else { throw BFFNError(.usage, "tree width must be 1...16, not \(width)", field: "tree") }
         guard depth >= 1 && depth <= 32 else { throw BFFNError(.usage, "tree depth must be 1...32, not \(depth)", field: "tree") }
         guard maxNodes >= 1 && maxNodes <= nodeLimit else {
@@ -31,9 +36,9 @@ public struct DraftShape: Sendable, Equatable, CustomStringConvertible {
         return DraftShape(width: width, depth: depth, maxNodes: maxNodes)
     }
 
-    /// Parses "WIDTHxDEPTH", e.g. "4x3".
+    /// Parses "WIDTHxDEPTH", e.g. "4x3", capped at `maxNodes` nodes (default `eagle`'s 31).
     /// - Throws: `.usage` for any other text or out-of-range numbers.
-    public static func parseTree(_ text: String, maxNodes: Int = 31) throws -> DraftShape {
+    public static func parseTree(_ text: String, maxNodes: Int = DraftShape.eagle.maxNodes) throws -> DraftShape {
         let parts = text.lowercased().split(separator: "x")
         guard parts.count == 2, let w = Int(parts[0]), let d = Int(parts[1]) else {
             throw BFFNError(.usage, "a tree is WIDTHxDEPTH, e.g. 4x3, not '\(text)'", field: "tree")

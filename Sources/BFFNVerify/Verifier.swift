@@ -1,83 +1,9 @@
-import BFFNCheckpoint
 import BFFNCore
 import BFFNEngine
 import BFFNKernels
 import BFFNModel
 import BFFNPack
 import BFFNSpeculative
-
-/// Which drafter the verifier (and `bffn generate`) uses for speculative decoding.
-public enum DrafterChoice: Sendable, Equatable, CustomStringConvertible {
-    /// No speculative decoding.
-    case none
-    /// Prompt lookup (`NGramDrafter`).
-    case ngram
-    /// A draft model at a path (checkpoint or .bfpk).
-    case model(String)
-    /// An EAGLE head: a head folder or a pack carrying one at `path`, or (nil) the head the target pack carries;
-    /// `vocabulary` the reduced draft vocabulary size read from the folder's `freq_<N>.pkl` (nil: the identity, or
-    /// the carried vocabulary).
-    case eagle(path: String?, vocabulary: Int?)
-
-    /// Parses "none", "ngram", "draft:PATH", "eagle" or "eagle:PATH".
-    /// - Throws: `.usage` for anything else.
-    public static func parse(_ text: String) throws -> DrafterChoice {
-        if text == "none" { return .none }
-        if text == "ngram" { return .ngram }
-        if text == "eagle" { return .eagle(path: nil, vocabulary: nil) }
-        if text.hasPrefix("eagle:"), text.count > 6 { return .eagle(path: String(text.dropFirst(6)), vocabulary: nil) }
-        if text.hasPrefix("draft:"), text.count > 6 { return .model(String(text.dropFirst(6))) }
-        throw BFFNError(.usage, "a drafter is ngram, draft:PATH, eagle, eagle:PATH or none, not '\(text)'", field: "speculative")
-    }
-
-    /// Builds the drafter for the target `target` opened from `targetPath` (nil for `.none`).
-    /// - Throws: the draft model's or head's loading errors; `.invalidConfig` for another vocabulary;
-    ///   `.shapeMismatch` for a head of another hidden size; `.usage` for `eagle` when the target carries no head.
-    public func makeDrafter(target: ModelWeights, targetPath: String?, threads: Int) throws -> Drafter? {
-        switch self {
-        case .none: return nil
-        case .ngram: return NGramDrafter()
-        case .model(let path):
-            let engine = try Engine(weights: ModelWeights.open(path: path), options: EngineOptions(threads: threads))
-            return try ModelDrafter(engine: engine, vocabularySize: target.architecture.vocabSize, name: description)
-        case .eagle(let path, let size):
-            let V = target.architecture.vocabSize
-            let source = path ?? targetPath
-            if let source, PackFile.isPack(path: source) {
-                guard let (head, carried) = try PackFile(path: source).eagleHead() else {
-                    throw BFFNError(.usage, "\(source) carries no EAGLE head (convert or pack it with --draft HEAD, or name one: eagle:PATH)",
-                                    file: source, field: "speculative")
-                }
-                guard size == nil || size == carried.count else {
-                    throw BFFNError(.usage, "the carried head drafts in \(carried.count) ids; --draft-vocab cannot change that", file: source, field: "draft-vocab")
-                }
-                return try EagleDrafter(head: head, vocabulary: carried, target: target, threads: threads, name: description)
-            }
-            guard let path else {
-                throw BFFNError(.usage, "the model is not a pack carrying an EAGLE head: name one with eagle:PATH", field: "speculative")
-            }
-            let head = try EagleHead(checkpoint: Checkpoint(path: path))
-            try head.check(targetHiddenSize: target.architecture.hiddenSize, file: path)
-            let vocabulary = try size.map { try DraftVocabulary.load(pickle: path + "/freq_\($0).pkl", size: $0, targetVocabulary: V) } ?? .identity(V)
-            return try EagleDrafter(head: head, vocabulary: vocabulary, target: target, threads: threads, name: description)
-        }
-    }
-
-    /// This choice with a reduced draft vocabulary of `size` ids (EAGLE only; others unchanged).
-    public func withDraftVocabulary(_ size: Int?) -> DrafterChoice {
-        if case .eagle(let path, _) = self, let size { return .eagle(path: path, vocabulary: size) }
-        return self
-    }
-
-    public var description: String {
-        switch self {
-        case .none: return "none"
-        case .ngram: return "ngram"
-        case .model(let p): return "draft:\(p)"
-        case .eagle(let p, let v): return (p.map { "eagle:\($0)" } ?? "eagle") + (v.map { " (vocabulary \($0))" } ?? "")
-        }
-    }
-}
 
 /// Settings of a verification.
 public struct VerifyOptions: Sendable {
@@ -127,13 +53,15 @@ public struct VerifyOptions: Sendable {
     }
 
     /// Limits the speculative check to calls of at most `tokens` tokens with the EAGLE head the verified pack
-    /// carries: the published dynamic tree (top-10, 3 levels) of at most 31 nodes, fewer when `tokens` is smaller,
+    /// carries: the published dynamic tree (`DraftShape.eagle`: top-10, 3 levels, at most 31 nodes), fewer nodes when
+    /// `tokens` is smaller,
     /// always verified whole (no adaptive drafting), so the report's acceptance and CLS_spec are the tree's.
     /// - Throws: `.usage` when `tokens` is below 2.
     public mutating func useCarriedEagleTree(withinChunkOf tokens: Int) throws {
         guard tokens >= 2 else { throw BFFNError(.usage, "a chunk of \(tokens) token(s) leaves no room for a draft", field: "max_chunk_tokens") }
         drafter = .eagle(path: nil, vocabulary: nil)
-        draftShape = try .tree(width: 10, depth: 3, maxNodes: min(31, tokens - 1))
+        let eagle = DraftShape.eagle
+        draftShape = try .tree(width: eagle.width, depth: eagle.depth, maxNodes: min(eagle.maxNodes, tokens - 1))
         adaptiveDrafting = false
     }
 }
@@ -161,7 +89,8 @@ public enum Verifier {
     }
 
     /// Verifies the model at `modelPath` against `referencePath` (a reference file or another model).
-    /// - Parameter prompts: prompts to run (nil: the reference file's prompt, or `defaultPrompts`).
+    /// - Parameter prompts: prompts to run (nil: the reference file's prompt, or `defaultPrompts`; none, with
+    ///   `options.text`, scores the text only).
     /// - Throws: `.usage` for prompts given with a reference file, or an empty prompt; `.shapeMismatch` when the
     ///   vocabularies differ; the readers' errors for either file; `.outOfBounds` for a prompt id outside the
     ///   vocabulary. A failed comparison is not an error: it is `passed == false` in the report.
@@ -201,11 +130,11 @@ public enum Verifier {
             report.referenceKind = "model"
         }
         let prompts = Verifier.prompts(file: file, given: givenPrompts, vocabularySize: V)
-        guard !prompts.isEmpty, prompts.allSatisfy({ !$0.isEmpty }) else { throw BFFNError(.usage, "every prompt needs at least one token id", field: "prompts") }
+        guard !prompts.isEmpty || options.text != nil, prompts.allSatisfy({ !$0.isEmpty }) else { throw BFFNError(.usage, "every prompt needs at least one token id", field: "prompts") }
         var quantization = QuantizationClass.of(modelWeights, reference: referenceEngine?.weights)
-        // bf16 products round the activations of bf16 weights, a bf16 KV cache the keys and values it holds: against
-        // the same weights that is a cast, not exact.
-        if (options.activations == .bf16 || options.kvCache == .bf16) && quantization == .exact { quantization = .cast }
+        // bf16 products (explicit bf16, or auto where the CPU has fast bf16 products) round the activations of bf16
+        // weights, a bf16 KV cache the keys and values it holds: against the same weights that is a cast, not exact.
+        if (options.activations.effective(for: .bf16) == .bf16 || options.kvCache == .bf16) && quantization == .exact { quantization = .cast }
         var thresholds = VerificationThresholds.defaults(for: quantization)
         if let k = options.maxMeanKLD { thresholds.maxMeanKLD = k }
         if let t = options.minTop1 { thresholds.minTop1 = t }
@@ -299,13 +228,13 @@ public enum Verifier {
             }
             report.prompts.append(row)
         }
-        report.hiddenRelativeError = referenceEngine == nil ? [] : (0..<layers).map { l -> Double in
+        report.hiddenRelativeError = referenceEngine == nil || prompts.isEmpty ? [] : (0..<layers).map { l -> Double in
             if !hiddenError[l].isFinite { return .infinity }
             return hiddenReference[l] > 0 ? (hiddenError[l] / hiddenReference[l]).squareRoot() : (hiddenError[l] > 0 ? .infinity : 0)
         }
         report.firstDivergingLayer = report.hiddenRelativeError.firstIndex { !($0 <= thresholds.hiddenTolerance) }
         report.routerJaccard = jaccardCount > 0 ? jaccardSum / Double(jaccardCount) : nil
-        report.speculative = drafter == nil ? nil : speculative
+        report.speculative = drafter == nil || prompts.isEmpty ? nil : speculative
         if !routerSequences.isEmpty {
             report.sparsity = SparsityStatistics(sequences: routerSequences, experts: modelWeights.architecture.numExperts)
             report.sparsity?.objectives = RoutingObjectives(sequences: routerLogitSequences, experts: modelWeights.architecture.numExperts,

@@ -3,6 +3,7 @@ import BFFNCore
 import BFFNDeploy
 import BFFNTokenizer
 import BFFNEngine
+import BFFNExpertStreaming
 import BFFNKernels
 import BFFNModel
 import BFFNPack

@@ -1,11 +1,9 @@
 import ArgumentParser
 import BFFNCore
-import BFFNDeploy
 import BFFNEngine
 import BFFNPack
 import BFFNSpeculative
 import BFFNTokenizer
-import BFFNVerify
 
 /// `bffn generate MODEL --prompt TEXT`: text in, text out, with the built-in engine.
 struct GenerateCommand: ParsableCommand {

@@ -3,7 +3,7 @@ import BFFNPlot
 import BFFNPack
 import BFFNModel
 import BFFNCore
-import BFFNDeploy
+import BFFNExpertStreaming
 import BFFNSpeculative
 import BFFNTokenizer
 import BFFNVerify
@@ -176,16 +176,16 @@ struct DraftOptions: ParsableArguments {
     @Option(help: "Draft chain length (1...32).")
     var draftTokens: Int = 8
 
-    @Option(help: "Draft tree WIDTHxDEPTH (top-WIDTH children per node, at most 31 nodes), instead of a chain.")
+    @Option(help: "Draft tree WIDTHxDEPTH (top-WIDTH children per node, at most \(DraftShape.eagle.maxNodes) nodes), instead of a chain.")
     var tree: String?
 
-    @Option(help: "Nodes of a dynamic draft tree, the root included (2...64; EAGLE's default 32).")
+    @Option(help: "Nodes of a dynamic draft tree, the root included (2...\(DraftShape.nodeLimit + 1); EAGLE's default \(DraftShape.eagle.maxNodes + 1)).")
     var treeSize: Int?
 
-    @Option(help: "Levels of a dynamic draft tree below the root (EAGLE's num_iter; default 3).")
+    @Option(help: "Levels of a dynamic draft tree below the root (EAGLE's num_iter; default \(DraftShape.eagle.depth)).")
     var draftDepth: Int?
 
-    @Option(help: "Children kept per expanded node and nodes expanded per level of a dynamic draft tree (EAGLE's top-k; default 10).")
+    @Option(help: "Children kept per expanded node and nodes expanded per level of a dynamic draft tree (EAGLE's top-k; default \(DraftShape.eagle.width)).")
     var draftTopk: Int?
 
     @Option(help: "With eagle:FOLDER: draft in the N most frequent tokens, read from FOLDER/freq_N.pkl (default: every token).")
@@ -209,7 +209,7 @@ struct DraftOptions: ParsableArguments {
     }
 
     /// The draft shape: `--tree`, else a dynamic tree when an EAGLE head drafts or --tree-size / --draft-depth /
-    /// --draft-topk are given (defaults 32 / 3 / 10), else a chain of `--draft-tokens`.
+    /// --draft-topk are given (defaults `DraftShape.eagle`: 32 / 3 / 10), else a chain of `--draft-tokens`.
     func shape(for choice: DrafterChoice) throws -> DraftShape {
         do {
             let nodes = try treeSize.map { size -> Int in
@@ -218,10 +218,11 @@ struct DraftOptions: ParsableArguments {
                 }
                 return size - 1
             }
-            if let tree { return try DraftShape.parseTree(tree, maxNodes: nodes ?? 31) }
+            let eagle = DraftShape.eagle
+            if let tree { return try DraftShape.parseTree(tree, maxNodes: nodes ?? eagle.maxNodes) }
             var dynamic = treeSize != nil || draftDepth != nil || draftTopk != nil
             if case .eagle = choice { dynamic = true }
-            if dynamic { return try DraftShape.tree(width: draftTopk ?? 10, depth: draftDepth ?? 3, maxNodes: nodes ?? 31) }
+            if dynamic { return try DraftShape.tree(width: draftTopk ?? eagle.width, depth: draftDepth ?? eagle.depth, maxNodes: nodes ?? eagle.maxNodes) }
             return try DraftShape.chain(draftTokens)
         } catch let e as BFFNError { throw ValidationError(e.reason) }
     }

@@ -1,6 +1,7 @@
 import BFFNCore
 import BFFNDeploy
 import BFFNEngine
+import BFFNExpertStreaming
 import BFFNKernels
 import BFFNModel
 import BFFNPack
@@ -70,6 +71,59 @@ struct ExpertCacheTests {
         } catch let err as BFFNError {
             #expect(err.code == .checksumMismatch && err.location.field?.hasPrefix("layer 3") == true, "\(err)")
         }
+    }
+}
+
+/// `ExpertCache.attach`, what `--memory-budget` runs: a budget on a pack gives a cache of its capacity less the
+/// read-ahead buffers (never below one layer), a checkpoint refuses a budget, a pack without a deployment split
+/// gets no cache unless a budget is given, and one with a split gets its resident experts plus one layer.
+@Suite("expert cache attach")
+struct ExpertCacheAttachTests {
+    @Test func attachFollowsTheBudgetAndThePack() throws {
+        let dir = TemporaryDirectory()
+        let folder = Fixtures.blockReference
+        let path = try ExpertCacheTests.pack(folder, nil, dir)
+        let pack = try PackFile(path: path)
+        let e = try #require(pack.experts)
+        func engine() throws -> Engine { try Engine(weights: try ModelWeights(pack: pack), options: EngineOptions(threads: 1)) }
+
+        // A checkpoint: no cache without a budget, a usage error with one.
+        let onCheckpoint = try Engine(checkpointPath: folder, options: EngineOptions(threads: 1))
+        #expect(try ExpertCache.attach(to: onCheckpoint, modelPath: folder, budgetBytes: nil) == nil)
+        #expect(onCheckpoint.expertProvider == nil)
+        #expect(throws: BFFNError(.usage, "")) { try ExpertCache.attach(to: onCheckpoint, modelPath: folder, budgetBytes: 1 << 30) }
+
+        // A pack without a split: nothing unless a budget is given.
+        let plain = try engine()
+        #expect(ExpertCache.deploymentCapacity(of: pack) == nil)
+        #expect(try ExpertCache.attach(to: plain, modelPath: path, budgetBytes: nil) == nil)
+        #expect(plain.expertProvider == nil)
+
+        // Room for two layers of experts, two of them read-ahead buffers.
+        let budgeted = try engine()
+        let budget = pack.denseBytes + UInt64(2 * e.count) * e.blockBytes
+        let cache = try #require(try ExpertCache.attach(to: budgeted, modelPath: path, budgetBytes: budget, prefetch: 2, verifyBlocks: false))
+        #expect(cache.capacity == 2 * e.count - 2)
+        #expect(budgeted.expertProvider as? ExpertCache === cache)
+        // The read-ahead never takes the last layer's slots.
+        let tight = try #require(try ExpertCache.attach(to: try engine(), modelPath: path, budgetBytes: pack.denseBytes + UInt64(e.count) * e.blockBytes, prefetch: 5))
+        #expect(tight.capacity == e.count)
+        #expect(throws: BFFNError(.budgetExceeded, "")) { try ExpertCache.attach(to: try engine(), modelPath: path, budgetBytes: pack.denseBytes) }
+        // Same tokens as the mapped weights.
+        let prompt = [1, 5, 9, 2, 7]
+        #expect(try GreedyDecoder.generate(budgeted, prompt: prompt, maxNewTokens: 6).generatedIds
+                == GreedyDecoder.generate(plain, prompt: prompt, maxNewTokens: 6).generatedIds)
+
+        // A deployment split (3 resident experts a layer): its resident experts plus one layer, without a budget.
+        var options = PackOptions(profile: try DeviceProfile.named("cpu"))
+        options.benchmark = false
+        options.threads = 2
+        options.profile.residentBudgetBytes = e.offset + UInt64(3 * e.layers) * e.blockBytes + 100
+        _ = try DevicePacker.pack(source: folder, output: dir.file("split.bfpk"), options: options)
+        let split = try PackFile(path: dir.file("split.bfpk"))
+        let splitEngine = try Engine(weights: try ModelWeights(pack: split), options: EngineOptions(threads: 1))
+        let deployed = try #require(try ExpertCache.attach(to: splitEngine, modelPath: dir.file("split.bfpk"), budgetBytes: nil))
+        #expect(deployed.capacity == e.layers * 3 + e.count)
     }
 }
 

@@ -1,8 +1,7 @@
 import ArgumentParser
 import BFFNCore
-import BFFNDeploy
 import BFFNEngine
-import BFFNPack
+import BFFNExpertStreaming
 
 /// `--memory-budget BYTES` and `--no-verify-blocks`: run a pack's experts from a bounded cache.
 struct MemoryBudgetOptions: ParsableArguments {
@@ -23,24 +22,10 @@ struct MemoryBudgetOptions: ParsableArguments {
     }
 
     /// Attaches an expert cache to `engine` when a budget is given, or when `model` is a pack with a deployment
-    /// split (then the resident experts and one layer's slots); nil otherwise.
+    /// split (`ExpertCache.attach`); nil otherwise.
     /// - Throws: `.usage` for a budget on a checkpoint (convert it first); the cache's errors (`.budgetExceeded`).
     func attach(to engine: Engine, model: String) throws -> ExpertCache? {
-        let budget = try budgetBytes()
-        guard PackFile.isPack(path: model) else {
-            if budget != nil { throw BFFNError(.usage, "--memory-budget streams experts from a .bfpk pack; convert the checkpoint first", file: model, field: "memory-budget") }
-            return nil
-        }
-        let pack = try PackFile(path: model)
-        guard let e = pack.experts else { return nil }
-        guard let capacity = try budget.map({ try ExpertCache.capacity(of: pack, budgetBytes: $0) }) ?? ExpertCache.deploymentCapacity(of: pack) else {
-            return nil
-        }
-        // The read-ahead buffers come out of the budget, never below one layer's slots.
-        let ahead = max(0, min(prefetch, capacity - e.count))
-        let cache = try ExpertCache(pack: pack, capacity: capacity - ahead, prefetch: ahead, verifyBlocks: !noVerifyBlocks)
-        engine.expertProvider = cache
-        return cache
+        try ExpertCache.attach(to: engine, modelPath: model, budgetBytes: budgetBytes(), prefetch: prefetch, verifyBlocks: !noVerifyBlocks)
     }
 }
 

@@ -85,6 +85,31 @@ public final class ExpertCache: ExpertProvider, @unchecked Sendable {
         return e.layers * e.residentCount + e.count
     }
 
+    /// Attaches an expert cache to `engine` when a budget is given, or when `modelPath` is a pack with a
+    /// deployment split (then its resident experts and one layer's slots): what `generate`, `verify` and `bench`
+    /// do for `--memory-budget`. `prefetch` read-ahead buffers come out of the capacity, never below one layer's
+    /// slots. Returns the cache, or nil when none is attached (a checkpoint or a pack without a split and no
+    /// budget, or a dense pack).
+    /// - Throws: `.usage` for a budget on a checkpoint (convert it first); the pack's reader errors; the cache's
+    ///   (`.budgetExceeded` for a budget below the dense weights plus one layer's experts).
+    @discardableResult
+    public static func attach(to engine: Engine, modelPath: String, budgetBytes budget: UInt64?, prefetch: Int = 0,
+                              verifyBlocks: Bool = true) throws -> ExpertCache? {
+        guard PackFile.isPack(path: modelPath) else {
+            if budget != nil { throw BFFNError(.usage, "--memory-budget streams experts from a .bfpk pack; convert the checkpoint first", file: modelPath, field: "memory-budget") }
+            return nil
+        }
+        let pack = try PackFile(path: modelPath)
+        guard let e = pack.experts else { return nil }
+        guard let capacity = try budget.map({ try capacity(of: pack, budgetBytes: $0) }) ?? deploymentCapacity(of: pack) else {
+            return nil
+        }
+        let ahead = max(0, min(prefetch, capacity - e.count))
+        let cache = try ExpertCache(pack: pack, capacity: capacity - ahead, prefetch: ahead, verifyBlocks: verifyBlocks)
+        engine.expertProvider = cache
+        return cache
+    }
+
     /// A cache of `capacity` blocks over `pack`, with `prefetch` spare buffers for reading ahead (0: none).
     /// - Throws: `.io` when the pack cannot be opened for reading; `.usage` for a capacity below one layer's experts.
     public init(pack: PackFile, capacity: Int, prefetch: Int = 0, verifyBlocks: Bool = true) throws {
