@@ -51,11 +51,7 @@ struct TokenizeCommand: ParsableCommand {
             let input = try text ?? readTextInput(file!)
             let ids = try bundle.encode(input, addSpecial: addSpecial)
             if printing.json {
-                printing.emit(.object([
-                    ("ids", .array(ids.map { .integer($0) })),
-                    ("tokens", .array(ids.map { .string(bundle.tokenizer.token(of: $0) ?? "") })),
-                    ("tokenizer", .string(bundle.tokenizer.kind)), ("source", .string(bundle.source)),
-                ]))
+                TokenizeJSONOutput.write(ids: ids, bundle: bundle)
             } else {
                 print(ids.map(String.init).joined(separator: ","))
                 for id in ids { print("\(id)\t" + visiblePiece(bundle.tokenizer.token(of: id) ?? "")) }
