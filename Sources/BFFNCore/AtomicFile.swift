@@ -5,12 +5,16 @@ import Synchronization
 /// Bytes go to a temporary file in the same folder (`.NAME.tmp-PID-XXXXXX`, created with `mkstemp`; PID is the
 /// writing process); `commit()` fsyncs it, renames it over the final name and fsyncs the folder. If the writer
 /// is dropped without `commit()` (an error) the temporary file is removed and the final name is untouched; a
-/// process killed outright leaves only a hidden `.tmp-` file, never a partial file under the final name, and the
+/// process interrupted by SIGINT, SIGTERM or SIGHUP removes it too (`InterruptCleanup`: the signal handler unlinks
+/// the temporaries recorded there, then the process ends as killed by the signal); a process killed outright
+/// (SIGKILL, a crash) leaves only a hidden `.tmp-` file, never a partial file under the final name, and the
 /// next writer of the same name removes it (`removedStaleFiles`) once its process is gone. Two processes
 /// writing one name at once each write their own temporary file; the last rename wins, whole.
 ///
 /// For fault-injection tests, `BFFN_FAULT_KILL_AFTER_BYTES=N` in the environment makes the process kill itself
-/// (SIGKILL) once a writer has written more than N bytes.
+/// (SIGKILL) once a writer has written more than N bytes, and `BFFN_FAULT_PAUSE_AFTER_BYTES=N` makes the writing
+/// thread sleep for up to 60 seconds, once, after more than N bytes, so a test can signal the process while its
+/// temporary file exists.
 public final class AtomicFileWriter {
     /// The final path.
     public let path: String
@@ -18,6 +22,8 @@ public final class AtomicFileWriter {
     public private(set) var temporaryPath: String
     private var fd: Int32
     private var committed = false
+    /// This writer's entry in `InterruptCleanup` (nil when the table was full).
+    private var interruptEntry: Int32?
     /// Bytes written so far (including bytes still in the write buffer).
     public private(set) var bytesWritten: UInt64 = 0
     /// Small writes are gathered here and written in 4 MiB pieces.
@@ -28,6 +34,10 @@ public final class AtomicFileWriter {
     public private(set) var removedStaleFiles: [(path: String, bytes: UInt64)] = []
     /// `BFFN_FAULT_KILL_AFTER_BYTES`, read once.
     private static let killAfterBytes: UInt64? = getenv("BFFN_FAULT_KILL_AFTER_BYTES").flatMap { UInt64(String(cString: $0)) }
+    /// `BFFN_FAULT_PAUSE_AFTER_BYTES`, read once.
+    private static let pauseAfterBytes: UInt64? = getenv("BFFN_FAULT_PAUSE_AFTER_BYTES").flatMap { UInt64(String(cString: $0)) }
+    /// Whether this writer has paused already.
+    private let paused = Atomic<Bool>(false)
     /// Bytes handed to the kernel so far (for fault injection; positional writes come from several threads).
     private let bytesIssued = Atomic<UInt64>(0)
 
@@ -49,6 +59,7 @@ public final class AtomicFileWriter {
             throw BFFNError(.io, "cannot create a temporary file: \(String(cString: strerror(errno)))", file: path)
         }
         temporaryPath = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        interruptEntry = InterruptCleanup.removeOnInterrupt(temporaryPath)
         fchmod(fd, 0o644)
     }
 
@@ -77,8 +88,10 @@ public final class AtomicFileWriter {
 
     /// Counts bytes handed to the kernel, and kills the process when fault injection asks for it.
     private func issued(_ n: Int) {
-        guard let limit = Self.killAfterBytes else { return }
-        if bytesIssued.add(UInt64(n), ordering: .relaxed).newValue > limit { kill(getpid(), SIGKILL) }
+        guard Self.killAfterBytes != nil || Self.pauseAfterBytes != nil else { return }
+        let total = bytesIssued.add(UInt64(n), ordering: .relaxed).newValue
+        if let limit = Self.killAfterBytes, total > limit { kill(getpid(), SIGKILL) }
+        if let limit = Self.pauseAfterBytes, total > limit, !paused.exchange(true, ordering: .relaxed) { sleep(60) }
     }
 
     /// Appends bytes (buffered; large pieces go straight to the file).
@@ -192,6 +205,8 @@ public final class AtomicFileWriter {
             throw BFFNError(.io, "rename to final name failed: \(String(cString: strerror(errno)))", file: path)
         }
         committed = true
+        InterruptCleanup.keep(interruptEntry)
+        interruptEntry = nil
         let slash = path.lastIndex(of: "/")
         let dir = slash.map { String(path[..<$0]) } ?? "."
         let dfd = open(dir.isEmpty ? "/" : dir, O_RDONLY | O_DIRECTORY)
@@ -204,6 +219,7 @@ public final class AtomicFileWriter {
     deinit {
         if fd >= 0 { close(fd) }
         if !committed { unlink(temporaryPath) }
+        InterruptCleanup.keep(interruptEntry)
     }
 }
 

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -119,4 +120,78 @@ int bffn_start_detached_thread(void *(*body)(void *context), void *context) {
 
 uintptr_t bffn_current_thread_id(void) {
     return (uintptr_t)pthread_self();
+}
+
+/* The interrupt cleanup table: a slot's path is written while its flag is 0, then the flag set (release); the
+ * handler reads a path only under a set flag (acquire). */
+static char interrupt_paths[BFFN_INTERRUPT_SLOTS][BFFN_INTERRUPT_PATH_MAX];
+static volatile sig_atomic_t interrupt_used[BFFN_INTERRUPT_SLOTS];
+static pthread_mutex_t interrupt_lock = PTHREAD_MUTEX_INITIALIZER;
+static int interrupt_installed;
+
+static void interrupt_handler(int sig) {
+    int saved = errno;
+    for (int i = 0; i < BFFN_INTERRUPT_SLOTS; i++) {
+        if (__atomic_load_n(&interrupt_used[i], __ATOMIC_ACQUIRE)) unlink(interrupt_paths[i]);
+    }
+    errno = saved;
+    /* SA_RESETHAND restored the default action and SA_NODEFER leaves the signal unblocked: this raise ends the
+     * process as killed by sig. */
+    raise(sig);
+    _exit(128 + sig);
+}
+
+static void install_interrupt_handlers(void) {
+    const int signals[] = {SIGINT, SIGTERM, SIGHUP};
+    for (size_t k = 0; k < sizeof signals / sizeof signals[0]; k++) {
+        struct sigaction old;
+        if (sigaction(signals[k], NULL, &old) != 0 || old.sa_handler == SIG_IGN) continue;
+        struct sigaction action;
+        memset(&action, 0, sizeof action);
+        action.sa_handler = interrupt_handler;
+        sigemptyset(&action.sa_mask);
+        action.sa_flags = SA_RESETHAND | SA_NODEFER;
+        sigaction(signals[k], &action, NULL);
+    }
+}
+
+int bffn_remove_on_interrupt(const char *path) {
+    size_t length = strlen(path);
+    if (length >= BFFN_INTERRUPT_PATH_MAX) return -1;
+    /* A mask inherited blocked (a parent that blocks them in the thread that started this process) would leave the
+     * signals pending and the handler idle: unblock them in this thread, which can then take them. */
+    sigset_t wanted;
+    sigemptyset(&wanted);
+    sigaddset(&wanted, SIGINT);
+    sigaddset(&wanted, SIGTERM);
+    sigaddset(&wanted, SIGHUP);
+    pthread_sigmask(SIG_UNBLOCK, &wanted, NULL);
+    int slot = -1;
+    pthread_mutex_lock(&interrupt_lock);
+    if (!interrupt_installed) {
+        install_interrupt_handlers();
+        interrupt_installed = 1;
+    }
+    for (int i = 0; i < BFFN_INTERRUPT_SLOTS; i++) {
+        if (!__atomic_load_n(&interrupt_used[i], __ATOMIC_ACQUIRE)) {
+            memcpy(interrupt_paths[i], path, length + 1);
+            __atomic_store_n(&interrupt_used[i], 1, __ATOMIC_RELEASE);
+            slot = i;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&interrupt_lock);
+    return slot;
+}
+
+void bffn_keep_on_interrupt(int slot) {
+    if (slot < 0 || slot >= BFFN_INTERRUPT_SLOTS) return;
+    pthread_mutex_lock(&interrupt_lock);
+    __atomic_store_n(&interrupt_used[slot], 0, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&interrupt_lock);
+}
+
+int bffn_signal_ignored(int sig) {
+    struct sigaction old;
+    return sigaction(sig, NULL, &old) == 0 && old.sa_handler == SIG_IGN;
 }

@@ -61,6 +61,24 @@ long bffn_executable_path(char *buffer, size_t size);
  */
 int bffn_start_detached_thread(void *(*body)(void *context), void *context);
 
+/*
+ * Files removed when the process is interrupted. bffn_remove_on_interrupt records path (copied; at most
+ * BFFN_INTERRUPT_PATH_MAX - 1 bytes) in a fixed table of BFFN_INTERRUPT_SLOTS entries and, on its first call,
+ * installs a sigaction handler for SIGINT, SIGTERM and SIGHUP (each one the process does not ignore: nohup's
+ * ignored SIGHUP stays ignored), and unblocks the three in the calling thread (a blocked mask inherited from the
+ * parent would leave them pending). The handler, async-signal-safe, unlinks every recorded path, restores the
+ * default action and raises the signal again, so the process ends as killed by it (a shell shows 130, 143 or
+ * 129); should the raise return, it calls _exit(128 + signal). Returns the entry's slot, or -1 when the table is
+ * full or the path too long (the file is then not removed on a signal). bffn_keep_on_interrupt(slot) forgets an
+ * entry (a slot of -1 is ignored); both are thread-safe.
+ */
+#define BFFN_INTERRUPT_SLOTS 64
+#define BFFN_INTERRUPT_PATH_MAX 4096
+int bffn_remove_on_interrupt(const char *path);
+void bffn_keep_on_interrupt(int slot);
+/* 1 when this process ignores signal sig (SIG_IGN, as nohup leaves SIGHUP), else 0. */
+int bffn_signal_ignored(int sig);
+
 /* The calling thread's pthread identity as an integer (pthread_t is an integer on Linux, a pointer on Darwin). */
 uintptr_t bffn_current_thread_id(void);
 
