@@ -22,8 +22,10 @@ public struct EngineOptions: Sendable {
     public var captureRouterLogits = false
     /// Keep each layer's output hidden state (the residual stream after the layer) of the last call.
     public var captureHiddenStates = false
-    /// How activations meet q8 / q4 weights (formats/numerics.md): float32 times the dequantized weights (the
-    /// default and the reference), or int8-quantized activations and integer products (`--activations int8`).
+    /// How activations meet q8 / q4 and bf16 weights (formats/numerics.md): float32 times the dequantized weights
+    /// (the library's default and the reference), int8-quantized activations and integer products (`.int8`),
+    /// bf16 products (`.bf16`), or `.auto`, the fastest exact path this CPU has for each weight type (the command
+    /// line's default).
     /// f32 and f16 weights always use float32 (bf16 weights too, unless `.bf16` or `.auto` picks bf16 products).
     public var activations: ActivationPrecision = .float
     /// Keep every token's final-normed hidden state of the last call in `ForwardOutput.features` (what an EAGLE

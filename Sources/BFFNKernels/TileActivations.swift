@@ -12,7 +12,7 @@ enum TileActivations {
     init?(_ precision: ActivationPrecision, _ x: UnsafePointer<Float>, tokens: Int, stride: Int, width: Int, segment: Int,
           type: StorageType, threads: Int) {
         guard WeightTiles.applies(precision, to: type) else { return nil }
-        if precision == .int8 {
+        if precision.effective(for: type) == .int8 {
             self = .int8(QuantizedActivations(x, tokens: tokens, stride: stride, width: width, segment: segment, type: type, threads: threads))
         } else {
             self = .bf16(BF16Activations(x, tokens: tokens, stride: stride, width: width))

@@ -50,12 +50,13 @@ public final class WeightTiles: @unchecked Sendable {
     /// Rows per tile.
     public static let rowsPerTile = Int(BFFN_TILE_ROWS)
 
-    /// Whether `precision`'s products read rows of `type` from tiles (int8: q8 and q4; bf16: bf16).
+    /// Whether `precision`'s products read rows of `type` from tiles (int8: q8 and q4; bf16: bf16; auto: as
+    /// `ActivationPrecision.effective(for:)` chooses).
     public static func applies(_ precision: ActivationPrecision, to type: StorageType) -> Bool {
-        switch precision {
+        switch precision.effective(for: type) {
         case .int8: return IntegerDot.applies(to: type)
         case .bf16: return type == .bf16
-        case .float: return false
+        case .float, .auto: return false
         }
     }
 

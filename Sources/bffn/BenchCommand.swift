@@ -178,17 +178,10 @@ struct BenchCommand: ParsableCommand {
 }
 
 extension BenchCommand {
-    /// How activations meet this model's quantized weights: "float32", "int8, integer products (INSTRUCTION SET)"
-    /// with --activations int8, or "float32 (no q8/q4 weights)".
+    /// How activations meet this model's weights (`ActivationPrecision.label(for:)`): "float32", "int8, integer
+    /// products (INSTRUCTION SET)", "bf16, bf16 products (INSTRUCTION SET)", "float32 (no q8/q4 weights)", or with
+    /// --activations auto (the default) "auto -> " and what it chose.
     func activationsLabel(_ weights: ModelWeights) -> String {
-        switch numerics.activations {
-        case .float: return "float32"
-        case .int8:
-            let quantized = weights.allMatrices.contains { !$0.matrix.type.isFloat }
-            return quantized ? "int8, integer products (\(IntegerDot.instructionSet))" : "float32 (no q8/q4 weights)"
-        case .bf16:
-            let bf16 = weights.allMatrices.contains { $0.matrix.type == .bf16 }
-            return bf16 ? "bf16, bf16 products (\(BF16Dot.instructionSet))" : "float32 (no bf16 weights)"
-        }
+        numerics.activations.label(for: weights.allMatrices.map(\.matrix.type))
     }
 }

@@ -137,7 +137,9 @@ struct TextCommandTests {
 
         // A lossless pack against its source on a text: identical distributions, so every KL figure is 0.
         let text = try dir.write("text.txt", text: String(repeating: "def add(a, b):\n    return a + b\n\nclass Point:\n    x = 1\n", count: 12))
-        let v = try runBFFN(["verify", dir.file("m.bfpk"), "--reference", model, "--text", text, "--speculative", "none", "--json", "--context", "32"])
+        // The exact products: --activations auto takes bf16 products for bf16 weights where the CPU has them.
+        let v = try runBFFN(["verify", dir.file("m.bfpk"), "--reference", model, "--text", text, "--speculative", "none", "--json", "--context", "32",
+                             "--activations", "int8"])
         #expect(v.status == 0, "\(v.stderr)")
         let vJSON = try JSONValue.parse(v.stdout)
         let t = try #require(vJSON["text"])

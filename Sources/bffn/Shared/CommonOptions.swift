@@ -44,11 +44,11 @@ struct OverwriteOptions: ParsableArguments {
     var force = false
 }
 
-/// `--activations int8|float|bf16` and `--kv-cache f32|bf16`: how activations meet the weights and how the KV cache
+/// `--activations auto|float|int8|bf16` and `--kv-cache f32|bf16`: how activations meet the weights and how the KV cache
 /// stores keys and values.
 struct NumericsOptions: ParsableArguments {
-    @Option(help: "How activations meet the weights: int8 (for q8 / q4 weights: activations quantized per block of 32 once per call, integer dot products; other weights float32), float (float32 times the widened weights for every product: the exact reference path) or bf16 (for bf16 weights: activations rounded to bf16, bf16 dot products); formats/numerics.md.")
-    var activations: ActivationPrecision = .int8
+    @Option(help: "How activations meet the weights: auto (the default: the fastest exact path this CPU has, int8 for q8 / q4 weights and, for bf16 weights, bf16 where the CPU has bf16 products (AVX512_BF16, or NEON) else float32; reports say `auto -> ` and what ran), int8 (for q8 / q4 weights: activations quantized per block of 32 once per call, integer dot products; other weights float32), float (float32 times the widened weights for every product: the exact reference path) or bf16 (for bf16 weights: activations rounded to bf16, bf16 dot products, even where only the slow exact emulation exists: for bit-compatibility checks); formats/numerics.md.")
+    var activations: ActivationPrecision = .auto
 
     @Option(help: "How the KV cache stores keys and values: f32 (exactly as computed) or bf16 (each rounded to bf16 when cached: half the bytes attention reads per token, which grow with the context); formats/numerics.md.")
     var kvCache: KVCachePrecision = .float32
