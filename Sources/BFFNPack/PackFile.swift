@@ -92,7 +92,7 @@ public final class PackFile: @unchecked Sendable {
         }
         guard let cfg = m["config"], cfg.objectMembers != nil else { throw fail("config", "'config' must be an object") }
         config = try ModelConfig(json: cfg, path: path)
-        architecture = try PackFile.architecture(m["architecture"], fail: fail)
+        architecture = try ModelArchitecture(json: m["architecture"], fail: fail)
         guard let ts = m["tensors"]?.arrayElements else { throw fail("tensors", "'tensors' must be an array") }
         let dataEnd = header.manifestOffset
         var tensors: [DenseTensor] = []
@@ -243,31 +243,5 @@ public final class PackFile: @unchecked Sendable {
             throw BFFNError(.outOfBounds, "bytes \(off) ..< \(off + n) are not a 64-aligned range inside the data region", file: path, field: name, offset: UInt64(off))
         }
         return DenseTensor(name: name, storage: storage, shape: shape, offset: UInt64(off), bytes: UInt64(n), crc32: crc)
-    }
-
-    static func architecture(_ v: JSONValue?, fail: (String, String) -> BFFNError) throws -> ModelArchitecture {
-        guard let v, v.objectMembers != nil else { throw fail("architecture", "'architecture' must be an object") }
-        func int(_ k: String) throws -> Int {
-            guard let i = v[k]?.intValue, i >= 0 else { throw fail("architecture.\(k)", "'\(k)' must be a non-negative integer") }
-            return Int(i)
-        }
-        func optInt(_ k: String) -> Int? { v[k]?.intValue.map(Int.init) }
-        guard let att = v["attention"]?.stringValue.flatMap(ModelArchitecture.Attention.init(rawValue:)),
-              let layout = v["ffn_layout"]?.stringValue.flatMap(ModelArchitecture.FFNLayout.init(rawValue:)),
-              let tied = v["tied_embeddings"]?.boolValue
-        else { throw fail("architecture", "'attention', 'ffn_layout' or 'tied_embeddings' is missing or unknown") }
-        var mla: ModelArchitecture.MLADims?
-        if let m = v["mla"], m != .null {
-            guard let q = m["q_lora_rank"]?.intValue, let kv = m["kv_lora_rank"]?.intValue, let rope = m["qk_rope_head_dim"]?.intValue
-            else { throw fail("architecture.mla", "'mla' lacks a rank") }
-            mla = .init(qLoraRank: Int(q), kvLoraRank: Int(kv), qkNopeHeadDim: m["qk_nope_head_dim"]?.intValue.map(Int.init),
-                        qkRopeHeadDim: Int(rope), vHeadDim: m["v_head_dim"]?.intValue.map(Int.init))
-        }
-        return ModelArchitecture(attention: att, ffnLayout: layout,
-                                 routerNorm: v["router_norm"]?.stringValue.flatMap(ModelArchitecture.RouterNorm.init(rawValue:)),
-                                 hiddenSize: try int("hidden_size"), numLayers: try int("num_layers"), numExperts: try int("num_experts"),
-                                 expertSize: try int("expert_size"), vocabSize: try int("vocab_size"),
-                                 numAttentionHeads: optInt("num_attention_heads"), numKeyValueHeads: optInt("num_key_value_heads"),
-                                 headDim: optInt("head_dim"), mla: mla, tiedEmbeddings: tied)
     }
 }

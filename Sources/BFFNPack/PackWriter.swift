@@ -158,7 +158,7 @@ public enum PackWriter {
         let manifest = JSONValue.object([
             ("format", "bfpk"), ("version", 1),
             ("config", checkpoint.config.raw),
-            ("architecture", architectureJSON(a)),
+            ("architecture", a.json),
             ("alignment", .integer(align)),
             ("tensors", .array(tensorEntries)),
             ("experts", expertsJSON),
