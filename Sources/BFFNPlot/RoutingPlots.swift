@@ -70,11 +70,32 @@ public enum RoutingPlots {
         HeatmapGeometry(x0: 56, y0: 34, cellWidth: max(2, min(16, 720 / max(tokens, 1))), cellHeight: max(3, min(14, 360 / max(experts, 1))))
     }
 
+    /// Characters of a token label drawn under its heatmap column (one below the other), at most.
+    public static let tokenLabelCharacters = 6
+
+    /// A token's piece as a heatmap label: the word-start marks of SentencePiece ("▁") and byte-level ("Ġ")
+    /// vocabularies as "_", a newline ("Ċ") as "\\N", at most `tokenLabelCharacters` characters (the bitmap font draws
+    /// ASCII letters, digits and common punctuation; other characters stay blank).
+    public static func tokenLabel(_ piece: String) -> String {
+        var out = ""
+        for c in piece {
+            switch c {
+            case "▁", "Ġ": out.append("_")
+            case "Ċ", "\n": out += "\\N"
+            default: out.append(c)
+            }
+        }
+        return String(out.prefix(tokenLabelCharacters))
+    }
+
     /// Experts × tokens: a cell is white when the expert is inactive for the token, else blue, deeper for a
-    /// larger router score (relative to the largest in the picture).
-    public static func heatmap(scores: [Float], tokens T: Int, experts E: Int, title: String) -> Canvas {
+    /// larger router score (relative to the largest in the picture). `labels` (one per token, from `tokenLabel`)
+    /// are written under the columns, one character below the other; without them the columns carry their index.
+    public static func heatmap(scores: [Float], tokens T: Int, experts E: Int, title: String, labels: [String]? = nil) -> Canvas {
         let g = heatmapGeometry(tokens: T, experts: E)
-        var c = Canvas(width: max(g.x0 + T * g.cellWidth + 24, Canvas.textWidth(title, scale: 2) + 16), height: g.y0 + E * g.cellHeight + 40)
+        let labels = labels.flatMap { $0.count == T ? $0 : nil }
+        let labelRows = labels == nil ? 0 : (labels!.map(\.count).max() ?? 0) * (BitmapFont.height + 2) + 4
+        var c = Canvas(width: max(g.x0 + T * g.cellWidth + 24, Canvas.textWidth(title, scale: 2) + 16), height: g.y0 + E * g.cellHeight + 40 + labelRows)
         c.text(title, x: 8, y: 8, scale: 2)
         let top = scores.max() ?? 0
         for t in 0..<T {
@@ -90,17 +111,42 @@ public enum RoutingPlots {
             let label = "E\(e)"
             c.text(label, x: g.x0 - 6 - Canvas.textWidth(label), y: g.y0 + e * g.cellHeight + g.cellHeight / 2 - 3, .darkGrey)
         }
-        for t in stride(from: 0, to: T, by: tStep) {
-            c.text(String(t), x: g.x0 + t * g.cellWidth, y: g.y0 + E * g.cellHeight + 6, .darkGrey)
+        if let labels {
+            // Every column whose label has room (a column at least a character wide, else every few).
+            let every = max(1, (BitmapFont.advance + g.cellWidth - 1) / g.cellWidth)
+            for t in stride(from: 0, to: T, by: every) {
+                for (k, ch) in labels[t].enumerated() {
+                    c.text(String(ch), x: g.x0 + t * g.cellWidth + (g.cellWidth - BitmapFont.width) / 2,
+                           y: g.y0 + E * g.cellHeight + 6 + k * (BitmapFont.height + 2), .darkGrey)
+                }
+            }
+        } else {
+            for t in stride(from: 0, to: T, by: tStep) {
+                c.text(String(t), x: g.x0 + t * g.cellWidth, y: g.y0 + E * g.cellHeight + 6, .darkGrey)
+            }
         }
-        c.text("TOKEN", x: g.x0 + T * g.cellWidth / 2 - 14, y: g.y0 + E * g.cellHeight + 22)
+        c.text("TOKEN", x: g.x0 + T * g.cellWidth / 2 - 14, y: g.y0 + E * g.cellHeight + 22 + labelRows)
         return c
     }
 
-    /// CLS_L against L (1 … 64, log scale): one line per layer, the mean over layers in black, the paper's CLS8
-    /// as a red square.
+    /// The chunk lengths the CLS picture's x axis shows: those of `SparsityStatistics.chunkLengths` up to the
+    /// longest with a value (no sequence reaches a longer chunk), at least two.
+    public static func plottedChunkLengths(_ stats: SparsityStatistics) -> [Int] {
+        let all = SparsityStatistics.chunkLengths
+        let longest = stats.overall.keys.max() ?? all[1]
+        return Array(all.prefix { $0 <= max(longest, all[1]) })
+    }
+
+    /// The layers drawn in palette colour `k` of the CLS picture: k, k + 8, k + 16, ... (the palette has 8).
+    public static func layers(ofColor k: Int, layerCount: Int) -> [Int] {
+        Array(stride(from: k, to: layerCount, by: Canvas.Color.palette.count))
+    }
+
+    /// CLS_L against L (1, 2, 4, ... up to the longest chunk the sequences fill: `plottedChunkLengths`, log
+    /// scale): one line per layer, labelled in the legend by its number ("LAYER 0", ...; layers 8 apart share
+    /// a colour and a legend entry: "LAYERS 0, 8"), the mean over layers in black, the paper's CLS8 as a red square.
     public static func chunkSparsity(_ stats: SparsityStatistics) -> Canvas {
-        let lengths = SparsityStatistics.chunkLengths
+        let lengths = plottedChunkLengths(stats)
         let x0 = 60, y0 = 40, w = 480, h = 260
         var c = Canvas(width: x0 + w + 150, height: y0 + h + 50)
         c.text("CHUNK-LEVEL SPARSITY CLS_L", x: 8, y: 8, scale: 2)
@@ -133,11 +179,17 @@ public enum RoutingPlots {
         let lx = x0 + w + 16
         c.fill(x: lx, y: y0 + 3, width: 14, height: 3, .black)
         c.text("MEAN", x: lx + 20, y: y0 + 1)
-        c.fill(x: lx, y: y0 + 19, width: 14, height: 1, Canvas.Color.palette[0])
-        c.text("EACH LAYER", x: lx + 20, y: y0 + 16)
-        c.fill(x: lx + 3, y: y0 + 30, width: 9, height: 9, .red)
-        c.text("PAPER CLS8", x: lx + 20, y: y0 + 31)
-        c.text(fixed2(paperCLS8), x: lx + 20, y: y0 + 41, .darkGrey)
+        c.fill(x: lx + 3, y: y0 + 14, width: 9, height: 9, .red)
+        c.text("PAPER CLS8", x: lx + 20, y: y0 + 15)
+        c.text(fixed2(paperCLS8), x: lx + 20, y: y0 + 25, .darkGrey)
+        for k in 0..<min(Canvas.Color.palette.count, stats.layers.count) {
+            let y = y0 + 42 + k * 12
+            c.fill(x: lx, y: y + 3, width: 14, height: 2, Canvas.Color.palette[k])
+            let names = layers(ofColor: k, layerCount: stats.layers.count)
+            let label = (names.count == 1 ? "LAYER " : "LAYERS ")
+                + (names.count <= 3 ? names.map(String.init).joined(separator: ", ") : "\(names[0]), \(names[1]) ... \(names.last!)")
+            c.text(label, x: lx + 20, y: y)
+        }
         return c
     }
 
@@ -198,10 +250,11 @@ public enum RoutingPlots {
     static func fixed2(_ v: Double) -> String { TextNumber.fixed(v, 2) }
 
     /// Writes the pictures of `trace` into `folder` (created if needed): `heatmap-layer-NN.png` for the first
-    /// prompt and every layer, `chunk-sparsity.png`, `expert-frequency.png`, `active-experts.png`. Each file is
-    /// written atomically. Returns the paths.
+    /// prompt and every layer (its columns labelled with `tokenLabels`, one per token of the first prompt, when
+    /// given), `chunk-sparsity.png`, `expert-frequency.png`, `active-experts.png`. Each file is written
+    /// atomically. Returns the paths.
     /// - Throws: `.io` when the folder or a file cannot be written.
-    public static func write(_ trace: Trace, to folder: String) throws -> [String] {
+    public static func write(_ trace: Trace, to folder: String, tokenLabels: [String]? = nil) throws -> [String] {
         mkdir(folder, 0o755)
         var written: [String] = []
         func save(_ name: String, _ canvas: Canvas) throws {
@@ -213,7 +266,8 @@ public enum RoutingPlots {
             for (l, s) in first.enumerated() {
                 let T = s.count / max(trace.experts, 1)
                 let name = "heatmap-layer-" + (l < 10 ? "0" : "") + String(l) + ".png"
-                try save(name, heatmap(scores: s, tokens: T, experts: trace.experts, title: "LAYER \(l) ROUTER SCORES (WHITE: INACTIVE)"))
+                try save(name, heatmap(scores: s, tokens: T, experts: trace.experts, title: "LAYER \(l) ROUTER SCORES (WHITE: INACTIVE)",
+                                     labels: tokenLabels))
             }
         }
         try save("chunk-sparsity.png", chunkSparsity(trace.statistics))

@@ -3,6 +3,7 @@ import BFFNCore
 import BFFNModel
 import BFFNPack
 import BFFNPlot
+import BFFNTokenizer
 import BFFNVerify
 
 /// `bffn plot MODEL --prompts FILE -o DIR`: pictures of a model's routing.
@@ -19,8 +20,11 @@ struct PlotCommand: ParsableCommand {
 
         Prompts: --prompts FILE (one comma-separated id list per line), or --text FILE (encoded with the model's \
         tokenizer.json, from the pack or beside the checkpoint, and cut into windows of 128 tokens, at most 8), \
-        else MODEL/workload.txt when MODEL is a folder that has one (bffn synth writes it), else the four \
-        built-in prompts of bffn verify.
+        else MODEL/workload.txt when MODEL is a folder that has one (bffn synth writes it), else MODEL/prompts.txt \
+        when the folder has one (the model's own prompts, as fixtures/trained has: id lists, or text whose \
+        paragraphs are the prompts), else the four built-in prompts of bffn verify. Where the model has a tokenizer, \
+        the heatmaps' columns are labelled with the tokens (their vocabulary pieces, "_" for a word start), else \
+        with their index.
 
         Examples:
           bffn plot fixtures/reference/mla-blocklinear-rms-bf16-bin -o /tmp/plots
@@ -73,13 +77,21 @@ struct PlotCommand: ParsableCommand {
                 list = try TokenSequenceFile.read(path: prompts, vocabularySize: V)
             } else if let workload = folderWorkload(of: model) {
                 list = try TokenSequenceFile.read(path: workload, vocabularySize: V)
+            } else if let own = Self.folderPrompts(of: model) {
+                list = try SequenceInput.read(path: own, vocabularySize: V, maxLength: min(weights.config.maxPositionEmbeddings ?? 512, 512)) {
+                    try tokenizing.load(model: model)
+                }
             } else {
                 list = Verifier.defaultPrompts(vocabularySize: V)
             }
             progress.note("running \(list.count) prompt(s)")
             let trace = try RoutingPlots.Trace(weights: weights, prompts: list, threads: threading.threads)
             progress.note("drawing")
-            let files = try RoutingPlots.write(trace, to: output)
+            // The first prompt's tokens label the heatmaps where the model has a tokenizer.
+            let labels = (try? tokenizing.load(model: model)).flatMap { bundle in
+                list.first.map { $0.map { RoutingPlots.tokenLabel(bundle.tokenizer.token(of: $0) ?? "") } }
+            }
+            let files = try RoutingPlots.write(trace, to: output, tokenLabels: labels)
             progress.finish()
             let stats = trace.statistics
             if printing.json {
@@ -93,5 +105,12 @@ struct PlotCommand: ParsableCommand {
                 print("\(stats.tokens) tokens: TLS \(TextNumber.fixed(stats.tls, 3)), CLS8 \(stats.overall[8].map { TextNumber.fixed($0, 3) } ?? "-") (the paper reports about 0.70 for its trained models)")
             }
         }
+    }
+
+    /// MODEL/prompts.txt when MODEL is a folder that has one.
+    static func folderPrompts(of model: String) -> String? {
+        var info = stat()
+        let path = model + "/prompts.txt"
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG ? path : nil
     }
 }
