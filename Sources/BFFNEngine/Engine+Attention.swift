@@ -187,24 +187,10 @@ struct AttentionJob<Loader: WeightLoader> {
         let n = slots.count, size = elementBytes
         let part = valueParts[hd / (heads / kvHeads)]
         if UnsafePointer(scratch) != scores { scratch.update(from: scores, count: n) }
-        softmax(n, scores: scratch)
+        TransformerMath.softmax(scratch, count: n)
         for i in 0..<n {
             accumulate(t, head: hd, weight: scratch[i], values: part + slots[i] * valueDim * size, dimensions: dimensions)
         }
-    }
-
-    /// `n` scores turned into probabilities in place: the maximum, then exp(s - max) and their sum in order, then
-    /// each exponential divided by the sum.
-    func softmax(_ n: Int, scores: UnsafeMutablePointer<Float>) {
-        var maxS = -Float.infinity
-        for i in 0..<n where scores[i] > maxS { maxS = scores[i] }
-        var sum: Float = 0
-        for i in 0..<n {
-            let e = expf(scores[i] - maxS)
-            scores[i] = e
-            sum += e
-        }
-        for i in 0..<n { scores[i] = scores[i] / sum }
     }
 
     /// Head `hd`'s outputs `dimensions` += p x one slot's value vector `vp`, eight at a time, each a fused

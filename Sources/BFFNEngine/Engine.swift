@@ -46,9 +46,8 @@ public final class Engine {
     /// Numbers of one slot's keys in `keys[l]`.
     let keyWidth: Int
     let eps: Float, residualScale: Float, embedScale: Float, headScale: Float, attentionScale: Float
-    let ropeTheta: Float
-    let ropeScaling: ModelConfig.RopeScaling?
-    let maxPositions: Int
+    /// The rotary embedding of the attention's rotary part (`ropeDim` wide), with config.json's θ and scaling.
+    public let rotary: RotaryEmbedding
     /// How the KV cache stores keys and values (`options.kvCache` when the engine was made).
     let kvPrecision: KVCachePrecision
     /// Each layer's cached keys and values.
@@ -90,12 +89,9 @@ public final class Engine {
             attentionScale = 1 / Float(keyDim).squareRoot()
         }
         eps = Float(c.rmsNormEps ?? 1e-6)
-        residualScale = Float((c.scaleDepth ?? 1) / Double(L).squareRoot())
-        embedScale = Float(c.scaleEmb ?? 1)
-        headScale = Float(Double(H) / (c.dimModelBase ?? 1))
-        ropeTheta = Float(c.ropeTheta ?? 10000)
-        ropeScaling = c.ropeScaling
-        maxPositions = c.maxPositionEmbeddings ?? 4096
+        let scales = weights.scales
+        (residualScale, embedScale, headScale) = (scales.residual, scales.embedding, scales.head)
+        rotary = RotaryEmbedding(config: c, dimensions: ropeDim)
         sharedRopeKey = a.attention == .mla && nopeDim % 32 == 0 && nopeDim > 0
         kvPrecision = options.kvCache
         // One part a head (MLA with the shared rotary key: each head's own part, then the rotary part).

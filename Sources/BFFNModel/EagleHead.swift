@@ -14,10 +14,17 @@ public struct EagleConfig: Sendable, Equatable {
     public var intermediateSize: Int
     /// RoPE base (`rope_theta`); nil: the target's.
     public var ropeTheta: Double?
+    /// RoPE scaling (`rope_scaling`, linear or dynamic); nil: the target's.
+    public var ropeScaling: ModelConfig.RopeScaling?
+    /// The length dynamic RoPE scaling starts beyond (`max_position_embeddings`); nil: the target's.
+    public var maxPositionEmbeddings: Int?
 
-    public init(hiddenSize: Int, layers: Int, heads: Int, kvHeads: Int, headDim: Int, intermediateSize: Int, ropeTheta: Double? = nil) {
+    /// A head of these widths; the RoPE settings left nil are the target's.
+    public init(hiddenSize: Int, layers: Int, heads: Int, kvHeads: Int, headDim: Int, intermediateSize: Int, ropeTheta: Double? = nil,
+                ropeScaling: ModelConfig.RopeScaling? = nil, maxPositionEmbeddings: Int? = nil) {
         (self.hiddenSize, self.layers, self.heads, self.kvHeads, self.headDim, self.intermediateSize, self.ropeTheta) =
             (hiddenSize, layers, heads, kvHeads, headDim, intermediateSize, ropeTheta)
+        (self.ropeScaling, self.maxPositionEmbeddings) = (ropeScaling, maxPositionEmbeddings)
     }
 
     /// Reads the keys the published loader reads from a parsed config.json.
@@ -40,7 +47,8 @@ public struct EagleConfig: Sendable, Equatable {
             throw BFFNError(.shapeMismatch, "config.json says hidden_size \(h) but fc.weight is [\(hiddenSize), \(2 * hiddenSize)]", file: file, field: "hidden_size")
         }
         self.init(hiddenSize: hiddenSize, layers: layers, heads: heads, kvHeads: kv, headDim: headDim,
-                  intermediateSize: try need(c.intermediateSize, "intermediate_size"), ropeTheta: c.ropeTheta)
+                  intermediateSize: try need(c.intermediateSize, "intermediate_size"), ropeTheta: c.ropeTheta,
+                  ropeScaling: c.ropeScaling, maxPositionEmbeddings: c.maxPositionEmbeddings)
     }
 }
 

@@ -1,3 +1,4 @@
+import BFFNCheckpoint
 import BFFNCore
 import BFFNEngine
 import BFFNKernels
@@ -11,7 +12,7 @@ import BFFNModel
 /// candidate), which keeps parents before children.
 ///
 /// The shape maps to the published hyper-parameters as width = top-k per iteration, depth = num_iter, maxNodes =
-/// tree_size - 1 (defaults 10, 3, 31). A smaller node budget (adaptive drafting) also runs fewer rows: at most
+/// tree_size - 1 (defaults 10, 3, 31: `DraftShape.eagle`). A smaller node budget (adaptive drafting) also runs fewer rows: at most
 /// `maxNodes` are expanded per round.
 ///
 /// The head's arithmetic is float32 (the published engine rounds its scores to bf16; only speed depends on it:
@@ -33,7 +34,9 @@ public final class EagleDrafter: FeatureDrafter {
     let threads: Int
     let H: Int, heads: Int, kvHeads: Int, headDim: Int
     let eps: Float, embedScale: Float, headScale: Float
-    let invFrequencies: [Float]
+    /// The head's rotary embedding: its config's `rope_theta`, `rope_scaling` and `max_position_embeddings`, each
+    /// the target's where the head's config gives none.
+    public let rotary: RotaryEmbedding
     let norm1: [Float], norm2: [Float], fcBias: [Float]
     let layerNorms: [(input: [Float], post: [Float])]
     /// The draft LM head: the target's head (identity vocabulary) or its rows of the draft vocabulary in float32.
@@ -70,10 +73,9 @@ public final class EagleDrafter: FeatureDrafter {
         H = a.hiddenSize
         (heads, kvHeads, headDim) = (head.config.heads, head.config.kvHeads, head.config.headDim)
         eps = Float(c.rmsNormEps ?? 1e-6)
-        embedScale = Float(c.scaleEmb ?? 1)
-        headScale = Float(Double(a.hiddenSize) / (c.dimModelBase ?? 1))
-        let theta = Float(head.config.ropeTheta ?? c.ropeTheta ?? 10000)
-        invFrequencies = (0..<(headDim / 2)).map { 1 / powf(theta, Float(2 * $0) / Float(head.config.headDim)) }
+        let scales = target.scales
+        (embedScale, headScale) = (scales.embedding, scales.head)
+        rotary = EagleDrafter.rotaryEmbedding(head: head.config, target: c)
         norm1 = head.inputNorm1.rowValues(0)
         norm2 = head.inputNorm2.rowValues(0)
         fcBias = head.fcBias.rowValues(0)
@@ -189,6 +191,13 @@ public final class EagleDrafter: FeatureDrafter {
         return tree
     }
 
+    /// The rotary embedding a head of `head`'s config runs with over a target configured by `target`: the head's
+    /// `rope_theta`, `rope_scaling` and `max_position_embeddings`, each the target's where the head gives none.
+    public static func rotaryEmbedding(head: EagleConfig, target c: ModelConfig) -> RotaryEmbedding {
+        RotaryEmbedding(dimensions: head.headDim, theta: Float(head.ropeTheta ?? c.ropeTheta ?? 10000),
+                        scaling: head.ropeScaling ?? c.ropeScaling, maxPositions: head.maxPositionEmbeddings ?? c.maxPositionEmbeddings ?? 4096)
+    }
+
     /// Indices of the `count` largest scores, descending, ties to the lower index.
     static func bestFirst(_ scores: [Float], count: Int) -> [Int] {
         Array(scores.indices.sorted { scores[$0] != scores[$1] ? scores[$0] > scores[$1] : $0 < $1 }.prefix(count))
@@ -201,13 +210,8 @@ public final class EagleDrafter: FeatureDrafter {
         let V = vocabulary.count
         var logits = [Float](repeating: 0, count: rows * V)
         VectorOps.matmul(scaled, rows, draftHead, into: &logits, threads: threads)
-        for r in 0..<rows {
-            var m = -Float.infinity
-            for j in 0..<V where logits[r * V + j] > m { m = logits[r * V + j] }
-            var sum = 0.0
-            for j in 0..<V { sum += Double(expf(logits[r * V + j] - m)) }
-            let logZ = m + Float(log(sum))
-            for j in 0..<V { logits[r * V + j] -= logZ }
+        logits.withUnsafeMutableBufferPointer { p in
+            for r in 0..<rows { TransformerMath.logSoftmax(UnsafeMutableBufferPointer(rebasing: p[(r * V)..<((r + 1) * V)])) }
         }
         return logits
     }
@@ -238,6 +242,8 @@ public final class EagleDrafter: FeatureDrafter {
         for i in 0..<n { for j in 0..<H { x[i * H + j] += fcBias[j] } }
         let qWidth = heads * headDim, kvWidth = kvHeads * headDim, group = heads / kvHeads
         let scale = 1 / Float(headDim).squareRoot()
+        // Dynamic RoPE scaling treats committed rows on an empty cache as a prefill, as the engine does.
+        let prefill = ancestors == nil && (keys.first?.isEmpty ?? true)
         for (l, layer) in head.layers.enumerated() {
             var a = x
             if l > 0 { VectorOps.rmsNorm(x, weight: layerNorms[l].input, eps, rows: n, width: H, into: &a) }
@@ -245,8 +251,8 @@ public final class EagleDrafter: FeatureDrafter {
             VectorOps.matmul(a, n, layer.q, into: &q, threads: threads)
             VectorOps.matmul(a, n, layer.k, into: &k, threads: threads)
             VectorOps.matmul(a, n, layer.v, into: &v, threads: threads)
-            rope(&q, heads, positions)
-            rope(&k, kvHeads, positions)
+            rope(&q, heads, positions, prefill: prefill)
+            rope(&k, kvHeads, positions, prefill: prefill)
             let committedBefore = keys[l].count / kvWidth, draftBefore = draftKeys[l].count / kvWidth
             if ancestors == nil {
                 keys[l] += k
@@ -277,11 +283,10 @@ public final class EagleDrafter: FeatureDrafter {
                                 weights[r] = s
                                 if s > m { m = s }
                             }
-                            var sum: Float = 0
-                            for r in weights.indices { weights[r] = expf(weights[r] - m); sum += weights[r] }
+                            weights.withUnsafeMutableBufferPointer { TransformerMath.softmax($0.baseAddress!, count: $0.count) }
                             let o = i * qWidth + hd * headDim
                             for (r, row) in rows.enumerated() {
-                                let w = weights[r] / sum
+                                let w = weights[r]
                                 for j in 0..<headDim { attended[o + j] += w * row.1[kvOffset + j] }
                             }
                         }
@@ -305,20 +310,10 @@ public final class EagleDrafter: FeatureDrafter {
         return x
     }
 
-    /// Rotate-half RoPE on each of `count` heads of every row, at the row's position.
-    func rope(_ x: inout [Float], _ count: Int, _ positions: [Int]) {
-        let half = headDim / 2, width = count * headDim
-        for (i, p) in positions.enumerated() {
-            for j in 0..<half {
-                let angle = Float(p) * invFrequencies[j]
-                let c = cosf(angle), s = sinf(angle)
-                for hd in 0..<count {
-                    let o = i * width + hd * headDim
-                    let a = x[o + j], b = x[o + j + half]
-                    x[o + j] = a * c - b * s
-                    x[o + j + half] = b * c + a * s
-                }
-            }
-        }
+    /// Rotate-half RoPE on each of `count` heads of every row, at the row's position (`rotary`; a committed run
+    /// from an empty cache is a prefill for dynamic scaling, as the engine's).
+    func rope(_ x: inout [Float], _ count: Int, _ positions: [Int], prefill: Bool) {
+        let (cosT, sinT) = rotary.tables(positions, prefill: prefill)
+        rotary.apply(&x, tokens: positions.count, cos: cosT, sin: sinT) { i in (0..<count).map { (i * count + $0) * self.headDim } }
     }
 }

@@ -67,11 +67,7 @@ public final class ModelDrafter: Drafter {
 
     /// The `count` largest logits as (token, log-probability), descending, ties to the lower id.
     static func topLogProbabilities(_ logits: ArraySlice<Float>, count: Int) -> [(Int, Double)] {
-        var maxValue = -Float.infinity
-        for v in logits where v > maxValue { maxValue = v }
-        var sum = 0.0
-        for v in logits { sum += Double(expf(v - maxValue)) }
-        let logZ = Double(maxValue) + log(sum)
+        let logZ = TransformerMath.logNormalizer(logits)
         return topPositions(logits, count: count).map { i in (i, Double(logits[logits.startIndex + i]) - logZ) }
     }
 }

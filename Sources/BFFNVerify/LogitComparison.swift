@@ -43,7 +43,7 @@ public struct LogitComparison: Sendable {
             positions += 1
             return
         }
-        let lr = LogitComparison.logSoftmax(r), lm = LogitComparison.logSoftmax(m)
+        let lr = TransformerMath.logSoftmax(r), lm = TransformerMath.logSoftmax(m)
         var kld = 0.0
         for i in 0..<r.count {
             maxAbsError = max(maxAbsError, abs(m[i] - r[i]))
@@ -72,13 +72,5 @@ public struct LogitComparison: Sendable {
         top5Sum += o.top5Sum
         squaredError += o.squaredError
         squaredReference += o.squaredReference
-    }
-
-    static func logSoftmax(_ x: [Double]) -> [Double] {
-        let m = x.max() ?? 0
-        var s = 0.0
-        for v in x { s += exp(v - m) }
-        let z = m + log(s)
-        return x.map { $0 - z }
     }
 }

@@ -57,7 +57,7 @@ public struct TextEvaluation: Sendable {
             let mine = try model.forward(window), theirs = try reference.forward(window)
             let first = window.count / 2
             for t in first..<(window.count - 1) {
-                let lm = logSoftmax(mine.logits(at: t)), lr = logSoftmax(theirs.logits(at: t))
+                let lm = TransformerMath.logSoftmax(mine.logits(at: t)), lr = TransformerMath.logSoftmax(theirs.logits(at: t))
                 let next = window[t + 1]
                 result.modelNLL -= lm[next]
                 result.referenceNLL -= lr[next]
@@ -75,13 +75,6 @@ public struct TextEvaluation: Sendable {
             progress?(w + 1, windows.count)
         }
         return result
-    }
-
-    static func logSoftmax(_ row: ArraySlice<Float>) -> [Double] {
-        let x = row.map(Double.init)
-        let m = x.max() ?? 0
-        let z = log(x.reduce(0) { $0 + exp($1 - m) }) + m
-        return x.map { $0 - z }
     }
 
     /// The figures as JSON (`bffn verify --text`, key `text`).

@@ -33,7 +33,8 @@ struct EagleFixture {
 struct EagleDrafterTests {
     @Test func loadsThePublishedLayout() throws {
         let f = try EagleFixture()
-        #expect(f.head.config == EagleConfig(hiddenSize: 320, layers: 1, heads: 5, kvHeads: 5, headDim: 64, intermediateSize: 1024, ropeTheta: 10000))
+        #expect(f.head.config == EagleConfig(hiddenSize: 320, layers: 1, heads: 5, kvHeads: 5, headDim: 64, intermediateSize: 1024, ropeTheta: 10000,
+                                             maxPositionEmbeddings: 512))
         #expect(f.head.parameterCount == 1_599_040) // the training script's count
         #expect(EagleHead.recognizes(try Checkpoint(path: Fixtures.trainedEagle)))
         #expect(!EagleHead.recognizes(try Checkpoint(path: Fixtures.trainedModel)))
