@@ -277,21 +277,25 @@ public struct VerificationReport: Sendable {
     public var text: String {
         let c = logits
         var s = "verify \(model)\n  against \(reference) (\(referenceKind)), quantization class \(quantization.rawValue)\n"
-        s += "  \(prompts.count) prompt(s), \(c.positions) positions compared\n\n"
-        s += "  max |logit error|   \(short(c.maxAbsError))\(c.maxAbsError == 0 ? " (identical)" : "")\n"
-        s += "  KL divergence       mean \(short(c.meanKLD)), max \(short(c.maxKLD))   (limit: mean <= \(short(thresholds.maxMeanKLD)))\n"
-        s += "  top-1 agreement     \(percent(c.top1Agreement))   (limit: >= \(percent(thresholds.minTop1)))\n"
-        s += "  top-5 overlap       \(percent(c.top5Overlap))\n"
-        s += "  logit NMSE          \(c.nmseDB.map { "\(short($0)) dB" } ?? "-inf dB (identical)")\n"
-        let matched = prompts.reduce(0) { $0 + $1.greedyMatchTokens }, total = prompts.reduce(0) { $0 + $1.greedyTokens }
-        s += "  greedy match        \(matched)/\(total) tokens\(greedyMatch ? "" : prompts.enumerated().compactMap { i, p in p.firstGreedyDivergence.map { ", prompt \(i + 1) diverges at token \($0)" } }.joined())\n"
-        if let j = routerJaccard { s += "  router agreement    Jaccard \(short(j))\n" }
-        if prompts.count > 1 {
-            s += "  per prompt          tokens  max|err|  mean KLD   top-1    greedy\n"
-            for (i, p) in prompts.enumerated() {
-                s += "    " + pad(R: String(i + 1), 16) + pad(L: String(p.promptTokens), 6) + pad(L: short(p.logits.maxAbsError), 10)
-                s += pad(L: short(p.logits.meanKLD), 10) + pad(L: percent(p.logits.top1Agreement), 9)
-                s += "   \(p.greedyMatchTokens)/\(p.greedyTokens)\(p.speculativeMatches == false ? "  speculative DIFFERS" : "")\n"
+        if prompts.isEmpty {
+            s += "  no prompts compared: the text only\n"
+        } else {
+            s += "  \(prompts.count) prompt(s), \(c.positions) positions compared\n\n"
+            s += "  max |logit error|   \(short(c.maxAbsError))\(c.maxAbsError == 0 ? " (identical)" : "")\n"
+            s += "  KL divergence       mean \(short(c.meanKLD)), max \(short(c.maxKLD))   (limit: mean <= \(short(thresholds.maxMeanKLD)))\n"
+            s += "  top-1 agreement     \(percent(c.top1Agreement))   (limit: >= \(percent(thresholds.minTop1)))\n"
+            s += "  top-5 overlap       \(percent(c.top5Overlap))\n"
+            s += "  logit NMSE          \(c.nmseDB.map { "\(short($0)) dB" } ?? "-inf dB (identical)")\n"
+            let matched = prompts.reduce(0) { $0 + $1.greedyMatchTokens }, total = prompts.reduce(0) { $0 + $1.greedyTokens }
+            s += "  greedy match        \(matched)/\(total) tokens\(greedyMatch ? "" : prompts.enumerated().compactMap { i, p in p.firstGreedyDivergence.map { ", prompt \(i + 1) diverges at token \($0)" } }.joined())\n"
+            if let j = routerJaccard { s += "  router agreement    Jaccard \(short(j))\n" }
+            if prompts.count > 1 {
+                s += "  per prompt          tokens  max|err|  mean KLD   top-1    greedy\n"
+                for (i, p) in prompts.enumerated() {
+                    s += "    " + pad(R: String(i + 1), 16) + pad(L: String(p.promptTokens), 6) + pad(L: short(p.logits.maxAbsError), 10)
+                    s += pad(L: short(p.logits.meanKLD), 10) + pad(L: percent(p.logits.top1Agreement), 9)
+                    s += "   \(p.greedyMatchTokens)/\(p.greedyTokens)\(p.speculativeMatches == false ? "  speculative DIFFERS" : "")\n"
+                }
             }
         }
         if !hiddenRelativeError.isEmpty {

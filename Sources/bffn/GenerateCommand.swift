@@ -48,7 +48,7 @@ struct GenerateCommand: ParsableCommand {
     @Argument(help: "A .bfpk pack or a checkpoint (folder, .safetensors, .bin or shard index), or ORG/NAME in the Hugging Face cache.", completion: .file())
     var model: String
 
-    @Option(help: "The prompt text.")
+    @Option(name: .shortAndLong, help: "The prompt text.")
     var prompt: String?
 
     @Option(help: "A UTF-8 file holding the prompt text.", completion: .file())
@@ -62,7 +62,7 @@ struct GenerateCommand: ParsableCommand {
 
     @OptionGroup var chatting: ChatPromptOptions
 
-    @Option(help: "How many tokens to generate at most.")
+    @Option(name: [.customShort("n"), .long], help: "How many tokens to generate at most.")
     var maxNewTokens: Int = 32
 
     @Flag(help: "Do not stop at end-of-sequence ids.")

@@ -85,8 +85,7 @@ struct PackCommand: ParsableCommand {
             }
             if let c = calibrationFile {
                 let weights = try ModelWeights.open(path: source)
-                options.calibration = try SequenceInput.read(path: c, vocabularySize: weights.architecture.vocabSize,
-                                                             maxLength: min(weights.config.maxPositionEmbeddings ?? 512, 512)) { try tokenizing.load(model: source) }
+                options.calibration = try readPromptFile(c, model: source, weights: weights, tokenizing: tokenizing)
                 options.calibrationName = String(c.split(separator: "/").last ?? "") + (calibration == nil ? " (beside the model)" : "")
             }
             let (attachments, carried) = carrying.attachments(source: source, explicit: attach)

@@ -18,7 +18,7 @@ struct PlotCommand: ParsableCommand {
         expert-frequency.png (each expert's share of tokens per layer, most used first: the order bffn pack stores \
         them in) and active-experts.png (tokens per number of active experts, per layer).
 
-        Prompts: --prompts FILE (one comma-separated id list per line), or --text FILE (encoded with the model's \
+        Prompts: --prompts FILE (one comma-separated id list per line, or text whose paragraphs are the prompts), or --text FILE (encoded with the model's \
         tokenizer.json, from the pack or beside the checkpoint, and cut into windows of 128 tokens, at most 8), \
         else MODEL/workload.txt when MODEL is a folder that has one (bffn synth writes it), else MODEL/prompts.txt \
         when the folder has one (the model's own prompts, as fixtures/trained has: id lists, or text whose \
@@ -35,7 +35,7 @@ struct PlotCommand: ParsableCommand {
     @Argument(help: "A .bfpk pack or a checkpoint (folder, .safetensors, .bin or shard index).", completion: .file())
     var model: String
 
-    @Option(help: "Token sequences, one comma-separated id list per line (blank and # lines skipped).", completion: .file())
+    @Option(help: "Prompts: one comma-separated id list per line (blank and # lines skipped), or plain text whose paragraphs are the prompts (encoded with the model's tokenizer), as for bffn verify.", completion: .file())
     var prompts: String?
 
     @Option(help: "A text file, encoded with the model's tokenizer.json and cut into windows of 128 tokens (at most 8).", completion: .file())
@@ -74,7 +74,7 @@ struct PlotCommand: ParsableCommand {
                     Array(ids[$0..<min(ids.count, $0 + Self.textWindow)])
                 }
             } else if let prompts {
-                list = try TokenSequenceFile.read(path: prompts, vocabularySize: V)
+                list = try readPromptFile(prompts, model: model, weights: weights, tokenizing: tokenizing)
             } else if let workload = folderWorkload(of: model) {
                 list = try TokenSequenceFile.read(path: workload, vocabularySize: V)
             } else if let own = Self.folderPrompts(of: model) {

@@ -81,7 +81,7 @@ struct TraceCommand: ParsableCommand {
             let window = min(context ?? 512, weights.config.maxPositionEmbeddings ?? (1 << 20))
             var sequences: [[Int]]
             if let prompts {
-                sequences = try SequenceInput.read(path: prompts, vocabularySize: weights.architecture.vocabSize, maxLength: window) { try tokenizing.load(model: model) }
+                sequences = try readPromptFile(prompts, model: model, weights: weights, tokenizing: tokenizing, maxLength: window)
             } else {
                 let ids = try tokenizing.load(model: model).encode(String(decoding: MappedFile(path: text!).contents, as: UTF8.self))
                 if let bad = ids.first(where: { $0 >= weights.architecture.vocabSize }) {

@@ -48,7 +48,7 @@ struct VerifyCommand: ParsableCommand {
     @Option(help: "A file of prompts (against a reference model): one comma-separated id list per line, or plain text whose paragraphs are the prompts (encoded with the model's tokenizer).")
     var prompts: String?
 
-    @Option(help: ArgumentHelp("A text file: also measure the perplexity of the model and of the reference model on it, and their KL divergence per token (mean, median, 99 %, 99.9 %, max, same top-1).", valueName: "file"),
+    @Option(help: ArgumentHelp("A text file: measure the perplexity of the model and of the reference model on it, and their KL divergence per token (mean, median, 99 %, 99.9 %, max, same top-1); without --prompts or --prompt-ids only the text is scored.", valueName: "file"),
             completion: .file())
     var text: String?
 
@@ -58,7 +58,7 @@ struct VerifyCommand: ParsableCommand {
     @Option(help: "Window length in tokens for --text (default: 512 or the model's context, whichever is smaller).")
     var context: Int?
 
-    @Option(help: "Greedy tokens compared per prompt (default: the reference file's greedy length, or 16).")
+    @Option(name: [.customShort("n"), .long], help: "Greedy tokens compared per prompt (default: the reference file's greedy length, or 16).")
     var maxNewTokens: Int?
 
     @Option(help: "Override the mean KL divergence limit (nats per position).")
@@ -120,13 +120,13 @@ struct VerifyCommand: ParsableCommand {
             }
             var promptList: [[Int]]? = nil
             if let p = promptIds { promptList = [try parseTokenIds(p)] }
+            // --text alone scores the text only, not the built-in prompts as well.
+            if text != nil && prompts == nil && promptIds == nil && !ReferenceFile.isReference(path: reference) { promptList = [] }
             if prompts != nil || text != nil {
                 let weights = try ModelWeights.open(path: model)
                 let limit = weights.config.maxPositionEmbeddings ?? 1 << 20
                 if let file = prompts {
-                    promptList = try SequenceInput.read(path: file, vocabularySize: weights.architecture.vocabSize, maxLength: min(limit, 512)) {
-                        try tokenizing.load(model: model)
-                    }
+                    promptList = try readPromptFile(file, model: model, weights: weights, tokenizing: tokenizing, maxLength: min(limit, 512))
                 }
                 if let file = text {
                     let bundle = try tokenizing.load(model: model)

@@ -152,4 +152,45 @@ struct UsabilityTests {
         let help = collapsed(try runBFFN(["pack", "--help"]).stdout)
         #expect(help.contains("--calibration <file> Calibration sequences: one comma-separated id list per line, or plain text"), "\(help)")
     }
+
+    /// -p, -n and -t: generate -p "hi" no longer answers "give exactly one of --prompt, ...".
+    @Test func shortNamesForPromptTokensAndThreads() throws {
+        let long = try runBFFN(["generate", Fixtures.trainedModel, "--prompt", "The list type", "--max-new-tokens", "4", "--threads", "1", "-q"])
+        let short = try runBFFN(["generate", Fixtures.trainedModel, "-p", "The list type", "-n", "4", "-t", "1", "-q"])
+        #expect(short.status == 0 && short.stdout == long.stdout && !short.stdout.isEmpty, "\(short.stderr)")
+        let verify = try runBFFN(["verify", Fixtures.trainedModel, "--reference", Fixtures.trainedModel, "--prompt-ids", "1,5,9", "-n", "3",
+                                  "--speculative", "none", "--activations", "float", "--json"])
+        #expect(verify.status == 0, "\(verify.stderr)")
+        #expect(try JSONValue.parse(verify.stdout)["greedy_tokens"] == 3)
+    }
+
+    /// plot --prompts takes the text files verify --prompts takes (one reader for prompt files).
+    @Test func plotPromptsAcceptText() throws {
+        let dir = TemporaryDirectory()
+        let text = try dir.write("prompts.txt", text: "The list type is\n\nimport os\nimport sys\n\ndef main():\n")
+        let r = try runBFFN(["plot", Fixtures.trainedModel, "--prompts", text, "-o", dir.file("plots"), "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try JSONValue.parse(r.stdout)["prompts"] == 3)
+        let ids = try dir.write("ids.txt", text: "1,5,9\n1,7,8,9\n")
+        let idRun = try runBFFN(["plot", Fixtures.trainedModel, "--prompts", ids, "-o", dir.file("plots2"), "--json"])
+        #expect(try JSONValue.parse(idRun.stdout)["tokens"] == 7, "\(idRun.stderr)")
+    }
+
+    /// verify --text without --prompts scores the text only (not the built-in random prompts too), and its
+    /// percentages are rounded.
+    @Test func verifyTextAloneScoresTheTextOnly() throws {
+        let dir = TemporaryDirectory()
+        let heldout = String(decoding: try Fixtures.bytes(Fixtures.trainedModel + "/heldout.txt"), as: UTF8.self)
+        let text = try dir.write("h.txt", text: String(heldout.prefix(3000)))
+        let args = ["verify", Fixtures.trainedModel, "--reference", Fixtures.trainedModel, "--text", text, "--context", "64", "--activations", "float"]
+        let j = try JSONValue.parse(try runBFFN(args + ["--json"]).stdout)
+        #expect(j["passed"] == true && j["prompts"] == 0 && j["positions"] == 0, "\(j)")
+        #expect(j["text"]?["same_top1"] == 1.0 && (j["text"]?["scored_tokens"]?.intValue ?? 0) > 300)
+        let r = try runBFFN(args)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("no prompts compared: the text only") && r.stdout.contains("same top-1  100.00 %"), "\(r.stdout)")
+        // With --prompts as well, both are scored.
+        let both = try JSONValue.parse(try runBFFN(args + ["--prompts", Fixtures.trainedModel + "/prompts.txt", "--json", "-n", "2", "--speculative", "none"]).stdout)
+        #expect((both["prompts"]?.intValue ?? 0) > 0 && both["text"] != nil)
+    }
 }
