@@ -33,7 +33,7 @@ struct BenchCommand: ParsableCommand {
     @Argument(help: "A .bfpk pack or a checkpoint (folder, .safetensors, .bin or shard index).", completion: .file())
     var model: String
 
-    @Option(help: "Thread counts to measure, comma-separated; each run uses exactly that many threads (default: the CPUs this process may run on: its affinity mask, as taskset sets it).")
+    @Option(name: [.customShort("t"), .long], help: "Thread counts to measure, comma-separated; each run uses exactly that many threads (default: the CPUs this process may run on: its affinity mask, as taskset sets it).")
     var threads: String?
 
     @Option(help: "Tokens to decode per measurement.")

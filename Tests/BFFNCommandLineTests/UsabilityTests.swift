@@ -59,6 +59,12 @@ struct UsabilityTests {
             #expect(help.contains("Results never depend on it.") && !help.contains("depend on it. (default:"), "\(command): \(help)")
         }
         #expect(try runBFFN(["inspect", Fixtures.trainedModel, "--threads", "0"]).status == 2)
+        // bench measures a list of thread counts: -t takes the list.
+        let bench = collapsed(try runBFFN(["bench", "--help"]).stdout)
+        #expect(bench.contains("-t, --threads <threads> Thread counts to measure"), "\(bench)")
+        let run = try runBFFN(["bench", Fixtures.blockLinearReference, "-t", "1", "--tokens", "2", "--json", "-q"])
+        let runs = try JSONValue.parse(run.stdout)["runs"]?.arrayElements?.count
+        #expect(run.status == 0 && runs == 1, "\(run.stderr)")
     }
 
     /// tokenize: standard input with --file -, and each token's piece beside its id.
