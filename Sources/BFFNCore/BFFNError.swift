@@ -98,4 +98,17 @@ public struct BFFNError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     public static func == (lhs: BFFNError, rhs: BFFNError) -> Bool { lhs.code == rhs.code }
+
+    /// What every `--json` command prints on failure (docs/json.md): `{"error": {"code", "reason", "file",
+    /// "field", "offset"}}`, the location's parts null where unknown.
+    public var json: JSONValue {
+        .object([
+            ("error", .object([
+                ("code", .string(code.rawValue)), ("reason", .string(reason)),
+                ("file", location.file.map { .string($0) } ?? .null),
+                ("field", location.field.map { .string($0) } ?? .null),
+                ("offset", location.offset.map { .integer($0) } ?? .null),
+            ])),
+        ])
+    }
 }

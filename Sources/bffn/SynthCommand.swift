@@ -76,7 +76,7 @@ struct SynthCommand: ParsableCommand {
             let weightPath = try SyntheticCheckpoint.write(o, to: out, overwrite: overwriting.force) { done, total in progress.update(done, total) }
             progress.finish()
             let workload = SyntheticCheckpoint.workload(o)
-            var measured: JSONValue = .null
+            var measured: SynthReport.Measured? = nil
             if measureTokens > 0 {
                 let engine = try Engine(checkpointPath: out, options: EngineOptions(threads: threading.threads, captureRouterScores: true))
                 var scores = [[Float]](repeating: [], count: o.preset.layers)
@@ -89,29 +89,19 @@ struct SynthCommand: ParsableCommand {
                 }
                 // Sequences are 64 tokens, so chunks never straddle two sequences.
                 let stats = SparsityStatistics(routerScores: scores, experts: o.preset.experts)
-                measured = .object([("tokens", .integer(measureTokens)), ("token_level_sparsity", .double(stats.tls)),
-                                    ("chunk_level_sparsity", .object([("8", stats.overall[8].map { .double($0) } ?? .null)]))])
+                measured = .init(tokens: measureTokens, tokenLevelSparsity: stats.tls, chunkLevelSparsity8: stats.overall[8])
             }
             var lines: [String] = []
             for i in 0..<8 { lines.append(workload.sequence(length: 64, index: 1000 + i).map(String.init).joined(separator: ",")) }
             try writeFileAtomically(out + "/workload.txt", Array((lines.joined(separator: "\n") + "\n").utf8))
-            let doc = JSONValue.object([
-                ("preset", .string(o.preset.name)), ("weights", .string(weightPath)), ("format", .string(o.format.rawValue)),
-                ("dtype", .string(o.dtype.rawValue)), ("seed", .integer(Int64(bitPattern: o.seed))),
-                ("requested", .object([("token_level_sparsity", .double(o.tls)), ("chunk_level_sparsity", .object([("8", .double(o.cls8))]))])),
-                ("workload", .object([("description", "Markov chain over vocabulary topics: token t is in topic t mod topics; before each token after the first the topic switches to a uniformly random one with switch_probability; tokens are uniform within the topic"),
-                                      ("topics", .integer(workload.topics)), ("switch_probability", .double(workload.switchProbability)),
-                                      ("seed", .integer(Int64(bitPattern: workload.seed))), ("measured_sequences", "index 0, 1, ... of 64 tokens"),
-                                      ("sample_prompts", "workload.txt (indices 1000-1007)")])),
-                ("measured", measured),
-            ])
+            let doc = SynthReport(options: o, weightPath: weightPath, measured: measured).json
             try writeFileAtomically(out + "/synth.json", Array((doc.serialized(pretty: true) + "\n").utf8))
             if printing.json {
                 printing.emit(doc)
             } else {
                 print("wrote \(weightPath)")
-                if let t = measured["token_level_sparsity"]?.numberValue, let c = measured["chunk_level_sparsity"]?["8"]?.numberValue {
-                    print("routing on the synthetic workload: TLS \(fixed(t, 3)) (asked \(fixed(o.tls, 3))), CLS8 \(fixed(c, 3)) (asked \(fixed(o.cls8, 3)))")
+                if let m = measured, let c = m.chunkLevelSparsity8 {
+                    print("routing on the synthetic workload: TLS \(fixed(m.tokenLevelSparsity, 3)) (asked \(fixed(o.tls, 3))), CLS8 \(fixed(c, 3)) (asked \(fixed(o.cls8, 3)))")
                 }
             }
         }

@@ -76,7 +76,7 @@ do {
         let message = BFFNCommand.message(for: error)
         FileHandleOutput.standardError(BFFNCommand.fullMessage(for: error) + UsageHints.suggestion(for: arguments) + "\n")
         if arguments.contains("--json") {
-            print(versioned(errorJSON(BFFNError(.usage, message))).serialized(pretty: true))
+            print(versioned(BFFNError(.usage, message).json).serialized(pretty: true))
         }
         BFFNCommand.exit(withError: ExitCode(2))
     }

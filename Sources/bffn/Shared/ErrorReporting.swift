@@ -8,22 +8,11 @@ func runReportingErrors(json: Bool, _ body: () throws -> Void) throws {
         try body()
     } catch let e as BFFNError {
         FileHandleOutput.standardError("bffn: error: \(e)\n")
-        if json { print(versioned(errorJSON(e)).serialized(pretty: true)) }
+        if json { print(versioned(e.json).serialized(pretty: true)) }
         throw ExitCode(e.exitCode)
     }
 }
 
-/// `{"error": {"code", "reason", "file", "field", "offset"}}` for `e`.
-func errorJSON(_ e: BFFNError) -> JSONValue {
-    .object([
-        ("error", .object([
-            ("code", .string(e.code.rawValue)), ("reason", .string(e.reason)),
-            ("file", e.location.file.map { .string($0) } ?? .null),
-            ("field", e.location.field.map { .string($0) } ?? .null),
-            ("offset", e.location.offset.map { .integer($0) } ?? .null),
-        ])),
-    ])
-}
 
 /// Writes to standard error without Foundation.
 enum FileHandleOutput {
@@ -64,5 +53,5 @@ let jsonSchemaVersion = 1
 /// `value` with `"schema": jsonSchemaVersion` as its first member (objects only).
 func versioned(_ value: JSONValue) -> JSONValue {
     guard case .object(let members) = value else { return value }
-    return .object([("schema", .integer(jsonSchemaVersion))] + members.filter { $0.key != "schema" }.map { ($0.key, $0.value) })
+    return .object([JSONMember("schema", .integer(jsonSchemaVersion))] + members.filter { $0.key != "schema" })
 }
