@@ -53,8 +53,7 @@ struct TokenizeCommand: ParsableCommand {
             if printing.json {
                 TokenizeJSONOutput.write(ids: ids, bundle: bundle)
             } else {
-                print(ids.map(String.init).joined(separator: ","))
-                for id in ids { print("\(id)\t" + visiblePiece(bundle.tokenizer.token(of: id) ?? "")) }
+                TokenizeJSONOutput.writePlain(ids: ids, bundle: bundle)
             }
         }
     }

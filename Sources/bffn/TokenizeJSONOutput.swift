@@ -1,10 +1,11 @@
 import BFFNCore
 import BFFNTokenizer
 
-/// `bffn tokenize --json` written as it goes: the ids and tokens arrays are written a buffer at a time instead of
-/// building a tree of millions of JSON values first (a 30 MB input gives tens of millions of ids). The bytes are
-/// exactly those `OutputOptions.emit` writes for the same object (json-c's pretty form: two-space indent, one
-/// element a line, an empty array as `[` newline `  ]`), which a test compares.
+/// `bffn tokenize`'s output written as it goes (`--json`, and the text form in `writePlain`): the ids and tokens
+/// are written a buffer at a time instead of building a tree of millions of JSON values, or an array of lines,
+/// first (a 30 MB input gives tens of millions of ids). The JSON bytes are exactly those `OutputOptions.emit`
+/// writes for the same object (json-c's pretty form: two-space indent, one element a line, an empty array as `[`
+/// newline `  ]`), which a test compares.
 struct TokenizeJSONOutput {
     private var buffer: [UInt8] = []
     /// Each id's token already serialised as a JSON string (the vocabulary is small; the ids are many).
@@ -29,6 +30,33 @@ struct TokenizeJSONOutput {
         out.append(",\n  \"source\": ")
         out.append(JSONValue.string(bundle.source).serialized(pretty: false))
         out.append("\n}\n")
+        out.flush()
+    }
+
+    /// Writes the text output for `ids` on standard output as it goes, the same bytes as printing each line: the
+    /// ids on one line (comma-separated), then one line per token, its id, a tab and its visible piece
+    /// (`visiblePiece`).
+    static func writePlain(ids: [Int], bundle: TokenizerBundle) {
+        var out = TokenizeJSONOutput()
+        out.buffer.reserveCapacity(1 << 16)
+        for (k, id) in ids.enumerated() {
+            if k > 0 { out.append(",") }
+            out.append(String(id))
+        }
+        out.append("\n")
+        var pieces: [Int: [UInt8]] = [:]
+        for id in ids {
+            out.append(String(id))
+            out.append("\t")
+            if let known = pieces[id] {
+                out.buffer.append(contentsOf: known)
+            } else {
+                let bytes = Array(visiblePiece(bundle.tokenizer.token(of: id) ?? "").utf8)
+                pieces[id] = bytes
+                out.buffer.append(contentsOf: bytes)
+            }
+            out.append("\n")
+        }
         out.flush()
     }
 

@@ -28,11 +28,17 @@ struct TokenizeOutputTests {
             let r = try runBFFN(["tokenize", Fixtures.trainedModel] + args + ["--json"])
             #expect(r.status == 0, "\(r.stderr)")
             #expect(r.stdout == (try Self.treeSerialization(of: r.stdout)), "\(args)")
-            // The ids are those of the plain output's first line.
+            // The text output, also written as it goes, is the ids on one line, then one line per token: its id, a
+            // tab and its piece with newline, tab and carriage return shown as \n, \t, \r.
             let plain = try runBFFN(["tokenize", Fixtures.trainedModel] + args)
-            let firstLine = plain.stdout.split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init) ?? ""
-            let ids = try JSONValue.parse(r.stdout)["ids"]?.arrayElements?.compactMap(\.intValue) ?? []
-            #expect(firstLine == ids.map(String.init).joined(separator: ","), "\(args)")
+            let j = try JSONValue.parse(r.stdout)
+            let ids = j["ids"]?.arrayElements?.compactMap(\.intValue) ?? []
+            let pieces = j["tokens"]?.arrayElements?.compactMap(\.stringValue) ?? []
+            var expected = ids.map(String.init).joined(separator: ",") + "\n"
+            for (id, piece) in zip(ids, pieces) {
+                expected += "\(id)\t" + piece.replacingOccurrences("\n", "\\n").replacingOccurrences("\t", "\\t").replacingOccurrences("\r", "\\r") + "\n"
+            }
+            #expect(pieces.count == ids.count && plain.stdout == expected, "\(args)")
             if args.first == "--file" && args.last != tricky { #expect(ids.count > 100) }
         }
     }
@@ -66,5 +72,14 @@ struct TokenizeOutputTests {
             #expect(lines > 200_000 && (lines - 9) % 2 == 0, "\(input): \(lines) lines")
             #expect(text.suffix(2) == [125, 10])
         }
+    }
+}
+
+private extension String {
+    /// Every occurrence of `a` replaced by `b` (no Foundation).
+    func replacingOccurrences(_ a: String, _ b: String) -> String {
+        var out = ""
+        for u in unicodeScalars { if String(u) == a { out += b } else { out.unicodeScalars.append(u) } }
+        return out
     }
 }
