@@ -10,6 +10,13 @@ public struct TensorReadReport: Sendable {
     public var seconds: Double
     /// Read throughput in GB/s (10^9 bytes per second).
     public var gigabytesPerSecond: Double { seconds > 0 ? Double(bytes) / seconds / 1e9 : 0 }
+
+    /// `bffn inspect --check --json`'s `check` object (docs/json.md): `{passed: true, tensors, bytes_read,
+    /// seconds, read_gb_per_s}` (a failed read throws instead, so `passed` is always true here).
+    public var json: JSONValue {
+        .object([("passed", .bool(true)), ("tensors", .integer(tensors)), ("bytes_read", .integer(bytes)),
+                 ("seconds", .double(seconds)), ("read_gb_per_s", .double(gigabytesPerSecond))])
+    }
 }
 
 extension Checkpoint {

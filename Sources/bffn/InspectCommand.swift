@@ -58,7 +58,7 @@ struct InspectCommand: ParsableCommand {
                 let context = try inspectContext(path: path, config: pack.config)
                 if printing.json {
                     var doc = report.json
-                    if check, case .object(var m) = doc { m.append(JSONMember("check", .object([("passed", true)]))); doc = .object(m) }
+                    if check { doc = doc.appending("check", .object([("passed", true)])) }
                     printing.emit(adding(context.jsonMembers, to: tokenizer.addJSON(to: doc)))
                 } else {
                     print(report.text(includeTensors: tensors))
@@ -91,13 +91,7 @@ struct InspectCommand: ParsableCommand {
             let context = try inspectContext(path: path, config: checkpoint.config)
             if printing.json {
                 var doc = report.json
-                if let read, case .object(var members) = doc {
-                    members.append(JSONMember("check", .object([
-                        ("passed", .bool(true)), ("tensors", .integer(read.tensors)), ("bytes_read", .integer(read.bytes)),
-                        ("seconds", .double(read.seconds)), ("read_gb_per_s", .double(read.gigabytesPerSecond)),
-                    ])))
-                    doc = .object(members)
-                }
+                if let read { doc = doc.appending("check", read.json) }
                 printing.emit(adding(context.jsonMembers, to: tokenizer.addJSON(to: doc)))
             } else {
                 print(report.text(includeTensors: tensors))

@@ -21,6 +21,15 @@ struct ModelArchitectureJSONTests {
         #expect((json["mla"] == .null) == (a.mla == nil))
     }
 
+    /// `inspect --check --json`'s `check` object comes from the read report.
+    @Test func aReadCheckSpellsWhatItRead() throws {
+        let read = try Checkpoint(path: Fixtures.blockReference).readEveryTensor(threads: 2)
+        let j = read.json
+        #expect(j.objectMembers?.map(\.key) == ["passed", "tensors", "bytes_read", "seconds", "read_gb_per_s"])
+        #expect(j["passed"] == .bool(true) && j["tensors"] == .integer(read.tensors) && j["bytes_read"] == .integer(read.bytes))
+        #expect(read.tensors > 0 && read.bytes > 0 && j["read_gb_per_s"]?.numberValue == read.gigabytesPerSecond)
+    }
+
     @Test func whatIsWrongIsNamed() throws {
         let a = try Checkpoint(path: Fixtures.blockReference).recognize().architecture
         func field(_ edit: (inout [JSONMember]) -> Void) -> String? {
