@@ -116,8 +116,7 @@ struct TraceCommand: ParsableCommand {
                 let r = ExpertCacheSimulator.simulate(trace, capacity: capacity, policy: policy)
                 text += "  " + b.label.padding(toLength: 12) + "  " + String(capacity).padding(toLength: 6) + "  " + policy.rawValue.padding(toLength: 17)
                 text += "  " + (TextNumber.fixed(r.hitRate * 100, 2) + " %").padding(toLength: 9) + "  " + TextNumber.bytesWithSize(UInt64(r.bytesPerToken)) + "\n"
-                results.append(.object([("policy", .string(policy.rawValue)), ("accesses", .integer(r.accesses)), ("hits", .integer(r.hits)),
-                                        ("hit_rate", .double(r.hitRate)), ("bytes_read", .integer(r.bytesRead)), ("bytes_per_token", .double(r.bytesPerToken))]))
+                results.append(r.json)
             }
             rows.append(.object([("budget", .string(b.label)), ("budget_bytes", .integer(b.bytes)), ("capacity_blocks", .integer(capacity)), ("policies", .array(results))]))
         }

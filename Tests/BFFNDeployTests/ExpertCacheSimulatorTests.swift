@@ -32,6 +32,11 @@ struct ExpertCacheSimulatorTests {
         }
         // No cache: every access is a read.
         #expect(ExpertCacheSimulator.simulate(trace, capacity: 0, policy: .lru).bytesRead == 600)
+        // bffn trace --simulate --json's row for a policy.
+        let row = lru.json
+        #expect(row.objectMembers?.map(\.key) == ["policy", "accesses", "hits", "hit_rate", "bytes_read", "bytes_per_token"])
+        #expect(row["policy"] == .string("lru") && row["accesses"] == .integer(6) && row["bytes_read"] == .integer(600)
+                && row["hit_rate"] == .double(0) && row["bytes_per_token"] == .double(100))
     }
 
     /// Belady's optimum is a bound: no policy hits more often on random traces.
