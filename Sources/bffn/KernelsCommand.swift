@@ -32,15 +32,7 @@ struct KernelsCommand: ParsableCommand {
             let results = KernelCheck.run()
             let passed = results.allSatisfy(\.passed)
             if printing.json {
-                printing.emit(.object([
-                    ("int8_instruction_set", .string(IntegerDot.instructionSet)),
-                    ("bf16_instruction_set", .string(BF16Dot.instructionSet)),
-                    ("checks", .array(results.map { r in
-                        .object([("products", .string(r.products)), ("instruction_set", .string(r.instructionSet)),
-                                 ("outputs", .integer(r.outputs)), ("differing", .integer(r.differing)), ("passed", .bool(r.passed))])
-                    })),
-                    ("passed", .bool(passed)),
-                ]))
+                printing.emit(KernelCheck.json(results))
             } else {
                 print("int8 products: \(IntegerDot.instructionSet); bf16 products: \(BF16Dot.instructionSet)")
                 if results.isEmpty { print("only the portable kernels run on this CPU: nothing to compare") }

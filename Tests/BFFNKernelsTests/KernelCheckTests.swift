@@ -1,3 +1,4 @@
+import BFFNCore
 @testable import BFFNKernels
 import Testing
 
@@ -19,6 +20,18 @@ struct KernelCheckTests {
         }
         // The best sets are back in use afterwards.
         #expect(IntegerDot.instructionSet == (integerSets.contains("avx512-vnni") ? "avx512-vnni" : integerSets.last ?? "portable"))
+    }
+
+    /// `bffn kernels --json` comes from the results.
+    @Test func theReportSpellsEveryCheck() {
+        let pass = KernelCheckResult(products: "int8 x q8", instructionSet: "avx2", outputs: 539, differing: 0)
+        let fail = KernelCheckResult(products: "bf16 x bf16", instructionSet: "neon", outputs: 539, differing: 3)
+        #expect(fail.json.objectMembers?.map(\.key) == ["products", "instruction_set", "outputs", "differing", "passed"])
+        #expect(fail.json["differing"] == .integer(3) && fail.json["passed"] == .bool(false) && fail.json["instruction_set"] == .string("neon"))
+        let report = KernelCheck.json([pass, fail])
+        #expect(report.objectMembers?.map(\.key) == ["int8_instruction_set", "bf16_instruction_set", "checks", "passed"])
+        #expect(report["passed"] == .bool(false) && KernelCheck.json([pass])["passed"] == .bool(true))
+        #expect(report["checks"] == .array([pass.json, fail.json]) && report["int8_instruction_set"] == .string(IntegerDot.instructionSet))
     }
 
     @Test func theComparedOutputsAreNotTrivial() {
