@@ -131,12 +131,13 @@ struct BenchCommand: ParsableCommand {
             }
             // Plain against speculative decoding in the same run, when a drafter is named.
             var speculative: [SpeculativeBenchmark.Run]? = nil
-            if let drafter = try drafting.drafter(default: .none).makeDrafter(target: weights, targetPath: model, threads: runs[0].threads) {
+            let choice = drafting.drafter(default: .none)
+            if let drafter = try choice.makeDrafter(target: weights, targetPath: model, threads: runs[0].threads) {
                 progress.note("plain against speculative decoding (\(drafter.name))")
                 var engineOptions = EngineOptions(threads: runs[0].threads)
                 numerics.apply(to: &engineOptions)
                 let engine = try Engine(weights: weights, options: engineOptions)
-                speculative = try SpeculativeBenchmark.run(engine, drafter: drafter, shape: drafting.shape(for: drafting.drafter(default: .none)), prompt: prompt, tokens: tokens)
+                speculative = try SpeculativeBenchmark.run(engine, drafter: drafter, shape: drafting.shape(for: choice), prompt: prompt, tokens: tokens)
             }
             progress.finish()
             if printing.json {
@@ -160,7 +161,7 @@ struct BenchCommand: ParsableCommand {
                     print("  peak RSS \(mb(r.peakRSSBytes)) MB; budget \(mb(r.memoryLimitBytes)) MB = weights \(mb(r.weightBytes)) MB + 10 % + KV cache \(mb(r.kvCacheBytes)) MB" + (r.peakRSSBytes <= r.memoryLimitBytes ? "" : " (over)"))
                 }
                 if let speculative {
-                    print("speculative decoding (\(drafting.speculative ?? "")), \(tokens) tokens after the prompt, the fastest of 3 alternated runs each:")
+                    print("speculative decoding (\(drafting.speculative?.description ?? "")), \(tokens) tokens after the prompt, the fastest of 3 alternated runs each:")
                     let plain = speculative[0].tokensPerSecond
                     for r in speculative {
                         var line = "\(r.mode.padding(toLength: 9)) \(fixed(r.tokensPerSecond, 1)) tok/s"

@@ -164,8 +164,9 @@ struct GenerateCommand: ParsableCommand {
             let ids: [Int], stopReason: StopReason, tokensPerSecond: Double, prefillSeconds: Double, expertsRead: Double
             let resultJSON: JSONValue
             var note = ""
-            if let drafter = try drafting.drafter(default: .none).makeDrafter(target: engine.weights, targetPath: model, threads: threading.threads) {
-                let shape = try drafting.shape(for: drafting.drafter(default: .none))
+            let choice = drafting.drafter(default: .none)
+            if let drafter = try choice.makeDrafter(target: engine.weights, targetPath: model, threads: threading.threads) {
+                let shape = try drafting.shape(for: choice)
                 var r = try SpeculativeDecoder.generate(engine, drafter: drafter, shape: shape, prompt: promptTokens, options: options,
                                                         adaptive: drafting.fixedDraft ? nil : AdaptiveDrafting(shape: shape), onToken: onToken)
                 (ids, stopReason, tokensPerSecond, prefillSeconds, expertsRead) = (r.generatedIds, r.stopReason, r.tokensPerSecond, r.prefillSeconds, r.expertsReadFraction)

@@ -100,7 +100,7 @@ struct VerifyCommand: ParsableCommand {
             options.adaptiveDrafting = !drafting.fixedDraft
             options.activations = numerics.activations
             options.kvCache = numerics.kvCache
-            options.drafter = try drafting.drafter(default: .ngram)
+            options.drafter = drafting.drafter(default: .ngram)
             options.draftShape = try drafting.shape(for: options.drafter)
             let progress = ProgressReporter(label: "verify", options: printing, unit: .items("positions"))
             if progress.enabled || progress.verbose {
@@ -170,8 +170,9 @@ struct VerifyCommand: ParsableCommand {
 /// The speculative-decoding options `generate`, `verify` and `bench` share.
 struct DraftOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Speculative decoding drafter: ngram, draft:PATH, eagle:PATH, eagle or none (generate's and bench's default: none; verify's: ngram).",
-                               discussion: "draft:PATH is a smaller model of the same vocabulary; eagle:PATH an EAGLE draft head (a folder in the published layout, or a pack carrying one); eagle alone the head the model's pack carries."))
-    var speculative: String?
+                               discussion: "draft:PATH is a smaller model of the same vocabulary; eagle:PATH an EAGLE draft head (a folder in the published layout, or a pack carrying one); eagle alone the head the model's pack carries."),
+            transform: DraftOptions.parseDrafter)
+    var speculative: DrafterChoice?
 
     @Option(help: "Draft chain length (1...32).")
     var draftTokens: Int = 8
@@ -194,18 +195,23 @@ struct DraftOptions: ParsableArguments {
     @Flag(help: "Verify the drafter's whole draft at every step instead of adapting the draft size to the costs and acceptance measured in the run (adaptive drafting stops drafting when it does not pay).")
     var fixedDraft = false
 
+    /// `--speculative`'s value, parsed once by the argument parser: its reason becomes the usage error (exit 2).
+    static func parseDrafter(_ text: String) throws -> DrafterChoice {
+        do { return try DrafterChoice.parse(text) } catch let e as BFFNError { throw ValidationError(e.reason) }
+    }
+
     func validate() throws {
-        let choice = try drafter(default: .none)
+        let choice = drafter(default: .none)
         _ = try shape(for: choice)
         if draftVocab != nil {
             guard case .eagle = choice else { throw ValidationError("--draft-vocab applies to an EAGLE head (--speculative eagle:PATH)") }
         }
     }
 
-    /// The drafter asked for, or `fallback`; usage errors become validation errors (exit 2).
-    func drafter(default fallback: DrafterChoice) throws -> DrafterChoice {
+    /// The drafter asked for (with `--draft-vocab`), or `fallback`.
+    func drafter(default fallback: DrafterChoice) -> DrafterChoice {
         guard let speculative else { return fallback }
-        do { return try DrafterChoice.parse(speculative).withDraftVocabulary(draftVocab) } catch let e as BFFNError { throw ValidationError(e.reason) }
+        return speculative.withDraftVocabulary(draftVocab)
     }
 
     /// The draft shape: `--tree`, else a dynamic tree when an EAGLE head drafts or --tree-size / --draft-depth /
