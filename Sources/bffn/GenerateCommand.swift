@@ -114,6 +114,8 @@ struct GenerateCommand: ParsableCommand {
             var engineOptions = EngineOptions(threads: threading.threads, ffnMode: ffn)
             numerics.apply(to: &engineOptions)
             let engine = try Engine(weights: loading.open(model), options: engineOptions)
+            // What the products ran as (with auto, what it chose): the summary line and the JSON say it.
+            let activations = numerics.activations.label(for: engine.weights.allMatrices.map(\.matrix.type))
             let cache = try memory.attach(to: engine, model: model)
             let V = engine.weights.architecture.vocabSize
             // The prompt, and the tokenizer when the prompt is text.
@@ -184,7 +186,8 @@ struct GenerateCommand: ParsableCommand {
                 FileHandleOutput.standardError("bffn: warning: stopped at the model's context of \(engine.weights.config.maxPositionEmbeddings ?? 0) positions (max_position_embeddings)\n")
             }
             if printing.json {
-                printing.emit(resultJSON.appending("memory", cache.map { memoryReport($0, tokens: promptTokens.count + ids.count).json } ?? .null))
+                printing.emit(resultJSON.appending("activations", .string(activations))
+                    .appending("memory", cache.map { memoryReport($0, tokens: promptTokens.count + ids.count).json } ?? .null))
             } else {
                 if promptIds != nil { print(ids.map(String.init).joined(separator: ",")) }
                 // The first token comes from the prefill; decode speed and experts read are per decode step.
@@ -192,7 +195,7 @@ struct GenerateCommand: ParsableCommand {
                     ? "\(fixed(tokensPerSecond, 1)) tokens/s\(note), experts read \(fixed(expertsRead * 100, 1)) % per token"
                     : "no decode steps"
                 if !printing.quiet {
-                    FileHandleOutput.standardError("\(ids.count) tokens (stopped: \(stopReason.rawValue)), prefill \(fixed(prefillSeconds, 3)) s, \(decode)\n")
+                    FileHandleOutput.standardError("\(ids.count) tokens (stopped: \(stopReason.rawValue)), prefill \(fixed(prefillSeconds, 3)) s, \(decode); activations \(activations)\n")
                     if let cache { FileHandleOutput.standardError(memoryReport(cache, tokens: promptTokens.count + ids.count).text + "\n") }
                 }
             }

@@ -47,6 +47,18 @@ struct UsabilityTests {
     }
 
     /// Every command takes -t/--threads (kernels too), and its help gives the default once, in words.
+    /// generate says how activations met the weights, in its summary line and its JSON: with the default auto,
+    /// "auto -> " and what it chose (the same words as bench), and the path asked for otherwise.
+    @Test func generateNamesTheActivationsThatRan() throws {
+        let auto = try runBFFN(["generate", Fixtures.trainedModel, "--prompt-ids", "1,2,3", "-n", "2", "--json"])
+        let label = try JSONValue.parse(auto.stdout)["activations"]?.stringValue
+        #expect(auto.status == 0 && label?.hasPrefix("auto -> ") == true, "\(auto.stdout)\(auto.stderr)")
+        let float = try runBFFN(["generate", Fixtures.trainedModel, "--prompt-ids", "1,2,3", "-n", "2", "--activations", "float"])
+        #expect(float.status == 0 && float.stderr.contains("; activations float32\n"), "\(float.stderr)")
+        let bench = try runBFFN(["bench", Fixtures.trainedModel, "--tokens", "2", "-t", "1"])
+        #expect(bench.status == 0 && label.map { bench.stdout.contains("activations: \($0);") } == true, "\(bench.stdout)")
+    }
+
     @Test func everyCommandTakesThreads() throws {
         let kernels = try runBFFN(["kernels", "--threads", "1"])
         #expect(kernels.status == 0 && kernels.stdout.contains("int8 products"), "\(kernels.stderr)")
