@@ -8,12 +8,7 @@
 
 #pragma STDC FP_CONTRACT OFF
 
-static inline AI VI dot4(VI acc, VB w, const int8_t *x) {
-    int8x16_t q = quad(x);
-    for (int i = 0; i < 4; i++) acc.v[i] = vdotq_s32(acc.v[i], w.v[i], q);
-    return acc;
-}
-static inline AI VI dot8(VI acc, VW w, const int8_t *x) { return dot4(acc, w, x); }
+#include "tiles_neon_sdot.h"
 
 #define KERNEL bffn_tiles_neon_dotprod
 #include "tile_kernel.h"

@@ -10,12 +10,7 @@
 
 #pragma STDC FP_CONTRACT OFF
 
-static inline AI VI dot4(VI acc, VB w, const int8_t *x) {
-    int8x16_t q = quad(x);
-    for (int i = 0; i < 4; i++) acc.v[i] = vdotq_s32(acc.v[i], w.v[i], q);
-    return acc;
-}
-static inline AI VI dot8(VI acc, VW w, const int8_t *x) { return dot4(acc, w, x); }
+#include "tiles_neon_sdot.h"
 
 /* One block (len elements, a multiple of 8) of the tile at p for NT (2 or 4) tokens; returns p past the block's
  * units. Per 8 elements: a (q8: two units of 4 elements; q4: one unit's low and high nibbles) of 4 rows each
