@@ -187,7 +187,7 @@ struct GenerateCommand: ParsableCommand {
             }
             if printing.json {
                 printing.emit(resultJSON.appending("activations", .string(activations))
-                    .appending("memory", cache.map { memoryReport($0, tokens: promptTokens.count + ids.count).json } ?? .null))
+                    .appending("memory", cache.map { $0.report(tokens: promptTokens.count + ids.count).json } ?? .null))
             } else {
                 if promptIds != nil { print(ids.map(String.init).joined(separator: ",")) }
                 // The first token comes from the prefill; decode speed and experts read are per decode step.
@@ -196,7 +196,7 @@ struct GenerateCommand: ParsableCommand {
                     : "no decode steps"
                 if !printing.quiet {
                     FileHandleOutput.standardError("\(ids.count) tokens (stopped: \(stopReason.rawValue)), prefill \(fixed(prefillSeconds, 3)) s, \(decode); activations \(activations)\n")
-                    if let cache { FileHandleOutput.standardError(memoryReport(cache, tokens: promptTokens.count + ids.count).text + "\n") }
+                    if let cache { FileHandleOutput.standardError(cache.report(tokens: promptTokens.count + ids.count).text + "\n") }
                 }
             }
         }

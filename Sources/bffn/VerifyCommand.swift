@@ -154,13 +154,13 @@ struct VerifyCommand: ParsableCommand {
             if printing.json {
                 var json = report.json
                 if case .object(var members) = json {
-                    members.append(JSONMember("memory", box.cache.map { memoryReport($0, tokens: report.logits.positions).json } ?? .null))
+                    members.append(JSONMember("memory", box.cache.map { $0.report(tokens: report.logits.positions).json } ?? .null))
                     json = .object(members)
                 }
                 printing.emit(json)
             } else {
                 print(report.text, terminator: "")
-                if let cache = box.cache { print("  " + memoryReport(cache, tokens: report.logits.positions).text) }
+                if let cache = box.cache { print("  " + cache.report(tokens: report.logits.positions).text) }
             }
             if !report.passed { throw ExitCode(1) }
         }

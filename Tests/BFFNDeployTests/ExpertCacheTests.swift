@@ -113,6 +113,15 @@ struct ExpertCacheAttachTests {
         let prompt = [1, 5, 9, 2, 7]
         #expect(try GreedyDecoder.generate(budgeted, prompt: prompt, maxNewTokens: 6).generatedIds
                 == GreedyDecoder.generate(plain, prompt: prompt, maxNewTokens: 6).generatedIds)
+        // The report beside the cache: its figures, per token over prompt and generated tokens.
+        let (json, text) = cache.report(tokens: 11)
+        let s = cache.statistics
+        #expect(s.requests > 0 && json["requests"]?.intValue == Int64(s.requests) && json["hits"]?.intValue == Int64(s.hits))
+        #expect(json["capacity_blocks"]?.intValue == Int64(2 * e.count - 2) && json["block_bytes"]?.intValue == Int64(e.blockBytes))
+        #expect(json["cache_bytes"]?.intValue == Int64(2 * e.count - 2) * Int64(e.blockBytes))
+        #expect(json["expert_bytes_total"]?.intValue == Int64(e.layers * e.count) * Int64(e.blockBytes))
+        #expect(json["bytes_read_per_token"]?.numberValue == Double(s.bytesRead) / 11)
+        #expect(json.objectMembers?.count == 14 && text.hasPrefix("expert cache: \(2 * e.count - 2) of \(e.layers * e.count) blocks"), "\(text)")
 
         // A deployment split (3 resident experts a layer): its resident experts plus one layer, without a budget.
         var options = PackOptions(profile: try DeviceProfile.named("cpu"))

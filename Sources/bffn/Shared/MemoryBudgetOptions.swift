@@ -28,20 +28,3 @@ struct MemoryBudgetOptions: ParsableArguments {
         try ExpertCache.attach(to: engine, modelPath: model, budgetBytes: budgetBytes(), prefetch: prefetch, verifyBlocks: !noVerifyBlocks)
     }
 }
-
-/// The cache's figures for `--json` (key `memory`) and a line for people.
-func memoryReport(_ cache: ExpertCache, tokens: Int) -> (json: JSONValue, text: String) {
-    let s = cache.statistics
-    let e = cache.pack.experts!
-    let perToken = tokens > 0 ? Double(s.bytesRead) / Double(tokens) : 0
-    let json: JSONValue = .object([
-        ("capacity_blocks", .integer(cache.capacity)), ("block_bytes", .integer(e.blockBytes)),
-        ("cache_bytes", .integer(UInt64(cache.capacity) * e.blockBytes)), ("expert_bytes_total", .integer(UInt64(e.layers * e.count) * e.blockBytes)),
-        ("requests", .integer(s.requests)), ("hits", .integer(s.hits)), ("hit_rate", .double(s.hitRate)),
-        ("blocks_read", .integer(s.blocksRead)), ("bytes_read", .integer(s.bytesRead)), ("bytes_read_per_token", .double(perToken)),
-        ("stall_seconds", .double(s.stallSeconds)), ("direct_io", .bool(s.directIO)),
-        ("prefetched", .integer(s.prefetched)), ("prefetch_used", .integer(s.prefetchUsed)),
-    ])
-    let text = "expert cache: \(cache.capacity) of \(e.layers * e.count) blocks (\(TextNumber.bytesWithSize(UInt64(cache.capacity) * e.blockBytes))), hit rate \(fixed(s.hitRate * 100, 1)) %, read \(TextNumber.bytesWithSize(UInt64(perToken))) per token, stalled \(fixed(s.stallSeconds, 3)) s, read ahead \(s.prefetched) (\(s.prefetchUsed) used)\(s.directIO ? "" : " (buffered reads: this file system refuses O_DIRECT)")"
-    return (json, text)
-}
