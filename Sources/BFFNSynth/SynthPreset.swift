@@ -17,7 +17,10 @@ public struct SynthPreset: Sendable, Equatable {
     /// True for MLA attention.
     public var isMLA: Bool { kvHeads == nil }
 
-    /// Every preset by name: tiny, small, medium, large, xlarge, 3b.
+    /// The presets' names, smallest first: the spellings `bffn synth --preset` takes.
+    public static let names = ["tiny", "small", "medium", "large", "xlarge", "3b"]
+
+    /// Every preset by name (`names`).
     public static let all: [String: SynthPreset] = {
         var tiny = SynthPreset(name: "tiny", hiddenSize: 128, layers: 4, heads: 4, kvHeads: nil, experts: 16, expertSize: 32, vocabSize: 512)
         tiny.qLoraRank = 64; tiny.kvLoraRank = 32; tiny.nopeDim = 16; tiny.ropeDim = 16; tiny.dimModelBase = 32

@@ -24,8 +24,8 @@ struct SynthCommand: ParsableCommand {
         """
     )
 
-    @Option(help: "tiny, small, medium, large, xlarge or 3b.", completion: .list(["tiny", "small", "medium", "large", "xlarge", "3b"]))
-    var preset: String
+    @Option(help: "The shapes: tiny (for tests) or a published size, small to 3b.")
+    var preset: SynthPreset
 
     @Option(help: "The output folder.")
     var out: String
@@ -53,8 +53,7 @@ struct SynthCommand: ParsableCommand {
     @OptionGroup var printing: OutputOptions
 
     func options() throws -> SynthOptions {
-        guard let p = SynthPreset.all[preset] else { throw ValidationError("unknown preset '\(preset)'; use tiny, small, medium, large, xlarge or 3b") }
-        var o = SynthOptions(preset: p)
+        var o = SynthOptions(preset: preset)
         o.format = format
         o.dtype = dtype.dtype
         o.tls = tls
@@ -72,7 +71,7 @@ struct SynthCommand: ParsableCommand {
     func run() throws {
         try printing.run {
             let o = try options()
-            let progress = ProgressReporter(label: "synth \(preset)", options: printing)
+            let progress = ProgressReporter(label: "synth \(preset.name)", options: printing)
             let weightPath = try SyntheticCheckpoint.write(o, to: out, overwrite: overwriting.force) { done, total in progress.update(done, total) }
             progress.finish()
             let workload = SyntheticCheckpoint.workload(o)

@@ -120,7 +120,8 @@ struct SynthBenchCommandTests {
         let tls = try #require(doc["measured"]?["token_level_sparsity"]?.numberValue)
         #expect(abs(tls - 0.8) < 0.05)
         #expect(try runBFFN(["synth", "--preset", "tiny", "--out", dir.file("m")]).status == 1) // exists, no --force
-        #expect(try runBFFN(["synth", "--preset", "huge", "--out", dir.file("x")]).status == 2)
+        let huge = try runBFFN(["synth", "--preset", "huge", "--out", dir.file("x")])
+        #expect(huge.status == 2 && huge.stderr.contains("- tiny") && huge.stderr.contains("- 3b"), "\(huge.stderr)")
         let b = try runBFFN(["bench", dir.file("m"), "--threads", "1,2", "--tokens", "4", "--json"])
         #expect(b.status == 0, "\(b.stderr)")
         let j = try JSONValue.parse(b.stdout)

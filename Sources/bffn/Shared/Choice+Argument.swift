@@ -22,6 +22,16 @@ extension FFNMode: ExpressibleByArgument {}
 /// `export --layout block_linear|block`.
 extension PackExporter.Layout: ExpressibleByArgument {}
 
+/// `synth --preset tiny|small|medium|large|xlarge|3b`: a preset by name.
+extension SynthPreset: ExpressibleByArgument {
+    public init?(argument: String) {
+        guard let preset = SynthPreset.all[argument] else { return nil }
+        self = preset
+    }
+    public static var allValueStrings: [String] { SynthPreset.names }
+    public static var defaultCompletionKind: CompletionKind { .list(SynthPreset.names) }
+}
+
 /// `synth --format safetensors|bin`.
 extension SynthOptions.Format: ExpressibleByArgument {}
 
