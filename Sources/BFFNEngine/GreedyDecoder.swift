@@ -59,6 +59,16 @@ public struct GenerationOptions: Sendable {
         }
     }
 
+    /// Why generation stops after the newest id of `generated`, fed to `matcher` first (nil without stop strings):
+    /// a stop string, else `stopReason(promptCount:generated:)`; nil to go on. Plain and speculative decoding
+    /// both call it after each emitted id.
+    /// - Throws: the matcher's text decoder's errors.
+    public func stopReason(promptCount: Int, generated: [Int], matcher: inout StopStringMatcher?) throws -> StopReason? {
+        if let last = generated.last { _ = try matcher?.push(last) }
+        if matcher?.stopped == true { return .stopString }
+        return stopReason(promptCount: promptCount, generated: generated)
+    }
+
     /// The stop reason after `generated` ids, or nil to go on.
     public func stopReason(promptCount: Int, generated: [Int]) -> StopReason? {
         if let last = generated.last, stopIds.contains(last) { return .endOfSequence }
@@ -122,8 +132,7 @@ public enum GreedyDecoder {
             let next = sampler.next(out.logits(at: row), history: penalises ? prompt + ids : [])
             ids.append(next)
             try onToken(next)
-            _ = try matcher?.push(next)
-            stop = matcher?.stopped == true ? .stopString : options.stopReason(promptCount: prompt.count, generated: ids)
+            stop = try options.stopReason(promptCount: prompt.count, generated: ids, matcher: &matcher)
             if stop != nil { break }
             out = try engine.forward([next])
             row = 0

@@ -105,8 +105,7 @@ public enum SpeculativeDecoder {
         var emitted = [sampler.next(first.logits(at: prompt.count - 1), history: prompt)]
         try featureDrafter?.observe(features: first.features, nextTokens: Array(prompt.dropFirst()) + [emitted[0]])
         try onToken(emitted[0])
-        _ = try matcher?.push(emitted[0])
-        var stop = matcher?.stopped == true ? StopReason.stopString : options.stopReason(promptCount: prompt.count, generated: emitted)
+        var stop = try options.stopReason(promptCount: prompt.count, generated: emitted, matcher: &matcher)
         var unionSum = 0.0, tokensFromSteps = 0
         while stop == nil {
             let budget = adaptive?.nextBudget() ?? Int.max
@@ -162,8 +161,7 @@ public enum SpeculativeDecoder {
                 emitted.append(token)
                 produced += 1
                 try onToken(token)
-                _ = try matcher?.push(token)
-                stop = matcher?.stopped == true ? .stopString : options.stopReason(promptCount: prompt.count, generated: emitted)
+                stop = try options.stopReason(promptCount: prompt.count, generated: emitted, matcher: &matcher)
                 if stop != nil { break }
             }
             try target.commit(path: path.map { start + $0 }, from: start)
