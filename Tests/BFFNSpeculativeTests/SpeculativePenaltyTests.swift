@@ -54,19 +54,8 @@ struct SpeculativePenaltyTests {
         let drafter = try ModelDrafter(engine: Engine(checkpointPath: folder, options: EngineOptions(threads: 1)), vocabularySize: V, name: "self")
         let prompt = [5, 17, 42, 8]
         let runs = Int(ProcessInfo.processInfo.environment["BFFN_SAMPLING_RUNS"] ?? "") ?? 4_000
-        var plain = [Int](repeating: 0, count: V), speculative = [Int](repeating: 0, count: V)
-        var drafted = 0, accepted = 0
-        for seed in 0..<runs {
-            let sampling = SamplingOptions(temperature: 1, topK: 12, seed: UInt64(seed), repeatPenalty: 3, minP: 0.02)
-            plain[try GreedyDecoder.generate(target, prompt: prompt, options: GenerationOptions(maxNewTokens: 3, sampling: sampling)).generatedIds[2]] += 1
-            var s2 = sampling
-            s2.seed = UInt64(seed + runs)
-            let s = try SpeculativeDecoder.generate(target, drafter: drafter, shape: .chain(2), prompt: prompt,
-                                                    options: GenerationOptions(maxNewTokens: 3, sampling: s2))
-            speculative[s.generatedIds[2]] += 1
-            drafted += s.draftedTokens
-            accepted += s.acceptedTokens
-        }
+        let (plain, speculative, drafted, accepted) = try thirdTokenHistograms(target: target, drafter: drafter, shape: .chain(2), prompt: prompt, runs: runs,
+                                                                               sampling: SamplingOptions(temperature: 1, topK: 12, repeatPenalty: 3, minP: 0.02))
         let test = chiSquareTwoSample(plain, speculative)
         #expect(test.p > 0.001, "chi-square \(test.statistic) on \(test.degreesOfFreedom) degrees of freedom, p = \(test.p)")
         #expect(accepted > runs / 20 && drafted - accepted > runs / 20, "accepted \(accepted) of \(drafted)")

@@ -20,6 +20,28 @@ func chiSquareTwoSample(_ a: [Int], _ b: [Int]) -> (statistic: Double, degreesOf
     return (statistic, bins.count - 1, 0.5 * erfc(z / 2.0.squareRoot()))
 }
 
+/// `runs` generations of 3 tokens after `prompt`, plainly (seed i) and speculatively (seed i + runs), with
+/// `sampling`: the histograms over the vocabulary of the third token (which went through accept/reject decisions),
+/// and the speculative runs' drafted and accepted token counts.
+func thirdTokenHistograms(target: Engine, drafter: Drafter, shape: DraftShape, prompt: [Int], runs: Int,
+                          sampling: SamplingOptions) throws -> (plain: [Int], speculative: [Int], drafted: Int, accepted: Int) {
+    let V = target.weights.architecture.vocabSize
+    var plain = [Int](repeating: 0, count: V), speculative = [Int](repeating: 0, count: V)
+    var drafted = 0, accepted = 0
+    for seed in 0..<runs {
+        var s1 = sampling, s2 = sampling
+        s1.seed = UInt64(seed)
+        s2.seed = UInt64(seed + runs)
+        plain[try GreedyDecoder.generate(target, prompt: prompt, options: GenerationOptions(maxNewTokens: 3, sampling: s1)).generatedIds[2]] += 1
+        let s = try SpeculativeDecoder.generate(target, drafter: drafter, shape: shape, prompt: prompt,
+                                                options: GenerationOptions(maxNewTokens: 3, sampling: s2))
+        speculative[s.generatedIds[2]] += 1
+        drafted += s.draftedTokens
+        accepted += s.acceptedTokens
+    }
+    return (plain, speculative, drafted, accepted)
+}
+
 @Suite("speculative sampling keeps the target's distribution")
 struct SpeculativeSamplingTests {
     /// 20 000 independent generations of 3 tokens each, plain sampling against speculative sampling with a draft
@@ -35,21 +57,8 @@ struct SpeculativeSamplingTests {
         let shape = try DraftShape.chain(2)
         let prompt = [5, 17, 42, 8]
         let runs = Int(ProcessInfo.processInfo.environment["BFFN_SAMPLING_RUNS"] ?? "") ?? 20_000
-        var plain = [Int](repeating: 0, count: V), speculative = [Int](repeating: 0, count: V)
-        var drafted = 0, accepted = 0
-        for seed in 0..<runs {
-            let sampling = SamplingOptions(temperature: 0.25, topK: 12, seed: UInt64(seed))
-            let options = GenerationOptions(maxNewTokens: 3, sampling: sampling)
-            let p = try GreedyDecoder.generate(target, prompt: prompt, options: options)
-            plain[p.generatedIds[2]] += 1
-            var s2 = sampling
-            s2.seed = UInt64(seed + runs)
-            let s = try SpeculativeDecoder.generate(target, drafter: drafter, shape: shape, prompt: prompt,
-                                                    options: GenerationOptions(maxNewTokens: 3, sampling: s2))
-            speculative[s.generatedIds[2]] += 1
-            drafted += s.draftedTokens
-            accepted += s.acceptedTokens
-        }
+        let (plain, speculative, drafted, accepted) = try thirdTokenHistograms(target: target, drafter: drafter, shape: shape, prompt: prompt, runs: runs,
+                                                                               sampling: SamplingOptions(temperature: 0.25, topK: 12))
         let test = chiSquareTwoSample(plain, speculative)
         #expect(test.p > 0.001, "chi-square \(test.statistic) on \(test.degreesOfFreedom) degrees of freedom, p = \(test.p)")
         #expect(test.degreesOfFreedom >= 10)
