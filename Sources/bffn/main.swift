@@ -57,8 +57,8 @@ enum BFFNVersion {
 }
 
 // On Linux the Swift runtime finds the command line through /proc; without /proc it would be empty and bffn would
-// answer with the top-level help (CommandLineArguments reads it without /proc, and says so when it cannot).
-guard let commandLine = CommandLineArguments.read() else {
+// answer with the top-level help (ProcessArguments reads it without /proc; bffn says so when it cannot).
+guard let commandLine = ProcessArguments.read() else {
     FileHandleOutput.standardError(CommandLineArguments.unavailableMessage(procMounted: CommandLineArguments.procMounted) + "\n")
     BFFNCommand.exit(withError: ExitCode(2))
 }

@@ -1,5 +1,5 @@
 @testable import bffn
-import BFFNCore
+@testable import BFFNCore
 import BFFNTestSupport
 import Testing
 
@@ -43,14 +43,14 @@ struct CommandLineArgumentsTests {
     @Test func findsTheArgumentVectorBelowTheEnvironment() {
         let args = ["/opt/bffn/bin/bffn", "inspect", "/model", "--json", ""]
         let found = withInitialStack(arguments: args, environment: ["PATH=/usr/bin:/bin", "HOME=/root"]) {
-            strings(CommandLineArguments.argumentVector(below: $0, programName: $1))
+            strings(ProcessArguments.argumentVector(below: $0, programName: $1))
         }
         #expect(found == args)
     }
 
     @Test func findsItWithAnEmptyEnvironmentAndOneArgument() {
         let found = withInitialStack(arguments: ["bffn"], environment: []) {
-            strings(CommandLineArguments.argumentVector(below: $0, programName: $1))
+            strings(ProcessArguments.argumentVector(below: $0, programName: $1))
         }
         #expect(found == ["bffn"])
     }
@@ -58,17 +58,17 @@ struct CommandLineArgumentsTests {
     @Test func refusesWhatDoesNotMatch() {
         // argv[0] is not the program name glibc recorded.
         let otherName = withInitialStack(arguments: ["bffn", "inspect"], environment: ["A=1"]) { envp, name in
-            CommandLineArguments.argumentVector(below: envp, programName: name + 1)
+            ProcessArguments.argumentVector(below: envp, programName: name + 1)
         }
         #expect(otherName == nil)
         // The word below argv is not the count (environ does not point at the kernel's block).
         let wrongCount = withInitialStack(arguments: ["bffn", "inspect"], environment: ["A=1"], argcWord: 7) {
-            CommandLineArguments.argumentVector(below: $0, programName: $1)
+            ProcessArguments.argumentVector(below: $0, programName: $1)
         }
         #expect(wrongCount == nil)
         // No NULL before envp: not an argument vector at all.
         let noTerminator = withInitialStack(arguments: ["bffn", "inspect"], environment: ["A=1", "B=2"]) { envp, name in
-            CommandLineArguments.argumentVector(below: envp + 1, programName: name)
+            ProcessArguments.argumentVector(below: envp + 1, programName: name)
         }
         #expect(noTerminator == nil)
     }
@@ -76,7 +76,7 @@ struct CommandLineArgumentsTests {
     /// This test process's own stack gives what the runtime read through /proc (unless something moved `environ`
     /// to the heap before the tests ran, which the walk must then refuse rather than misread).
     @Test func theRealStackGivesTheRuntimesArguments() {
-        if let found = CommandLineArguments.fromInitialStack() {
+        if let found = ProcessArguments.fromInitialStack() {
             #expect(found == CommandLine.arguments)
         }
     }
