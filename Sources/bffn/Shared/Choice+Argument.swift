@@ -10,7 +10,7 @@ import BFFNSynth
 // valid ones in --help and names them in its error (CONTRIBUTING, "A new command-line flag"). The spellings are
 // the types' raw values: one list per choice, kept by the type.
 
-/// `--activations int8|float|bf16`.
+/// `--activations auto|float|int8|bf16`.
 extension ActivationPrecision: ExpressibleByArgument {}
 
 /// `--kv-cache f32|bf16`.
