@@ -173,7 +173,7 @@ mount -t proc proc "$ROOTFS/proc"
 PROC_MOUNTED=1
 run "verify" PASSED -- /opt/bffn/bin/bffn verify /model --reference /model/reference.safetensors --speculative none
 run "generate" "tokens (stopped" -- /opt/bffn/bin/bffn generate /model --prompt "The list type is" --max-new-tokens 16
-run "tokenize (SentencePiece, the bundled library)" "" -- /opt/bffn/bin/bffn tokenize /model --text "def main():"
+run "tokenize (SentencePiece, the bundled library)" "" -- /opt/bffn/bin/bffn tokenize /model -p "def main():"
 umount "$ROOTFS/proc"
 PROC_MOUNTED=0
 

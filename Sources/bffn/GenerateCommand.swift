@@ -48,14 +48,7 @@ struct GenerateCommand: ParsableCommand {
     @Argument(help: "A .bfpk pack or a checkpoint (folder, .safetensors, .bin or shard index), or ORG/NAME in the Hugging Face cache.", completion: .file())
     var model: String
 
-    @Option(name: .shortAndLong, help: "The prompt text.")
-    var prompt: String?
-
-    @Option(help: "A UTF-8 file holding the prompt text.", completion: .file())
-    var promptFile: String?
-
-    @Option(help: "The prompt as comma-separated token ids, e.g. 5,17,42 (no tokenizer needed; ids are printed).")
-    var promptIds: String?
+    @OptionGroup var input: PromptOptions
 
     @Flag(help: "Wrap the prompt in the MiniCPM chat format: <用户>{prompt}<AI>.")
     var chat = false
@@ -94,7 +87,7 @@ struct GenerateCommand: ParsableCommand {
     @OptionGroup var printing: OutputOptions
 
     func validate() throws {
-        guard [prompt != nil, promptFile != nil, promptIds != nil, chatting.chatFile != nil].filter({ $0 }).count == 1 else {
+        guard input.givenCount + (chatting.chatFile != nil ? 1 : 0) == 1 else {
             throw ValidationError("give exactly one of --prompt, --prompt-file, --prompt-ids and --chat-file")
         }
         guard chatting.system == nil || chat || chatting.chatFile != nil else { throw ValidationError("--system needs --chat or --chat-file") }
@@ -102,8 +95,8 @@ struct GenerateCommand: ParsableCommand {
         guard temperature >= 0 && temperature.isFinite && temperature <= 100 else { throw ValidationError("--temperature must be 0...100") }
         guard topK >= 0 else { throw ValidationError("--top-k must be 0 or more") }
         guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
-        guard !(chat && promptIds != nil) else { throw ValidationError("--chat wraps text prompts; it does not apply to --prompt-ids") }
-        if let promptIds { _ = try parseTokenIds(promptIds) }
+        guard !(chat && input.promptIds != nil) else { throw ValidationError("--chat wraps text prompts; it does not apply to --prompt-ids") }
+        _ = try input.ids()
     }
 
     func run() throws {
@@ -121,14 +114,13 @@ struct GenerateCommand: ParsableCommand {
             // The prompt, and the tokenizer when the prompt is text.
             var bundle: TokenizerBundle? = nil
             let promptTokens: [Int]
-            if let promptIds {
-                promptTokens = try parseTokenIds(promptIds)
+            if let ids = try input.ids() {
+                promptTokens = ids
                 bundle = try? tokenizing.load(model: model)
             } else {
                 let b = try tokenizing.load(model: model)
                 bundle = b
-                var text = ""
-                if let prompt { text = prompt } else if let promptFile { text = String(decoding: try MappedFile(path: promptFile).contents, as: UTF8.self) }
+                var text = try input.text() ?? ""
                 if chat || chatting.chatFile != nil {
                     try ChatPromptOptions.warnAboutMarkers(b)
                     text = try chatting.text(prompt: text)
@@ -150,7 +142,7 @@ struct GenerateCommand: ParsableCommand {
                                             textDecoder: textDecoder)
             progress.finish()
             // Stream text as tokens are accepted (text prompts, not --json).
-            let streamText = promptIds == nil && !printing.json
+            let streamText = input.promptIds == nil && !printing.json
             // Through a stop-string matcher, which holds back what may begin a stop string and cuts before one.
             var stream: StopStringMatcher? = nil
             if streamText, let b = bundle { stream = StopStringMatcher(strings: repetition.stop, decoder: StreamingDetokenizer(tokenizer: b.tokenizer)) }
@@ -189,7 +181,7 @@ struct GenerateCommand: ParsableCommand {
                 printing.emit(resultJSON.appending("activations", .string(activations))
                     .appending("memory", cache.map { $0.report(tokens: promptTokens.count + ids.count).json } ?? .null))
             } else {
-                if promptIds != nil { print(ids.map(String.init).joined(separator: ",")) }
+                if input.promptIds != nil { print(ids.map(String.init).joined(separator: ",")) }
                 // The first token comes from the prefill; decode speed and experts read are per decode step.
                 let decode = ids.count > 1
                     ? "\(fixed(tokensPerSecond, 1)) tokens/s\(note), experts read \(fixed(expertsRead * 100, 1)) % per token"
@@ -201,10 +193,4 @@ struct GenerateCommand: ParsableCommand {
             }
         }
     }
-}
-
-/// Parses "5,17,42" into ids (spaces allowed around items).
-/// - Throws: `ValidationError` naming the bad item.
-func parseTokenIds(_ text: String) throws -> [Int] {
-    do { return try TokenSequenceFile.parse(text, whitespace: " ") } catch let e as BFFNError { throw ValidationError(e.reason) }
 }

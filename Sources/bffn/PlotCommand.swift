@@ -18,7 +18,7 @@ struct PlotCommand: ParsableCommand {
         expert-frequency.png (each expert's share of tokens per layer, most used first: the order bffn pack stores \
         them in) and active-experts.png (tokens per number of active experts, per layer).
 
-        Prompts: --prompts FILE (one comma-separated id list per line, or text whose paragraphs are the prompts), or --text FILE (encoded with the model's \
+        Prompts: --prompts FILE (one comma-separated id list per line, or text whose paragraphs are the prompts), --prompt-ids, or --text FILE (encoded with the model's \
         tokenizer.json, from the pack or beside the checkpoint, and cut into windows of 128 tokens, at most 8), \
         else MODEL/workload.txt when MODEL is a folder that has one (bffn synth writes it), else MODEL/prompts.txt \
         when the folder has one (the model's own prompts, as fixtures/trained has: id lists, or text whose \
@@ -35,11 +35,7 @@ struct PlotCommand: ParsableCommand {
     @Argument(help: "A .bfpk pack or a checkpoint (folder, .safetensors, .bin or shard index).", completion: .file())
     var model: String
 
-    @Option(help: "Prompts: one comma-separated id list per line (blank and # lines skipped), or plain text whose paragraphs are the prompts (encoded with the model's tokenizer), as for bffn verify.", completion: .file())
-    var prompts: String?
-
-    @Option(help: "A text file, encoded with the model's tokenizer.json and cut into windows of 128 tokens (at most 8).", completion: .file())
-    var text: String?
+    @OptionGroup var input: SequenceInputOptions
 
     @Option(name: .shortAndLong, help: "The folder to write the images into (created if needed).", completion: .file())
     var output: String
@@ -49,7 +45,7 @@ struct PlotCommand: ParsableCommand {
     @OptionGroup var printing: OutputOptions
 
     func validate() throws {
-        if prompts != nil && text != nil { throw ValidationError("give --prompts or --text, not both") }
+        if input.text != nil && (input.prompts != nil || input.promptIds != nil) { throw ValidationError("give --prompts, --prompt-ids or --text, not two") }
     }
 
     /// Windows a text is cut into, and how many at most.
@@ -63,18 +59,12 @@ struct PlotCommand: ParsableCommand {
             let weights = try ModelWeights.open(path: model)
             let V = weights.architecture.vocabSize
             let list: [[Int]]
-            if let text {
-                let tokenizer = try tokenizing.load(model: model)
-                let ids = try tokenizer.encode(String(decoding: MappedFile(path: text).contents, as: UTF8.self))
-                if let bad = ids.first(where: { $0 >= V }) {
-                    throw BFFNError(.shapeMismatch, "the tokenizer gives id \(bad), beyond the model's vocabulary of \(V)", file: text)
-                }
-                guard !ids.isEmpty else { throw BFFNError(.usage, "the text encodes to no tokens", file: text) }
+            if let (ids, _) = try input.textIds(model: model, weights: weights, tokenizing: tokenizing) {
                 list = stride(from: 0, to: min(ids.count, Self.textWindow * Self.textWindows), by: Self.textWindow).map {
                     Array(ids[$0..<min(ids.count, $0 + Self.textWindow)])
                 }
-            } else if let prompts {
-                list = try readPromptFile(prompts, model: model, weights: weights, tokenizing: tokenizing)
+            } else if let given = try input.promptList(model: model, weights: weights, tokenizing: tokenizing) {
+                list = given
             } else if let workload = folderWorkload(of: model) {
                 list = try TokenSequenceFile.read(path: workload, vocabularySize: V)
             } else if let own = Self.folderPrompts(of: model) {

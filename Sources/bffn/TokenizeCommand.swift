@@ -2,7 +2,7 @@ import ArgumentParser
 import BFFNCore
 import BFFNTokenizer
 
-/// `bffn tokenize MODEL --text T`: text to token ids with the model's tokenizer.
+/// `bffn tokenize MODEL -p TEXT`: text to token ids with the model's tokenizer.
 struct TokenizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tokenize",
@@ -15,9 +15,9 @@ struct TokenizeCommand: ParsableCommand {
         add_special_tokens=False); --add-special adds bos/eos as tokenizer_config.json says.
 
         Examples:
-          bffn tokenize fixtures/trained --text "Hello world"
-          bffn tokenize model.bfpk --file prompt.txt --json
-          echo "Hello" | bffn tokenize fixtures/trained --file -
+          bffn tokenize fixtures/trained -p "Hello world"
+          bffn tokenize model.bfpk --prompt-file prompt.txt --json
+          echo "Hello" | bffn tokenize fixtures/trained -f -
 
         Output: the ids on one line (comma-separated), then one line per token: its id, a tab and its piece (the \
         vocabulary entry; a newline, tab or carriage return in it shown as \\n, \\t, \\r).
@@ -27,11 +27,10 @@ struct TokenizeCommand: ParsableCommand {
     @Argument(help: "A pack, a checkpoint, a folder of tokenizer files, or ORG/NAME in the Hugging Face cache.", completion: .file())
     var model: String
 
-    @Option(help: "The text to encode.")
-    var text: String?
+    @OptionGroup var input: PromptOptions
 
-    @Option(help: "A UTF-8 file whose whole content is encoded; - reads standard input.", completion: .file())
-    var file: String?
+    @Option(help: .hidden) var text: String?
+    @Option(help: .hidden) var file: String?
 
     @Flag(help: "Add bos / eos as the tokenizer config says.")
     var addSpecial = false
@@ -41,15 +40,23 @@ struct TokenizeCommand: ParsableCommand {
     @OptionGroup var printing: OutputOptions
 
     func validate() throws {
-        guard (text == nil) != (file == nil) else { throw ValidationError("give exactly one of --text and --file") }
+        guard input.givenCount + (text != nil ? 1 : 0) + (file != nil ? 1 : 0) == 1 else {
+            throw ValidationError("give exactly one of --prompt, --prompt-file and --prompt-ids")
+        }
+        _ = try input.ids()
     }
 
     func run() throws {
         try printing.run {
             let model = try HubCache.resolve(self.model)
             let bundle = try tokenizing.load(model: model)
-            let input = try text ?? readTextInput(file!)
-            let ids = try bundle.encode(input, addSpecial: addSpecial)
+            // --text and --file: this command's earlier spellings of --prompt and --prompt-file, still accepted.
+            let ids: [Int]
+            if let given = try input.ids() {
+                ids = given
+            } else {
+                ids = try bundle.encode(text ?? input.text() ?? readTextInput(file!), addSpecial: addSpecial)
+            }
             if printing.json {
                 TokenizeJSONOutput.write(ids: ids, bundle: bundle)
             } else {
@@ -122,11 +129,4 @@ func visiblePiece(_ piece: String) -> String {
         }
     }
     return out
-}
-
-/// The whole content of a UTF-8 text file, or of standard input for `-`.
-/// - Throws: the file's read errors.
-func readTextInput(_ path: String) throws -> String {
-    if path == "-" { return String(decoding: try FileHandleInput.readStandardInput(), as: UTF8.self) }
-    return String(decoding: try MappedFile(path: path).contents, as: UTF8.self)
 }

@@ -11,7 +11,7 @@ struct TraceCommand: ParsableCommand {
         commandName: "trace",
         abstract: "Record which experts every token uses, and replay that against expert-cache policies.",
         discussion: """
-        Recording: runs MODEL over --prompts (token ids, or text whose paragraphs are sequences) or --text (a text \
+        Recording: runs MODEL over --prompts (token ids, or text whose paragraphs are sequences), --prompt-ids or --text (a text \
         cut into windows of --context tokens) and writes, per token and layer, every expert's router score (0: \
         inactive) into a safetensors file (formats/trace.md).
 
@@ -29,11 +29,7 @@ struct TraceCommand: ParsableCommand {
     @Argument(help: "The model to trace (a pack or a checkpoint); not with --simulate.", completion: .file())
     var model: String?
 
-    @Option(help: "Token id or text prompts to run (formats/tokenizer.md, \"Text files\").", completion: .file())
-    var prompts: String?
-
-    @Option(help: "A text file, encoded and cut into windows of --context tokens.", completion: .file())
-    var text: String?
+    @OptionGroup var input: SequenceInputOptions
 
     @Option(help: "Window length in tokens for --text and the longest prompt (default: 512 or the model's context).")
     var context: Int?
@@ -54,11 +50,11 @@ struct TraceCommand: ParsableCommand {
 
     func validate() throws {
         if simulate != nil {
-            guard model == nil, prompts == nil, text == nil, output == nil else { throw ValidationError("--simulate takes a trace only: no model, prompts, text or output") }
+            guard model == nil, input.isEmpty, output == nil else { throw ValidationError("--simulate takes a trace only: no model, prompts, text or output") }
             _ = try budgets(totalExpertBytes: 1)
         } else {
             guard model != nil, output != nil else { throw ValidationError("give a model and -o TRACE (or --simulate TRACE)") }
-            guard (prompts == nil) != (text == nil) else { throw ValidationError("give exactly one of --prompts and --text") }
+            guard (input.prompts == nil && input.promptIds == nil) != (input.text == nil) else { throw ValidationError("give exactly one of --prompts, --prompt-ids and --text") }
         }
         if let c = context, c < 2 || c > 1 << 20 { throw ValidationError("--context must be 2...1048576") }
     }
@@ -79,15 +75,11 @@ struct TraceCommand: ParsableCommand {
             let model = try HubCache.resolve(self.model!)
             let weights = try ModelWeights.open(path: model)
             let window = min(context ?? 512, weights.config.maxPositionEmbeddings ?? (1 << 20))
-            var sequences: [[Int]]
-            if let prompts {
-                sequences = try readPromptFile(prompts, model: model, weights: weights, tokenizing: tokenizing, maxLength: window)
-            } else {
-                let ids = try tokenizing.load(model: model).encode(String(decoding: MappedFile(path: text!).contents, as: UTF8.self))
-                if let bad = ids.first(where: { $0 >= weights.architecture.vocabSize }) {
-                    throw BFFNError(.shapeMismatch, "the tokenizer gives id \(bad), beyond the model's vocabulary of \(weights.architecture.vocabSize)", file: text)
-                }
+            let sequences: [[Int]]
+            if let (ids, _) = try input.textIds(model: model, weights: weights, tokenizing: tokenizing) {
                 sequences = stride(from: 0, to: ids.count, by: window).map { Array(ids[$0..<min(ids.count, $0 + window)]) }
+            } else {
+                sequences = try input.promptList(model: model, weights: weights, tokenizing: tokenizing, maxLength: window) ?? []
             }
             let progress = ProgressReporter(label: "trace", options: printing)
             progress.note("running \(sequences.count) sequences")

@@ -23,6 +23,10 @@ struct VerifyCommand: ParsableCommand {
         agreement (Jaccard of active experts), the first layer whose hidden state diverges (two models), a \
         pack's checksums, speculative decoding (must reproduce greedy decoding exactly) and sparsity statistics.
 
+        Prompts (against a reference model): --prompt-ids or --prompts; otherwise four built-in prompts. --text \
+        FILE also measures the perplexity of both models on the text and their KL divergence per token (mean, \
+        median, 99 %, 99.9 %, max, same top-1) over windows of --context tokens; --text alone scores only the text.
+
         Pass thresholds depend on the quantization class (README, `bffn verify`): exact (same storage as \
         the reference: identical logits and greedy output), reference (a reference file: mean KLD <= 1e-4, \
         top-1 >= 99 %, greedy match), cast (mean KLD <= 2e-3, top-1 >= 97 %), q8 (5e-3, 95 %), q4 (5e-2, 80 %).
@@ -42,15 +46,7 @@ struct VerifyCommand: ParsableCommand {
     @Option(help: "A reference file (reference.safetensors schema) or a reference model.", completion: .file())
     var reference: String
 
-    @Option(help: "One prompt as comma-separated token ids (against a reference model).")
-    var promptIds: String?
-
-    @Option(help: "A file of prompts (against a reference model): one comma-separated id list per line, or plain text whose paragraphs are the prompts (encoded with the model's tokenizer).")
-    var prompts: String?
-
-    @Option(help: ArgumentHelp("A text file: measure the perplexity of the model and of the reference model on it, and their KL divergence per token (mean, median, 99 %, 99.9 %, max, same top-1); without --prompts or --prompt-ids only the text is scored.", valueName: "file"),
-            completion: .file())
-    var text: String?
+    @OptionGroup var input: SequenceInputOptions
 
     @Option(help: "Chunk length of the chunk sparsification loss reported with the sparsity (the paper trains with 64; the bundled model with 8).")
     var objectiveChunk: Int = 8
@@ -85,8 +81,6 @@ struct VerifyCommand: ParsableCommand {
         if let n = maxNewTokens, n < 0 || n > 100_000 { throw ValidationError("--max-new-tokens must be 0...100000") }
         if let k = maxKld, !(k >= 0) { throw ValidationError("--max-kld must be >= 0") }
         if let t = minTop1, !(t >= 0 && t <= 1) { throw ValidationError("--min-top1 must be in 0...1") }
-        if promptIds != nil && prompts != nil { throw ValidationError("give --prompt-ids or --prompts, not both") }
-        if let p = promptIds { _ = try parseTokenIds(p) }
     }
 
     func run() throws {
@@ -118,22 +112,13 @@ struct VerifyCommand: ParsableCommand {
                 if !r.passed { throw ExitCode(1) }
                 return
             }
-            var promptList: [[Int]]? = nil
-            if let p = promptIds { promptList = [try parseTokenIds(p)] }
             // --text alone scores the text only, not the built-in prompts as well.
-            if text != nil && prompts == nil && promptIds == nil && !ReferenceFile.isReference(path: reference) { promptList = [] }
-            if prompts != nil || text != nil {
+            var promptList: [[Int]]? = input.prompts == nil && input.promptIds == nil && input.text != nil && !ReferenceFile.isReference(path: reference) ? [] : nil
+            if !input.isEmpty {
                 let weights = try ModelWeights.open(path: model)
                 let limit = weights.config.maxPositionEmbeddings ?? 1 << 20
-                if let file = prompts {
-                    promptList = try readPromptFile(file, model: model, weights: weights, tokenizing: tokenizing, maxLength: min(limit, 512))
-                }
-                if let file = text {
-                    let bundle = try tokenizing.load(model: model)
-                    let ids = try bundle.encode(String(decoding: MappedFile(path: file).contents, as: UTF8.self))
-                    if let bad = ids.first(where: { $0 >= weights.architecture.vocabSize }) {
-                        throw BFFNError(.shapeMismatch, "the tokenizer gives id \(bad), beyond the model's vocabulary of \(weights.architecture.vocabSize)", file: file)
-                    }
+                if let list = try input.promptList(model: model, weights: weights, tokenizing: tokenizing, maxLength: min(limit, 512)) { promptList = list }
+                if let (ids, bundle) = try input.textIds(model: model, weights: weights, tokenizing: tokenizing) {
                     options.text = ids
                     options.textContext = context ?? min(512, limit)
                     options.textBos = bundle.addBos ? bundle.bosId : nil

@@ -11,7 +11,7 @@ private func generateJSON(_ args: [String]) throws -> (status: Int32, json: JSON
 
 /// The ids `bffn tokenize` gives `text` with bos added, as generate encodes a prompt.
 private func tokenized(_ model: String, _ text: String) throws -> [Int] {
-    intArray(try JSONValue.parse(try runBFFN(["tokenize", model, "--text", text, "--add-special", "--json"]).stdout)["ids"])
+    intArray(try JSONValue.parse(try runBFFN(["tokenize", model, "-p", text, "--add-special", "--json"]).stdout)["ids"])
 }
 
 @Suite("generate: repeat penalty, min-p, stop strings and chat", .serialized)

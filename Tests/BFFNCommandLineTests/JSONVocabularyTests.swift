@@ -74,7 +74,7 @@ struct JSONVocabularyTests {
         try Self.check("bench (memory budget)", ["bench", pack, "--memory-budget", "1G", "--tokens", "2"], docs: docs)
         try Self.check("trace", ["trace", Fixtures.trainedModel, "--prompts", Fixtures.trainedModel + "/prompts.txt", "-o", dir.file("t.safetensors")], docs: docs)
         try Self.check("trace (simulate)", ["trace", "--simulate", dir.file("t.safetensors"), "--budget", "50%,1M"], docs: docs)
-        try Self.check("tokenize", ["tokenize", Fixtures.path("text/sp-bpe"), "--text", "Hello"], docs: docs)
+        try Self.check("tokenize", ["tokenize", Fixtures.path("text/sp-bpe"), "-p", "Hello"], docs: docs)
         try Self.check("detokenize", ["detokenize", Fixtures.path("text/hf-bytelevel"), "--ids", "5,6,7"], docs: docs)
         try Self.check("kernels", ["kernels"], docs: docs)
         // A usage error under --json is the documented error object.

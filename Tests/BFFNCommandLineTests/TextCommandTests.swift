@@ -32,7 +32,7 @@ struct TextCommandTests {
         let text = "Hello <s> wörld 😀  tabs\tand\nnewlines"
         for name in ["hf-llama", "sp-bpe", "hf-bytelevel"] {
             let folder = Fixtures.path("text/" + name)
-            let r = try runBFFN(["tokenize", folder, "--text", text, "--json"])
+            let r = try runBFFN(["tokenize", folder, "-p", text, "--json"])
             #expect(r.status == 0, "\(r.stderr)")
             let j = try JSONValue.parse(r.stdout)
             let ids = intArray(j["ids"])
@@ -44,13 +44,13 @@ struct TextCommandTests {
             #expect(back.status == 0 && backJSON["text"]?.stringValue == expected, "\(name): \(back.stdout)")
         }
         // The ids the Python library gives for this text (tokenizers 0.23, hf-llama).
-        let plain = try runBFFN(["tokenize", Fixtures.path("text/hf-llama"), "--text", "Hello world"])
+        let plain = try runBFFN(["tokenize", Fixtures.path("text/hf-llama"), "-p", "Hello world"])
         #expect(plain.stdout.hasPrefix("2567,1053,2127,1828,429\n2567\t"), "\(plain.stdout)")
         // --add-special puts bos first (tokenizer_config.json: add_bos_token).
-        let special = try runBFFN(["tokenize", Fixtures.path("text/hf-llama"), "--text", "Hello world", "--add-special"])
+        let special = try runBFFN(["tokenize", Fixtures.path("text/hf-llama"), "-p", "Hello world", "--add-special"])
         #expect(special.stdout.hasPrefix("1,2567,1053,2127,1828,429\n1\t<s>\n"), "\(special.stdout)")
         // --tokenizer chooses the file; an id outside the vocabulary is an error naming it.
-        let sp = try runBFFN(["tokenize", Fixtures.path("text/hf-llama"), "--tokenizer", Fixtures.path("text/sp-unigram/tokenizer.model"), "--text", "Hello", "--json"])
+        let sp = try runBFFN(["tokenize", Fixtures.path("text/hf-llama"), "--tokenizer", Fixtures.path("text/sp-unigram/tokenizer.model"), "-p", "Hello", "--json"])
         let spJSON = try JSONValue.parse(sp.stdout)
         #expect(sp.status == 0 && spJSON["tokenizer"] == "tokenizer.model (SentencePiece unigram)")
         let bad = try runBFFN(["detokenize", Fixtures.path("text/sp-bpe"), "--ids", "5,3000"])
@@ -67,11 +67,11 @@ struct TextCommandTests {
         _ = try dir.write("hub/models--acme--tiny/refs/main", text: "0123456789abcdef\n")
         #expect(mkdir(repo + "/snapshots", 0o755) == 0 && mkdir(repo + "/snapshots/0123456789abcdef", 0o755) == 0)
         #expect(symlink("../../blobs/abc123", repo + "/snapshots/0123456789abcdef/tokenizer.json") == 0)
-        let r = try runBFFN(["tokenize", "acme/tiny", "--text", "Hello world"], environment: ["HF_HUB_CACHE": dir.file("hub")])
+        let r = try runBFFN(["tokenize", "acme/tiny", "-p", "Hello world"], environment: ["HF_HUB_CACHE": dir.file("hub")])
         #expect(r.status == 0 && r.stdout.hasPrefix("2567,1053,2127,1828,429\n"), "\(r.stderr)")
-        let folder = try runBFFN(["tokenize", repo, "--text", "Hello world"])
+        let folder = try runBFFN(["tokenize", repo, "-p", "Hello world"])
         #expect(folder.stdout == r.stdout)
-        let missing = try runBFFN(["tokenize", "acme/other", "--text", "x"], environment: ["HF_HUB_CACHE": dir.file("hub"), "HF_HOME": dir.file("home")])
+        let missing = try runBFFN(["tokenize", "acme/other", "-p", "x"], environment: ["HF_HUB_CACHE": dir.file("hub"), "HF_HOME": dir.file("home")])
         #expect(missing.status == 1 && missing.stderr.contains(dir.file("hub/models--acme--other")) && missing.stderr.contains(dir.file("home/hub/models--acme--other")),
                 "\(missing.stderr)")
     }
@@ -176,7 +176,7 @@ struct TextInputTests {
         let b = try runBFFN(["bench", model, "--workload", text, "--tokens", "2", "--json"])
         #expect(b.status == 0, "\(b.stderr)")
         // The first paragraph with bos: the prefill runs exactly its tokens.
-        let ids = try JSONValue.parse(try runBFFN(["tokenize", model, "--text", "def f(x):\n    return x", "--add-special", "--json"]).stdout)
+        let ids = try JSONValue.parse(try runBFFN(["tokenize", model, "-p", "def f(x):\n    return x", "--add-special", "--json"]).stdout)
         let bj = try JSONValue.parse(b.stdout)
         #expect(bj["prefill_tokens"]?.intValue == Int64(intArray(ids["ids"]).count))
     }

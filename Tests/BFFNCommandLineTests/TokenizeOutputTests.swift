@@ -23,8 +23,8 @@ struct TokenizeOutputTests {
         // The model's prompts and held-out text, quotes, backslashes, tabs, control characters and non-ASCII text
         // (escaped by json-c), and the empty text (empty arrays).
         let tricky = try dir.write("tricky.txt", text: "say \"hi\"\\ then\ttab\u{01}\u{1F} / é 東京 🙂 <s> </s>\n\nend")
-        for args in [["--file", Fixtures.trainedModel + "/prompts.txt"], ["--file", Fixtures.trainedModel + "/heldout.txt"],
-                     ["--file", tricky], ["--text", ""], ["--text", "Hello"]] {
+        for args in [["--prompt-file", Fixtures.trainedModel + "/prompts.txt"], ["--prompt-file", Fixtures.trainedModel + "/heldout.txt"],
+                     ["-f", tricky], ["--prompt", ""], ["--text", "Hello"]] {
             let r = try runBFFN(["tokenize", Fixtures.trainedModel] + args + ["--json"])
             #expect(r.status == 0, "\(r.stderr)")
             #expect(r.stdout == (try Self.treeSerialization(of: r.stdout)), "\(args)")
@@ -39,7 +39,7 @@ struct TokenizeOutputTests {
                 expected += "\(id)\t" + piece.replacingOccurrences("\n", "\\n").replacingOccurrences("\t", "\\t").replacingOccurrences("\r", "\\r") + "\n"
             }
             #expect(pieces.count == ids.count && plain.stdout == expected, "\(args)")
-            if args.first == "--file" && args.last != tricky { #expect(ids.count > 100) }
+            if args.first == "--prompt-file" && args.last != tricky { #expect(ids.count > 100) }
         }
     }
 
@@ -62,7 +62,7 @@ struct TokenizeOutputTests {
         let sanitized = getenv("ASAN_OPTIONS") != nil || getenv("TSAN_OPTIONS") != nil
         for input in inputs {
             let out = dir.file("out.json"), err = dir.file("err")
-            let command = shellQuoted([Fixtures.bffnBinary, "tokenize", Fixtures.trainedModel, "--file", input, "--json"])
+            let command = shellQuoted([Fixtures.bffnBinary, "tokenize", Fixtures.trainedModel, "--prompt-file", input, "--json"])
             let status = ChildProcess.runShell("\(sanitized ? "" : "ulimit -v 1000000;") timeout 30 \(command) > '\(out)' 2> '\(err)'")
             let message = String(decoding: (try? Fixtures.bytes(err)) ?? [], as: UTF8.self)
             #expect(status == 0, "\(input): status \(status): \(message)")

@@ -63,7 +63,7 @@ struct UsabilityTests {
         let kernels = try runBFFN(["kernels", "--threads", "1"])
         #expect(kernels.status == 0 && kernels.stdout.contains("int8 products"), "\(kernels.stderr)")
         #expect(try runBFFN(["kernels", "-t", "2", "--json"]).status == 0)
-        let tokenize = try runBFFN(["tokenize", Fixtures.path("text/hf-llama"), "--text", "Hello world", "-t", "1"])
+        let tokenize = try runBFFN(["tokenize", Fixtures.path("text/hf-llama"), "-p", "Hello world", "-t", "1"])
         #expect(tokenize.status == 0 && tokenize.stdout.hasPrefix("2567,1053,2127,1828,429\n"), "\(tokenize.stderr)")
         for command in ["inspect", "convert", "export", "generate", "verify", "pack", "synth", "plot", "tokenize", "detokenize", "trace", "kernels"] {
             let help = collapsed(try runBFFN([command, "--help"]).stdout)
@@ -79,19 +79,44 @@ struct UsabilityTests {
         #expect(run.status == 0 && runs == 1, "\(run.stderr)")
     }
 
+    /// The same input options mean the same in every command: -f/--prompt-file (- for standard input) in generate
+    /// as in tokenize, --prompt-ids in plot and trace as in verify.
+    @Test func inputOptionsAreSharedAcrossCommands() throws {
+        let dir = TemporaryDirectory()
+        let model = Fixtures.trainedModel
+        let file = try dir.write("p.txt", text: "def add(a, b):")
+        let byText = try runBFFN(["generate", model, "-p", "def add(a, b):", "-n", "4", "--json"])
+        let byFile = try runBFFN(["generate", model, "-f", file, "-n", "4", "--json"])
+        let byStdin = try runBFFN(["generate", model, "--prompt-file", "-", "-n", "4", "--json"], input: "def add(a, b):")
+        let generated = try [byText, byFile, byStdin].map { try JSONValue.parse($0.stdout)["generated_ids"] }
+        let prompts = try [byText, byFile, byStdin].map { try JSONValue.parse($0.stdout)["prompt_ids"] }
+        #expect(generated[0]?.arrayElements?.count == 4 && generated.allSatisfy { $0 == generated[0] } && prompts.allSatisfy { $0 == prompts[0] }, "\(byFile.stderr)\(byStdin.stderr)")
+        let plot = try runBFFN(["plot", model, "--prompt-ids", "5,17,42,9", "-o", dir.file("plots"), "--json"])
+        #expect(try plot.status == 0 && JSONValue.parse(plot.stdout)["prompts"]?.intValue == 1, "\(plot.stderr)")
+        let trace = try runBFFN(["trace", model, "--prompt-ids", "5,17,42,9", "-o", dir.file("t.safetensors"), "--json"])
+        #expect(try trace.status == 0 && JSONValue.parse(trace.stdout)["tokens"]?.intValue == 4, "\(trace.stderr)")
+        #expect(try runBFFN(["trace", model, "--prompt-ids", "5,x", "-o", dir.file("u.safetensors")]).status == 2)
+        #expect(try runBFFN(["verify", model, "--reference", model, "--prompt-ids", "1", "--prompts", file]).status == 2)
+    }
+
     /// tokenize: standard input with --file -, and each token's piece beside its id.
     @Test func tokenizeReadsStandardInputAndShowsPieces() throws {
         let folder = Fixtures.path("text/hf-llama")
-        let r = try runBFFN(["tokenize", folder, "--text", "Hello world"])
+        let r = try runBFFN(["tokenize", folder, "-p", "Hello world"])
         #expect(r.status == 0)
         #expect(r.stdout == "2567,1053,2127,1828,429\n2567\t▁\n1053\tHe\n2127\tllo\n1828\t▁wor\n429\tld\n", "\(r.stdout)")
-        let stdin = try runBFFN(["tokenize", folder, "--file", "-"], input: "Hello world")
+        let stdin = try runBFFN(["tokenize", folder, "--prompt-file", "-"], input: "Hello world")
         #expect(stdin.status == 0 && stdin.stdout == r.stdout, "\(stdin.stderr)")
+        // The earlier spellings --text and --file still work; --prompt-ids shows the pieces of given ids.
+        #expect(try runBFFN(["tokenize", folder, "--text", "Hello world"]).stdout == r.stdout)
+        #expect(try runBFFN(["tokenize", folder, "--file", "-"], input: "Hello world").stdout == r.stdout)
+        #expect(try runBFFN(["tokenize", folder, "--prompt-ids", "2567,1053,2127,1828,429"]).stdout == r.stdout)
+        #expect(try runBFFN(["tokenize", folder, "-p", "x", "--text", "y"]).status == 2)
         // A newline piece is shown escaped, so every token stays on its own line.
-        let newline = try runBFFN(["tokenize", folder, "--file", "-", "--json"], input: "Hi\n")
+        let newline = try runBFFN(["tokenize", folder, "--prompt-file", "-", "--json"], input: "Hi\n")
         let j = try JSONValue.parse(newline.stdout)
         #expect(j["tokens"]?.arrayElements?.last == "<0x0A>")
-        let tab = try runBFFN(["tokenize", Fixtures.path("text/hf-bytelevel"), "--text", "a\tb"])
+        let tab = try runBFFN(["tokenize", Fixtures.path("text/hf-bytelevel"), "-p", "a\tb"])
         #expect(!tab.stdout.split(separator: "\n").dropFirst().contains { $0.split(separator: "\t", omittingEmptySubsequences: false).count != 2 }, "\(tab.stdout)")
     }
 
