@@ -54,3 +54,9 @@ public enum TextNumber {
         return fixed(v / 1e12, 2) + " T"
     }
 }
+
+extension String {
+    /// The string padded with spaces on the right to `n` characters (unchanged when longer): the columns of every
+    /// text table.
+    public func padding(toLength n: Int) -> String { count >= n ? self : self + String(repeating: " ", count: n - count) }
+}

@@ -71,4 +71,11 @@ public enum BudgetBenchmark {
         }
         return runs
     }
+
+    /// `bffn bench --memory-budget --json` (docs/json.md, "bench (memory budget)"): the pack, the budget in bytes, the
+    /// decoded tokens per run and each run's figures.
+    public static func json(model: String, budgetBytes: UInt64, decodeTokens: Int, runs: [Run]) -> JSONValue {
+        .object([("model", .string(model)), ("budget_bytes", .integer(budgetBytes)), ("decode_tokens", .integer(decodeTokens)),
+                 ("runs", .array(runs.map(\.json)))])
+    }
 }

@@ -49,4 +49,10 @@ public struct DraftHeadInspection {
         return "draft head  EAGLE: \(c.layers) decoder layer\(c.layers == 1 ? "" : "s"), \(c.heads) heads (\(c.kvHeads) KV) x \(c.headDim), MLP \(c.intermediateSize), "
             + "\(TextNumber.grouped(UInt64(head.parameterCount))) parameters (\(dtypes.joined(separator: ", ")), \(TextNumber.bytesWithSize(UInt64(bytes)))); drafts in \(vocab)"
     }
+
+    /// `bffn inspect --json` for a draft head in its own folder (docs/json.md, "inspect (EAGLE head)"): the
+    /// container `format`, the `files` read and the head (`json`).
+    public func document(format: String, files: [String]) -> JSONValue {
+        .object([("format", .string(format)), ("kind", "eagle_draft_head"), ("files", .array(files.map { .string($0) })), ("draft_head", json)])
+    }
 }

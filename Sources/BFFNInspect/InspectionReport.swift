@@ -106,7 +106,7 @@ public struct InspectionReport {
         for f in checkpoint.filePaths { lines.append("  file      \(f)") }
         lines.append("config      \(checkpoint.configPath ?? "(none)")")
         lines.append("parameters \(TextNumber.grouped(parameterCount)) in \(checkpoint.tensors.count) tensors")
-        for (d, b) in bytesPerDType { lines.append("  \(d.rawValue.padding(6))  \(TextNumber.bytesWithSize(b))") }
+        for (d, b) in bytesPerDType { lines.append("  \(d.rawValue.padding(toLength: 6))  \(TextNumber.bytesWithSize(b))") }
         if let r = recognition {
             let a = r.architecture
             lines.append("model       attention \(a.attention.rawValue), FFN \(a.ffnLayout.rawValue), router norm \(a.routerNorm?.rawValue ?? "-")")
@@ -131,19 +131,12 @@ public struct InspectionReport {
         if includeTensors {
             let width = checkpoint.tensors.map(\.name.count).max() ?? 4
             lines.append("")
-            lines.append("\("name".padding(width))  dtype   shape                bytes")
+            lines.append("\("name".padding(toLength: width))  dtype   shape                bytes")
             for t in checkpoint.tensors {
-                lines.append("\(t.name.padding(width))  \(t.dtype.rawValue.padding(6))  \(Shape.describe(t.shape).padding(19))  \(TextNumber.bytesWithSize(UInt64(t.byteCount)))\(t.isContiguous ? "" : "  (strided)")")
+                lines.append("\(t.name.padding(toLength: width))  \(t.dtype.rawValue.padding(toLength: 6))  \(Shape.describe(t.shape).padding(toLength: 19))  \(TextNumber.bytesWithSize(UInt64(t.byteCount)))\(t.isContiguous ? "" : "  (strided)")")
             }
         }
         return lines.joined(separator: "\n")
     }
 
-}
-
-extension String {
-    /// The string padded with spaces on the right to `width` characters.
-    func padding(_ width: Int) -> String {
-        count >= width ? self : self + String(repeating: " ", count: width - count)
-    }
 }

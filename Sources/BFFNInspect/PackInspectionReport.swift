@@ -98,7 +98,7 @@ public struct PackInspectionReport {
         if let q = pack.manifest["quantization"]?["classes"]?.objectMembers {
             for c in q {
                 let snr = c.value["error"]?["snr_db"]?.numberValue.map { "SNR \(Int($0.rounded())) dB" } ?? "lossless"
-                lines.append("  \(c.key.padding(11)) \(c.value["dtype"]?.stringValue ?? "?")  \(snr)")
+                lines.append("  \(c.key.padding(toLength: 11)) \(c.value["dtype"]?.stringValue ?? "?")  \(snr)")
             }
         }
         for f in pack.manifest["quantization"]?["fitted"]?.arrayElements ?? [] {

@@ -125,4 +125,11 @@ public enum PackExporter {
             try writeFileAtomically(folder + "/" + at.name, pack.bytes(at: at.offset, count: at.bytes).contents, overwrite: overwrite)
         }
     }
+
+    /// `bffn export --json` (docs/json.md, "export"): the folder, the layout, the dtype asked for (lower case; null: each
+    /// tensor's own, or F32 for quantized ones) and the files written.
+    public static func json(folder: String, layout: Layout, dtype: DType?) -> JSONValue {
+        .object([("output", .string(folder)), ("layout", .string(layout.rawValue)), ("dtype", dtype.map { .string($0.rawValue.lowercased()) } ?? .null),
+                 ("files", .array([.string(folder + "/config.json"), .string(folder + "/model.safetensors")]))])
+    }
 }

@@ -145,4 +145,10 @@ public enum SkillCardPack {
                                   routerNormWeight: try tensor(SkillCardLayer.Names.routerNorm), fc1: fc1, fc1Bias: b1, fc2: fc2, fc2Bias: b2,
                                   normWeight: try tensor(SkillCardLayer.Names.norm), normBias: try tensor(SkillCardLayer.Names.normBias))
     }
+
+    /// `bffn convert --json` for a skill-card layer pack (docs/json.md, "convert (skill-card layer)").
+    public static func json(output: String, fileBytes: Int, experts: Int) -> JSONValue {
+        .object([("output", .string(output)), ("kind", "skill_card_layer"), ("file_bytes", .integer(fileBytes)),
+                 ("experts", .integer(experts)), ("dtype", "F32")])
+    }
 }

@@ -24,4 +24,10 @@ public struct TokenizerBenchmark: Sendable {
         }
         return TokenizerBenchmark(bytes: text.utf8.count, tokens: tokens, seconds: seconds)
     }
+
+    /// `bffn bench --tokenize --json` (docs/json.md, "bench (tokenize)"), `tokenizer` naming the tokenizer's kind.
+    public func json(tokenizer: String) -> JSONValue {
+        .object([("tokenizer", .string(tokenizer)), ("bytes", .integer(bytes)), ("tokens", .integer(tokens)),
+                 ("seconds", .array(seconds.map { .double($0) })), ("megabytes_per_second", .double(megabytesPerSecond))])
+    }
 }

@@ -79,8 +79,7 @@ struct BenchCommand: ParsableCommand {
                 let bundle = try tokenizing.load(model: model)
                 let r = try TokenizerBenchmark.run(bundle.tokenizer, text: String(decoding: MappedFile(path: tokenize).contents, as: UTF8.self))
                 if printing.json {
-                    printing.emit(.object([("tokenizer", .string(bundle.tokenizer.kind)), ("bytes", .integer(r.bytes)), ("tokens", .integer(r.tokens)),
-                                           ("seconds", .array(r.seconds.map { .double($0) })), ("megabytes_per_second", .double(r.megabytesPerSecond))]))
+                    printing.emit(r.json(tokenizer: bundle.tokenizer.kind))
                 } else {
                     print("\(bundle.tokenizer.kind): \(r.bytes) bytes -> \(r.tokens) tokens, median \(fixed(r.megabytesPerSecond, 1)) MB/s on one thread (5 runs)")
                 }
@@ -109,8 +108,7 @@ struct BenchCommand: ParsableCommand {
                 let runs = try BudgetBenchmark.run(packPath: model, budgetBytes: budget, prompt: prompt, decodeTokens: tokens,
                                                    threads: try threadCounts()[0], verifyBlocks: !memory.noVerifyBlocks)
                 if printing.json {
-                    printing.emit(.object([("model", .string(model)), ("budget_bytes", .integer(budget)), ("decode_tokens", .integer(tokens)),
-                                           ("runs", .array(runs.map(\.json)))]))
+                    printing.emit(BudgetBenchmark.json(model: model, budgetBytes: budget, decodeTokens: tokens, runs: runs))
                 } else {
                     for r in runs {
                         var line = "\(r.mode.padding(toLength: 14)) decode \(fixed(r.decodeTokensPerSecond, 1)) tok/s"

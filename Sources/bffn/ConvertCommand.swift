@@ -99,8 +99,7 @@ struct ConvertCommand: ParsableCommand {
                 let bytes = try SkillCardPack.write(found.layer, to: output, alignment: align, overwrite: overwriting.force,
                                                     sourceFiles: found.files.map { .string(String($0.split(separator: "/").last ?? "")) })
                 if printing.json {
-                    printing.emit(.object([("output", .string(output)), ("kind", "skill_card_layer"), ("file_bytes", .integer(bytes)),
-                                           ("experts", .integer(found.layer.experts)), ("dtype", "F32")]))
+                    printing.emit(SkillCardPack.json(output: output, fileBytes: bytes, experts: found.layer.experts))
                 } else if !printing.quiet {
                     print("wrote \(output): a skill-card layer, \(found.layer.experts) expert blocks with their biases (float32), \(TextNumber.bytesWithSize(UInt64(bytes)))")
                 }

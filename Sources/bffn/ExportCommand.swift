@@ -43,8 +43,7 @@ struct ExportCommand: ParsableCommand {
                                       overwrite: overwriting.force, dtype: dtype?.dtype) { progress.update($0, $1) }
             progress.finish()
             if printing.json {
-                printing.emit(.object([("output", .string(output)), ("layout", .string(layout.rawValue)), ("dtype", dtype.map { .string($0.rawValue) } ?? .null),
-                                       ("files", .array([.string(output + "/config.json"), .string(output + "/model.safetensors")]))]))
+                printing.emit(PackExporter.json(folder: output, layout: layout, dtype: dtype?.dtype))
             } else {
                 print("wrote \(output)/model.safetensors and config.json")
             }

@@ -40,7 +40,7 @@ struct InspectCommand: ParsableCommand {
         try printing.run {
             let path = try HubCache.resolve(self.path)
             if let found = try skillCard.layer(at: path) {
-                let summary = skillCardSummary(found.layer, format: found.format, files: found.files)
+                let summary = SkillCardInspection(layer: found.layer, format: found.format, files: found.files)
                 if printing.json { printing.emit(summary.json) } else { print(summary.text) }
                 return
             }
@@ -73,8 +73,7 @@ struct InspectCommand: ParsableCommand {
                 // An EAGLE draft head in the published layout: its shape, not a model.
                 let head = DraftHeadInspection(head: try EagleHead(checkpoint: checkpoint), vocabularies: DraftHeadInspection.frequencyLists(in: modelFolder(of: path)), carried: false)
                 if printing.json {
-                    printing.emit(.object([("format", .string(checkpoint.format.rawValue)), ("kind", "eagle_draft_head"),
-                                           ("files", .array(checkpoint.filePaths.map { .string($0) })), ("draft_head", head.json)]))
+                    printing.emit(head.document(format: checkpoint.format.rawValue, files: checkpoint.filePaths))
                 } else {
                     print("format      \(checkpoint.format.rawValue) (\(checkpoint.filePaths.joined(separator: ", ")))")
                     print(head.line)

@@ -85,11 +85,7 @@ struct PlotCommand: ParsableCommand {
             progress.finish()
             let stats = trace.statistics
             if printing.json {
-                printing.emit(.object([
-                    ("output", .string(output)), ("files", .array(files.map { .string($0) })), ("prompts", .integer(list.count)),
-                    ("tokens", .integer(stats.tokens)), ("token_level_sparsity", .double(stats.tls)),
-                    ("chunk_level_sparsity", .object(stats.overall.sorted { $0.key < $1.key }.map { (String($0.key), JSONValue.double($0.value)) })),
-                ]))
+                printing.emit(trace.json(output: output, files: files))
             } else {
                 for f in files { print("wrote \(f)") }
                 print("\(stats.tokens) tokens: TLS \(TextNumber.fixed(stats.tls, 3)), CLS8 \(stats.overall[8].map { TextNumber.fixed($0, 3) } ?? "-") (the paper reports about 0.70 for its trained models)")

@@ -87,8 +87,7 @@ struct TraceCommand: ParsableCommand {
             try trace.write(to: output!, overwrite: overwriting.force)
             progress.finish()
             if printing.json {
-                printing.emit(.object([("output", .string(output!)), ("sequences", .integer(trace.sequenceStarts.count)), ("tokens", .integer(trace.tokenCount)),
-                                       ("layers", .integer(trace.layers)), ("experts", .integer(trace.experts)), ("expert_bytes", .integer(trace.expertBytes))]))
+                printing.emit(trace.json(output: output!))
             } else {
                 print("wrote \(output!): \(trace.tokenCount) tokens in \(trace.sequenceStarts.count) sequences, \(trace.layers) layers x \(trace.experts) experts of \(TextNumber.bytesWithSize(UInt64(trace.expertBytes)))")
             }
@@ -97,28 +96,8 @@ struct TraceCommand: ParsableCommand {
 
     func runSimulation(_ path: String) throws {
         let trace = try RoutingTrace(path: path)
-        let total = trace.layers * trace.experts * trace.expertBytes
-        var rows: [JSONValue] = []
-        var text = "trace \(path): \(trace.tokenCount) tokens, \(trace.layers) layers x \(trace.experts) experts, \(TextNumber.bytesWithSize(UInt64(trace.expertBytes))) per expert block, \(TextNumber.bytesWithSize(UInt64(total))) of experts\n"
-        text += "  budget        blocks  policy             hit rate   read per token\n"
-        for b in try budgets(totalExpertBytes: total) {
-            let capacity = b.bytes / trace.expertBytes
-            var results: [JSONValue] = []
-            for policy in ExpertCacheSimulator.Policy.allCases {
-                let r = ExpertCacheSimulator.simulate(trace, capacity: capacity, policy: policy)
-                text += "  " + b.label.padding(toLength: 12) + "  " + String(capacity).padding(toLength: 6) + "  " + policy.rawValue.padding(toLength: 17)
-                text += "  " + (TextNumber.fixed(r.hitRate * 100, 2) + " %").padding(toLength: 9) + "  " + TextNumber.bytesWithSize(UInt64(r.bytesPerToken)) + "\n"
-                results.append(r.json)
-            }
-            rows.append(.object([("budget", .string(b.label)), ("budget_bytes", .integer(b.bytes)), ("capacity_blocks", .integer(capacity)), ("policies", .array(results))]))
-        }
-        if printing.json {
-            printing.emit(.object([("trace", .string(path)), ("tokens", .integer(trace.tokenCount)), ("layers", .integer(trace.layers)),
-                                   ("experts", .integer(trace.experts)), ("expert_bytes", .integer(trace.expertBytes)),
-                                   ("expert_bytes_total", .integer(total)), ("budgets", .array(rows))]))
-        } else {
-            print(text, terminator: "")
-        }
+        let report = ExpertCacheSimulator.Report(path: path, trace: trace, budgets: try budgets(totalExpertBytes: trace.layers * trace.experts * trace.expertBytes))
+        if printing.json { printing.emit(report.json) } else { print(report.text, terminator: "") }
     }
 }
 

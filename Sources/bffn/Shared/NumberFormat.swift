@@ -5,11 +5,6 @@ import BFFNCore
 /// kB/MB/GB) and `TextNumber.bytesWithSize`; JSON keeps full precision.
 func fixed(_ value: Double, _ digits: Int) -> String { TextNumber.fixed(value, digits) }
 
-extension String {
-    /// The string padded with spaces to `n` characters (unchanged when longer).
-    func padding(toLength n: Int) -> String { count >= n ? self : self + String(repeating: " ", count: n - count) }
-}
-
 /// A byte count as people write it on the command line: an integer (`65536`) or a number with a binary suffix
 /// k, M or G (either case: `64M`, `1.5G`). Nil for anything else or a negative number.
 func parseByteCount(_ text: String) -> UInt64? {

@@ -23,21 +23,3 @@ struct SkillCardOptions: ParsableArguments {
         return (try SkillCardLayer(checkpoint: checkpoint, sharpness: sharpness), checkpoint.format.rawValue, checkpoint.filePaths)
     }
 }
-
-/// The summary `inspect` prints for a skill-card layer.
-func skillCardSummary(_ layer: SkillCardLayer, format: String, files: [String]) -> (json: JSONValue, text: String) {
-    let note = "an educational single layer (the BlockFFN skill card): its gates are sigmoid(sharpness x score), never zero, so every expert is computed for every token"
-    let json: JSONValue = .object([
-        ("format", .string(format)), ("kind", "skill_card_layer"), ("files", .array(files.map { .string($0) })),
-        ("hidden_size", .integer(layer.hiddenSize)), ("num_experts", .integer(layer.experts)), ("expert_size", .integer(layer.expertSize)),
-        ("sharpness", .double(layer.sharpness)), ("parameters", .integer(layer.parameterCount)), ("note", .string(note)),
-    ])
-    let text = """
-    format      \(format) (\(files.count) file\(files.count == 1 ? "" : "s"))
-    layer       skill-card BlockFFN layer: hidden \(layer.hiddenSize), \(layer.experts) experts of \(layer.expertSize) (fc1/fc2 with biases), \
-    router sharpness \(layer.sharpness), LayerNorm output
-    parameters  \(layer.parameterCount)
-    note        \(note)
-    """
-    return (json, text)
-}
