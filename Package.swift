@@ -12,6 +12,10 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "bffn", targets: ["bffn"]),
+        // The API for apps: open a model, tokenize, generate (streamed, cancellable), inspect, convert, verify.
+        .library(name: "BFFN", targets: ["BFFN"]),
+        // The C ABI over that API (include/bffn.h), as a shared library: libbffnc.so / libbffnc.dylib.
+        .library(name: "bffnc", type: .dynamic, targets: ["BFFNCInterface"]),
         .library(name: "BFFNCore", targets: ["BFFNCore"]),
         .library(name: "BFFNSafetensors", targets: ["BFFNSafetensors"]),
         .library(name: "BFFNTorchZip", targets: ["BFFNTorchZip"]),
@@ -97,8 +101,17 @@ let package = Package(
         .target(name: "BFFNPlot", dependencies: ["BFFNCore", "BFFNEngine", "BFFNModel", "CBlockFFNZlib"]),
         // Reports about a checkpoint for `bffn inspect` (human text and JSON).
         .target(name: "BFFNInspect", dependencies: ["BFFNModel", "BFFNCore", "BFFNCheckpoint", "BFFNPack", "BFFNKernels"]),
+        // The API for apps and bindings: a model opened once and generated from many times (text, chats, ids; streamed
+        // and cancellable), its tokenizer, and inspect/convert/verify returning what the CLI prints as JSON.
+        .target(name: "BFFN", dependencies: ["BFFNCore", "BFFNCheckpoint", "BFFNEngine", "BFFNExpertStreaming", "BFFNInspect", "BFFNKernels",
+                                             "BFFNModel", "BFFNPack", "BFFNSafetensors", "BFFNSpeculative", "BFFNTokenizer", "BFFNVerify"]),
+        // The C ABI (include/bffn.h): opaque handles, UTF-8 strings, error codes with a message, JSON for structured
+        // values; exported from Swift with @_cdecl, nothing Swift crosses it. Its C half keeps each thread's last
+        // error and frees what the interface allocated.
+        .target(name: "CBlockFFNInterfaceState"),
+        .target(name: "BFFNCInterface", dependencies: ["CBlockFFNInterfaceState", "BFFN", "BFFNCore", "BFFNCheckpoint", "BFFNEngine", "BFFNKernels", "BFFNPack", "BFFNSpeculative", "BFFNTokenizer", "BFFNVerify"]),
         // The command-line tool: parses arguments and prints; the libraries do the work.
-        .executableTarget(name: "bffn", dependencies: ["BFFNTokenizer", "BFFNPlot", "BFFNModel", "BFFNKernels", 
+        .executableTarget(name: "bffn", dependencies: ["BFFN", "BFFNTokenizer", "BFFNPlot", "BFFNModel", "BFFNKernels", 
             "BFFNCore", "BFFNCheckpoint", "BFFNInspect", "BFFNEngine", "BFFNExpertStreaming", "BFFNSynth", "BFFNPack", "BFFNSpeculative", "BFFNVerify", "BFFNDeploy",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -128,6 +141,7 @@ let package = Package(
         .testTarget(name: "BFFNTokenizerTests", dependencies: ["BFFNTokenizer", "BFFNCore", "BFFNTestSupport", "CBlockFFNZlib"]),
         .testTarget(name: "BFFNFuzzTargetsTests", dependencies: ["BFFNFuzzTargets", "BFFNCore", "BFFNTestSupport"]),
         .testTarget(name: "BFFNPlotTests", dependencies: ["BFFNPlot", "BFFNCheckpoint", "BFFNCore", "BFFNEngine", "BFFNModel", "BFFNTestSupport", "CBlockFFNZlib"]),
+        .testTarget(name: "BFFNTests", dependencies: ["BFFN", "BFFNCore", "BFFNEngine", "BFFNSpeculative", "BFFNTokenizer", "BFFNTestSupport"]),
         .testTarget(name: "BFFNCommandLineTests", dependencies: ["bffn", "BFFNPack", "BFFNCheckpoint", "BFFNCore", "BFFNTestSupport"]),
     ],
     cxxLanguageStandard: .cxx17

@@ -10,6 +10,8 @@ public enum StopReason: String, Sendable {
     case contextLimit = "context_limit"
     /// The generated text contained a stop string (`GenerationOptions.stopStrings`); the text is cut before it.
     case stopString = "stop"
+    /// The caller asked to stop (`GenerationOptions.shouldStop` returned true after an emitted id).
+    case cancelled = "cancelled"
 }
 
 /// What a generation call does: how many tokens, when to stop, how to choose them.
@@ -28,6 +30,9 @@ public struct GenerationOptions: Sendable {
     public var stopStrings: [String]
     /// Makes a fresh decoder of generated ids into text (a streaming detokenizer) for `stopStrings`.
     public var textDecoder: (@Sendable () -> any TokenTextDecoder)?
+    /// Asked after every emitted id (once the other stop reasons are checked): true ends generation with
+    /// `StopReason.cancelled`, keeping the ids emitted so far. For a caller's stop button or a closed connection.
+    public var shouldStop: (@Sendable () -> Bool)? = nil
 
     /// Creates options.
     public init(maxNewTokens: Int, stopIds: Set<Int> = [], sampling: SamplingOptions = .greedy, contextLimit: Int? = nil,
@@ -74,6 +79,7 @@ public struct GenerationOptions: Sendable {
         if let last = generated.last, stopIds.contains(last) { return .endOfSequence }
         if generated.count >= maxNewTokens { return .length }
         if let limit = contextLimit, promptCount + generated.count >= limit { return .contextLimit }
+        if let shouldStop, shouldStop() { return .cancelled }
         return nil
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BFFN
 import BFFNCore
 import BFFNTokenizer
 import BFFNKernels
@@ -105,14 +106,13 @@ struct ConvertCommand: ParsableCommand {
                 }
                 return
             }
-            let (attachments, carried) = carrying.attachments(source: source, explicit: attach)
-            o.attachments = attachments
+            o.attachments = attach
             o.draftHead = drafting.draftHead
             o.draftVocabularySize = drafting.draftVocab
             o.overwrite = overwriting.force
             o.threads = threading.threads
             let progress = ProgressReporter(label: "convert", options: printing)
-            let r = try PackWriter.convert(source: source, to: output, options: o) { progress.update($0, $1) }
+            let (r, carried) = try Conversion.convert(source: source, output: output, options: o, carryTokenizer: !carrying.noTokenizer) { progress.update($0, $1) }
             progress.finish()
             for f in r.removedStaleFiles where !printing.quiet {
                 FileHandleOutput.standardError("bffn: removed \(f.path) (\(TextNumber.bytesWithSize(f.bytes))), left by an interrupted run\n")

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BFFN
 import BFFNCore
 import BFFNEngine
 import BFFNPack
@@ -101,94 +102,58 @@ struct GenerateCommand: ParsableCommand {
 
     func run() throws {
         try printing.run {
-            let model = try HubCache.resolve(self.model)
             let progress = ProgressReporter(label: "generate", options: printing)
-            progress.note("loading \(model)")
-            var engineOptions = EngineOptions(threads: threading.threads, ffnMode: ffn)
-            numerics.apply(to: &engineOptions)
-            let engine = try Engine(weights: loading.open(model), options: engineOptions)
-            // What the products ran as (with auto, what it chose): the summary line and the JSON say it.
-            let activations = numerics.activations.label(for: engine.weights.allMatrices.map(\.matrix.type))
-            let cache = try memory.attach(to: engine, model: model)
-            let V = engine.weights.architecture.vocabSize
-            // The prompt, and the tokenizer when the prompt is text.
-            var bundle: TokenizerBundle? = nil
-            let promptTokens: [Int]
+            progress.note("loading \(self.model)")
+            var options = BlockFFNModel.Options()
+            options.threads = threading.threads
+            options.ffnMode = ffn
+            options.activations = numerics.activations
+            options.kvCache = numerics.kvCache
+            options.inPlaceExperts = loading.inPlaceExperts
+            options.memoryBudgetBytes = try memory.budgetBytes()
+            options.prefetch = memory.prefetch
+            options.verifyExpertBlocks = !memory.noVerifyBlocks
+            options.tokenizerFile = tokenizing.tokenizer
+            options.speculative = drafting.drafter(default: .none)
+            options.draftShape = try drafting.shape(for: options.speculative)
+            options.adaptiveDrafting = !drafting.fixedDraft
+            let model = try BlockFFNModel(path: self.model, options: options)
+            // The prompt: ids, or text (a chat's rendered text) for the model's tokenizer.
+            let prompt: Prompt
             if let ids = try input.ids() {
-                promptTokens = ids
-                bundle = try? tokenizing.load(model: model)
+                prompt = .ids(ids)
+            } else if chat || chatting.chatFile != nil {
+                try ChatPromptOptions.warnAboutMarkers(try model.requireTokenizer())
+                prompt = .chat(try chatting.messages(prompt: try input.text()))
             } else {
-                let b = try tokenizing.load(model: model)
-                bundle = b
-                var text = try input.text() ?? ""
-                if chat || chatting.chatFile != nil {
-                    try ChatPromptOptions.warnAboutMarkers(b)
-                    text = try chatting.text(prompt: text)
-                }
-                promptTokens = try b.encode(text, addSpecial: true)
+                prompt = .text(try input.text() ?? "")
             }
-            if let bad = promptTokens.first(where: { $0 >= V }) {
-                throw BFFNError(.outOfBounds, "prompt token id \(bad) is not below the model's vocabulary size \(V)", field: "prompt")
-            }
-            var stopIds = Set(bundle?.eosIds ?? [])
-            stopIds.formUnion(engine.weights.config.eosTokenIds ?? [])
-            if ignoreEos { stopIds = [] }
-            var sampling = SamplingOptions(temperature: temperature, topK: topK, topP: topP, seed: seed)
-            repetition.apply(to: &sampling)
-            var textDecoder: (@Sendable () -> any TokenTextDecoder)? = nil
-            if let b = bundle { textDecoder = { StreamingDetokenizer(tokenizer: b.tokenizer) } }
-            let options = GenerationOptions(maxNewTokens: maxNewTokens, stopIds: stopIds, sampling: sampling,
-                                            contextLimit: engine.weights.config.maxPositionEmbeddings, stopStrings: repetition.stop,
-                                            textDecoder: textDecoder)
+            var settings = GenerationSettings()
+            settings.maxNewTokens = maxNewTokens
+            settings.temperature = temperature
+            settings.topK = topK
+            settings.topP = topP
+            settings.seed = seed
+            settings.ignoreEndOfSequence = ignoreEos
+            repetition.apply(to: &settings)
             progress.finish()
-            // Stream text as tokens are accepted (text prompts, not --json).
-            let streamText = input.promptIds == nil && !printing.json
-            // Through a stop-string matcher, which holds back what may begin a stop string and cuts before one.
-            var stream: StopStringMatcher? = nil
-            if streamText, let b = bundle { stream = StopStringMatcher(strings: repetition.stop, decoder: StreamingDetokenizer(tokenizer: b.tokenizer)) }
-            let onToken: (Int) throws -> Void = { id in
-                if let piece = try stream?.push(id) { FileHandleOutput.standardOutput(piece) }
-            }
-            // --json's text: the generated ids decoded, cut before the stop string that ended generation (nil without
-            // a tokenizer, for ids beyond it, and without --json).
-            let jsonText: ([Int], StopReason, String?) throws -> String? = { ids, reason, cut in
-                guard printing.json, let bundle, ids.allSatisfy({ $0 < bundle.tokenizer.vocabularySize }) else { return nil }
-                return try (reason == .stopString ? cut : nil) ?? bundle.decode(ids)
-            }
-            let ids: [Int], stopReason: StopReason, tokensPerSecond: Double, prefillSeconds: Double, expertsRead: Double
-            let resultJSON: JSONValue
-            var note = ""
-            let choice = drafting.drafter(default: .none)
-            if let drafter = try choice.makeDrafter(target: engine.weights, targetPath: model, threads: threading.threads) {
-                let shape = try drafting.shape(for: choice)
-                var r = try SpeculativeDecoder.generate(engine, drafter: drafter, shape: shape, prompt: promptTokens, options: options,
-                                                        adaptive: drafting.fixedDraft ? nil : AdaptiveDrafting(shape: shape), onToken: onToken)
-                (ids, stopReason, tokensPerSecond, prefillSeconds, expertsRead) = (r.generatedIds, r.stopReason, r.tokensPerSecond, r.prefillSeconds, r.expertsReadFraction)
-                r.text = try jsonText(r.generatedIds, r.stopReason, r.text)
-                resultJSON = r.json(drafter: drafter.name, shape: shape, adaptive: !drafting.fixedDraft)
-                note = ", \(fixed(r.meanAcceptLength, 2)) tokens per step (\(drafter.name), \(shape)\(drafting.fixedDraft ? "" : ", adaptive: \(r.plainSteps) of \(r.steps) steps without a draft"))"
-            } else {
-                var r = try GreedyDecoder.generate(engine, prompt: promptTokens, options: options, onToken: onToken)
-                (ids, stopReason, tokensPerSecond, prefillSeconds, expertsRead) = (r.generatedIds, r.stopReason, r.tokensPerSecond, r.prefillSeconds, r.expertsReadFraction)
-                r.text = try jsonText(r.generatedIds, r.stopReason, r.text)
-                resultJSON = r.json
-            }
-            if let rest = try stream?.finish() { FileHandleOutput.standardOutput(rest + "\n") }
-            if stopReason == .contextLimit {
-                FileHandleOutput.standardError("bffn: warning: stopped at the model's context of \(engine.weights.config.maxPositionEmbeddings ?? 0) positions (max_position_embeddings)\n")
+            // Text streams as tokens are accepted (text prompts, not --json).
+            let streamed = input.promptIds == nil && !printing.json
+            let r = try model.generate(prompt, settings: settings, onText: streamed ? { piece in
+                FileHandleOutput.standardOutput(piece)
+                return true
+            } : nil)
+            if streamed { FileHandleOutput.standardOutput("\n") }
+            if r.stopReason == .contextLimit {
+                FileHandleOutput.standardError("bffn: warning: stopped at the model's context of \(model.config.maxPositionEmbeddings ?? 0) positions (max_position_embeddings)\n")
             }
             if printing.json {
-                printing.emit(resultJSON.appending("activations", .string(activations))
-                    .appending("memory", cache.map { $0.report(tokens: promptTokens.count + ids.count).json } ?? .null))
+                printing.emit(r.json)
             } else {
-                if input.promptIds != nil { print(ids.map(String.init).joined(separator: ",")) }
-                // The first token comes from the prefill; decode speed and experts read are per decode step.
-                let decode = ids.count > 1
-                    ? "\(fixed(tokensPerSecond, 1)) tokens/s\(note), experts read \(fixed(expertsRead * 100, 1)) % per token"
-                    : "no decode steps"
+                if input.promptIds != nil { print(r.generatedIds.map(String.init).joined(separator: ",")) }
                 if !printing.quiet {
-                    FileHandleOutput.standardError("\(ids.count) tokens (stopped: \(stopReason.rawValue)), prefill \(fixed(prefillSeconds, 3)) s, \(decode); activations \(activations)\n")
-                    if let cache { FileHandleOutput.standardError(cache.report(tokens: promptTokens.count + ids.count).text + "\n") }
+                    FileHandleOutput.standardError(r.summaryLine + "\n")
+                    if let memory = model.memoryReport(tokens: r.promptIds.count + r.generatedIds.count) { FileHandleOutput.standardError(memory.text + "\n") }
                 }
             }
         }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BFFN
 import BFFNCore
 import BFFNEngine
 import BFFNTokenizer
@@ -24,11 +25,12 @@ struct RepetitionOptions: ParsableArguments {
         guard !stop.contains("") else { throw ValidationError("--stop needs a non-empty string") }
     }
 
-    /// Sets the penalty and min-p of `sampling`.
-    func apply(to sampling: inout SamplingOptions) {
-        sampling.repeatPenalty = repeatPenalty
-        sampling.repeatLastN = repeatLastN
-        sampling.minP = minP
+    /// Sets the penalty, min-p and stop strings of `settings`.
+    func apply(to settings: inout GenerationSettings) {
+        settings.repeatPenalty = repeatPenalty
+        settings.repeatLastN = repeatLastN
+        settings.minP = minP
+        settings.stop = stop
     }
 }
 
@@ -40,17 +42,16 @@ struct ChatPromptOptions: ParsableArguments {
     @Option(help: "The prompt as a conversation: a JSON list of {\"role\": \"system\"|\"user\"|\"assistant\", \"content\": TEXT}, written as system text, then <用户>{user}<AI>{assistant} per turn (instead of --prompt).", completion: .file())
     var chatFile: String?
 
-    /// The prompt text for a chat: the messages of --chat-file, or `prompt` as one user turn, after --system.
+    /// The conversation: --system first, then the messages of --chat-file, or `prompt` as one user turn.
     /// - Throws: the file's read errors; `.invalidJSON` naming the file and the message's index and field.
-    func text(prompt: String?) throws -> String {
+    func messages(prompt: String?) throws -> [ChatMessage] {
         var messages = system.map { [ChatMessage(role: .system, content: $0)] } ?? []
         if let chatFile {
-            let json = String(decoding: try MappedFile(path: chatFile).contents, as: UTF8.self)
-            messages += try ChatMessage.conversation(json: json, file: chatFile)
+            messages += try ChatMessage.conversation(json: readTextInput(chatFile), file: chatFile)
         } else {
             messages.append(ChatMessage(role: .user, content: prompt ?? ""))
         }
-        return ChatFormat.miniCPM.render(messages)
+        return messages
     }
 
     /// Warns on stderr when `tokenizer` does not have the chat markers as single tokens (a base model's vocabulary:

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BFFN
 import BFFNCore
 import BFFNModel
 import BFFNPack
@@ -79,8 +80,8 @@ struct PackCommand: ParsableCommand {
             let source = try HubCache.resolve(self.source)
             // The file given, else the model's own text (when its tokenizer can encode it), else the built-in workload.
             var calibrationFile = calibration
-            if calibrationFile == nil, !PackFile.isPack(path: source), let text = DevicePacker.modelText(in: modelFolder(of: source)),
-               (try? tokenizerFiles(of: source).hasTokenizer) == true || tokenizing.tokenizer != nil {
+            if calibrationFile == nil, !PackFile.isPack(path: source), let text = DevicePacker.modelText(in: ModelFiles.folder(of: source)),
+               (try? ModelFiles.tokenizerFiles(of: source).hasTokenizer) == true || tokenizing.tokenizer != nil {
                 calibrationFile = text
             }
             if let c = calibrationFile {

@@ -15,7 +15,7 @@ struct TokenizeJSONOutput {
     static func write(ids: [Int], bundle: TokenizerBundle) {
         var out = TokenizeJSONOutput()
         out.buffer.reserveCapacity(1 << 16)
-        out.append("{\n  \"schema\": \(jsonSchemaVersion),\n  \"ids\": [")
+        out.append("{\n  \"schema\": \(JSONValue.schemaVersion),\n  \"ids\": [")
         for (k, id) in ids.enumerated() {
             out.append(k == 0 ? "\n    " : ",\n    ")
             out.append(String(id))

@@ -64,7 +64,7 @@ struct TraceCommand: ParsableCommand {
         try budget.split(separator: ",").map { item in
             let s = item.trimmingSpaces()
             if s.hasSuffix("%"), let p = Double(s.dropLast()), p >= 0, p <= 100 { return (s, Int(Double(totalExpertBytes) * p / 100)) }
-            if let v = parseByteCount(s), v <= UInt64(Int.max) { return (s, Int(v)) }
+            if let v = TextNumber.parseByteCount(s), v <= UInt64(Int.max) { return (s, Int(v)) }
             throw ValidationError("--budget takes bytes (8M, 65536) or a percentage (50%), not '\(s)'")
         }
     }

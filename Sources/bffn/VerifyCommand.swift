@@ -203,18 +203,7 @@ struct DraftOptions: ParsableArguments {
     /// --draft-topk are given (defaults `DraftShape.eagle`: 32 / 3 / 10), else a chain of `--draft-tokens`.
     func shape(for choice: DrafterChoice) throws -> DraftShape {
         do {
-            let nodes = try treeSize.map { size -> Int in
-                guard size >= 2 && size <= DraftShape.nodeLimit + 1 else {
-                    throw BFFNError(.usage, "--tree-size must be 2...\(DraftShape.nodeLimit + 1), not \(size)", field: "tree-size")
-                }
-                return size - 1
-            }
-            let eagle = DraftShape.eagle
-            if let tree { return try DraftShape.parseTree(tree, maxNodes: nodes ?? eagle.maxNodes) }
-            var dynamic = treeSize != nil || draftDepth != nil || draftTopk != nil
-            if case .eagle = choice { dynamic = true }
-            if dynamic { return try DraftShape.tree(width: draftTopk ?? eagle.width, depth: draftDepth ?? eagle.depth, maxNodes: nodes ?? eagle.maxNodes) }
-            return try DraftShape.chain(draftTokens)
+            return try DraftShape.chosen(for: choice, tree: tree, treeSize: treeSize, depth: draftDepth, topK: draftTopk, chainTokens: draftTokens)
         } catch let e as BFFNError { throw ValidationError(e.reason) }
     }
 }

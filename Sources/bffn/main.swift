@@ -1,4 +1,5 @@
 import ArgumentParser
+import BFFN
 import BFFNCore
 
 /// The `bffn` command: parses arguments and prints; the libraries do the work.
@@ -51,11 +52,6 @@ enum UsageHints {
     }
 }
 
-/// The tool version.
-enum BFFNVersion {
-    static let string = "0.1.0"
-}
-
 // On Linux the Swift runtime finds the command line through /proc; without /proc it would be empty and bffn would
 // answer with the top-level help (ProcessArguments reads it without /proc; bffn says so when it cannot).
 guard let commandLine = ProcessArguments.read() else {
@@ -76,7 +72,7 @@ do {
         let message = BFFNCommand.message(for: error)
         FileHandleOutput.standardError(BFFNCommand.fullMessage(for: error) + UsageHints.suggestion(for: arguments) + "\n")
         if arguments.contains("--json") {
-            print(versioned(BFFNError(.usage, message).json).serialized(pretty: true))
+            print(BFFNError(.usage, message).json.versioned.serialized(pretty: true))
         }
         BFFNCommand.exit(withError: ExitCode(2))
     }

@@ -35,7 +35,7 @@ struct OutputOptions: ParsableArguments {
 
     /// Prints a command's JSON result on stdout with the vocabulary's version first (`"schema": 1`,
     /// docs/json.md).
-    func emit(_ value: JSONValue) { print(versioned(value).serialized(pretty: true)) }
+    func emit(_ value: JSONValue) { print(value.versioned.serialized(pretty: true)) }
 }
 
 /// `--force`: replace outputs that exist (outputs are always written atomically).

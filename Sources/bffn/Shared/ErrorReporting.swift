@@ -8,7 +8,7 @@ func runReportingErrors(json: Bool, _ body: () throws -> Void) throws {
         try body()
     } catch let e as BFFNError {
         FileHandleOutput.standardError("bffn: error: \(e)\n")
-        if json { print(versioned(e.json).serialized(pretty: true)) }
+        if json { print(e.json.versioned.serialized(pretty: true)) }
         throw ExitCode(e.exitCode)
     }
 }
@@ -45,13 +45,4 @@ enum FileHandleInput {
             bytes += chunk[0..<n]
         }
     }
-}
-
-/// The version of the JSON vocabulary every command prints (docs/json.md); bumped when a key changes meaning.
-let jsonSchemaVersion = 1
-
-/// `value` with `"schema": jsonSchemaVersion` as its first member (objects only).
-func versioned(_ value: JSONValue) -> JSONValue {
-    guard case .object(let members) = value else { return value }
-    return .object([JSONMember("schema", .integer(jsonSchemaVersion))] + members.filter { $0.key != "schema" })
 }

@@ -17,7 +17,7 @@ struct MemoryBudgetOptions: ParsableArguments {
     /// The budget in bytes, if given.
     func budgetBytes() throws -> UInt64? {
         guard let s = memoryBudget else { return nil }
-        if let v = parseByteCount(s), v > 0 { return v }
+        if let v = TextNumber.parseByteCount(s), v > 0 { return v }
         throw ValidationError("--memory-budget takes bytes, e.g. 67108864, 64M or 1.5G, not '\(s)'")
     }
 

@@ -1,0 +1,113 @@
+import BFFNCore
+import BFFNEngine
+import BFFNSpeculative
+import BFFNTokenizer
+import Synchronization
+
+extension BlockFFNModel {
+    /// The ids of `prompt`: text and chats encoded with the model's tokenizer (bos added as its configuration says),
+    /// ids as given.
+    /// - Throws: when a text prompt meets a model without tokenizer; `.outOfBounds` for an id beyond the vocabulary.
+    public func encode(_ prompt: Prompt) throws -> [Int] {
+        let ids: [Int]
+        switch prompt {
+        case .ids(let given): ids = given
+        case .text(let text): ids = try requireTokenizer().encode(text, addSpecial: true)
+        case .chat(let messages): ids = try requireTokenizer().encode(ChatFormat.miniCPM.render(messages), addSpecial: true)
+        }
+        let V = architecture.vocabSize
+        if let bad = ids.first(where: { $0 < 0 || $0 >= V }) {
+            throw BFFNError(.outOfBounds, "prompt token id \(bad) is not below the model's vocabulary size \(V)", field: "prompt")
+        }
+        return ids
+    }
+
+    /// Generates after `prompt` with `settings`, plain or speculative as the model's options say (speculative
+    /// decoding gives exactly plain decoding's greedy tokens; sampled tokens follow the same distribution, and the
+    /// same seed gives the same tokens).
+    ///
+    /// `onText` receives the generated text in pieces as tokens are accepted (complete UTF-8, a possible beginning
+    /// of a stop string held back until it is decided); returning false stops generation after the current token
+    /// (`StopReason.cancelled`). It is not called for a model without tokenizer.
+    /// - Throws: `.usage` for an empty prompt or one longer than the context, or settings out of range; the
+    ///   engine's and drafter's errors. Nothing is left half-done: the model is ready for the next call.
+    public func generate(_ prompt: Prompt, settings: GenerationSettings = GenerationSettings(),
+                         onText: ((String) -> Bool)? = nil) throws -> Generation {
+        let promptIds = try encode(prompt)
+        return try lock.withLock { _ in try generateLocked(promptIds: promptIds, settings: settings, onText: onText) }
+    }
+
+    /// The generated text as an asynchronous stream of pieces (as `generate`'s `onText`); cancelling the consuming
+    /// task stops generation after the current token. Generation runs on a thread of its own.
+    public func stream(_ prompt: Prompt, settings: GenerationSettings = GenerationSettings()) -> AsyncThrowingStream<String, Error> {
+        AsyncThrowingStream { continuation in
+            let cancelled = Atomic<Bool>(false)
+            continuation.onTermination = { _ in cancelled.store(true, ordering: .relaxed) }
+            let started = Threads.startDetached { [self] in
+                do {
+                    _ = try generate(prompt, settings: settings) { piece in
+                        continuation.yield(piece)
+                        return !cancelled.load(ordering: .relaxed)
+                    }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            if !started { continuation.finish(throwing: BFFNError(.io, "could not start a thread for the generation")) }
+        }
+    }
+
+    private func generateLocked(promptIds: [Int], settings: GenerationSettings, onText: ((String) -> Bool)?) throws -> Generation {
+        var stopIds = Set(tokenizer?.eosIds ?? [])
+        stopIds.formUnion(config.eosTokenIds ?? [])
+        if settings.ignoreEndOfSequence { stopIds = [] }
+        let bundle = tokenizer
+        var options = GenerationOptions(maxNewTokens: settings.maxNewTokens, stopIds: stopIds, sampling: settings.sampling,
+                                        contextLimit: config.maxPositionEmbeddings, stopStrings: settings.stop,
+                                        textDecoder: bundle.map { b in { @Sendable in StreamingDetokenizer(tokenizer: b.tokenizer) } })
+        guard settings.maxNewTokens >= 0 else { throw BFFNError(.usage, "max new tokens must be 0 or more", field: "max_new_tokens") }
+        guard settings.temperature >= 0 && settings.temperature.isFinite else { throw BFFNError(.usage, "the temperature must be 0 or more", field: "temperature") }
+        guard settings.topP > 0 && settings.topP <= 1 else { throw BFFNError(.usage, "top-p must be in (0, 1]", field: "top_p") }
+        guard settings.topK >= 0 else { throw BFFNError(.usage, "top-k must be 0 or more", field: "top_k") }
+        // The text as it is accepted, through a matcher that holds back what may begin a stop string.
+        let stopped = Atomic<Bool>(false)
+        var stream: StopStringMatcher? = nil
+        if onText != nil, let b = bundle { stream = StopStringMatcher(strings: settings.stop, decoder: StreamingDetokenizer(tokenizer: b.tokenizer)) }
+        if onText != nil { options.shouldStop = { stopped.load(ordering: .relaxed) } }
+        let vocabulary = bundle?.tokenizer.vocabularySize ?? 0
+        let onToken: (Int) throws -> Void = { id in
+            guard let onText, stream != nil else { return }
+            guard id < vocabulary else { stream = nil; return }
+            if let piece = try stream?.push(id), !piece.isEmpty, !onText(piece) { stopped.store(true, ordering: .relaxed) }
+        }
+        // The text of the generated ids, cut before the stop string that ended generation.
+        let text: ([Int], StopReason, String?) throws -> String? = { ids, reason, cut in
+            guard let bundle, ids.allSatisfy({ $0 < bundle.tokenizer.vocabularySize }) else { return nil }
+            return try (reason == .stopString ? cut : nil) ?? bundle.decode(ids)
+        }
+        var generation: Generation
+        if let drafter, let shape {
+            var r = try SpeculativeDecoder.generate(engine, drafter: drafter, shape: shape, prompt: promptIds, options: options,
+                                                    adaptive: self.options.adaptiveDrafting ? AdaptiveDrafting(shape: shape) : nil,
+                                                    onToken: onToken)
+            r.text = try text(r.generatedIds, r.stopReason, r.text)
+            generation = Generation(promptIds: promptIds, generatedIds: r.generatedIds, text: r.text, stopReason: r.stopReason,
+                                    prefillSeconds: r.prefillSeconds, decodeTokensPerSecond: r.tokensPerSecond,
+                                    expertsReadFraction: r.expertsReadFraction,
+                                    speculative: .init(drafter: drafter.name, shape: shape, adaptive: self.options.adaptiveDrafting, steps: r.steps,
+                                                       plainSteps: r.plainSteps, meanAcceptLength: r.meanAcceptLength),
+                                    activations: activationsLabel, json: r.json(drafter: drafter.name, shape: shape, adaptive: self.options.adaptiveDrafting))
+        } else {
+            var r = try GreedyDecoder.generate(engine, prompt: promptIds, options: options, onToken: onToken)
+            r.text = try text(r.generatedIds, r.stopReason, r.text)
+            generation = Generation(promptIds: promptIds, generatedIds: r.generatedIds, text: r.text, stopReason: r.stopReason,
+                                    prefillSeconds: r.prefillSeconds, decodeTokensPerSecond: r.tokensPerSecond,
+                                    expertsReadFraction: r.expertsReadFraction, speculative: nil, activations: activationsLabel, json: r.json)
+        }
+        if let rest = try stream?.finish(), !rest.isEmpty, let onText { _ = onText(rest) }
+        generation.json = generation.json.appending("activations", .string(activationsLabel))
+            .appending("memory", cache.map { $0.report(tokens: promptIds.count + generation.generatedIds.count).json } ?? .null)
+        return generation
+    }
+}
