@@ -26,6 +26,7 @@ let package = Package(
         .library(name: "BFFNEngine", targets: ["BFFNEngine"]),
         .library(name: "BFFNSynth", targets: ["BFFNSynth"]),
         .library(name: "BFFNPack", targets: ["BFFNPack"]),
+        .library(name: "BFFNCalibration", targets: ["BFFNCalibration"]),
         .library(name: "BFFNSpeculative", targets: ["BFFNSpeculative"]),
         .library(name: "BFFNExpertStreaming", targets: ["BFFNExpertStreaming"]),
         .library(name: "BFFNVerify", targets: ["BFFNVerify"]),
@@ -85,6 +86,9 @@ let package = Package(
         .target(name: "BFFNSynth", dependencies: ["BFFNCore", "BFFNModel", "BFFNSafetensors", "BFFNTorchZip"]),
         // The chunk-aware packed format (.bfpk): writer, reader, exporter, and engine weights from packs.
         .target(name: "BFFNPack", dependencies: ["BFFNCore", "BFFNCheckpoint", "BFFNSafetensors", "BFFNModel", "BFFNKernels"]),
+        // `bffn calibrate`: activation statistics per multiplied matrix (experts from the tokens that activate them),
+        // the importance weights of the quantizer's scale search.
+        .target(name: "BFFNCalibration", dependencies: ["BFFNCore", "BFFNEngine", "BFFNModel", "BFFNPack"]),
         // `bffn verify`: a model against reference outputs or another model, with thresholds and reports.
         .target(name: "BFFNVerify", dependencies: ["BFFNModel", "BFFNKernels", "BFFNCore", "BFFNSafetensors", "BFFNEngine", "BFFNPack", "BFFNSpeculative"]),
         // `bffn pack`: device profiles, expert calibration, hot-first / resident packs, deployment reports.
@@ -112,7 +116,7 @@ let package = Package(
         .target(name: "BFFNCInterface", dependencies: ["CBlockFFNInterfaceState", "BFFN", "BFFNCore", "BFFNCheckpoint", "BFFNEngine", "BFFNKernels", "BFFNPack", "BFFNSpeculative", "BFFNTokenizer", "BFFNVerify"]),
         // The command-line tool: parses arguments and prints; the libraries do the work.
         .executableTarget(name: "bffn", dependencies: ["BFFN", "BFFNTokenizer", "BFFNPlot", "BFFNModel", "BFFNKernels", 
-            "BFFNCore", "BFFNCheckpoint", "BFFNInspect", "BFFNEngine", "BFFNExpertStreaming", "BFFNSynth", "BFFNPack", "BFFNSpeculative", "BFFNVerify", "BFFNDeploy",
+            "BFFNCore", "BFFNCheckpoint", "BFFNInspect", "BFFNEngine", "BFFNExpertStreaming", "BFFNSynth", "BFFNPack", "BFFNSpeculative", "BFFNVerify", "BFFNDeploy", "BFFNCalibration",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -136,6 +140,8 @@ let package = Package(
         .testTarget(name: "BFFNSynthTests", dependencies: ["BFFNModel", "BFFNCore", "BFFNSynth", "BFFNEngine", "BFFNCheckpoint", "BFFNTestSupport"]),
         .testTarget(name: "BFFNPackTests", dependencies: ["BFFNModel", "BFFNCore", "BFFNPack", "BFFNEngine", "BFFNKernels", "BFFNCheckpoint", "BFFNSafetensors", "BFFNSynth",
                                                         "BFFNTorchZip", "BFFNTestSupport"]),
+        .testTarget(name: "BFFNCalibrationTests", dependencies: ["BFFNCalibration", "BFFNCore", "BFFNEngine", "BFFNModel", "BFFNPack", "BFFNSafetensors",
+                                                               "BFFNTestSupport"]),
         // The repository's own rules (the module graph, no references outside the repository).
         .testTarget(name: "RepositoryTests", dependencies: ["BFFNCore", "BFFNTestSupport"]),
         .testTarget(name: "BFFNTokenizerTests", dependencies: ["BFFNTokenizer", "BFFNCore", "BFFNTestSupport", "CBlockFFNZlib"]),

@@ -2,7 +2,8 @@
 # The quick start: installs missing system libraries, builds bffn in release mode, and runs the main job on the
 # bundled default model, fixtures/trained (a BlockFFN trained for real: docs/training.md):
 #   1. the engine against the training-side PyTorch outputs;
-#   2. convert to q8 (carrying the bundled EAGLE draft head) and to q4 (head and embeddings q8; the tokenizer files
+#   2. convert to q8 (carrying the bundled EAGLE draft head) and, after calibrating on training-split text, to the
+#      default q4 recipe with those statistics (experts and attention q4, head and embeddings q8; the tokenizer files
 #      travel inside each pack), and check the q4 pack's checksums;
 #   3. verify both packs against the source on held-out prompts and held-out text (KL divergence, top-1,
 #      perplexity ratio, the sparsity table with the paper's objectives);
@@ -20,9 +21,10 @@ mkdir -p "$OUT"
 step() { echo; echo "== bffn $*"; "$BFFN" "$@"; }
 step verify "$MODEL" --reference "$MODEL/reference.safetensors" --speculative none
 step convert "$MODEL" -o "$OUT/model-q8.bfpk" --quant q8 --draft "$MODEL/eagle" --force
-# q4 experts and attention; the embedding and head at q8 (on this small model they hold a third of the
-# weights and a q4 head costs most of the KL divergence: mean 0.053 on the held-out prompts, over the q4 limit).
-step convert "$MODEL" -o "$OUT/model-q4.bfpk" --quant q4 --override head=q8 embeddings=q8 --force
+# The default q4 recipe (experts and attention q4, the embedding and head q8), its scales chosen by the
+# importance-weighted search with activation statistics from training-split text (never the held-out text).
+step calibrate "$MODEL" --text "$MODEL/calibration.txt" -o "$OUT/stats.safetensors" --force
+step convert "$MODEL" -o "$OUT/model-q4.bfpk" --quant q4 --imatrix "$OUT/stats.safetensors" --force
 step inspect "$OUT/model-q4.bfpk" --check
 # q8: speculative check with the carried EAGLE head's full tree (acceptance and CLS_spec); q4: prompt lookup.
 step verify "$OUT/model-q8.bfpk" --reference "$MODEL" --prompts "$MODEL/prompts.txt" --text "$MODEL/heldout.txt" \

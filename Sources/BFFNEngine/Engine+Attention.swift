@@ -20,12 +20,14 @@ extension Engine {
             VectorOps.matmul(a, T, qA, into: &cq, kvA, into: &c, threads: threads, activations: options.activations)
             var cqn = cq
             VectorOps.rmsNorm(cq, qANorm, 1e-6, T, qLora, into: &cqn)
+            activationObserver?.observe(.queryLatent(layer: l), cqn, tokens: T, width: qLora)
             VectorOps.matmul(cqn, T, qB, into: &q, threads: threads, activations: options.activations)
             var latent = [Float](repeating: 0, count: T * kvLora)
             for t in 0..<T { for j in 0..<kvLora { latent[t * kvLora + j] = c[t * kvA.rows + j] } }
             var latentNormed = latent
             VectorOps.rmsNorm(latent, kvANorm, 1e-6, T, kvLora, into: &latentNormed)
             var kv = [Float](repeating: 0, count: T * kvB.rows)
+            activationObserver?.observe(.keyValueLatent(layer: l), latentNormed, tokens: T, width: kvLora)
             VectorOps.matmul(latentNormed, T, kvB, into: &kv, threads: threads, activations: options.activations)
             // The shared rotary key k_pe sits after the latent in c; each head's rotary part after its nope part.
             applyRope(&c, T, cosT, sinT) { t in [t * kvA.rows + kvLora] }
@@ -125,6 +127,7 @@ extension Engine {
                 }
             }
         }
+        activationObserver?.observe(.attentionOutput(layer: l), o, tokens: T, width: nh * valueDim)
         VectorOps.matmul(o, T, lw.attention.output, into: &out, threads: threads, activations: options.activations)
     }
 }

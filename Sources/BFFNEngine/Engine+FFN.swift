@@ -24,6 +24,7 @@ extension Engine {
             var g = [Float](repeating: 0, count: T * I), u = g
             VectorOps.matmul(b, T, d.gate, into: &g, d.up, into: &u, threads: threads, activations: options.activations)
             for i in 0..<(T * I) { g[i] = VectorOps.silu(g[i]) * u[i] }
+            activationObserver?.observe(.denseIntermediate(layer: layer), g, tokens: T, width: I)
             VectorOps.matmul(g, T, d.down, into: &out, threads: threads, activations: options.activations)
             return (nil, 0, 0)
         case .experts(let experts):
@@ -126,11 +127,39 @@ extension Engine {
                 }
             }
         }
+        if let observer = activationObserver {
+            observeExperts(observer, x, layer: layer, experts: experts, de: de, b, g, tokens: tokens, H: H, scores: r, E: E)
+        }
         g.withUnsafeBufferPointer { gp in
             out.withUnsafeMutableBufferPointer { op in
                 ExpertMatMul.down(g: gp.baseAddress!, tokens: T, blocks: downs, out: op.baseAddress! + t0 * H, threads: threads,
                                   activations: options.activations)
             }
+        }
+    }
+}
+
+extension Engine {
+    /// Hands `observer` each expert's inputs for the chunk's tokens that activate it (score > 0): the FFN input
+    /// rows (its up projection's) and its gated intermediate rows `g` (its down projection's), experts under
+    /// their source index.
+    func observeExperts(_ observer: ActivationObserver, _ x: ExpertWeights, layer: Int, experts: [Int], de: Int, _ b: [Float],
+                        _ g: [Float], tokens: Range<Int>, H: Int, scores r: [Float], E: Int) {
+        let width = experts.count * de, t0 = tokens.lowerBound
+        for (k, e) in experts.enumerated() {
+            let active = tokens.filter { r[$0 * E + e] != 0 }
+            if active.isEmpty { continue }
+            var up = [Float](), down = [Float]()
+            up.reserveCapacity(active.count * H)
+            down.reserveCapacity(active.count * de)
+            for t in active {
+                up += b[(t * H)..<((t + 1) * H)]
+                let base = (t - t0) * width + k * de
+                down += g[base..<(base + de)]
+            }
+            let source = x.sourceIndex.isEmpty ? e : x.sourceIndex[e]
+            observer.observe(.expertUp(layer: layer, expert: source), up, tokens: active.count, width: H)
+            observer.observe(.expertDown(layer: layer, expert: source), down, tokens: active.count, width: de)
         }
     }
 }

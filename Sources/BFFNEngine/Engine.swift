@@ -20,6 +20,8 @@ public final class Engine {
     public internal(set) var ffnSeconds = 0.0
     /// Reads expert blocks on demand instead of from the mapping (nil: mapped weights).
     public var expertProvider: ExpertProvider?
+    /// Sees the input of every weight product (calibration statistics); nil: nothing is observed.
+    public var activationObserver: ActivationObserver?
     /// `weights` with the matrices the int8 or bf16 products read repacked into tiles, made at the first such
     /// forward pass (the experts too unless an expert provider reads them): for which precision, and whether the
     /// experts are in it.
@@ -198,9 +200,11 @@ public final class Engine {
         for l in 0..<L {
             let lw = w.layers[l]
             VectorOps.rmsNorm(h, lw.inputNorm, eps, T, H, into: &normed)
+            activationObserver?.observe(.attentionInput(layer: l), normed, tokens: T, width: H)
             attention(layer: l, lw, normed, T, rope, visible, into: &branch)
             for i in 0..<(T * H) { h[i] += branch[i] * residualScale }
             VectorOps.rmsNorm(h, lw.postNorm, eps, T, H, into: &normed)
+            activationObserver?.observe(.ffnInput(layer: l), normed, tokens: T, width: H)
             let f0 = monotonicSeconds()
             let (scores, computed, products) = try ffn(lw, layer: l, normed, T, into: &branch)
             ffnSeconds += monotonicSeconds() - f0
@@ -225,6 +229,7 @@ public final class Engine {
             VectorOps.rmsNorm(h, w.finalNorm, eps, n, H, into: &normed)
         }
         for i in 0..<(n * H) { normed[i] /= headScale }
+        activationObserver?.observe(.head, normed, tokens: n, width: H)
         // Every logit is written by the product (each output row of every tile), so the buffer is not zeroed first:
         // a 64-token prompt's 31 MB of logits were written twice.
         out.logits = [Float](unsafeUninitializedCapacity: n * V) { buffer, count in

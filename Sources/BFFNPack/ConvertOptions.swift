@@ -10,6 +10,15 @@ public struct ConvertOptions: Sendable {
     public var embeddingQuant: StorageType?
     /// Per-class storage overrides (`--override attention=q8`); the router and norms cannot be overridden.
     public var overrides: [TensorClass: StorageType] = [:]
+    /// The recipe `--quant` named (`QuantRecipe`), whose rules give a class its storage unless `overrides` or
+    /// `embeddingQuant` do; `quant` holds its base. nil: `quant` alone.
+    public var recipe: QuantRecipe?
+    /// How q8/q4 group scales (and offsets) are chosen: round to nearest (the default here) or the importance-weighted
+    /// search (formats/bfpk.md, "Choosing scales").
+    public var scaleSearch: WeightQuantizer.ScaleSearch = .nearest
+    /// Calibration statistics (`--imatrix`, formats/calibration.md) whose mean squares are the weighted search's
+    /// importance per input column; nil, or a matrix they do not cover: xᵢ².
+    public var statistics: ActivationStatistics?
     /// Refuse a tensor whose rows the requested group does not divide (an error naming it) instead of storing it
     /// with the largest supported group that divides them (`PackLayout.fittedStorage`).
     public var strictGroups = false

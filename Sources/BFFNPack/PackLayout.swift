@@ -84,14 +84,29 @@ public struct PackLayout {
         guard tensorClass.isQuantizable else { return source }
         let s: StorageType?
         switch tensorClass {
-        case .embeddings, .head: s = options.overrides[tensorClass] ?? options.embeddingQuant ?? options.quant
-        default: s = options.overrides[tensorClass] ?? options.quant
+        case .embeddings, .head: s = options.overrides[tensorClass] ?? options.embeddingQuant ?? options.recipe?.rule(for: tensorClass)?.storage ?? options.quant
+        default: s = options.overrides[tensorClass] ?? options.recipe?.rule(for: tensorClass)?.storage ?? options.quant
         }
         guard let s else { return source }
         if options.strictGroups || s.fits(cols: cols) { return try s.resolved(cols: cols, tensor: tensor) }
         let stored = fittedStorage(s, cols: cols, source: source)
         fitted.append(FittedGroup(name: tensor, requested: s, stored: stored))
         return stored
+    }
+
+    /// Why the tensors of class `tensorClass` get their storage, as the manifest records it
+    /// (`quantization.classes.<class>.rule`): the option or recipe rule that decided, in the order `target`
+    /// consults them.
+    static func rule(_ tensorClass: TensorClass, options: ConvertOptions) -> String {
+        guard tensorClass.isQuantizable else { return "kept" }
+        if let s = options.overrides[tensorClass] { return "--override \(tensorClass.rawValue)=\(s)" }
+        if tensorClass == .embeddings || tensorClass == .head, let s = options.embeddingQuant { return "--quant-embeddings \(s)" }
+        if let r = options.recipe {
+            if let rule = r.rule(for: tensorClass) { return "recipe \(r.name): \(rule.reason)" }
+            return "recipe \(r.name) base"
+        }
+        if let q = options.quant { return "--quant \(q)" }
+        return "source dtype"
     }
 
     /// The group sizes the converter chooses from when a requested group does not divide a row.

@@ -8,9 +8,11 @@ extension PackWriter {
     /// threads take as they become free; each piece is encoded, checksummed, written, its writeback started and,
     /// when `releasingSource`, its source pages let go, so a large embedding never sits in memory whole. Returns
     /// the CRC-32 of all rows (piece CRCs combined in order) and each row's error sums in row order (merged by the
-    /// caller in that order, so totals do not depend on threads).
+    /// caller in that order, so totals do not depend on threads). q8/q4 scales follow `search`, weighted by
+    /// `importance` (one weight per column; nil: x²).
     /// - Throws: the first write error.
-    static func encodeTensor(_ m: WeightMatrix, sourceRow: (Int) -> Int, as type: StorageType, to out: AtomicFileWriter,
+    static func encodeTensor(_ m: WeightMatrix, sourceRow: (Int) -> Int, as type: StorageType, search: WeightQuantizer.ScaleSearch = .nearest,
+                             importance: [Float]? = nil, to out: AtomicFileWriter,
                              at first: UInt64, releasingSource: Bool, threads: Int,
                              pieceBytes: Int = 1 << 20) throws -> (crc: UInt32, rowErrors: [WeightQuantizer.ErrorSums]) {
         let rowBytes = type.rowBytes(cols: m.cols), rows = m.rows
@@ -35,8 +37,8 @@ extension PackWriter {
                         for p in threads > 1 ? part..<(part + 1) : 0..<pieces {
                             let r0 = p * pieceRows, r1 = min(rows, r0 + pieceRows)
                             for r in r0..<r1 {
-                                encodeRow(m, sourceRow(r), as: type, into: piece.baseAddress! + (r - r0) * rowBytes, scratch: scratch,
-                                          errors: &slots.value.sums[r])
+                                encodeRow(m, sourceRow(r), as: type, search: search, importance: importance,
+                                          into: piece.baseAddress! + (r - r0) * rowBytes, scratch: scratch, errors: &slots.value.sums[r])
                             }
                             let bytes = UnsafeRawBufferPointer(rebasing: piece[0..<((r1 - r0) * rowBytes)])
                             slots.value.crcs[p] = CRC32.checksum(bytes)
@@ -72,8 +74,10 @@ extension PackWriter {
     /// (up rows, then down rows, then zero padding to `blockBytes`) and writes block i at `first + i·blockBytes`.
     /// `blocks` holds a whole number of blocks (at least one), zero after each block's data bytes (only data bytes
     /// are ever written to it, so one zeroed buffer serves every layer); the slots are encoded that many at a
-    /// time. Results come back in slot order (an I/O error per failed block).
+    /// time. Results come back in slot order (an I/O error per failed block). q8/q4 scales follow `search`,
+    /// weighted by the layer's `statistics` for each source expert (nil: x²).
     static func encodeExpertBlocks(layer lw: ExpertWeights, slots: [Int], layout: PackLayout, blocks: UnsafeMutableRawBufferPointer,
+                                   search: WeightQuantizer.ScaleSearch = .nearest, statistics: ActivationStatistics.ExpertLayer? = nil,
                                    to out: AtomicFileWriter, at first: UInt64, threads: Int) -> [Result<WrittenBlock, BFFNError>] {
         let upType = layout.upType, downType = layout.downType, blockBytes = Int(layout.blockBytes)
         let upRowBytes = upType.rowBytes(cols: lw.up.first?.cols ?? 0)
@@ -100,12 +104,15 @@ extension PackWriter {
                     let block = buffer.value + (i - start) * blockBytes
                     let up = lw.up[slots[i]], down = lw.down[slots[i]]
                     var errors = WeightQuantizer.ErrorSums()
+                    let upImportance = statistics?.up[slots[i]], downImportance = statistics?.down[slots[i]]
                     for r in 0..<up.rows {
-                        encodeRow(up, r, as: upType, into: block + r * upRowBytes, scratch: scratch, errors: &errors)
+                        encodeRow(up, r, as: upType, search: search, importance: upImportance, into: block + r * upRowBytes, scratch: scratch,
+                                  errors: &errors)
                     }
                     let downStart = block + up.rows * upRowBytes
                     for r in 0..<down.rows {
-                        encodeRow(down, r, as: downType, into: downStart + r * downRowBytes, scratch: scratch, errors: &errors)
+                        encodeRow(down, r, as: downType, search: search, importance: downImportance, into: downStart + r * downRowBytes,
+                                  scratch: scratch, errors: &errors)
                     }
                     let crc = CRC32.checksum(UnsafeRawBufferPointer(start: block, count: Int(layout.expertDataBytes)))
                     do {
@@ -124,19 +131,30 @@ extension PackWriter {
     }
 
     /// Row r of `m` stored as `type` at `destination` (a byte copy when the types agree); `scratch` holds at
-    /// least `m.cols` floats.
-    static func encodeRow(_ m: WeightMatrix, _ r: Int, as type: StorageType, into destination: UnsafeMutableRawPointer,
+    /// least `m.cols` floats. q8/q4 scales follow `search`, weighted by `importance` (`m.cols` weights; nil: x²).
+    static func encodeRow(_ m: WeightMatrix, _ r: Int, as type: StorageType, search: WeightQuantizer.ScaleSearch = .nearest,
+                          importance: [Float]? = nil, into destination: UnsafeMutableRawPointer,
                           scratch: UnsafeMutablePointer<Float>, errors: inout WeightQuantizer.ErrorSums) {
         if type == m.type && type.isFloat {
             errors.elements += UInt64(m.cols)   // a byte copy: zero error, nothing else to record
             destination.copyMemory(from: m.row(r), byteCount: m.cols * m.type.size)
             return
         }
-        if m.type.isFloat {
-            WeightQuantizer.encode(m.row(r), storedAs: m.type, count: m.cols, as: type, into: destination, errors: &errors)
+        func run(_ w: UnsafePointer<Float>?) {
+            if m.type.isFloat {
+                WeightQuantizer.encode(m.row(r), storedAs: m.type, count: m.cols, as: type, search: search, importance: w, into: destination,
+                                       errors: &errors)
+            } else {
+                m.loadRow(r, into: scratch)
+                WeightQuantizer.encode(UnsafeRawPointer(scratch), storedAs: .f32, count: m.cols, as: type, search: search, importance: w,
+                                       into: destination, errors: &errors)
+            }
+        }
+        if let importance {
+            precondition(importance.count == m.cols, "one importance weight per column")
+            importance.withUnsafeBufferPointer { run($0.baseAddress) }
         } else {
-            m.loadRow(r, into: scratch)
-            WeightQuantizer.encode(scratch, count: m.cols, as: type, into: destination, errors: &errors)
+            run(nil)
         }
     }
 }

@@ -29,6 +29,7 @@ public enum PackWriter {
         try refuseLosingTensors(checkpoint)
         let weights = try ModelWeights(checkpoint: checkpoint)
         let layout = try PackLayout(weights: weights, options: options)
+        try options.statistics?.check(against: weights)
         let a = weights.architecture
         let H = a.hiddenSize, E = a.numExperts, de = a.expertSize
         let dense = layout.dense, order = layout.order, upType = layout.upType, downType = layout.downType
@@ -73,7 +74,8 @@ public enum PackWriter {
                 // Router rows follow the expert order; everything else is stored in source order.
                 let rowOrder = d.layer.map { order[$0] }.flatMap { $0 == Array(0..<E) ? nil : $0 }
                 let first = try out.reserve(UInt64(d.m.rows) * UInt64(t.rowBytes(cols: d.m.cols)))
-                let written = try encodeTensor(d.m, sourceRow: { rowOrder?[$0] ?? $0 }, as: t, to: out, at: first,
+                let written = try encodeTensor(d.m, sourceRow: { rowOrder?[$0] ?? $0 }, as: t, search: options.scaleSearch,
+                                               importance: options.statistics?.meanSquares(of: d.name), to: out, at: first,
                                                releasingSource: rowOrder == nil, threads: options.threads)
                 crc = written.crc
                 for sums in written.rowErrors { st.merge(sums) }
@@ -108,7 +110,8 @@ public enum PackWriter {
                     // write whole blocks in place, then merge checksums and errors in slot order.
                     let first = try out.reserve(UInt64(section.count) * blockBytes)
                     let written = encodeExpertBlocks(layer: experts, slots: section.map { order[l][$0] }, layout: layout,
-                                                     blocks: layerBlocks, to: out, at: first, threads: options.threads)
+                                                     blocks: layerBlocks, search: options.scaleSearch,
+                                                     statistics: options.statistics?.experts(layer: l), to: out, at: first, threads: options.threads)
                     for (i, block) in written.enumerated() {
                         let b = try block.get()
                         crcs[l][section.lowerBound + i] = .integer(b.crc)
@@ -155,6 +158,14 @@ public enum PackWriter {
             .object([("name", .string($0.name)), ("bytes", .integer($0.bytes)), ("crc32", .integer($0.crc))])
         }
         let classOrder = TensorClass.allCases.filter { stats[$0] != nil }
+        var calibrationJSON = JSONValue.null
+        if let s = options.statistics {
+            let sources: [JSONValue] = s.sources.map { .string($0) }
+            calibrationJSON = .object([("sources", .array(sources)), ("tokens", .integer(s.tokens)), ("prior_tokens", .integer(s.priorTokens))])
+        }
+        let scheme = options.recipe?.name ?? options.quant.map(\.description) ?? "source"
+        let quantizationHead: [(String, JSONValue)] = [("scheme", .string(scheme)), ("scale_search", .string(options.scaleSearch.rawValue))]
+            + (calibrationJSON == .null ? [] : [("calibration", calibrationJSON)])
         let manifest = JSONValue.object([
             ("format", "bfpk"), ("version", 1),
             ("config", checkpoint.config.raw),
@@ -162,12 +173,14 @@ public enum PackWriter {
             ("alignment", .integer(align)),
             ("tensors", .array(tensorEntries)),
             ("experts", expertsJSON),
-            ("quantization", .object([
-                ("scheme", .string(options.quant.map(\.description) ?? "source")),
+            ("quantization", .object(quantizationHead + [
                 ("expert_dtype", E > 0 ? .string(upType.manifestName) : .null),
                 ("kept", ["router", "norms"]),
             ] + (layout.fitted.isEmpty ? [] : [("fitted", .array(layout.fitted.map(\.json)))]) + [
-                ("classes", .object(classOrder.map { ($0.rawValue, JSONValue.object([("dtype", .string(classType[$0]!)), ("error", stats[$0]!.json)])) })),
+                ("classes", .object(classOrder.map { c in
+                    (c.rawValue, JSONValue.object([("dtype", .string(classType[c]!)), ("rule", .string(PackLayout.rule(c, options: options))),
+                                                   ("error", stats[c]!.json)]))
+                })),
             ])),
             ("provenance", .object([
                 ("tool", "bffn"), ("tool_version", .string(PackWriter.toolVersion)), ("source_files", .array(sources)),

@@ -106,6 +106,8 @@ public struct VerificationReport: Sendable {
     public var sparsity: SparsityStatistics?
     /// Perplexity and KL divergence on a text (`verify --text`), when asked.
     public var textEvaluation: TextEvaluation?
+    /// The verified model's bits per weight.
+    public var weightSize: WeightSize?
     /// The verdict, and why it failed.
     public private(set) var passed = false
     public private(set) var failures: [String] = []
@@ -173,6 +175,10 @@ public struct VerificationReport: Sendable {
             JSONMember("top5_overlap", .double(c.top5Overlap)),
             JSONMember("logit_nmse_db", c.nmseDB.map { .double($0) } ?? .null),
             JSONMember("logits_identical", .bool(c.maxAbsError == 0)),
+            JSONMember("parameters", weightSize.map { .int(Int64($0.parameters)) } ?? .null),
+            JSONMember("weight_bytes", weightSize.map { .int(Int64($0.bytes)) } ?? .null),
+            JSONMember("bits_per_weight", weightSize.map { .double($0.bitsPerWeight) } ?? .null),
+            JSONMember("bits_per_weight_padded", weightSize.map { .double($0.paddedBitsPerWeight) } ?? .null),
             JSONMember("greedy_match", .bool(greedyMatch)),
             JSONMember("greedy_match_tokens", .int(Int64(prompts.reduce(0) { $0 + $1.greedyMatchTokens }))),
             JSONMember("greedy_tokens", .int(Int64(prompts.reduce(0) { $0 + $1.greedyTokens }))),
@@ -277,6 +283,9 @@ public struct VerificationReport: Sendable {
     public var text: String {
         let c = logits
         var s = "verify \(model)\n  against \(reference) (\(referenceKind)), quantization class \(quantization.rawValue)\n"
+        if let w = weightSize {
+            s += "  weights             \(fixed(w.bitsPerWeight, 3)) bits per weight (\(fixed(w.paddedBitsPerWeight, 3)) with alignment padding), \(w.parameters) parameters in \(TextNumber.bytesWithSize(UInt64(w.bytes)))\n"
+        }
         if prompts.isEmpty {
             s += "  no prompts compared: the text only\n"
         } else {

@@ -140,6 +140,7 @@ public enum Verifier {
         if let t = options.minTop1 { thresholds.minTop1 = t }
         report.quantization = quantization
         report.thresholds = thresholds
+        report.weightSize = try WeightSize.of(modelWeights, path: modelPath)
 
         // A pack's checksums first: damage found here is named by layer and expert.
         if PackFile.isPack(path: modelPath) {

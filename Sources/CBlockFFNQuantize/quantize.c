@@ -6,6 +6,7 @@
  * depend on it either.
  */
 #include "bffn_quantize.h"
+#include <stdlib.h>
 #include <string.h>
 /* The eight-lane vectors are passed between static functions of this file only, so the ABI clang warns about
  * (vectors wider than the build's registers, e.g. x86-64 without AVX) never crosses a module boundary. */
@@ -102,12 +103,16 @@ static inline void scalar_add(bffn_error_sums *err, float x, float stored) {
 
 static inline void store_float(float *decoded, long i, v8f v) { if (decoded) memcpy(decoded + i, &v, sizeof v); }
 
-/* One group of q8: the scale, then the codes. */
-static void q8_group(source_row x, long g, uint8_t *scale_out, int8_t *codes, float *decoded, block_error *b) {
+/* The q8 scale of round to nearest: max|x| / 127 (1 for an all-zero group). */
+static float q8_nearest_scale(source_row x, long g) {
     v8f m = splat(0);
     for (long i = 0; i < g; i += 8) m = __builtin_elementwise_max(__builtin_elementwise_abs(load8(x, i)), m);
     float mx = lanes_max(m);
-    float scale = mx > 0 ? mx / 127.0f : 1.0f;
+    return mx > 0 ? mx / 127.0f : 1.0f;
+}
+
+/* One group of q8 with the given scale: the scale, then the codes q = round(x / scale) in -127...127. */
+static void q8_group(source_row x, long g, float scale, uint8_t *scale_out, int8_t *codes, float *decoded, block_error *b) {
     memcpy(scale_out, &scale, 4);
     for (long i = 0; i < g; i += 8) {
         v8f v = load8(x, i);
@@ -166,9 +171,8 @@ static inline v8i q4_symmetric8(source_row x, long i, float scale, float *decode
     return __builtin_convertvector(q, v8i) + 8;
 }
 
-/* One group of asymmetric q4: scale = (max - min) / 15, offset = min, q = round((x - min) / scale). */
-static void q4_group_asymmetric(source_row x, long g, uint8_t *scale_out, uint8_t *offset_out, uint8_t *codes,
-                                float *decoded, block_error *b) {
+/* The asymmetric q4 scale and offset of round to nearest: (max - min) / 15 (1 when max == min) and min. */
+static void q4_nearest_asymmetric(source_row x, long g, float *scale, float *offset) {
     v8f lo = load8(x, 0), hi = lo;
     for (long i = 8; i < g; i += 8) {
         v8f v = load8(x, i);
@@ -176,7 +180,13 @@ static void q4_group_asymmetric(source_row x, long g, uint8_t *scale_out, uint8_
         hi = __builtin_elementwise_max(v, hi);
     }
     float l = lanes_min(lo), h = lanes_max(hi);
-    float scale = h > l ? (h - l) / 15.0f : 1.0f;
+    *scale = h > l ? (h - l) / 15.0f : 1.0f;
+    *offset = l;
+}
+
+/* One group of asymmetric q4 with the given scale and offset l: q = round((x - l) / scale) in 0...15. */
+static void q4_group_asymmetric(source_row x, long g, float scale, float l, uint8_t *scale_out, uint8_t *offset_out,
+                                uint8_t *codes, float *decoded, block_error *b) {
     memcpy(scale_out, &scale, 4);
     memcpy(offset_out, &l, 4);
     long i = 0;
@@ -188,13 +198,17 @@ static void q4_group_asymmetric(source_row x, long g, uint8_t *scale_out, uint8_
     for (; i < g; i += 8) put_nibbles(codes + i / 2, q4_asymmetric8(x, i, l, scale, decoded, b));
 }
 
-/* One group of symmetric q4: scale = max|x| / 7, q = round(x / scale) in -8...7, stored + 8. */
-static void q4_group_symmetric(source_row x, long g, uint8_t *scale_out, uint8_t *codes, float *decoded,
-                               block_error *b) {
+/* The symmetric q4 scale of round to nearest: max|x| / 7 (1 for an all-zero group). */
+static float q4_nearest_symmetric(source_row x, long g) {
     v8f m = splat(0);
     for (long i = 0; i < g; i += 8) m = __builtin_elementwise_max(__builtin_elementwise_abs(load8(x, i)), m);
     float mx = lanes_max(m);
-    float scale = mx > 0 ? mx / 7.0f : 1.0f;
+    return mx > 0 ? mx / 7.0f : 1.0f;
+}
+
+/* One group of symmetric q4 with the given scale: q = round(x / scale) in -8...7, stored + 8. */
+static void q4_group_symmetric(source_row x, long g, float scale, uint8_t *scale_out, uint8_t *codes, float *decoded,
+                               block_error *b) {
     memcpy(scale_out, &scale, 4);
     long i = 0;
     for (; i + 32 <= g; i += 32) {
@@ -267,7 +281,14 @@ static void cast_row(source_row x, long n, int type, uint8_t *out, float *decode
 
 int bffn_encode_row(const void *values, int source_type, long n, int type, long group, int asymmetric,
                     uint8_t *out, float *decoded, bffn_error_sums *err) {
+    return bffn_encode_row_weighted(values, source_type, n, type, group, asymmetric, BFFN_SEARCH_NONE, 0, out, decoded, err);
+}
+
+int bffn_encode_row_weighted(const void *values, int source_type, long n, int type, long group, int asymmetric,
+                             int search, const float *importance, uint8_t *out, float *decoded, bffn_error_sums *err) {
     if (source_type != BFFN_SOURCE_F32 && source_type != BFFN_SOURCE_F16 && source_type != BFFN_SOURCE_BF16) return -1;
+    if (search != BFFN_SEARCH_NONE && search != BFFN_SEARCH_SQUARES && search != BFFN_SEARCH_COLUMNS) return -1;
+    if (search == BFFN_SEARCH_COLUMNS && !importance) return -1;
     source_row x = { (const uint8_t *)values, source_type };
     if (type == BFFN_ENCODE_F32 || type == BFFN_ENCODE_F16 || type == BFFN_ENCODE_BF16) {
         cast_row(x, n, type, out, decoded, err);
@@ -275,13 +296,32 @@ int bffn_encode_row(const void *values, int source_type, long n, int type, long 
     }
     if (group <= 0 || group % 8 != 0 || n % group != 0) return -1;
     long groups = n / group;
+    /* The search works on one group's values widened to float and its weights (columns, or x^2). */
+    int searching = search != BFFN_SEARCH_NONE;
+    float stack[2 * 256], *xs = stack, *ws = stack + 256;
+    if (searching && group > 256) {
+        xs = malloc(2 * sizeof(float) * (size_t)group);
+        if (!xs) return -1;
+        ws = xs + group;
+    }
+#define GROUP_INPUTS(k) \
+    if (searching) \
+        for (long i = 0; i < group; i++) { \
+            xs[i] = load1(x, (k) * group + i); \
+            ws[i] = search == BFFN_SEARCH_COLUMNS ? importance[(k) * group + i] : xs[i] * xs[i]; \
+        }
     if (type == BFFN_ENCODE_Q8) {
         int8_t *codes = (int8_t *)(out + 4 * groups);
         block_error b = block_start();
-        for (long k = 0; k < groups; k++)
-            q8_group(at(x, k * group), group, out + 4 * k, codes + k * group,
-                     decoded ? decoded + k * group : 0, &b);
+        for (long k = 0; k < groups; k++) {
+            source_row gx = at(x, k * group);
+            float scale = q8_nearest_scale(gx, group);
+            GROUP_INPUTS(k)
+            if (searching) scale = bffn_search_symmetric(xs, ws, group, 127, -127, scale);
+            q8_group(gx, group, scale, out + 4 * k, codes + k * group, decoded ? decoded + k * group : 0, &b);
+        }
         block_finish(&b, err);
+        if (xs != stack) free(xs);
         return 0;
     }
     if (type == BFFN_ENCODE_Q4) {
@@ -289,14 +329,24 @@ int bffn_encode_row(const void *values, int source_type, long n, int type, long 
         block_error b = block_start();
         for (long k = 0; k < groups; k++) {
             float *d = decoded ? decoded + k * group : 0;
-            if (asymmetric)
-                q4_group_asymmetric(at(x, k * group), group, out + 4 * k, out + 4 * (groups + k),
-                                    codes + k * group / 2, d, &b);
-            else
-                q4_group_symmetric(at(x, k * group), group, out + 4 * k, codes + k * group / 2, d, &b);
+            source_row gx = at(x, k * group);
+            GROUP_INPUTS(k)
+            if (asymmetric) {
+                float scale, offset;
+                q4_nearest_asymmetric(gx, group, &scale, &offset);
+                if (searching) bffn_search_asymmetric(xs, ws, group, &scale, &offset);
+                q4_group_asymmetric(gx, group, scale, offset, out + 4 * k, out + 4 * (groups + k), codes + k * group / 2, d, &b);
+            } else {
+                float scale = q4_nearest_symmetric(gx, group);
+                if (searching) scale = bffn_search_symmetric(xs, ws, group, 7, -8, scale);
+                q4_group_symmetric(gx, group, scale, out + 4 * k, codes + k * group / 2, d, &b);
+            }
         }
         block_finish(&b, err);
+        if (xs != stack) free(xs);
         return 0;
     }
+#undef GROUP_INPUTS
+    if (xs != stack) free(xs);
     return -1;
 }

@@ -17,9 +17,15 @@ struct ConvertCommand: ParsableCommand {
         tensor and block tables with CRC-32s, the quantization error per tensor class and provenance \
         (formats/bfpk.md). Streaming, bounded memory, deterministic, atomic (never a partial file under OUT).
 
-        --quant f32|f16|bf16 casts weights (round to nearest even); q8 stores int8 with a scale per row or per \
-        --group-size; q4 stores int4 in groups with scale and offset (or --symmetric). Without --quant each \
-        tensor keeps its source dtype, and such a pack gives logits bit-identical to the source. The router and \
+        --quant takes a recipe or a storage. Recipes: q4 (the default 4-bit recipe: experts and attention q4/g32, \
+        embedding and head q8 per row), q4-all (every class q4/g32, round-to-nearest scales: the old --quant q4), \
+        q8 (every class q8 per row); the manifest records each tensor's storage and the rule that chose it. \
+        Storages: f32|f16|bf16 cast weights (round to nearest even); q8/row, q8/gN store int8 with a scale per row \
+        or group; q4/gN/asym|sym int4 in groups with scale and offset (or scale only); --group-size and \
+        --symmetric qualify both. q8/q4 group scales come from the importance-weighted search (--scale-search \
+        weighted, the default except for q4-all), weighted by --imatrix statistics (bffn calibrate) where they \
+        cover a matrix, else by x². Without --quant each tensor keeps its source dtype, and such a pack gives \
+        logits bit-identical to the source. The router and \
         every norm always keep their source dtype; --override attention=q8 and the like set one class. A tensor \
         whose rows the group size does not divide gets the largest supported group (128 ... 8, no larger than the one \
         asked for) that divides them, or q8 with one scale per row, and is listed in the output and the manifest; \
@@ -28,6 +34,8 @@ struct ConvertCommand: ParsableCommand {
         Examples:
           bffn convert fixtures/reference/mla-blocklinear-rms-bf16-bin -o /tmp/model.bfpk
           bffn convert /tmp/xl -o /tmp/xl-f16.bfpk --quant f16 --align 16384 --attach tokenizer.json --force
+          bffn calibrate fixtures/trained --text fixtures/trained/calibration.txt -o stats.safetensors
+          bffn convert fixtures/trained -o m.bfpk --quant q4 --imatrix stats.safetensors
         """
     )
 
@@ -37,8 +45,15 @@ struct ConvertCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "The output .bfpk path.", completion: .file())
     var output: String
 
-    @Option(help: "Storage for weights: f32, f16, bf16 (casts), q8 (int8, symmetric; q8/row, q8/g32) or q4 (int4; q4/g32/asym, q4/g64/sym) (default: each tensor's source dtype).")
-    var quant: StorageType?
+    @Option(help: "A recipe (q4: experts and attention q4/g32, embedding and head q8; q4-all: every class q4/g32, round-to-nearest; q8: every class q8 per row) or a storage for every class: f32, f16, bf16 (casts), q8/row, q8/gN, q4/gN/asym, q4/gN/sym (default: each tensor's source dtype).")
+    var quant: QuantChoice?
+
+    @Option(help: ArgumentHelp("Calibration statistics from `bffn calibrate` (formats/calibration.md): the importance of each input column in the scale search.", valueName: "file"),
+            completion: .file())
+    var imatrix: String?
+
+    @Option(help: "How q8/q4 group scales are chosen: weighted (importance-weighted search; the default, except for the q4-all recipe) or nearest (from the group's extremes).")
+    var scaleSearch: WeightQuantizer.ScaleSearch?
 
     @Option(help: "Group size for q8/q4: a multiple of 8, usually 32, 64 or 128 (q8 without it: one scale per row; q4 default 32).")
     var groupSize: Int?
@@ -83,10 +98,28 @@ struct ConvertCommand: ParsableCommand {
         guard PackHeader.isSupportedAlignment(align) else { throw ValidationError("--align must be \(PackHeader.alignmentRule)") }
     }
 
+    /// The storage every class gets unless a rule or override says otherwise (a recipe's base).
+    var baseStorage: StorageType? {
+        switch quant {
+        case .recipe(let r)?: return scheme(r.base)
+        case .storage(let s)?: return scheme(s)
+        case nil: return nil
+        }
+    }
+
+    /// The recipe named, with --group-size and --symmetric applied.
+    var recipe: QuantRecipe? {
+        if case .recipe(let r)? = quant { return r.with(group: groupSize, symmetric: symmetric) }
+        return nil
+    }
+
     func run() throws {
         try printing.run {
             var o = ConvertOptions()
-            o.quant = scheme(quant)
+            o.quant = baseStorage
+            o.recipe = recipe
+            o.scaleSearch = scaleSearch ?? recipe?.search ?? .weighted
+            if let imatrix { o.statistics = try ActivationStatistics(path: imatrix) }
             o.embeddingQuant = scheme(quantEmbeddings)
             o.overrides = overrides()
             o.strictGroups = strictGroups
@@ -94,7 +127,7 @@ struct ConvertCommand: ParsableCommand {
             let source = try HubCache.resolve(self.source)
             if let found = try skillCard.layer(at: source) {
                 // A skill-card layer: float32 expert blocks with their biases (formats/bfpk.md, "Skill-card layer packs").
-                guard quant == nil || quant == .f32 else {
+                guard quant == nil || quant == .storage(.f32) else {
                     throw BFFNError(.usage, "a skill-card layer pack stores float32; --quant \(quant!.description) is not available for it", field: "quant")
                 }
                 let bytes = try SkillCardPack.write(found.layer, to: output, alignment: align, overwrite: overwriting.force,

@@ -20,7 +20,10 @@ struct ConvertRulesTests {
 
     @Test func groupSizeQualifiesTheScheme() throws {
         let c = try ConvertCommand.parse(["model", "-o", "out.bfpk", "--quant", "q4", "--group-size", "24", "--symmetric"])
-        #expect(c.scheme(c.quant)?.description == "q4/g24/sym")
+        #expect(c.baseStorage?.description == "q4/g24/sym")
+        #expect(c.recipe?.rule(for: .head)?.storage.description == "q8/g24")
+        let s = try ConvertCommand.parse(["model", "-o", "out.bfpk", "--quant", "q4/g64", "--symmetric"])
+        #expect(s.baseStorage?.description == "q4/g64/sym" && s.recipe == nil)
     }
 
     @Test func alignAndOverrideFollowTheLibraries() throws {

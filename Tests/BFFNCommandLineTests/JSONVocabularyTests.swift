@@ -53,7 +53,7 @@ struct JSONVocabularyTests {
 
     @Test func everyCommandPrintsItsDocumentedKeys() throws {
         let docs = try Self.documented()
-        #expect(docs.count == 20)
+        #expect(docs.count == 21)
         let dir = TemporaryDirectory()
         let model = Fixtures.blockLinearReference, pack = dir.file("m.bfpk")
         try Self.check("inspect (checkpoint)", ["inspect", model, "--check"], docs: docs)
@@ -61,6 +61,8 @@ struct JSONVocabularyTests {
         try Self.check("convert", ["convert", model, "-o", pack, "--quant", "q4/g64"], docs: docs)
         try Self.check("inspect (pack)", ["inspect", pack, "--check"], docs: docs)
         try Self.check("export", ["export", pack, "-o", dir.file("out")], docs: docs)
+        try Self.check("calibrate", ["calibrate", Fixtures.trainedModel, "--text", Fixtures.trainedModel + "/prompts.txt", "--context", "64",
+                                     "-o", dir.file("stats.safetensors")], docs: docs)
         try Self.check("generate", ["generate", model, "--prompt-ids", "1,2,3", "--max-new-tokens", "4", "--speculative", "ngram"], docs: docs)
         try Self.check("verify", ["verify", model, "--reference", model + "/reference.safetensors"], docs: docs)
         try Self.check("pack", ["pack", model, "-o", dir.file("p.bfpk"), "--profile", "cpu"], docs: docs)

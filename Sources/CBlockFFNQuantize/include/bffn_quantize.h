@@ -31,4 +31,28 @@ enum { BFFN_ENCODE_F32 = 0, BFFN_ENCODE_F16 = 1, BFFN_ENCODE_BF16 = 2, BFFN_ENCO
  */
 int bffn_encode_row(const void *values, int source_type, long n, int type, long group, int asymmetric,
                     uint8_t *out, float *decoded, bffn_error_sums *err);
+
+/* How q8/q4 scales (and offsets) are chosen (the values of the `search` argument): round to nearest from the
+ * group's extremes (NONE); or the importance-weighted search of formats/bfpk.md, "Choosing scales", with
+ * weights x^2 (SQUARES) or the given per-element importance (COLUMNS). */
+enum { BFFN_SEARCH_NONE = 0, BFFN_SEARCH_SQUARES = 1, BFFN_SEARCH_COLUMNS = 2 };
+
+/*
+ * bffn_encode_row with the scale search `search`; `importance` holds n non-negative weights (one per element of
+ * the row) for BFFN_SEARCH_COLUMNS and is ignored otherwise. The row bytes have the same layout; only the group
+ * scales and offsets differ. Returns 0, or -1 for a bad group, source type or search (or no memory).
+ */
+int bffn_encode_row_weighted(const void *values, int source_type, long n, int type, long group, int asymmetric,
+                             int search, const float *importance, uint8_t *out, float *decoded, bffn_error_sums *err);
+
+/*
+ * The searches themselves, on one group of g float values x with weights w (exposed for the tests). Each
+ * returns the scale (and offset) whose codes, rounded to nearest as the encoder rounds them, give the smallest
+ * sum of w_i (decoded_i - x_i)^2 (in double, element order) among round to nearest's own (the value passed in)
+ * and the candidates of formats/bfpk.md, "Choosing scales"; ties keep the earlier candidate.
+ * Symmetric: codes in lo...hi (q8: -127...127, q4: -8...7), decoded q * scale.
+ */
+float bffn_search_symmetric(const float *x, const float *w, long g, int hi, int lo, float nearest_scale);
+/* Asymmetric q4: codes 0...15, decoded fma(q, scale, offset); *scale and *offset hold round to nearest's on entry. */
+void bffn_search_asymmetric(const float *x, const float *w, long g, float *scale, float *offset);
 #endif

@@ -19,6 +19,9 @@ extension KVCachePrecision: ExpressibleByArgument {}
 /// `--ffn sparse|dense`.
 extension FFNMode: ExpressibleByArgument {}
 
+/// `convert --scale-search nearest|weighted`.
+extension WeightQuantizer.ScaleSearch: ExpressibleByArgument {}
+
 /// `export --layout block_linear|block`.
 extension PackExporter.Layout: ExpressibleByArgument {}
 

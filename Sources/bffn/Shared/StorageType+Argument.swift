@@ -22,3 +22,15 @@ extension StorageOverride: ExpressibleByArgument {
         self = parsed
     }
 }
+
+/// `convert --quant q4|q4-all|q8|q4/g64/sym|...`: a recipe or a storage, parsed by `QuantChoice(parsing:)`.
+extension QuantChoice: ExpressibleByArgument {
+    public init?(argument: String) {
+        guard let parsed = try? QuantChoice(parsing: argument) else { return nil }
+        self = parsed
+    }
+
+    public static var defaultCompletionKind: CompletionKind {
+        .list(QuantRecipe.all.map(\.name) + ["f32", "f16", "bf16", "q8/row", "q8/g32", "q4/g32/asym", "q4/g32/sym"])
+    }
+}

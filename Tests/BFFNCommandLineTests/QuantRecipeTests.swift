@@ -1,0 +1,56 @@
+import BFFNCore
+import BFFNPack
+import BFFNTestSupport
+import Testing
+
+/// The default `--quant q4` recipe, `bffn calibrate` and `convert --imatrix`, run as the binary.
+@Suite("quantization recipes", .serialized)
+struct QuantRecipeTests {
+    /// The default q4 recipe must pass `bffn verify` on the bundled trained model, on its prompts and on its held-out
+    /// text (a recipe that fails cannot become the default), without statistics; its manifest says why each class
+    /// got its storage, and verify reports the bits per weight.
+    @Test func defaultQ4PassesVerifyOnTheBundledModel() throws {
+        let dir = TemporaryDirectory()
+        let model = Fixtures.trainedModel, pack = dir.file("q4.bfpk")
+        let c = try runBFFN(["convert", model, "-o", pack, "--quant", "q4", "--json"])
+        #expect(c.status == 0, "\(c.stderr)")
+        let v = try runBFFN(["verify", pack, "--reference", model, "--prompts", model + "/prompts.txt", "--text", model + "/heldout.txt",
+                             "--speculative", "none", "--json"])
+        let j = try JSONValue.parse(v.stdout)
+        #expect(v.status == 0 && j["passed"] == true, "\(j["failures"] ?? .null)")
+        #expect((j["text"]?["kld_mean"]?.numberValue ?? 1) < 0.05 && (j["mean_kld"]?.numberValue ?? 1) < 0.05)
+        let bits = try #require(j["bits_per_weight"]?.numberValue), packed = try #require(j["bits_per_weight_padded"]?.numberValue)
+        #expect(bits > 6 && bits < 7.5 && packed > bits)   // q4/g32 with a float32 scale and offset is 6 bits a weight
+        let q = try PackFile(path: pack).manifest["quantization"]
+        #expect(q?["scheme"] == "q4" && q?["scale_search"] == "weighted")
+        #expect(q?["classes"]?["head"]?["rule"]?.stringValue?.hasPrefix("recipe q4: q4 alone: KLD") == true)
+        #expect(q?["classes"]?["experts"]?["rule"] == "recipe q4 base")
+        #expect(q?["classes"]?["router"]?["rule"] == "kept")
+    }
+
+    /// calibrate writes the same file twice, reports its figures, and convert reads it; a file that is not
+    /// statistics is refused naming it.
+    @Test func calibrateThenConvert() throws {
+        let dir = TemporaryDirectory()
+        let model = Fixtures.trainedModel, stats = dir.file("s.safetensors")
+        let r = try runBFFN(["calibrate", model, "--text", model + "/prompts.txt", "-o", stats, "--context", "64", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let j = try JSONValue.parse(r.stdout)
+        #expect(j["output"]?.stringValue == stats && j["expert_layers"] == 7 && j["dense_matrices"] == 43 && j["prior_tokens"] == 32)
+        let tokens = try #require(j["tokens"]?.intValue)
+        let layer0 = try #require(j["expert_tokens"]?.arrayElements?.first?.arrayElements)
+        let perLayer = layer0.compactMap(\.intValue)
+        #expect(perLayer.count == 32 && perLayer.allSatisfy { $0 <= tokens } && perLayer.reduce(0, +) > tokens)
+        #expect(try runBFFN(["calibrate", model, "--text", model + "/prompts.txt", "-o", stats, "--context", "64"]).status == 1)
+        #expect(try runBFFN(["calibrate", model, "--text", model + "/prompts.txt", "-o", stats, "--context", "64", "--force", "-q"]).status == 0)
+        let first = try MappedFile(path: stats).contents
+        #expect(try runBFFN(["calibrate", model, "--text", model + "/prompts.txt", "-o", dir.file("t.safetensors"), "--context", "64", "-q"]).status == 0)
+        #expect(try MappedFile(path: dir.file("t.safetensors")).contents == first)
+        let pack = dir.file("m.bfpk")
+        #expect(try runBFFN(["convert", model, "-o", pack, "--quant", "q4", "--imatrix", stats, "-q"]).status == 0)
+        #expect(try PackFile(path: pack).manifest["quantization"]?["calibration"]?["tokens"]?.intValue == tokens)
+        let bad = try runBFFN(["convert", model, "-o", dir.file("x.bfpk"), "--quant", "q4", "--imatrix", model + "/reference.safetensors"])
+        #expect(bad.status == 1 && bad.stderr.contains("reference.safetensors") && bad.stderr.contains("__metadata__.format"), "\(bad.stderr)")
+        #expect(try runBFFN(["convert", model, "-o", dir.file("y.bfpk"), "--quant", "q5"]).status == 2)
+    }
+}
