@@ -36,6 +36,7 @@ struct TemplateLexer {
     static func tokenize(_ source: String) throws -> [(token: TemplateToken, position: TemplatePosition)] {
         var lexer = TemplateLexer(source: source)
         try lexer.run()
+        lexer.tokens.append((.end, lexer.s.count))
         return lexer.tokens.map { ($0.0, lexer.position(of: $0.1)) }
     }
 

@@ -12,8 +12,6 @@ struct TemplateParser {
 
     init(source: String, maxDepth: Int) throws {
         tokens = try TemplateLexer.tokenize(source)
-        let last = tokens.last?.position ?? TemplatePosition(line: 1, column: 1)
-        tokens.append((.end, last))
         self.maxDepth = maxDepth
     }
 

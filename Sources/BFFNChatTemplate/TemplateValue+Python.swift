@@ -12,6 +12,17 @@ extension TemplateValue {
 
     /// `repr(x)`.
     var pythonRepr: String {
+        var printing: [TemplateNamespace] = []
+        return repr(&printing, depth: 0)
+    }
+
+    /// `repr` that prints a namespace met again inside itself as Python prints a recursive dict
+    /// (`<Namespace {...}>`), and anything nested past 200 levels as `...`.
+    private func repr(_ printing: inout [TemplateNamespace], depth: Int) -> String {
+        if depth > 200 { return "..." }
+        func each(_ items: [TemplateValue], _ printing: inout [TemplateNamespace]) -> [String] {
+            items.map { $0.repr(&printing, depth: depth + 1) }
+        }
         switch self {
         case .undefined: return "Undefined"
         case .none: return "None"
@@ -19,10 +30,18 @@ extension TemplateValue {
         case .int(let i): return String(i)
         case .double(let d): return Self.floatRepr(d)
         case .string(let s): return PythonText.repr(s)
-        case .list(let a): return "[" + a.map(\.pythonRepr).joined(separator: ", ") + "]"
-        case .tuple(let a): return a.count == 1 ? "(" + a[0].pythonRepr + ",)" : "(" + a.map(\.pythonRepr).joined(separator: ", ") + ")"
-        case .dict(let d): return "{" + d.items.map { $0.pythonRepr + ": " + $1.pythonRepr }.joined(separator: ", ") + "}"
-        case .namespace(let n): return "<Namespace " + TemplateValue.dict(n.attributes).pythonRepr + ">"
+        case .list(let a): return "[" + each(a, &printing).joined(separator: ", ") + "]"
+        case .tuple(let a):
+            let parts = each(a, &printing)
+            return a.count == 1 ? "(" + parts[0] + ",)" : "(" + parts.joined(separator: ", ") + ")"
+        case .dict(let d):
+            let keys = each(d.keys, &printing), values = each(d.values, &printing)
+            return "{" + zip(keys, values).map { $0 + ": " + $1 }.joined(separator: ", ") + "}"
+        case .namespace(let n):
+            if printing.contains(where: { $0 === n }) { return "<Namespace {...}>" }
+            printing.append(n)
+            defer { printing.removeLast() }
+            return "<Namespace " + TemplateValue.dict(n.attributes).repr(&printing, depth: depth + 1) + ">"
         case .function(let f): return "<function \(f.name)>"
         case .loop(let l): return "<LoopContext \(l.index0 + 1)/\(l.items.count)>"
         }
