@@ -68,7 +68,7 @@ public struct ChatTemplate: Sendable {
         let context = TemplateScope(parent: renderer.globalScope())
         for (k, v) in extra { context.variables[k] = TemplateValue(v) }
         context.variables["messages"] = .list(messages.map(TemplateValue.init))
-        context.variables["tools"] = tools.map { .list($0.map(TemplateValue.init)) } ?? .none
+        context.variables["tools"] = tools.map { .list($0.map(TemplateValue.init)) } ?? TemplateValue.none
         context.variables["documents"] = TemplateValue.none
         context.variables["add_generation_prompt"] = .bool(addGenerationPrompt)
         if let bosToken { context.variables["bos_token"] = .string(bosToken) }

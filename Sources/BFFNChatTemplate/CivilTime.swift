@@ -4,11 +4,17 @@ extension ChatTemplate {
     /// A date and time of day (proleptic Gregorian, no time zone) for `strftime_now`, so that a render can be
     /// made deterministic.
     public struct CivilTime: Sendable, Equatable {
+        /// The year, e.g. 2024.
         public var year: Int
+        /// The month, 1...12.
         public var month: Int
+        /// The day of the month, 1...31.
         public var day: Int
+        /// The hour, 0...23.
         public var hour: Int
+        /// The minute, 0...59.
         public var minute: Int
+        /// The second, 0...59.
         public var second: Int
 
         /// A time; `month` 1...12, `day` 1...31, `hour` 0...23.

@@ -1,12 +1,12 @@
 import BFFNCore
 
 /// A place in a template's source: 1-based line and column (columns count Unicode code points).
-public struct TemplatePosition: Sendable, Equatable, CustomStringConvertible {
+struct TemplatePosition: Sendable, Equatable, CustomStringConvertible {
     /// The 1-based line.
-    public var line: Int
+    var line: Int
     /// The 1-based column, in code points.
-    public var column: Int
-    public var description: String { "line \(line), column \(column)" }
+    var column: Int
+    var description: String { "line \(line), column \(column)" }
 }
 
 /// One token of a template: text to copy, a tag's delimiters, or a piece of an expression.

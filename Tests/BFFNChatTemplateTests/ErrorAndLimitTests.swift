@@ -116,6 +116,11 @@ struct ErrorAndLimitTests {
         #expect(ChatTemplate.CivilTime(secondsSinceEpoch: 1_700_000_000) == ChatTemplate.CivilTime(year: 2023, month: 11, day: 14, hour: 22, minute: 13, second: 20))
     }
 
+    /// transformers passes `tools=None` and `documents=None`: defined, and none.
+    @Test func toolsAndDocumentsAreNoneWhenAbsent() throws {
+        #expect(try Self.render("{{ tools is defined }}{{ tools is none }}{{ documents is none }}{{ bos_token is defined }}") == "TrueTrueTrueFalse")
+    }
+
     @Test func extraVariablesMayNotReplaceTheContext() throws {
         let t = try ChatTemplate(source: "{{ enable_thinking }}")
         #expect(try t.render(messages: [], addGenerationPrompt: false, bosToken: nil, eosToken: nil, extra: ["enable_thinking": false]) == "False")
