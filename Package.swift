@@ -33,6 +33,7 @@ let package = Package(
         .library(name: "BFFNDeploy", targets: ["BFFNDeploy"]),
         .library(name: "BFFNPlot", targets: ["BFFNPlot"]),
         .library(name: "BFFNTokenizer", targets: ["BFFNTokenizer"]),
+        .library(name: "BFFNChatTemplate", targets: ["BFFNChatTemplate"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -101,6 +102,9 @@ let package = Package(
         // Text to token ids and back: tokenizer.json (BPE: LLaMA/MiniCPM, Metaspace and byte-level forms, written in
         // Swift) and tokenizer.model (SentencePiece, through the C shim); the files beside a model that configure them.
         .target(name: "BFFNTokenizer", dependencies: ["BFFNCore", "CBlockFFNSentencePiece"]),
+        // Chat templates: a Jinja interpreter of the subset Hugging Face templates use, byte-exact against Python's
+        // jinja2 as transformers configures it, and finding a model's template (chat_template.jinja, tokenizer_config.json).
+        .target(name: "BFFNChatTemplate", dependencies: ["BFFNCore"]),
         // Pictures of routing (`bffn plot`, `verify --plots`): a PNG encoder on zlib, a canvas with a bitmap font, charts.
         .target(name: "BFFNPlot", dependencies: ["BFFNCore", "BFFNEngine", "BFFNModel", "CBlockFFNZlib"]),
         // Reports about a checkpoint for `bffn inspect` (human text and JSON).
@@ -145,6 +149,7 @@ let package = Package(
         // The repository's own rules (the module graph, no references outside the repository).
         .testTarget(name: "RepositoryTests", dependencies: ["BFFNCore", "BFFNTestSupport"]),
         .testTarget(name: "BFFNTokenizerTests", dependencies: ["BFFNTokenizer", "BFFNCore", "BFFNTestSupport", "CBlockFFNZlib"]),
+        .testTarget(name: "BFFNChatTemplateTests", dependencies: ["BFFNChatTemplate", "BFFNCore", "BFFNTestSupport"]),
         .testTarget(name: "BFFNFuzzTargetsTests", dependencies: ["BFFNFuzzTargets", "BFFNCore", "BFFNTestSupport"]),
         .testTarget(name: "BFFNPlotTests", dependencies: ["BFFNPlot", "BFFNCheckpoint", "BFFNCore", "BFFNEngine", "BFFNModel", "BFFNTestSupport", "CBlockFFNZlib"]),
         .testTarget(name: "BFFNTests", dependencies: ["BFFN", "BFFNCore", "BFFNEngine", "BFFNSpeculative", "BFFNTokenizer", "BFFNTestSupport"]),

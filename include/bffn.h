@@ -40,7 +40,8 @@ enum {
     BFFN_ERROR_CONFIG = 8,           /* (invalid_config, missing_tensor) */
     BFFN_ERROR_EXISTS = 9,           /* (output_exists) */
     BFFN_ERROR_VERIFICATION = 10,    /* (verification_failed) */
-    BFFN_ERROR_INTERNAL = 11         /* (internal) a bug to report */
+    BFFN_ERROR_INTERNAL = 11,        /* (internal) a bug to report */
+    BFFN_ERROR_TEMPLATE = 12         /* (template_syntax, template_raised, template_error) a chat template failed */
 };
 
 /* Versions: the release ("0.1.0"; a static string) and the library's ABI version. */

@@ -20,6 +20,7 @@ func status(of code: BFFNError.Code) -> Int32 {
     case .outputExists: return 9
     case .verificationFailed: return 10
     case .internalError: return 11
+    case .templateSyntax, .templateRaised, .templateError: return 12
     }
 }
 

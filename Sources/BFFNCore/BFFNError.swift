@@ -71,6 +71,12 @@ public struct BFFNError: Error, Sendable, Equatable, CustomStringConvertible {
         case budgetExceeded = "budget_exceeded"
         /// A model failed verification against its reference (nothing was written).
         case verificationFailed = "verification_failed"
+        /// A chat template's text is not valid Jinja; the reason names the line and column.
+        case templateSyntax = "template_syntax"
+        /// A chat template called `raise_exception(message)`; the reason is exactly the message.
+        case templateRaised = "template_raised"
+        /// A chat template failed while rendering (a wrong type, an undefined value used, an unknown filter).
+        case templateError = "template_error"
         /// bffn contradicted itself (a plan and what was done disagree): a bug to report, whatever the input.
         case internalError = "internal"
     }
