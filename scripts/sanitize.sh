@@ -2,6 +2,7 @@
 # Runs the whole test suite under a sanitizer: scripts/sanitize.sh asan|tsan
 #   asan: AddressSanitizer (+ UndefinedBehaviorSanitizer where the toolchain links it), bounds checks kept
 #   tsan: ThreadSanitizer (the worker pool, the converter's parallel writers, the background checksum thread)
+# asan also runs the C interface test program (scripts/check-c-interface.sh) built with -fsanitize=address.
 # in its own build folder (.build-asan, .build-tsan). Exits non-zero when a test fails or the sanitizer reports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,3 +18,9 @@ mapfile -t BUILD_FLAGS < <(scripts/build-flags.sh --debug-speed)
 FLAGS+=(${BUILD_FLAGS[@]+"${BUILD_FLAGS[@]}"})
 swift build --build-tests --scratch-path ".build-$KIND" "${FLAGS[@]}"
 swift test --skip-build --scratch-path ".build-$KIND" "${FLAGS[@]}" --disable-xctest
+# The C interface from a C program built with clang's AddressSanitizer and UBSan (leak checks on), against the
+# sanitized libbffnc of this build: ownership, NULL and closed handles, stopping mid-generation.
+if [ "$KIND" = asan ]; then
+  CC=clang CFLAGS_EXTRA="-fsanitize=address,undefined -g" ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 \
+    scripts/check-c-interface.sh ".build-$KIND/debug" 2> >(grep -v "Cannot export local symbol" >&2)
+fi
