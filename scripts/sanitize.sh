@@ -2,8 +2,8 @@
 # Runs the whole test suite under a sanitizer: scripts/sanitize.sh asan|tsan
 #   asan: AddressSanitizer (+ UndefinedBehaviorSanitizer where the toolchain links it), bounds checks kept
 #   tsan: ThreadSanitizer (the worker pool, the converter's parallel writers, the background checksum thread)
-# asan also runs the C interface test program (scripts/check-c-interface.sh) built with -fsanitize=address.
 # in its own build folder (.build-asan, .build-tsan). Exits non-zero when a test fails or the sanitizer reports.
+# asan also runs the C interface test program (scripts/check-c-interface.sh) built with -fsanitize=address.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KIND=${1:?usage: scripts/sanitize.sh asan|tsan}
