@@ -111,7 +111,7 @@ let package = Package(
         .target(name: "BFFNInspect", dependencies: ["BFFNModel", "BFFNCore", "BFFNCheckpoint", "BFFNPack", "BFFNKernels"]),
         // The API for apps and bindings: a model opened once and generated from many times (text, chats, ids; streamed
         // and cancellable), its tokenizer, and inspect/convert/verify returning what the CLI prints as JSON.
-        .target(name: "BFFN", dependencies: ["BFFNCore", "BFFNCheckpoint", "BFFNEngine", "BFFNExpertStreaming", "BFFNInspect", "BFFNKernels",
+        .target(name: "BFFN", dependencies: ["BFFNChatTemplate", "BFFNCore", "BFFNCheckpoint", "BFFNEngine", "BFFNExpertStreaming", "BFFNInspect", "BFFNKernels",
                                              "BFFNModel", "BFFNPack", "BFFNSafetensors", "BFFNSpeculative", "BFFNTokenizer", "BFFNVerify"]),
         // The C ABI (include/bffn.h): opaque handles, UTF-8 strings, error codes with a message, JSON for structured
         // values; exported from Swift with @_cdecl, nothing Swift crosses it. Its C half keeps each thread's last
@@ -119,7 +119,7 @@ let package = Package(
         .target(name: "CBlockFFNInterfaceState"),
         .target(name: "BFFNCInterface", dependencies: ["CBlockFFNInterfaceState", "BFFN", "BFFNCore", "BFFNCheckpoint", "BFFNEngine", "BFFNKernels", "BFFNPack", "BFFNSpeculative", "BFFNTokenizer", "BFFNVerify"]),
         // The command-line tool: parses arguments and prints; the libraries do the work.
-        .executableTarget(name: "bffn", dependencies: ["BFFN", "BFFNTokenizer", "BFFNPlot", "BFFNModel", "BFFNKernels", 
+        .executableTarget(name: "bffn", dependencies: ["BFFN", "BFFNChatTemplate", "BFFNTokenizer", "BFFNPlot", "BFFNModel", "BFFNKernels", 
             "BFFNCore", "BFFNCheckpoint", "BFFNInspect", "BFFNEngine", "BFFNExpertStreaming", "BFFNSynth", "BFFNPack", "BFFNSpeculative", "BFFNVerify", "BFFNDeploy", "BFFNCalibration",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),

@@ -13,13 +13,23 @@ extension BlockFFNModel {
         switch prompt {
         case .ids(let given): ids = given
         case .text(let text): ids = try requireTokenizer().encode(text, addSpecial: true)
-        case .chat(let messages): ids = try requireTokenizer().encode(ChatFormat.miniCPM.render(messages), addSpecial: true)
+        case .chat(let messages):
+            let (text, special) = try renderChat(messages)
+            ids = try requireTokenizer().encode(text, addSpecial: special)
         }
         let V = architecture.vocabSize
         if let bad = ids.first(where: { $0 < 0 || $0 >= V }) {
             throw BFFNError(.outOfBounds, "prompt token id \(bad) is not below the model's vocabulary size \(V)", field: "prompt")
         }
         return ids
+    }
+
+    /// The prompt text of a conversation (`ChatRendering.render` with the model's template), and whether its
+    /// encoding adds special tokens.
+    /// - Throws: the template's read or render errors.
+    public func renderChat(_ messages: [ChatMessage], addGenerationPrompt: Bool = true) throws -> (text: String, addSpecialTokens: Bool) {
+        if let chatTemplateError { throw chatTemplateError }
+        return try ChatRendering.render(messages, template: chatTemplate, addGenerationPrompt: addGenerationPrompt)
     }
 
     /// Generates after `prompt` with `settings`, plain or speculative as the model's options say (speculative
@@ -87,17 +97,20 @@ extension BlockFFNModel {
             return try (reason == .stopString ? cut : nil) ?? bundle.decode(ids)
         }
         var generation: Generation
+        // The adaptive controller decides draft sizes from measured time; with sampling, the random draws then
+        // depend on the timing, so a seed would not reproduce the text. Sampling drafts the whole shape.
+        let adaptive = self.options.adaptiveDrafting && settings.temperature == 0
         if let drafter, let shape {
             var r = try SpeculativeDecoder.generate(engine, drafter: drafter, shape: shape, prompt: promptIds, options: options,
-                                                    adaptive: self.options.adaptiveDrafting ? AdaptiveDrafting(shape: shape) : nil,
+                                                    adaptive: adaptive ? AdaptiveDrafting(shape: shape) : nil,
                                                     onToken: onToken)
             r.text = try text(r.generatedIds, r.stopReason, r.text)
             generation = Generation(promptIds: promptIds, generatedIds: r.generatedIds, text: r.text, stopReason: r.stopReason,
                                     prefillSeconds: r.prefillSeconds, decodeTokensPerSecond: r.tokensPerSecond,
                                     expertsReadFraction: r.expertsReadFraction,
-                                    speculative: .init(drafter: drafter.name, shape: shape, adaptive: self.options.adaptiveDrafting, steps: r.steps,
+                                    speculative: .init(drafter: drafter.name, shape: shape, adaptive: adaptive, steps: r.steps,
                                                        plainSteps: r.plainSteps, meanAcceptLength: r.meanAcceptLength),
-                                    activations: activationsLabel, json: r.json(drafter: drafter.name, shape: shape, adaptive: self.options.adaptiveDrafting))
+                                    activations: activationsLabel, json: r.json(drafter: drafter.name, shape: shape, adaptive: adaptive))
         } else {
             var r = try GreedyDecoder.generate(engine, prompt: promptIds, options: options, onToken: onToken)
             r.text = try text(r.generatedIds, r.stopReason, r.text)

@@ -1,3 +1,4 @@
+import BFFNChatTemplate
 import BFFNCheckpoint
 import BFFNCore
 import BFFNEngine
@@ -32,6 +33,7 @@ public final class BlockFFNModel: @unchecked Sendable {
         /// The draft chain or tree (nil: `DraftShape.chosen(for:)` of the drafter).
         public var draftShape: DraftShape?
         /// Adapt the draft size to the costs and acceptance measured in the run (false: always the whole draft).
+        /// Greedy decoding only: sampled generations always draft the whole shape, so that a seed reproduces them.
         public var adaptiveDrafting = true
         /// How activations meet the weights (`auto`: the fastest exact path of this CPU).
         public var activations: ActivationPrecision = .auto
@@ -59,6 +61,11 @@ public final class BlockFFNModel: @unchecked Sendable {
     public let tokenizerError: BFFNError?
     /// What the products run as, e.g. `auto -> int8 (avx512-vnni)`.
     public let activationsLabel: String
+    /// The model's chat template (carried in the pack or beside the checkpoint); nil when it has none, and chats
+    /// are written in the published BlockFFN format.
+    public let chatTemplate: ChatTemplate?
+    /// Why the model's chat template could not be read, when it could not (chats then fail with this error).
+    public let chatTemplateError: BFFNError?
 
     let engine: Engine
     let cache: ExpertCache?
@@ -89,6 +96,13 @@ public final class BlockFFNModel: @unchecked Sendable {
         } catch let e as BFFNError where options.tokenizerFile == nil {
             tokenizer = nil
             tokenizerError = e
+        }
+        do {
+            chatTemplate = try ModelFiles.chatTemplate(of: resolved)
+            chatTemplateError = nil
+        } catch let e as BFFNError {
+            chatTemplate = nil
+            chatTemplateError = e
         }
         drafter = try options.speculative.makeDrafter(target: engine.weights, targetPath: resolved, threads: threads)
         shape = try drafter == nil ? nil : (options.draftShape ?? DraftShape.chosen(for: options.speculative))

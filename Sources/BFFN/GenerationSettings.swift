@@ -7,8 +7,8 @@ public enum Prompt: Sendable, Equatable {
     case text(String)
     /// Token ids as given (no tokenizer needed).
     case ids([Int])
-    /// A conversation, written in the published BlockFFN chat format (system text first, then
-    /// `<用户>{user}<AI>{assistant}` per turn, ending with `<AI>`) and encoded as text.
+    /// A conversation, written with the model's chat template when it has one, else in the published BlockFFN
+    /// format (system text first, then `<用户>{user}<AI>{assistant}` per turn, ending with `<AI>`): `ChatRendering`.
     case chat([ChatMessage])
 }
 

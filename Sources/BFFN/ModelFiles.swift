@@ -1,3 +1,4 @@
+import BFFNChatTemplate
 import BFFNCore
 import BFFNPack
 import BFFNTokenizer
@@ -45,5 +46,17 @@ public enum ModelFiles {
                             file: model)
         }
         return try TokenizerBundle(files: files)
+    }
+}
+
+extension ModelFiles {
+    /// The chat template of `model`: a pack's carried chat_template.jinja / tokenizer_config.json, else those
+    /// beside the checkpoint (`ChatTemplate.load`); nil when the model has none.
+    /// - Throws: the files' read errors; a malformed tokenizer_config.json; the template's syntax errors.
+    public static func chatTemplate(of model: String) throws -> ChatTemplate? {
+        let files = try tokenizerFiles(of: model)
+        let text = { (name: String) in files.files[name].map { String(decoding: $0, as: UTF8.self) } }
+        return try ChatTemplate.load(tokenizerConfig: text("tokenizer_config.json"), templateFile: text("chat_template.jinja"),
+                                     configPath: files.origins["tokenizer_config.json"] ?? model + "/tokenizer_config.json")
     }
 }

@@ -85,15 +85,23 @@ public struct ChatTemplate: Sendable {
     ///   wrong shape, and what `init(source:)` throws.
     public static func load(modelDirectory: String) throws -> ChatTemplate? {
         let names = try Directory.names(in: modelDirectory)
-        func read(_ name: String) throws -> String {
+        func read(_ name: String) throws -> String? {
+            guard names.contains(name) else { return nil }
             let file = try MappedFile(path: modelDirectory + "/" + name)
             return file.withBytes { String(decoding: $0, as: UTF8.self) }
         }
-        var config: JSONValue?
-        let configPath = modelDirectory + "/tokenizer_config.json"
-        if names.contains("tokenizer_config.json") {
-            config = try JSONValue.parse(try read("tokenizer_config.json"), file: configPath, what: "tokenizer_config.json")
-        }
+        return try load(tokenizerConfig: read("tokenizer_config.json"), templateFile: read("chat_template.jinja"),
+                        configPath: modelDirectory + "/tokenizer_config.json")
+    }
+
+    /// The chat template given the texts of a model's `tokenizer_config.json` and `chat_template.jinja` (either
+    /// may be nil), as `load(modelDirectory:)` finds it; `configPath` names the config in errors (a pack's
+    /// carried file: `PACK:tokenizer_config.json`).
+    /// - Returns: nil when there is no template.
+    /// - Throws: `.invalidJSON` / `.invalidConfig` for a tokenizer_config.json of the wrong shape, and what
+    ///   `init(source:)` throws.
+    public static func load(tokenizerConfig configText: String?, templateFile: String?, configPath: String) throws -> ChatTemplate? {
+        let config = try configText.map { try JSONValue.parse($0, file: configPath, what: "tokenizer_config.json") }
         func token(_ key: String) throws -> String? {
             switch config?[key] {
             case nil, .null?: return nil
@@ -103,10 +111,8 @@ public struct ChatTemplate: Sendable {
                 throw BFFNError(.invalidConfig, "\(key) is neither a string nor an object with 'content'", file: configPath, field: key)
             }
         }
-        var source: String?
-        if names.contains("chat_template.jinja") {
-            source = try read("chat_template.jinja")
-        } else {
+        var source: String? = templateFile
+        if source == nil {
             switch config?["chat_template"] {
             case nil, .null?: source = nil
             case .string(let s)?: source = s

@@ -3,7 +3,7 @@ import BFFNCore
 /// The tokenizer files a model ships beside its weights (or carries inside a pack), by name, with their bytes.
 public struct TokenizerFiles: Sendable {
     /// The files bffn reads, in the order a pack carries them.
-    public static let names = ["tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"]
+    public static let names = ["tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json", "chat_template.jinja"]
     /// The largest tokenizer file accepted, in bytes (a 150 000-piece tokenizer.json is about 10 MB).
     public static let maxFileBytes = 256 << 20
 

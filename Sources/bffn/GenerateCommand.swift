@@ -12,15 +12,17 @@ struct GenerateCommand: ParsableCommand {
         commandName: "generate",
         abstract: "Generate text (or token ids) with the built-in float32 engine.",
         discussion: """
-        The prompt is text (--prompt, --prompt-file; --chat wraps it in the MiniCPM chat format \
-        <用户>{prompt}<AI>) encoded with the model's tokenizer (bos added as tokenizer_config.json says), or \
+        The prompt is text (--prompt, --prompt-file; --chat makes it a user turn of a conversation) encoded with \
+        the model's tokenizer (bos added as tokenizer_config.json says), or \
         token ids (--prompt-ids). The generated text is printed as tokens are accepted; --json prints text and \
         ids at the end. Generation stops at --max-new-tokens, at any end-of-sequence id of \
         generation_config.json or config.json (--ignore-eos goes on), or when the sequence fills the model's \
         context (max_position_embeddings; a warning), or when the text contains a --stop string (cut before it). \
         A prompt longer than the context is an error. --chat-file takes a conversation (a JSON list of \
-        {"role", "content"} messages), written as system text, then <用户>{user}<AI>{assistant} per turn, ending \
-        with <AI>; --system puts text first. A tokenizer without <用户> and <AI> as tokens gets a warning.
+        {"role", "content"} messages); --system puts a system message first. A conversation is written with the \
+        model's chat template when it has one (as bffn chat-template prints it), else in the published BlockFFN \
+        format: system text, then <用户>{user}<AI>{assistant} per turn, ending with <AI>; a tokenizer without \
+        <用户> and <AI> as tokens then gets a warning.
 
         Greedy decoding (argmax, ties to the lowest id) is the default. --temperature T > 0 samples from the \
         softmax of logits/T, restricted by --top-k, --top-p and --min-p; --seed makes it repeatable (same seed, same \
@@ -51,7 +53,7 @@ struct GenerateCommand: ParsableCommand {
 
     @OptionGroup var input: PromptOptions
 
-    @Flag(help: "Wrap the prompt in the MiniCPM chat format: <用户>{prompt}<AI>.")
+    @Flag(help: "Make the prompt one user turn of a conversation, written with the model's chat template (else the published <用户>{prompt}<AI> format).")
     var chat = false
 
     @OptionGroup var chatting: ChatPromptOptions
@@ -123,7 +125,7 @@ struct GenerateCommand: ParsableCommand {
             if let ids = try input.ids() {
                 prompt = .ids(ids)
             } else if chat || chatting.chatFile != nil {
-                try ChatPromptOptions.warnAboutMarkers(try model.requireTokenizer())
+                if model.chatTemplate == nil { try ChatPromptOptions.warnAboutMarkers(try model.requireTokenizer()) }
                 prompt = .chat(try chatting.messages(prompt: try input.text()))
             } else {
                 prompt = .text(try input.text() ?? "")

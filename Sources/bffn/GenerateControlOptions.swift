@@ -36,10 +36,10 @@ struct RepetitionOptions: ParsableArguments {
 
 /// `generate`'s chat prompts beyond one turn: --system and --chat-file.
 struct ChatPromptOptions: ParsableArguments {
-    @Option(help: "With --chat or --chat-file: text written before the conversation (MiniCPM's system text).")
+    @Option(help: "With --chat or --chat-file: a system message before the conversation.")
     var system: String?
 
-    @Option(help: "The prompt as a conversation: a JSON list of {\"role\": \"system\"|\"user\"|\"assistant\", \"content\": TEXT}, written as system text, then <用户>{user}<AI>{assistant} per turn (instead of --prompt).", completion: .file())
+    @Option(help: "The prompt as a conversation: a JSON list of {\"role\": \"system\"|\"user\"|\"assistant\", \"content\": TEXT}, written with the model's chat template or the published format (instead of --prompt).", completion: .file())
     var chatFile: String?
 
     /// The conversation: --system first, then the messages of --chat-file, or `prompt` as one user turn.

@@ -177,7 +177,7 @@ struct DraftOptions: ParsableArguments {
     @Option(help: "With eagle:FOLDER: draft in the N most frequent tokens, read from FOLDER/freq_N.pkl (default: every token).")
     var draftVocab: Int?
 
-    @Flag(help: "Verify the drafter's whole draft at every step instead of adapting the draft size to the costs and acceptance measured in the run (adaptive drafting stops drafting when it does not pay).")
+    @Flag(help: "Verify the drafter's whole draft at every step instead of adapting the draft size to the costs and acceptance measured in the run (adaptive drafting stops drafting when it does not pay; it applies to greedy decoding: sampling with --temperature always drafts the whole shape, so that --seed reproduces the text).")
     var fixedDraft = false
 
     /// `--speculative`'s value, parsed once by the argument parser: its reason becomes the usage error (exit 2).

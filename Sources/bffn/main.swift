@@ -20,7 +20,7 @@ struct BFFNCommand: ParsableCommand {
         the byte offset), 2 usage error.
         """,
         version: BFFNVersion.string,
-        subcommands: [InspectCommand.self, ConvertCommand.self, CalibrateCommand.self, ExportCommand.self, GenerateCommand.self, VerifyCommand.self, PackCommand.self, SynthCommand.self, BenchCommand.self, PlotCommand.self, TokenizeCommand.self, DetokenizeCommand.self, TraceCommand.self, KernelsCommand.self]
+        subcommands: [InspectCommand.self, ConvertCommand.self, CalibrateCommand.self, ExportCommand.self, GenerateCommand.self, ChatTemplateCommand.self, VerifyCommand.self, PackCommand.self, SynthCommand.self, BenchCommand.self, PlotCommand.self, TokenizeCommand.self, DetokenizeCommand.self, TraceCommand.self, KernelsCommand.self]
     )
 }
 
