@@ -37,6 +37,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // `swift package generate-documentation --target BFFN`: the API's DocC documentation (Sources/BFFN/BFFN.docc).
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // C libraries (design card: zlib for checksums and compression, json-c for every JSON).
@@ -118,6 +120,8 @@ let package = Package(
         // error and frees what the interface allocated.
         .target(name: "CBlockFFNInterfaceState"),
         .target(name: "BFFNCInterface", dependencies: ["CBlockFFNInterfaceState", "BFFN", "BFFNCore", "BFFNCheckpoint", "BFFNEngine", "BFFNKernels", "BFFNPack", "BFFNSpeculative", "BFFNTokenizer", "BFFNVerify"]),
+        // The example program of the API (Examples/Generate, under 40 lines): `swift run bffn-example`.
+        .executableTarget(name: "bffn-example", dependencies: ["BFFN"], path: "Examples/Generate"),
         // The command-line tool: parses arguments and prints; the libraries do the work.
         .executableTarget(name: "bffn", dependencies: ["BFFN", "BFFNChatTemplate", "BFFNTokenizer", "BFFNPlot", "BFFNModel", "BFFNKernels", 
             "BFFNCore", "BFFNCheckpoint", "BFFNInspect", "BFFNEngine", "BFFNExpertStreaming", "BFFNSynth", "BFFNPack", "BFFNSpeculative", "BFFNVerify", "BFFNDeploy", "BFFNCalibration",

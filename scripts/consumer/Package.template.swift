@@ -11,10 +11,7 @@ let package = Package(
     ],
     targets: [
         .executableTarget(name: "bffn-consumer", dependencies: [
-            .product(name: "BFFNEngine", package: "bffn"),
-            .product(name: "BFFNKernels", package: "bffn"),
-            .product(name: "BFFNModel", package: "bffn"),
-            .product(name: "BFFNPack", package: "bffn"),
+            .product(name: "BFFN", package: "bffn"),
         ]),
     ]
 )

@@ -1,18 +1,9 @@
-// Opens a model (a .bfpk pack or a checkpoint) through bffn's libraries and greedily generates tokens after a
-// prompt of token ids, printing the generated ids comma-separated: what `bffn generate MODEL --prompt-ids IDS
-// --max-new-tokens N --ignore-eos` prints on its first line.
+// Opens a model (a .bfpk pack or a checkpoint) through bffn's app API (the BFFN product) and greedily generates
+// tokens after a prompt of token ids, printing the generated ids comma-separated: what `bffn generate MODEL
+// --prompt-ids IDS --max-new-tokens N --ignore-eos` prints on its first line.
 // The int8 products' instruction set goes to standard error.
 // Usage: bffn-consumer MODEL IDS N
-import BFFNEngine
-import BFFNKernels
-import BFFNModel
-import BFFNPack
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import BFFN
 
 let arguments = CommandLine.arguments
 guard arguments.count == 4, let count = Int(arguments[3]) else {
@@ -20,9 +11,11 @@ guard arguments.count == 4, let count = Int(arguments[3]) else {
     exit(2)
 }
 do {
-    let prompt = arguments[2].split(separator: ",").compactMap { Int($0) }
-    let engine = try Engine(weights: ModelWeights.open(path: arguments[1]))
-    let result = try GreedyDecoder.generate(engine, prompt: prompt, maxNewTokens: count)
+    let model = try BlockFFNModel(path: arguments[1])
+    var settings = GenerationSettings()
+    settings.maxNewTokens = count
+    settings.ignoreEndOfSequence = true
+    let result = try model.generate(.ids(arguments[2].split(separator: ",").compactMap { Int($0) }), settings: settings)
     print(result.generatedIds.map(String.init).joined(separator: ","))
     let note = "int8 products: \(IntegerDot.instructionSet)\n"
     _ = note.withCString { write(2, $0, strlen($0)) }
