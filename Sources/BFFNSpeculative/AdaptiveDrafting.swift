@@ -6,10 +6,15 @@
 ///   (L their accepted length); without such steps, that of the largest budget measured (a lower bound). A
 ///   prefix of a chain, or of a tree in node order, keeps the first nodes, so a path of length L survives
 ///   truncation to m >= L nodes.
-/// - Time of a step with m > 0 nodes: plain step + m x time per node + drafting (running averages).
+/// - Time of a step with m > 0 nodes: the verification call's time for m nodes + drafting. Call times are
+///   running averages per node count measured; a count not measured is interpolated between the nearest measured
+///   counts (a plain step is 0 nodes), and extrapolated past the largest along the last measured slope: on large
+///   models a call's cost grows far from linearly with its tokens. Drafting costs a running average per draft
+///   level times the levels m asks for (min(m, depth)): a draft model runs one call per level, so a deep draft
+///   costs that many of its forward passes, and a probe's catch-up on skipped tokens lands in the same average.
 /// - Each step takes the m among 0, 1, 2, 4, 8, ... and the drafter's shape that maximises
 ///   (1 + accepted) / time. It measures first: two plain steps, then three drafts of 2 nodes; afterwards every
-///   16th step drafts in full when drafting pays (to learn about larger drafts), and when it does not, a draft
+///   16th step drafts the next larger size when drafting pays (to learn about larger drafts), and when it does not, a draft
 ///   of 2 nodes after 32 plain steps, then after 64, 128, up to 512 while it keeps not paying (a draft model
 ///   must catch up on every token it skipped, so probing is not free); the interval also grows to keep a probe's
 ///   measured extra cost under 2 % of the plain steps between probes.
@@ -28,7 +33,9 @@ public final class AdaptiveDrafting {
     public var catchUpLimit = 8
     /// Steps taken, and those without a draft.
     public private(set) var steps = 0, plainSteps = 0
-    private var plainSeconds: Double?, secondsPerNode: Double?, draftSeconds: Double?
+    /// Running averages: seconds of a verification call per node count (0: a plain step), of drafting per level.
+    private var callSeconds: [Int: Double] = [:]
+    private var draftSecondsPerLevel: Double?
     /// (nodes verified, tokens accepted) of recent drafted steps.
     private var observations: [(nodes: Int, accepted: Int)] = []
     private let probe: Int
@@ -69,22 +76,43 @@ public final class AdaptiveDrafting {
         return 1 + Double(usable.reduce(0) { $0 + min($1.accepted, cap) }) / Double(usable.count)
     }
 
+    /// Draft levels a budget of `m` nodes asks the drafter for.
+    func levels(_ m: Int) -> Int { min(max(m, 0), maxDepth) }
+
+    /// Expected seconds of a verification call with `m` nodes (0: a plain step), from the measured counts; nil
+    /// before a plain step and a drafted step are measured.
+    func expectedCallSeconds(_ m: Int) -> Double? {
+        if let measured = callSeconds[m] { return measured }
+        let points = callSeconds.sorted { $0.key < $1.key }
+        guard points.count >= 2, points[0].key == 0 else { return nil }
+        if let upper = points.firstIndex(where: { $0.key > m }) {
+            let (a, b) = (points[upper - 1], points[upper])
+            return a.value + (b.value - a.value) * Double(m - a.key) / Double(b.key - a.key)
+        }
+        let (a, b) = (points[points.count - 2], points[points.count - 1])
+        let slope = max(0, (b.value - a.value) / Double(b.key - a.key))
+        return b.value + slope * Double(m - b.key)
+    }
+
     /// Expected seconds of a step that verifies `m` nodes (drafting included when m > 0).
     func expectedSeconds(_ m: Int) -> Double? {
-        guard let plain = plainSeconds, let perNode = secondsPerNode else { return nil }
-        return m == 0 ? plain : plain + perNode * Double(m) + (draftSeconds ?? 0)
+        guard let call = expectedCallSeconds(m) else { return nil }
+        return m == 0 ? call : call + (draftSecondsPerLevel ?? 0) * Double(levels(m))
     }
+
+    /// Whether a plain step and a drafted step have been measured.
+    var hasCostModel: Bool { callSeconds[0] != nil && callSeconds.count >= 2 }
 
     /// The number of draft nodes the next step verifies.
     public func nextBudget() -> Int {
         if maxNodes == 0 || steps < 2 { return 0 }
         // When even a draft that is always accepted cannot beat a plain step (the drafter costs about as much as
         // the target: a draft model of the same size), stop drafting for good.
-        if let plain = expectedSeconds(0), secondsPerNode != nil,
+        if let plain = expectedSeconds(0), hasCostModel,
            candidates.dropFirst().allSatisfy({ m in expectedSeconds(m).map { Double(1 + min(m, maxDepth)) / $0 <= 1 / plain } ?? false }) {
             return 0
         }
-        if observations.count < 3 || secondsPerNode == nil { return probe }
+        if observations.count < 3 || !hasCostModel { return probe }
         var best = 0, bestRate = 0.0
         for m in candidates {
             guard let t = expectedSeconds(m), t > 0 else { continue }
@@ -105,22 +133,23 @@ public final class AdaptiveDrafting {
             return 0
         }
         probeInterval = 32
-        return steps % 16 == 15 ? maxNodes : best
+        // Every 16th step tries the next larger size, to learn whether a larger draft pays (a size never measured
+        // is only interpolated).
+        return steps % 16 == 15 ? (candidates.first { $0 > best } ?? best) : best
     }
 
     /// Records a step: the nodes it verified (0: plain), the tokens the target accepted from them, and the
     /// seconds of its verification call and of its drafting.
-    public func record(nodes: Int, accepted: Int, callSeconds: Double, draftSeconds drafting: Double) {
+    public func record(nodes: Int, accepted: Int, callSeconds call: Double, draftSeconds drafting: Double) {
         steps += 1
         func ema(_ old: Double?, _ new: Double) -> Double { old.map { 0.8 * $0 + 0.2 * new } ?? new }
         sinceProbe = nodes == 0 ? sinceProbe + 1 : 0
+        callSeconds[nodes] = ema(callSeconds[nodes], call)
         if nodes == 0 {
             plainSteps += 1
-            plainSeconds = ema(plainSeconds, callSeconds)
             return
         }
-        draftSeconds = ema(draftSeconds, drafting)
-        if let plain = plainSeconds { secondsPerNode = ema(secondsPerNode, max(0, callSeconds - plain) / Double(nodes)) }
+        draftSecondsPerLevel = ema(draftSecondsPerLevel, drafting / Double(max(levels(nodes), 1)))
         observations.append((nodes, accepted))
         if observations.count > 128 { observations.removeFirst() }
     }

@@ -32,6 +32,56 @@ struct AdaptiveDraftingTests {
         #expect(probes > 0 && probes <= 6, "\(probes) probes")
     }
 
+    /// A recorded cost profile: seconds of a verification call with m nodes (0: a plain step), seconds of drafting
+    /// per draft level, and the drafts accepted from m nodes.
+    struct CostProfile {
+        var call: (Int) -> Double
+        var draftPerLevel: Double
+        var accepted: (Int) -> Int
+
+        /// Tokens per second of a fixed budget m, relative to plain decoding.
+        func speedup(fixed m: Int) -> Double {
+            (Double(1 + (m == 0 ? 0 : accepted(m))) / (call(m) + draftPerLevel * Double(m))) * call(0)
+        }
+
+        /// Tokens per second of the controller over `steps` steps, relative to plain decoding, and its budgets.
+        func speedup(adaptive maxNodes: Int, steps: Int) -> (speedup: Double, budgets: [Int]) {
+            let c = AdaptiveDrafting(maxNodes: maxNodes)
+            var seconds = 0.0, tokens = 0, budgets: [Int] = []
+            for _ in 0..<steps {
+                let m = c.nextBudget()
+                let a = m == 0 ? 0 : accepted(m), drafting = draftPerLevel * Double(m)
+                c.record(nodes: m, accepted: a, callSeconds: call(m), draftSeconds: drafting)
+                seconds += call(m) + drafting
+                tokens += 1 + a
+                budgets.append(m)
+            }
+            return (Double(tokens) / seconds * call(0), budgets)
+        }
+    }
+
+    /// The profiles the controller must handle: a large target whose multi-token calls cost far more than linearly
+    /// and a draft model whose cost grows with every level it drafts (synth XLarge with its own q4 pack); a drafter
+    /// as slow as the target (speculation cannot pay); a cheap drafter (EAGLE on a small model).
+    @Test func recordedCostProfiles() {
+        let xlarge = CostProfile(call: { m in 1 + 0.25 * Double(m) + 0.02 * Double(m * m) }, draftPerLevel: 0.38, accepted: { min($0, 6) })
+        let candidates = [0, 1, 2, 4, 8]
+        let bestXL = candidates.map { xlarge.speedup(fixed: $0) }.max()!
+        #expect(xlarge.speedup(fixed: 8) < 1)   // drafting in full loses to plain decoding here
+        let xl = xlarge.speedup(adaptive: 8, steps: 400)
+        #expect(xl.speedup >= 0.95 * bestXL && xl.speedup >= 1.0, "\(xl.speedup) of best \(bestXL): \(xl.budgets.suffix(40))")
+
+        let sameSize = CostProfile(call: { 1 + 0.2 * Double($0) }, draftPerLevel: 1.0, accepted: { $0 })
+        let hopeless = sameSize.speedup(adaptive: 8, steps: 400)
+        #expect(candidates.dropFirst().allSatisfy { sameSize.speedup(fixed: $0) < 1 })
+        #expect(hopeless.speedup >= 0.95, "\(hopeless.speedup): \(hopeless.budgets.prefix(40))")
+
+        let cheap = CostProfile(call: { 1 + 0.05 * Double($0) }, draftPerLevel: 0.05, accepted: { min($0, 4) })
+        let bestCheap = candidates.map { cheap.speedup(fixed: $0) }.max()!
+        let eagle = cheap.speedup(adaptive: 8, steps: 400)
+        #expect(eagle.speedup >= 0.9 * bestCheap && eagle.speedup > 2, "\(eagle.speedup) of best \(bestCheap)")
+    }
+
     /// Adaptive drafting never changes the output: greedy speculative equals plain greedy on every fixture.
     @Test(arguments: Fixtures.allModels.filter { !$0.contains("vanilla") })
     func adaptiveStaysLossless(_ folder: String) throws {
