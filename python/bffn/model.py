@@ -318,6 +318,22 @@ class _Done:
         self.error = error
 
 
+def _produce(model: Model, prompt_json: bytes, settings_json: Optional[bytes],
+             pieces: "queue.SimpleQueue[Union[str, _Done]]", stop: threading.Event) -> None:
+    """A stream's thread: generates, putting each piece into the queue and a _Done at the end; once `stop` is
+    set the callback asks the library to stop."""
+    def on_text(text: str) -> bool:
+        if stop.is_set():
+            return False
+        pieces.put(text)
+        return True
+
+    try:
+        pieces.put(_Done(model._generate(prompt_json, settings_json, on_text), None))
+    except BaseException as e:  # noqa: B902 - handed to the consumer
+        pieces.put(_Done(None, e))
+
+
 class GenerationStream(Iterator[str]):
     """The pieces of one generation as tokens are accepted (``Model.generate(..., stream=True)``).
 
@@ -329,26 +345,14 @@ class GenerationStream(Iterator[str]):
 
     def __init__(self, model: Model, prompt_json: bytes, settings_json: Optional[bytes]) -> None:
         self.result: Optional[GenerationResult] = None
+        # The thread holds the queue and the stop flag, not this object, so dropping the stream collects it
+        # (and __del__ stops generation).
         self._queue: "queue.SimpleQueue[Union[str, _Done]]" = queue.SimpleQueue()
         self._stop = threading.Event()
         self._finished = False
-        self._model = model  # keeps the model open while generating
-        self._thread = threading.Thread(target=self._run, args=(prompt_json, settings_json),
-                                        name="bffn-generate", daemon=True)
+        self._thread = threading.Thread(target=_produce, args=(model, prompt_json, settings_json, self._queue,
+                                                               self._stop), name="bffn-generate", daemon=True)
         self._thread.start()
-
-    def _run(self, prompt_json: bytes, settings_json: Optional[bytes]) -> None:
-        def on_text(text: str) -> bool:
-            if self._stop.is_set():
-                return False
-            self._queue.put(text)
-            return True
-
-        try:
-            result = self._model._generate(prompt_json, settings_json, on_text)
-            self._queue.put(_Done(result, None))
-        except BaseException as e:  # noqa: B902 - handed to the consumer
-            self._queue.put(_Done(None, e))
 
     def __iter__(self) -> "GenerationStream":
         return self

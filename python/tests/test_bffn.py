@@ -469,3 +469,14 @@ def test_close_and_context_manager() -> None:
         assert m2.generate_ids("def add(a, b):", max_new_tokens=8) == \
             cli_generate("def add(a, b):", "-n", "8")["generated_ids"]
     assert m2.closed
+
+
+def test_dropping_a_stream_stops_generation(model: bffn.Model) -> None:
+    """`for piece in model.generate(..., stream=True): break` without a `with`: the stream is collected when the
+    loop drops it, which stops generation instead of leaving a thread running to max_new_tokens."""
+    for piece in model.generate("import os", max_new_tokens=100_000, ignore_eos=True, stream=True):
+        assert piece
+        break
+    gc.collect()
+    assert not [t for t in threading.enumerate() if t.name == "bffn-generate"]
+    assert model.generate_result("import os", max_new_tokens=2).stop_reason == "max_new_tokens"
