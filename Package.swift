@@ -114,7 +114,7 @@ let package = Package(
         // The API for apps and bindings: a model opened once and generated from many times (text, chats, ids; streamed
         // and cancellable), its tokenizer, and inspect/convert/verify returning what the CLI prints as JSON.
         .target(name: "BFFN", dependencies: ["BFFNChatTemplate", "BFFNCore", "BFFNCheckpoint", "BFFNEngine", "BFFNExpertStreaming", "BFFNInspect", "BFFNKernels",
-                                             "BFFNModel", "BFFNPack", "BFFNSafetensors", "BFFNSpeculative", "BFFNTokenizer", "BFFNVerify"]),
+                                             "BFFNModel", "BFFNPack", "BFFNPlot", "BFFNSafetensors", "BFFNSpeculative", "BFFNTokenizer", "BFFNVerify"]),
         // The C ABI (include/bffn.h): opaque handles, UTF-8 strings, error codes with a message, JSON for structured
         // values; exported from Swift with @_cdecl, nothing Swift crosses it. Its C half keeps each thread's last
         // error and frees what the interface allocated.

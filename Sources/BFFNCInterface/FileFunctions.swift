@@ -59,6 +59,7 @@ public func bffn_verify(_ model: UnsafePointer<CChar>?, _ reference: UnsafePoint
         let model = try string(model, "model"), reference = try string(reference, "reference")
         let given = try options(optionsJSON, "options_json", known: ["threads", "text", "max_new_tokens"])
         var o = VerifyOptions()
+        o.activations = .auto   // as bffn verify runs by default
         if let v = given["threads"] { o.threads = Int(try CheckedNumbers.integer(v, in: 1...256, file: nil, field: "threads", offset: nil)) }
         if let v = given["max_new_tokens"] { o.maxNewTokens = Int(try CheckedNumbers.integer(v, in: 0...100_000, file: nil, field: "max_new_tokens", offset: nil)) }
         let textFile = try given["text"].map { try text($0, "text") }

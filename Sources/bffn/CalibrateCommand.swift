@@ -1,5 +1,6 @@
 import ArgumentParser
 import BFFNCalibration
+import BFFN
 import BFFNCore
 import BFFNEngine
 import BFFNModel
@@ -32,7 +33,19 @@ struct CalibrateCommand: ParsableCommand {
     var text: [String] = []
 
     @Option(name: .shortAndLong, help: "The statistics file to write (.safetensors).", completion: .file())
-    var output: String
+    var output: String?
+
+    @Flag(help: "Instead of statistics: quantize each tensor class alone (--sensitivity-quant, the rest as the source) and report the KL divergence that alone causes on the first --text against the source, most sensitive first.")
+    var sensitivity = false
+
+    @Option(help: "With --sensitivity: the storage each class is given in turn (default q4: 4-bit groups of 32, importance-weighted).")
+    var sensitivityQuant: StorageType = try! StorageType(parsing: "q4")
+
+    @Option(help: ArgumentHelp("With --sensitivity: calibration statistics (from bffn calibrate -o) that weight the rounding.", valueName: "stats"), completion: .file())
+    var imatrix: String?
+
+    @Option(help: ArgumentHelp("With --sensitivity: also draw the KLD per class as a bar chart into this PNG file.", valueName: "png"), completion: .file())
+    var plot: String?
 
     @Option(help: "Window length in tokens (default: 512 or the model's context, whichever is smaller).")
     var context: Int?
@@ -47,12 +60,16 @@ struct CalibrateCommand: ParsableCommand {
 
     func validate() throws {
         guard !text.isEmpty else { throw ValidationError("give at least one --text FILE") }
+        guard sensitivity || output != nil else { throw ValidationError("give -o STATS (or --sensitivity)") }
+        guard sensitivity || (imatrix == nil && plot == nil) else { throw ValidationError("--imatrix and --plot go with --sensitivity") }
         if let c = context, c < 4 || c > 1 << 20 { throw ValidationError("--context must be 4...1048576") }
         guard priorTokens >= 0 else { throw ValidationError("--prior-tokens must be >= 0") }
     }
 
     func run() throws {
         try printing.run {
+            if sensitivity { return try runSensitivity() }
+            let output = self.output!
             let source = try HubCache.resolve(model)
             if !overwriting.force, access(output, F_OK) == 0 {
                 throw BFFNError(.outputExists, "exists; pass --force to replace it", file: output)
@@ -95,5 +112,22 @@ struct CalibrateCommand: ParsableCommand {
                 }
             }
         }
+    }
+
+    /// --sensitivity: one pack per class in a temporary folder, verified on the first --text.
+    func runSensitivity() throws {
+        let base = ProcessEnvironment.variables["TMPDIR"] ?? "/tmp"
+        var template = Array((base + "/bffn-sensitivity-XXXXXX").utf8CString)
+        guard let folder = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }).map({ String(cString: $0) }) else {
+            throw BFFNError(.io, "cannot create a temporary folder", file: base)
+        }
+        defer { _ = rmdir(folder) }
+        let progress = ProgressReporter(label: "sensitivity", options: printing)
+        let statistics = try imatrix.map { try ActivationStatistics(path: $0) }
+        let analysis = try SensitivityAnalysis(model: model, textFile: text[0], low: sensitivityQuant, statistics: statistics, workFolder: folder,
+                                               threads: threading.threads) { progress.note($0) }
+        progress.finish()
+        if let plot { try writeFileAtomically(plot, analysis.picture()) }
+        if printing.json { printing.emit(analysis.json.appending("plot", plot.map { .string($0) } ?? .null)) } else { print(analysis.text, terminator: "") }
     }
 }
