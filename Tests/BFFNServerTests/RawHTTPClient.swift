@@ -49,6 +49,7 @@ enum RawHTTPClient {
         let channel = try await connect(port)
         return try await channel.executeThenClose { inbound, outbound in
             try await outbound.write(ByteBuffer(bytes: requestBytes("POST", path, body: Array(json.utf8))))
+            guard enough > 0 else { return 0 }
             var count = 0
             for try await chunk in inbound {
                 count += chunk.readableBytes
