@@ -34,11 +34,14 @@ let package = Package(
         .library(name: "BFFNPlot", targets: ["BFFNPlot"]),
         .library(name: "BFFNTokenizer", targets: ["BFFNTokenizer"]),
         .library(name: "BFFNChatTemplate", targets: ["BFFNChatTemplate"]),
+        .library(name: "BFFNServer", targets: ["BFFNServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         // `swift package generate-documentation --target BFFN`: the API's DocC documentation (Sources/BFFN/BFFN.docc).
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // C libraries (design card: zlib for checksums and compression, json-c for every JSON).
@@ -122,8 +125,13 @@ let package = Package(
         .target(name: "BFFNCInterface", dependencies: ["CBlockFFNInterfaceState", "BFFN", "BFFNCore", "BFFNCheckpoint", "BFFNEngine", "BFFNKernels", "BFFNPack", "BFFNSpeculative", "BFFNTokenizer", "BFFNVerify"]),
         // The example program of the API (Examples/Generate, under 40 lines): `swift run bffn-example`.
         .executableTarget(name: "bffn-example", dependencies: ["BFFN"], path: "Examples/Generate"),
+        // `bffn serve`: an OpenAI-compatible HTTP server (Hummingbird) over N opened models, with a bounded queue,
+        // cancellation on disconnect, API-key checks and Prometheus metrics; request and response bodies as JSONValue.
+        .target(name: "BFFNServer", dependencies: ["BFFN", "BFFNChatTemplate", "BFFNCore", "BFFNEngine", "BFFNTokenizer",
+                                                   .product(name: "Hummingbird", package: "hummingbird"),
+                                                   .product(name: "NIOCore", package: "swift-nio")]),
         // The command-line tool: parses arguments and prints; the libraries do the work.
-        .executableTarget(name: "bffn", dependencies: ["BFFN", "BFFNChatTemplate", "BFFNTokenizer", "BFFNPlot", "BFFNModel", "BFFNKernels", 
+        .executableTarget(name: "bffn", dependencies: ["BFFN", "BFFNChatTemplate", "BFFNServer", "BFFNTokenizer", "BFFNPlot", "BFFNModel", "BFFNKernels", 
             "BFFNCore", "BFFNCheckpoint", "BFFNInspect", "BFFNEngine", "BFFNExpertStreaming", "BFFNSynth", "BFFNPack", "BFFNSpeculative", "BFFNVerify", "BFFNDeploy", "BFFNCalibration",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -157,6 +165,9 @@ let package = Package(
         .testTarget(name: "BFFNFuzzTargetsTests", dependencies: ["BFFNFuzzTargets", "BFFNCore", "BFFNTestSupport"]),
         .testTarget(name: "BFFNPlotTests", dependencies: ["BFFNPlot", "BFFNCheckpoint", "BFFNCore", "BFFNEngine", "BFFNModel", "BFFNTestSupport", "CBlockFFNZlib"]),
         .testTarget(name: "BFFNTests", dependencies: ["BFFN", "BFFNCore", "BFFNEngine", "BFFNSpeculative", "BFFNTokenizer", "BFFNTestSupport"]),
+        .testTarget(name: "BFFNServerTests", dependencies: ["BFFNServer", "BFFN", "BFFNCore", "BFFNTestSupport",
+                                                          .product(name: "NIOCore", package: "swift-nio"),
+                                                          .product(name: "NIOPosix", package: "swift-nio")]),
         .testTarget(name: "BFFNCommandLineTests", dependencies: ["bffn", "BFFNPack", "BFFNCheckpoint", "BFFNCore", "BFFNTestSupport"]),
     ],
     cxxLanguageStandard: .cxx17

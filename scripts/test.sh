@@ -4,7 +4,8 @@
 # portable kernels (scripts/check-aarch64.sh, which installs the cross C library and qemu-user when missing), and
 # bffn as another package's dependency, built with no flags (scripts/check-consumer.sh; on x86-64 it also runs the
 # consumer on an emulated CPU without AVX), the C interface (include/bffn.h) from a C program
-# (scripts/check-c-interface.sh) and from Python (scripts/check-python.sh: the python/ package's pytest suite).
+# (scripts/check-c-interface.sh) and from Python (scripts/check-python.sh: the python/ package's pytest suite), and
+# `bffn serve` against the real openai Python client (scripts/check-server.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -16,3 +17,4 @@ scripts/check-c-interface.sh .build/debug
 scripts/check-python.sh .build/debug
 scripts/check-aarch64.sh
 scripts/check-consumer.sh .build/debug/bffn
+scripts/check-server.sh .build/debug/bffn

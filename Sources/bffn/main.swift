@@ -20,14 +20,14 @@ struct BFFNCommand: ParsableCommand {
         the byte offset), 2 usage error.
         """,
         version: BFFNVersion.string,
-        subcommands: [InspectCommand.self, ConvertCommand.self, CalibrateCommand.self, ExportCommand.self, GenerateCommand.self, ChatTemplateCommand.self, VerifyCommand.self, PackCommand.self, SynthCommand.self, BenchCommand.self, PlotCommand.self, TokenizeCommand.self, DetokenizeCommand.self, TraceCommand.self, KernelsCommand.self]
+        subcommands: [InspectCommand.self, ConvertCommand.self, CalibrateCommand.self, ExportCommand.self, GenerateCommand.self, ChatTemplateCommand.self, VerifyCommand.self, PackCommand.self, SynthCommand.self, BenchCommand.self, PlotCommand.self, TokenizeCommand.self, DetokenizeCommand.self, TraceCommand.self, KernelsCommand.self, ServeCommand.self]
     )
 }
 
 /// Hints for a command line ArgumentParser rejected.
 enum UsageHints {
     /// The subcommands, for suggestions.
-    static let commands = ["inspect", "convert", "export", "generate", "verify", "pack", "synth", "bench", "plot", "tokenize", "detokenize", "trace", "kernels"]
+    static let commands = ["inspect", "convert", "export", "generate", "verify", "pack", "synth", "bench", "plot", "tokenize", "detokenize", "trace", "kernels", "serve"]
 
     /// "Did you mean 'inspect'?" when the first argument is not a subcommand but is within two edits of one.
     static func suggestion(for arguments: [String]) -> String {

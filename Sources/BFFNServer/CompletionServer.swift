@@ -1,0 +1,107 @@
+import BFFN
+import BFFNChatTemplate
+import BFFNCore
+import Dispatch
+import Hummingbird
+import NIOCore
+import Synchronization
+
+/// `bffn serve`: the OpenAI-compatible HTTP server (docs/server.md).
+///
+/// `init` opens the model once per slot (`parallel`; each instance maps the same weights, so only the KV caches and
+/// work buffers are per slot) and finds its chat template; `run` serves until its task is cancelled, and
+/// `runUntilSignalled` until SIGINT or SIGTERM. A request takes a slot for its whole generation, waiting in the
+/// bounded queue of `SlotPool` when all are busy; each generation runs on a thread of its own, so the server's event
+/// loops and Swift's task pool never wait on the engine.
+public final class CompletionServer: Sendable {
+    public let configuration: ServerConfiguration
+    /// The slots' models, all opened from the same path with the same options.
+    let models: [BlockFFNModel]
+    /// The model's chat template; nil: chats use the published BlockFFN format (`ChatFormat.miniCPM`).
+    let template: ChatTemplate?
+    let pool: SlotPool
+    /// What `/metrics` reports.
+    public let metrics: ServerMetrics
+    /// The id `/v1/models` lists.
+    public let modelName: String
+    /// Tokens the model can attend over (max_position_embeddings; 4096 when the config does not say).
+    public let contextLength: Int
+    let startTime: Int
+
+    /// Opens the model `configuration.parallel` times.
+    /// - Throws: `BFFNError` `.usage` for limits out of range or a model without tokenizer; what opening the model
+    ///   or reading its chat template throws.
+    public init(configuration: ServerConfiguration) throws {
+        guard (1...64).contains(configuration.parallel) else { throw BFFNError(.usage, "--parallel must be 1...64", field: "parallel") }
+        guard (0...100_000).contains(configuration.maxQueue) else { throw BFFNError(.usage, "--max-queue must be 0...100000", field: "max_queue") }
+        guard configuration.queueTimeoutSeconds > 0 && configuration.queueTimeoutSeconds <= 86_400 else {
+            throw BFFNError(.usage, "--queue-timeout must be in (0, 86400] seconds", field: "queue_timeout")
+        }
+        guard (1...Int(Int32.max)).contains(configuration.maxBodyBytes) else { throw BFFNError(.usage, "the body limit must be 1 byte to 2 GiB", field: "max_body_bytes") }
+        guard (0...65535).contains(configuration.port) else { throw BFFNError(.usage, "--port must be 0...65535", field: "port") }
+        self.configuration = configuration
+        var models: [BlockFFNModel] = []
+        for _ in 0..<configuration.parallel { models.append(try BlockFFNModel(path: configuration.modelPath, options: configuration.modelOptions)) }
+        _ = try models[0].requireTokenizer()
+        self.models = models
+        let path = models[0].path
+        if (try? Directory.names(in: path)) != nil {
+            template = try ChatTemplate.load(modelDirectory: path)
+        } else {
+            template = nil
+        }
+        metrics = ServerMetrics(slots: configuration.parallel)
+        pool = SlotPool(slots: configuration.parallel, maxQueue: configuration.maxQueue,
+                        queueTimeout: .milliseconds(Int64(configuration.queueTimeoutSeconds * 1000)), metrics: metrics)
+        modelName = configuration.servedModelName
+        contextLength = models[0].config.maxPositionEmbeddings ?? 4096
+        startTime = Int(time(nil))
+    }
+
+    /// Where chats are rendered: `template` (the model's chat template) or `miniCPM` (the published format).
+    public var chatFormatName: String { template == nil ? "miniCPM" : "template" }
+
+    /// Serves until the calling task is cancelled. `onListening` receives the bound port once the server accepts
+    /// connections.
+    public func run(onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
+        try await application(onListening: onListening).run()
+    }
+
+    /// Serves until SIGINT or SIGTERM (then finishes the requests under way), blocking the calling thread.
+    public func runUntilSignalled(onListening: @escaping @Sendable (Int) -> Void = { _ in }) throws {
+        final class Outcome: Sendable { let error = Mutex<(any Error)?>(nil) }
+        let outcome = Outcome()
+        let done = DispatchSemaphore(value: 0)
+        let app = application(onListening: onListening)
+        Task.detached {
+            do { try await app.runService() } catch { outcome.error.withLock { $0 = error } }
+            done.signal()
+        }
+        done.wait()
+        if let error = outcome.error.withLock({ $0 }) { throw error }
+    }
+
+    func application(onListening: @escaping @Sendable (Int) -> Void) -> some ApplicationProtocol {
+        let router = Router(context: ServerContext.self)
+        router.middlewares.add(ErrorMiddleware(metrics: metrics))
+        if let key = configuration.apiKey { router.middlewares.add(AuthMiddleware(key: key)) }
+        router.get("/health") { _, _ in self.json(.object([("status", "ok"), ("slots", .integer(self.configuration.parallel))])) }
+        router.get("/v1/models") { _, _ in
+            self.json(.object([("object", "list"), ("data", .array([.object([("id", .string(self.modelName)), ("object", "model"),
+                                                                              ("created", .integer(self.startTime)), ("owned_by", "bffn")])]))]))
+        }
+        router.get("/metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                     body: .init(byteBuffer: ByteBuffer(string: self.metrics.text)))
+        }
+        router.post("/v1/chat/completions") { request, context in try await self.complete(request, context: context, endpoint: .chat) }
+        router.post("/v1/completions") { request, context in try await self.complete(request, context: context, endpoint: .completions) }
+        return Application(router: router, server: .http1(configuration: .init(additionalChannelHandlers: [ClientGoneHandler()], idleTimeout: .seconds(120))),
+                           configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "bffn/\(BFFNVersion.string)"),
+                           onServerRunning: { channel in onListening(channel.localAddress?.port ?? 0) })
+    }
+
+    func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: value.serialized(pretty: false))))
+    }
+}

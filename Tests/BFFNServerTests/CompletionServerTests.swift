@@ -1,0 +1,166 @@
+import BFFN
+import BFFNCore
+import BFFNServer
+import BFFNTestSupport
+import Testing
+
+/// The HTTP server on the bundled model: request checking (400s in OpenAI's error shape), auth, the bounded queue
+/// (429), clients that hang up (the slot is freed), and outputs that do not depend on what else runs.
+@Suite("CompletionServer") struct CompletionServerTests {
+    static func main() async throws -> Int { try await ServerFixture.shared.port("main") { $0.parallel = 2 } }
+
+    /// An error reply has the status and OpenAI's `{"error": {message, type, param, code}}` with the code given.
+    static func expectError(_ r: RawHTTPClient.Reply, _ status: Int, code: String?, param: String? = nil,
+                            sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(r.status == status, "\(r.status) \(r.body)", sourceLocation: sourceLocation)
+        guard let e = r.json?["error"] else { Issue.record("no error object: \(r.body)", sourceLocation: sourceLocation); return }
+        #expect(e["message"]?.stringValue?.isEmpty == false && e["type"]?.stringValue != nil, sourceLocation: sourceLocation)
+        #expect(e["param"] != nil && e["code"] != nil, "\(r.body)", sourceLocation: sourceLocation)
+        if let code { #expect(e["code"]?.stringValue == code, "\(r.body)", sourceLocation: sourceLocation) }
+        if let param { #expect(e["param"]?.stringValue == param, "\(r.body)", sourceLocation: sourceLocation) }
+    }
+
+    @Test func healthModelsAndAChat() async throws {
+        let port = try await Self.main()
+        let health = try await RawHTTPClient.send(port, "GET", "/health")
+        #expect(health.status == 200 && health.json?["status"] == "ok")
+        let models = try await RawHTTPClient.send(port, "GET", "/v1/models")
+        #expect(models.json?["data"]?.arrayElements?.first?["id"] == "trained")
+        Self.expectError(try await RawHTTPClient.send(port, "GET", "/v1/nothing"), 404, code: nil)
+        let r = try await RawHTTPClient.post(port, "/v1/chat/completions",
+                                             #"{"model": "anything", "messages": [{"role": "user", "content": "What is a list?"}], "max_tokens": 8, "temperature": 0, "unknown_field": {"x": 1}}"#)
+        #expect(r.status == 200, "\(r.body)")
+        let j = try #require(r.json)
+        #expect(j["object"] == "chat.completion" && j["model"] == "trained" && j["id"]?.stringValue?.hasPrefix("chatcmpl-") == true)
+        let choice = try #require(j["choices"]?.arrayElements?.first)
+        #expect(choice["message"]?["role"] == "assistant" && choice["message"]?["content"]?.stringValue != nil)
+        let usage = try #require(j["usage"])
+        #expect(usage["completion_tokens"]?.intValue ?? 0 <= 8 && usage["total_tokens"]?.intValue == (usage["prompt_tokens"]?.intValue ?? 0) + (usage["completion_tokens"]?.intValue ?? 0))
+        // The same request streamed: role first, the same text in pieces, a finish reason, [DONE].
+        let s = try await RawHTTPClient.post(port, "/v1/chat/completions",
+                                             #"{"messages": [{"role": "user", "content": "What is a list?"}], "max_tokens": 8, "temperature": 0, "stream": true, "stream_options": {"include_usage": true}}"#)
+        #expect(s.status == 200 && s.header("content-type")?.hasPrefix("text/event-stream") == true)
+        let events = s.body.components("\n\n").filter { !$0.isEmpty }
+        #expect(events.last == "data: [DONE]")
+        let chunks = events.dropLast().compactMap { try? JSONValue.parse(String($0.dropFirst(6))) }
+        #expect(chunks.count == events.count - 1 && chunks.first?["choices"]?.arrayElements?.first?["delta"]?["role"] == "assistant")
+        let text = chunks.compactMap { $0["choices"]?.arrayElements?.first?["delta"]?["content"]?.stringValue }.joined()
+        #expect(text == choice["message"]?["content"]?.stringValue)
+        #expect(chunks.last?["usage"] == usage && chunks.dropLast().last?["choices"]?.arrayElements?.first?["finish_reason"] == choice["finish_reason"])
+    }
+
+    @Test func badRequestsGetOpenAIShaped4xx() async throws {
+        let port = try await Self.main()
+        let chat = "/v1/chat/completions", completions = "/v1/completions"
+        Self.expectError(try await RawHTTPClient.post(port, chat, #"{"messages": [}"#), 400, code: "invalid_json")
+        Self.expectError(try await RawHTTPClient.send(port, "POST", chat, body: Array(#"{"messages": [{"role": "user", "content": ""#.utf8) + [0xFF, 0xFE] + Array(#""}]}"#.utf8)), 400, code: "invalid_json")
+        Self.expectError(try await RawHTTPClient.post(port, chat, "[1, 2]"), 400, code: "invalid_json")
+        Self.expectError(try await RawHTTPClient.post(port, chat, #"{"messages": "hi"}"#), 400, code: "invalid_type", param: "messages")
+        Self.expectError(try await RawHTTPClient.post(port, chat, #"{"messages": [{"role": "user", "content": 5}]}"#), 400, code: "invalid_type", param: "messages[0].content")
+        Self.expectError(try await RawHTTPClient.post(port, chat, #"{"messages": [{"role": "wizard", "content": "x"}]}"#), 400, code: "invalid_value", param: "messages[0].role")
+        Self.expectError(try await RawHTTPClient.post(port, chat, #"{"messages": []}"#), 400, code: "invalid_value")
+        Self.expectError(try await RawHTTPClient.post(port, chat, #"{}"#), 400, code: "missing_field", param: "messages")
+        Self.expectError(try await RawHTTPClient.post(port, completions, #"{"prompt": "x", "temperature": "hot"}"#), 400, code: "invalid_type", param: "temperature")
+        Self.expectError(try await RawHTTPClient.post(port, completions, #"{"prompt": "x", "temperature": 7}"#), 400, code: "invalid_value", param: "temperature")
+        Self.expectError(try await RawHTTPClient.post(port, completions, #"{"prompt": "x", "max_tokens": 99999999999999999999999}"#), 400, code: "invalid_json")
+        Self.expectError(try await RawHTTPClient.post(port, completions, #"{"prompt": "x", "max_tokens": 1e400}"#), 400, code: nil)
+        Self.expectError(try await RawHTTPClient.post(port, completions, #"{"prompt": "x", "max_tokens": 2.5}"#), 400, code: "invalid_type", param: "max_tokens")
+        Self.expectError(try await RawHTTPClient.post(port, completions, #"{"prompt": "x", "max_tokens": 0}"#), 400, code: "invalid_value")
+        Self.expectError(try await RawHTTPClient.post(port, completions, #"{"prompt": "x", "max_tokens": 100000}"#), 400, code: "context_length_exceeded")
+        Self.expectError(try await RawHTTPClient.post(port, completions, #"{"prompt": "x", "n": 2}"#), 400, code: "unsupported_value", param: "n")
+        Self.expectError(try await RawHTTPClient.post(port, completions, #"{"prompt": "x", "logprobs": 2}"#), 400, code: "unsupported_value", param: "logprobs")
+        Self.expectError(try await RawHTTPClient.post(port, completions, #"{"prompt": "x", "stop": ["a", 3]}"#), 400, code: "invalid_type", param: "stop[1]")
+        Self.expectError(try await RawHTTPClient.post(port, completions, #"{"prompt": [5, 99999]}"#), 400, code: "invalid_value", param: "prompt")
+        let long = "[" + [String](repeating: "42", count: 600).joined(separator: ",") + "]"
+        Self.expectError(try await RawHTTPClient.post(port, completions, #"{"prompt": \#(long)}"#), 400, code: "context_length_exceeded")
+        let huge = #"{"prompt": ""# + String(repeating: "a", count: 1_100_000) + #""}"#
+        Self.expectError(try await RawHTTPClient.post(port, completions, huge), 413, code: "request_too_large")
+        // The server still answers.
+        #expect(try await RawHTTPClient.post(port, completions, #"{"prompt": "def", "max_tokens": 2}"#).status == 200)
+    }
+
+    @Test func apiKeyIsCheckedExceptForHealth() async throws {
+        let port = try await ServerFixture.shared.port("key") { $0.apiKey = "sesame" }
+        #expect(try await RawHTTPClient.send(port, "GET", "/health").status == 200)
+        Self.expectError(try await RawHTTPClient.send(port, "GET", "/v1/models"), 401, code: "invalid_api_key")
+        Self.expectError(try await RawHTTPClient.send(port, "GET", "/v1/models", headers: ["Authorization": "Bearer sesam"]), 401, code: "invalid_api_key")
+        Self.expectError(try await RawHTTPClient.post(port, "/v1/completions", #"{"prompt": "x"}"#, headers: ["Authorization": "Bearer open"]), 401, code: "invalid_api_key")
+        #expect(try await RawHTTPClient.send(port, "GET", "/v1/models", headers: ["Authorization": "Bearer sesame"]).status == 200)
+    }
+
+    static let long = #"{"prompt": "def add(a, b):", "max_tokens": 480, "ignore_eos": true, "temperature": 0, "stream": true}"#
+
+    @Test func aFullQueueIsRefusedAndAWaitTimesOut() async throws {
+        let full = try await ServerFixture.shared.port("queue0") { $0.maxQueue = 0 }
+        let busy = Task { try await RawHTTPClient.post(full, "/v1/completions", Self.long) }
+        try await Self.waitUntilBusy("queue0")
+        let refused = try await RawHTTPClient.post(full, "/v1/completions", #"{"prompt": "x", "max_tokens": 2}"#)
+        Self.expectError(refused, 429, code: "queue_full")
+        #expect(refused.header("retry-after") == "1")
+        #expect(try await busy.value.status == 200)
+
+        let timed = try await ServerFixture.shared.port("timeout") { $0.maxQueue = 1; $0.queueTimeoutSeconds = 0.2 }
+        let busy2 = Task { try await RawHTTPClient.post(timed, "/v1/completions", Self.long) }
+        try await Self.waitUntilBusy("timeout")
+        Self.expectError(try await RawHTTPClient.post(timed, "/v1/completions", #"{"prompt": "x", "max_tokens": 2}"#), 429, code: "queue_timeout")
+        #expect(try await busy2.value.status == 200)
+    }
+
+    /// Waits until the named server's one slot is generating.
+    static func waitUntilBusy(_ name: String) async throws {
+        let server = try #require(await ServerFixture.shared.server(name))
+        for _ in 0..<4000 where !server.metrics.text.contains("bffn_slots_busy 1") { try await Task.sleep(for: .milliseconds(5)) }
+    }
+
+    @Test func aClientThatHangsUpFreesItsSlot() async throws {
+        let port = try await ServerFixture.shared.port("hangup") { $0.maxQueue = 0 }
+        let server = try #require(await ServerFixture.shared.server("hangup"))
+        func completionTokens() -> Int {
+            Int(server.metrics.text.components("\n").first { $0.hasPrefix("bffn_completion_tokens_total ") }?.dropFirst(29) ?? "") ?? -1
+        }
+        // A chat stream's first event (the role) is written before the prompt is read: the client hangs up on it. The
+        // non-streaming client hangs up as soon as its request is sent.
+        let chat = #"{"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 480, "ignore_eos": true, "temperature": 0, "stream": true}"#
+        var stoppedEarly = 0
+        for stream in [true, false] {
+            let before = completionTokens()
+            _ = try await RawHTTPClient.sendAndHangUp(port, stream ? "/v1/chat/completions" : "/v1/completions",
+                                                      stream ? chat : Self.long.replacingStream(), after: stream ? 1 : 0)
+            // The slot comes back before 480 tokens are generated, and a new request gets it.
+            var freed = false
+            for _ in 0..<4000 {
+                if server.metrics.text.contains("bffn_slots_busy 0") && server.metrics.text.contains("bffn_queue_length 0") { freed = true; break }
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            #expect(freed, "stream: \(stream)")
+            #expect(try await RawHTTPClient.post(port, "/v1/completions", #"{"prompt": "x", "max_tokens": 2}"#).status == 200)
+            stoppedEarly += completionTokens() - before < 480 + 2 ? 1 : 0
+        }
+        // How soon a hang-up is seen is a matter of timing: when the whole suite starves this process, one generation
+        // may end before the server's event loop reads the close. Both ending is what must not happen.
+        #expect(stoppedEarly >= 1, "\(server.metrics.text)")
+    }
+
+    /// With two slots, requests run concurrently give exactly the tokens they give alone (greedy and seeded).
+    @Test func concurrentRequestsGiveTheirSoloOutputs() async throws {
+        let port = try await Self.main()
+        let bodies = ["def add(a, b):", "The list type", "import os", "class Tree:"].enumerated().map { i, p in
+            #"{"prompt": "\#(p)", "max_tokens": 24, "temperature": \#(i % 2 == 0 ? "0" : "0.9"), "seed": \#(i + 3), "ignore_eos": true}"#
+        }
+        var solo: [String] = []
+        for b in bodies { solo.append(try await RawHTTPClient.post(port, "/v1/completions", b).body) }
+        let together = try await withThrowingTaskGroup(of: (Int, String).self) { group in
+            for (i, b) in bodies.enumerated() { group.addTask { (i, try await RawHTTPClient.post(port, "/v1/completions", b).body) } }
+            var out = [String](repeating: "", count: bodies.count)
+            for try await (i, text) in group { out[i] = text }
+            return out
+        }
+        func texts(_ replies: [String]) -> [String?] { replies.map { try? JSONValue.parse($0)["choices"]?.arrayElements?.first?["text"]?.stringValue ?? nil } }
+        #expect(texts(solo).allSatisfy { ($0?.count ?? 0) > 0 })
+        #expect(texts(solo) == texts(together))
+    }
+}
+
+extension String {
+    func replacingStream() -> String { components(#""stream": true"#).joined(separator: #""stream": false"#) }
+}
