@@ -13,7 +13,7 @@ import Testing
         let j = try JSONValue.parse(r.stdout)
         let rows = try #require(j["classes"]?.arrayElements)
         #expect(rows.compactMap { $0["class"]?.stringValue } == ["embeddings", "attention", "experts", "head"])
-        #expect(rows.allSatisfy { ($0["mean_kld"]?.numberValue ?? 0) > 0 && $0["storage"] == "Q4/g32" })
+        #expect(rows.allSatisfy { ($0["mean_kld"]?.numberValue ?? 0) > 0 && $0["storage"] == "q4/g32/asym" })
         #expect(try Array(Fixtures.bytes(dir.file("s.png")).prefix(4)) == [0x89, 0x50, 0x4E, 0x47])
         // The experts row is what converting with that one override and verifying on the text gives.
         #expect(try runBFFN(["convert", Fixtures.trainedModel, "-o", dir.file("x.bfpk"), "--override", "experts=q4", "-q"]).status == 0)
