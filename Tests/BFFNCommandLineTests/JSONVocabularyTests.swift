@@ -53,7 +53,7 @@ struct JSONVocabularyTests {
 
     @Test func everyCommandPrintsItsDocumentedKeys() throws {
         let docs = try Self.documented()
-        #expect(docs.count == 21)
+        #expect(docs.count == 22)
         let dir = TemporaryDirectory()
         let model = Fixtures.blockLinearReference, pack = dir.file("m.bfpk")
         try Self.check("inspect (checkpoint)", ["inspect", model, "--check"], docs: docs)
@@ -63,6 +63,8 @@ struct JSONVocabularyTests {
         try Self.check("export", ["export", pack, "-o", dir.file("out")], docs: docs)
         try Self.check("calibrate", ["calibrate", Fixtures.trainedModel, "--text", Fixtures.trainedModel + "/prompts.txt", "--context", "64",
                                      "-o", dir.file("stats.safetensors")], docs: docs)
+        let shortText = try dir.write("short.txt", text: "def add(a, b):\n    return a + b\n")
+        try Self.check("calibrate (sensitivity)", ["calibrate", Fixtures.trainedModel, "--text", shortText, "--sensitivity"], docs: docs)
         try Self.check("generate", ["generate", model, "--prompt-ids", "1,2,3", "--max-new-tokens", "4", "--speculative", "ngram"], docs: docs)
         try Self.check("verify", ["verify", model, "--reference", model + "/reference.safetensors"], docs: docs)
         try Self.check("pack", ["pack", model, "-o", dir.file("p.bfpk"), "--profile", "cpu"], docs: docs)

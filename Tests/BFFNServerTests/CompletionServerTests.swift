@@ -91,7 +91,8 @@ import Testing
     static let long = #"{"prompt": "def add(a, b):", "max_tokens": 480, "ignore_eos": true, "temperature": 0, "stream": true}"#
 
     @Test func aFullQueueIsRefusedAndAWaitTimesOut() async throws {
-        let full = try await ServerFixture.shared.port("queue0") { $0.maxQueue = 0 }
+        // Slow slots (every expert computed, float32 products), so the busy generation outlasts a starved test machine.
+        let full = try await ServerFixture.shared.port("queue0") { $0.maxQueue = 0; $0.modelOptions.ffnMode = .dense; $0.modelOptions.activations = .float }
         let busy = Task { try await RawHTTPClient.post(full, "/v1/completions", Self.long) }
         try await Self.waitUntilBusy("queue0")
         let refused = try await RawHTTPClient.post(full, "/v1/completions", #"{"prompt": "x", "max_tokens": 2}"#)
@@ -99,7 +100,12 @@ import Testing
         #expect(refused.header("retry-after") == "1")
         #expect(try await busy.value.status == 200)
 
-        let timed = try await ServerFixture.shared.port("timeout") { $0.maxQueue = 1; $0.queueTimeoutSeconds = 0.2 }
+        let timed = try await ServerFixture.shared.port("timeout") {
+            $0.maxQueue = 1
+            $0.queueTimeoutSeconds = 0.2
+            $0.modelOptions.ffnMode = .dense
+            $0.modelOptions.activations = .float
+        }
         let busy2 = Task { try await RawHTTPClient.post(timed, "/v1/completions", Self.long) }
         try await Self.waitUntilBusy("timeout")
         Self.expectError(try await RawHTTPClient.post(timed, "/v1/completions", #"{"prompt": "x", "max_tokens": 2}"#), 429, code: "queue_timeout")
