@@ -124,6 +124,8 @@ public struct PackLayout {
             if let group { return .q4(group: group, asymmetric: asymmetric) }
         case .q8:
             if let group { return .q8(group: group) }
+        case .q4k:
+            if let group { return .q4(group: group, asymmetric: true) }
         case .f32, .f16, .bf16:
             return requested
         }
