@@ -126,6 +126,8 @@ public struct PackLayout {
             if let group { return .q8(group: group) }
         case .q4k:
             if let group { return .q4(group: group, asymmetric: true) }
+        case .q5k:
+            if let group { return .q8(group: group) }
         case .f32, .f16, .bf16:
             return requested
         }

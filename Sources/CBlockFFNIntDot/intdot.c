@@ -67,6 +67,7 @@ void bffn_quantize_activations(const float *x, long n, long group, long block, i
 
 long bffn_tile_bytes(int kind, long n, long group) {
     if (kind == BFFN_INTDOT_Q4K) kind = BFFN_INTDOT_Q4_ASYMMETRIC;
+    if (kind == BFFN_INTDOT_Q5K) kind = BFFN_INTDOT_Q8;
     tile_shape s = bffn_make_tile_shape(kind, n, group, bffn_activation_block(n, group));
     return s.tile_bytes;
 }
@@ -90,6 +91,25 @@ static void q4k_as_q4(const uint8_t *row, long n, uint8_t *out) {
         memcpy(out + 4 * (subs + j), &offset, 4);
     }
     memcpy(out + 8 * subs, table + (3 * subs + 1) / 2, (size_t)(n / 2));
+}
+
+/* A q5k row as the q8 row in groups of 32 it computes as: scales d * sc_j (exact), codes q - 16. */
+static void q5k_as_q8(const uint8_t *row, long n, uint8_t *out) {
+    long subs = n / 32, supers = (n + 255) / 256;
+    const uint8_t *table = row + 2 * supers, *low = table + (6 * subs + 7) / 8, *high = low + n / 2;
+    for (long j = 0; j < subs; j++) {
+        uint16_t dh;
+        memcpy(&dh, row + 2 * (j / 8), 2);
+        _Float16 d;
+        memcpy(&d, &dh, 2);
+        unsigned field = ((unsigned)table[6 * j / 8] | (unsigned)table[6 * j / 8 + 1] << 8) >> (6 * j % 8);
+        float scale = (float)d * (float)(field & 63u);
+        memcpy(out + 4 * j, &scale, 4);
+    }
+    for (long i = 0; i < n; i++) {
+        int q = (low[i / 2] >> (4 * (i % 2)) & 15) | (high[i / 8] >> (i % 8) & 1) << 4;
+        out[4 * subs + i] = (uint8_t)(int8_t)(q - 16);
+    }
 }
 
 /* Writes rows 0 ..< rows (q8 / q4 layout) into the zeroed tiles at dst as rows first_row, first_row + 1, ... */
@@ -128,6 +148,17 @@ static void pack_rows(int kind, const uint8_t *src, long row_stride, long rows, 
 
 void bffn_tiles_pack(int kind, const uint8_t *src, long row_stride, long rows, long n, long group, uint8_t *dst) {
     long tiles = (rows + 15) / 16;
+    if (kind == BFFN_INTDOT_Q5K) {
+        memset(dst, 0, (size_t)(tiles * bffn_tile_bytes(BFFN_INTDOT_Q8, n, 32)));
+        uint8_t *row = malloc((size_t)(4 * (n / 32) + n));
+        if (!row) abort();
+        for (long r = 0; r < rows; r++) {
+            q5k_as_q8(src + r * row_stride, n, row);
+            pack_rows(BFFN_INTDOT_Q8, row, 4 * (n / 32) + n, 1, n, 32, dst, r);
+        }
+        free(row);
+        return;
+    }
     if (kind != BFFN_INTDOT_Q4K) {
         memset(dst, 0, (size_t)(tiles * bffn_tile_bytes(kind, n, group)));
         pack_rows(kind, src, row_stride, rows, n, group, dst, 0);
@@ -235,6 +266,7 @@ void bffn_tiles_product(int kind, const uint8_t *const *mats, long count, long t
                         long group, const bffn_int8_activations *a, float *out, long out_stride) {
     if (tile_end <= tile_begin || count <= 0 || a->tokens <= 0) return;
     if (kind == BFFN_INTDOT_Q4K) kind = BFFN_INTDOT_Q4_ASYMMETRIC;
+    if (kind == BFFN_INTDOT_Q5K) kind = BFFN_INTDOT_Q8;
     tile_shape s = bffn_make_tile_shape(kind, n, group, a->block);
     switch (bffn_intdot_level()) {
 #if defined(__x86_64__)

@@ -3,10 +3,10 @@ import BFFNKernels
 import BFFNTestSupport
 import Testing
 
-/// The q4k super-block format (formats/bfpk.md, "Q4K rows"): the C encoder against the plain-Swift transcription
-/// with and without the weighted search, rows with a shorter last super-block, its size, its group rule, and that
-/// the loaders read what the encoder says it wrote.
-@Suite("q4k rows")
+/// The super-block formats q4k and q5k (formats/bfpk.md, "Q4K rows", "Q5K rows"): the C encoders against the
+/// plain-Swift transcriptions with and without the weighted search, rows with a shorter last super-block, sizes, the
+/// group rule, and that the loaders read what the encoder says it wrote (and what the q4 / q8 row it equals reads).
+@Suite("super-block rows")
 struct Q4KTests {
     /// Row lengths: whole super-blocks, a shorter last one (320 = 256 + 64; 544: an odd sub-block count), one short.
     static let lengths = [256, 320, 544, 64, 32]
@@ -35,6 +35,21 @@ struct Q4KTests {
             let asQ4 = q4.withUnsafeBytes { WeightMatrix(base: $0.baseAddress!, type: .q4(group: 32, asymmetric: true), rows: 1, cols: n).rowValues(0) }
             #expect(asQ4.map(\.bitPattern) == decoded.map(\.bitPattern))
         }
+    }
+
+    /// q5k: the C encoder against `referenceQ5K`, with and without the search, and the loaders against the q8 row it is.
+    @Test(arguments: lengths)
+    func q5kBytesMatchThePlainSwiftTranscription(_ n: Int) {
+        for (r, row) in Self.rows(n).enumerated() {
+            #expect(WeightQuantizer.encode(row, as: .q5k).bytes == referenceQ5K(row, weights: nil), "row \(r), \(n), nearest")
+            let importance = SeededValues.floats(n, seed: UInt32(40 + r)).map { abs($0) }
+            let (bytes, decoded) = WeightQuantizer.encode(row, as: .q5k, search: .weighted, importance: importance)
+            #expect(bytes == referenceQ5K(row, weights: importance) && bytes.count == StorageType.q5k.rowBytes(cols: n), "row \(r), \(n)")
+            let loaded = bytes.withUnsafeBytes { WeightMatrix(base: $0.baseAddress!, type: .q5k, rows: 1, cols: n).rowValues(0) }
+            let asQ8 = q5kAsQ8(bytes, cols: n).withUnsafeBytes { WeightMatrix(base: $0.baseAddress!, type: .q8(group: 32), rows: 1, cols: n).rowValues(0) }
+            #expect(loaded.map(\.bitPattern) == decoded.map(\.bitPattern) && asQ8.map(\.bitPattern) == decoded.map(\.bitPattern))
+        }
+        #expect(StorageType.q5k.rowBytes(cols: 256) * 8 == 256 * 21 / 4)   // 5.25 bits a weight
     }
 
     @Test func sizeGroupRuleAndFallback() throws {

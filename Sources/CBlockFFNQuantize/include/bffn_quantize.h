@@ -18,7 +18,7 @@ typedef struct {
 enum { BFFN_SOURCE_F32 = 0, BFFN_SOURCE_F16 = 1, BFFN_SOURCE_BF16 = 2 };
 
 /* Storage types (the values of the `type` argument). */
-enum { BFFN_ENCODE_F32 = 0, BFFN_ENCODE_F16 = 1, BFFN_ENCODE_BF16 = 2, BFFN_ENCODE_Q8 = 3, BFFN_ENCODE_Q4 = 4, BFFN_ENCODE_Q4K = 5 };
+enum { BFFN_ENCODE_F32 = 0, BFFN_ENCODE_F16 = 1, BFFN_ENCODE_BF16 = 2, BFFN_ENCODE_Q8 = 3, BFFN_ENCODE_Q4 = 4, BFFN_ENCODE_Q4K = 5, BFFN_ENCODE_Q5K = 6 };
 
 /*
  * Encodes the n values at `values` (stored as `source_type`, widened to float exactly) of one row as `type`
@@ -27,7 +27,7 @@ enum { BFFN_ENCODE_F32 = 0, BFFN_ENCODE_F16 = 1, BFFN_ENCODE_BF16 = 2, BFFN_ENCO
  * q8: one float32 scale per group, then n int8 codes. q4: the group scales, then (asymmetric) the group
  * offsets, then n/2 bytes, the even element in the low nibble. group must be a multiple of 8 dividing n
  * (q8/q4); for the float types n is any count and group is ignored. q4k (formats/bfpk.md, "Q4K rows"): n a
- * multiple of 32, group and asymmetric ignored. Returns 0, or -1 for a bad group or source type.
+ * multiple of 32, group and asymmetric ignored; q5k likewise. Returns 0, or -1 for a bad group or source type.
  */
 int bffn_encode_row(const void *values, int source_type, long n, int type, long group, int asymmetric,
                     uint8_t *out, float *decoded, bffn_error_sums *err);
@@ -67,5 +67,12 @@ long bffn_q4k_row_bytes(long n);
  * `importance`. Returns 0, or -1 for a bad n or search.
  */
 int bffn_encode_q4k_row(const float *x, long n, int search, const float *importance, uint8_t *out, float *decoded,
+                        bffn_error_sums *err);
+
+/* Bytes of one q5k row of n elements (a multiple of 32): 2 per super-block, ceil(6 n / 256) of 6-bit sub-block
+ * scales, n / 2 of low nibbles, n / 8 of high bits (formats/bfpk.md, "Q5K rows"). */
+long bffn_q5k_row_bytes(long n);
+/* Encodes one q5k row (symmetric: value = (q - 16) * d * sc); arguments as bffn_encode_q4k_row. */
+int bffn_encode_q5k_row(const float *x, long n, int search, const float *importance, uint8_t *out, float *decoded,
                         bffn_error_sums *err);
 #endif
