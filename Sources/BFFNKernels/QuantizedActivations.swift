@@ -34,7 +34,7 @@ final class QuantizedActivations {
         let codes = UnsafeMutablePointer<Int8>.allocate(capacity: max(tokens * width, 1))
         let scales = UnsafeMutablePointer<Float>.allocate(capacity: max(tokens * blocksPerRow, 1))
         let sums = UnsafeMutablePointer<Int32>.allocate(capacity: max(tokens * blocksPerRow, 1))
-        let groupSums: UnsafeMutablePointer<Float>? = kind == Int32(BFFN_INTDOT_Q4_ASYMMETRIC) ? .allocate(capacity: max(tokens * groupsPerRow, 1)) : nil
+        let groupSums: UnsafeMutablePointer<Float>? = kind == Int32(BFFN_INTDOT_Q4_ASYMMETRIC) || kind == Int32(BFFN_INTDOT_Q4K) ? .allocate(capacity: max(tokens * groupsPerRow, 1)) : nil
         (self.codes, self.scales, self.sums, self.groupSums) = (codes, scales, sums, groupSums)
         let quantize: (Int) -> Void = { t in
             for s in 0..<segments {

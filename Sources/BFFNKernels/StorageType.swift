@@ -12,8 +12,15 @@ import BFFNCore
 /// once, before anything is written).
 ///
 /// Spelling (`description`, `init(parsing:)`, case-insensitive): `f32`, `f16`, `bf16`, `q8` (= `q8/row`),
-/// `q8/gN`, `q4` (= `q4/g32/asym`), `q4/gN` (asymmetric), `q4/gN/asym`, `q4/gN/sym`. The manifest spells the
-/// kind `F32` … `Q4` with `group` and `asymmetric` fields beside it (formats/bfpk.md).
+/// `q8/gN`, `q4` (= `q4/g32/asym`), `q4/gN` (asymmetric), `q4/gN/asym`, `q4/gN/sym`, `q4k`. The manifest spells the
+/// kind `F32` … `Q4` with `group` and `asymmetric` fields beside it, and `Q4K` alone (formats/bfpk.md).
+///
+/// `q4k` rows (about 4.5 bits a weight) are cut into super-blocks of 256 elements (the last one shorter when the
+/// row is not a multiple of 256), each with a float16 scale d and min dmin, and sub-blocks of 32 with 6-bit scale
+/// sc and min m: value = fma(q, d·sc, 0 − dmin·m), which every kernel computes as q4 asymmetric in groups of 32
+/// with that scale and offset (both exact in float32). Rows must be a multiple of 32 elements. `q5k` (5.25 bits a
+/// weight): a float16 d per super-block, 6-bit sc per sub-block, codes 0 ... 31: value = (q − 16)·(d·sc), computed
+/// as q8 in groups of 32.
 public enum StorageType: Hashable, Sendable, CustomStringConvertible {
     case f32, f16, bf16
     /// int8 codes, symmetric, one float32 scale per `group` elements; nil: one scale per row (a scheme not yet
@@ -21,6 +28,10 @@ public enum StorageType: Hashable, Sendable, CustomStringConvertible {
     case q8(group: Int?)
     /// int4 codes in groups of `group` elements, with scale and offset (`asymmetric`) or scale only.
     case q4(group: Int, asymmetric: Bool)
+    /// int4 codes in super-blocks of 256 with 6-bit sub-block scales and mins (formats/bfpk.md, "Q4K rows").
+    case q4k
+    /// int5 codes, symmetric, in super-blocks of 256 with 6-bit sub-block scales (formats/bfpk.md, "Q5K rows").
+    case q5k
 
     /// The q4 group when a spelling names none.
     public static let defaultQ4Group = 32
@@ -42,7 +53,7 @@ public enum StorageType: Hashable, Sendable, CustomStringConvertible {
         switch self {
         case .f32: return 4
         case .f16, .bf16: return 2
-        case .q8, .q4: return 1
+        case .q8, .q4, .q4k, .q5k: return 1
         }
     }
 
@@ -50,7 +61,7 @@ public enum StorageType: Hashable, Sendable, CustomStringConvertible {
     @inlinable public var isFloat: Bool {
         switch self {
         case .f32, .f16, .bf16: return true
-        case .q8, .q4: return false
+        case .q8, .q4, .q4k, .q5k: return false
         }
     }
 
@@ -60,6 +71,8 @@ public enum StorageType: Hashable, Sendable, CustomStringConvertible {
         case .f32, .f16, .bf16: return cols * size
         case .q8(let g): return cols / (g ?? cols) * 4 + cols
         case .q4(let g, let asym): return cols / g * 4 * (asym ? 2 : 1) + cols / 2
+        case .q4k: return (cols + 255) / 256 * 4 + (3 * (cols / 32) + 1) / 2 + cols / 2
+        case .q5k: return (cols + 255) / 256 * 2 + (6 * (cols / 32) + 7) / 8 + cols / 2 + cols / 8
         }
     }
 
@@ -69,6 +82,7 @@ public enum StorageType: Hashable, Sendable, CustomStringConvertible {
         case .f32, .f16, .bf16: return nil
         case .q8(let g): return g ?? cols
         case .q4(let g, _): return g
+        case .q4k, .q5k: return 32
         }
     }
 
@@ -85,6 +99,8 @@ public enum StorageType: Hashable, Sendable, CustomStringConvertible {
         case .bf16: return body(BF16Loader())
         case .q8(let g): return body(Q8Loader(group: g ?? cols, cols: cols))
         case .q4(let g, let a): return body(Q4Loader(group: g, cols: cols, asymmetric: a))
+        case .q4k: return body(Q4KLoader(cols: cols))
+        case .q5k: return body(Q5KLoader(cols: cols))
         }
     }
 
@@ -107,6 +123,11 @@ public enum StorageType: Hashable, Sendable, CustomStringConvertible {
                 throw BFFNError(.unsupported, "q4 groups of \(g) do not divide rows of \(cols) elements (groups must be multiples of 8)", field: tensor)
             }
             return .q4(group: g, asymmetric: a)
+        case .q4k, .q5k:
+            guard cols > 0, cols % 32 == 0 else {
+                throw BFFNError(.unsupported, "\(self) needs rows that are a multiple of 32 elements, not \(cols)", field: tensor)
+            }
+            return self
         }
     }
 
@@ -123,6 +144,8 @@ public enum StorageType: Hashable, Sendable, CustomStringConvertible {
         case .bf16: return "bf16"
         case .q8(let g): return g.map { "q8/g\($0)" } ?? "q8/row"
         case .q4(let g, let a): return "q4/g\(g)/\(a ? "asym" : "sym")"
+        case .q4k: return "q4k"
+        case .q5k: return "q5k"
         }
     }
 
@@ -132,7 +155,7 @@ public enum StorageType: Hashable, Sendable, CustomStringConvertible {
     public init(parsing text: String) throws {
         let parts = text.lowercased().split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         func fail() -> BFFNError {
-            BFFNError(.usage, "unknown storage '\(text)'; use f32, f16, bf16, q8, q8/row, q8/gN, q4, q4/gN, q4/gN/asym or q4/gN/sym")
+            BFFNError(.usage, "unknown storage '\(text)'; use f32, f16, bf16, q8, q8/row, q8/gN, q4, q4/gN, q4/gN/asym, q4/gN/sym, q4k or q5k")
         }
         func group(_ s: String) throws -> Int {
             guard s.hasPrefix("g"), let g = Int(s.dropFirst()) else { throw fail() }
@@ -147,6 +170,8 @@ public enum StorageType: Hashable, Sendable, CustomStringConvertible {
         case ("bf16", 1): self = .bf16
         case ("q8", 1): self = .q8(group: nil)
         case ("q8", 2): self = parts[1] == "row" ? .q8(group: nil) : .q8(group: try group(parts[1]))
+        case ("q4k", 1): self = .q4k
+        case ("q5k", 1): self = .q5k
         case ("q4", 1): self = .q4(group: Self.defaultQ4Group, asymmetric: true)
         case ("q4", 2): self = .q4(group: try group(parts[1]), asymmetric: true)
         case ("q4", 3):
@@ -161,7 +186,7 @@ public enum StorageType: Hashable, Sendable, CustomStringConvertible {
     /// are unchanged.
     public func with(group: Int?, symmetric: Bool) -> StorageType {
         switch self {
-        case .f32, .f16, .bf16: return self
+        case .f32, .f16, .bf16, .q4k, .q5k: return self
         case .q8(let g): return .q8(group: group ?? g)
         case .q4(let g, let a): return .q4(group: group ?? g, asymmetric: a && !symmetric)
         }
@@ -169,7 +194,7 @@ public enum StorageType: Hashable, Sendable, CustomStringConvertible {
 
     // MARK: Manifest
 
-    /// The manifest's `dtype`: F32, F16, BF16, Q8, Q4.
+    /// The manifest's `dtype`: F32, F16, BF16, Q8, Q4, Q4K, Q5K.
     public var manifestName: String {
         switch self {
         case .f32: return "F32"
@@ -177,13 +202,15 @@ public enum StorageType: Hashable, Sendable, CustomStringConvertible {
         case .bf16: return "BF16"
         case .q8: return "Q8"
         case .q4: return "Q4"
+        case .q4k: return "Q4K"
+        case .q5k: return "Q5K"
         }
     }
 
     /// How reports label a resolved type: F32, F16, BF16, Q8/g32, Q4/g32/asym.
     public var label: String {
         switch self {
-        case .f32, .f16, .bf16: return manifestName
+        case .f32, .f16, .bf16, .q4k, .q5k: return manifestName
         case .q8(let g): return "Q8/g\(g ?? 0)"
         case .q4(let g, let a): return "Q4/g\(g)/\(a ? "asym" : "sym")"
         }
@@ -192,7 +219,7 @@ public enum StorageType: Hashable, Sendable, CustomStringConvertible {
     /// The manifest fields of a resolved type: `dtype`, and `group` (q8, q4) and `asymmetric` (q4).
     public var manifestFields: [(String, JSONValue)] {
         switch self {
-        case .f32, .f16, .bf16: return [("dtype", .string(manifestName))]
+        case .f32, .f16, .bf16, .q4k, .q5k: return [("dtype", .string(manifestName))]
         case .q8(let g): return [("dtype", "Q8"), ("group", .integer(g ?? 0))]
         case .q4(let g, let a): return [("dtype", "Q4"), ("group", .integer(g)), ("asymmetric", .bool(a))]
         }
@@ -207,6 +234,8 @@ public enum StorageType: Hashable, Sendable, CustomStringConvertible {
         case "F32": self = .f32
         case "F16": self = .f16
         case "BF16": self = .bf16
+        case "Q4K": self = .q4k
+        case "Q5K": self = .q5k
         case "Q8", "Q4":
             guard let g = entry["group"]?.intValue, Self.isSupportedGroup(Int(g)) else {
                 throw BFFNError(.invalidJSON, "\(name) needs a 'group' that is \(Self.groupRule)", file: file, field: field, offset: offset)
@@ -220,7 +249,7 @@ public enum StorageType: Hashable, Sendable, CustomStringConvertible {
             }
             self = .q4(group: Int(g), asymmetric: a)
         default:
-            throw BFFNError(.unknownDType, "unknown storage type '\(name)' (F32, F16, BF16, Q8, Q4)", file: file, field: field, offset: offset)
+            throw BFFNError(.unknownDType, "unknown storage type '\(name)' (F32, F16, BF16, Q8, Q4, Q4K, Q5K)", file: file, field: field, offset: offset)
         }
     }
 
@@ -242,15 +271,16 @@ public enum StorageType: Hashable, Sendable, CustomStringConvertible {
         case .f32: return .f32
         case .f16: return .f16
         case .bf16: return .bf16
-        case .q8, .q4: return nil
+        case .q8, .q4, .q4k, .q5k: return nil
         }
     }
 
-    /// Bits per stored code or element: 4 (`.q4`), 8 (`.q8`), 16 (f16, bf16), 32 (f32), not counting the
+    /// Bits per stored code or element: 4 (`.q4`, `.q4k`), 5 (`.q5k`), 8 (`.q8`), 16 (f16, bf16), 32 (f32), not counting the
     /// per-group scales and offsets (`rowBytes(cols:)` does); the precision verification judges by.
     public var bits: Int {
         switch self {
-        case .q4: return 4
+        case .q4, .q4k: return 4
+        case .q5k: return 5
         case .q8: return 8
         case .f16, .bf16: return 16
         case .f32: return 32

@@ -124,6 +124,10 @@ public struct PackLayout {
             if let group { return .q4(group: group, asymmetric: asymmetric) }
         case .q8:
             if let group { return .q8(group: group) }
+        case .q4k:
+            if let group { return .q4(group: group, asymmetric: true) }
+        case .q5k:
+            if let group { return .q8(group: group) }
         case .f32, .f16, .bf16:
             return requested
         }

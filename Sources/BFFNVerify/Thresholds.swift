@@ -13,14 +13,14 @@ public enum QuantizationClass: String, Sendable {
     case cast
     /// Some of the model's weights are 8-bit quantized (and none 4-bit).
     case q8
-    /// Some of the model's weights are 4-bit quantized.
+    /// Some of the model's weights are 4-bit (or 5-bit: q5k) quantized.
     case q4
 
     /// Classifies `model` against a reference model, or against a reference file when `reference` is nil.
     public static func of(_ model: ModelWeights, reference: ModelWeights?) -> QuantizationClass {
         let types = storageTypes(model)
         let fewestBits = types.map(\.bits).min() ?? 32
-        if fewestBits == 4 { return .q4 }
+        if fewestBits <= 5 { return .q4 }
         if fewestBits == 8 { return .q8 }
         guard let reference else { return .reference }
         return types == storageTypes(reference) ? .exact : .cast

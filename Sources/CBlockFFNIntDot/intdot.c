@@ -6,6 +6,7 @@
  */
 #include "tiles_internal.h"
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #pragma STDC FP_CONTRACT OFF
@@ -65,21 +66,63 @@ void bffn_quantize_activations(const float *x, long n, long group, long block, i
 }
 
 long bffn_tile_bytes(int kind, long n, long group) {
+    if (kind == BFFN_INTDOT_Q4K) kind = BFFN_INTDOT_Q4_ASYMMETRIC;
+    if (kind == BFFN_INTDOT_Q5K) kind = BFFN_INTDOT_Q8;
     tile_shape s = bffn_make_tile_shape(kind, n, group, bffn_activation_block(n, group));
     return s.tile_bytes;
 }
 
-void bffn_tiles_pack(int kind, const uint8_t *src, long row_stride, long rows, long n, long group, uint8_t *dst) {
+/* A q4k row (formats/bfpk.md) as the q4 asymmetric row in groups of 32 it computes as: the 32-element groups'
+ * scales s_j = d * sc_j, offsets o_j = 0 - dmin * m_j (float32, exact), then the same n / 2 code bytes. */
+static void q4k_as_q4(const uint8_t *row, long n, uint8_t *out) {
+    long subs = n / 32, supers = (n + 255) / 256;
+    const uint8_t *table = row + 4 * supers;
+    for (long j = 0; j < subs; j++) {
+        uint16_t dh, mh;
+        memcpy(&dh, row + 4 * (j / 8), 2);
+        memcpy(&mh, row + 4 * (j / 8) + 2, 2);
+        _Float16 d, dmin;
+        memcpy(&d, &dh, 2);
+        memcpy(&dmin, &mh, 2);
+        unsigned field = ((unsigned)table[3 * j / 2] | (unsigned)table[3 * j / 2 + 1] << 8) >> (4 * (j & 1));
+        float sc = (float)(field & 63u), m = (float)(field >> 6 & 63u);
+        float scale = (float)d * sc, offset = 0.0f - (float)dmin * m;
+        memcpy(out + 4 * j, &scale, 4);
+        memcpy(out + 4 * (subs + j), &offset, 4);
+    }
+    memcpy(out + 8 * subs, table + (3 * subs + 1) / 2, (size_t)(n / 2));
+}
+
+/* A q5k row as the q8 row in groups of 32 it computes as: scales d * sc_j (exact), codes q - 16. */
+static void q5k_as_q8(const uint8_t *row, long n, uint8_t *out) {
+    long subs = n / 32, supers = (n + 255) / 256;
+    const uint8_t *table = row + 2 * supers, *low = table + (6 * subs + 7) / 8, *high = low + n / 2;
+    for (long j = 0; j < subs; j++) {
+        uint16_t dh;
+        memcpy(&dh, row + 2 * (j / 8), 2);
+        _Float16 d;
+        memcpy(&d, &dh, 2);
+        unsigned field = ((unsigned)table[6 * j / 8] | (unsigned)table[6 * j / 8 + 1] << 8) >> (6 * j % 8);
+        float scale = (float)d * (float)(field & 63u);
+        memcpy(out + 4 * j, &scale, 4);
+    }
+    for (long i = 0; i < n; i++) {
+        int q = (low[i / 2] >> (4 * (i % 2)) & 15) | (high[i / 8] >> (i % 8) & 1) << 4;
+        out[4 * subs + i] = (uint8_t)(int8_t)(q - 16);
+    }
+}
+
+/* Writes rows 0 ..< rows (q8 / q4 layout) into the zeroed tiles at dst as rows first_row, first_row + 1, ... */
+static void pack_rows(int kind, const uint8_t *src, long row_stride, long rows, long n, long group, uint8_t *dst, long first_row) {
     tile_shape s = bffn_make_tile_shape(kind, n, group, bffn_activation_block(n, group));
-    long tiles = (rows + 15) / 16, ng = s.ng;
+    long ng = s.ng;
     int asym = kind == BFFN_INTDOT_Q4_ASYMMETRIC;
     long codes_at = ng * 4 * (asym ? 2 : 1);
-    memset(dst, 0, (size_t)(tiles * s.tile_bytes));
     for (long r = 0; r < rows; r++) {
         const uint8_t *row = src + r * row_stride;
         const uint8_t *codes = row + codes_at;
-        uint8_t *tile = dst + (r / 16) * s.tile_bytes;
-        long lane = r % 16;
+        uint8_t *tile = dst + ((first_row + r) / 16) * s.tile_bytes;
+        long lane = (first_row + r) % 16;
         for (long g = 0; g < ng; g++) {
             uint8_t *gp = tile + g * s.group_bytes;
             memcpy(gp + 4 * lane, row + 4 * g, 4);
@@ -101,6 +144,36 @@ void bffn_tiles_pack(int kind, const uint8_t *src, long row_stride, long rows, l
             }
         }
     }
+}
+
+void bffn_tiles_pack(int kind, const uint8_t *src, long row_stride, long rows, long n, long group, uint8_t *dst) {
+    long tiles = (rows + 15) / 16;
+    if (kind == BFFN_INTDOT_Q5K) {
+        memset(dst, 0, (size_t)(tiles * bffn_tile_bytes(BFFN_INTDOT_Q8, n, 32)));
+        uint8_t *row = malloc((size_t)(4 * (n / 32) + n));
+        if (!row) abort();
+        for (long r = 0; r < rows; r++) {
+            q5k_as_q8(src + r * row_stride, n, row);
+            pack_rows(BFFN_INTDOT_Q8, row, 4 * (n / 32) + n, 1, n, 32, dst, r);
+        }
+        free(row);
+        return;
+    }
+    if (kind != BFFN_INTDOT_Q4K) {
+        memset(dst, 0, (size_t)(tiles * bffn_tile_bytes(kind, n, group)));
+        pack_rows(kind, src, row_stride, rows, n, group, dst, 0);
+        return;
+    }
+    /* q4k: each row converted exactly, then packed as one q4 asymmetric row in groups of 32 */
+    memset(dst, 0, (size_t)(tiles * bffn_tile_bytes(BFFN_INTDOT_Q4_ASYMMETRIC, n, 32)));
+    long row_bytes = 8 * (n / 32) + n / 2;
+    uint8_t *row = malloc((size_t)row_bytes);
+    if (!row) abort();
+    for (long r = 0; r < rows; r++) {
+        q4k_as_q4(src + r * row_stride, n, row);
+        pack_rows(BFFN_INTDOT_Q4_ASYMMETRIC, row, row_bytes, 1, n, 32, dst, r);
+    }
+    free(row);
 }
 
 /* ---- dispatch ---- */
@@ -192,6 +265,8 @@ int bffn_intdot_use_level(int level) {
 void bffn_tiles_product(int kind, const uint8_t *const *mats, long count, long tile_begin, long tile_end, long rows, long n,
                         long group, const bffn_int8_activations *a, float *out, long out_stride) {
     if (tile_end <= tile_begin || count <= 0 || a->tokens <= 0) return;
+    if (kind == BFFN_INTDOT_Q4K) kind = BFFN_INTDOT_Q4_ASYMMETRIC;
+    if (kind == BFFN_INTDOT_Q5K) kind = BFFN_INTDOT_Q8;
     tile_shape s = bffn_make_tile_shape(kind, n, group, a->block);
     switch (bffn_intdot_level()) {
 #if defined(__x86_64__)

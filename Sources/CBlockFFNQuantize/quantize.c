@@ -294,6 +294,16 @@ int bffn_encode_row_weighted(const void *values, int source_type, long n, int ty
         cast_row(x, n, type, out, decoded, err);
         return 0;
     }
+    if (type == BFFN_ENCODE_Q4K || type == BFFN_ENCODE_Q5K) {
+        if (n <= 0 || n % 32 != 0) return -1;
+        float *xs = malloc(sizeof(float) * (size_t)n);
+        if (!xs) return -1;
+        for (long i = 0; i < n; i++) xs[i] = load1(x, i);
+        int status = type == BFFN_ENCODE_Q4K ? bffn_encode_q4k_row(xs, n, search, importance, out, decoded, err)
+                                             : bffn_encode_q5k_row(xs, n, search, importance, out, decoded, err);
+        free(xs);
+        return status;
+    }
     if (group <= 0 || group % 8 != 0 || n % group != 0) return -1;
     long groups = n / group;
     /* The search works on one group's values widened to float and its weights (columns, or x^2). */

@@ -46,6 +46,10 @@ func referenceEncoding(_ x: [Float], as type: StorageType) -> [UInt8] {
         }
         offsets.forEach(put)
         for i in stride(from: 0, to: codes.count, by: 2) { out.append(codes[i] | codes[i + 1] << 4) }
+    case .q4k:
+        out = referenceQ4K(x, weights: nil)
+    case .q5k:
+        out = referenceQ5K(x, weights: nil)
     }
     return out
 }
@@ -70,7 +74,7 @@ func encoderTestRows(count n: Int) -> [[Float]] {
 struct RowEncoderTests {
     static let types: [StorageType] = [.f32, .f16, .bf16] + [8, 16, 32, 64, 128].flatMap { g in
         [StorageType.q8(group: g), .q4(group: g, asymmetric: true), .q4(group: g, asymmetric: false)]
-    }
+    } + [.q4k, .q5k]
 
     /// Every storage type and group size, on every test row: the kernel's bytes equal the reference's, and the
     /// decoded values are what the loaders read.

@@ -1,6 +1,6 @@
 /*
  * The C kernels' bits on this CPU against a golden file (fixtures/kernels/golden.txt, made on x86-64 with the
- * portable kernels): every product kind (int8 activations with q8, q4 symmetric and q4 asymmetric rows in groups of
+ * portable kernels): every product kind (int8 activations with q8, q4 symmetric, q4 asymmetric, q4k and q5k rows in groups of
  * 8, 16, 32, 64, 128 and whole rows; bf16), 1 ... 7 tokens, a single matrix and a union of three, row counts that
  * leave a partial tile, odd bf16 widths, ranges that cross several spans, at every instruction set this CPU has
  * (bffn_intdot_use_level, bffn_bf16dot_use_hardware), and the activation roundings themselves
@@ -77,6 +77,38 @@ static void activations(float *x, long n, int nan) {
 /* `rows` stored q8 / q4 rows of n elements in groups of `group` (formats/bfpk.md: scales, offsets when asymmetric,
  * codes), random codes (q8: every byte, -128 included) and scales / offsets of varied size. Returns the row bytes. */
 static long make_rows(int kind, long rows, long n, long group, uint8_t **out) {
+    if (kind == BFFN_INTDOT_Q4K) {
+        /* q4k rows (formats/bfpk.md, "Q4K rows"): float16 d and dmin of varied size, random 6-bit fields and codes */
+        long supers = (n + 255) / 256, bytes = 4 * supers + (3 * (n / 32) + 1) / 2 + n / 2;
+        uint8_t *m = malloc((size_t)(rows * bytes));
+        for (long r = 0; r < rows; r++) {
+            uint8_t *row = m + r * bytes;
+            for (long b = 0; b < supers; b++) {
+                _Float16 d = (_Float16)((uniform() + 0.01f) * (next64() % 8 == 0 ? 1e-5f : 4e-4f));
+                _Float16 dmin = (_Float16)(uniform() * 2e-3f);
+                memcpy(row + 4 * b, &d, 2);
+                memcpy(row + 4 * b + 2, &dmin, 2);
+            }
+            for (long i = 4 * supers; i < bytes; i++) row[i] = (uint8_t)next64();
+        }
+        *out = m;
+        return bytes;
+    }
+    if (kind == BFFN_INTDOT_Q5K) {
+        /* q5k rows (formats/bfpk.md, "Q5K rows"): float16 d of varied size, random 6-bit scales, nibbles and bits */
+        long supers = (n + 255) / 256, bytes = 2 * supers + (6 * (n / 32) + 7) / 8 + n / 2 + n / 8;
+        uint8_t *m = malloc((size_t)(rows * bytes));
+        for (long r = 0; r < rows; r++) {
+            uint8_t *row = m + r * bytes;
+            for (long b = 0; b < supers; b++) {
+                _Float16 d = (_Float16)((uniform() + 0.01f) * (next64() % 8 == 0 ? 1e-5f : 2e-4f));
+                memcpy(row + 2 * b, &d, 2);
+            }
+            for (long i = 2 * supers; i < bytes; i++) row[i] = (uint8_t)next64();
+        }
+        *out = m;
+        return bytes;
+    }
     long ng = n / group, header = ng * 4 * (kind == BFFN_INTDOT_Q4_ASYMMETRIC ? 2 : 1);
     long bytes = header + (kind == BFFN_INTDOT_Q8 ? n : n / 2);
     uint8_t *m = malloc((size_t)(rows * bytes));
@@ -138,7 +170,9 @@ static void add(results *rs, const char *name, uint64_t h) {
     rs->r[rs->n++].h = h;
 }
 
-static const char *kind_name(int kind) { return kind == BFFN_INTDOT_Q8 ? "q8" : kind == BFFN_INTDOT_Q4_SYMMETRIC ? "q4s" : "q4a"; }
+static const char *kind_name(int kind) {
+    return kind == BFFN_INTDOT_Q8 ? "q8" : kind == BFFN_INTDOT_Q4_SYMMETRIC ? "q4s" : kind == BFFN_INTDOT_Q4K ? "q4k" : kind == BFFN_INTDOT_Q5K ? "q5k" : "q4a";
+}
 
 /* A sentinel in the outputs the products must not touch (strides, rows past the matrix, tiles out of the range). */
 #define SENTINEL (-1234.5f)
@@ -168,15 +202,15 @@ static uint64_t int8_case(int kind, long rows, long n, long group, long count, l
     for (long t = 0; t < tokens; t++)
         for (long m = 0; m < count; m++)
             bffn_quantize_activations(x + t * width + m * n, n, group, block, codes + t * width + m * n, scales + (t * count + m) * nb,
-                                      sums + (t * count + m) * nb, kind == BFFN_INTDOT_Q4_ASYMMETRIC ? gsums + (t * count + m) * ng : NULL);
+                                      sums + (t * count + m) * nb, (kind == BFFN_INTDOT_Q4_ASYMMETRIC || kind == BFFN_INTDOT_Q4K) ? gsums + (t * count + m) * ng : NULL);
     hash h = hash_new();
     if (quant) {
         hash_bytes(&h, codes, (size_t)(tokens * width));
         hash_floats(&h, scales, tokens * count * nb);
         hash_bytes(&h, sums, sizeof(int32_t) * (size_t)(tokens * count * nb));
-        if (kind == BFFN_INTDOT_Q4_ASYMMETRIC) hash_floats(&h, gsums, tokens * count * ng);
+        if (kind == BFFN_INTDOT_Q4_ASYMMETRIC || kind == BFFN_INTDOT_Q4K) hash_floats(&h, gsums, tokens * count * ng);
     } else {
-        bffn_int8_activations a = {codes, scales, sums, kind == BFFN_INTDOT_Q4_ASYMMETRIC ? gsums : NULL, width, count * nb, count * ng, tokens,
+        bffn_int8_activations a = {codes, scales, sums, (kind == BFFN_INTDOT_Q4_ASYMMETRIC || kind == BFFN_INTDOT_Q4K) ? gsums : NULL, width, count * nb, count * ng, tokens,
                                    block};
         long os = rows + 3;
         float *out = malloc(sizeof(float) * (size_t)(os * tokens));
@@ -306,6 +340,31 @@ static void int8_cases(results *rs, int quant) {
         add(rs, name, int8_case(kind, 40, 2048, 64, 3, 6, 0, -1, 7100 + kind, 0));
         snprintf(name, sizeof name, "int8/%s/g32/n256/rows53/x1/t5/tiles1-3", kind_name(kind));
         add(rs, name, int8_case(kind, 53, 256, 32, 1, 5, 1, 3, 7200 + kind, 0));
+    }
+    /* q4k rows (tiled as q4 asymmetric in groups of 32) and q5k rows (tiled as q8 in groups of 32): whole
+     * super-blocks, a shorter last one (320, 96), experts of 64 (one short super-block), spans */
+    static const long k_widths[] = {256, 320, 96};
+    static const int k_kinds[] = {BFFN_INTDOT_Q4K, BFFN_INTDOT_Q5K};
+    for (int ki = 0; ki < 2; ki++) {
+        int kind = k_kinds[ki];
+        uint64_t base = ki == 0 ? 8000 : 9000;
+        for (int wi = 0; wi < 3; wi++) {
+            long n = k_widths[wi];
+            for (long tokens = 1; tokens <= 7; tokens++) {
+                uint64_t s = base + (uint64_t)(wi * 100 + tokens);
+                snprintf(name, sizeof name, "%s/%s/n%ld/rows37/x1/t%ld", quant ? "quant" : "int8", kind_name(kind), n, tokens);
+                add(rs, name, int8_case(kind, 37, n, 32, 1, tokens, 0, -1, s, quant));
+                snprintf(name, sizeof name, "%s/%s/n64/rows21/x3/t%ld/%ld", quant ? "quant" : "int8", kind_name(kind), tokens, n);
+                add(rs, name, int8_case(kind, 21, 64, 32, 3, tokens, 0, -1, s + 50, quant));
+            }
+        }
+        if (quant) continue;
+        snprintf(name, sizeof name, "int8/%s/n4096/rows100/x1/t5/spans", kind_name(kind));
+        add(rs, name, int8_case(kind, 100, 4096, 32, 1, 5, 0, -1, base + 900, 0));
+        snprintf(name, sizeof name, "int8/%s/n2048/rows40/x3/t6/spans", kind_name(kind));
+        add(rs, name, int8_case(kind, 40, 2048, 32, 3, 6, 0, -1, base + 910, 0));
+        snprintf(name, sizeof name, "int8/%s/n256/rows53/x1/t5/tiles1-3", kind_name(kind));
+        add(rs, name, int8_case(kind, 53, 256, 32, 1, 5, 1, 3, base + 920, 0));
     }
 }
 

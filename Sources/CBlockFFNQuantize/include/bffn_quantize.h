@@ -18,7 +18,7 @@ typedef struct {
 enum { BFFN_SOURCE_F32 = 0, BFFN_SOURCE_F16 = 1, BFFN_SOURCE_BF16 = 2 };
 
 /* Storage types (the values of the `type` argument). */
-enum { BFFN_ENCODE_F32 = 0, BFFN_ENCODE_F16 = 1, BFFN_ENCODE_BF16 = 2, BFFN_ENCODE_Q8 = 3, BFFN_ENCODE_Q4 = 4 };
+enum { BFFN_ENCODE_F32 = 0, BFFN_ENCODE_F16 = 1, BFFN_ENCODE_BF16 = 2, BFFN_ENCODE_Q8 = 3, BFFN_ENCODE_Q4 = 4, BFFN_ENCODE_Q4K = 5, BFFN_ENCODE_Q5K = 6 };
 
 /*
  * Encodes the n values at `values` (stored as `source_type`, widened to float exactly) of one row as `type`
@@ -26,8 +26,8 @@ enum { BFFN_ENCODE_F32 = 0, BFFN_ENCODE_F16 = 1, BFFN_ENCODE_BF16 = 2, BFFN_ENCO
  * values the kernels will read back.
  * q8: one float32 scale per group, then n int8 codes. q4: the group scales, then (asymmetric) the group
  * offsets, then n/2 bytes, the even element in the low nibble. group must be a multiple of 8 dividing n
- * (q8/q4); for the float types n is any count and group is ignored. Returns 0, or -1 for a bad group or
- * source type.
+ * (q8/q4); for the float types n is any count and group is ignored. q4k (formats/bfpk.md, "Q4K rows"): n a
+ * multiple of 32, group and asymmetric ignored; q5k likewise. Returns 0, or -1 for a bad group or source type.
  */
 int bffn_encode_row(const void *values, int source_type, long n, int type, long group, int asymmetric,
                     uint8_t *out, float *decoded, bffn_error_sums *err);
@@ -55,4 +55,24 @@ int bffn_encode_row_weighted(const void *values, int source_type, long n, int ty
 float bffn_search_symmetric(const float *x, const float *w, long g, int hi, int lo, float nearest_scale);
 /* Asymmetric q4: codes 0...15, decoded fma(q, scale, offset); *scale and *offset hold round to nearest's on entry. */
 void bffn_search_asymmetric(const float *x, const float *w, long g, float *scale, float *offset);
+
+/* Bytes of one q4k row of n elements (n a multiple of 32): 4 per super-block of up to 256, ceil(3 n / 64) of
+ * 12-bit sub-block fields, n / 2 of codes. */
+long bffn_q4k_row_bytes(long n);
+/*
+ * Encodes one q4k row of n float values (n a multiple of 32) into out (bffn_q4k_row_bytes(n) bytes), adds the
+ * error to *err and writes the decoded values when `decoded` is not NULL. `search` as for
+ * bffn_encode_row_weighted: NONE takes each sub-block's extremes and unit weights for the choice of its 6-bit
+ * scale and min; SQUARES and COLUMNS run the asymmetric search per sub-block and weigh every choice by x^2 or
+ * `importance`. Returns 0, or -1 for a bad n or search.
+ */
+int bffn_encode_q4k_row(const float *x, long n, int search, const float *importance, uint8_t *out, float *decoded,
+                        bffn_error_sums *err);
+
+/* Bytes of one q5k row of n elements (a multiple of 32): 2 per super-block, ceil(6 n / 256) of 6-bit sub-block
+ * scales, n / 2 of low nibbles, n / 8 of high bits (formats/bfpk.md, "Q5K rows"). */
+long bffn_q5k_row_bytes(long n);
+/* Encodes one q5k row (symmetric: value = (q - 16) * d * sc); arguments as bffn_encode_q4k_row. */
+int bffn_encode_q5k_row(const float *x, long n, int search, const float *importance, uint8_t *out, float *decoded,
+                        bffn_error_sums *err);
 #endif

@@ -23,6 +23,15 @@ static inline __attribute__((always_inline)) bffn_float8 bffn_unpack_nibbles8(co
     return __builtin_convertvector((bffn_int8)codes, bffn_float8);
 }
 
+/* The eight bits of the byte at p (element i in bit i) as floats 0 or 1 (q5k's high bits). */
+static inline __attribute__((always_inline)) bffn_float8 bffn_unpack_bits8(const void *p) {
+    unsigned char byte;
+    memcpy(&byte, p, 1);
+    const bffn_uint8 shifts = {0, 1, 2, 3, 4, 5, 6, 7};
+    bffn_uint8 bits = ((bffn_uint8)(unsigned int)byte >> shifts) & 1u;
+    return __builtin_convertvector((bffn_int8)bits, bffn_float8);
+}
+
 /* The eight signed bytes at p as floats -128...127. */
 static inline __attribute__((always_inline)) bffn_float8 bffn_unpack_bytes8(const void *p) {
     bffn_schar8 codes;

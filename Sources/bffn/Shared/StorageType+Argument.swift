@@ -11,7 +11,7 @@ extension StorageType: ExpressibleByArgument {
     }
 
     public static var defaultCompletionKind: CompletionKind {
-        .list(["f32", "f16", "bf16", "q8", "q8/row", "q8/g32", "q4", "q4/g32/asym", "q4/g32/sym"])
+        .list(["f32", "f16", "bf16", "q8", "q8/row", "q8/g32", "q4", "q4/g32/asym", "q4/g32/sym", "q4k", "q5k"])
     }
 }
 
@@ -23,7 +23,7 @@ extension StorageOverride: ExpressibleByArgument {
     }
 }
 
-/// `convert --quant q4|q4-all|q8|q4/g64/sym|...`: a recipe or a storage, parsed by `QuantChoice(parsing:)`.
+/// `convert --quant q4|q4_k_m|q4-all|q8|q4/g64/sym|...`: a recipe or a storage, parsed by `QuantChoice(parsing:)`.
 extension QuantChoice: ExpressibleByArgument {
     public init?(argument: String) {
         guard let parsed = try? QuantChoice(parsing: argument) else { return nil }

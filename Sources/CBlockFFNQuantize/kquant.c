@@ -1,0 +1,206 @@
+/*
+ * The q4k row encoder (formats/bfpk.md, "Q4K rows"): super-blocks of up to 256 elements, each with a float16 scale
+ * d and min dmin, per sub-block of 32 a 6-bit scale sc and min m, 4-bit codes; value = fma(q, d*sc, 0 - dmin*m).
+ * Plain scalar C with every operation written out (no contraction), so the bytes are the same on every machine and
+ * equal the plain-Swift transcription in the tests.
+ */
+#include "bffn_quantize.h"
+#include <math.h>
+#include <string.h>
+#pragma clang fp contract(off)
+
+enum { SUB = 32, SUPER = 256 };
+
+static inline float clampf(float q, float lo, float hi) { return q > hi ? hi : (q < lo ? lo : q); }
+
+long bffn_q4k_row_bytes(long n) { return 4 * ((n + SUPER - 1) / SUPER) + (3 * (n / SUB) + 1) / 2 + n / 2; }
+
+/* float -> float16, round to nearest even, at most the largest finite float16 (65504). */
+static inline uint16_t half_bits(float x) {
+    _Float16 h = (_Float16)(x < 65504.0f ? x : 65504.0f);
+    uint16_t u;
+    memcpy(&u, &h, 2);
+    return u;
+}
+static inline float half_value(uint16_t u) { _Float16 h; memcpy(&h, &u, 2); return (float)h; }
+
+/* The code of x on the grid (s, o): round((x - o) / s) in 0...15, 0 when s is 0. */
+static inline float code(float x, float s, float o) { return s > 0.0f ? clampf(roundf((x - o) / s), 0.0f, 15.0f) : 0.0f; }
+
+/* Sum of w_i (fma(q_i, s, o) - x_i)^2 over one sub-block, in double, element order. */
+static double sub_error(const float *x, const float *w, float s, float o) {
+    double acc = 0;
+    for (int i = 0; i < SUB; i++) {
+        double e = (double)fmaf(code(x[i], s, o), s, o) - (double)x[i];
+        acc += (double)w[i] * (e * e);
+    }
+    return acc;
+}
+
+/* Writes the 12-bit field j (sc | m << 6) into the scale table. */
+static inline void put_field(uint8_t *table, long j, unsigned field) {
+    long bit = 12 * j;
+    for (int b = 0; b < 12; b++)
+        if (field >> b & 1u) table[(bit + b) >> 3] |= (uint8_t)(1u << ((bit + b) & 7));
+}
+
+int bffn_encode_q4k_row(const float *x, long n, int search, const float *importance, uint8_t *out, float *decoded,
+                        bffn_error_sums *err) {
+    if (n <= 0 || n % SUB != 0) return -1;
+    if (search != BFFN_SEARCH_NONE && search != BFFN_SEARCH_SQUARES && search != BFFN_SEARCH_COLUMNS) return -1;
+    if (search == BFFN_SEARCH_COLUMNS && !importance) return -1;
+    long supers = (n + SUPER - 1) / SUPER, subs = n / SUB;
+    uint8_t *table = out + 4 * supers, *codes = table + (3 * subs + 1) / 2;
+    memset(out, 0, (size_t)bffn_q4k_row_bytes(n));
+    for (long b = 0; b < supers; b++) {
+        long j0 = b * (SUPER / SUB), k = subs - j0 < SUPER / SUB ? subs - j0 : SUPER / SUB;
+        float scale[SUPER / SUB], mins[SUPER / SUB], w[SUPER];
+        const float *xb = x + j0 * SUB;
+        for (long i = 0; i < k * SUB; i++)
+            w[i] = search == BFFN_SEARCH_COLUMNS ? importance[j0 * SUB + i] : search == BFFN_SEARCH_SQUARES ? xb[i] * xb[i] : 1.0f;
+        /* 1. each sub-block's scale and offset: round to nearest, the weighted search, the offset at most 0. */
+        float maxs = 0.0f, maxm = 0.0f;
+        for (long j = 0; j < k; j++) {
+            const float *xs = xb + j * SUB;
+            float lo = xs[0], hi = xs[0];
+            for (int i = 1; i < SUB; i++) {
+                if (xs[i] < lo) lo = xs[i];
+                if (xs[i] > hi) hi = xs[i];
+            }
+            float s = hi > lo ? (hi - lo) / 15.0f : 0.0f, o = lo;
+            if (search != BFFN_SEARCH_NONE) bffn_search_asymmetric(xs, w + j * SUB, SUB, &s, &o);
+            if (o > 0.0f) {
+                o = 0.0f;
+                s = hi > 0.0f ? hi / 15.0f : 0.0f;
+            }
+            scale[j] = s;
+            mins[j] = 0.0f - o;
+            if (scale[j] > maxs) maxs = scale[j];
+            if (mins[j] > maxm) maxm = mins[j];
+        }
+        /* 2. the float16 super-block scales, then 6-bit sub-block codes: the rounded pair or a neighbour. */
+        uint16_t dh = half_bits(maxs / 63.0f), mh = half_bits(maxm / 63.0f);
+        memcpy(out + 4 * b, &dh, 2);
+        memcpy(out + 4 * b + 2, &mh, 2);
+        float d = half_value(dh), dmin = half_value(mh);
+        for (long j = 0; j < k; j++) {
+            const float *xs = xb + j * SUB, *ws = w + j * SUB;
+            int sc0 = d > 0.0f ? (int)clampf(roundf(scale[j] / d), 0.0f, 63.0f) : 0;
+            int m0 = dmin > 0.0f ? (int)clampf(roundf(mins[j] / dmin), 0.0f, 63.0f) : 0;
+            static const int step[3] = {0, -1, 1};
+            int best_sc = sc0, best_m = m0;
+            double best = sub_error(xs, ws, d * (float)sc0, 0.0f - dmin * (float)m0);
+            for (int a = 0; a < 3; a++)
+                for (int c = 0; c < 3; c++) {
+                    int sc = sc0 + step[a], m = m0 + step[c];
+                    if ((a == 0 && c == 0) || sc < 0 || sc > 63 || m < 0 || m > 63) continue;
+                    double e = sub_error(xs, ws, d * (float)sc, 0.0f - dmin * (float)m);
+                    if (e < best) {
+                        best = e;
+                        best_sc = sc;
+                        best_m = m;
+                    }
+                }
+            put_field(table, j0 + j, (unsigned)best_sc | (unsigned)best_m << 6);
+            /* 3. the codes on the chosen grid. */
+            float s = d * (float)best_sc, o = 0.0f - dmin * (float)best_m;
+            for (int i = 0; i < SUB; i++) {
+                long e = (j0 + j) * SUB + i;
+                float q = code(xs[i], s, o), v = fmaf(q, s, o);
+                codes[e / 2] |= (uint8_t)((unsigned)q << (4 * (e % 2)));
+                if (decoded) decoded[e] = v;
+                float diff = v - xs[i];
+                err->signal += (double)xs[i] * xs[i];
+                err->noise += (double)diff * diff;
+                float a = diff < 0 ? -diff : diff;
+                if (a > err->max_abs) err->max_abs = a;
+            }
+        }
+    }
+    return 0;
+}
+
+/* ---- q5k (formats/bfpk.md, "Q5K rows"): symmetric 5-bit codes, value = (q - 16) * (d * sc) ---- */
+
+long bffn_q5k_row_bytes(long n) { return 2 * ((n + SUPER - 1) / SUPER) + (6 * (n / SUB) + 7) / 8 + n / 2 + n / 8; }
+
+/* The code of x on the grid s: round(x / s) in -16...15, 0 when s is 0. */
+static inline float code5(float x, float s) { return s > 0.0f ? clampf(roundf(x / s), -16.0f, 15.0f) : 0.0f; }
+
+static double sub_error5(const float *x, const float *w, float s) {
+    double acc = 0;
+    for (int i = 0; i < SUB; i++) {
+        double e = (double)((code5(x[i], s) + 0.0f) * s) - (double)x[i];
+        acc += (double)w[i] * (e * e);
+    }
+    return acc;
+}
+
+int bffn_encode_q5k_row(const float *x, long n, int search, const float *importance, uint8_t *out, float *decoded,
+                        bffn_error_sums *err) {
+    if (n <= 0 || n % SUB != 0) return -1;
+    if (search != BFFN_SEARCH_NONE && search != BFFN_SEARCH_SQUARES && search != BFFN_SEARCH_COLUMNS) return -1;
+    if (search == BFFN_SEARCH_COLUMNS && !importance) return -1;
+    long supers = (n + SUPER - 1) / SUPER, subs = n / SUB;
+    uint8_t *table = out + 2 * supers, *low = table + (6 * subs + 7) / 8, *high = low + n / 2;
+    memset(out, 0, (size_t)bffn_q5k_row_bytes(n));
+    for (long b = 0; b < supers; b++) {
+        long j0 = b * (SUPER / SUB), k = subs - j0 < SUPER / SUB ? subs - j0 : SUPER / SUB;
+        float scale[SUPER / SUB], w[SUPER];
+        const float *xb = x + j0 * SUB;
+        for (long i = 0; i < k * SUB; i++)
+            w[i] = search == BFFN_SEARCH_COLUMNS ? importance[j0 * SUB + i] : search == BFFN_SEARCH_SQUARES ? xb[i] * xb[i] : 1.0f;
+        /* 1. each sub-block's scale: max|x| / 15 (0 for zeros), then the weighted search over codes -16...15. */
+        float maxs = 0.0f;
+        for (long j = 0; j < k; j++) {
+            const float *xs = xb + j * SUB;
+            float amax = 0.0f;
+            for (int i = 0; i < SUB; i++) {
+                float a = fabsf(xs[i]);
+                if (a > amax) amax = a;
+            }
+            float s = amax / 15.0f;
+            if (search != BFFN_SEARCH_NONE && amax > 0.0f) s = bffn_search_symmetric(xs, w + j * SUB, SUB, 15, -16, s);
+            scale[j] = s;
+            if (s > maxs) maxs = s;
+        }
+        /* 2. the float16 super-block scale, then each 6-bit sub-block scale: the rounded one or a neighbour. */
+        uint16_t dh = half_bits(maxs / 63.0f);
+        memcpy(out + 2 * b, &dh, 2);
+        float d = half_value(dh);
+        for (long j = 0; j < k; j++) {
+            const float *xs = xb + j * SUB, *ws = w + j * SUB;
+            int sc0 = d > 0.0f ? (int)clampf(roundf(scale[j] / d), 0.0f, 63.0f) : 0, best_sc = sc0;
+            double best = sub_error5(xs, ws, d * (float)sc0);
+            static const int step[2] = {-1, 1};
+            for (int a = 0; a < 2; a++) {
+                int sc = sc0 + step[a];
+                if (sc < 0 || sc > 63) continue;
+                double e = sub_error5(xs, ws, d * (float)sc);
+                if (e < best) {
+                    best = e;
+                    best_sc = sc;
+                }
+            }
+            long bit = 6 * (j0 + j);
+            for (int t = 0; t < 6; t++)
+                if ((unsigned)best_sc >> t & 1u) table[(bit + t) >> 3] |= (uint8_t)(1u << ((bit + t) & 7));
+            /* 3. the codes: q + 16 in 0...31, the low four bits as nibbles, bit 4 in the bit plane. */
+            float s = d * (float)best_sc;
+            for (int i = 0; i < SUB; i++) {
+                long e = (j0 + j) * SUB + i;
+                float q = code5(xs[i], s), v = (q + 0.0f) * s;
+                unsigned u = (unsigned)((int)q + 16);
+                low[e / 2] |= (uint8_t)((u & 15u) << (4 * (e % 2)));
+                high[e / 8] |= (uint8_t)((u >> 4) << (e % 8));
+                if (decoded) decoded[e] = v;
+                float diff = v - xs[i];
+                err->signal += (double)xs[i] * xs[i];
+                err->noise += (double)diff * diff;
+                float a = diff < 0 ? -diff : diff;
+                if (a > err->max_abs) err->max_abs = a;
+            }
+        }
+    }
+    return 0;
+}
