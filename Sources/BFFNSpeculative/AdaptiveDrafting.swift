@@ -103,8 +103,22 @@ public final class AdaptiveDrafting {
     /// Whether a plain step and a drafted step have been measured.
     var hasCostModel: Bool { callSeconds[0] != nil && callSeconds.count >= 2 }
 
-    /// The number of draft nodes the next step verifies.
-    public func nextBudget() -> Int {
+    /// The number of draft nodes the next step verifies. `remainingTokens` (the most tokens still to generate) and
+    /// `catchUpSteps` (what the drafter must run before it can draft, in target decode steps: its pending positions
+    /// times its relative cost) let it refuse a draft whose catch-up the rest of the generation cannot repay: the
+    /// saving per remaining token is bounded by what the best measured size gains over a plain step, or before any
+    /// measurement by an always-accepted draft of full depth.
+    public func nextBudget(remainingTokens: Int? = nil, catchUpSteps: Double = 0) -> Int {
+        let budget = chooseBudget()
+        guard budget > 0, let remaining = remainingTokens, catchUpSteps > 0, let plain = expectedSeconds(0) else { return budget }
+        var savingPerToken = plain * Double(maxDepth) / Double(maxDepth + 1)
+        if hasCostModel, !observations.isEmpty, let t = expectedSeconds(budget) {
+            savingPerToken = max(0, plain - t / expectedTokens(budget))
+        }
+        return catchUpSteps * plain > Double(remaining) * savingPerToken ? 0 : budget
+    }
+
+    private func chooseBudget() -> Int {
         if maxNodes == 0 || steps < 2 { return 0 }
         // When even a draft that is always accepted cannot beat a plain step (the drafter costs about as much as
         // the target: a draft model of the same size), stop drafting for good.
@@ -138,9 +152,10 @@ public final class AdaptiveDrafting {
         return steps % 16 == 15 ? (candidates.first { $0 > best } ?? best) : best
     }
 
-    /// Records a step: the nodes it verified (0: plain), the tokens the target accepted from them, and the
-    /// seconds of its verification call and of its drafting.
-    public func record(nodes: Int, accepted: Int, callSeconds call: Double, draftSeconds drafting: Double) {
+    /// Records a step: the nodes it verified (0: plain), the tokens the target accepted from them, the seconds of
+    /// its verification call and of its drafting, and the catch-up the drafting included (in target decode steps, as
+    /// given to `nextBudget`), which is taken out of the drafting time before it is averaged per level.
+    public func record(nodes: Int, accepted: Int, callSeconds call: Double, draftSeconds drafting: Double, catchUpSteps: Double = 0) {
         steps += 1
         func ema(_ old: Double?, _ new: Double) -> Double { old.map { 0.8 * $0 + 0.2 * new } ?? new }
         sinceProbe = nodes == 0 ? sinceProbe + 1 : 0
@@ -149,7 +164,8 @@ public final class AdaptiveDrafting {
             plainSteps += 1
             return
         }
-        draftSecondsPerLevel = ema(draftSecondsPerLevel, drafting / Double(max(levels(nodes), 1)))
+        let catchUp = catchUpSteps * (callSeconds[0] ?? 0)
+        draftSecondsPerLevel = ema(draftSecondsPerLevel, max(0, drafting - catchUp) / Double(max(levels(nodes), 1)))
         observations.append((nodes, accepted))
         if observations.count > 128 { observations.removeFirst() }
     }

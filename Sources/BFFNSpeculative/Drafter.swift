@@ -10,6 +10,17 @@ public protocol Drafter: AnyObject {
     /// no wider, deeper or larger than `shape`. An empty tree is allowed: the step then decodes one token.
     /// - Throws: the drafter's errors (a draft model's token ids outside its vocabulary).
     func draft(context: [Int], shape: DraftShape) throws -> DraftTree
+    /// What one position the drafter runs costs relative to one decode step of the target (a draft model: its
+    /// weight bytes over the target's, since decoding reads every weight); 0 for drafters without a model.
+    var relativeCost: Double { get }
+    /// Positions the drafter must run before drafting below `context` that it has not run yet (a draft model's
+    /// catch-up on the prompt and on tokens emitted without a draft); 0 for drafters without a model.
+    func pendingPositions(context: [Int]) -> Int
+}
+
+extension Drafter {
+    public var relativeCost: Double { 0 }
+    public func pendingPositions(context: [Int]) -> Int { 0 }
 }
 
 /// A drafter that reads the target's features: the final-normed hidden state of every committed position

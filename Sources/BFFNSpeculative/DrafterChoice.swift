@@ -38,7 +38,10 @@ public enum DrafterChoice: Sendable, Equatable, CustomStringConvertible {
         case .ngram: return NGramDrafter()
         case .model(let path):
             let engine = try Engine(weights: ModelWeights.open(path: path), options: EngineOptions(threads: threads))
-            return try ModelDrafter(engine: engine, vocabularySize: target.architecture.vocabSize, name: description)
+            let drafter = try ModelDrafter(engine: engine, vocabularySize: target.architecture.vocabSize, name: description)
+            let bytes = { (w: ModelWeights) in Double(w.allMatrices.reduce(0) { $0 + $1.matrix.byteCount }) }
+            drafter.relativeCost = bytes(engine.weights) / max(bytes(target), 1)
+            return drafter
         case .eagle(let path, let size):
             let V = target.architecture.vocabSize
             let source = path ?? targetPath

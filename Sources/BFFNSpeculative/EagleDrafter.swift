@@ -116,6 +116,14 @@ public final class EagleDrafter: FeatureDrafter {
         pendingTokens += nextTokens
     }
 
+    /// The observed positions the next draft runs first (at most `catchUpLimit`).
+    public func pendingPositions(context: [Int]) -> Int { min(pendingTokens.count, catchUpLimit ?? Int.max) }
+
+    /// The head's parameters over the target's (its one decoder layer against the target's layers and head).
+    public var relativeCost: Double {
+        Double(head.parameterCount) / max(Double(target.allMatrices.reduce(0) { $0 + $1.matrix.rows * $1.matrix.cols }), 1)
+    }
+
     /// Builds the tree below the root (the last observed token); the context itself is not read (the head works
     /// from the observed features).
     /// - Throws: `.usage` when no features were observed since `reset()`.

@@ -14,6 +14,15 @@ public final class ModelDrafter: Drafter {
     public let engine: Engine
     /// The tokens in the draft engine's cache, as a plain chain.
     var cached: [Int] = []
+    /// The draft model's weight bytes over the target's (set by `DrafterChoice`; 0 when unknown).
+    public var relativeCost = 0.0
+
+    /// The context tokens beyond the longest prefix already in the draft model's cache.
+    public func pendingPositions(context: [Int]) -> Int {
+        var common = 0
+        while common < min(cached.count, context.count - 1) && cached[common] == context[common] { common += 1 }
+        return context.count - common
+    }
 
     /// - Parameters:
     ///   - engine: an engine over the draft model.

@@ -108,7 +108,8 @@ public enum SpeculativeDecoder {
         var stop = try options.stopReason(promptCount: prompt.count, generated: emitted, matcher: &matcher)
         var unionSum = 0.0, tokensFromSteps = 0
         while stop == nil {
-            let budget = adaptive?.nextBudget() ?? Int.max
+            let catchUpSteps = adaptive == nil ? 0 : drafter.relativeCost * Double(drafter.pendingPositions(context: prompt + emitted))
+            let budget = adaptive?.nextBudget(remainingTokens: options.maxNewTokens - emitted.count, catchUpSteps: catchUpSteps) ?? Int.max
             let d0 = monotonicSeconds()
             // A smaller budget asks the drafter for less (a draft model then drafts fewer tokens).
             let asked = budget >= shape.maxNodes ? shape : DraftShape(width: shape.width, depth: min(shape.depth, budget), maxNodes: budget)
@@ -172,7 +173,8 @@ public enum SpeculativeDecoder {
                 try featureDrafter.observe(features: features, nextTokens: next)
             }
             if let adaptive {
-                adaptive.record(nodes: tree.count, accepted: path.count - 1, callSeconds: callSeconds, draftSeconds: drafting)
+                adaptive.record(nodes: tree.count, accepted: path.count - 1, callSeconds: callSeconds, draftSeconds: drafting,
+                                catchUpSteps: tree.count > 0 ? catchUpSteps : 0)
                 if tree.count == 0 { result.plainSteps += 1 }
             }
             result.steps += 1

@@ -82,6 +82,32 @@ struct AdaptiveDraftingTests {
         #expect(eagle.speedup >= 0.9 * bestCheap && eagle.speedup > 2, "\(eagle.speedup) of best \(bestCheap)")
     }
 
+    /// A draft model must first catch up on the prompt (here 100 positions at 0.4 of a target step each: about 40
+    /// plain steps): a 32-token generation cannot repay that and never drafts; a 1000-token one drafts, because the
+    /// best size saves more than that over its remaining tokens.
+    @Test func aCatchUpTheRestCannotRepayIsRefused() {
+        let profile = CostProfile(call: { 1 + 0.1 * Double($0) }, draftPerLevel: 0.05, accepted: { min($0, 6) })
+        func run(tokens: Int) -> (speedup: Double, drafted: Int) {
+            let c = AdaptiveDrafting(maxNodes: 8)
+            var seconds = 0.0, emitted = 0, drafted = 0, pending = 100
+            while emitted < tokens {
+                let m = c.nextBudget(remainingTokens: tokens - emitted, catchUpSteps: 0.4 * Double(pending))
+                let a = m == 0 ? 0 : profile.accepted(m)
+                let catchUp = m == 0 ? 0 : 0.4 * Double(pending)
+                if m > 0 { pending = 1; drafted += 1 } else { pending += 1 }
+                c.record(nodes: m, accepted: a, callSeconds: profile.call(m), draftSeconds: profile.draftPerLevel * Double(m) + catchUp,
+                         catchUpSteps: m == 0 ? 0 : catchUp)
+                seconds += profile.call(m) + profile.draftPerLevel * Double(m) + catchUp
+                emitted += 1 + a
+            }
+            return (Double(emitted) / seconds * profile.call(0), drafted)
+        }
+        let short = run(tokens: 32)
+        #expect(short.drafted == 0 && short.speedup >= 0.99, "\(short)")
+        let long = run(tokens: 1000)
+        #expect(long.drafted > 50 && long.speedup > 1.5, "\(long)")
+    }
+
     /// Adaptive drafting never changes the output: greedy speculative equals plain greedy on every fixture.
     @Test(arguments: Fixtures.allModels.filter { !$0.contains("vanilla") })
     func adaptiveStaysLossless(_ folder: String) throws {
