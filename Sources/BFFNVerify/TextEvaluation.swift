@@ -107,6 +107,6 @@ public struct TextEvaluation: Sendable {
             let scaled = (x * 10000).rounded() / 10000
             return "\(scaled)"
         }
-        return String(describing: Float(x))
+        return TextNumber.short(x)
     }
 }
