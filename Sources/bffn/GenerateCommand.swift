@@ -78,14 +78,7 @@ struct GenerateCommand: ParsableCommand {
 
     @OptionGroup var repetition: RepetitionOptions
 
-    @Option(help: "Expert computation: sparse (only active experts) or dense (all; same output).")
-    var ffn: FFNMode = .sparse
-
-    @OptionGroup var loading: WeightLoadingOptions
-    @OptionGroup var memory: MemoryBudgetOptions
-    @OptionGroup var drafting: DraftOptions
-    @OptionGroup var numerics: NumericsOptions
-    @OptionGroup var tokenizing: TokenizerOptions
+    @OptionGroup var running: ModelRunOptions
     @OptionGroup var threading: ThreadOptions
     @OptionGroup var printing: OutputOptions
 
@@ -106,19 +99,7 @@ struct GenerateCommand: ParsableCommand {
         try printing.run {
             let progress = ProgressReporter(label: "generate", options: printing)
             progress.note("loading \(self.model)")
-            var options = BlockFFNModel.Options()
-            options.threads = threading.threads
-            options.ffnMode = ffn
-            options.activations = numerics.activations
-            options.kvCache = numerics.kvCache
-            options.inPlaceExperts = loading.inPlaceExperts
-            options.memoryBudgetBytes = try memory.budgetBytes()
-            options.prefetch = memory.prefetch
-            options.verifyExpertBlocks = !memory.noVerifyBlocks
-            options.tokenizerFile = tokenizing.tokenizer
-            options.speculative = drafting.drafter(default: .none)
-            options.draftShape = try drafting.shape(for: options.speculative)
-            options.adaptiveDrafting = !drafting.fixedDraft
+            let options = try running.modelOptions(threads: threading.threads)
             let model = try BlockFFNModel(path: self.model, options: options)
             // The prompt: ids, or text (a chat's rendered text) for the model's tokenizer.
             let prompt: Prompt

@@ -55,14 +55,7 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "The model id /v1/models lists and responses name (default: the model path's last component).")
     var modelName: String?
 
-    @Option(help: "Expert computation: sparse (only active experts) or dense (all; same output).")
-    var ffn: FFNMode = .sparse
-
-    @OptionGroup var loading: WeightLoadingOptions
-    @OptionGroup var memory: MemoryBudgetOptions
-    @OptionGroup var drafting: DraftOptions
-    @OptionGroup var numerics: NumericsOptions
-    @OptionGroup var tokenizing: TokenizerOptions
+    @OptionGroup var running: ModelRunOptions
 
     // Optional, so that the default can be the CPUs shared among the slots.
     @Option(name: [.customShort("t"), .customLong("threads")],
@@ -88,20 +81,7 @@ struct ServeCommand: ParsableCommand {
             c.queueTimeoutSeconds = queueTimeout
             c.apiKey = apiKey
             c.modelName = modelName
-            var options = BlockFFNModel.Options()
-            options.threads = threads ?? max(1, WorkerPool.usableCPUs / parallel)
-            options.ffnMode = ffn
-            options.activations = numerics.activations
-            options.kvCache = numerics.kvCache
-            options.inPlaceExperts = loading.inPlaceExperts
-            options.memoryBudgetBytes = try memory.budgetBytes()
-            options.prefetch = memory.prefetch
-            options.verifyExpertBlocks = !memory.noVerifyBlocks
-            options.tokenizerFile = tokenizing.tokenizer
-            options.speculative = drafting.drafter(default: .none)
-            options.draftShape = try drafting.shape(for: options.speculative)
-            options.adaptiveDrafting = !drafting.fixedDraft
-            c.modelOptions = options
+            c.modelOptions = try running.modelOptions(threads: threads ?? max(1, WorkerPool.usableCPUs / parallel))
             FileHandleOutput.standardError("bffn: loading \(model) (\(parallel) slot\(parallel == 1 ? "" : "s"))\n")
             let server = try CompletionServer(configuration: c)
             let host = self.host, name = server.modelName, format = server.chatFormatName, context = server.contextLength
