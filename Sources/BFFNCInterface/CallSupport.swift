@@ -58,6 +58,12 @@ func options(_ pointer: UnsafePointer<CChar>?, _ parameter: String, known: Set<S
     return value
 }
 
+/// A JSON integer argument member within `range`.
+/// - Throws: `.invalidJSON` for a value that is not an integer, `.outOfBounds` outside `range`, naming `field`.
+func integer(_ value: JSONValue, _ field: String, in range: ClosedRange<Int64>) throws -> Int {
+    Int(try CheckedNumbers.integer(value, in: range, file: nil, field: field, offset: nil))
+}
+
 /// `text` copied into a malloc'd NUL-terminated buffer for the caller (freed with bffn_string_free).
 func handOut(_ text: String) throws -> UnsafeMutablePointer<CChar> {
     let bytes = Array(text.utf8)

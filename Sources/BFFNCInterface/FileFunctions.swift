@@ -41,10 +41,10 @@ public func bffn_convert(_ source: UnsafePointer<CChar>?, _ output: UnsafePointe
             }
         }
         if let v = given["alignment"] {
-            o.alignment = Int(try CheckedNumbers.integer(v, in: 1...(1 << 30), file: nil, field: "alignment", offset: nil))
+            o.alignment = try integer(v, "alignment", in: 1...(1 << 30))
             guard PackHeader.isSupportedAlignment(o.alignment) else { throw BFFNError(.usage, "alignment must be \(PackHeader.alignmentRule)", field: "alignment") }
         }
-        if let v = given["threads"] { o.threads = Int(try CheckedNumbers.integer(v, in: 1...256, file: nil, field: "threads", offset: nil)) }
+        if let v = given["threads"] { o.threads = try integer(v, "threads", in: 1...256) }
         if let v = given["force"] { o.overwrite = try flag(v, "force") }
         let (report, carried) = try Conversion.convert(source: source, output: output, options: o)
         try handOut(report.json.appending("carried_files", .array(carried.map { .string($0) })), to: out)
@@ -60,8 +60,8 @@ public func bffn_verify(_ model: UnsafePointer<CChar>?, _ reference: UnsafePoint
         let given = try options(optionsJSON, "options_json", known: ["threads", "text", "max_new_tokens"])
         var o = VerifyOptions()
         o.activations = .auto   // as bffn verify runs by default
-        if let v = given["threads"] { o.threads = Int(try CheckedNumbers.integer(v, in: 1...256, file: nil, field: "threads", offset: nil)) }
-        if let v = given["max_new_tokens"] { o.maxNewTokens = Int(try CheckedNumbers.integer(v, in: 0...100_000, file: nil, field: "max_new_tokens", offset: nil)) }
+        if let v = given["threads"] { o.threads = try integer(v, "threads", in: 1...256) }
+        if let v = given["max_new_tokens"] { o.maxNewTokens = try integer(v, "max_new_tokens", in: 0...100_000) }
         let textFile = try given["text"].map { try text($0, "text") }
         let report = try Conversion.verify(model: model, reference: reference, textFile: textFile, options: o)
         try handOut(report.json, to: out)

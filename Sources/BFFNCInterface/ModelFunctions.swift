@@ -19,7 +19,7 @@ public func bffn_model_open(_ path: UnsafePointer<CChar>?, _ optionsJSON: Unsafe
         let given = try options(optionsJSON, "options_json",
                                 known: ["threads", "memory_budget", "speculative", "fixed_draft", "activations", "kv_cache", "tokenizer"])
         var o = BlockFFNModel.Options()
-        if let v = given["threads"] { o.threads = Int(try CheckedNumbers.integer(v, in: 1...256, file: nil, field: "threads", offset: nil)) }
+        if let v = given["threads"] { o.threads = try integer(v, "threads", in: 1...256) }
         switch given["memory_budget"] {
         case .none, .null?: break
         case .int(let n)? where n > 0: o.memoryBudgetBytes = UInt64(n)
@@ -109,7 +109,7 @@ func parsePrompt(_ value: JSONValue) throws -> Prompt {
     case "text": return .text(try text(members[0].value, "text"))
     case "ids":
         guard let items = members[0].value.arrayElements else { throw BFFNError(.usage, "ids must be a list of integers", field: "ids") }
-        return .ids(try items.enumerated().map { Int(try CheckedNumbers.integer($1, in: 0...Int64(Int32.max), file: nil, field: "ids[\($0)]", offset: nil)) })
+        return .ids(try items.enumerated().map { try integer($1, "ids[\($0)]", in: 0...Int64(Int32.max)) })
     default:
         return .chat(try ChatMessage.conversation(json: members[0].value.serialized(pretty: false), file: "prompt_json"))
     }
@@ -123,17 +123,17 @@ func parseSettings(_ value: JSONValue) throws -> GenerationSettings {
         guard let d = v.numberValue, d.isFinite else { throw BFFNError(.usage, "\(key) must be a number, not \(v.typeName)", field: key) }
         return d
     }
-    func integer(_ key: String, _ range: ClosedRange<Int64>) throws -> Int? {
-        try value[key].map { Int(try CheckedNumbers.integer($0, in: range, file: nil, field: key, offset: nil)) }
+    func member(_ key: String, _ range: ClosedRange<Int64>) throws -> Int? {
+        try value[key].map { try integer($0, key, in: range) }
     }
-    if let v = try integer("max_new_tokens", 0...1_000_000) { s.maxNewTokens = v }
+    if let v = try member("max_new_tokens", 0...1_000_000) { s.maxNewTokens = v }
     if let v = try number("temperature") { s.temperature = v }
-    if let v = try integer("top_k", 0...1 << 30) { s.topK = v }
+    if let v = try member("top_k", 0...1 << 30) { s.topK = v }
     if let v = try number("top_p") { s.topP = v }
     if let v = try number("min_p") { s.minP = v }
-    if let v = value["seed"] { s.seed = UInt64(try CheckedNumbers.integer(v, in: 0...Int64.max, file: nil, field: "seed", offset: nil)) }
+    if let v = value["seed"] { s.seed = UInt64(try integer(v, "seed", in: 0...Int64.max)) }
     if let v = try number("repeat_penalty") { s.repeatPenalty = v }
-    if let v = try integer("repeat_last_n", -1...1 << 30) { s.repeatLastN = v }
+    if let v = try member("repeat_last_n", -1...1 << 30) { s.repeatLastN = v }
     if let v = value["stop"] {
         guard let items = v.arrayElements else { throw BFFNError(.usage, "stop must be a list of strings", field: "stop") }
         s.stop = try items.map { try text($0, "stop") }
