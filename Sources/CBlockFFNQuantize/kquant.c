@@ -11,6 +11,15 @@
 
 enum { SUB = 32, SUPER = 256 };
 
+/* Adds one element's signal and error (v its decoded value) to the row's sums, without contraction. */
+static inline void add_error(bffn_error_sums *err, float x, float v) {
+    float diff = v - x;
+    err->signal += (double)x * x;
+    err->noise += (double)diff * diff;
+    float a = diff < 0 ? -diff : diff;
+    if (a > err->max_abs) err->max_abs = a;
+}
+
 static inline float clampf(float q, float lo, float hi) { return q > hi ? hi : (q < lo ? lo : q); }
 
 long bffn_q4k_row_bytes(long n) { return 4 * ((n + SUPER - 1) / SUPER) + (3 * (n / SUB) + 1) / 2 + n / 2; }
@@ -109,11 +118,7 @@ int bffn_encode_q4k_row(const float *x, long n, int search, const float *importa
                 float q = code(xs[i], s, o), v = fmaf(q, s, o);
                 codes[e / 2] |= (uint8_t)((unsigned)q << (4 * (e % 2)));
                 if (decoded) decoded[e] = v;
-                float diff = v - xs[i];
-                err->signal += (double)xs[i] * xs[i];
-                err->noise += (double)diff * diff;
-                float a = diff < 0 ? -diff : diff;
-                if (a > err->max_abs) err->max_abs = a;
+                add_error(err, xs[i], v);
             }
         }
     }
@@ -194,11 +199,7 @@ int bffn_encode_q5k_row(const float *x, long n, int search, const float *importa
                 low[e / 2] |= (uint8_t)((u & 15u) << (4 * (e % 2)));
                 high[e / 8] |= (uint8_t)((u >> 4) << (e % 8));
                 if (decoded) decoded[e] = v;
-                float diff = v - xs[i];
-                err->signal += (double)xs[i] * xs[i];
-                err->noise += (double)diff * diff;
-                float a = diff < 0 ? -diff : diff;
-                if (a > err->max_abs) err->max_abs = a;
+                add_error(err, xs[i], v);
             }
         }
     }
