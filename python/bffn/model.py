@@ -9,10 +9,12 @@ import os
 import queue
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, TypeVar, Union
 
 from ._native import TEXT_CALLBACK, check, encode, lib, take_string
 from .files import options_json
+
+_Self = TypeVar("_Self", bound="_Closing")
 
 __all__ = ["Model", "GenerationResult", "GenerationStream", "Message", "PromptInput"]
 
@@ -93,7 +95,27 @@ def _settings_json(max_new_tokens: int, temperature: float, top_p: float, top_k:
                          "ignore_eos": True if ignore_eos else None})
 
 
-class Model:
+class _Closing:
+    """``close()`` on leaving a ``with`` block and when garbage-collected (errors at interpreter exit, when the
+    library may already be gone, are ignored)."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self: _Self) -> _Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class Model(_Closing):
     """A model opened once for many calls: a .bfpk pack, a checkpoint (folder, .safetensors, .bin, shard index)
     or ORG/NAME in the local Hugging Face cache.
 
@@ -160,17 +182,6 @@ class Model:
         """Whether :meth:`close` was called."""
         return not self._handle
 
-    def __enter__(self) -> "Model":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # at interpreter exit the library may already be gone
-            pass
 
     def __repr__(self) -> str:
         return f"bffn.Model({self.path!r}{', closed' if self.closed else ''})"
@@ -334,7 +345,7 @@ def _produce(model: Model, prompt_json: bytes, settings_json: Optional[bytes],
         pieces.put(_Done(None, e))
 
 
-class GenerationStream(Iterator[str]):
+class GenerationStream(_Closing, Iterator[str]):
     """The pieces of one generation as tokens are accepted (``Model.generate(..., stream=True)``).
 
     Generation runs on a background thread that feeds a queue; iterating takes the pieces from it. Closing the
@@ -398,14 +409,3 @@ class GenerationStream(Iterator[str]):
         """The whole text once the stream is over (None before)."""
         return self.result.text if self.result is not None else None
 
-    def __enter__(self) -> "GenerationStream":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
