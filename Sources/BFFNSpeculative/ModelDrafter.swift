@@ -18,10 +18,13 @@ public final class ModelDrafter: Drafter {
     public var relativeCost = 0.0
 
     /// The context tokens beyond the longest prefix already in the draft model's cache.
-    public func pendingPositions(context: [Int]) -> Int {
+    public func pendingPositions(context: [Int]) -> Int { context.count - cachedPrefix(of: context) }
+
+    /// How many leading tokens of `context` the draft model's cache already holds (never the last one, the root).
+    func cachedPrefix(of context: [Int]) -> Int {
         var common = 0
         while common < min(cached.count, context.count - 1) && cached[common] == context[common] { common += 1 }
-        return context.count - common
+        return common
     }
 
     /// - Parameters:
@@ -44,8 +47,7 @@ public final class ModelDrafter: Drafter {
     }
 
     public func draft(context: [Int], shape: DraftShape) throws -> DraftTree {
-        var common = 0
-        while common < min(cached.count, context.count - 1) && cached[common] == context[common] { common += 1 }
+        let common = cachedPrefix(of: context)
         engine.truncate(to: common)
         let out = try engine.forward(Array(context[common...]), logits: .last)
         cached = context

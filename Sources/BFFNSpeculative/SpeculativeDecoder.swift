@@ -108,12 +108,13 @@ public enum SpeculativeDecoder {
         var stop = try options.stopReason(promptCount: prompt.count, generated: emitted, matcher: &matcher)
         var unionSum = 0.0, tokensFromSteps = 0
         while stop == nil {
-            let catchUpSteps = adaptive == nil ? 0 : drafter.relativeCost * Double(drafter.pendingPositions(context: prompt + emitted))
+            let context = prompt + emitted
+            let catchUpSteps = adaptive == nil ? 0 : drafter.relativeCost * Double(drafter.pendingPositions(context: context))
             let budget = adaptive?.nextBudget(remainingTokens: options.maxNewTokens - emitted.count, catchUpSteps: catchUpSteps) ?? Int.max
             let d0 = monotonicSeconds()
             // A smaller budget asks the drafter for less (a draft model then drafts fewer tokens).
             let asked = budget >= shape.maxNodes ? shape : DraftShape(width: shape.width, depth: min(shape.depth, budget), maxNodes: budget)
-            var tree = budget > 0 ? try drafter.draft(context: prompt + emitted, shape: asked) : DraftTree()
+            var tree = budget > 0 ? try drafter.draft(context: context, shape: asked) : DraftTree()
             let drafting = monotonicSeconds() - d0
             result.draftSeconds += drafting
             if tree.count > budget { tree = tree.prefix(budget) }
@@ -128,7 +129,7 @@ public enum SpeculativeDecoder {
             var path = [0], next: [Int] = []
             var node = -1
             // The sequence before the node being decided: what the repeat penalty reads there.
-            let before = penalises ? prompt + emitted : []
+            let before = penalises ? context : []
             if options.sampling.isGreedy {
                 let choice = { (row: Int) in penalises ? sampler.argmax(out.logits(at: row), history: before + next) : out.argmax(at: row) }
                 var target = choice(0)
