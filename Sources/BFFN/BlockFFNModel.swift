@@ -90,15 +90,19 @@ public final class BlockFFNModel: @unchecked Sendable {
         activationsLabel = options.activations.label(for: engine.weights.allMatrices.map(\.matrix.type))
         cache = try ExpertCache.attach(to: engine, modelPath: resolved, budgetBytes: options.memoryBudgetBytes, prefetch: options.prefetch,
                                        verifyBlocks: options.verifyExpertBlocks)
+        // The tokenizer files are read once, for the tokenizer and for the chat template; a model whose files are
+        // unreadable still opens (generating from ids), with the error kept for text and chat prompts.
+        let files: Result<TokenizerFiles, BFFNError>
+        do { files = .success(try ModelFiles.tokenizerFiles(of: resolved)) } catch let e as BFFNError { files = .failure(e) }
         do {
-            tokenizer = try ModelFiles.tokenizer(of: resolved, file: options.tokenizerFile)
+            tokenizer = try ModelFiles.tokenizer(from: files.get(), model: resolved, file: options.tokenizerFile)
             tokenizerError = nil
         } catch let e as BFFNError where options.tokenizerFile == nil {
             tokenizer = nil
             tokenizerError = e
         }
         do {
-            chatTemplate = try ModelFiles.chatTemplate(of: resolved)
+            chatTemplate = try ModelFiles.chatTemplate(from: files.get(), model: resolved)
             chatTemplateError = nil
         } catch let e as BFFNError {
             chatTemplate = nil

@@ -35,7 +35,13 @@ public enum ModelFiles {
     /// else the model's own (tokenizer.json when both exist). `missingHint` ends the error when there is none.
     /// - Throws: `.io` naming where it looked when there is none; the tokenizer's and its configuration's errors.
     public static func tokenizer(of model: String, file: String? = nil, missingHint: String = "give a tokenizer file, or token ids") throws -> TokenizerBundle {
-        let files = try tokenizerFiles(of: model)
+        try tokenizer(from: tokenizerFiles(of: model), model: model, file: file, missingHint: missingHint)
+    }
+
+    /// `tokenizer(of:file:missingHint:)` from the model's tokenizer files already read (`tokenizerFiles(of:)`).
+    /// - Throws: as `tokenizer(of:file:missingHint:)`.
+    public static func tokenizer(from files: TokenizerFiles, model: String, file: String? = nil,
+                                 missingHint: String = "give a tokenizer file, or token ids") throws -> TokenizerBundle {
         if let file {
             let name = file.split(separator: "/").last.map(String.init) ?? file
             let t: any TextTokenizer = name.hasSuffix(".model") ? try SentencePieceTokenizer(path: file) : try HuggingFaceTokenizer(path: file)
@@ -54,7 +60,12 @@ extension ModelFiles {
     /// beside the checkpoint (`ChatTemplate.load`); nil when the model has none.
     /// - Throws: the files' read errors; a malformed tokenizer_config.json; the template's syntax errors.
     public static func chatTemplate(of model: String) throws -> ChatTemplate? {
-        let files = try tokenizerFiles(of: model)
+        try chatTemplate(from: tokenizerFiles(of: model), model: model)
+    }
+
+    /// `chatTemplate(of:)` from the model's tokenizer files already read (`tokenizerFiles(of:)`).
+    /// - Throws: as `chatTemplate(of:)`.
+    public static func chatTemplate(from files: TokenizerFiles, model: String) throws -> ChatTemplate? {
         let text = { (name: String) in files.files[name].map { String(decoding: $0, as: UTF8.self) } }
         return try ChatTemplate.load(tokenizerConfig: text("tokenizer_config.json"), templateFile: text("chat_template.jinja"),
                                      configPath: files.origins["tokenizer_config.json"] ?? model + "/tokenizer_config.json")

@@ -28,8 +28,9 @@ public struct ModelInspection: Sendable {
                 progress?("checking every CRC-32 of the pack")
                 try pack.verifyChecksums()
             }
-            let tokenizer = try Self.tokenizerSummary(path: path, embeddingRows: pack.config.vocabSize)
-            let context = try Self.context(path: path, config: pack.config)
+            let files = try ModelFiles.tokenizerFiles(of: path)
+            let tokenizer = try Self.tokenizerSummary(files, embeddingRows: pack.config.vocabSize)
+            let context = Self.context(path: path, files: files, config: pack.config)
             var doc = report.json
             if check { doc = doc.appending("check", .object([("passed", true)])) }
             json = Self.adding([("tokenizer", tokenizer.json)] + context.jsonMembers, to: doc)
@@ -52,8 +53,9 @@ public struct ModelInspection: Sendable {
         let report = InspectionReport(checkpoint: checkpoint)
         if check { progress?("reading every byte on \(threads) thread\(threads == 1 ? "" : "s")") }
         let read = check ? try checkpoint.readEveryTensor(threads: threads) : nil
-        let tokenizer = try Self.tokenizerSummary(path: path, embeddingRows: checkpoint.config.vocabSize)
-        let context = try Self.context(path: path, config: checkpoint.config)
+        let files = try ModelFiles.tokenizerFiles(of: path)
+        let tokenizer = try Self.tokenizerSummary(files, embeddingRows: checkpoint.config.vocabSize)
+        let context = Self.context(path: path, files: files, config: checkpoint.config)
         var doc = report.json
         if let read { doc = doc.appending("check", read.json) }
         json = Self.adding([("tokenizer", tokenizer.json)] + context.jsonMembers, to: doc)
@@ -69,8 +71,7 @@ public struct ModelInspection: Sendable {
 
     /// The tokenizer carried in a pack or found beside a checkpoint: its summary, or why it is unreadable (a broken
     /// tokenizer is reported, not thrown: the weights may be fine).
-    static func tokenizerSummary(path: String, embeddingRows: Int?) throws -> (json: JSONValue, lines: [String]) {
-        let files = try ModelFiles.tokenizerFiles(of: path)
+    static func tokenizerSummary(_ files: TokenizerFiles, embeddingRows: Int?) throws -> (json: JSONValue, lines: [String]) {
         guard files.hasTokenizer else { return (.null, ["tokenizer   none (no tokenizer.json or tokenizer.model)"]) }
         do {
             let bundle = try TokenizerBundle(files: files)
@@ -84,11 +85,11 @@ public struct ModelInspection: Sendable {
 
     /// The context length, rope settings and chat template of the model at `path` (a pack: its carried
     /// tokenizer_config.json and chat_template.jinja; a checkpoint: the files beside it).
-    static func context(path: String, config: ModelConfig) throws -> ContextInspection {
-        let files = try ModelFiles.tokenizerFiles(of: path)
+    static func context(path: String, files: TokenizerFiles, config: ModelConfig) -> ContextInspection {
         let hasTemplateFile: Bool
         if PackFile.isPack(path: path) {
-            hasTemplateFile = try PackFile(path: path).attachments.contains { $0.name == "chat_template.jinja" }
+            // A pack's chat_template.jinja attachment is among the tokenizer files read from it.
+            hasTemplateFile = files.files["chat_template.jinja"] != nil
         } else {
             var info = stat()
             hasTemplateFile = stat(ModelFiles.folder(of: path) + "/chat_template.jinja", &info) == 0
