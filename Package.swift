@@ -165,7 +165,7 @@ let package = Package(
         .testTarget(name: "BFFNFuzzTargetsTests", dependencies: ["BFFNFuzzTargets", "BFFNCore", "BFFNTestSupport"]),
         .testTarget(name: "BFFNPlotTests", dependencies: ["BFFNPlot", "BFFNCheckpoint", "BFFNCore", "BFFNEngine", "BFFNModel", "BFFNTestSupport", "CBlockFFNZlib"]),
         .testTarget(name: "BFFNTests", dependencies: ["BFFN", "BFFNCore", "BFFNEngine", "BFFNSpeculative", "BFFNTokenizer", "BFFNTestSupport"]),
-        .testTarget(name: "BFFNServerTests", dependencies: ["BFFNServer", "BFFN", "BFFNCore", "BFFNTestSupport",
+        .testTarget(name: "BFFNServerTests", dependencies: ["BFFNServer", "BFFN", "BFFNCore", "BFFNKernels", "BFFNPack", "BFFNTestSupport",
                                                           .product(name: "NIOCore", package: "swift-nio"),
                                                           .product(name: "NIOPosix", package: "swift-nio")]),
         .testTarget(name: "BFFNCommandLineTests", dependencies: ["bffn", "BFFNPack", "BFFNCheckpoint", "BFFNCore", "BFFNTestSupport"]),

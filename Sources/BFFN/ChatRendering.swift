@@ -11,14 +11,24 @@ public enum ChatRendering {
     /// `addGenerationPrompt`) is encoded with them.
     /// - Throws: the template's errors (`.templateRaised` with the template's own message, `.templateError`).
     public static func render(_ messages: [ChatMessage], template: ChatTemplate?, addGenerationPrompt: Bool = true) throws -> (text: String, addSpecialTokens: Bool) {
+        try render(turns: messages.map { ($0.role.rawValue, $0.content) }, template: template, addGenerationPrompt: addGenerationPrompt)
+    }
+
+    /// `render(_:template:addGenerationPrompt:)` for turns whose role is any string, as an HTTP request gives them:
+    /// a template sees the roles as they are (it may accept `tool` or refuse an unknown one); the published format
+    /// writes `system` and `assistant` turns as such and every other role as a user turn.
+    /// - Throws: the template's errors.
+    public static func render(turns: [(role: String, content: String)], template: ChatTemplate?,
+                              addGenerationPrompt: Bool = true) throws -> (text: String, addSpecialTokens: Bool) {
         guard let template else {
+            let messages = turns.map { ChatMessage(role: ChatMessage.Role(rawValue: $0.role) ?? .user, content: $0.content) }
             var text = ChatFormat.miniCPM.render(messages)
             if !addGenerationPrompt, text.hasSuffix(ChatFormat.miniCPM.assistantPrefix), messages.last?.role != .assistant {
                 text.removeLast(ChatFormat.miniCPM.assistantPrefix.count)
             }
             return (text, true)
         }
-        let json = messages.map { JSONValue.object([("role", .string($0.role.rawValue)), ("content", .string($0.content))]) }
+        let json = turns.map { JSONValue.object([("role", .string($0.role)), ("content", .string($0.content))]) }
         let text = try template.render(messages: json, addGenerationPrompt: addGenerationPrompt, bosToken: template.bosToken, eosToken: template.eosToken)
         return (text, false)
     }

@@ -85,9 +85,9 @@ extension CompletionServer {
 
     /// Token ids of the request's prompt: completion text with bos as the tokenizer's configuration says; a chat
     /// rendered with the model's chat template (`add_generation_prompt`, encoded without added special tokens, as
-    /// transformers' `apply_chat_template` does) or, without one, in the published BlockFFN format (encoded as text).
-    // TODO(shared chat path): once `Prompt.chat` renders with the model's own template, chats become
-    // `model.encode(.chat(...))` here.
+    /// transformers' `apply_chat_template` does) or, without one, in the published BlockFFN format (encoded as text):
+    /// `ChatRendering`, as `generate --chat` and `bffn chat-template` use it, with the template the model found (a
+    /// pack's carried chat_template.jinja included).
     func encode(_ input: CompletionRequest.Input) throws -> [Int] {
         let model = models[0]
         let ids: [Int]
@@ -97,19 +97,13 @@ extension CompletionServer {
         case .text(let text):
             ids = try model.tokenize(text, addSpecialTokens: true)
         case .chat(let turns):
-            if let template {
-                let messages = turns.map { JSONValue.object([("role", .string($0.role)), ("content", .string($0.content))]) }
-                let rendered: String
-                do {
-                    rendered = try template.render(messages: messages, addGenerationPrompt: true, bosToken: template.bosToken, eosToken: template.eosToken)
-                } catch let e as BFFNError {
-                    throw APIError.invalid("the chat template refused the messages: \(e.reason)", param: "messages", code: "chat_template_error")
-                }
-                ids = try model.tokenize(rendered, addSpecialTokens: false)
-            } else {
-                let messages = turns.map { ChatMessage(role: ChatMessage.Role(rawValue: $0.role) ?? .user, content: $0.content) }
-                ids = try model.tokenize(ChatFormat.miniCPM.render(messages), addSpecialTokens: true)
+            let rendered: (text: String, addSpecialTokens: Bool)
+            do {
+                rendered = try ChatRendering.render(turns: turns.map { ($0.role, $0.content) }, template: model.chatTemplate)
+            } catch let e as BFFNError {
+                throw APIError.invalid("the chat template refused the messages: \(e.reason)", param: "messages", code: "chat_template_error")
             }
+            ids = try model.tokenize(rendered.text, addSpecialTokens: rendered.addSpecialTokens)
         }
         let vocabulary = model.architecture.vocabSize
         if let bad = ids.first(where: { $0 < 0 || $0 >= vocabulary }) {

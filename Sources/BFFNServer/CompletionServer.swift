@@ -17,8 +17,8 @@ public final class CompletionServer: Sendable {
     public let configuration: ServerConfiguration
     /// The slots' models, all opened from the same path with the same options.
     let models: [BlockFFNModel]
-    /// The model's chat template; nil: chats use the published BlockFFN format (`ChatFormat.miniCPM`).
-    let template: ChatTemplate?
+    /// The model's chat template (`BlockFFNModel.chatTemplate`); nil: chats use the published BlockFFN format.
+    var template: ChatTemplate? { models[0].chatTemplate }
     let pool: SlotPool
     /// What `/metrics` reports.
     public let metrics: ServerMetrics
@@ -44,12 +44,7 @@ public final class CompletionServer: Sendable {
         for _ in 0..<configuration.parallel { models.append(try BlockFFNModel(path: configuration.modelPath, options: configuration.modelOptions)) }
         _ = try models[0].requireTokenizer()
         self.models = models
-        let path = models[0].path
-        if (try? Directory.names(in: path)) != nil {
-            template = try ChatTemplate.load(modelDirectory: path)
-        } else {
-            template = nil
-        }
+        if let e = models[0].chatTemplateError { throw e }
         metrics = ServerMetrics(slots: configuration.parallel)
         pool = SlotPool(slots: configuration.parallel, maxQueue: configuration.maxQueue,
                         queueTimeout: .milliseconds(Int64(configuration.queueTimeoutSeconds * 1000)), metrics: metrics)
