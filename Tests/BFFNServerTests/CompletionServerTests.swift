@@ -1,6 +1,6 @@
 import BFFN
 import BFFNCore
-import BFFNServer
+@testable import BFFNServer
 import BFFNTestSupport
 import Testing
 
@@ -89,33 +89,52 @@ import Testing
     }
 
     static let long = #"{"prompt": "def add(a, b):", "max_tokens": 480, "ignore_eos": true, "temperature": 0, "stream": true}"#
+    static let short = #"{"prompt": "x", "max_tokens": 2}"#
 
+    /// The test holds the server's only slot itself (through its slot pool), so the server is busy for exactly as long
+    /// as the test needs, however slowly the machine runs: a racing generation made this test depend on timing.
     @Test func aFullQueueIsRefusedAndAWaitTimesOut() async throws {
-        // Slow slots (every expert computed, float32 products), so the busy generation outlasts a starved test machine.
-        let full = try await ServerFixture.shared.port("queue0") { $0.maxQueue = 0; $0.modelOptions.ffnMode = .dense; $0.modelOptions.activations = .float }
-        let busy = Task { try await RawHTTPClient.post(full, "/v1/completions", Self.long) }
-        try await Self.waitUntilBusy("queue0")
-        let refused = try await RawHTTPClient.post(full, "/v1/completions", #"{"prompt": "x", "max_tokens": 2}"#)
+        let full = try await ServerFixture.shared.port("queue0") { $0.maxQueue = 0 }
+        let fullServer = try #require(await ServerFixture.shared.server("queue0"))
+        var slot = try await fullServer.pool.acquire()
+        #expect(fullServer.metrics.text.contains("bffn_slots_busy 1"))
+        let refused = try await RawHTTPClient.post(full, "/v1/completions", Self.short)
         Self.expectError(refused, 429, code: "queue_full")
         #expect(refused.header("retry-after") == "1")
-        #expect(try await busy.value.status == 200)
+        await fullServer.pool.release(slot)
+        #expect(try await RawHTTPClient.post(full, "/v1/completions", Self.short).status == 200)
 
-        let timed = try await ServerFixture.shared.port("timeout") {
-            $0.maxQueue = 1
-            $0.queueTimeoutSeconds = 0.2
-            $0.modelOptions.ffnMode = .dense
-            $0.modelOptions.activations = .float
-        }
-        let busy2 = Task { try await RawHTTPClient.post(timed, "/v1/completions", Self.long) }
-        try await Self.waitUntilBusy("timeout")
-        Self.expectError(try await RawHTTPClient.post(timed, "/v1/completions", #"{"prompt": "x", "max_tokens": 2}"#), 429, code: "queue_timeout")
-        #expect(try await busy2.value.status == 200)
+        // One place in the queue, a 0.2 s wait at most: the waiter leaves with queue_timeout, no sooner.
+        let timed = try await ServerFixture.shared.port("timeout") { $0.maxQueue = 1; $0.queueTimeoutSeconds = 0.2 }
+        let timedServer = try #require(await ServerFixture.shared.server("timeout"))
+        slot = try await timedServer.pool.acquire()
+        let start = ContinuousClock.now
+        Self.expectError(try await RawHTTPClient.post(timed, "/v1/completions", Self.short), 429, code: "queue_timeout")
+        #expect(ContinuousClock.now - start >= .milliseconds(200))
+        #expect(timedServer.metrics.text.contains("bffn_queue_length 0"))
+        await timedServer.pool.release(slot)
+
+        // A waiter within its time gets the slot as soon as it is released, and is answered.
+        let patient = try await ServerFixture.shared.port("queue1") { $0.maxQueue = 1; $0.queueTimeoutSeconds = 600 }
+        let patientServer = try #require(await ServerFixture.shared.server("queue1"))
+        slot = try await patientServer.pool.acquire()
+        let waiter = Task { try await RawHTTPClient.post(patient, "/v1/completions", Self.short) }
+        try await Self.waitFor(patientServer, "bffn_queue_length 1")
+        Self.expectError(try await RawHTTPClient.post(patient, "/v1/completions", Self.short), 429, code: "queue_full")
+        await patientServer.pool.release(slot)
+        #expect(try await waiter.value.status == 200)
     }
 
-    /// Waits until the named server's one slot is generating.
-    static func waitUntilBusy(_ name: String) async throws {
-        let server = try #require(await ServerFixture.shared.server(name))
-        for _ in 0..<4000 where !server.metrics.text.contains("bffn_slots_busy 1") { try await Task.sleep(for: .milliseconds(5)) }
+    /// Waits until the server's metrics contain `line`, and fails the test if they never do (within about 60 s).
+    static func waitFor(_ server: CompletionServer, _ line: String, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !server.metrics.text.contains(line) {
+            guard ContinuousClock.now < deadline else {
+                Issue.record("never saw \(line):\n\(server.metrics.text)", sourceLocation: sourceLocation)
+                return
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
     }
 
     @Test func aClientThatHangsUpFreesItsSlot() async throws {
