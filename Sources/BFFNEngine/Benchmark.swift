@@ -123,7 +123,7 @@ public enum Benchmark {
                 times.append(monotonicSeconds() - t0)
             } while times.count < prefillRuns
             let expertParams = Double(last!.expertTokenProducts.reduce(0, +)) * Double(w.parametersPerExpert)
-            let skippedHeadRows = rows == .last ? Double(prompt.count - 1) : 0
+            let skippedHeadRows = Double(rows.firstRow(tokens: prompt.count))
             let flops = 2 * (Double(w.nonExpertParametersPerToken) * Double(prompt.count) + expertParams - Double(w.head.rows * w.head.cols) * skippedHeadRows)
             return (times.sorted()[times.count / 2], flops)
         }

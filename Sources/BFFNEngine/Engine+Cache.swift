@@ -46,6 +46,38 @@ extension Engine {
         truncate(to: start + path.count)
     }
 
+    /// Keeps the slots `kept` (ascending) and drops every other one: slot `kept[i]` moves to slot `i` with the same
+    /// keys and values (bits), position and parent (renumbered). Several sequences decoded in one cache drop a
+    /// finished sequence's slots this way; each kept slot's parent must be kept too (or be -1).
+    /// - Throws: `.usage` when `kept` is not ascending within the cache, or drops a kept slot's parent.
+    public func retain(slots kept: [Int]) throws {
+        var newIndex = [Int](repeating: -1, count: length)
+        for (i, s) in kept.enumerated() {
+            guard s >= 0 && s < length && (i == 0 || kept[i - 1] < s) else {
+                throw BFFNError(.usage, "slots to keep must ascend within the cache of \(length) slots (slot \(s) at index \(i))", field: "slots")
+            }
+            newIndex[s] = i
+        }
+        for s in kept where slotParent[s] >= 0 && newIndex[slotParent[s]] < 0 {
+            throw BFFNError(.usage, "slot \(s) is kept but its parent slot \(slotParent[s]) is not", field: "slots")
+        }
+        for l in 0..<L {
+            for (i, s) in kept.enumerated() where s != i {
+                keys[l].copy(slot: s, to: i)
+                values[l].copy(slot: s, to: i)
+            }
+        }
+        for (i, s) in kept.enumerated() {
+            slotParent[i] = slotParent[s] < 0 ? -1 : newIndex[slotParent[s]]
+            slotPosition[i] = slotPosition[s]
+        }
+        // The chain from slot 0 is kept up to the first slot that moved or lost its parent.
+        var chain = 0
+        while chain < kept.count && kept[chain] == chain && chain < linearPrefixLength { chain += 1 }
+        linearPrefixLength = chain
+        truncate(to: kept.count)
+    }
+
     /// The slots cache slot `s` sees (itself and its ancestors); slot -1 sees nothing.
     func visibleSlots(of s: Int) -> VisibleSlots {
         var reversed: [Int] = []

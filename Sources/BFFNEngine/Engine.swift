@@ -217,7 +217,7 @@ public final class Engine {
             if options.captureHiddenStates { out.hiddenStates.append(h) }
         }
         // The final norm and head for the tokens that get logits (per token, so the rows are the same bits).
-        let first = rows == .last ? T - 1 : 0, n = T - first
+        let first = rows.firstRow(tokens: T), n = T - first
         if options.captureFeatures {
             // Every token's final-normed state (what an EAGLE head reads); the rows that get logits are the same bits.
             VectorOps.rmsNorm(h, w.finalNorm, eps, T, H, into: &normed)

@@ -48,10 +48,22 @@ public struct EngineOptions: Sendable {
 }
 
 /// Which tokens of a forward call get logits (the LM head is the largest single product of a call).
-public enum LogitRows: Sendable {
+public enum LogitRows: Sendable, Equatable {
     /// Every token of the call (verification, speculative decoding, reference comparisons).
     case all
     /// Only the call's last token (a prompt whose next token is all that is needed). Its logits are the same
     /// bits as with `.all`.
     case last
+    /// Only the call's last `n` tokens (1...T; more rows than tokens means all): several sequences decoded in one
+    /// call put the tokens that need logits last. Each row is the same bits as with `.all`.
+    case lastTokens(Int)
+
+    /// The call's first token that gets logits, for a call of `tokens` tokens.
+    public func firstRow(tokens T: Int) -> Int {
+        switch self {
+        case .all: return 0
+        case .last: return max(T - 1, 0)
+        case .lastTokens(let n): return max(T - max(n, 0), 0)
+        }
+    }
 }

@@ -119,27 +119,18 @@ public enum GreedyDecoder {
     /// - Throws: `.usage` for an empty prompt or one longer than the context; the engine's errors (a token id
     ///   outside the vocabulary); whatever `onToken` throws.
     public static func generate(_ engine: Engine, prompt: [Int], options: GenerationOptions, onToken: (Int) throws -> Void = { _ in }) throws -> GenerationResult {
-        try options.check(prompt: prompt)
+        var sequence = try DecodingSequence(prompt: prompt, options: options)
         engine.reset()
         let E = engine.weights.architecture.numExperts
-        var sampler = TokenSampler(options.sampling)
-        var matcher = try options.stopStringMatcher()
-        // The repeat penalty reads the sequence before each position.
-        let penalises = options.sampling.penalisesRepeats
         engine.prepare()
         let t0 = monotonicSeconds()
-        var ids: [Int] = []
-        var stop: StopReason? = options.maxNewTokens == 0 ? .length : nil
         var out = try engine.forward(prompt, logits: .last)
         let t1 = monotonicSeconds()
         var row = prompt.count - 1
         var expertSum = 0.0, steps = 0
-        while stop == nil {
-            let next = sampler.next(out.logits(at: row), history: penalises ? prompt + ids : [])
-            ids.append(next)
-            try onToken(next)
-            stop = try options.stopReason(promptCount: prompt.count, generated: ids, matcher: &matcher)
-            if stop != nil { break }
+        while sequence.stopReason == nil {
+            let next = try sequence.choose(from: out.logits(at: row), onToken: onToken)
+            if sequence.stopReason != nil { break }
             out = try engine.forward([next])
             row = 0
             if E > 0 {
@@ -148,7 +139,8 @@ public enum GreedyDecoder {
             }
         }
         let t2 = monotonicSeconds()
-        return GenerationResult(promptIds: prompt, generatedIds: ids, stopReason: stop ?? .length, text: matcher?.text, prefillSeconds: t1 - t0, decodeSeconds: t2 - t1,
+        return GenerationResult(promptIds: prompt, generatedIds: sequence.generated, stopReason: sequence.stopReason ?? .length,
+                                text: sequence.text, prefillSeconds: t1 - t0, decodeSeconds: t2 - t1,
                                 expertsReadFraction: E == 0 ? 1 : (steps > 0 ? expertSum / Double(steps) : 0))
     }
 }
