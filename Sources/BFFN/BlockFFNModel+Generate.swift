@@ -44,7 +44,20 @@ extension BlockFFNModel {
     public func generate(_ prompt: Prompt, settings: GenerationSettings = GenerationSettings(),
                          onText: ((String) -> Bool)? = nil) throws -> Generation {
         let promptIds = try encode(prompt)
-        return try lock.withLock { _ in try generateLocked(promptIds: promptIds, settings: settings, onText: onText) }
+        if let batched {
+            var g = try generate(promptIds: promptIds, settings: settings, onText: onText) { prompt, options, onToken in
+                try batched.run(prompt: prompt, options: options, onToken: onToken)
+            }
+            g.json = g.json.appending("memory", memoryReport(tokens: promptIds.count + g.generatedIds.count)?.json ?? .null)
+            return g
+        }
+        return try lock.withLock { _ in
+            var g = try generate(promptIds: promptIds, settings: settings, onText: onText) { prompt, options, onToken in
+                try GreedyDecoder.generate(engine, prompt: prompt, options: options, onToken: onToken)
+            }
+            g.json = g.json.appending("memory", cache.map { $0.report(tokens: promptIds.count + g.generatedIds.count).json } ?? .null)
+            return g
+        }
     }
 
     /// The generated text as an asynchronous stream of pieces (as `generate`'s `onText`); cancelling the consuming
@@ -68,7 +81,10 @@ extension BlockFFNModel {
         }
     }
 
-    private func generateLocked(promptIds: [Int], settings: GenerationSettings, onText: ((String) -> Bool)?) throws -> Generation {
+    /// One generation, speculative when the model has a drafter, else through `decode` (alone on the engine, or in
+    /// the batch of concurrent calls); the caller holds what the engine needs held. The JSON lacks "memory".
+    private func generate(promptIds: [Int], settings: GenerationSettings, onText: ((String) -> Bool)?,
+                          decode: ([Int], GenerationOptions, @escaping (Int) throws -> Void) throws -> GenerationResult) throws -> Generation {
         var stopIds = Set(tokenizer?.eosIds ?? [])
         stopIds.formUnion(config.eosTokenIds ?? [])
         if settings.ignoreEndOfSequence { stopIds = [] }
@@ -112,7 +128,7 @@ extension BlockFFNModel {
                                                        plainSteps: r.plainSteps, meanAcceptLength: r.meanAcceptLength),
                                     activations: activationsLabel, json: r.json(drafter: drafter.name, shape: shape, adaptive: adaptive))
         } else {
-            var r = try GreedyDecoder.generate(engine, prompt: promptIds, options: options, onToken: onToken)
+            var r = try decode(promptIds, options, onToken)
             r.text = try text(r.generatedIds, r.stopReason, r.text)
             generation = Generation(promptIds: promptIds, generatedIds: r.generatedIds, text: r.text, stopReason: r.stopReason,
                                     prefillSeconds: r.prefillSeconds, decodeTokensPerSecond: r.tokensPerSecond,
@@ -120,7 +136,6 @@ extension BlockFFNModel {
         }
         if let rest = try stream?.finish(), !rest.isEmpty, let onText { _ = onText(rest) }
         generation.json = generation.json.appending("activations", .string(activationsLabel))
-            .appending("memory", cache.map { $0.report(tokens: promptIds.count + generation.generatedIds.count).json } ?? .null)
         return generation
     }
 }

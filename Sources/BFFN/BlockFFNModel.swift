@@ -14,7 +14,8 @@ import Synchronization
 /// the tokenizer found with them, and the drafter and expert cache the options ask for.
 ///
 /// Open it once and call it many times: every call runs on the caller's thread and calls on one model are
-/// serialized (a second caller waits), so one model may be shared between threads and tasks. Each generation
+/// serialized (a second caller waits), so one model may be shared between threads and tasks; with
+/// `Options.parallelSequences` above 1, concurrent calls are decoded together instead. Each generation
 /// starts from a fresh KV cache; nothing of one generation leaks into the next.
 public final class BlockFFNModel: @unchecked Sendable {
     /// How a model is opened and run. The defaults are those of `bffn generate`.
@@ -45,6 +46,11 @@ public final class BlockFFNModel: @unchecked Sendable {
         public var tokenizerFile: String?
         /// Read block_linear expert down weights where the checkpoint stores them instead of copying them.
         public var inPlaceExperts = false
+        /// Up to this many concurrent `generate` calls are decoded together, in shared forward calls (each call's
+        /// tokens are the ones it gets alone; the weights are read once per step for all of them). 1: calls are
+        /// serialized. Plain decoding only: a model with a speculative drafter serializes its calls whatever this
+        /// says. 1...256.
+        public var parallelSequences = 1
 
         /// The defaults.
         public init() {}
@@ -72,6 +78,8 @@ public final class BlockFFNModel: @unchecked Sendable {
     let drafter: (any Drafter)?
     let shape: DraftShape?
     let lock = Mutex(())
+    /// Concurrent calls decoded together (`Options.parallelSequences` > 1 without a drafter); nil: serialized.
+    let batched: BatchedDecoding?
 
     /// Opens `path`: a .bfpk pack, a checkpoint (folder, .safetensors, .bin or shard index), or ORG/NAME in the
     /// local Hugging Face cache.
@@ -110,6 +118,10 @@ public final class BlockFFNModel: @unchecked Sendable {
         }
         drafter = try options.speculative.makeDrafter(target: engine.weights, targetPath: resolved, threads: threads)
         shape = try drafter == nil ? nil : (options.draftShape ?? DraftShape.chosen(for: options.speculative))
+        guard (1...256).contains(options.parallelSequences) else {
+            throw BFFNError(.usage, "parallel sequences must be 1...256, not \(options.parallelSequences)", field: "parallel_sequences")
+        }
+        batched = drafter == nil && options.parallelSequences > 1 ? BatchedDecoding(engine: engine, limit: options.parallelSequences) : nil
     }
 
     /// The model's configuration (config.json as read).
@@ -142,8 +154,14 @@ public final class BlockFFNModel: @unchecked Sendable {
         return try bundle.decode(list)
     }
 
+    /// With `Options.parallelSequences` above 1 (and no drafter): the forward calls made so far for concurrent
+    /// calls, and the sequences that got a token from them, summed (`sequenceSteps / steps` is the mean number of
+    /// sequences a call decoded). nil when calls are serialized.
+    public var batchStatistics: (steps: Int, sequenceSteps: Int)? { batched?.statistics }
+
     /// The expert cache's figures after `tokens` tokens (nil without a memory budget): JSON and a text line.
     public func memoryReport(tokens: Int) -> (json: JSONValue, text: String)? {
-        lock.withLock { _ in cache?.report(tokens: tokens) }
+        if let batched { return batched.engineLock.withLock { _ in cache?.report(tokens: tokens) } }
+        return lock.withLock { _ in cache?.report(tokens: tokens) }
     }
 }

@@ -62,6 +62,10 @@ public final class SequenceBatch {
 
     /// Sequences added and not yet finished.
     public var count: Int { members.count }
+    /// Forward calls made so far.
+    public private(set) var steps = 0
+    /// Sequences that got logits, summed over the calls: `sequenceSteps / steps` is the mean batch.
+    public private(set) var sequenceSteps = 0
 
     /// Adds a sequence; its prompt runs from the next `step()`. `onToken` receives each chosen id (during `step`).
     /// - Throws: `DecodingSequence`'s errors (empty prompt, longer than the context, options out of range); `.usage`
@@ -139,6 +143,8 @@ public final class SequenceBatch {
             throw error
         }
         owners += owner
+        steps += 1
+        sequenceSteps += tail.count
         let now = monotonicSeconds()
         let E = engine.weights.architecture.numExperts
         let readFraction = E == 0 ? 1 : Double(out.expertsComputed.reduce(0, +)) / Double(E * max(out.expertsComputed.count, 1))

@@ -130,7 +130,7 @@ extension CompletionServer {
         return maxTokens
     }
 
-    /// Runs one generation on slot `slot`'s model, on a thread of its own, and gives the slot back when it ends.
+    /// Runs one generation on slot `slot`'s model (the shared one when sequences are batched), on a thread of its own, and gives the slot back when it ends.
     /// The generation stops at its next token when the events' reader goes away or `isConnected` turns false.
     /// The stream buffers at most one event per generated token (max_tokens bounds it).
     func startGeneration(slot: Int, promptIds: [Int], settings: GenerationSettings,
@@ -138,7 +138,7 @@ extension CompletionServer {
         let (events, continuation) = AsyncStream.makeStream(of: GenerationEvent.self)
         let cancel = CancelFlag()
         continuation.onTermination = { _ in cancel.cancel() }
-        let model = models[slot]
+        let model = models.count == 1 ? models[0] : models[slot]
         let pool = self.pool
         let metrics = self.metrics
         let started = Threads.startDetached {

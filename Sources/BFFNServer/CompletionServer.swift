@@ -8,14 +8,17 @@ import Synchronization
 
 /// `bffn serve`: the OpenAI-compatible HTTP server (docs/server.md).
 ///
-/// `init` opens the model once per slot (`parallel`; each instance maps the same weights, so only the KV caches and
-/// work buffers are per slot) and finds its chat template; `run` serves until its task is cancelled, and
+/// `init` opens the model and finds its chat template. Without speculative decoding it is opened once, and the
+/// `parallel` slots' sequences are decoded together in its shared forward calls (`BlockFFNModel.Options.parallelSequences`:
+/// a request's tokens are those it gets alone); with a drafter it is opened once per slot (each instance maps the same
+/// weights, so only the KV caches, drafters and work buffers are per slot). `run` serves until its task is cancelled, and
 /// `runUntilSignalled` until SIGINT or SIGTERM. A request takes a slot for its whole generation, waiting in the
 /// bounded queue of `SlotPool` when all are busy; each generation runs on a thread of its own, so the server's event
 /// loops and Swift's task pool never wait on the engine.
 public final class CompletionServer: Sendable {
     public let configuration: ServerConfiguration
-    /// The slots' models, all opened from the same path with the same options.
+    /// The model shared by every slot (batched), or one per slot (speculative), opened from the same path with the
+    /// same options.
     let models: [BlockFFNModel]
     /// The model's chat template (`BlockFFNModel.chatTemplate`); nil: chats use the published BlockFFN format.
     var template: ChatTemplate? { models[0].chatTemplate }
@@ -28,7 +31,7 @@ public final class CompletionServer: Sendable {
     public let contextLength: Int
     let startTime: Int
 
-    /// Opens the model `configuration.parallel` times.
+    /// Opens the model (once, or once per slot with a drafter).
     /// - Throws: `BFFNError` `.usage` for limits out of range or a model without tokenizer; what opening the model
     ///   or reading its chat template throws.
     public init(configuration: ServerConfiguration) throws {
@@ -41,11 +44,18 @@ public final class CompletionServer: Sendable {
         guard (0...65535).contains(configuration.port) else { throw BFFNError(.usage, "--port must be 0...65535", field: "port") }
         self.configuration = configuration
         var models: [BlockFFNModel] = []
-        for _ in 0..<configuration.parallel { models.append(try BlockFFNModel(path: configuration.modelPath, options: configuration.modelOptions)) }
+        if configuration.modelOptions.speculative == .none {
+            var options = configuration.modelOptions
+            options.parallelSequences = configuration.parallel
+            models.append(try BlockFFNModel(path: configuration.modelPath, options: options))
+        } else {
+            for _ in 0..<configuration.parallel { models.append(try BlockFFNModel(path: configuration.modelPath, options: configuration.modelOptions)) }
+        }
         _ = try models[0].requireTokenizer()
         self.models = models
         if let e = models[0].chatTemplateError { throw e }
-        metrics = ServerMetrics(slots: configuration.parallel)
+        let shared = models.count == 1 ? models[0] : nil
+        metrics = ServerMetrics(slots: configuration.parallel, batchStatistics: { shared?.batchStatistics })
         pool = SlotPool(slots: configuration.parallel, maxQueue: configuration.maxQueue,
                         queueTimeout: .milliseconds(Int64(configuration.queueTimeoutSeconds * 1000)), metrics: metrics)
         modelName = configuration.servedModelName

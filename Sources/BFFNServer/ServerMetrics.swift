@@ -27,8 +27,13 @@ public final class ServerMetrics: Sendable {
     static let firstTokenBounds: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
     private let state = Mutex(State())
     let slots: Int
+    /// The shared model's batch figures (`BlockFFNModel.batchStatistics`); nil when slots are not batched.
+    let batchStatistics: @Sendable () -> (steps: Int, sequenceSteps: Int)?
 
-    init(slots: Int) { self.slots = slots }
+    init(slots: Int, batchStatistics: @escaping @Sendable () -> (steps: Int, sequenceSteps: Int)? = { nil }) {
+        self.slots = slots
+        self.batchStatistics = batchStatistics
+    }
 
     func request(_ endpoint: String) { state.withLock { $0.requests[endpoint, default: 0] += 1 } }
     func response(status: Int) { state.withLock { $0.responses[String(status), default: 0] += 1 } }
@@ -94,6 +99,13 @@ public final class ServerMetrics: Sendable {
                [("", number(s.speculativeTokens))])
         metric("bffn_speculative_accept_length", "gauge", "Mean tokens emitted per speculative step.",
                [("", number(s.speculativeSteps > 0 ? s.speculativeTokens / Double(s.speculativeSteps) : 0))])
+        if let batch = batchStatistics() {
+            metric("bffn_batch_steps_total", "counter", "Forward calls of the slots' shared batch.", [("", "\(batch.steps)")])
+            metric("bffn_batch_sequences_total", "counter", "Sequences that got a token from those calls, summed over them.",
+                   [("", "\(batch.sequenceSteps)")])
+            metric("bffn_batch_mean_sequences", "gauge", "Mean sequences decoded per forward call.",
+                   [("", number(batch.steps > 0 ? Double(batch.sequenceSteps) / Double(batch.steps) : 0))])
+        }
         return out
     }
 }

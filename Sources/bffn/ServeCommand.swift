@@ -15,8 +15,10 @@ struct ServeCommand: ParsableCommand {
         model may name anything: this one model is served. Chats are rendered with the model's chat template \
         (chat_template.jinja or tokenizer_config.json), else in the published BlockFFN format <用户>…<AI>.
 
-        --parallel N opens the model N times (the weights are mapped once by the system) and runs up to N \
-        generations at once; each request's tokens are the same whether it ran alone or beside others. Requests \
+        --parallel N runs up to N generations at once: decoded together in the engine's shared forward calls (the \
+        weights are read once per step for all of them), or with --speculative on N copies of the model (the \
+        weights are mapped once by the system). Each request's tokens are the same whether it ran alone or beside \
+        others. Requests \
         beyond that wait in a first-come queue of --max-queue; a request that finds the queue full gets 429 \
         (queue_full) at once, one that waits longer than --queue-timeout seconds 429 (queue_timeout). A client that \
         disconnects stops its generation at the next token and frees its slot. Bodies over 1 MiB get 413; prompts \
@@ -40,7 +42,7 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "The TCP port (0: any free port; the one chosen is printed).")
     var port = 8080
 
-    @Option(help: "Generations run at once: the model is opened this many times.")
+    @Option(help: "Generations run at once (decoded together; with --speculative, on this many copies of the model).")
     var parallel = 1
 
     @Option(help: "Requests that may wait for a slot; one more gets 429 at once.")
@@ -59,7 +61,7 @@ struct ServeCommand: ParsableCommand {
 
     // Optional, so that the default can be the CPUs shared among the slots.
     @Option(name: [.customShort("t"), .customLong("threads")],
-            help: ArgumentHelp("Engine threads per slot (default: the CPUs this process may run on, divided among the --parallel slots). Results never depend on it.", valueName: "n"))
+            help: ArgumentHelp("Engine threads (default: the CPUs this process may run on; with --speculative, divided among the --parallel copies). Results never depend on it.", valueName: "n"))
     var threads: Int?
 
     func validate() throws {
@@ -81,7 +83,9 @@ struct ServeCommand: ParsableCommand {
             c.queueTimeoutSeconds = queueTimeout
             c.apiKey = apiKey
             c.modelName = modelName
-            c.modelOptions = try running.modelOptions(threads: threads ?? max(1, WorkerPool.usableCPUs / parallel))
+            c.modelOptions = try running.modelOptions(threads: threads ?? WorkerPool.usableCPUs)
+            // Copies of the model (speculative) share the CPUs; one batched model uses them all.
+            if threads == nil && c.modelOptions.speculative != .none { c.modelOptions.threads = max(1, WorkerPool.usableCPUs / parallel) }
             FileHandleOutput.standardError("bffn: loading \(model) (\(parallel) slot\(parallel == 1 ? "" : "s"))\n")
             let server = try CompletionServer(configuration: c)
             let host = self.host, name = server.modelName, format = server.chatFormatName, context = server.contextLength

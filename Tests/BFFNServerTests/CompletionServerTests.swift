@@ -192,6 +192,11 @@ import Testing
         func texts(_ replies: [String]) -> [String?] { replies.map { try? JSONValue.parse($0)["choices"]?.arrayElements?.first?["text"]?.stringValue ?? nil } }
         #expect(texts(solo).allSatisfy { ($0?.count ?? 0) > 0 })
         #expect(texts(solo) == texts(together))
+        // The two slots share one batched model, whose calls the metrics count.
+        let metrics = try #require(await ServerFixture.shared.server("main")).metrics.text
+        func value(_ name: String) -> Int? { metrics.components("\n").first { $0.hasPrefix(name + " ") }.flatMap { Int($0.dropFirst(name.count + 1)) } }
+        let steps = try #require(value("bffn_batch_steps_total")), sequences = try #require(value("bffn_batch_sequences_total"))
+        #expect(steps > 0 && sequences >= steps, "\(metrics)")
     }
 }
 

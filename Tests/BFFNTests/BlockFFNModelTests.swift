@@ -4,6 +4,8 @@ import BFFNEngine
 import BFFNSpeculative
 import BFFNTestSupport
 import BFFNTokenizer
+import Dispatch
+import Synchronization
 import Testing
 
 /// The app-facing API: one model, many generations, streamed and cancellable, from several threads.
@@ -83,6 +85,57 @@ import Testing
             return out
         }
         #expect(together == alone)
+    }
+
+    /// With `parallelSequences`, calls from several threads are decoded together, and each caller still gets exactly
+    /// what it gets alone: ids, text, streamed pieces and stop reason (greedy, seeded sampling, a stop string, the
+    /// repeat penalty); six callers share three places, so some wait for a place.
+    @Test func parallelSequencesGiveEachCallerItsSoloResult() throws {
+        let solo = try Self.open()
+        let model = try Self.open { $0.parallelSequences = 3 }
+        var sampled = Self.settings(14)
+        sampled.temperature = 0.8
+        sampled.seed = 5
+        var stopped = Self.settings(30)
+        stopped.stop = ["("]
+        var penalised = Self.settings(16)
+        penalised.repeatPenalty = 1.4
+        let jobs: [(String, GenerationSettings)] = [("def f(x):", Self.settings(12)), ("class A:", sampled), ("import sys", stopped),
+                                                   ("for i in range(3):", penalised), ("x = [", Self.settings(3)), ("# list", sampled)]
+        struct Outcome: Equatable, Sendable { var ids: [Int], text: String?, pieces: String, reason: StopReason }
+        let entered = Atomic<Int>(0)
+        func run(_ m: BlockFFNModel, _ job: (String, GenerationSettings), gate: Bool = false) throws -> Outcome {
+            var pieces = ""
+            if gate { entered.add(1, ordering: .relaxed) }
+            let g = try m.generate(.text(job.0), settings: job.1) { piece in
+                // The first text waits until every caller has entered generate, so the calls overlap on any machine.
+                if gate && pieces.isEmpty {
+                    for _ in 0..<1000 where entered.load(ordering: .relaxed) < jobs.count { usleep(1000) }
+                    usleep(20_000)
+                }
+                pieces += piece
+                return true
+            }
+            return Outcome(ids: g.generatedIds, text: g.text, pieces: pieces, reason: g.stopReason)
+        }
+        let alone = try jobs.map { try run(solo, $0) }
+        let results = Mutex([Int: Result<Outcome, any Error>]())
+        let done = DispatchSemaphore(value: 0)
+        for (i, job) in jobs.enumerated() {
+            #expect(Threads.startDetached {
+                let r = Result { try run(model, job, gate: true) }
+                results.withLock { $0[i] = r }
+                done.signal()
+            })
+        }
+        for _ in jobs { done.wait() }
+        let together = try results.withLock { r in try jobs.indices.map { try r[$0]!.get() } }
+        #expect(together == alone)
+        #expect(alone.contains { $0.reason == .stopString } && alone.contains { $0.ids.count >= 12 })
+        // The calls did share steps: fewer forward calls than tokens chosen.
+        let stats = try #require(model.batchStatistics)
+        #expect(stats.sequenceSteps >= alone.reduce(0) { $0 + $1.ids.count } && stats.steps < stats.sequenceSteps, "\(stats)")
+        #expect(solo.batchStatistics == nil)
     }
 
     /// The asynchronous stream yields the same text as a plain call.
