@@ -16,14 +16,16 @@ final class BatchedDecoding: Sendable {
         let prompt: [Int]
         let options: GenerationOptions
         let onToken: (Int) throws -> Void
+        let onLogprob: ((TokenLogprob) -> Void)?
         /// Signalled when the result is in, or when the caller should take over driving.
         let wake = DispatchSemaphore(value: 0)
         var result: Result<GenerationResult, any Error>?
 
-        init(prompt: [Int], options: GenerationOptions, onToken: @escaping (Int) throws -> Void) {
+        init(prompt: [Int], options: GenerationOptions, onToken: @escaping (Int) throws -> Void, onLogprob: ((TokenLogprob) -> Void)?) {
             self.prompt = prompt
             self.options = options
             self.onToken = onToken
+            self.onLogprob = onLogprob
         }
     }
 
@@ -62,10 +64,11 @@ final class BatchedDecoding: Sendable {
     }
 
     /// Decodes `prompt` as `options` say, with other callers' sequences in the same forward calls; `onToken` gets each
-    /// chosen id. The ids are those `GreedyDecoder.generate` gives alone (the engine is batch-invariant).
+    /// chosen id (and `onLogprob` its log-probabilities, with `options.logprobs`). The ids are those `GreedyDecoder.generate` gives alone (the engine is batch-invariant).
     /// - Throws: `DecodingSequence`'s and the engine's errors; what `onToken` throws.
-    func run(prompt: [Int], options: GenerationOptions, onToken: @escaping (Int) throws -> Void) throws -> GenerationResult {
-        let me = Request(prompt: prompt, options: options, onToken: onToken)
+    func run(prompt: [Int], options: GenerationOptions, onToken: @escaping (Int) throws -> Void,
+             onLogprob: ((TokenLogprob) -> Void)? = nil) throws -> GenerationResult {
+        let me = Request(prompt: prompt, options: options, onToken: onToken, onLogprob: onLogprob)
         state.withLock {
             $0.incoming.append(me)
             $0.live[ObjectIdentifier(me)] = me
@@ -108,7 +111,7 @@ final class BatchedDecoding: Sendable {
             guard let fresh else { return }
             for r in fresh {
                 do {
-                    driver.requests[try batch.add(prompt: r.prompt, options: r.options, onToken: r.onToken)] = r
+                    driver.requests[try batch.add(prompt: r.prompt, options: r.options, onToken: r.onToken, onLogprob: r.onLogprob)] = r
                 } catch {
                     finish(r, .failure(error))
                 }

@@ -43,17 +43,27 @@ extension BlockFFNModel {
     ///   engine's and drafter's errors. Nothing is left half-done: the model is ready for the next call.
     public func generate(_ prompt: Prompt, settings: GenerationSettings = GenerationSettings(),
                          onText: ((String) -> Bool)? = nil) throws -> Generation {
+        try generatePieces(prompt, settings: settings, onPiece: onText.map { onText in { onText($0.text) } })
+    }
+
+    /// As `generate(_:settings:onText:)`, with each text piece handed over together with the log-probabilities of
+    /// the tokens generated since the previous piece (with `settings.logprobs`; a token whose text is held back,
+    /// as a possible beginning of a stop string or an incomplete UTF-8 character, comes with a later piece, and the
+    /// last piece brings any left). `onPiece` is not called for a model without tokenizer.
+    /// - Throws: as `generate(_:settings:onText:)`.
+    public func generatePieces(_ prompt: Prompt, settings: GenerationSettings = GenerationSettings(),
+                               onPiece: ((GeneratedPiece) -> Bool)?) throws -> Generation {
         let promptIds = try encode(prompt)
         if let batched {
-            var g = try generate(promptIds: promptIds, settings: settings, onText: onText) { prompt, options, onToken in
-                try batched.run(prompt: prompt, options: options, onToken: onToken)
+            var g = try generate(promptIds: promptIds, settings: settings, onPiece: onPiece) { prompt, options, onToken, onLogprob in
+                try batched.run(prompt: prompt, options: options, onToken: onToken, onLogprob: onLogprob)
             }
             g.json = g.json.appending("memory", memoryReport(tokens: promptIds.count + g.generatedIds.count)?.json ?? .null)
             return g
         }
         return try lock.withLock { _ in
-            var g = try generate(promptIds: promptIds, settings: settings, onText: onText) { prompt, options, onToken in
-                try GreedyDecoder.generate(engine, prompt: prompt, options: options, onToken: onToken)
+            var g = try generate(promptIds: promptIds, settings: settings, onPiece: onPiece) { prompt, options, onToken, onLogprob in
+                try GreedyDecoder.generate(engine, prompt: prompt, options: options, onToken: onToken, onLogprob: onLogprob)
             }
             g.json = g.json.appending("memory", cache.map { $0.report(tokens: promptIds.count + g.generatedIds.count).json } ?? .null)
             return g
@@ -83,8 +93,9 @@ extension BlockFFNModel {
 
     /// One generation, speculative when the model has a drafter, else through `decode` (alone on the engine, or in
     /// the batch of concurrent calls); the caller holds what the engine needs held. The JSON lacks "memory".
-    private func generate(promptIds: [Int], settings: GenerationSettings, onText: ((String) -> Bool)?,
-                          decode: ([Int], GenerationOptions, @escaping (Int) throws -> Void) throws -> GenerationResult) throws -> Generation {
+    private func generate(promptIds: [Int], settings: GenerationSettings, onPiece: ((GeneratedPiece) -> Bool)?,
+                          decode: ([Int], GenerationOptions, @escaping (Int) throws -> Void, @escaping (TokenLogprob) -> Void) throws -> GenerationResult)
+        throws -> Generation {
         var stopIds = Set(tokenizer?.eosIds ?? [])
         stopIds.formUnion(config.eosTokenIds ?? [])
         if settings.ignoreEndOfSequence { stopIds = [] }
@@ -96,16 +107,24 @@ extension BlockFFNModel {
         guard settings.temperature >= 0 && settings.temperature.isFinite else { throw BFFNError(.usage, "the temperature must be 0 or more", field: "temperature") }
         guard settings.topP > 0 && settings.topP <= 1 else { throw BFFNError(.usage, "top-p must be in (0, 1]", field: "top_p") }
         guard settings.topK >= 0 else { throw BFFNError(.usage, "top-k must be 0 or more", field: "top_k") }
-        // The text as it is accepted, through a matcher that holds back what may begin a stop string.
+        if let n = settings.logprobs { guard (0...20).contains(n) else { throw BFFNError(.usage, "logprobs alternatives must be 0...20", field: "logprobs") } }
+        options.logprobs = settings.logprobs
+        // The text as it is accepted, through a matcher that holds back what may begin a stop string; the
+        // log-probabilities of the tokens not yet handed over with a piece.
         let stopped = Atomic<Bool>(false)
         var stream: StopStringMatcher? = nil
-        if onText != nil, let b = bundle { stream = StopStringMatcher(strings: settings.stop, decoder: StreamingDetokenizer(tokenizer: b.tokenizer)) }
-        if onText != nil { options.shouldStop = { stopped.load(ordering: .relaxed) } }
+        var pending: [TokenLogprob] = []
+        if onPiece != nil, let b = bundle { stream = StopStringMatcher(strings: settings.stop, decoder: StreamingDetokenizer(tokenizer: b.tokenizer)) }
+        if onPiece != nil { options.shouldStop = { stopped.load(ordering: .relaxed) } }
         let vocabulary = bundle?.tokenizer.vocabularySize ?? 0
+        let onLogprob: (TokenLogprob) -> Void = { entry in if onPiece != nil { pending.append(entry) } }
         let onToken: (Int) throws -> Void = { id in
-            guard let onText, stream != nil else { return }
+            guard let onPiece, stream != nil else { return }
             guard id < vocabulary else { stream = nil; return }
-            if let piece = try stream?.push(id), !piece.isEmpty, !onText(piece) { stopped.store(true, ordering: .relaxed) }
+            if let piece = try stream?.push(id), !piece.isEmpty {
+                defer { pending.removeAll() }
+                if !onPiece(GeneratedPiece(text: piece, logprobs: pending)) { stopped.store(true, ordering: .relaxed) }
+            }
         }
         // The text of the generated ids, cut before the stop string that ended generation.
         let text: ([Int], StopReason, String?) throws -> String? = { ids, reason, cut in
@@ -119,22 +138,26 @@ extension BlockFFNModel {
         if let drafter, let shape {
             var r = try SpeculativeDecoder.generate(engine, drafter: drafter, shape: shape, prompt: promptIds, options: options,
                                                     adaptive: adaptive ? AdaptiveDrafting(shape: shape) : nil,
-                                                    onToken: onToken)
+                                                    onToken: onToken, onLogprob: onLogprob)
             r.text = try text(r.generatedIds, r.stopReason, r.text)
             generation = Generation(promptIds: promptIds, generatedIds: r.generatedIds, text: r.text, stopReason: r.stopReason,
                                     prefillSeconds: r.prefillSeconds, decodeTokensPerSecond: r.tokensPerSecond,
                                     expertsReadFraction: r.expertsReadFraction,
                                     speculative: .init(drafter: drafter.name, shape: shape, adaptive: adaptive, steps: r.steps,
                                                        plainSteps: r.plainSteps, meanAcceptLength: r.meanAcceptLength),
-                                    activations: activationsLabel, json: r.json(drafter: drafter.name, shape: shape, adaptive: adaptive))
+                                    logprobs: r.logprobs, activations: activationsLabel, json: r.json(drafter: drafter.name, shape: shape, adaptive: adaptive))
         } else {
-            var r = try decode(promptIds, options, onToken)
+            var r = try decode(promptIds, options, onToken, onLogprob)
             r.text = try text(r.generatedIds, r.stopReason, r.text)
             generation = Generation(promptIds: promptIds, generatedIds: r.generatedIds, text: r.text, stopReason: r.stopReason,
                                     prefillSeconds: r.prefillSeconds, decodeTokensPerSecond: r.tokensPerSecond,
-                                    expertsReadFraction: r.expertsReadFraction, speculative: nil, activations: activationsLabel, json: r.json)
+                                    expertsReadFraction: r.expertsReadFraction, speculative: nil, logprobs: r.logprobs,
+                                    activations: activationsLabel, json: r.json)
         }
-        if let rest = try stream?.finish(), !rest.isEmpty, let onText { _ = onText(rest) }
+        if let onPiece, stream != nil {
+            let rest = try stream?.finish() ?? ""
+            if !rest.isEmpty || !pending.isEmpty { _ = onPiece(GeneratedPiece(text: rest, logprobs: pending)) }
+        }
         generation.json = generation.json.appending("activations", .string(activationsLabel))
         return generation
     }

@@ -21,6 +21,8 @@ public struct Generation: Sendable {
     public var expertsReadFraction: Double
     /// What speculative decoding did; nil without a drafter.
     public var speculative: SpeculationSummary?
+    /// With `GenerationSettings.logprobs`: each generated id's log-probabilities, in the order of `generatedIds`.
+    public var logprobs: [TokenLogprob] = []
     /// What the products ran as, e.g. `auto -> int8 (avx512-vnni)`.
     public var activations: String
     /// This outcome as `bffn generate --json` prints it (docs/json.md, "generate"), `memory` included.
@@ -52,4 +54,13 @@ extension Generation {
             : "no decode steps"
         return "\(generatedIds.count) tokens (stopped: \(stopReason.rawValue)), prefill \(TextNumber.fixed(prefillSeconds, 3)) s, \(decode); activations \(activations)"
     }
+}
+
+/// A piece of generated text as `BlockFFNModel.generatePieces(_:settings:onPiece:)` hands it over, with the
+/// log-probabilities of the tokens generated since the previous piece (empty without `GenerationSettings.logprobs`).
+public struct GeneratedPiece: Sendable {
+    /// The text (complete UTF-8; empty only for a last piece that brings log-probabilities alone).
+    public var text: String
+    /// The log-probabilities of the tokens this piece completes, in order.
+    public var logprobs: [TokenLogprob]
 }

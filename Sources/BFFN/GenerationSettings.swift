@@ -34,6 +34,10 @@ public struct GenerationSettings: Sendable, Equatable {
     public var stop: [String] = []
     /// Do not stop at end-of-sequence ids.
     public var ignoreEndOfSequence = false
+    /// Record each generated token's log-probability and this many most likely alternatives (0...20; nil: none).
+    /// They are the log-softmax of the model's logits after the repeat penalty, at temperature 1, before top-k,
+    /// top-p and min-p (`TokenLogprob`), the same with and without speculative decoding.
+    public var logprobs: Int?
 
     /// The defaults: 32 greedy tokens.
     public init() {}

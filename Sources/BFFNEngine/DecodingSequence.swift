@@ -10,6 +10,8 @@ public struct DecodingSequence {
     public let options: GenerationOptions
     /// The ids chosen so far.
     public private(set) var generated: [Int] = []
+    /// With `options.logprobs`: each chosen id's log-probabilities, in order.
+    public private(set) var logprobs: [TokenLogprob] = []
     /// Why the sequence stopped; nil while it goes on (`.length` at once when `maxNewTokens` is 0).
     public private(set) var stopReason: StopReason?
     private var sampler: TokenSampler
@@ -31,12 +33,20 @@ public struct DecodingSequence {
     public var text: String? { matcher?.text }
 
     /// Chooses the next id from the logits that predict it (the repeat penalty reads the prompt and the ids so far),
-    /// hands it to `onToken`, then decides whether the sequence stops (`stopReason`).
+    /// records its log-probabilities (with `options.logprobs`, handed to `onLogprob` first), hands it to `onToken`, then
+    /// decides whether the sequence stops (`stopReason`).
     /// - Returns: the chosen id.
     /// - Throws: what `onToken` throws; the stop-string decoder's errors.
     @discardableResult
-    public mutating func choose(from logits: ArraySlice<Float>, onToken: (Int) throws -> Void) throws -> Int {
-        let next = sampler.next(logits, history: options.sampling.penalisesRepeats ? prompt + generated : [])
+    public mutating func choose(from logits: ArraySlice<Float>, onToken: (Int) throws -> Void,
+                                onLogprob: ((TokenLogprob) -> Void)? = nil) throws -> Int {
+        let history = options.sampling.penalisesRepeats ? prompt + generated : []
+        let next = sampler.next(logits, history: history)
+        if let top = options.logprobs {
+            let entry = TokenLogprob(id: next, logits: logits, sampling: options.sampling, history: history, top: top)
+            logprobs.append(entry)
+            onLogprob?(entry)
+        }
         generated.append(next)
         try onToken(next)
         stopReason = try options.stopReason(promptCount: prompt.count, generated: generated, matcher: &matcher)

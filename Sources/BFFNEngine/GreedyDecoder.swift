@@ -33,6 +33,8 @@ public struct GenerationOptions: Sendable {
     /// Asked after every emitted id (once the other stop reasons are checked): true ends generation with
     /// `StopReason.cancelled`, keeping the ids emitted so far. For a caller's stop button or a closed connection.
     public var shouldStop: (@Sendable () -> Bool)? = nil
+    /// Record each chosen token's log-probability with this many most likely alternatives (0...20; nil: none).
+    public var logprobs: Int? = nil
 
     /// Creates options.
     public init(maxNewTokens: Int, stopIds: Set<Int> = [], sampling: SamplingOptions = .greedy, contextLimit: Int? = nil,
@@ -100,6 +102,8 @@ public struct GenerationResult: Sendable {
     public var decodeSeconds: Double
     /// Generated tokens per second of decode time.
     public var tokensPerSecond: Double { decodeSeconds > 0 ? Double(max(generatedIds.count - 1, 0)) / decodeSeconds : 0 }
+    /// With `GenerationOptions.logprobs`: each generated token's log-probability and alternatives, in order.
+    public var logprobs: [TokenLogprob] = []
     /// Fraction of expert weights read per decoded token (union size / E, averaged over layers and steps);
     /// 1 for dense FFNs.
     public var expertsReadFraction: Double
@@ -118,7 +122,9 @@ public enum GreedyDecoder {
     /// cache is reset first.
     /// - Throws: `.usage` for an empty prompt or one longer than the context; the engine's errors (a token id
     ///   outside the vocabulary); whatever `onToken` throws.
-    public static func generate(_ engine: Engine, prompt: [Int], options: GenerationOptions, onToken: (Int) throws -> Void = { _ in }) throws -> GenerationResult {
+    /// `onLogprob`, with `options.logprobs`, receives each token's log-probabilities just before `onToken` gets it.
+    public static func generate(_ engine: Engine, prompt: [Int], options: GenerationOptions, onToken: (Int) throws -> Void = { _ in },
+                                onLogprob: ((TokenLogprob) -> Void)? = nil) throws -> GenerationResult {
         var sequence = try DecodingSequence(prompt: prompt, options: options)
         engine.reset()
         let E = engine.weights.architecture.numExperts
@@ -129,7 +135,7 @@ public enum GreedyDecoder {
         var row = prompt.count - 1
         var expertSum = 0.0, steps = 0
         while sequence.stopReason == nil {
-            let next = try sequence.choose(from: out.logits(at: row), onToken: onToken)
+            let next = try sequence.choose(from: out.logits(at: row), onToken: onToken, onLogprob: onLogprob)
             if sequence.stopReason != nil { break }
             out = try engine.forward([next])
             row = 0
@@ -141,6 +147,6 @@ public enum GreedyDecoder {
         let t2 = monotonicSeconds()
         return GenerationResult(promptIds: prompt, generatedIds: sequence.generated, stopReason: sequence.stopReason ?? .length,
                                 text: sequence.text, prefillSeconds: t1 - t0, decodeSeconds: t2 - t1,
-                                expertsReadFraction: E == 0 ? 1 : (steps > 0 ? expertSum / Double(steps) : 0))
+                                logprobs: sequence.logprobs, expertsReadFraction: E == 0 ? 1 : (steps > 0 ? expertSum / Double(steps) : 0))
     }
 }

@@ -29,6 +29,7 @@ public final class SequenceBatch {
         let handle: Handle
         var sequence: DecodingSequence
         let onToken: (Int) throws -> Void
+        let onLogprob: ((TokenLogprob) -> Void)?
         /// Prompt ids not yet in the cache.
         var waiting: ArraySlice<Int>
         /// The sequence's newest slot (-1 before its first token).
@@ -39,10 +40,11 @@ public final class SequenceBatch {
         var firstLogits: Double?
         var expertSum = 0.0, steps = 0
 
-        init(handle: Handle, sequence: DecodingSequence, onToken: @escaping (Int) throws -> Void) {
+        init(handle: Handle, sequence: DecodingSequence, onToken: @escaping (Int) throws -> Void, onLogprob: ((TokenLogprob) -> Void)?) {
             self.handle = handle
             self.sequence = sequence
             self.onToken = onToken
+            self.onLogprob = onLogprob
             waiting = sequence.prompt[...]
             added = monotonicSeconds()
         }
@@ -67,11 +69,13 @@ public final class SequenceBatch {
     /// Sequences that got logits, summed over the calls: `sequenceSteps / steps` is the mean batch.
     public private(set) var sequenceSteps = 0
 
-    /// Adds a sequence; its prompt runs from the next `step()`. `onToken` receives each chosen id (during `step`).
+    /// Adds a sequence; its prompt runs from the next `step()`. `onToken` receives each chosen id (during `step`), and
+    /// with `options.logprobs`, `onLogprob` its log-probabilities just before.
     /// - Throws: `DecodingSequence`'s errors (empty prompt, longer than the context, options out of range); `.usage`
     ///   when the model's rotary embedding uses dynamic NTK scaling and the sequence could pass
     ///   `max_position_embeddings` (its positions would then be scaled by the call's length, which differs in a batch).
-    public func add(prompt: [Int], options: GenerationOptions, onToken: @escaping (Int) throws -> Void = { _ in }) throws -> Handle {
+    public func add(prompt: [Int], options: GenerationOptions, onToken: @escaping (Int) throws -> Void = { _ in },
+                    onLogprob: ((TokenLogprob) -> Void)? = nil) throws -> Handle {
         let sequence = try DecodingSequence(prompt: prompt, options: options)
         let rotary = engine.rotary
         let longest = min(prompt.count + options.maxNewTokens, options.contextLimit ?? Int.max)
@@ -81,7 +85,7 @@ public final class SequenceBatch {
         }
         let handle = Handle(number: nextNumber)
         nextNumber += 1
-        members.append(Member(handle: handle, sequence: sequence, onToken: onToken))
+        members.append(Member(handle: handle, sequence: sequence, onToken: onToken, onLogprob: onLogprob))
         return handle
     }
 
@@ -159,7 +163,7 @@ public final class SequenceBatch {
             }
             let outcome: Result<Void, any Error> = Result {
                 if m.sequence.stopReason == nil {
-                    m.next = try m.sequence.choose(from: out.logits(at: tokens.count - tail.count + j), onToken: m.onToken)
+                    m.next = try m.sequence.choose(from: out.logits(at: tokens.count - tail.count + j), onToken: m.onToken, onLogprob: m.onLogprob)
                 }
             }
             if case .failure(let error) = outcome {
@@ -169,7 +173,7 @@ public final class SequenceBatch {
                 let first = m.firstLogits ?? now
                 finished.append((m.handle, .success(GenerationResult(
                     promptIds: m.sequence.prompt, generatedIds: m.sequence.generated, stopReason: reason, text: m.sequence.text,
-                    prefillSeconds: first - m.added, decodeSeconds: now - first,
+                    prefillSeconds: first - m.added, decodeSeconds: now - first, logprobs: m.sequence.logprobs,
                     expertsReadFraction: E == 0 ? 1 : (m.steps > 0 ? m.expertSum / Double(m.steps) : 0)))))
                 leaving.insert(m.handle.number)
             }

@@ -48,7 +48,7 @@ public struct CompletionRequest: Sendable {
     /// Reads `body` (UTF-8 JSON text) as a request to `endpoint`.
     /// - Parameter randomSeed: the seed used when the request gives none.
     /// - Throws: `APIError` 400: malformed JSON or invalid UTF-8, a body that is not an object, a field of the wrong
-    ///   type or out of range, `n` other than 1, `logprobs`, `echo`, `best_of`, `suffix`, non-zero
+    ///   type or out of range, `n` other than 1, `echo`, `best_of`, `suffix`, non-zero
     ///   `frequency_penalty` / `presence_penalty` (not supported).
     public static func parse(_ body: [UInt8], endpoint: Endpoint, randomSeed: UInt64) throws(APIError) -> CompletionRequest {
         let root: JSONValue
@@ -71,7 +71,7 @@ public struct CompletionRequest: Sendable {
         if let b = try f.integer("best_of"), b != 1 { throw .invalid("only best_of = 1 is supported", param: "best_of", code: "unsupported_value") }
         if try f.bool("echo") == true { throw .invalid("echo is not supported", param: "echo", code: "unsupported_value") }
         if try f.string("suffix") != nil { throw .invalid("suffix is not supported", param: "suffix", code: "unsupported_value") }
-        try f.rejectLogprobs(endpoint: endpoint)
+        let logprobs = try f.logprobs(endpoint: endpoint)
         for name in ["frequency_penalty", "presence_penalty"] {
             if let v = try f.number(name), v != 0 {
                 throw .invalid("\(name) is not supported; use repeat_penalty and repeat_last_n", param: name, code: "unsupported_value")
@@ -85,6 +85,7 @@ public struct CompletionRequest: Sendable {
             request.maxTokens = m
         }
         var s = GenerationSettings()
+        s.logprobs = logprobs
         // OpenAI's default temperature is 1.
         s.temperature = try f.number("temperature", in: 0...2) ?? 1
         s.topP = try f.number("top_p", in: 0...1) ?? 1
@@ -227,17 +228,24 @@ struct Fields {
         return out
     }
 
-    /// `logprobs` / `top_logprobs`: accepted only when they ask for nothing.
-    func rejectLogprobs(endpoint: CompletionRequest.Endpoint) throws(APIError) {
-        let asked: Bool
-        switch value("logprobs") {
-        case nil, .bool(false)?, .int(0)?: asked = false
-        case .bool(true)?, .int?: asked = true
-        case let other?: throw .wrongType("logprobs", expected: endpoint == .chat ? "a boolean" : "an integer", got: other)
-        }
-        let top = try integer("top_logprobs") ?? 0
-        if asked || top > 0 {
-            throw .invalid("logprobs are not supported by this server", param: "logprobs", code: "unsupported_value")
+    /// `logprobs` / `top_logprobs`: how many alternatives to report with each token's log-probability, or nil for
+    /// none. Completions: `logprobs` an integer 0...5. Chat: `logprobs` a boolean, `top_logprobs` 0...20 (needs
+    /// `logprobs: true`).
+    func logprobs(endpoint: CompletionRequest.Endpoint) throws(APIError) -> Int? {
+        switch endpoint {
+        case .completions:
+            if case .bool(false)? = value("logprobs") { return nil }
+            guard let n = try integer("logprobs") else { return nil }
+            guard (0...5).contains(n) else { throw .invalid("logprobs must be 0...5", param: "logprobs", code: "invalid_value") }
+            return n
+        case .chat:
+            let asked = try bool("logprobs") ?? false
+            let top = try integer("top_logprobs")
+            if let top {
+                guard (0...20).contains(top) else { throw .invalid("top_logprobs must be 0...20", param: "top_logprobs", code: "invalid_value") }
+                guard asked else { throw .invalid("top_logprobs needs logprobs: true", param: "top_logprobs", code: "invalid_value") }
+            }
+            return asked ? (top ?? 0) : nil
         }
     }
 }

@@ -8,7 +8,8 @@ import Synchronization
 
 /// What a generation thread reports to the request waiting on it.
 enum GenerationEvent: Sendable {
-    case text(String)
+    /// A piece of text with the log-probabilities of its tokens (empty unless asked).
+    case text(String, [TokenLogprob])
     case finished(Generation)
     case failed(any Error)
 }
@@ -40,10 +41,11 @@ extension CompletionServer {
             throw APIError(status: 499, message: "the client closed the connection", type: "invalid_request_error", code: "client_closed")
         }
         let events = startGeneration(slot: slot, promptIds: promptIds, settings: settings, isConnected: { channel.isActive })
-        let shapes = ResponseShapes(endpoint: endpoint, model: modelName, created: Int(time(nil)))
+        let shapes = ResponseShapes(endpoint: endpoint, model: modelName, created: Int(time(nil)), tokenizer: models[0].tokenizer?.tokenizer)
+        let asked = settings.logprobs != nil
         if parsed.stream {
             return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: ResponseBody { writer in
-                try await self.stream(events, shapes: shapes, includeUsage: parsed.includeUsage, arrival: arrival, writer: &writer)
+                try await self.stream(events, shapes: shapes, includeUsage: parsed.includeUsage, logprobs: asked, arrival: arrival, writer: &writer)
             })
         }
         var first = true
@@ -52,7 +54,7 @@ extension CompletionServer {
             case .text:
                 if first { metrics.firstToken(after: monotonicSeconds() - arrival); first = false }
             case .finished(let g):
-                return json(shapes.complete(g))
+                return json(shapes.complete(g, logprobs: asked))
             case .failed(let error):
                 throw error
             }
@@ -62,16 +64,18 @@ extension CompletionServer {
 
     /// Writes the events as server-sent events, then `data: [DONE]`. A failed write (the client went away) ends the
     /// loop, which ends the event stream and so cancels the generation.
-    private func stream(_ events: AsyncStream<GenerationEvent>, shapes: ResponseShapes, includeUsage: Bool, arrival: Double,
-                        writer: inout any ResponseBodyWriter) async throws {
+    private func stream(_ events: AsyncStream<GenerationEvent>, shapes: ResponseShapes, includeUsage: Bool, logprobs: Bool,
+                        arrival: Double, writer: inout any ResponseBodyWriter) async throws {
         func send(_ text: String) async throws { try await writer.write(ByteBuffer(string: text)) }
         if shapes.endpoint == .chat { try await send(ResponseShapes.event(shapes.chunk(text: nil, role: true))) }
-        var first = true
+        var first = true, offset = 0
+        var spelling = TokenSpelling(tokenizer: shapes.tokenizer)
         for await event in events {
             switch event {
-            case .text(let piece):
+            case .text(let piece, let entries):
                 if first { metrics.firstToken(after: monotonicSeconds() - arrival); first = false }
-                try await send(ResponseShapes.event(shapes.chunk(text: piece)))
+                try await send(ResponseShapes.event(shapes.chunk(text: piece, logprobs: logprobs ? entries : nil, spelling: &spelling, offset: offset)))
+                offset += piece.unicodeScalars.count
             case .finished(let g):
                 try await send(ResponseShapes.event(shapes.chunk(text: shapes.endpoint == .chat ? nil : "", finish: g.stopReason)))
                 if includeUsage { try await send(ResponseShapes.event(shapes.usageChunk(g))) }
@@ -144,8 +148,8 @@ extension CompletionServer {
         let started = Threads.startDetached {
             let outcome: GenerationEvent
             do {
-                let g = try model.generate(.ids(promptIds), settings: settings) { piece in
-                    continuation.yield(.text(piece))
+                let g = try model.generatePieces(.ids(promptIds), settings: settings) { piece in
+                    continuation.yield(.text(piece.text, piece.logprobs))
                     return !cancel.isCancelled && isConnected()
                 }
                 metrics.finished(g)

@@ -38,6 +38,9 @@ public struct SpeculativeResult: Sendable {
     /// the mean union fraction per layer: CLS_spec, the sparsity of the union over a full draft tree (paper
     /// Appendix G), is 1 - sum / calls.
     public var fullTreeCalls = 0, fullTreeUnionSum = 0.0
+    /// With `GenerationOptions.logprobs`: each generated token's log-probabilities under the target, in order (the
+    /// same numbers as plain decoding's for the same tokens).
+    public var logprobs: [TokenLogprob] = []
     /// CLS_spec (nil when no call verified a full tree).
     public var fullTreeSparsity: Double? { fullTreeCalls > 0 ? 1 - fullTreeUnionSum / Double(fullTreeCalls) : nil }
 }
@@ -77,7 +80,8 @@ public enum SpeculativeDecoder {
     /// does not), from the costs and acceptance it has measured; the output is the same either way. A feature
     /// drafter then catches up on at most `adaptive.catchUpLimit` positions per draft.
     public static func generate(_ target: Engine, drafter: Drafter, shape: DraftShape, prompt: [Int], options: GenerationOptions,
-                                adaptive: AdaptiveDrafting? = nil, onToken: (Int) throws -> Void = { _ in }) throws -> SpeculativeResult {
+                                adaptive: AdaptiveDrafting? = nil, onToken: (Int) throws -> Void = { _ in },
+                                onLogprob: ((TokenLogprob) -> Void)? = nil) throws -> SpeculativeResult {
         try options.check(prompt: prompt)
         target.reset()
         drafter.reset()
@@ -103,6 +107,14 @@ public enum SpeculativeDecoder {
                                        expertsReadFraction: E == 0 ? 1 : 0, chunkSparsity: 0)
         guard options.maxNewTokens > 0 else { return result }
         var emitted = [sampler.next(first.logits(at: prompt.count - 1), history: prompt)]
+        // Each token's log-probabilities from the target's logits that chose it, after the sequence before it.
+        func record(_ id: Int, _ logits: ArraySlice<Float>, history: [Int]) {
+            guard let top = options.logprobs else { return }
+            let entry = TokenLogprob(id: id, logits: logits, sampling: options.sampling, history: penalises ? history : [], top: top)
+            result.logprobs.append(entry)
+            onLogprob?(entry)
+        }
+        record(emitted[0], first.logits(at: prompt.count - 1), history: prompt)
         try featureDrafter?.observe(features: first.features, nextTokens: Array(prompt.dropFirst()) + [emitted[0]])
         try onToken(emitted[0])
         var stop = try options.stopReason(promptCount: prompt.count, generated: emitted, matcher: &matcher)
@@ -159,7 +171,9 @@ public enum SpeculativeDecoder {
                 }
             }
             var produced = 0
-            for token in next {
+            for (k, token) in next.enumerated() {
+                // Token k was chosen at row path[k], after the context and the tokens before it.
+                record(token, out.logits(at: path[k]), history: options.logprobs != nil && penalises ? context + next[..<k] : [])
                 emitted.append(token)
                 produced += 1
                 try onToken(token)

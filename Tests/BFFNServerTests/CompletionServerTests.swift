@@ -68,7 +68,10 @@ import Testing
         Self.expectError(try await RawHTTPClient.post(port, completions, #"{"prompt": "x", "max_tokens": 0}"#), 400, code: "invalid_value")
         Self.expectError(try await RawHTTPClient.post(port, completions, #"{"prompt": "x", "max_tokens": 100000}"#), 400, code: "context_length_exceeded")
         Self.expectError(try await RawHTTPClient.post(port, completions, #"{"prompt": "x", "n": 2}"#), 400, code: "unsupported_value", param: "n")
-        Self.expectError(try await RawHTTPClient.post(port, completions, #"{"prompt": "x", "logprobs": 2}"#), 400, code: "unsupported_value", param: "logprobs")
+        Self.expectError(try await RawHTTPClient.post(port, completions, #"{"prompt": "x", "logprobs": 6}"#), 400, code: "invalid_value", param: "logprobs")
+        Self.expectError(try await RawHTTPClient.post(port, completions, #"{"prompt": "x", "logprobs": true}"#), 400, code: "invalid_type", param: "logprobs")
+        Self.expectError(try await RawHTTPClient.post(port, chat, #"{"messages": [{"role": "user", "content": "x"}], "top_logprobs": 2}"#), 400, code: "invalid_value", param: "top_logprobs")
+        Self.expectError(try await RawHTTPClient.post(port, chat, #"{"messages": [{"role": "user", "content": "x"}], "logprobs": true, "top_logprobs": 21}"#), 400, code: "invalid_value", param: "top_logprobs")
         Self.expectError(try await RawHTTPClient.post(port, completions, #"{"prompt": "x", "stop": ["a", 3]}"#), 400, code: "invalid_type", param: "stop[1]")
         Self.expectError(try await RawHTTPClient.post(port, completions, #"{"prompt": [5, 99999]}"#), 400, code: "invalid_value", param: "prompt")
         let long = "[" + [String](repeating: "42", count: 600).joined(separator: ",") + "]"
@@ -77,6 +80,42 @@ import Testing
         Self.expectError(try await RawHTTPClient.post(port, completions, huge), 413, code: "request_too_large")
         // The server still answers.
         #expect(try await RawHTTPClient.post(port, completions, #"{"prompt": "def", "max_tokens": 2}"#).status == 200)
+    }
+
+    /// Log-probabilities in OpenAI's two shapes: one entry per generated token, the chosen token first among the
+    /// alternatives for greedy text, the tokens spelling the text, and the same entries streamed as answered whole.
+    @Test func logprobsInBothShapesStreamedOrNot() async throws {
+        let port = try await Self.main()
+        let body = #"{"prompt": "def add(a, b):", "max_tokens": 12, "temperature": 0, "ignore_eos": true, "logprobs": 3}"#
+        let whole = try #require(try await RawHTTPClient.post(port, "/v1/completions", body).json?["choices"]?.arrayElements?.first)
+        let lp = try #require(whole["logprobs"])
+        let tokens = lp["tokens"]?.arrayElements?.compactMap(\.stringValue) ?? []
+        let values = lp["token_logprobs"]?.arrayElements?.compactMap(\.numberValue) ?? []
+        let tops = lp["top_logprobs"]?.arrayElements ?? []
+        let offsets = lp["text_offset"]?.arrayElements?.compactMap(\.intValue) ?? []
+        #expect(tokens.count == 12 && values.count == 12 && tops.count == 12 && offsets.count == 12)
+        #expect(tokens.joined() == whole["text"]?.stringValue && offsets.first == 0 && values.allSatisfy { $0 <= 0 })
+        for (i, top) in tops.enumerated() {
+            // Greedy: the chosen token is the most likely one, so its value is the largest of the three.
+            let best = top.objectMembers?.map { $0.value.numberValue ?? 1 }.max()
+            #expect(top.objectMembers?.count ?? 0 <= 3 && best == values[i], "\(top)")
+        }
+        let streamed = try await RawHTTPClient.post(port, "/v1/completions", body.components(#""logprobs": 3"#).joined(separator: #""logprobs": 3, "stream": true"#))
+        let chunks = streamed.body.components("\n\n").filter { $0.hasPrefix("data: {") }.compactMap { try? JSONValue.parse(String($0.dropFirst(6))) }
+        let streamedValues = chunks.flatMap { $0["choices"]?.arrayElements?.first?["logprobs"]?["token_logprobs"]?.arrayElements?.compactMap(\.numberValue) ?? [] }
+        #expect(streamedValues == values)
+        let chat = try await RawHTTPClient.post(port, "/v1/chat/completions",
+                                                #"{"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 6, "temperature": 0, "logprobs": true, "top_logprobs": 2}"#)
+        let content = try #require(chat.json?["choices"]?.arrayElements?.first?["logprobs"]?["content"]?.arrayElements)
+        #expect(Int64(content.count) == chat.json?["usage"]?["completion_tokens"]?.intValue)
+        for item in content {
+            let token = try #require(item["token"]?.stringValue)
+            #expect(item["bytes"]?.arrayElements?.compactMap(\.intValue) == token.utf8.map(Int64.init))
+            #expect(item["top_logprobs"]?.arrayElements?.count == 2 && item["top_logprobs"]?.arrayElements?.first?["logprob"] == item["logprob"])
+        }
+        // Not asked: null.
+        let plain = try await RawHTTPClient.post(port, "/v1/completions", #"{"prompt": "x", "max_tokens": 2}"#)
+        #expect(plain.json?["choices"]?.arrayElements?.first?["logprobs"] == .null)
     }
 
     @Test func apiKeyIsCheckedExceptForHealth() async throws {

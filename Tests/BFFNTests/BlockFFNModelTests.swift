@@ -138,6 +138,25 @@ import Testing
         #expect(solo.batchStatistics == nil)
     }
 
+    /// Log-probabilities: one per generated id, the same numbers with speculative decoding (n-gram and EAGLE) as
+    /// plain, and the pieces of `generatePieces` bring them all, in order, with the text.
+    @Test func logprobsAreTheSameWithSpeculationAndComeWithThePieces() throws {
+        var settings = Self.settings(20)
+        settings.logprobs = 2
+        settings.repeatPenalty = 1.1
+        let plain = try Self.open()
+        var pieces: [GeneratedPiece] = []
+        let a = try plain.generatePieces(.text("import os\nimport"), settings: settings) { pieces.append($0); return true }
+        #expect(a.logprobs.map(\.id) == a.generatedIds && a.logprobs.allSatisfy { $0.top.count == 2 && $0.logprob <= 0 })
+        #expect(pieces.flatMap(\.logprobs) == a.logprobs && pieces.map(\.text).joined() == a.text)
+        for drafter in [DrafterChoice.ngram, .eagle(path: Fixtures.trainedEagle, vocabulary: nil)] {
+            let b = try Self.open { $0.speculative = drafter }.generate(.text("import os\nimport"), settings: settings)
+            #expect(b.generatedIds == a.generatedIds && b.logprobs == a.logprobs, "\(drafter)")
+        }
+        settings.logprobs = 21
+        #expect(throws: BFFNError.self) { try plain.generate(.text("x"), settings: settings) }
+    }
+
     /// The asynchronous stream yields the same text as a plain call.
     @Test func asyncStreamYieldsTheText() async throws {
         let model = try Self.open()

@@ -5,6 +5,7 @@ text completions, streamed and not, stop strings, seeded sampling, and greedy ou
 Usage: python3 test_server_client.py BFFN_BINARY
 """
 import json
+import math
 import os
 import re
 import subprocess
@@ -103,12 +104,31 @@ def main():
             assert e.status_code == 400 and e.body["param"] == "n", e.body
 
     @test
+    def logprobs_parse_in_the_client():
+        r = client.completions.create(model="m", prompt="def add(a, b):", max_tokens=12, temperature=0, logprobs=3)
+        lp = r.choices[0].logprobs
+        assert "".join(lp.tokens) == r.choices[0].text and len(lp.token_logprobs) == r.usage.completion_tokens, lp
+        for value, top in zip(lp.token_logprobs, lp.top_logprobs):
+            # Greedy: the chosen token is the most likely; three alternatives hold at most all the probability.
+            assert value <= 0 and abs(max(top.values()) - value) < 1e-12 and sum(math.exp(v) for v in top.values()) <= 1 + 1e-9, top
+        c = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "Hi"}], max_tokens=6, temperature=0,
+                                           logprobs=True, top_logprobs=2)
+        content = c.choices[0].logprobs.content
+        assert len(content) == c.usage.completion_tokens and all(len(t.top_logprobs) == 2 for t in content), content
+        assert "".join(t.token for t in content) == c.choices[0].message.content
+        streamed = [x for ch in client.chat.completions.create(model="m", messages=[{"role": "user", "content": "Hi"}], max_tokens=6,
+                                                               temperature=0, logprobs=True, top_logprobs=2, stream=True)
+                    if ch.choices and ch.choices[0].logprobs for x in ch.choices[0].logprobs.content]
+        assert [(t.token, t.logprob) for t in streamed] == [(t.token, t.logprob) for t in content]
+
+    @test
     def speculative_greedy_text_is_the_same():
         spec, spec_base = start(binary, "--speculative", "eagle:" + os.path.join(MODEL, "eagle"))
         try:
             sc = openai.OpenAI(base_url=spec_base + "/v1", api_key="unused", max_retries=0, timeout=60)
-            kw = dict(model="m", prompt="def add(a, b):", max_tokens=24, temperature=0)
-            assert sc.completions.create(**kw).choices[0].text == client.completions.create(**kw).choices[0].text
+            kw = dict(model="m", prompt="def add(a, b):", max_tokens=24, temperature=0, logprobs=2)
+            a, b = sc.completions.create(**kw).choices[0], client.completions.create(**kw).choices[0]
+            assert a.text == b.text and a.logprobs.token_logprobs == b.logprobs.token_logprobs, (a, b)
         finally:
             spec.terminate()
             spec.wait(timeout=30)
