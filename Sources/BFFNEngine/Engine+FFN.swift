@@ -13,8 +13,8 @@ extension Engine {
 
     /// Computes the FFN into `out`; returns the router scores [T, E] (nil for dense vanilla FFNs), the number of
     /// experts computed for any token (the union over the call), and the expert-token products computed (the sum
-    /// over chunks of union size x tokens).
-    func ffn(_ lw: LayerWeights, layer: Int, _ b: [Float], _ T: Int, into out: inout [Float]) throws -> ([Float]?, Int, Int) {
+    /// over chunks of union size x tokens). `groups` cover the call's tokens; the sparse FFN chunks each apart.
+    func ffn(_ lw: LayerWeights, layer: Int, _ b: [Float], _ T: Int, groups: [Range<Int>], into out: inout [Float]) throws -> ([Float]?, Int, Int) {
         let threads = options.threads
         for i in 0..<out.count { out[i] = 0 }
         let x: ExpertWeights
@@ -78,15 +78,26 @@ extension Engine {
         // Tokens in chunks, each computing only its own tokens' union (the same bits for any chunk: a token's
         // inactive experts add exact zeros); a streaming provider gets the whole call's union at once instead, so
         // it reads each expert once.
-        let chunk = options.ffnMode == .sparse && expertProvider == nil && options.expertChunk > 0 ? options.expertChunk : T
+        let chunked = options.ffnMode == .sparse && expertProvider == nil && options.expertChunk > 0
+        let chunk = chunked ? max(1, options.expertChunk) : T
         let H = b.count / max(T, 1)
         var used = [Bool](repeating: false, count: E)
         var products = 0
         expertProvider?.prepare(layer: layer, input: b, tokens: T, weights: weights)
-        var t0 = 0
-        while t0 < T {
-            let tokens = t0..<min(T, t0 + chunk)
-            t0 = tokens.upperBound
+        // Chunks within each group (a streaming provider's one chunk spans the call).
+        var chunks: [Range<Int>] = []
+        if !chunked {
+            chunks = [0..<T]
+        } else {
+            for g in groups {
+                var t0 = g.lowerBound
+                while t0 < g.upperBound {
+                    chunks.append(t0..<min(g.upperBound, t0 + chunk))
+                    t0 = chunks[chunks.count - 1].upperBound
+                }
+            }
+        }
+        for tokens in chunks {
             var experts = options.ffnMode == .dense ? Array(0..<E) : (0..<E).filter { e in tokens.contains { active[$0 * E + e] } }
             if experts.isEmpty { continue }
             // Accumulate in source-expert order (docs/model.md, decision 7), whatever order a pack stores experts in.

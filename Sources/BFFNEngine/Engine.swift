@@ -157,9 +157,13 @@ public final class Engine {
     /// chain and itself only (the tree attention mask of docs/model.md), so its logits are bit-identical
     /// to computing its path token by token.
     /// `rows` chooses which tokens get logits, as in `forward(_:logits:)`.
+    /// `expertGroups`, when given, are consecutive ranges of the call's tokens that cover it: the sparse FFN computes
+    /// each group's experts apart (in chunks of `options.expertChunk` within a group), as several sequences decoded
+    /// in one call want (their tokens share few experts); nil: the call is one group. The logits are the same bits
+    /// either way (a token's inactive experts add exact zeros).
     /// - Throws: `.outOfBounds` for a token id outside the vocabulary, `.usage` for a parent that is not an
-    ///   earlier slot.
-    public func forward(_ tokens: [Int], parents: [Int], logits rows: LogitRows = .all) throws -> ForwardOutput {
+    ///   earlier slot or groups that do not cover the call in order.
+    public func forward(_ tokens: [Int], parents: [Int], logits rows: LogitRows = .all, expertGroups: [Range<Int>]? = nil) throws -> ForwardOutput {
         let T = tokens.count
         for (i, t) in tokens.enumerated() where t < 0 || t >= V {
             throw BFFNError(.outOfBounds, "token id \(t) at index \(i) is outside the vocabulary of \(V)", field: "token ids")
@@ -169,6 +173,14 @@ public final class Engine {
         }
         for (i, p) in parents.enumerated() where p < -1 || p >= length + i {
             throw BFFNError(.usage, "parent slot \(p) of token \(i) is not an earlier slot", field: "parents")
+        }
+        if let groups = expertGroups {
+            var next = 0
+            for g in groups {
+                guard g.lowerBound == next && !g.isEmpty else { throw BFFNError(.usage, "expert groups must cover the call's tokens in order", field: "expert_groups") }
+                next = g.upperBound
+            }
+            guard next == T else { throw BFFNError(.usage, "expert groups must cover the call's \(T) tokens", field: "expert_groups") }
         }
         var out = ForwardOutput(logits: [], routerScores: [], expertsComputed: [], vocabSize: V)
         if T == 0 { return out }
@@ -206,7 +218,7 @@ public final class Engine {
             VectorOps.rmsNorm(h, lw.postNorm, eps, T, H, into: &normed)
             activationObserver?.observe(.ffnInput(layer: l), normed, tokens: T, width: H)
             let f0 = monotonicSeconds()
-            let (scores, computed, products) = try ffn(lw, layer: l, normed, T, into: &branch)
+            let (scores, computed, products) = try ffn(lw, layer: l, normed, T, groups: expertGroups ?? [0..<T], into: &branch)
             ffnSeconds += monotonicSeconds() - f0
             out.expertsComputed.append(computed)
             out.expertTokenProducts.append(products)

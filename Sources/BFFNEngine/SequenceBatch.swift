@@ -107,6 +107,8 @@ public final class SequenceBatch {
         guard !members.isEmpty else { return finished }
         let start = engine.length
         var tokens: [Int] = [], parents: [Int] = [], owner: [Int] = []
+        // Each sequence's tokens of the call are an expert group of their own (unrelated sequences share few experts).
+        var groups: [Range<Int>] = []
         /// Who gets the logits of the call's tail, in tail order.
         var tail: [(member: Member, token: Int, parent: Int)] = []
         // Prompt chunks first (but a finishing prompt's last id in the tail), then the running sequences' ids.
@@ -117,6 +119,8 @@ public final class SequenceBatch {
             let chunk = m.waiting.prefix(take)
             m.waiting = m.waiting.dropFirst(take)
             var parent = m.lastSlot
+            let groupStart = tokens.count
+            defer { if tokens.count > groupStart { groups.append(groupStart..<tokens.count) } }
             for (i, id) in chunk.enumerated() {
                 if i == take - 1 && m.waiting.isEmpty {
                     tail.append((m, id, parent))
@@ -134,6 +138,7 @@ public final class SequenceBatch {
         }
         // Tail parents that are this call's slots are already numbered; a finishing prompt's last id follows its chunk.
         for entry in tail {
+            groups.append(tokens.count..<(tokens.count + 1))
             tokens.append(entry.token)
             parents.append(entry.parent)
             owner.append(entry.member.handle.number)
@@ -141,7 +146,7 @@ public final class SequenceBatch {
         }
         let out: ForwardOutput
         do {
-            out = try engine.forward(tokens, parents: parents, logits: .lastTokens(max(tail.count, 1)))
+            out = try engine.forward(tokens, parents: parents, logits: .lastTokens(max(tail.count, 1)), expertGroups: groups)
         } catch {
             removeAll()
             throw error

@@ -83,5 +83,8 @@ struct SequenceBatchTests {
         #expect(throws: BFFNError.self) { try engine.retain(slots: [1, 0]) }
         #expect(throws: BFFNError.self) { try engine.retain(slots: [1, 2]) }   // slot 1's parent 0 is dropped
         #expect(throws: BFFNError.self) { try engine.retain(slots: [0, 9]) }
+        // Expert groups must cover the call in order.
+        #expect(throws: BFFNError.self) { try engine.forward([1, 2], parents: [-1, -1], expertGroups: [0..<1]) }
+        #expect(throws: BFFNError.self) { try engine.forward([1, 2], parents: [-1, -1], expertGroups: [1..<2, 0..<1]) }
     }
 }
