@@ -11,7 +11,8 @@
  *     bffn_string_free / bffn_ids_free. Handles are opaque; each *_open/_close pair owns one. NULL handles and
  *     NULL required pointers are refused with BFFN_ERROR_USAGE, never dereferenced; closing NULL does nothing.
  *   - Threads: a model handle may be used from several threads; calls on one model run one at a time (a second
- *     caller waits). Different models are independent.
+ *     caller waits), or with the "parallel_sequences" option generations are decoded together. Different models
+ *     are independent.
  *   - Compatibility: BFFN_ABI_VERSION grows when a function here changes its signature or meaning; functions
  *     may be added without changing it. bffn_abi_version() reports the library's, to compare with the header's.
  */
@@ -66,7 +67,9 @@ typedef struct bffn_model bffn_model;
  * Hugging Face cache. options_json may be NULL or a JSON object with any of: "threads" (int), "memory_budget"
  * (bytes, int, or a string like "64M"), "speculative" ("none", "ngram", "draft:PATH", "eagle", "eagle:PATH"),
  * "fixed_draft" (bool), "activations" ("auto", "float", "int8", "bf16"), "kv_cache" ("f32", "bf16"),
- * "tokenizer" (a path). On success *out_model is a handle to close with bffn_model_close. */
+ * "tokenizer" (a path), "parallel_sequences" (int 1...256: up to this many bffn_generate calls made at once from
+ * several threads are decoded together in shared forward passes, each getting the tokens it gets alone; without it
+ * they run one after another). On success *out_model is a handle to close with bffn_model_close. */
 int bffn_model_open(const char *path, const char *options_json, bffn_model **out_model);
 void bffn_model_close(bffn_model *model);
 
@@ -84,8 +87,10 @@ typedef int (*bffn_text_callback)(const char *piece, size_t length, void *user_d
 /* Generates. prompt_json: {"text": "..."} | {"ids": [1, 2, 3]} | {"messages": [{"role": "system"|"user"|
  * "assistant", "content": "..."}]}. settings_json may be NULL or an object with any of "max_new_tokens",
  * "temperature", "top_k", "top_p", "min_p", "seed", "repeat_penalty", "repeat_last_n", "stop" (a list of
- * strings), "ignore_eos". callback may be NULL. On success *out_result_json (may be NULL when not wanted) is
- * `bffn generate --json`'s document: prompt_ids, generated_ids, text, stop_reason, speeds, speculative figures. */
+ * strings), "ignore_eos", "logprobs" (0...20 alternatives). callback may be NULL. On success *out_result_json (may
+ * be NULL when not wanted) is `bffn generate --json`'s document: prompt_ids, generated_ids, text, stop_reason,
+ * speeds, speculative figures, and with "logprobs" one {"id", "logprob", "top": [{"id", "logprob"}]} per
+ * generated id. */
 int bffn_generate(bffn_model *model, const char *prompt_json, const char *settings_json, bffn_text_callback callback,
                   void *user_data, char **out_result_json);
 

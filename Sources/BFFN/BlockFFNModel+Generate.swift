@@ -159,6 +159,7 @@ extension BlockFFNModel {
             if !rest.isEmpty || !pending.isEmpty { _ = onPiece(GeneratedPiece(text: rest, logprobs: pending)) }
         }
         generation.json = generation.json.appending("activations", .string(activationsLabel))
+        if settings.logprobs != nil { generation.json = generation.json.appending("logprobs", .array(generation.logprobs.map(\.json))) }
         return generation
     }
 }

@@ -17,7 +17,8 @@ public func bffn_model_open(_ path: UnsafePointer<CChar>?, _ optionsJSON: Unsafe
         out.pointee = nil
         let path = try string(path, "path")
         let given = try options(optionsJSON, "options_json",
-                                known: ["threads", "memory_budget", "speculative", "fixed_draft", "activations", "kv_cache", "tokenizer"])
+                                known: ["threads", "memory_budget", "speculative", "fixed_draft", "activations", "kv_cache", "tokenizer",
+                                        "parallel_sequences"])
         var o = BlockFFNModel.Options()
         if let v = given["threads"] { o.threads = try integer(v, "threads", in: 1...256) }
         switch given["memory_budget"] {
@@ -39,6 +40,7 @@ public func bffn_model_open(_ path: UnsafePointer<CChar>?, _ optionsJSON: Unsafe
             o.kvCache = k
         }
         o.tokenizerFile = try given["tokenizer"].map { try text($0, "tokenizer") }
+        if let v = given["parallel_sequences"] { o.parallelSequences = try integer(v, "parallel_sequences", in: 1...256) }
         out.pointee = models.open(try BlockFFNModel(path: path, options: o))
     }
 }
@@ -88,7 +90,7 @@ public func bffn_generate(_ model: OpaquePointer?, _ promptJSON: UnsafePointer<C
         let prompt = try parsePrompt(try options(promptJSON, "prompt_json", known: ["text", "ids", "messages"]))
         let settings = try parseSettings(try options(settingsJSON, "settings_json",
                                                      known: ["max_new_tokens", "temperature", "top_k", "top_p", "min_p", "seed", "repeat_penalty",
-                                                             "repeat_last_n", "stop", "ignore_eos"]))
+                                                             "repeat_last_n", "stop", "ignore_eos", "logprobs"]))
         let onText: ((String) -> Bool)? = callback.map { callback in
             { piece in
                 var bytes = Array(piece.utf8CString)
@@ -139,6 +141,7 @@ func parseSettings(_ value: JSONValue) throws -> GenerationSettings {
         s.stop = try items.map { try text($0, "stop") }
     }
     if let v = value["ignore_eos"] { s.ignoreEndOfSequence = try flag(v, "ignore_eos") }
+    if let v = try member("logprobs", 0...20) { s.logprobs = v }
     return s
 }
 

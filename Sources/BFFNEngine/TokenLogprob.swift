@@ -35,3 +35,11 @@ public struct TokenLogprob: Sendable, Equatable {
         self.top = topPositions(row, count: max(0, min(top, row.count))).map { Candidate(id: $0, logprob: logprob($0)) }
     }
 }
+
+extension TokenLogprob {
+    /// `{"id", "logprob", "top": [{"id", "logprob"}, ...]}` (docs/json.md, "generate").
+    public var json: JSONValue {
+        .object([("id", .integer(id)), ("logprob", .double(logprob)),
+                 ("top", .array(top.map { .object([("id", .integer($0.id)), ("logprob", .double($0.logprob))]) }))])
+    }
+}

@@ -4,7 +4,7 @@ import BFFNCore
 import BFFNEngine
 import BFFNTokenizer
 
-/// `generate`'s repeat penalty, min-p and stop strings (SamplingOptions, GenerationOptions).
+/// `generate`'s repeat penalty, min-p, stop strings and log-probabilities (SamplingOptions, GenerationOptions).
 struct RepetitionOptions: ParsableArguments {
     @Option(help: "Repeat penalty P (llama.cpp, CTRL): the logit of each token seen in the last --repeat-last-n tokens is divided by P when positive, else multiplied by P (1: off). Greedy decoding stays deterministic.")
     var repeatPenalty: Double = 1
@@ -15,6 +15,9 @@ struct RepetitionOptions: ParsableArguments {
     @Option(help: "Sample only from tokens at least P times as likely as the most likely one (0: all; after --top-k and --top-p).")
     var minP: Double = 0
 
+    @Option(help: ArgumentHelp("With --json: each generated token's log-probability (log-softmax after the repeat penalty, temperature 1) and the N most likely alternatives, 0...20.", valueName: "n"))
+    var logprobs: Int?
+
     @Option(help: ArgumentHelp("End generation when the text contains STRING (repeatable); the text is cut before it (stop_reason stop).", valueName: "string"))
     var stop: [String] = []
 
@@ -23,14 +26,16 @@ struct RepetitionOptions: ParsableArguments {
         guard repeatLastN >= -1 else { throw ValidationError("--repeat-last-n must be -1 (all), 0 (none) or more") }
         guard minP >= 0 && minP <= 1 else { throw ValidationError("--min-p must be in [0, 1]") }
         guard !stop.contains("") else { throw ValidationError("--stop needs a non-empty string") }
+        if let logprobs { guard (0...20).contains(logprobs) else { throw ValidationError("--logprobs must be 0...20") } }
     }
 
-    /// Sets the penalty, min-p and stop strings of `settings`.
+    /// Sets the penalty, min-p, stop strings and log-probabilities of `settings`.
     func apply(to settings: inout GenerationSettings) {
         settings.repeatPenalty = repeatPenalty
         settings.repeatLastN = repeatLastN
         settings.minP = minP
         settings.stop = stop
+        settings.logprobs = logprobs
     }
 }
 

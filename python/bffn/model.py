@@ -37,6 +37,8 @@ class GenerationResult:
             ``"cancelled"`` (the stream was closed early, or an ``on_text`` callback asked to stop).
         decode_tokens_per_second: generated tokens after the first / decode seconds, as the library measured.
         prefill_seconds: the prompt's forward pass.
+        logprobs: with ``logprobs=N``, one ``{"id", "logprob", "top": [{"id", "logprob"}, ...]}`` per generated
+            id (natural log of the softmax after the repeat penalty, temperature 1); else None.
         document: the whole JSON document (``speculative``, ``memory``, ``activations``, ... included).
     """
 
@@ -47,6 +49,7 @@ class GenerationResult:
     decode_tokens_per_second: float
     prefill_seconds: float
     document: Dict[str, Any] = field(repr=False)
+    logprobs: Optional[List[Dict[str, Any]]] = field(default=None, repr=False)
 
     @classmethod
     def from_document(cls, document: Dict[str, Any]) -> "GenerationResult":
@@ -55,7 +58,8 @@ class GenerationResult:
                    generated_ids=list(document.get("generated_ids", [])),
                    stop_reason=str(document.get("stop_reason", "")),
                    decode_tokens_per_second=float(document.get("decode_tokens_per_second") or 0.0),
-                   prefill_seconds=float(document.get("prefill_seconds") or 0.0), document=document)
+                   prefill_seconds=float(document.get("prefill_seconds") or 0.0), document=document,
+                   logprobs=document.get("logprobs"))
 
 
 def _prompt_json(prompt: Any) -> bytes:
@@ -87,12 +91,12 @@ def _as_id(value: Any) -> int:
 
 def _settings_json(max_new_tokens: int, temperature: float, top_p: float, top_k: int, seed: int,
                    stop: Union[None, str, Iterable[str]], min_p: Optional[float], repeat_penalty: Optional[float],
-                   repeat_last_n: Optional[int], ignore_eos: bool) -> Optional[bytes]:
+                   repeat_last_n: Optional[int], ignore_eos: bool, logprobs: Optional[int] = None) -> Optional[bytes]:
     stops = [stop] if isinstance(stop, str) else (list(stop) if stop is not None else None)
     return options_json({"max_new_tokens": max_new_tokens, "temperature": temperature, "top_p": top_p,
                          "top_k": top_k, "seed": seed, "stop": stops or None, "min_p": min_p,
                          "repeat_penalty": repeat_penalty, "repeat_last_n": repeat_last_n,
-                         "ignore_eos": True if ignore_eos else None})
+                         "ignore_eos": True if ignore_eos else None, "logprobs": logprobs})
 
 
 class _Closing:
@@ -133,7 +137,8 @@ class Model(_Closing):
     def __init__(self, path: Union[str, "os.PathLike[str]"], threads: Optional[int] = None,
                  memory_budget: Union[None, int, str] = None, speculative: Optional[str] = None, *,
                  fixed_draft: Optional[bool] = None, activations: Optional[str] = None,
-                 kv_cache: Optional[str] = None, tokenizer: Union[None, str, "os.PathLike[str]"] = None) -> None:
+                 kv_cache: Optional[str] = None, tokenizer: Union[None, str, "os.PathLike[str]"] = None,
+                 parallel_sequences: Optional[int] = None) -> None:
         """Opens the model.
 
         Args:
@@ -146,6 +151,9 @@ class Model(_Closing):
             fixed_draft: keep the draft tree fixed instead of adapting it (``--fixed-draft``).
             activations: ``"auto"``, ``"float"``, ``"int8"``, ``"bf16"``; kv_cache: ``"f32"`` or ``"bf16"``.
             tokenizer: a tokenizer.json / tokenizer.model to use instead of the model's own.
+            parallel_sequences: up to this many generations started at once from several threads are decoded
+                together in shared forward passes (each gets the tokens it gets alone); an ``on_text`` callback may
+                then run on another generating thread. Default: generations run one after another.
 
         Raises:
             IOFailure: the path cannot be read (the message names it). UsageError: a bad option.
@@ -156,7 +164,8 @@ class Model(_Closing):
         self._handle: Optional[int] = None
         opts = options_json({"threads": threads, "memory_budget": memory_budget, "speculative": speculative,
                              "fixed_draft": fixed_draft, "activations": activations, "kv_cache": kv_cache,
-                             "tokenizer": os.fspath(tokenizer) if tokenizer is not None else None})
+                             "tokenizer": os.fspath(tokenizer) if tokenizer is not None else None,
+                             "parallel_sequences": parallel_sequences})
         handle = ctypes.c_void_p()
         check(lib.bffn_model_open(encode(path, "path"), opts, ctypes.byref(handle)))
         self._handle = handle.value
@@ -223,14 +232,16 @@ class Model(_Closing):
                         top_p: float = 1.0, top_k: int = 0, seed: int = 0,
                         stop: Union[None, str, Iterable[str]] = None, *, min_p: Optional[float] = None,
                         repeat_penalty: Optional[float] = None, repeat_last_n: Optional[int] = None,
-                        ignore_eos: bool = False,
+                        ignore_eos: bool = False, logprobs: Optional[int] = None,
                         on_text: Optional[Callable[[str], Optional[bool]]] = None) -> GenerationResult:
         """Generates and returns everything about it (ids, text, stop reason, speeds): see :meth:`generate` for
         the arguments. ``on_text`` is called with each piece of text as tokens are accepted, on this thread;
         returning False stops generation after the current token (``stop_reason`` ``"cancelled"``); an exception
-        it raises stops generation and is raised here. Ctrl-C stops generation too (KeyboardInterrupt)."""
+        it raises stops generation and is raised here. Ctrl-C stops generation too (KeyboardInterrupt).
+        ``logprobs`` (0...20): each generated token's log-probability with that many most likely alternatives, in
+        ``result.logprobs``."""
         settings = _settings_json(max_new_tokens, temperature, top_p, top_k, seed, stop, min_p, repeat_penalty,
-                                  repeat_last_n, ignore_eos)
+                                  repeat_last_n, ignore_eos, logprobs)
         return self._generate(_prompt_json(prompt), settings, on_text)
 
     def _generate(self, prompt_json: bytes, settings_json: Optional[bytes],

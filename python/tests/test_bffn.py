@@ -15,6 +15,7 @@ import os
 import re
 import subprocess
 import sys
+import concurrent.futures
 import threading
 import weakref
 import zlib
@@ -422,6 +423,25 @@ def test_on_text_callback_can_stop_and_raise(model: bffn.Model) -> None:
 
     with pytest.raises(KeyError, match="from the callback"):
         model.generate_result("import os", max_new_tokens=8, on_text=boom)
+
+
+def test_parallel_sequences_give_each_thread_its_own_result(model: bffn.Model) -> None:
+    """Generations started together on a parallel model are decoded together and give what each gives alone,
+    log-probabilities included (greedy and seeded sampling); the log-probabilities agree with the ids."""
+    jobs = [("def f(x):", 0.0, 0), ("class A:", 0.8, 3), ("import sys", 0.0, 0), ("x = [", 1.1, 9)]
+    alone = [model.generate_result(p, max_new_tokens=10, temperature=t, seed=s, logprobs=2) for p, t, s in jobs]
+    with bffn.Model(TRAINED, threads=2, parallel_sequences=4) as parallel:
+        with concurrent.futures.ThreadPoolExecutor(len(jobs)) as pool:
+            together = list(pool.map(lambda j: parallel.generate_result(j[0], max_new_tokens=10, temperature=j[1],
+                                                                        seed=j[2], logprobs=2), jobs))
+    assert [r.generated_ids for r in together] == [r.generated_ids for r in alone]
+    assert [r.logprobs for r in together] == [r.logprobs for r in alone]
+    for r in alone:
+        assert [e["id"] for e in r.logprobs] == r.generated_ids
+        assert all(e["logprob"] <= 0 and len(e["top"]) == 2 for e in r.logprobs)
+    assert model.generate_result("x", max_new_tokens=2).logprobs is None
+    with pytest.raises(bffn.LimitError):
+        model.generate_result("x", logprobs=21)
 
 
 def test_threads_share_a_model(model: bffn.Model) -> None:
