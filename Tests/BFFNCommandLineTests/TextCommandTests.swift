@@ -91,6 +91,13 @@ struct TextCommandTests {
         let again = try runBFFN(["generate", model, "--prompt", "def f(x):", "--max-new-tokens", "12", "--temperature", "0.9", "--seed", "5", "--json", "--ignore-eos"])
         let againJSON = try JSONValue.parse(again.stdout)
         #expect(againJSON["generated_ids"] == j["generated_ids"])
+        // --logprobs: one entry per id, the id it names, N alternatives; the same ids as without it.
+        let scored = try JSONValue.parse(try runBFFN(["generate", model, "--prompt", "def f(x):", "--max-new-tokens", "12", "--temperature", "0.9",
+                                                      "--seed", "5", "--json", "--ignore-eos", "--logprobs", "3"]).stdout)
+        let entries = scored["logprobs"]?.arrayElements ?? []
+        #expect(scored["generated_ids"] == j["generated_ids"] && j["logprobs"] == nil)
+        #expect(entries.map { Int($0["id"]?.intValue ?? -1) } == ids && entries.allSatisfy { ($0["top"]?.arrayElements?.count ?? 0) == 3 && ($0["logprob"]?.numberValue ?? 1) <= 0 })
+        #expect(try runBFFN(["generate", model, "--prompt", "x", "--logprobs", "21"]).status != 0)
         let streamed = try runBFFN(["generate", model, "--prompt", "def f(x):", "--max-new-tokens", "12", "--temperature", "0.9", "--seed", "5", "--ignore-eos", "-q"])
         #expect(streamed.stdout == (j["text"]?.stringValue ?? "") + "\n")
         let other = try runBFFN(["generate", model, "--prompt", "def f(x):", "--max-new-tokens", "12", "--temperature", "0.9", "--seed", "6", "--json", "--ignore-eos"])
