@@ -49,6 +49,9 @@ public final class EagleDrafter: FeatureDrafter {
     var committed = 0
     /// Pairs observed and not yet run: features (H floats each) and the tokens that follow them.
     var pendingFeatures: [Float] = [], pendingTokens: [Int] = []
+    /// Observed positions dropped from the pending ones because `catchUpLimit` would skip them anyway (so a long
+    /// run of plain steps keeps at most that many features).
+    var droppedPending = 0
     /// The head's output for the last committed pair (the root's feature).
     var rootOutput: [Float]?
 
@@ -100,6 +103,7 @@ public final class EagleDrafter: FeatureDrafter {
     public func reset() {
         for l in keys.indices { keys[l].removeAll(keepingCapacity: true); values[l].removeAll(keepingCapacity: true) }
         committed = 0
+        droppedPending = 0
         pendingFeatures.removeAll()
         pendingTokens.removeAll()
         rootOutput = nil
@@ -114,27 +118,39 @@ public final class EagleDrafter: FeatureDrafter {
         }
         pendingFeatures += features
         pendingTokens += nextTokens
+        if let limit = catchUpLimit, pendingTokens.count > 2 * max(limit, 1) {
+            let drop = pendingTokens.count - max(limit, 1)
+            pendingTokens.removeFirst(drop)
+            pendingFeatures.removeFirst(drop * H)
+            droppedPending += drop
+        }
     }
 
     /// The observed positions the next draft runs first (at most `catchUpLimit`).
     public func pendingPositions(context: [Int]) -> Int { min(pendingTokens.count, catchUpLimit ?? Int.max) }
 
-    /// The head's parameters over the target's (its one decoder layer against the target's layers and head).
+    /// The head's parameters over the target's (its one decoder layer against the target's layers and head);
+    /// computed once (the adaptive controller asks at every step).
     public var relativeCost: Double {
-        Double(head.parameterCount) / max(Double(target.allMatrices.reduce(0) { $0 + $1.matrix.rows * $1.matrix.cols }), 1)
+        if let cachedRelativeCost { return cachedRelativeCost }
+        let cost = Double(head.parameterCount) / max(Double(target.allMatrices.reduce(0) { $0 + $1.matrix.rows * $1.matrix.cols }), 1)
+        cachedRelativeCost = cost
+        return cost
     }
+    private var cachedRelativeCost: Double?
 
     /// Builds the tree below the root (the last observed token); the context itself is not read (the head works
     /// from the observed features).
     /// - Throws: `.usage` when no features were observed since `reset()`.
     public func draft(context: [Int], shape: DraftShape) throws -> DraftTree {
         if !pendingTokens.isEmpty {
-            let all = pendingTokens.count
+            let all = pendingTokens.count, start = committed + droppedPending
             // With a catch-up limit, only the last pairs run, at their own positions; the cache lacks the others.
             let skip = catchUpLimit.map { max(0, all - max($0, 1)) } ?? 0, n = all - skip
             let out = run(tokens: Array(pendingTokens[skip...]), features: Array(pendingFeatures[(skip * H)...]),
-                          positions: Array((committed + skip)..<(committed + all)), ancestors: nil)
-            committed += all
+                          positions: Array((start + skip)..<(start + all)), ancestors: nil)
+            committed = start + all
+            droppedPending = 0
             rootOutput = Array(out[((n - 1) * H)..<(n * H)])
             pendingTokens.removeAll()
             pendingFeatures.removeAll()
