@@ -55,10 +55,16 @@ public struct GenerationOptions: Sendable {
         return StopStringMatcher(strings: stopStrings, decoder: textDecoder())
     }
 
-    /// Throws `.usage` when the prompt is empty or does not fit the context, or for a repeat penalty that is
-    /// not positive and finite or a min-p outside [0, 1].
+    /// Throws `.usage` when the prompt is empty or does not fit the context, for a repeat penalty that is not a
+    /// positive finite float, a temperature whose inverse overflows, or a min-p outside [0, 1].
     public func check(prompt: [Int]) throws {
-        guard sampling.repeatPenalty > 0 && sampling.repeatPenalty.isFinite else { throw BFFNError(.usage, "the repeat penalty must be positive") }
+        // The penalty is applied as a Float: one that rounds to 0 or overflows would make logits infinite.
+        guard Float(sampling.repeatPenalty) > 0 && Float(sampling.repeatPenalty).isFinite else {
+            throw BFFNError(.usage, "the repeat penalty must be a positive number a float can hold")
+        }
+        guard sampling.temperature == 0 || (sampling.temperature > 0 && (1 / sampling.temperature).isFinite) else {
+            throw BFFNError(.usage, "the temperature must be 0 or a positive number whose inverse is finite")
+        }
         guard sampling.minP >= 0 && sampling.minP <= 1 else { throw BFFNError(.usage, "min-p must be in [0, 1]") }
         guard !prompt.isEmpty else { throw BFFNError(.usage, "the prompt needs at least one token id") }
         if let limit = contextLimit, prompt.count > limit {

@@ -129,6 +129,11 @@ public struct TokenSampler: Sendable {
         let maxLogit = candidates.map { Double(logits[base + $0]) }.max() ?? 0
         var weights = candidates.map { exp((Double(logits[base + $0]) - maxLogit) * inverseT) }
         var total = weights.reduce(0, +)
+        // Logits that are not finite (an overflowing penalty) or a temperature whose inverse overflows leave no
+        // distribution to draw from: the limit of sampling as the temperature goes to 0, the argmax, is taken.
+        guard total.isFinite && total > 0 && !weights.contains(where: \.isNaN) else {
+            return TokenDistribution(ids: [argmaxIndex(logits)], probabilities: [1])
+        }
         if options.topP < 1 {
             // Most likely first (ties: lower id first), then the shortest prefix reaching topP.
             let order = candidates.indices.sorted { weights[$0] != weights[$1] ? weights[$0] > weights[$1] : candidates[$0] < candidates[$1] }
@@ -159,7 +164,7 @@ public struct TokenSampler: Sendable {
 
     /// A token drawn from `distribution` (inverse CDF over ids in ascending order).
     public mutating func sample(from distribution: TokenDistribution) -> Int {
-        if distribution.ids.count == 1 { return distribution.ids[0] }
+        if distribution.ids.count <= 1 { return distribution.ids.first ?? 0 }
         let u = random.unit()
         var cumulative = 0.0
         for (id, p) in zip(distribution.ids, distribution.probabilities) {

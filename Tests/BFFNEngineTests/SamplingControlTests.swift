@@ -29,6 +29,21 @@ struct SamplingControlTests {
         #expect(TokenSampler(SamplingOptions(repeatPenalty: 1)).penalised(logits[...], history: [0]) == logits)
     }
 
+    /// Values a fuzz run sent through bffn serve: a penalty that rounds to 0 as a Float and a subnormal temperature
+    /// are refused by the options check; a row the sampler cannot weigh (infinite logits) falls back to the argmax
+    /// instead of trapping on an empty distribution.
+    @Test func extremeSamplingValuesAreRefusedOrFallBackToTheArgmax() {
+        #expect(throws: BFFNError.self) { try GenerationOptions(maxNewTokens: 1, sampling: SamplingOptions(repeatPenalty: 5e-324)).check(prompt: [1]) }
+        #expect(throws: BFFNError.self) { try GenerationOptions(maxNewTokens: 1, sampling: SamplingOptions(temperature: 5e-324)).check(prompt: [1]) }
+        #expect(throws: BFFNError.self) { try GenerationOptions(maxNewTokens: 1, sampling: SamplingOptions(repeatPenalty: 1e300)).check(prompt: [1]) }
+        let infinite: [Float] = [1, .infinity, 2, .infinity]
+        var sampler = TokenSampler(SamplingOptions(temperature: 1, seed: 3, minP: 0.5))
+        #expect(sampler.distribution(infinite[...]).ids == [1])
+        #expect(sampler.next(infinite[...]) == 1)
+        let nan: [Float] = [.nan, .nan]
+        #expect(sampler.next(nan[...]) == 0)
+    }
+
     /// Greedy decoding with a penalty is the argmax of the penalised logits; sampling's distribution is the
     /// softmax of them.
     @Test func penaltyMovesTheArgmaxAndTheDistribution() {
