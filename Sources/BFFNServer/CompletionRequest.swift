@@ -51,6 +51,22 @@ public struct CompletionRequest: Sendable {
     ///   type or out of range, `n` other than 1, `logprobs`, `echo`, `best_of`, `suffix`, non-zero
     ///   `frequency_penalty` / `presence_penalty` (not supported).
     public static func parse(_ body: [UInt8], endpoint: Endpoint, randomSeed: UInt64) throws(APIError) -> CompletionRequest {
+        try parse(body, endpoint: endpoint, randomSeed: randomSeed, log: nil)
+    }
+
+    /// The fields `parse` reads from a request to `endpoint`, top-level names first as read, then nested ones
+    /// (`stream_options.include_usage`, `messages[].role`...): what docs/openapi.json must describe (BFFNServerTests
+    /// compares them). Found by parsing a request that gives every object the parser looks into.
+    public static func fieldsRead(endpoint: Endpoint) -> [String] {
+        let log = FieldLog()
+        let body = endpoint == .chat ? #"{"messages": [{"role": "user", "content": [{"type": "text", "text": "x"}]}], "stream_options": {}}"#
+                                     : #"{"prompt": "x", "stream_options": {}}"#
+        _ = try? parse(Array(body.utf8), endpoint: endpoint, randomSeed: 0, log: log)
+        var seen = Set<String>()
+        return log.names.map { $0.replacing(/\[[0-9]+\]/, with: "[]") }.filter { seen.insert($0).inserted }
+    }
+
+    static func parse(_ body: [UInt8], endpoint: Endpoint, randomSeed: UInt64, log: FieldLog?) throws(APIError) -> CompletionRequest {
         let root: JSONValue
         do {
             root = try body.withUnsafeBytes { try JSONValue.parse($0, what: "the request body", maxDepth: 32) }
@@ -60,7 +76,7 @@ public struct CompletionRequest: Sendable {
             throw .invalid("the request body is not valid JSON", code: "invalid_json")
         }
         guard case .object = root else { throw .invalid("the request body must be a JSON object, not \(root.typeName)", code: "invalid_json") }
-        let f = Fields(root: root)
+        let f = Fields(root: root, log: log)
         _ = try f.string("model")
         let input: Input
         switch endpoint {
@@ -78,10 +94,10 @@ public struct CompletionRequest: Sendable {
             }
         }
         var request = CompletionRequest(endpoint: endpoint, input: input, maxTokens: nil, settings: GenerationSettings(), stream: false, includeUsage: false)
-        var maxTokens = try f.integer("max_completion_tokens")
-        if maxTokens == nil { maxTokens = try f.integer("max_tokens") }
-        if let m = maxTokens {
-            guard m >= 1 else { throw .invalid("max_tokens must be at least 1", param: "max_tokens", code: "invalid_value") }
+        // Both are checked; max_completion_tokens wins when both are given.
+        for name in ["max_tokens", "max_completion_tokens"] {
+            guard let m = try f.integer(name) else { continue }
+            guard m >= 1 else { throw .invalid("'\(name)' must be at least 1", param: name, code: "invalid_value") }
             request.maxTokens = m
         }
         var s = GenerationSettings()
@@ -100,20 +116,34 @@ public struct CompletionRequest: Sendable {
         s.ignoreEndOfSequence = try f.bool("ignore_eos") ?? false
         request.settings = s
         request.stream = try f.bool("stream") ?? false
-        if let options = f.root["stream_options"], options != .null {
+        if let options = f.value("stream_options") {
             guard case .object = options else { throw .wrongType("stream_options", expected: "an object", got: options) }
-            request.includeUsage = try Fields(root: options, prefix: "stream_options.").bool("include_usage") ?? false
+            request.includeUsage = try Fields(root: options, prefix: "stream_options.", log: log).bool("include_usage") ?? false
         }
         return request
     }
+}
+
+/// The names of the fields a parse read (`CompletionRequest.fieldsRead`).
+final class FieldLog {
+    var names: [String] = []
 }
 
 /// Typed reads of a request object's fields, throwing the 400 that names the field.
 struct Fields {
     let root: JSONValue
     var prefix = ""
+    /// Where reads are recorded, if anywhere.
+    var log: FieldLog?
+
+    init(root: JSONValue, prefix: String = "", log: FieldLog? = nil) {
+        self.root = root
+        self.prefix = prefix
+        self.log = log
+    }
 
     func value(_ key: String) -> JSONValue? {
+        log?.names.append(prefix + key)
         guard let v = root[key], v != .null else { return nil }
         return v
     }
@@ -201,7 +231,7 @@ struct Fields {
         for (i, item) in items.enumerated() {
             let at = "messages[\(i)]"
             guard case .object = item else { throw .wrongType(at, expected: "an object", got: item) }
-            let m = Fields(root: item, prefix: at + ".")
+            let m = Fields(root: item, prefix: at + ".", log: log)
             guard var role = try m.string("role") else { throw .invalid("'\(at).role' is required", param: at + ".role", code: "missing_field") }
             if role == "developer" { role = "system" }
             guard ["system", "user", "assistant"].contains(role) else {
@@ -213,7 +243,7 @@ struct Fields {
             case .string(let s)?: text = s
             case .array(let parts)?:
                 for (j, part) in parts.enumerated() {
-                    let p = Fields(root: part, prefix: "\(at).content[\(j)].")
+                    let p = Fields(root: part, prefix: "\(at).content[\(j)].", log: log)
                     guard case .object = part, try p.string("type") == "text", let t = try p.string("text") else {
                         throw .invalid("'\(at).content[\(j)]' must be {\"type\": \"text\", \"text\": ...}: only text parts are supported",
                                        param: "\(at).content[\(j)]", code: "unsupported_value")
@@ -235,9 +265,10 @@ struct Fields {
         case .bool(true)?, .int?: asked = true
         case let other?: throw .wrongType("logprobs", expected: endpoint == .chat ? "a boolean" : "an integer", got: other)
         }
-        let top = try integer("top_logprobs") ?? 0
+        // OpenAI's range; only 0 asks for nothing.
+        let top = try integer("top_logprobs", in: 0...20) ?? 0
         if asked || top > 0 {
-            throw .invalid("logprobs are not supported by this server", param: "logprobs", code: "unsupported_value")
+            throw .invalid("logprobs are not supported by this server", param: asked ? "logprobs" : "top_logprobs", code: "unsupported_value")
         }
     }
 }

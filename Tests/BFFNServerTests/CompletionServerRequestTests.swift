@@ -1,0 +1,36 @@
+import BFFNCore
+@testable import BFFNServer
+import Testing
+
+/// `CompletionRequest.parse` on its own: fields the schema in docs/openapi.json refuses are 400s naming the field,
+/// including cases scripts/fuzz-server-api.py found accepted.
+@Suite("CompletionServer request parsing") struct CompletionServerRequestTests {
+    static func parse(_ json: String, _ endpoint: CompletionRequest.Endpoint = .completions) -> Result<CompletionRequest, APIError> {
+        Result { () throws(APIError) in try CompletionRequest.parse(Array(json.utf8), endpoint: endpoint, randomSeed: 1) }
+    }
+
+    static func expectError(_ json: String, code: String, param: String?, sourceLocation: SourceLocation = #_sourceLocation) {
+        switch parse(json) {
+        case .success: Issue.record("accepted: \(json)", sourceLocation: sourceLocation)
+        case .failure(let e):
+            #expect(e.status == 400 && e.code == code && e.param == param, "\(e)", sourceLocation: sourceLocation)
+        }
+    }
+
+    /// max_tokens was not read at all when max_completion_tokens was given, so any value passed.
+    @Test func maxTokensIsCheckedWhenMaxCompletionTokensWins() throws {
+        Self.expectError(#"{"prompt": "x", "max_completion_tokens": 4, "max_tokens": "abc"}"#, code: "invalid_type", param: "max_tokens")
+        Self.expectError(#"{"prompt": "x", "max_completion_tokens": 4, "max_tokens": 0}"#, code: "invalid_value", param: "max_tokens")
+        Self.expectError(#"{"prompt": "x", "max_completion_tokens": 0, "max_tokens": 4}"#, code: "invalid_value", param: "max_completion_tokens")
+        #expect(try Self.parse(#"{"prompt": "x", "max_completion_tokens": 4, "max_tokens": 9}"#).get().maxTokens == 4)
+        #expect(try Self.parse(#"{"prompt": "x", "max_tokens": 9}"#).get().maxTokens == 9)
+    }
+
+    /// top_logprobs took any negative number.
+    @Test func topLogprobsIsInOpenAIsRange() throws {
+        Self.expectError(#"{"prompt": "x", "top_logprobs": -1}"#, code: "invalid_value", param: "top_logprobs")
+        Self.expectError(#"{"prompt": "x", "top_logprobs": 21}"#, code: "invalid_value", param: "top_logprobs")
+        Self.expectError(#"{"prompt": "x", "top_logprobs": 3}"#, code: "unsupported_value", param: "top_logprobs")
+        #expect(throws: Never.self) { try Self.parse(#"{"prompt": "x", "top_logprobs": 0, "logprobs": false}"#).get() }
+    }
+}
