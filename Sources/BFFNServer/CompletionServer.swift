@@ -76,7 +76,13 @@ public final class CompletionServer: Sendable {
         if let error = outcome.error.withLock({ $0 }) { throw error }
     }
 
-    func application(onListening: @escaping @Sendable (Int) -> Void) -> some ApplicationProtocol {
+    /// The routes the server answers, `METHOD /path` sorted, read back from the router it serves: docs/openapi.json
+    /// describes exactly these (BFFNServerTests checks it both ways).
+    public var routes: [String] { makeRouter().routes.map { "\($0.method.rawValue) \($0.path)" }.sorted() }
+
+    /// The router with every route and the middlewares (OpenAI error objects, the API key). A route added here must be
+    /// described in docs/openapi.json (scripts/make-openapi.py).
+    func makeRouter() -> Router<ServerContext> {
         let router = Router(context: ServerContext.self)
         router.middlewares.add(ErrorMiddleware(metrics: metrics))
         if let key = configuration.apiKey { router.middlewares.add(AuthMiddleware(key: key)) }
@@ -91,7 +97,11 @@ public final class CompletionServer: Sendable {
         }
         router.post("/v1/chat/completions") { request, context in try await self.complete(request, context: context, endpoint: .chat) }
         router.post("/v1/completions") { request, context in try await self.complete(request, context: context, endpoint: .completions) }
-        return Application(router: router, server: .http1(configuration: .init(additionalChannelHandlers: [ClientGoneHandler()], idleTimeout: .seconds(120))),
+        return router
+    }
+
+    func application(onListening: @escaping @Sendable (Int) -> Void) -> some ApplicationProtocol {
+        Application(router: makeRouter(), server: .http1(configuration: .init(additionalChannelHandlers: [ClientGoneHandler()], idleTimeout: .seconds(120))),
                            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "bffn/\(BFFNVersion.string)"),
                            onServerRunning: { channel in onListening(channel.localAddress?.port ?? 0) })
     }
