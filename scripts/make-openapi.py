@@ -153,7 +153,7 @@ SCHEMAS = {
                 "param": {"type": ["string", "null"], "description": "The request field at fault, e.g. messages[2].content."},
                 "code": {"type": ["string", "null"],
                          "description": "invalid_json, invalid_type, invalid_value, missing_field, unsupported_value, "
-                                        "context_length_exceeded, chat_template_error, invalid_api_key, request_too_large, "
+                                        "context_length_exceeded, chat_template_error, invalid_http, invalid_api_key, request_too_large, "
                                         "queue_full, queue_timeout, client_closed, or null."},
             }}},
     },
@@ -237,7 +237,8 @@ RESPONSES = {
     "BadRequest": error_response(
         "invalid_request_error: invalid_json (malformed, invalid UTF-8, an integer beyond 64 bits, nesting deeper than 32, a "
         "repeated key, not an object), invalid_type, invalid_value, missing_field, unsupported_value (param names the field), "
-        "context_length_exceeded, chat_template_error."),
+        "context_length_exceeded, chat_template_error; invalid_http when the body stops being HTTP part-way (a malformed chunk, or the "
+        "connection closed mid-body, when no client reads it)."),
     "Unauthorized": error_response("authentication_error invalid_api_key: --api-key was given and Authorization: Bearer KEY is "
                                    "missing or wrong.", {"WWW-Authenticate": {"schema": {"const": "Bearer"}}}),
     "NotFound": error_response("not_found_error: no such path, or not with this method."),
