@@ -33,4 +33,11 @@ import Testing
         Self.expectError(#"{"prompt": "x", "top_logprobs": 3}"#, code: "unsupported_value", param: "top_logprobs")
         #expect(throws: Never.self) { try Self.parse(#"{"prompt": "x", "top_logprobs": 0, "logprobs": false}"#).get() }
     }
+
+    /// An unknown field whose name is a known one plus an escaped NUL was read as the known one (json-c cuts keys at
+    /// NUL): found by scripts/fuzz-server-api.py. Such keys are invalid_json now.
+    @Test func aKeyWithAnEscapedNULIsNotReadAsAnother() {
+        Self.expectError(#"{"prompt": "x", "max_tokens\u0000": "abc"}"#, code: "invalid_json", param: nil)
+        Self.expectError(#"{"prompt": "x", "stream_options": {"include_usage\u0000": 5}}"#, code: "invalid_json", param: nil)
+    }
 }
