@@ -82,6 +82,11 @@ import Testing
     @Test func apiKeyIsCheckedExceptForHealth() async throws {
         let port = try await ServerFixture.shared.port("key") { $0.apiKey = "sesame" }
         #expect(try await RawHTTPClient.send(port, "GET", "/health").status == 200)
+        // The router ignores empty segments, so these reach /health too; they needed the key (the path was compared
+        // as sent).
+        #expect(try await RawHTTPClient.send(port, "GET", "/health/").status == 200)
+        #expect(try await RawHTTPClient.send(port, "GET", "//health?x=1").status == 200)
+        Self.expectError(try await RawHTTPClient.send(port, "GET", "/health/x"), 401, code: "invalid_api_key")
         Self.expectError(try await RawHTTPClient.send(port, "GET", "/v1/models"), 401, code: "invalid_api_key")
         Self.expectError(try await RawHTTPClient.send(port, "GET", "/v1/models", headers: ["Authorization": "Bearer sesam"]), 401, code: "invalid_api_key")
         Self.expectError(try await RawHTTPClient.post(port, "/v1/completions", #"{"prompt": "x"}"#, headers: ["Authorization": "Bearer open"]), 401, code: "invalid_api_key")
