@@ -3,7 +3,8 @@
 
 The document is built here from Python values and written with a fixed layout (two-space indent, keys in the order
 written below, UTF-8, a final newline), so the same script always gives the same bytes. `--check` compares instead
-of writing and fails when the file is stale; scripts/check-server.sh runs it, BFFNServerTests checks that the paths
+of writing and fails when the file is stale (and, where openapi-spec-validator is installed, when the document is
+not valid OpenAPI 3.1); scripts/check-server.sh runs it, BFFNServerTests checks that the paths
 it lists are exactly the routes the server registers and that each request schema names exactly the fields the
 parser reads (CompletionRequest.fieldsRead), and scripts/fuzz-server-api.py drives and judges the server with it.
 
@@ -11,7 +12,8 @@ Request schemas say what Sources/BFFNServer/CompletionRequest.swift enforces: a 
 one it accepts is served, except for limits that depend on the model (the context length, the vocabulary, a chat
 template that refuses a conversation), which are 400s the schema cannot state. Two rules are stricter than plain
 JSON Schema, and the document says so: an integer field takes an integer literal only (2.0 or 1e3 is 400
-invalid_type), and integers must fit in 64 bits minus the two extremes.
+invalid_type), and anywhere in a body integers must lie within ±(2^63 - 2) and keys must not hold U+0000 (400
+invalid_json).
 Usage: scripts/make-openapi.py [--check]
 """
 import json
@@ -293,9 +295,11 @@ DOCUMENT = {
         "version": VERSION,
         "summary": "The OpenAI-compatible HTTP API of `bffn serve` (docs/server.md).",
         "description": "Written by scripts/make-openapi.py; edit that, not this file. Any other path or method is 404 with the "
-                       "Error object. Bodies are at most 1 MiB (413), JSON nested at most 32 deep, without repeated keys, and "
-                       "valid UTF-8 (400 invalid_json). Integer fields take integer literals only: 2.0 or 1e3 is 400 "
-                       "invalid_type, though JSON Schema would accept it. A request the HTTP layer cannot parse is answered 400 "
+                       "Error object; paths match with the query and empty segments ignored (/health/ is /health). Bodies are "
+                       "at most 1 MiB (413), and must be valid UTF-8 JSON nested at most 32 deep, without repeated keys, keys "
+                       "holding U+0000 or integers beyond ±(2^63 - 2) (400 invalid_json); NaN, Infinity and -Infinity are "
+                       "read as numbers, which every number field refuses. Integer fields take integer literals only: 2.0 or "
+                       "1e3 is 400 invalid_type, though JSON Schema would accept it. A request the HTTP layer cannot parse is answered 400 "
                        "with an empty body and the connection closed. At most --max-connections connections are open at once "
                        "(256); one more is closed without an answer. A connection that makes no progress for --idle-timeout "
                        "seconds (120) is closed.",
@@ -327,6 +331,11 @@ def main():
         with open(OUT, encoding="utf-8") as f:
             if f.read() != text:
                 sys.exit("docs/openapi.json is stale: run scripts/make-openapi.py")
+        try:  # the document against the OpenAPI 3.1 schema, where the validator is installed
+            from openapi_spec_validator import validate
+        except ImportError:
+            return
+        validate(DOCUMENT)
         return
     if sys.argv[1:]:
         sys.exit(__doc__)
