@@ -72,13 +72,16 @@ COMMON_FIELDS = {
     "max_tokens": integer("The most tokens to generate (default: the rest of the context). Prompt plus max_tokens beyond the "
                           "model's context is 400 context_length_exceeded.", 1),
     "max_completion_tokens": integer("As max_tokens, and wins when both are given (both are checked).", 1),
-    "temperature": number("0: greedy (argmax, ties to the lowest id); otherwise softmax(logits / T). Default 1.", minimum=0, maximum=2),
+    "temperature": {"description": "0: greedy (argmax, ties to the lowest id); otherwise softmax(logits / T), T at least 1e-6 (below, "
+                                   "1 / T could overflow). Default 1.",
+                    "anyOf": [{"type": "number", "minimum": 0, "maximum": 0},
+                              {"type": "number", "minimum": 1e-6, "maximum": 2}, {"type": "null"}]},
     "top_p": number("Nucleus sampling. Default 1.", exclusiveMinimum=0, maximum=1),
     "top_k": integer("Sample among the k most likely tokens (llama.cpp's name); 0: all. Default 0.", 0, 1_000_000),
     "min_p": number("Drop tokens below min_p times the most likely one's probability (llama.cpp's name). Default 0.",
                     minimum=0, maximum=1),
     "repeat_penalty": number("Logits of tokens seen in the last repeat_last_n are divided (positive) or multiplied (negative) "
-                             "by it (bffn generate --repeat-penalty). Default 1.", exclusiveMinimum=0, maximum=100),
+                             "by it (bffn generate --repeat-penalty). Default 1.", minimum=0.01, maximum=100),
     "repeat_last_n": integer("The window of repeat_penalty: 0 none, -1 all. Default 64.", -1, 1_000_000),
     "seed": integer("The same seed and fields give the same tokens (the seed's bits read as unsigned). Default: random."),
     "stop": {"description": "Generation ends when the text contains one of these; the text is cut before it (finish_reason stop).",

@@ -44,6 +44,13 @@ public struct CompletionRequest: Sendable {
     public static let maxStopStrings = 16
     /// The most token ids a `prompt` list may hold (the context bounds it again later).
     public static let maxPromptIds = 1 << 20
+    /// The smallest temperature above 0 accepted. Below about 1e-308, 1 / T overflows and the sampler's weights turn
+    /// NaN (with `min_p`, no token was left and the generation thread trapped, taking the server down);
+    /// 1e-6 is already as good as greedy.
+    public static let minimumTemperature = 1e-6
+    /// `repeat_penalty`'s range: a penalty that rounds to 0 as a Float (5e-324) made logits infinite, and the sampler
+    /// trapped as above; 0.01...100 keeps every penalised logit within 100 times the model's.
+    public static let repeatPenaltyRange = 0.01...100.0
 
     /// Reads `body` (UTF-8 JSON text) as a request to `endpoint`.
     /// - Parameter randomSeed: the seed used when the request gives none.
@@ -103,12 +110,15 @@ public struct CompletionRequest: Sendable {
         var s = GenerationSettings()
         // OpenAI's default temperature is 1.
         s.temperature = try f.number("temperature", in: 0...2) ?? 1
+        guard s.temperature == 0 || s.temperature >= Self.minimumTemperature else {
+            throw .invalid("'temperature' must be 0 (greedy) or at least \(Self.minimumTemperature), not \(s.temperature)",
+                           param: "temperature", code: "invalid_value")
+        }
         s.topP = try f.number("top_p", in: 0...1) ?? 1
         guard s.topP > 0 else { throw .invalid("'top_p' must be greater than 0", param: "top_p", code: "invalid_value") }
         s.topK = try f.integer("top_k", in: 0...1_000_000) ?? 0
         s.minP = try f.number("min_p", in: 0...1) ?? 0
-        s.repeatPenalty = try f.number("repeat_penalty", in: 0...100) ?? 1
-        guard s.repeatPenalty > 0 else { throw .invalid("'repeat_penalty' must be greater than 0", param: "repeat_penalty", code: "invalid_value") }
+        s.repeatPenalty = try f.number("repeat_penalty", in: Self.repeatPenaltyRange) ?? 1
         s.repeatLastN = try f.integer("repeat_last_n", in: -1...1_000_000) ?? 64
         s.seed = try f.integer("seed").map { UInt64(bitPattern: Int64($0)) } ?? randomSeed
         s.stop = try f.stop()

@@ -40,4 +40,18 @@ import Testing
         Self.expectError(#"{"prompt": "x", "max_tokens\u0000": "abc"}"#, code: "invalid_json", param: nil)
         Self.expectError(#"{"prompt": "x", "stream_options": {"include_usage\u0000": 5}}"#, code: "invalid_json", param: nil)
     }
+
+    /// repeat_penalty 5e-324 (0 as a Float) made logits infinite and a subnormal temperature made 1 / T infinite; with
+    /// min_p the sampler was left with no token and the generation thread trapped, taking the server down (a fuzz run
+    /// saw the server die; sending the schema's extreme values found why). Such values are 400s now; the edges of the
+    /// ranges are served.
+    @Test func samplingValuesThatBreakTheArithmeticAreRefused() throws {
+        Self.expectError(#"{"prompt": "x", "repeat_penalty": 5e-324}"#, code: "invalid_value", param: "repeat_penalty")
+        Self.expectError(#"{"prompt": "x", "repeat_penalty": 0.0099}"#, code: "invalid_value", param: "repeat_penalty")
+        Self.expectError(#"{"prompt": "x", "temperature": 5e-324}"#, code: "invalid_value", param: "temperature")
+        Self.expectError(#"{"prompt": "x", "temperature": 9e-7}"#, code: "invalid_value", param: "temperature")
+        for body in [#"{"prompt": "x", "temperature": 1e-6, "repeat_penalty": 0.01}"#, #"{"prompt": "x", "temperature": 0, "repeat_penalty": 100}"#] {
+            #expect(throws: Never.self) { try Self.parse(body).get() }
+        }
+    }
 }
