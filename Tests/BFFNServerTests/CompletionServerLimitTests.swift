@@ -74,6 +74,16 @@ import Testing
             #expect(closed != nil && closed! >= 0.4, "\(text.debugDescription): closed after \(closed ?? -1) s")
             if closed == nil { try? await c.close() }
         }
+        // A head sent a byte every 0.1 s never completes a part, so it does not hold the connection open either.
+        let dribble = try await Self.open(port)
+        let start = ContinuousClock.now
+        for byte in "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-Padding: ".utf8 {
+            guard dribble.isActive else { break }
+            try? await dribble.writeAndFlush(ByteBuffer(bytes: [byte]))
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(!dribble.isActive && ContinuousClock.now - start < .seconds(5), "a dribbled head kept its connection")
+        try? await dribble.close()
         // A request read in full waits for a slot three times as long as the timeout and is answered.
         let slot = try await server.pool.acquire()
         let waiter = Task { try await RawHTTPClient.post(port, "/v1/completions", #"{"prompt": "x", "max_tokens": 2}"#) }
