@@ -129,7 +129,8 @@ let package = Package(
         // cancellation on disconnect, API-key checks and Prometheus metrics; request and response bodies as JSONValue.
         .target(name: "BFFNServer", dependencies: ["BFFN", "BFFNChatTemplate", "BFFNCore", "BFFNEngine", "BFFNTokenizer",
                                                    .product(name: "Hummingbird", package: "hummingbird"),
-                                                   .product(name: "NIOCore", package: "swift-nio")]),
+                                                   .product(name: "NIOCore", package: "swift-nio"),
+                                                   .product(name: "NIOHTTP1", package: "swift-nio")]),
         // The command-line tool: parses arguments and prints; the libraries do the work.
         .executableTarget(name: "bffn", dependencies: ["BFFN", "BFFNChatTemplate", "BFFNServer", "BFFNTokenizer", "BFFNPlot", "BFFNModel", "BFFNKernels", 
             "BFFNCore", "BFFNCheckpoint", "BFFNInspect", "BFFNEngine", "BFFNExpertStreaming", "BFFNSynth", "BFFNPack", "BFFNSpeculative", "BFFNVerify", "BFFNDeploy", "BFFNCalibration",

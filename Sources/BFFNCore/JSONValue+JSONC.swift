@@ -3,7 +3,7 @@ import CBlockFFNJSONC
 /// Parsing and printing JSON with json-c, fenced in this one file.
 ///
 /// json-c is lenient in ways that matter for untrusted headers, so the wrapper adds: a depth bound (the
-/// tokener's), UTF-8 validation, rejection of trailing bytes other than whitespace, a check that integers fit
+/// tokener's), strict UTF-8 validation (json-c's passes overlong forms and surrogates), rejection of trailing bytes other than whitespace, a check that integers fit
 /// in Int64, and duplicate-key detection (json-c silently keeps the last value; we count each object's keys in
 /// the raw text and compare with what json-c kept).
 extension JSONValue {
@@ -16,13 +16,17 @@ extension JSONValue {
     ///   - file: the file name for errors.
     ///   - baseOffset: the absolute file offset of `bytes[0]`, so errors name file positions.
     ///   - what: what the text is ("safetensors header", "config.json"), for messages.
-    /// - Throws: `BFFNError.invalidJSON` with the offset json-c stopped at; `.truncated` when the text ends
+    /// - Throws: `BFFNError.invalidJSON` with the offset json-c stopped at, or at a key holding `\u0000` (json-c would
+    ///   cut it there); `.truncated` when the text ends
     ///   inside a value; `.duplicateName` for a repeated key; `.limitExceeded` for nesting or integers
     ///   beyond bounds.
     public static func parse(_ bytes: UnsafeRawBufferPointer, file: String? = nil, baseOffset: UInt64 = 0,
                              what: String = "JSON", maxDepth: Int32 = defaultMaxDepth) throws -> JSONValue {
         guard bytes.count < Int(Int32.max) else {
             throw BFFNError(.limitExceeded, "\(what) is larger than 2 GiB", file: file, offset: baseOffset)
+        }
+        if let bad = firstInvalidUTF8(bytes) {
+            throw BFFNError(.invalidJSON, "\(what) is not valid UTF-8 (byte \(bad))", file: file, offset: baseOffset + UInt64(bad))
         }
         guard let tokener = json_tokener_new_ex(maxDepth) else {
             throw BFFNError(.io, "json-c could not allocate a tokener", file: file)
@@ -61,6 +65,34 @@ extension JSONValue {
         }
         var scan = try JSONKeyScan(bytes, file: file, baseOffset: baseOffset, what: what)
         return try convert(root, scan: &scan, path: "")
+    }
+
+    /// The offset of the first byte that is not part of well-formed UTF-8 (RFC 3629: no overlong forms, no
+    /// surrogates, nothing above U+10FFFF), or nil. json-c's own check only looks at the bytes' shape, so it passed
+    /// `ED A0 80` (a surrogate), `C0 AF` (an overlong "/") and `F4 90 80 80` (beyond U+10FFFF), which strings then
+    /// read as U+FFFD.
+    static func firstInvalidUTF8(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        let n = bytes.count
+        var i = 0
+        while i < n {
+            let b0 = bytes[i]
+            if b0 < 0x80 { i += 1; continue }
+            let length: Int, low: UInt8, high: UInt8
+            switch b0 {
+            case 0xC2...0xDF: (length, low, high) = (2, 0x80, 0xBF)
+            case 0xE0: (length, low, high) = (3, 0xA0, 0xBF)
+            case 0xE1...0xEC, 0xEE...0xEF: (length, low, high) = (3, 0x80, 0xBF)
+            case 0xED: (length, low, high) = (3, 0x80, 0x9F)
+            case 0xF0: (length, low, high) = (4, 0x90, 0xBF)
+            case 0xF1...0xF3: (length, low, high) = (4, 0x80, 0xBF)
+            case 0xF4: (length, low, high) = (4, 0x80, 0x8F)
+            default: return i
+            }
+            guard i + length <= n, (low...high).contains(bytes[i + 1]) else { return i }
+            for k in 2..<length where !(0x80...0xBF).contains(bytes[i + k]) { return i }
+            i += length
+        }
+        return nil
     }
 
     /// Parses a Swift string (convenience for tests and small inputs).
@@ -209,10 +241,22 @@ struct JSONKeyScan {
             case UInt8(ascii: "\""):
                 let start = i + 1
                 var j = start
+                var escapedNUL = false
                 while j < n && bytes[j] != UInt8(ascii: "\"") {
-                    j += bytes[j] == UInt8(ascii: "\\") ? 2 : 1
+                    if bytes[j] == UInt8(ascii: "\\") {
+                        escapedNUL = escapedNUL || (j + 5 < n && bytes[j + 1] == UInt8(ascii: "u") && bytes[j + 2..<j + 6].allSatisfy { $0 == UInt8(ascii: "0") })
+                        j += 2
+                    } else {
+                        j += 1
+                    }
                 }
                 if expectKey, let top = stack.last, top >= 0 {
+                    // json-c keeps keys as C strings: "a\u0000b" would be read as "a", so a key naming an unknown field
+                    // could read as a known one.
+                    if escapedNUL {
+                        throw BFFNError(.invalidJSON, "\(what) has a key containing \\u0000, which is not supported", file: file,
+                                        offset: baseOffset + UInt64(start - 1))
+                    }
                     let key = Array(bytes[start..<min(j, n)])
                     keyCounts[top].count += 1
                     if !keyCounts[top].seen.insert(key).inserted, keyCounts[top].duplicate == nil {

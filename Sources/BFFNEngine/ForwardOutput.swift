@@ -57,6 +57,7 @@ public func argmaxIndex(_ row: ArraySlice<Float>) -> Int {
 /// metadata lookups: most of a draft model's time per drafted token).
 @inlinable
 public func topPositions<C: Collection>(_ values: C, count: Int) -> [Int] where C.Element: Comparable {
+    guard count > 0 else { return [] }
     var best: [(position: Int, value: C.Element)] = []
     for (i, v) in values.enumerated() where best.count < count || v > best[best.count - 1].value {
         var j = best.count

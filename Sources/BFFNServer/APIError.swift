@@ -1,6 +1,7 @@
 import BFFNCore
 import Hummingbird
 import NIOCore
+import NIOHTTP1
 
 /// An error as the OpenAI API returns it: an HTTP status and `{"error": {"message", "type", "param", "code"}}`.
 ///
@@ -57,6 +58,11 @@ public struct APIError: Error, Sendable, Equatable {
         if let e = error as? APIError { return e }
         if error is NIOTooManyBytesError {
             return APIError(status: 413, message: "the request body is larger than the server accepts", type: "invalid_request_error", code: "request_too_large")
+        }
+        // The request's bytes stopped being HTTP part-way through its body (the connection closed mid-body, by the
+        // client or by the idle timeout, or a malformed chunk): the client's fault, not the server's.
+        if let e = error as? HTTPParserError {
+            return APIError(status: 400, message: "the request is not valid HTTP: \(e)", type: "invalid_request_error", code: "invalid_http")
         }
         if let e = error as? HTTPError {
             let code = Int(e.status.code)

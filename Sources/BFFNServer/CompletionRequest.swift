@@ -44,6 +44,13 @@ public struct CompletionRequest: Sendable {
     public static let maxStopStrings = 16
     /// The most token ids a `prompt` list may hold (the context bounds it again later).
     public static let maxPromptIds = 1 << 20
+    /// The smallest temperature above 0 accepted. Below about 1e-308, 1 / T overflows and the sampler's weights turn
+    /// NaN (with `min_p`, no token was left and the generation thread trapped, taking the server down);
+    /// 1e-6 is already as good as greedy.
+    public static let minimumTemperature = 1e-6
+    /// `repeat_penalty`'s range: a penalty that rounds to 0 as a Float (5e-324) made logits infinite, and the sampler
+    /// trapped as above; 0.01...100 keeps every penalised logit within 100 times the model's.
+    public static let repeatPenaltyRange = 0.01...100.0
 
     /// Reads `body` (UTF-8 JSON text) as a request to `endpoint`.
     /// - Parameter randomSeed: the seed used when the request gives none.
@@ -51,6 +58,22 @@ public struct CompletionRequest: Sendable {
     ///   type or out of range, `n` other than 1, `echo`, `best_of`, `suffix`, non-zero
     ///   `frequency_penalty` / `presence_penalty` (not supported).
     public static func parse(_ body: [UInt8], endpoint: Endpoint, randomSeed: UInt64) throws(APIError) -> CompletionRequest {
+        try parse(body, endpoint: endpoint, randomSeed: randomSeed, log: nil)
+    }
+
+    /// The fields `parse` reads from a request to `endpoint`, top-level names first as read, then nested ones
+    /// (`stream_options.include_usage`, `messages[].role`...): what docs/openapi.json must describe (BFFNServerTests
+    /// compares them). Found by parsing a request that gives every object the parser looks into.
+    public static func fieldsRead(endpoint: Endpoint) -> [String] {
+        let log = FieldLog()
+        let body = endpoint == .chat ? #"{"messages": [{"role": "user", "content": [{"type": "text", "text": "x"}]}], "stream_options": {}}"#
+                                     : #"{"prompt": "x", "stream_options": {}}"#
+        _ = try? parse(Array(body.utf8), endpoint: endpoint, randomSeed: 0, log: log)
+        var seen = Set<String>()
+        return log.names.map { $0.replacing(/\[[0-9]+\]/, with: "[]") }.filter { seen.insert($0).inserted }
+    }
+
+    static func parse(_ body: [UInt8], endpoint: Endpoint, randomSeed: UInt64, log: FieldLog?) throws(APIError) -> CompletionRequest {
         let root: JSONValue
         do {
             root = try body.withUnsafeBytes { try JSONValue.parse($0, what: "the request body", maxDepth: 32) }
@@ -60,7 +83,7 @@ public struct CompletionRequest: Sendable {
             throw .invalid("the request body is not valid JSON", code: "invalid_json")
         }
         guard case .object = root else { throw .invalid("the request body must be a JSON object, not \(root.typeName)", code: "invalid_json") }
-        let f = Fields(root: root)
+        let f = Fields(root: root, log: log)
         _ = try f.string("model")
         let input: Input
         switch endpoint {
@@ -78,22 +101,25 @@ public struct CompletionRequest: Sendable {
             }
         }
         var request = CompletionRequest(endpoint: endpoint, input: input, maxTokens: nil, settings: GenerationSettings(), stream: false, includeUsage: false)
-        var maxTokens = try f.integer("max_completion_tokens")
-        if maxTokens == nil { maxTokens = try f.integer("max_tokens") }
-        if let m = maxTokens {
-            guard m >= 1 else { throw .invalid("max_tokens must be at least 1", param: "max_tokens", code: "invalid_value") }
+        // Both are checked; max_completion_tokens wins when both are given.
+        for name in ["max_tokens", "max_completion_tokens"] {
+            guard let m = try f.integer(name) else { continue }
+            guard m >= 1 else { throw .invalid("'\(name)' must be at least 1", param: name, code: "invalid_value") }
             request.maxTokens = m
         }
         var s = GenerationSettings()
         s.logprobs = logprobs
         // OpenAI's default temperature is 1.
         s.temperature = try f.number("temperature", in: 0...2) ?? 1
+        guard s.temperature == 0 || s.temperature >= Self.minimumTemperature else {
+            throw .invalid("'temperature' must be 0 (greedy) or at least \(Self.minimumTemperature), not \(s.temperature)",
+                           param: "temperature", code: "invalid_value")
+        }
         s.topP = try f.number("top_p", in: 0...1) ?? 1
         guard s.topP > 0 else { throw .invalid("'top_p' must be greater than 0", param: "top_p", code: "invalid_value") }
         s.topK = try f.integer("top_k", in: 0...1_000_000) ?? 0
         s.minP = try f.number("min_p", in: 0...1) ?? 0
-        s.repeatPenalty = try f.number("repeat_penalty", in: 0...100) ?? 1
-        guard s.repeatPenalty > 0 else { throw .invalid("'repeat_penalty' must be greater than 0", param: "repeat_penalty", code: "invalid_value") }
+        s.repeatPenalty = try f.number("repeat_penalty", in: Self.repeatPenaltyRange) ?? 1
         s.repeatLastN = try f.integer("repeat_last_n", in: -1...1_000_000) ?? 64
         s.seed = try f.integer("seed").map { UInt64(bitPattern: Int64($0)) } ?? randomSeed
         s.stop = try f.stop()
@@ -101,20 +127,34 @@ public struct CompletionRequest: Sendable {
         s.ignoreEndOfSequence = try f.bool("ignore_eos") ?? false
         request.settings = s
         request.stream = try f.bool("stream") ?? false
-        if let options = f.root["stream_options"], options != .null {
+        if let options = f.value("stream_options") {
             guard case .object = options else { throw .wrongType("stream_options", expected: "an object", got: options) }
-            request.includeUsage = try Fields(root: options, prefix: "stream_options.").bool("include_usage") ?? false
+            request.includeUsage = try Fields(root: options, prefix: "stream_options.", log: log).bool("include_usage") ?? false
         }
         return request
     }
+}
+
+/// The names of the fields a parse read (`CompletionRequest.fieldsRead`).
+final class FieldLog {
+    var names: [String] = []
 }
 
 /// Typed reads of a request object's fields, throwing the 400 that names the field.
 struct Fields {
     let root: JSONValue
     var prefix = ""
+    /// Where reads are recorded, if anywhere.
+    var log: FieldLog?
+
+    init(root: JSONValue, prefix: String = "", log: FieldLog? = nil) {
+        self.root = root
+        self.prefix = prefix
+        self.log = log
+    }
 
     func value(_ key: String) -> JSONValue? {
+        log?.names.append(prefix + key)
         guard let v = root[key], v != .null else { return nil }
         return v
     }
@@ -202,7 +242,7 @@ struct Fields {
         for (i, item) in items.enumerated() {
             let at = "messages[\(i)]"
             guard case .object = item else { throw .wrongType(at, expected: "an object", got: item) }
-            let m = Fields(root: item, prefix: at + ".")
+            let m = Fields(root: item, prefix: at + ".", log: log)
             guard var role = try m.string("role") else { throw .invalid("'\(at).role' is required", param: at + ".role", code: "missing_field") }
             if role == "developer" { role = "system" }
             guard ["system", "user", "assistant"].contains(role) else {
@@ -214,7 +254,7 @@ struct Fields {
             case .string(let s)?: text = s
             case .array(let parts)?:
                 for (j, part) in parts.enumerated() {
-                    let p = Fields(root: part, prefix: "\(at).content[\(j)].")
+                    let p = Fields(root: part, prefix: "\(at).content[\(j)].", log: log)
                     guard case .object = part, try p.string("type") == "text", let t = try p.string("text") else {
                         throw .invalid("'\(at).content[\(j)]' must be {\"type\": \"text\", \"text\": ...}: only text parts are supported",
                                        param: "\(at).content[\(j)]", code: "unsupported_value")
@@ -229,8 +269,8 @@ struct Fields {
     }
 
     /// `logprobs` / `top_logprobs`: how many alternatives to report with each token's log-probability, or nil for
-    /// none. Completions: `logprobs` an integer 0...5. Chat: `logprobs` a boolean, `top_logprobs` 0...20 (needs
-    /// `logprobs: true`).
+    /// none. Completions: `logprobs` an integer 0...5. Chat: `logprobs` a boolean, `top_logprobs` 0...20 (above 0 it
+    /// asks for log-probabilities even without `logprobs: true`, which OpenAI requires with it).
     func logprobs(endpoint: CompletionRequest.Endpoint) throws(APIError) -> Int? {
         switch endpoint {
         case .completions:
@@ -241,11 +281,8 @@ struct Fields {
         case .chat:
             let asked = try bool("logprobs") ?? false
             let top = try integer("top_logprobs")
-            if let top {
-                guard (0...20).contains(top) else { throw .invalid("top_logprobs must be 0...20", param: "top_logprobs", code: "invalid_value") }
-                guard asked else { throw .invalid("top_logprobs needs logprobs: true", param: "top_logprobs", code: "invalid_value") }
-            }
-            return asked ? (top ?? 0) : nil
+            if let top, !(0...20).contains(top) { throw .invalid("top_logprobs must be 0...20", param: "top_logprobs", code: "invalid_value") }
+            return asked || (top ?? 0) > 0 ? (top ?? 0) : nil
         }
     }
 }

@@ -68,16 +68,19 @@ public final class CompletionServer: Sendable {
 
     /// Serves until the calling task is cancelled. `onListening` receives the bound port once the server accepts
     /// connections.
+    /// - Throws: `BFFNError` `.usage` for connection limits out of range (`ServerConfiguration.maxConnections`,
+    ///   `idleTimeoutSeconds`) or more connections than the process may open files; what binding the address throws.
     public func run(onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
         try await application(onListening: onListening).run()
     }
 
     /// Serves until SIGINT or SIGTERM (then finishes the requests under way), blocking the calling thread.
+    /// - Throws: as `run`.
     public func runUntilSignalled(onListening: @escaping @Sendable (Int) -> Void = { _ in }) throws {
         final class Outcome: Sendable { let error = Mutex<(any Error)?>(nil) }
         let outcome = Outcome()
         let done = DispatchSemaphore(value: 0)
-        let app = application(onListening: onListening)
+        let app = try application(onListening: onListening)
         Task.detached {
             do { try await app.runService() } catch { outcome.error.withLock { $0 = error } }
             done.signal()
@@ -86,7 +89,13 @@ public final class CompletionServer: Sendable {
         if let error = outcome.error.withLock({ $0 }) { throw error }
     }
 
-    func application(onListening: @escaping @Sendable (Int) -> Void) -> some ApplicationProtocol {
+    /// The routes the server answers, `METHOD /path` sorted, read back from the router it serves: docs/openapi.json
+    /// describes exactly these (BFFNServerTests checks it both ways).
+    public var routes: [String] { makeRouter().routes.map { "\($0.method.rawValue) \($0.path)" }.sorted() }
+
+    /// The router with every route and the middlewares (OpenAI error objects, the API key). A route added here must be
+    /// described in docs/openapi.json (scripts/make-openapi.py).
+    func makeRouter() -> Router<ServerContext> {
         let router = Router(context: ServerContext.self)
         router.middlewares.add(ErrorMiddleware(metrics: metrics))
         if let key = configuration.apiKey { router.middlewares.add(AuthMiddleware(key: key)) }
@@ -101,7 +110,26 @@ public final class CompletionServer: Sendable {
         }
         router.post("/v1/chat/completions") { request, context in try await self.complete(request, context: context, endpoint: .chat) }
         router.post("/v1/completions") { request, context in try await self.complete(request, context: context, endpoint: .completions) }
-        return Application(router: router, server: .http1(configuration: .init(additionalChannelHandlers: [ClientGoneHandler()], idleTimeout: .seconds(120))),
+        return router
+    }
+
+    /// The Hummingbird application: the router behind HTTP/1.1 with the connection cap, the idle timeout and the
+    /// hang-up detector on every connection.
+    /// - Throws: `BFFNError` `.usage` as `run` says.
+    func application(onListening: @escaping @Sendable (Int) -> Void) throws -> some ApplicationProtocol {
+        let maxConnections = configuration.maxConnections
+        guard (1...1_000_000).contains(maxConnections) else {
+            throw BFFNError(.usage, "--max-connections must be 1...1000000", field: "max_connections")
+        }
+        let idle = configuration.idleTimeoutSeconds
+        guard idle > 0 && idle <= 86_400 else { throw BFFNError(.usage, "--idle-timeout must be in (0, 86400] seconds", field: "idle_timeout") }
+        try FileDescriptorLimit.check(maxConnections: maxConnections)
+        let metrics = self.metrics
+        // additionalChannelHandlers is an autoclosure: every connection gets handlers of its own.
+        return Application(router: makeRouter(),
+                           server: .http1(configuration: .init(additionalChannelHandlers: [ConnectionLimitHandler(metrics: metrics, limit: maxConnections),
+                                                                                           ClientGoneHandler()],
+                                                               idleTimeout: .nanoseconds(Int64(idle * 1e9)))),
                            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "bffn/\(BFFNVersion.string)"),
                            onServerRunning: { channel in onListening(channel.localAddress?.port ?? 0) })
     }

@@ -18,6 +18,15 @@ public struct ServerConfiguration: Sendable {
     public var queueTimeoutSeconds = 60.0
     /// The largest request body accepted, in bytes (413 beyond).
     public var maxBodyBytes = 1 << 20
+    /// Connections open at once; one beyond is closed as soon as it is accepted, without an answer (docs/server.md,
+    /// "Limits"). 256 keeps the server's file descriptors well under the common limit of 1024 while serving far more
+    /// clients than `parallel` slots and `maxQueue` waiters can use. 1...1_000_000.
+    public var maxConnections = 256
+    /// Seconds a connection may go without progress before the server closes it: no request begun since it opened or
+    /// since its last answer, a request head not complete within that time, or a body that stops arriving for that
+    /// long (half-sent requests). A request read in full is answered however long it waits or generates. In
+    /// (0, 86400].
+    public var idleTimeoutSeconds = 120.0
     /// When set, every endpoint but `/health` needs `Authorization: Bearer <apiKey>` (401 otherwise).
     public var apiKey: String?
     /// The model id `/v1/models` lists and responses name (nil: the model path's last component).

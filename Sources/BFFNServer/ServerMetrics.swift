@@ -21,6 +21,8 @@ public final class ServerMetrics: Sendable {
         var cancelled = 0
         var speculativeSteps = 0
         var speculativeTokens = 0.0
+        var connections = 0
+        var refusedConnections = 0
     }
 
     /// Upper bounds (seconds) of the time-to-first-token histogram's buckets.
@@ -40,6 +42,21 @@ public final class ServerMetrics: Sendable {
     func slotTaken() { state.withLock { $0.busySlots += 1 } }
     func slotReleased() { state.withLock { $0.busySlots -= 1 } }
     func setQueueLength(_ n: Int) { state.withLock { $0.queueLength = n } }
+
+    /// Counts a new connection if fewer than `limit` are open (true), else counts it refused (false).
+    func admitConnection(limit: Int) -> Bool {
+        state.withLock { s in
+            guard s.connections < limit else {
+                s.refusedConnections += 1
+                return false
+            }
+            s.connections += 1
+            return true
+        }
+    }
+
+    /// An admitted connection has closed.
+    func connectionClosed() { state.withLock { $0.connections -= 1 } }
 
     func firstToken(after seconds: Double) {
         state.withLock { s in
@@ -86,6 +103,9 @@ public final class ServerMetrics: Sendable {
         metric("bffn_slots", "gauge", "Generation slots (--parallel).", [("", "\(slots)")])
         metric("bffn_slots_busy", "gauge", "Slots generating now.", [("", "\(s.busySlots)")])
         metric("bffn_queue_length", "gauge", "Requests waiting for a slot.", [("", "\(s.queueLength)")])
+        metric("bffn_connections", "gauge", "Client connections open now.", [("", "\(s.connections)")])
+        metric("bffn_connections_refused_total", "counter", "Connections closed at once because --max-connections were open.",
+               [("", "\(s.refusedConnections)")])
         var buckets: [(String, String)] = []
         for (i, bound) in Self.firstTokenBounds.enumerated() { buckets.append(("_bucket{le=\"\(bound)\"}", "\(s.firstTokenBuckets[i])")) }
         buckets += [("_bucket{le=\"+Inf\"}", "\(s.firstTokenCount)"), ("_sum", number(s.firstTokenSum)), ("_count", "\(s.firstTokenCount)")]

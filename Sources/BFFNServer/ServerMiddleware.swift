@@ -32,12 +32,13 @@ struct ErrorMiddleware: RouterMiddleware {
     }
 }
 
-/// `--api-key`: every path but `/health` needs `Authorization: Bearer KEY`.
+/// `--api-key`: every path but `/health` needs `Authorization: Bearer KEY`. The path is compared as the router reads
+/// it, empty segments ignored, so `/health/` is exempt as it reaches the same route.
 struct AuthMiddleware: RouterMiddleware {
     let key: String
 
     func handle(_ request: Request, context: ServerContext, next: (Request, ServerContext) async throws -> Response) async throws -> Response {
-        if request.uri.path == "/health" { return try await next(request, context) }
+        if request.uri.path.split(separator: "/") == ["health"] { return try await next(request, context) }
         let given = request.headers[.authorization] ?? ""
         guard Self.equalInConstantTime(Array(given.utf8), Array("Bearer \(key)".utf8)) else {
             throw APIError(status: 401, message: given.isEmpty ? "this server needs an API key: Authorization: Bearer KEY" : "invalid API key",

@@ -24,6 +24,12 @@ struct ServeCommand: ParsableCommand {
         disconnects stops its generation at the next token and frees its slot. Bodies over 1 MiB get 413; prompts \
         that do not leave room in the context, or max_tokens beyond it, 400.
 
+        At most --max-connections (256) connections are open at once: one more is closed as soon as it is \
+        accepted, without an answer, so idle sockets cannot use up the file descriptors (the soft limit is raised \
+        when the hard one allows; otherwise serve refuses to start). A connection that makes no progress for \
+        --idle-timeout seconds (120) is closed: idle between requests, or a request whose head or body stopped \
+        arriving. docs/openapi.json describes every endpoint, field and answer (OpenAPI 3.1).
+
         The server binds 127.0.0.1 unless --host says otherwise; --api-key KEY makes every endpoint but /health \
         require Authorization: Bearer KEY. SIGINT or SIGTERM stops it after the requests under way.
 
@@ -51,6 +57,12 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Seconds a request may wait for a slot before it gets 429.")
     var queueTimeout = 60.0
 
+    @Option(help: "Connections open at once; one more is closed at once, unanswered.")
+    var maxConnections = 256
+
+    @Option(help: "Seconds a connection may make no progress (idle, or a request half sent) before it is closed.")
+    var idleTimeout = 120.0
+
     @Option(help: "Require Authorization: Bearer KEY on every endpoint but /health.")
     var apiKey: String?
 
@@ -69,6 +81,8 @@ struct ServeCommand: ParsableCommand {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
         guard (0...100_000).contains(maxQueue) else { throw ValidationError("--max-queue must be 0...100000") }
         guard queueTimeout > 0 && queueTimeout <= 86_400 else { throw ValidationError("--queue-timeout must be in (0, 86400] seconds") }
+        guard (1...1_000_000).contains(maxConnections) else { throw ValidationError("--max-connections must be 1...1000000") }
+        guard idleTimeout > 0 && idleTimeout <= 86_400 else { throw ValidationError("--idle-timeout must be in (0, 86400] seconds") }
         if let threads { guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1...256") } }
         if let apiKey { guard !apiKey.isEmpty else { throw ValidationError("--api-key needs a non-empty key") } }
     }
@@ -81,6 +95,8 @@ struct ServeCommand: ParsableCommand {
             c.parallel = parallel
             c.maxQueue = maxQueue
             c.queueTimeoutSeconds = queueTimeout
+            c.maxConnections = maxConnections
+            c.idleTimeoutSeconds = idleTimeout
             c.apiKey = apiKey
             c.modelName = modelName
             c.modelOptions = try running.modelOptions(threads: threads ?? WorkerPool.usableCPUs)

@@ -37,6 +37,28 @@ struct JSONTests {
         _ = try JSONValue.parse(#"{"a": {"k": 1}, "b": {"k": 2}}"#)
     }
 
+    /// json-c keeps keys as C strings, so "max_tokens\u0000x" read as "max_tokens" (scripts/fuzz-server-api.py): an
+    /// unknown field of a server request became a known one. Keys holding U+0000 are refused; values may hold it.
+    @Test func keysWithAnEscapedNULAreRefused() throws {
+        #expect(throws: BFFNError(.invalidJSON, "")) { try JSONValue.parse(#"{"max_tokens\u0000x": "abc"}"#) }
+        #expect(throws: BFFNError(.invalidJSON, "")) { try JSONValue.parse(#"{"a": [{"\u0000": 1}]}"#) }
+        #expect(try JSONValue.parse(#"{"a\\u0000": "b\u0000c"}"#) == .object([("a\\u0000", "b\u{0}c")]))
+    }
+
+    /// json-c's UTF-8 check passed surrogates, overlong forms and code points beyond U+10FFFF (found by
+    /// scripts/fuzz-server-api.py: a request key with ED A0 80 in it was read as U+FFFD).
+    @Test func malformedUTF8IsRefusedEvenWhereJSONCPassesIt() throws {
+        for bad: [UInt8] in [[0xED, 0xA0, 0x80], [0xED, 0xBF, 0xBF], [0xC0, 0xAF], [0xC1, 0xBF], [0xE0, 0x80, 0xAF],
+                             [0xF0, 0x80, 0x80, 0xAF], [0xF4, 0x90, 0x80, 0x80], [0xF5, 0x80, 0x80, 0x80], [0xFF], [0x80], [0xE2, 0x82]] {
+            for text in [Array(#"{"a": ""#.utf8) + bad + Array(#""}"#.utf8), Array(#"{""#.utf8) + bad + Array(#"": 1}"#.utf8)] {
+                #expect(throws: BFFNError(.invalidJSON, ""), "\(bad)") { try text.withUnsafeBytes { try JSONValue.parse($0) } }
+            }
+        }
+        // The edges of each range are accepted: U+0080, U+07FF, U+0800, U+D7FF, U+E000, U+FFFF, U+10000, U+10FFFF.
+        let good = "\u{80}\u{7FF}\u{800}\u{D7FF}\u{E000}\u{FFFF}\u{10000}\u{10FFFF}"
+        #expect(try JSONValue.parse(#"{"\#(good)": "\#(good)"}"#) == .object([(good, .string(good))]))
+    }
+
     @Test func deepNestingIsBounded() {
         let deep = String(repeating: "[", count: 1000) + String(repeating: "]", count: 1000)
         #expect(throws: BFFNError(.limitExceeded, "")) { try JSONValue.parse(deep) }

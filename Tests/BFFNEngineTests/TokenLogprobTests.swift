@@ -46,6 +46,10 @@ struct TokenLogprobTests {
         // Ties keep the lower id first; the chosen id need not be among the top.
         let flat = TokenLogprob(id: 1, logits: [Float](repeating: 0.5, count: 4)[...], sampling: .greedy, history: [], top: 3)
         #expect(flat.top.map(\.id) == [0, 1, 2] && abs(flat.logprob - Foundation.log(0.25)) < 1e-9)
+        // No alternatives asked (chat's logprobs: true alone): the chosen token's value only (this trapped once).
+        let none = TokenLogprob(id: 2, logits: logits[...], sampling: .greedy, history: [], top: 0)
+        #expect(none.top.isEmpty && none.logprob < 0)
+        #expect(topPositions([3, 1, 2], count: 0).isEmpty && topPositions([3, 1, 2], count: -1).isEmpty)
     }
 
     /// Batched sequences report exactly the log-probabilities they report alone.
