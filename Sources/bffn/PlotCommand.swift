@@ -26,14 +26,24 @@ struct PlotCommand: ParsableCommand {
         the heatmaps' columns are labelled with the tokens (their vocabulary pieces, "_" for a word start), else \
         with their index.
 
+        --verify-report FILE (repeatable) draws kld-size.png instead, or beside the routing pictures when a model is \
+        given: each report of `bffn verify --json` one point, its bits per weight across and its mean KLD up (log \
+        scale; the text's with --text, else the prompts'), labelled with the model's file name: the size-quality \
+        curve of several quantized versions of one model.
+
         Examples:
           bffn plot fixtures/reference/mla-blocklinear-rms-bf16-bin -o /tmp/plots
           bffn plot /tmp/small --prompts /tmp/small/workload.txt -o /tmp/small-plots --json
+          bffn plot --verify-report q8.json --verify-report q4.json --verify-report q4_k_m.json -o /tmp/quality
         """
     )
 
-    @Argument(help: "A .bfpk pack or a checkpoint (folder, .safetensors, .bin or shard index).", completion: .file())
-    var model: String
+    @Argument(help: "A .bfpk pack or a checkpoint (folder, .safetensors, .bin or shard index); optional with --verify-report.", completion: .file())
+    var model: String?
+
+    @Option(name: .customLong("verify-report"), help: ArgumentHelp("A `bffn verify --json` report (repeatable): one point of kld-size.png.", valueName: "file"),
+            completion: .file())
+    var verifyReports: [String] = []
 
     @OptionGroup var input: SequenceInputOptions
 
@@ -45,6 +55,7 @@ struct PlotCommand: ParsableCommand {
     @OptionGroup var printing: OutputOptions
 
     func validate() throws {
+        if model == nil && verifyReports.isEmpty { throw ValidationError("give a model, or --verify-report files") }
         if input.text != nil && (input.prompts != nil || input.promptIds != nil) { throw ValidationError("give --prompts, --prompt-ids or --text, not two") }
     }
 
@@ -53,7 +64,17 @@ struct PlotCommand: ParsableCommand {
 
     func run() throws {
         try printing.run {
-            let model = try HubCache.resolve(self.model)
+            var files: [String] = []
+            let points = try verifyReports.map(Self.qualityPoint)
+            if !points.isEmpty { files.append(try QualityCurve.write(points, to: output)) }
+            guard let model = try self.model.map({ try HubCache.resolve($0) }) else {
+                if printing.json {
+                    printing.emit(QualityCurve.json(output: output, files: files, points: points))
+                } else {
+                    for f in files { print("wrote \(f)") }
+                }
+                return
+            }
             let progress = ProgressReporter(label: "plot", options: printing)
             progress.note("loading \(model)")
             let weights = try ModelWeights.open(path: model)
@@ -81,7 +102,7 @@ struct PlotCommand: ParsableCommand {
             let labels = (try? tokenizing.load(model: model)).flatMap { bundle in
                 list.first.map { $0.map { RoutingPlots.tokenLabel(bundle.tokenizer.token(of: $0) ?? "") } }
             }
-            let files = try RoutingPlots.write(trace, to: output, tokenLabels: labels)
+            files += try RoutingPlots.write(trace, to: output, tokenLabels: labels)
             progress.finish()
             let stats = trace.statistics
             if printing.json {
@@ -91,6 +112,22 @@ struct PlotCommand: ParsableCommand {
                 print("\(stats.tokens) tokens: TLS \(TextNumber.fixed(stats.tls, 3)), CLS8 \(stats.overall[8].map { TextNumber.fixed($0, 3) } ?? "-") (the paper reports about 0.70 for its trained models)")
             }
         }
+    }
+
+    /// A point of the size-quality curve from a `bffn verify --json` report: the model's file name, bits per weight,
+    /// the text's mean KLD (the prompts' without a text).
+    /// - Throws: the file's read and JSON errors; `.invalidJSON` naming the file and field a report lacks.
+    static func qualityPoint(_ path: String) throws -> QualityCurve.Point {
+        let report = try JSONValue.parse(readTextInput(path), file: path, what: "a verify report")
+        guard let bits = report["bits_per_weight"]?.numberValue else {
+            throw BFFNError(.invalidJSON, "not a bffn verify --json report with bits_per_weight", file: path, field: "bits_per_weight")
+        }
+        guard let kld = report["text"]?["kld_mean"]?.numberValue ?? report["mean_kld"]?.numberValue else {
+            throw BFFNError(.invalidJSON, "the report has no mean KLD (text.kld_mean or mean_kld)", file: path, field: "mean_kld")
+        }
+        var name = report["model"]?.stringValue?.split(separator: "/").last.map(String.init) ?? path
+        if name.hasSuffix(".bfpk") { name.removeLast(5) }
+        return QualityCurve.Point(label: name, bitsPerWeight: bits, meanKLD: kld)
     }
 
     /// MODEL/prompts.txt when MODEL is a folder that has one.
