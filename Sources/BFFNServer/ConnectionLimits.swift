@@ -1,10 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import BFFNCore
 import NIOCore
 
@@ -55,31 +48,12 @@ enum FileDescriptorLimit {
     /// Descriptors kept for everything but client connections.
     static let reserve = 64
 
-    /// Raises the process's soft limit on open files (RLIMIT_NOFILE) to at least `needed` when the hard limit allows,
-    /// and returns the soft limit then in force (Int.max when unlimited or unknown).
-    static func ensure(_ needed: Int) -> Int {
-        var limits = rlimit()
-        #if canImport(Glibc)
-        let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
-        #else
-        let resource = RLIMIT_NOFILE
-        #endif
-        guard getrlimit(resource, &limits) == 0 else { return Int.max }
-        // RLIM_INFINITY is above Int.max on Linux and equal to it on Darwin.
-        func value(_ v: rlim_t) -> Int { v >= rlim_t(Int.max) ? Int.max : Int(v) }
-        if value(limits.rlim_cur) >= needed { return value(limits.rlim_cur) }
-        var raised = limits
-        raised.rlim_cur = value(limits.rlim_max) >= needed ? rlim_t(needed) : limits.rlim_max
-        if setrlimit(resource, &raised) == 0 { return value(raised.rlim_cur) }
-        return value(limits.rlim_cur)
-    }
-
     /// Checks that `maxConnections` connections fit in the descriptors this process may open, raising the soft limit
-    /// when needed.
+    /// (`OpenFileLimit`) when needed.
     /// - Throws: `BFFNError` `.usage` naming `max_connections` when the hard limit is too low.
     static func check(maxConnections: Int) throws {
         let needed = maxConnections + reserve
-        let available = ensure(needed)
+        guard let available = OpenFileLimit.raise(to: needed) else { return }
         guard available >= needed else {
             throw BFFNError(.usage, "--max-connections \(maxConnections) needs \(needed) file descriptors but this process may open \(available) (ulimit -n); lower --max-connections or raise the limit",
                             field: "max_connections")

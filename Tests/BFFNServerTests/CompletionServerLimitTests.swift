@@ -106,5 +106,10 @@ import Testing
             let server = try CompletionServer(configuration: c)
             await #expect(throws: BFFNError.self) { try await server.run() }
         }
+        // A cap beyond the hard limit on open files cannot be met: serve refuses to start.
+        if let hard = OpenFileLimit.current?.hard, hard < 1_000_000 {
+            #expect(throws: BFFNError.self) { try FileDescriptorLimit.check(maxConnections: hard) }
+        }
+        #expect(throws: Never.self) { try FileDescriptorLimit.check(maxConnections: 256) }
     }
 }
