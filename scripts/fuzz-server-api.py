@@ -639,12 +639,15 @@ def main():
         strategy = cases(desc)
         error = None
         rounds = 0
+        # Each round of examples gets a seed of its own, drawn from the run's: runs with nearby seeds do not share
+        # rounds.
+        round_seeds = random.Random(base_seed)
         while run.examples < args.examples and time.monotonic() < run.deadline and error is None:
             batch = min(50, args.examples - run.examples)
 
             @settings(max_examples=batch, deadline=None, database=None, print_blob=False,
                       suppress_health_check=list(HealthCheck), phases=[Phase.generate, Phase.shrink])
-            @hypothesis_seed(base_seed + rounds)
+            @hypothesis_seed(round_seeds.getrandbits(64))
             @given(strategy)
             def prop(case):
                 run.run_case(case)
