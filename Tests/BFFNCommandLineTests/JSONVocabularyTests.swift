@@ -65,7 +65,7 @@ struct JSONVocabularyTests {
                                      "-o", dir.file("stats.safetensors")], docs: docs)
         let shortText = try dir.write("short.txt", text: "def add(a, b):\n    return a + b\n")
         try Self.check("calibrate (sensitivity)", ["calibrate", Fixtures.trainedModel, "--text", shortText, "--sensitivity"], docs: docs)
-        try Self.check("generate", ["generate", model, "--prompt-ids", "1,2,3", "--max-new-tokens", "4", "--speculative", "ngram"], docs: docs)
+        try Self.check("generate", ["generate", model, "--prompt-ids", "1,2,3", "--max-new-tokens", "4", "--speculative", "ngram", "--logprobs", "2"], docs: docs)
         try Self.check("verify", ["verify", model, "--reference", model + "/reference.safetensors"], docs: docs)
         try Self.check("pack", ["pack", model, "-o", dir.file("p.bfpk"), "--profile", "cpu"], docs: docs)
         try Self.check("synth", ["synth", "--preset", "tiny", "--out", dir.file("s")], docs: docs)
