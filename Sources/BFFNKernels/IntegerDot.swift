@@ -22,21 +22,24 @@ public enum IntegerDot {
     /// The best instruction set of this CPU.
     public static func useBest() { bffn_intdot_use_level(9) }
 
-    /// Whether rows of `type` take integer products (q8, q4 and q4k).
+    /// Whether rows of `type` take integer products (q8, q4 and the super-block types).
     public static func applies(to type: StorageType) -> Bool {
         switch type {
-        case .q8, .q4, .q4k, .q5k: return true
+        case .q8, .q4, .q4k, .q5k, .q6k, .q3k: return true
         case .f32, .f16, .bf16: return false
         }
     }
 
-    /// The C kind of q8 / q4 / q4k / q5k rows (q4k: tiled and computed as q4 asymmetric in groups of 32; q5k: as q8).
+    /// The C kind of q8 / q4 / q3k ... q6k rows (q4k: tiled and computed as q4 asymmetric in groups of 32; q5k and q6k:
+    /// as q8 in groups of 32; q3k: as q4 symmetric in groups of 16).
     static func kind(_ type: StorageType) -> Int32 {
         switch type {
         case .q8: return Int32(BFFN_INTDOT_Q8)
         case .q4(_, let asymmetric): return Int32(asymmetric ? BFFN_INTDOT_Q4_ASYMMETRIC : BFFN_INTDOT_Q4_SYMMETRIC)
         case .q4k: return Int32(BFFN_INTDOT_Q4K)
         case .q5k: return Int32(BFFN_INTDOT_Q5K)
+        case .q6k: return Int32(BFFN_INTDOT_Q6K)
+        case .q3k: return Int32(BFFN_INTDOT_Q3K)
         default: preconditionFailure("integer products are for q8 and q4 rows")
         }
     }

@@ -23,7 +23,7 @@ public enum KernelCheck {
     /// The storage types checked with int8 activations.
     static let integerTypes: [StorageType] = [.q8(group: nil), .q8(group: 32)] + [32, 128].flatMap { g in
         [StorageType.q4(group: g, asymmetric: true), .q4(group: g, asymmetric: false)]
-    } + [.q4k, .q5k]
+    } + [.q3k, .q4k, .q5k, .q6k]
 
     /// Runs every check and restores the best instruction sets. It switches the process-wide kernel choice, so no
     /// other thread may compute products meanwhile. One entry per product kind and non-portable instruction set
@@ -63,6 +63,8 @@ public enum KernelCheck {
         case .q4(let g, let a): return "q4 \(a ? "asymmetric" : "symmetric"), groups of \(g)"
         case .q4k: return "q4k, super-blocks of 256"
         case .q5k: return "q5k, super-blocks of 256"
+        case .q6k: return "q6k, super-blocks of 256"
+        case .q3k: return "q3k, super-blocks of 256"
         default: return "\(type)"
         }
     }

@@ -12,15 +12,19 @@ import BFFNCore
 /// once, before anything is written).
 ///
 /// Spelling (`description`, `init(parsing:)`, case-insensitive): `f32`, `f16`, `bf16`, `q8` (= `q8/row`),
-/// `q8/gN`, `q4` (= `q4/g32/asym`), `q4/gN` (asymmetric), `q4/gN/asym`, `q4/gN/sym`, `q4k`. The manifest spells the
-/// kind `F32` … `Q4` with `group` and `asymmetric` fields beside it, and `Q4K` alone (formats/bfpk.md).
+/// `q8/gN`, `q4` (= `q4/g32/asym`), `q4/gN` (asymmetric), `q4/gN/asym`, `q4/gN/sym`, `q3k`, `q4k`, `q5k`, `q6k`. The
+/// manifest spells the kind `F32` … `Q4` with `group` and `asymmetric` fields beside it, and `Q3K` … `Q6K` alone
+/// (formats/bfpk.md).
 ///
 /// `q4k` rows (about 4.5 bits a weight) are cut into super-blocks of 256 elements (the last one shorter when the
 /// row is not a multiple of 256), each with a float16 scale d and min dmin, and sub-blocks of 32 with 6-bit scale
 /// sc and min m: value = fma(q, d·sc, 0 − dmin·m), which every kernel computes as q4 asymmetric in groups of 32
 /// with that scale and offset (both exact in float32). Rows must be a multiple of 32 elements. `q5k` (5.25 bits a
 /// weight): a float16 d per super-block, 6-bit sc per sub-block, codes 0 ... 31: value = (q − 16)·(d·sc), computed
-/// as q8 in groups of 32.
+/// as q8 in groups of 32. `q6k` (6.3125 bits a weight): the same with 8-bit sc and codes 0 ... 63: value =
+/// (q − 32)·(d·sc), computed as q8 in groups of 32. `q3k` (3.4375 bits a weight): sub-blocks of 16 (rows a multiple
+/// of 16), a float16 d per super-block, a 5-bit sc and a mirror bit per sub-block, codes 0 ... 7: value = c·(d·sc)
+/// with c = q − 4, or 4 − q when mirrored, computed as symmetric q4 in groups of 16 with nibble c + 8.
 public enum StorageType: Hashable, Sendable, CustomStringConvertible {
     case f32, f16, bf16
     /// int8 codes, symmetric, one float32 scale per `group` elements; nil: one scale per row (a scheme not yet
@@ -32,6 +36,11 @@ public enum StorageType: Hashable, Sendable, CustomStringConvertible {
     case q4k
     /// int5 codes, symmetric, in super-blocks of 256 with 6-bit sub-block scales (formats/bfpk.md, "Q5K rows").
     case q5k
+    /// int6 codes, symmetric, in super-blocks of 256 with 8-bit sub-block scales (formats/bfpk.md, "Q6K rows").
+    case q6k
+    /// int3 codes in super-blocks of 256 with 5-bit scales and a mirror bit per sub-block of 16 (formats/bfpk.md,
+    /// "Q3K rows").
+    case q3k
 
     /// The q4 group when a spelling names none.
     public static let defaultQ4Group = 32
@@ -53,7 +62,7 @@ public enum StorageType: Hashable, Sendable, CustomStringConvertible {
         switch self {
         case .f32: return 4
         case .f16, .bf16: return 2
-        case .q8, .q4, .q4k, .q5k: return 1
+        case .q8, .q4, .q4k, .q5k, .q6k, .q3k: return 1
         }
     }
 
@@ -61,7 +70,7 @@ public enum StorageType: Hashable, Sendable, CustomStringConvertible {
     @inlinable public var isFloat: Bool {
         switch self {
         case .f32, .f16, .bf16: return true
-        case .q8, .q4, .q4k, .q5k: return false
+        case .q8, .q4, .q4k, .q5k, .q6k, .q3k: return false
         }
     }
 
@@ -73,6 +82,8 @@ public enum StorageType: Hashable, Sendable, CustomStringConvertible {
         case .q4(let g, let asym): return cols / g * 4 * (asym ? 2 : 1) + cols / 2
         case .q4k: return (cols + 255) / 256 * 4 + (3 * (cols / 32) + 1) / 2 + cols / 2
         case .q5k: return (cols + 255) / 256 * 2 + (6 * (cols / 32) + 7) / 8 + cols / 2 + cols / 8
+        case .q6k: return (cols + 255) / 256 * 2 + cols / 32 + cols / 2 + cols / 4
+        case .q3k: return (cols + 255) / 256 * 2 + (6 * (cols / 16) + 7) / 8 + cols / 4 + cols / 8
         }
     }
 
@@ -82,7 +93,8 @@ public enum StorageType: Hashable, Sendable, CustomStringConvertible {
         case .f32, .f16, .bf16: return nil
         case .q8(let g): return g ?? cols
         case .q4(let g, _): return g
-        case .q4k, .q5k: return 32
+        case .q4k, .q5k, .q6k: return 32
+        case .q3k: return 16
         }
     }
 
@@ -101,6 +113,8 @@ public enum StorageType: Hashable, Sendable, CustomStringConvertible {
         case .q4(let g, let a): return body(Q4Loader(group: g, cols: cols, asymmetric: a))
         case .q4k: return body(Q4KLoader(cols: cols))
         case .q5k: return body(Q5KLoader(cols: cols))
+        case .q6k: return body(Q6KLoader(cols: cols))
+        case .q3k: return body(Q3KLoader(cols: cols))
         }
     }
 
@@ -123,9 +137,10 @@ public enum StorageType: Hashable, Sendable, CustomStringConvertible {
                 throw BFFNError(.unsupported, "q4 groups of \(g) do not divide rows of \(cols) elements (groups must be multiples of 8)", field: tensor)
             }
             return .q4(group: g, asymmetric: a)
-        case .q4k, .q5k:
-            guard cols > 0, cols % 32 == 0 else {
-                throw BFFNError(.unsupported, "\(self) needs rows that are a multiple of 32 elements, not \(cols)", field: tensor)
+        case .q4k, .q5k, .q6k, .q3k:
+            let multiple = self == .q3k ? 16 : 32
+            guard cols > 0, cols % multiple == 0 else {
+                throw BFFNError(.unsupported, "\(self) needs rows that are a multiple of \(multiple) elements, not \(cols)", field: tensor)
             }
             return self
         }
@@ -146,6 +161,8 @@ public enum StorageType: Hashable, Sendable, CustomStringConvertible {
         case .q4(let g, let a): return "q4/g\(g)/\(a ? "asym" : "sym")"
         case .q4k: return "q4k"
         case .q5k: return "q5k"
+        case .q6k: return "q6k"
+        case .q3k: return "q3k"
         }
     }
 
@@ -155,7 +172,7 @@ public enum StorageType: Hashable, Sendable, CustomStringConvertible {
     public init(parsing text: String) throws {
         let parts = text.lowercased().split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         func fail() -> BFFNError {
-            BFFNError(.usage, "unknown storage '\(text)'; use f32, f16, bf16, q8, q8/row, q8/gN, q4, q4/gN, q4/gN/asym, q4/gN/sym, q4k or q5k")
+            BFFNError(.usage, "unknown storage '\(text)'; use f32, f16, bf16, q8, q8/row, q8/gN, q4, q4/gN, q4/gN/asym, q4/gN/sym, q3k, q4k, q5k or q6k")
         }
         func group(_ s: String) throws -> Int {
             guard s.hasPrefix("g"), let g = Int(s.dropFirst()) else { throw fail() }
@@ -172,6 +189,8 @@ public enum StorageType: Hashable, Sendable, CustomStringConvertible {
         case ("q8", 2): self = parts[1] == "row" ? .q8(group: nil) : .q8(group: try group(parts[1]))
         case ("q4k", 1): self = .q4k
         case ("q5k", 1): self = .q5k
+        case ("q6k", 1): self = .q6k
+        case ("q3k", 1): self = .q3k
         case ("q4", 1): self = .q4(group: Self.defaultQ4Group, asymmetric: true)
         case ("q4", 2): self = .q4(group: try group(parts[1]), asymmetric: true)
         case ("q4", 3):
@@ -186,7 +205,7 @@ public enum StorageType: Hashable, Sendable, CustomStringConvertible {
     /// are unchanged.
     public func with(group: Int?, symmetric: Bool) -> StorageType {
         switch self {
-        case .f32, .f16, .bf16, .q4k, .q5k: return self
+        case .f32, .f16, .bf16, .q4k, .q5k, .q6k, .q3k: return self
         case .q8(let g): return .q8(group: group ?? g)
         case .q4(let g, let a): return .q4(group: group ?? g, asymmetric: a && !symmetric)
         }
@@ -194,7 +213,7 @@ public enum StorageType: Hashable, Sendable, CustomStringConvertible {
 
     // MARK: Manifest
 
-    /// The manifest's `dtype`: F32, F16, BF16, Q8, Q4, Q4K, Q5K.
+    /// The manifest's `dtype`: F32, F16, BF16, Q8, Q4, Q3K, Q4K, Q5K, Q6K.
     public var manifestName: String {
         switch self {
         case .f32: return "F32"
@@ -204,13 +223,15 @@ public enum StorageType: Hashable, Sendable, CustomStringConvertible {
         case .q4: return "Q4"
         case .q4k: return "Q4K"
         case .q5k: return "Q5K"
+        case .q6k: return "Q6K"
+        case .q3k: return "Q3K"
         }
     }
 
     /// How reports label a resolved type: F32, F16, BF16, Q8/g32, Q4/g32/asym.
     public var label: String {
         switch self {
-        case .f32, .f16, .bf16, .q4k, .q5k: return manifestName
+        case .f32, .f16, .bf16, .q4k, .q5k, .q6k, .q3k: return manifestName
         case .q8(let g): return "Q8/g\(g ?? 0)"
         case .q4(let g, let a): return "Q4/g\(g)/\(a ? "asym" : "sym")"
         }
@@ -219,7 +240,7 @@ public enum StorageType: Hashable, Sendable, CustomStringConvertible {
     /// The manifest fields of a resolved type: `dtype`, and `group` (q8, q4) and `asymmetric` (q4).
     public var manifestFields: [(String, JSONValue)] {
         switch self {
-        case .f32, .f16, .bf16, .q4k, .q5k: return [("dtype", .string(manifestName))]
+        case .f32, .f16, .bf16, .q4k, .q5k, .q6k, .q3k: return [("dtype", .string(manifestName))]
         case .q8(let g): return [("dtype", "Q8"), ("group", .integer(g ?? 0))]
         case .q4(let g, let a): return [("dtype", "Q4"), ("group", .integer(g)), ("asymmetric", .bool(a))]
         }
@@ -236,6 +257,8 @@ public enum StorageType: Hashable, Sendable, CustomStringConvertible {
         case "BF16": self = .bf16
         case "Q4K": self = .q4k
         case "Q5K": self = .q5k
+        case "Q6K": self = .q6k
+        case "Q3K": self = .q3k
         case "Q8", "Q4":
             guard let g = entry["group"]?.intValue, Self.isSupportedGroup(Int(g)) else {
                 throw BFFNError(.invalidJSON, "\(name) needs a 'group' that is \(Self.groupRule)", file: file, field: field, offset: offset)
@@ -249,7 +272,7 @@ public enum StorageType: Hashable, Sendable, CustomStringConvertible {
             }
             self = .q4(group: Int(g), asymmetric: a)
         default:
-            throw BFFNError(.unknownDType, "unknown storage type '\(name)' (F32, F16, BF16, Q8, Q4, Q4K, Q5K)", file: file, field: field, offset: offset)
+            throw BFFNError(.unknownDType, "unknown storage type '\(name)' (F32, F16, BF16, Q8, Q4, Q3K, Q4K, Q5K, Q6K)", file: file, field: field, offset: offset)
         }
     }
 
@@ -271,16 +294,19 @@ public enum StorageType: Hashable, Sendable, CustomStringConvertible {
         case .f32: return .f32
         case .f16: return .f16
         case .bf16: return .bf16
-        case .q8, .q4, .q4k, .q5k: return nil
+        case .q8, .q4, .q4k, .q5k, .q6k, .q3k: return nil
         }
     }
 
-    /// Bits per stored code or element: 4 (`.q4`, `.q4k`), 5 (`.q5k`), 8 (`.q8`), 16 (f16, bf16), 32 (f32), not counting the
-    /// per-group scales and offsets (`rowBytes(cols:)` does); the precision verification judges by.
+    /// Bits per stored code or element: 3 (`.q3k`), 4 (`.q4`, `.q4k`), 5 (`.q5k`), 6 (`.q6k`), 8 (`.q8`), 16 (f16,
+    /// bf16), 32 (f32), not counting the per-group scales and offsets (`rowBytes(cols:)` does); the precision
+    /// verification judges by.
     public var bits: Int {
         switch self {
+        case .q3k: return 3
         case .q4, .q4k: return 4
         case .q5k: return 5
+        case .q6k: return 6
         case .q8: return 8
         case .f16, .bf16: return 16
         case .f32: return 32

@@ -84,6 +84,8 @@ public enum WeightQuantizer {
         case .q4(let g, let a): status = run(Int32(BFFN_ENCODE_Q4), g, a)
         case .q4k: status = run(Int32(BFFN_ENCODE_Q4K), 32, true)
         case .q5k: status = run(Int32(BFFN_ENCODE_Q5K), 32, false)
+        case .q6k: status = run(Int32(BFFN_ENCODE_Q6K), 32, false)
+        case .q3k: status = run(Int32(BFFN_ENCODE_Q3K), 16, false)
         }
         precondition(status == 0, "group of \(type) does not divide a row of \(count)")
         errors.merge(ErrorSums(signal: sums.signal, noise: sums.noise, maxAbs: sums.max_abs, elements: UInt64(count)))

@@ -126,8 +126,10 @@ public struct PackLayout {
             if let group { return .q8(group: group) }
         case .q4k:
             if let group { return .q4(group: group, asymmetric: true) }
-        case .q5k:
+        case .q5k, .q6k:
             if let group { return .q8(group: group) }
+        case .q3k:
+            if let group { return .q4(group: group, asymmetric: false) }
         case .f32, .f16, .bf16:
             return requested
         }

@@ -11,9 +11,9 @@ public enum QuantizationClass: String, Sendable {
     case reference
     /// The model stores floats of another width than the reference (for example bf16 from f32).
     case cast
-    /// Some of the model's weights are 8-bit quantized (and none 4-bit).
+    /// Some of the model's weights are 8-bit (or 6-bit: q6k) quantized (and none 5-bit or fewer).
     case q8
-    /// Some of the model's weights are 4-bit (or 5-bit: q5k) quantized.
+    /// Some of the model's weights are 5-bit or fewer quantized (q3k, q4, q4k, q5k).
     case q4
 
     /// Classifies `model` against a reference model, or against a reference file when `reference` is nil.
@@ -21,7 +21,7 @@ public enum QuantizationClass: String, Sendable {
         let types = storageTypes(model)
         let fewestBits = types.map(\.bits).min() ?? 32
         if fewestBits <= 5 { return .q4 }
-        if fewestBits == 8 { return .q8 }
+        if fewestBits <= 8 { return .q8 }
         guard let reference else { return .reference }
         return types == storageTypes(reference) ? .exact : .cast
     }

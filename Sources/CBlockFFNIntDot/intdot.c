@@ -67,7 +67,8 @@ void bffn_quantize_activations(const float *x, long n, long group, long block, i
 
 long bffn_tile_bytes(int kind, long n, long group) {
     if (kind == BFFN_INTDOT_Q4K) kind = BFFN_INTDOT_Q4_ASYMMETRIC;
-    if (kind == BFFN_INTDOT_Q5K) kind = BFFN_INTDOT_Q8;
+    if (kind == BFFN_INTDOT_Q5K || kind == BFFN_INTDOT_Q6K) kind = BFFN_INTDOT_Q8;
+    if (kind == BFFN_INTDOT_Q3K) kind = BFFN_INTDOT_Q4_SYMMETRIC;
     tile_shape s = bffn_make_tile_shape(kind, n, group, bffn_activation_block(n, group));
     return s.tile_bytes;
 }
@@ -112,6 +113,48 @@ static void q5k_as_q8(const uint8_t *row, long n, uint8_t *out) {
     }
 }
 
+/* A q6k row as the q8 row in groups of 32 it computes as: scales d * sc_j (exact), codes u - 32. */
+static void q6k_as_q8(const uint8_t *row, long n, uint8_t *out) {
+    long subs = n / 32, supers = (n + 255) / 256;
+    const uint8_t *table = row + 2 * supers, *low = table + subs, *high = low + n / 2;
+    for (long j = 0; j < subs; j++) {
+        uint16_t dh;
+        memcpy(&dh, row + 2 * (j / 8), 2);
+        _Float16 d;
+        memcpy(&d, &dh, 2);
+        float scale = (float)d * (float)table[j];
+        memcpy(out + 4 * j, &scale, 4);
+    }
+    for (long i = 0; i < n; i++) {
+        int u = (low[i / 2] >> (4 * (i % 2)) & 15) | (high[i / 4] >> (2 * (i % 4)) & 3) << 4;
+        out[4 * subs + i] = (uint8_t)(int8_t)(u - 32);
+    }
+}
+
+/* A q3k row as the q4 symmetric row in groups of 16 it computes as: scales d * sc_j (exact), nibbles c + 8 with
+ * c = u - 4, or 4 - u in a mirrored sub-block. */
+static void q3k_as_q4(const uint8_t *row, long n, uint8_t *out) {
+    long subs = n / 16, supers = (n + 255) / 256;
+    const uint8_t *table = row + 2 * supers, *low = table + (6 * subs + 7) / 8, *high = low + n / 4;
+    uint8_t *codes = out + 4 * subs;
+    memset(codes, 0, (size_t)(n / 2));
+    for (long j = 0; j < subs; j++) {
+        uint16_t dh;
+        memcpy(&dh, row + 2 * (j / 16), 2);
+        _Float16 d;
+        memcpy(&d, &dh, 2);
+        unsigned field = ((unsigned)table[6 * j / 8] | (unsigned)table[6 * j / 8 + 1] << 8) >> (6 * j % 8);
+        float scale = (float)d * (float)(field & 31u);
+        memcpy(out + 4 * j, &scale, 4);
+        int mirror = (int)(field >> 5 & 1u);
+        for (long i = 16 * j; i < 16 * j + 16; i++) {
+            int u = (low[i / 4] >> (2 * (i % 4)) & 3) | (high[i / 8] >> (i % 8) & 1) << 2;
+            int nibble = mirror ? 12 - u : u + 4;
+            codes[i / 2] |= (uint8_t)(nibble << (4 * (i % 2)));
+        }
+    }
+}
+
 /* Writes rows 0 ..< rows (q8 / q4 layout) into the zeroed tiles at dst as rows first_row, first_row + 1, ... */
 static void pack_rows(int kind, const uint8_t *src, long row_stride, long rows, long n, long group, uint8_t *dst, long first_row) {
     tile_shape s = bffn_make_tile_shape(kind, n, group, bffn_activation_block(n, group));
@@ -148,13 +191,26 @@ static void pack_rows(int kind, const uint8_t *src, long row_stride, long rows, 
 
 void bffn_tiles_pack(int kind, const uint8_t *src, long row_stride, long rows, long n, long group, uint8_t *dst) {
     long tiles = (rows + 15) / 16;
-    if (kind == BFFN_INTDOT_Q5K) {
+    if (kind == BFFN_INTDOT_Q5K || kind == BFFN_INTDOT_Q6K) {
         memset(dst, 0, (size_t)(tiles * bffn_tile_bytes(BFFN_INTDOT_Q8, n, 32)));
         uint8_t *row = malloc((size_t)(4 * (n / 32) + n));
         if (!row) abort();
         for (long r = 0; r < rows; r++) {
-            q5k_as_q8(src + r * row_stride, n, row);
+            if (kind == BFFN_INTDOT_Q5K) q5k_as_q8(src + r * row_stride, n, row);
+            else q6k_as_q8(src + r * row_stride, n, row);
             pack_rows(BFFN_INTDOT_Q8, row, 4 * (n / 32) + n, 1, n, 32, dst, r);
+        }
+        free(row);
+        return;
+    }
+    if (kind == BFFN_INTDOT_Q3K) {
+        memset(dst, 0, (size_t)(tiles * bffn_tile_bytes(BFFN_INTDOT_Q4_SYMMETRIC, n, 16)));
+        long row_bytes = 4 * (n / 16) + n / 2;
+        uint8_t *row = malloc((size_t)row_bytes);
+        if (!row) abort();
+        for (long r = 0; r < rows; r++) {
+            q3k_as_q4(src + r * row_stride, n, row);
+            pack_rows(BFFN_INTDOT_Q4_SYMMETRIC, row, row_bytes, 1, n, 16, dst, r);
         }
         free(row);
         return;
@@ -266,7 +322,8 @@ void bffn_tiles_product(int kind, const uint8_t *const *mats, long count, long t
                         long group, const bffn_int8_activations *a, float *out, long out_stride) {
     if (tile_end <= tile_begin || count <= 0 || a->tokens <= 0) return;
     if (kind == BFFN_INTDOT_Q4K) kind = BFFN_INTDOT_Q4_ASYMMETRIC;
-    if (kind == BFFN_INTDOT_Q5K) kind = BFFN_INTDOT_Q8;
+    if (kind == BFFN_INTDOT_Q5K || kind == BFFN_INTDOT_Q6K) kind = BFFN_INTDOT_Q8;
+    if (kind == BFFN_INTDOT_Q3K) kind = BFFN_INTDOT_Q4_SYMMETRIC;
     tile_shape s = bffn_make_tile_shape(kind, n, group, a->block);
     switch (bffn_intdot_level()) {
 #if defined(__x86_64__)

@@ -205,3 +205,179 @@ int bffn_encode_q5k_row(const float *x, long n, int search, const float *importa
     }
     return 0;
 }
+
+/* ---- q6k (formats/bfpk.md, "Q6K rows"): symmetric 6-bit codes, value = (u - 32) * (d * sc), 8-bit sc ---- */
+
+long bffn_q6k_row_bytes(long n) { return 2 * ((n + SUPER - 1) / SUPER) + n / SUB + n / 2 + n / 4; }
+
+/* The code of x on the grid s: round(x / s) in -32...31, 0 when s is 0. */
+static inline float code6(float x, float s) { return s > 0.0f ? clampf(roundf(x / s), -32.0f, 31.0f) : 0.0f; }
+
+static double sub_error6(const float *x, const float *w, float s) {
+    double acc = 0;
+    for (int i = 0; i < SUB; i++) {
+        double e = (double)((code6(x[i], s) + 0.0f) * s) - (double)x[i];
+        acc += (double)w[i] * (e * e);
+    }
+    return acc;
+}
+
+int bffn_encode_q6k_row(const float *x, long n, int search, const float *importance, uint8_t *out, float *decoded,
+                        bffn_error_sums *err) {
+    if (n <= 0 || n % SUB != 0) return -1;
+    if (search != BFFN_SEARCH_NONE && search != BFFN_SEARCH_SQUARES && search != BFFN_SEARCH_COLUMNS) return -1;
+    if (search == BFFN_SEARCH_COLUMNS && !importance) return -1;
+    long supers = (n + SUPER - 1) / SUPER, subs = n / SUB;
+    uint8_t *table = out + 2 * supers, *low = table + subs, *high = low + n / 2;
+    memset(out, 0, (size_t)bffn_q6k_row_bytes(n));
+    for (long b = 0; b < supers; b++) {
+        long j0 = b * (SUPER / SUB), k = subs - j0 < SUPER / SUB ? subs - j0 : SUPER / SUB;
+        float scale[SUPER / SUB], w[SUPER];
+        const float *xb = x + j0 * SUB;
+        for (long i = 0; i < k * SUB; i++)
+            w[i] = search == BFFN_SEARCH_COLUMNS ? importance[j0 * SUB + i] : search == BFFN_SEARCH_SQUARES ? xb[i] * xb[i] : 1.0f;
+        /* 1. each sub-block's scale: max|x| / 31 (0 for zeros), then the weighted search over codes -32...31. */
+        float maxs = 0.0f;
+        for (long j = 0; j < k; j++) {
+            const float *xs = xb + j * SUB;
+            float amax = 0.0f;
+            for (int i = 0; i < SUB; i++) {
+                float a = fabsf(xs[i]);
+                if (a > amax) amax = a;
+            }
+            float s = amax / 31.0f;
+            if (search != BFFN_SEARCH_NONE && amax > 0.0f) s = bffn_search_symmetric(xs, w + j * SUB, SUB, 31, -32, s);
+            scale[j] = s;
+            if (s > maxs) maxs = s;
+        }
+        /* 2. the float16 super-block scale, then each 8-bit sub-block scale: the rounded one or a neighbour. */
+        uint16_t dh = half_bits(maxs / 255.0f);
+        memcpy(out + 2 * b, &dh, 2);
+        float d = half_value(dh);
+        for (long j = 0; j < k; j++) {
+            const float *xs = xb + j * SUB, *ws = w + j * SUB;
+            int sc0 = d > 0.0f ? (int)clampf(roundf(scale[j] / d), 0.0f, 255.0f) : 0, best_sc = sc0;
+            double best = sub_error6(xs, ws, d * (float)sc0);
+            static const int step[2] = {-1, 1};
+            for (int a = 0; a < 2; a++) {
+                int sc = sc0 + step[a];
+                if (sc < 0 || sc > 255) continue;
+                double e = sub_error6(xs, ws, d * (float)sc);
+                if (e < best) {
+                    best = e;
+                    best_sc = sc;
+                }
+            }
+            table[j0 + j] = (uint8_t)best_sc;
+            /* 3. the codes: u = q + 32 in 0...63, the low four bits as nibbles, bits 4-5 in the two-bit plane. */
+            float s = d * (float)best_sc;
+            for (int i = 0; i < SUB; i++) {
+                long e = (j0 + j) * SUB + i;
+                float q = code6(xs[i], s), v = (q + 0.0f) * s;
+                unsigned u = (unsigned)((int)q + 32);
+                low[e / 2] |= (uint8_t)((u & 15u) << (4 * (e % 2)));
+                high[e / 4] |= (uint8_t)((u >> 4) << (2 * (e % 4)));
+                if (decoded) decoded[e] = v;
+                add_error(err, xs[i], v);
+            }
+        }
+    }
+    return 0;
+}
+
+/* ---- q3k (formats/bfpk.md, "Q3K rows"): 3-bit codes u in sub-blocks of 16, each with a 5-bit scale sc and a
+ * mirror bit: value = c * (d * sc), c = u - 4 (codes -4...3), or c = 4 - u when mirrored (-3...4) ---- */
+
+enum { SUB3 = 16 };
+
+long bffn_q3k_row_bytes(long n) { return 2 * ((n + SUPER - 1) / SUPER) + (6 * (n / SUB3) + 7) / 8 + n / 4 + n / 8; }
+
+/* The code of y on the grid s: round(y / s) in -4...3, 0 when s is 0. */
+static inline float code3(float y, float s) { return s > 0.0f ? clampf(roundf(y / s), -4.0f, 3.0f) : 0.0f; }
+
+/* Sum of w_i (c_i s - x_i)^2 over one sub-block, in double, element order: the codes of y = x, or of y = -x when
+ * mirrored (the decoded value is then -(q s), whose error from x is the error of q s from -x). */
+static double sub_error3(const float *x, const float *w, float s, int mirror) {
+    double acc = 0;
+    for (int i = 0; i < SUB3; i++) {
+        float y = mirror ? 0.0f - x[i] : x[i];
+        double e = (double)((code3(y, s) + 0.0f) * s) - (double)y;
+        acc += (double)w[i] * (e * e);
+    }
+    return acc;
+}
+
+int bffn_encode_q3k_row(const float *x, long n, int search, const float *importance, uint8_t *out, float *decoded,
+                        bffn_error_sums *err) {
+    if (n <= 0 || n % SUB3 != 0) return -1;
+    if (search != BFFN_SEARCH_NONE && search != BFFN_SEARCH_SQUARES && search != BFFN_SEARCH_COLUMNS) return -1;
+    if (search == BFFN_SEARCH_COLUMNS && !importance) return -1;
+    long supers = (n + SUPER - 1) / SUPER, subs = n / SUB3;
+    uint8_t *table = out + 2 * supers, *low = table + (6 * subs + 7) / 8, *high = low + n / 4;
+    memset(out, 0, (size_t)bffn_q3k_row_bytes(n));
+    for (long b = 0; b < supers; b++) {
+        long j0 = b * (SUPER / SUB3), k = subs - j0 < SUPER / SUB3 ? subs - j0 : SUPER / SUB3;
+        float scale[SUPER / SUB3], w[SUPER];
+        int mirror[SUPER / SUB3];
+        const float *xb = x + j0 * SUB3;
+        for (long i = 0; i < k * SUB3; i++)
+            w[i] = search == BFFN_SEARCH_COLUMNS ? importance[j0 * SUB3 + i] : search == BFFN_SEARCH_SQUARES ? xb[i] * xb[i] : 1.0f;
+        /* 1. each sub-block's scale and mirror: max|x| / 4 (0 for zeros), with the weighted search over codes -4...3
+         *    on x and on -x; the mirrored grid when it has the strictly smaller error. */
+        float maxs = 0.0f;
+        for (long j = 0; j < k; j++) {
+            const float *xs = xb + j * SUB3, *ws = w + j * SUB3;
+            float amax = 0.0f, neg[SUB3];
+            for (int i = 0; i < SUB3; i++) {
+                float a = fabsf(xs[i]);
+                if (a > amax) amax = a;
+                neg[i] = 0.0f - xs[i];
+            }
+            float s = amax / 4.0f, plus = s, minus = s;
+            if (search != BFFN_SEARCH_NONE && amax > 0.0f) {
+                plus = bffn_search_symmetric(xs, ws, SUB3, 3, -4, s);
+                minus = bffn_search_symmetric(neg, ws, SUB3, 3, -4, s);
+            }
+            mirror[j] = sub_error3(xs, ws, minus, 1) < sub_error3(xs, ws, plus, 0);
+            scale[j] = mirror[j] ? minus : plus;
+            if (scale[j] > maxs) maxs = scale[j];
+        }
+        /* 2. the float16 super-block scale, then each 5-bit sub-block scale: the rounded one or a neighbour. */
+        uint16_t dh = half_bits(maxs / 31.0f);
+        memcpy(out + 2 * b, &dh, 2);
+        float d = half_value(dh);
+        for (long j = 0; j < k; j++) {
+            const float *xs = xb + j * SUB3, *ws = w + j * SUB3;
+            int sc0 = d > 0.0f ? (int)clampf(roundf(scale[j] / d), 0.0f, 31.0f) : 0, best_sc = sc0;
+            double best = sub_error3(xs, ws, d * (float)sc0, mirror[j]);
+            static const int step[2] = {-1, 1};
+            for (int a = 0; a < 2; a++) {
+                int sc = sc0 + step[a];
+                if (sc < 0 || sc > 31) continue;
+                double e = sub_error3(xs, ws, d * (float)sc, mirror[j]);
+                if (e < best) {
+                    best = e;
+                    best_sc = sc;
+                }
+            }
+            long bit = 6 * (j0 + j);
+            unsigned field = (unsigned)best_sc | (unsigned)mirror[j] << 5;
+            for (int t = 0; t < 6; t++)
+                if (field >> t & 1u) table[(bit + t) >> 3] |= (uint8_t)(1u << ((bit + t) & 7));
+            /* 3. the codes: u = q + 4 in 0...7 (q the code of x, or of -x when mirrored), the low two bits in the
+             *    two-bit plane, bit 2 in the bit plane; the decoded value c * s with c = q, or -q when mirrored. */
+            float s = d * (float)best_sc;
+            for (int i = 0; i < SUB3; i++) {
+                long e = (j0 + j) * SUB3 + i;
+                int q = (int)code3(mirror[j] ? 0.0f - xs[i] : xs[i], s);
+                unsigned u = (unsigned)(q + 4);
+                float v = (float)(mirror[j] ? -q : q) * s;
+                low[e / 4] |= (uint8_t)((u & 3u) << (2 * (e % 4)));
+                high[e / 8] |= (uint8_t)((u >> 2) << (e % 8));
+                if (decoded) decoded[e] = v;
+                add_error(err, xs[i], v);
+            }
+        }
+    }
+    return 0;
+}

@@ -294,13 +294,15 @@ int bffn_encode_row_weighted(const void *values, int source_type, long n, int ty
         cast_row(x, n, type, out, decoded, err);
         return 0;
     }
-    if (type == BFFN_ENCODE_Q4K || type == BFFN_ENCODE_Q5K) {
-        if (n <= 0 || n % 32 != 0) return -1;
+    if (type == BFFN_ENCODE_Q4K || type == BFFN_ENCODE_Q5K || type == BFFN_ENCODE_Q6K || type == BFFN_ENCODE_Q3K) {
+        if (n <= 0 || n % (type == BFFN_ENCODE_Q3K ? 16 : 32) != 0) return -1;
         float *xs = malloc(sizeof(float) * (size_t)n);
         if (!xs) return -1;
         for (long i = 0; i < n; i++) xs[i] = load1(x, i);
-        int status = type == BFFN_ENCODE_Q4K ? bffn_encode_q4k_row(xs, n, search, importance, out, decoded, err)
-                                             : bffn_encode_q5k_row(xs, n, search, importance, out, decoded, err);
+        int status = type == BFFN_ENCODE_Q4K   ? bffn_encode_q4k_row(xs, n, search, importance, out, decoded, err)
+                     : type == BFFN_ENCODE_Q5K ? bffn_encode_q5k_row(xs, n, search, importance, out, decoded, err)
+                     : type == BFFN_ENCODE_Q6K ? bffn_encode_q6k_row(xs, n, search, importance, out, decoded, err)
+                                               : bffn_encode_q3k_row(xs, n, search, importance, out, decoded, err);
         free(xs);
         return status;
     }

@@ -18,12 +18,15 @@ struct ConvertCommand: ParsableCommand {
         (formats/bfpk.md). Streaming, bounded memory, deterministic, atomic (never a partial file under OUT).
 
         --quant takes a recipe or a storage. Recipes: q4 (the default 4-bit recipe: experts and attention q4/g32, \
-        embedding and head q8 per row), q4_k_m (experts q4k, attention, embedding and head q8 per row), q5_k_m (the same with experts q5k), q4-all \
-        (every class q4/g32, round-to-nearest scales: the old --quant q4), q8 (every class q8 per row); the manifest records each tensor's storage and the rule that chose it. \
+        embedding and head q8 per row), q4_k_m (experts q4k, attention, embedding and head q8 per row), q3_k_m, q5_k_m \
+        and q6_k (the same with experts q3k, q5k or q6k), q4-all (every class q4/g32, round-to-nearest scales: the old \
+        --quant q4), q8 (every class q8 per row); the manifest records each tensor's storage and the rule that chose it. \
         Storages: f32|f16|bf16 cast weights (round to nearest even); q8/row, q8/gN store int8 with a scale per row \
         or group; q4/gN/asym|sym int4 in groups with scale and offset (or scale only); --group-size and \
         --symmetric qualify both; q4k int4 in super-blocks of 256 with 6-bit sub-block scales and mins (4.5 bits a \
-        weight, rows a multiple of 32); q5k symmetric int5 in such super-blocks with 6-bit sub-block scales (5.25). q8/q4 group scales come from the importance-weighted search (--scale-search \
+        weight, rows a multiple of 32); q5k symmetric int5 in such super-blocks with 6-bit sub-block scales (5.25); q6k \
+        symmetric int6 with 8-bit sub-block scales (6.3125); q3k int3 with a 5-bit scale and a mirror bit per 16 \
+        (3.4375, rows a multiple of 16). q8/q4 group scales come from the importance-weighted search (--scale-search \
         weighted, the default except for q4-all), weighted by --imatrix statistics (bffn calibrate) where they \
         cover a matrix, else by x². Without --quant each tensor keeps its source dtype, and such a pack gives \
         logits bit-identical to the source. The router and \
@@ -46,7 +49,7 @@ struct ConvertCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "The output .bfpk path.", completion: .file())
     var output: String
 
-    @Option(help: "A recipe (q4: experts and attention q4/g32, embedding and head q8; q4_k_m: experts q4k, attention, embedding and head q8; q5_k_m: the same with experts q5k; q4-all: every class q4/g32, round-to-nearest; q8: every class q8 per row) or a storage for every class: f32, f16, bf16 (casts), q8/row, q8/gN, q4/gN/asym, q4/gN/sym, q4k, q5k (default: each tensor's source dtype).")
+    @Option(help: "A recipe (q4: experts and attention q4/g32, embedding and head q8; q4_k_m: experts q4k, attention, embedding and head q8; q3_k_m, q5_k_m, q6_k: the same with experts q3k, q5k, q6k; q4-all: every class q4/g32, round-to-nearest; q8: every class q8 per row) or a storage for every class: f32, f16, bf16 (casts), q8/row, q8/gN, q4/gN/asym, q4/gN/sym, q3k, q4k, q5k, q6k (default: each tensor's source dtype).")
     var quant: QuantChoice?
 
     @Option(help: ArgumentHelp("Calibration statistics from `bffn calibrate` (formats/calibration.md): the importance of each input column in the scale search.", valueName: "file"),

@@ -59,6 +59,41 @@ struct QuantRecipeTests {
         #expect(try PackFile(path: pack).manifest["quantization"]?["classes"]?["experts"]?["dtype"] == "Q5K")
     }
 
+    /// q6_k (experts q6k, the rest q8) is a q8-class pack in fewer bytes than q8's: it passes verify with q8's
+    /// thresholds, its file is over 1.5 MB smaller, and the manifest records the q6k experts and the rules (measured:
+    /// 17 156 7xx bytes against 18 991 6xx, mean text KLD 0.0026 against 0.0013; README "Quantization").
+    @Test func q6KIsAQ8ClassPackInFewerBytes() throws {
+        let dir = TemporaryDirectory()
+        let model = Fixtures.trainedModel, pack = dir.file("q6k.bfpk")
+        #expect(try runBFFN(["convert", model, "-o", pack, "--quant", "q6_k", "-q"]).status == 0)
+        let v = try runBFFN(["verify", pack, "--reference", model, "--text", model + "/heldout.txt", "--speculative", "none", "--json"])
+        let j = try JSONValue.parse(v.stdout)
+        #expect(v.status == 0 && j["passed"] == true, "\(j["failures"] ?? .null)")
+        #expect((j["text"]?["kld_mean"]?.numberValue ?? 1) < 0.004 && (j["text"]?["same_top1"]?.numberValue ?? 0) > 0.96)
+        #expect(try MappedFile(path: pack).contents.count < 18_991_647 - 1_500_000)
+        let q = try PackFile(path: pack).manifest["quantization"]
+        #expect(q?["scheme"] == "q6_k" && q?["classes"]?["experts"]?["dtype"] == "Q6K" && q?["classes"]?["head"]?["dtype"] == "Q8")
+        #expect(q?["classes"]?["experts"]?["rule"] == "recipe q6_k base")
+        #expect(q?["classes"]?["attention"]?["rule"]?.stringValue?.hasPrefix("recipe q6_k: q6k alone: KLD") == true)
+    }
+
+    /// q3_k_m (experts q3k, the rest q8) is the smallest recipe: under q4_k_m's file by over 0.8 MB; its manifest records
+    /// the q3k experts and the rules. Its held-out KLD (measured 0.075, 0.062 with --imatrix) is above verify's 0.05 for
+    /// 4-bit-and-below packs: the experts alone at q3k cost that much (README, "Quantization").
+    @Test func q3KMIsTheSmallestRecipe() throws {
+        let dir = TemporaryDirectory()
+        let model = Fixtures.trainedModel, pack = dir.file("q3km.bfpk")
+        #expect(try runBFFN(["convert", model, "-o", pack, "--quant", "q3_k_m", "-q"]).status == 0)
+        let v = try runBFFN(["verify", pack, "--reference", model, "--text", model + "/heldout.txt", "--speculative", "none", "--json"])
+        let j = try JSONValue.parse(v.stdout)
+        #expect((j["text"]?["kld_mean"]?.numberValue ?? 1) < 0.09 && (j["text"]?["same_top1"]?.numberValue ?? 0) > 0.8)
+        #expect(try MappedFile(path: pack).contents.count < 14_404_171 - 800_000)
+        let q = try PackFile(path: pack).manifest["quantization"]
+        #expect(q?["scheme"] == "q3_k_m" && q?["classes"]?["experts"]?["dtype"] == "Q3K" && q?["classes"]?["embeddings"]?["dtype"] == "Q8")
+        #expect(q?["classes"]?["head"]?["rule"] == "recipe q3_k_m: q3k alone: KLD 0.046")
+        #expect(q?["expert_dtype"] == "Q3K")
+    }
+
     /// calibrate writes the same file twice, reports its figures, and convert reads it; a file that is not
     /// statistics is refused naming it.
     @Test func calibrateThenConvert() throws {

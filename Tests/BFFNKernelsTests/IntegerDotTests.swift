@@ -10,7 +10,7 @@ import Testing
 struct IntegerDotTests {
     static let types: [StorageType] = [StorageType.q8(group: nil)] + [8, 16, 32, 48, 64, 96, 128].flatMap { g in
         [StorageType.q8(group: g), .q4(group: g, asymmetric: true), .q4(group: g, asymmetric: false)]
-    } + [.q4k, .q5k]
+    } + [.q3k, .q4k, .q5k, .q6k]
 
     /// Activations with an all-zero block, a block of tiny values, one of large values and ordinary ones.
     static func activations(_ n: Int, seed: UInt32) -> [Float] {
@@ -28,6 +28,8 @@ struct IntegerDotTests {
         // q4k: the q4 asymmetric rows in groups of 32 it is defined to compute as (formats/numerics.md).
         if type == .q4k { return reference(x, rows.map { q4kAsQ4($0, cols: n) }, .q4(group: 32, asymmetric: true)) }
         if type == .q5k { return reference(x, rows.map { q5kAsQ8($0, cols: n) }, .q8(group: 32)) }
+        if type == .q6k { return reference(x, rows.map { q6kAsQ8($0, cols: n) }, .q8(group: 32)) }
+        if type == .q3k { return reference(x, rows.map { q3kAsQ4($0, cols: n) }, .q4(group: 16, asymmetric: false)) }
         let group = type.group(cols: n)!
         let block = group % 32 == 0 || group == n ? 32 : (group % 16 == 0 ? 16 : 8)
         let groups = n / group
@@ -104,7 +106,7 @@ struct IntegerDotTests {
 
     /// One call over T tokens equals T one-token calls, on one thread or two; and an expert down projection over a
     /// union equals the one over every expert with zero gates for the others.
-    @Test(arguments: [StorageType.q8(group: nil), .q4(group: 32, asymmetric: true), .q4(group: 16, asymmetric: false), .q4k, .q5k])
+    @Test(arguments: [StorageType.q8(group: nil), .q4(group: 32, asymmetric: true), .q4(group: 16, asymmetric: false), .q3k, .q4k, .q5k, .q6k])
     func batchInvarianceAndDenseEqualsSparse(_ type: StorageType) throws {
         defer { IntegerDot.useBest() }
         for set in IntegerDot.instructionSets where IntegerDot.use(set) == set {

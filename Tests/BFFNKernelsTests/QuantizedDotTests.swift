@@ -9,7 +9,7 @@ import Testing
 struct QuantizedDotTests {
     static let types: [StorageType] = [8, 16, 32, 64, 128].flatMap { g in
         [StorageType.q8(group: g), .q4(group: g, asymmetric: true), .q4(group: g, asymmetric: false)]
-    } + [.q4k, .q5k]
+    } + [.q3k, .q4k, .q5k, .q6k]
 
     static func values(_ count: Int, seed: UInt32) -> [Float] { SeededValues.floats(count, seed: seed) }
 

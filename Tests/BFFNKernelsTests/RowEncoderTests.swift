@@ -50,6 +50,10 @@ func referenceEncoding(_ x: [Float], as type: StorageType) -> [UInt8] {
         out = referenceQ4K(x, weights: nil)
     case .q5k:
         out = referenceQ5K(x, weights: nil)
+    case .q6k:
+        out = referenceQ6K(x, weights: nil)
+    case .q3k:
+        out = referenceQ3K(x, weights: nil)
     }
     return out
 }
@@ -74,7 +78,7 @@ func encoderTestRows(count n: Int) -> [[Float]] {
 struct RowEncoderTests {
     static let types: [StorageType] = [.f32, .f16, .bf16] + [8, 16, 32, 64, 128].flatMap { g in
         [StorageType.q8(group: g), .q4(group: g, asymmetric: true), .q4(group: g, asymmetric: false)]
-    } + [.q4k, .q5k]
+    } + [.q3k, .q4k, .q5k, .q6k]
 
     /// Every storage type and group size, on every test row: the kernel's bytes equal the reference's, and the
     /// decoded values are what the loaders read.

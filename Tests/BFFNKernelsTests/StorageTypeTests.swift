@@ -7,7 +7,7 @@ import Testing
 @Suite("storage type")
 struct StorageTypeTests {
     static let all: [StorageType] = [.f32, .f16, .bf16, .q8(group: nil), .q8(group: 32), .q8(group: 8),
-                                     .q4(group: 32, asymmetric: true), .q4(group: 64, asymmetric: false), .q4(group: 16, asymmetric: true), .q4k, .q5k]
+                                     .q4(group: 32, asymmetric: true), .q4(group: 64, asymmetric: false), .q4(group: 16, asymmetric: true), .q3k, .q4k, .q5k, .q6k]
 
     @Test(arguments: all)
     func spellingRoundTripsInAnyCase(_ t: StorageType) throws {

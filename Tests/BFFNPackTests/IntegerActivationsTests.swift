@@ -31,7 +31,7 @@ struct IntegerActivationsTests {
         return total / Double(max(rows, 1))
     }
 
-    @Test(arguments: [StorageType.q8(group: nil), .q4(group: 32, asymmetric: true), .q4(group: 64, asymmetric: false)])
+    @Test(arguments: [StorageType.q8(group: nil), .q4(group: 32, asymmetric: true), .q4(group: 64, asymmetric: false), .q3k, .q6k])
     func batchInvariantDenseEqualsSparseAndCloseToFloat(_ q: StorageType) throws {
         let dir = TemporaryDirectory()
         var o = ConvertOptions()

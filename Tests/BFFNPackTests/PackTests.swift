@@ -88,7 +88,7 @@ struct PackTests {
     }
 
     /// Quantized kernels keep batch invariance and sparse = dense (their dequantisation is one fixed formula).
-    @Test(arguments: [StorageType.q8(group: 32), .q4(group: 32, asymmetric: true)])
+    @Test(arguments: [StorageType.q8(group: 32), .q4(group: 32, asymmetric: true), .q3k, .q6k])
     func quantizedPacksAreBatchInvariant(_ q: StorageType) throws {
         let dir = TemporaryDirectory()
         var o = ConvertOptions()

@@ -1,6 +1,6 @@
 /*
  * The C kernels' bits on this CPU against a golden file (fixtures/kernels/golden.txt, made on x86-64 with the
- * portable kernels): every product kind (int8 activations with q8, q4 symmetric, q4 asymmetric, q4k and q5k rows in groups of
+ * portable kernels): every product kind (int8 activations with q8, q4 symmetric, q4 asymmetric, q3k ... q6k rows in groups of
  * 8, 16, 32, 64, 128 and whole rows; bf16), 1 ... 7 tokens, a single matrix and a union of three, row counts that
  * leave a partial tile, odd bf16 widths, ranges that cross several spans, at every instruction set this CPU has
  * (bffn_intdot_use_level, bffn_bf16dot_use_hardware), and the activation roundings themselves
@@ -109,6 +109,23 @@ static long make_rows(int kind, long rows, long n, long group, uint8_t **out) {
         *out = m;
         return bytes;
     }
+    if (kind == BFFN_INTDOT_Q6K || kind == BFFN_INTDOT_Q3K) {
+        /* q6k rows ("Q6K rows"): float16 d, random 8-bit scales, nibbles and bit pairs; q3k rows ("Q3K rows"): float16
+         * d, random 6-bit fields (5-bit scales, mirror bits), bit pairs and bits */
+        long supers = (n + 255) / 256;
+        long bytes = kind == BFFN_INTDOT_Q6K ? 2 * supers + n / 32 + n / 2 + n / 4 : 2 * supers + (6 * (n / 16) + 7) / 8 + n / 4 + n / 8;
+        uint8_t *m = malloc((size_t)(rows * bytes));
+        for (long r = 0; r < rows; r++) {
+            uint8_t *row = m + r * bytes;
+            for (long b = 0; b < supers; b++) {
+                _Float16 d = (_Float16)((uniform() + 0.01f) * (next64() % 8 == 0 ? 1e-5f : kind == BFFN_INTDOT_Q6K ? 5e-5f : 5e-4f));
+                memcpy(row + 2 * b, &d, 2);
+            }
+            for (long i = 2 * supers; i < bytes; i++) row[i] = (uint8_t)next64();
+        }
+        *out = m;
+        return bytes;
+    }
     long ng = n / group, header = ng * 4 * (kind == BFFN_INTDOT_Q4_ASYMMETRIC ? 2 : 1);
     long bytes = header + (kind == BFFN_INTDOT_Q8 ? n : n / 2);
     uint8_t *m = malloc((size_t)(rows * bytes));
@@ -150,7 +167,7 @@ static hash hash_new(void) { return (hash){0xcbf29ce484222325ull}; }
 
 /* ---- cases ---- */
 
-#define MAX_CASES 1024
+#define MAX_CASES 2048
 typedef struct {
     char name[96];
     uint64_t h;
@@ -171,7 +188,8 @@ static void add(results *rs, const char *name, uint64_t h) {
 }
 
 static const char *kind_name(int kind) {
-    return kind == BFFN_INTDOT_Q8 ? "q8" : kind == BFFN_INTDOT_Q4_SYMMETRIC ? "q4s" : kind == BFFN_INTDOT_Q4K ? "q4k" : kind == BFFN_INTDOT_Q5K ? "q5k" : "q4a";
+    return kind == BFFN_INTDOT_Q8 ? "q8" : kind == BFFN_INTDOT_Q4_SYMMETRIC ? "q4s" : kind == BFFN_INTDOT_Q4K ? "q4k" : kind == BFFN_INTDOT_Q5K ? "q5k"
+         : kind == BFFN_INTDOT_Q6K ? "q6k" : kind == BFFN_INTDOT_Q3K ? "q3k" : "q4a";
 }
 
 /* A sentinel in the outputs the products must not touch (strides, rows past the matrix, tiles out of the range). */
@@ -341,30 +359,32 @@ static void int8_cases(results *rs, int quant) {
         snprintf(name, sizeof name, "int8/%s/g32/n256/rows53/x1/t5/tiles1-3", kind_name(kind));
         add(rs, name, int8_case(kind, 53, 256, 32, 1, 5, 1, 3, 7200 + kind, 0));
     }
-    /* q4k rows (tiled as q4 asymmetric in groups of 32) and q5k rows (tiled as q8 in groups of 32): whole
-     * super-blocks, a shorter last one (320, 96), experts of 64 (one short super-block), spans */
+    /* q4k rows (tiled as q4 asymmetric in groups of 32), q5k and q6k rows (tiled as q8 in groups of 32) and q3k rows
+     * (tiled as q4 symmetric in groups of 16): whole super-blocks, a shorter last one (320, 96), experts of 64 (one
+     * short super-block), spans */
     static const long k_widths[] = {256, 320, 96};
-    static const int k_kinds[] = {BFFN_INTDOT_Q4K, BFFN_INTDOT_Q5K};
-    for (int ki = 0; ki < 2; ki++) {
+    static const int k_kinds[] = {BFFN_INTDOT_Q4K, BFFN_INTDOT_Q5K, BFFN_INTDOT_Q6K, BFFN_INTDOT_Q3K};
+    for (int ki = 0; ki < 4; ki++) {
         int kind = k_kinds[ki];
-        uint64_t base = ki == 0 ? 8000 : 9000;
+        uint64_t base = 8000 + 1000 * (uint64_t)ki;
+        long kg = kind == BFFN_INTDOT_Q3K ? 16 : 32;
         for (int wi = 0; wi < 3; wi++) {
             long n = k_widths[wi];
             for (long tokens = 1; tokens <= 7; tokens++) {
                 uint64_t s = base + (uint64_t)(wi * 100 + tokens);
                 snprintf(name, sizeof name, "%s/%s/n%ld/rows37/x1/t%ld", quant ? "quant" : "int8", kind_name(kind), n, tokens);
-                add(rs, name, int8_case(kind, 37, n, 32, 1, tokens, 0, -1, s, quant));
+                add(rs, name, int8_case(kind, 37, n, kg, 1, tokens, 0, -1, s, quant));
                 snprintf(name, sizeof name, "%s/%s/n64/rows21/x3/t%ld/%ld", quant ? "quant" : "int8", kind_name(kind), tokens, n);
-                add(rs, name, int8_case(kind, 21, 64, 32, 3, tokens, 0, -1, s + 50, quant));
+                add(rs, name, int8_case(kind, 21, 64, kg, 3, tokens, 0, -1, s + 50, quant));
             }
         }
         if (quant) continue;
         snprintf(name, sizeof name, "int8/%s/n4096/rows100/x1/t5/spans", kind_name(kind));
-        add(rs, name, int8_case(kind, 100, 4096, 32, 1, 5, 0, -1, base + 900, 0));
+        add(rs, name, int8_case(kind, 100, 4096, kg, 1, 5, 0, -1, base + 900, 0));
         snprintf(name, sizeof name, "int8/%s/n2048/rows40/x3/t6/spans", kind_name(kind));
-        add(rs, name, int8_case(kind, 40, 2048, 32, 3, 6, 0, -1, base + 910, 0));
+        add(rs, name, int8_case(kind, 40, 2048, kg, 3, 6, 0, -1, base + 910, 0));
         snprintf(name, sizeof name, "int8/%s/n256/rows53/x1/t5/tiles1-3", kind_name(kind));
-        add(rs, name, int8_case(kind, 53, 256, 32, 1, 5, 1, 3, base + 920, 0));
+        add(rs, name, int8_case(kind, 53, 256, kg, 1, 5, 1, 3, base + 920, 0));
     }
 }
 

@@ -27,14 +27,26 @@
 #include <stdint.h>
 
 /* The kinds of weight rows. */
-enum { BFFN_INTDOT_Q8 = 0, BFFN_INTDOT_Q4_SYMMETRIC = 1, BFFN_INTDOT_Q4_ASYMMETRIC = 2, BFFN_INTDOT_Q4K = 3, BFFN_INTDOT_Q5K = 4 };
+enum {
+    BFFN_INTDOT_Q8 = 0,
+    BFFN_INTDOT_Q4_SYMMETRIC = 1,
+    BFFN_INTDOT_Q4_ASYMMETRIC = 2,
+    BFFN_INTDOT_Q4K = 3,
+    BFFN_INTDOT_Q5K = 4,
+    BFFN_INTDOT_Q6K = 5,
+    BFFN_INTDOT_Q3K = 6
+};
 
 /* q4k rows (formats/bfpk.md, "Q4K rows": super-blocks of up to 256 elements, sub-blocks of 32 with 6-bit scales
  * and mins under float16 d and dmin) are computed as q4 asymmetric rows in groups of 32 whose scale is
  * s_j = d * sc_j and offset o_j = 0 - dmin * m_j (both exact in float32): bffn_tiles_pack writes exactly those
  * tiles (group must be 32), and every other function treats BFFN_INTDOT_Q4K as BFFN_INTDOT_Q4_ASYMMETRIC.
  * q5k rows ("Q5K rows": value = (q - 16) * d * sc_j) are likewise q8 rows in groups of 32 with scale d * sc_j and
- * codes q - 16: BFFN_INTDOT_Q5K is tiled as such and otherwise treated as BFFN_INTDOT_Q8. */
+ * codes q - 16: BFFN_INTDOT_Q5K is tiled as such and otherwise treated as BFFN_INTDOT_Q8; so are q6k rows ("Q6K
+ * rows": value = (u - 32) * d * sc_j, BFFN_INTDOT_Q6K). q3k rows ("Q3K rows": sub-blocks of 16, value = c * d * sc_j
+ * with c = u - 4, or 4 - u in a mirrored sub-block) are q4 symmetric rows in groups of 16 with scale d * sc_j and
+ * nibble c + 8: BFFN_INTDOT_Q3K is tiled as such (group must be 16) and otherwise treated as
+ * BFFN_INTDOT_Q4_SYMMETRIC. */
 
 /* Rows per tile. */
 enum { BFFN_TILE_ROWS = 16 };

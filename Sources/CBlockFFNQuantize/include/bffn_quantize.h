@@ -18,7 +18,8 @@ typedef struct {
 enum { BFFN_SOURCE_F32 = 0, BFFN_SOURCE_F16 = 1, BFFN_SOURCE_BF16 = 2 };
 
 /* Storage types (the values of the `type` argument). */
-enum { BFFN_ENCODE_F32 = 0, BFFN_ENCODE_F16 = 1, BFFN_ENCODE_BF16 = 2, BFFN_ENCODE_Q8 = 3, BFFN_ENCODE_Q4 = 4, BFFN_ENCODE_Q4K = 5, BFFN_ENCODE_Q5K = 6 };
+enum { BFFN_ENCODE_F32 = 0, BFFN_ENCODE_F16 = 1, BFFN_ENCODE_BF16 = 2, BFFN_ENCODE_Q8 = 3, BFFN_ENCODE_Q4 = 4, BFFN_ENCODE_Q4K = 5, BFFN_ENCODE_Q5K = 6,
+       BFFN_ENCODE_Q6K = 7, BFFN_ENCODE_Q3K = 8 };
 
 /*
  * Encodes the n values at `values` (stored as `source_type`, widened to float exactly) of one row as `type`
@@ -27,7 +28,8 @@ enum { BFFN_ENCODE_F32 = 0, BFFN_ENCODE_F16 = 1, BFFN_ENCODE_BF16 = 2, BFFN_ENCO
  * q8: one float32 scale per group, then n int8 codes. q4: the group scales, then (asymmetric) the group
  * offsets, then n/2 bytes, the even element in the low nibble. group must be a multiple of 8 dividing n
  * (q8/q4); for the float types n is any count and group is ignored. q4k (formats/bfpk.md, "Q4K rows"): n a
- * multiple of 32, group and asymmetric ignored; q5k likewise. Returns 0, or -1 for a bad group or source type.
+ * multiple of 32, group and asymmetric ignored; q5k and q6k likewise; q3k a multiple of 16. Returns 0, or -1 for a bad
+ * group or source type.
  */
 int bffn_encode_row(const void *values, int source_type, long n, int type, long group, int asymmetric,
                     uint8_t *out, float *decoded, bffn_error_sums *err);
@@ -74,5 +76,21 @@ int bffn_encode_q4k_row(const float *x, long n, int search, const float *importa
 long bffn_q5k_row_bytes(long n);
 /* Encodes one q5k row (symmetric: value = (q - 16) * d * sc); arguments as bffn_encode_q4k_row. */
 int bffn_encode_q5k_row(const float *x, long n, int search, const float *importance, uint8_t *out, float *decoded,
+                        bffn_error_sums *err);
+
+/* Bytes of one q6k row of n elements (a multiple of 32): 2 per super-block, n / 32 of 8-bit sub-block scales, n / 2
+ * of low nibbles, n / 4 of high bit pairs (formats/bfpk.md, "Q6K rows"). */
+long bffn_q6k_row_bytes(long n);
+/* Encodes one q6k row (symmetric: value = (u - 32) * d * sc); arguments as bffn_encode_q4k_row. */
+int bffn_encode_q6k_row(const float *x, long n, int search, const float *importance, uint8_t *out, float *decoded,
+                        bffn_error_sums *err);
+
+/* Bytes of one q3k row of n elements (a multiple of 16): 2 per super-block, ceil(6 n / 128) of 6-bit sub-block
+ * fields (5-bit scale and a mirror bit per 16), n / 4 of low bit pairs, n / 8 of high bits (formats/bfpk.md, "Q3K
+ * rows"). */
+long bffn_q3k_row_bytes(long n);
+/* Encodes one q3k row (value = c * d * sc, c = u - 4, or 4 - u in a mirrored sub-block); arguments as
+ * bffn_encode_q4k_row, except that n is a multiple of 16. */
+int bffn_encode_q3k_row(const float *x, long n, int search, const float *importance, uint8_t *out, float *decoded,
                         bffn_error_sums *err);
 #endif

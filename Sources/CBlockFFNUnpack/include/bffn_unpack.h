@@ -32,6 +32,16 @@ static inline __attribute__((always_inline)) bffn_float8 bffn_unpack_bits8(const
     return __builtin_convertvector((bffn_int8)bits, bffn_float8);
 }
 
+/* The eight 2-bit fields in the 2 bytes at p (element i in bits 2(i mod 4) ... of byte i / 4) as floats 0...3 (q6k's
+ * high bit pairs, q3k's low bit pairs). */
+static inline __attribute__((always_inline)) bffn_float8 bffn_unpack_pairs8(const void *p) {
+    unsigned short half;
+    memcpy(&half, p, 2);
+    const bffn_uint8 shifts = {0, 2, 4, 6, 8, 10, 12, 14};
+    bffn_uint8 pairs = ((bffn_uint8)(unsigned int)half >> shifts) & 3u;
+    return __builtin_convertvector((bffn_int8)pairs, bffn_float8);
+}
+
 /* The eight signed bytes at p as floats -128...127. */
 static inline __attribute__((always_inline)) bffn_float8 bffn_unpack_bytes8(const void *p) {
     bffn_schar8 codes;

@@ -11,7 +11,7 @@ extension StorageType: ExpressibleByArgument {
     }
 
     public static var defaultCompletionKind: CompletionKind {
-        .list(["f32", "f16", "bf16", "q8", "q8/row", "q8/g32", "q4", "q4/g32/asym", "q4/g32/sym", "q4k", "q5k"])
+        .list(["f32", "f16", "bf16", "q8", "q8/row", "q8/g32", "q4", "q4/g32/asym", "q4/g32/sym", "q3k", "q4k", "q5k", "q6k"])
     }
 }
 
