@@ -14,9 +14,8 @@ import Testing
         try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port).get()
     }
 
-    /// Seconds until the server closed `channel`, or nil if it is still open after `limit` seconds.
-    static func secondsUntilClosed(_ channel: any Channel, limit: Double) async throws -> Double? {
-        let start = ContinuousClock.now
+    /// Seconds from `start` (default: now) until the server closed `channel`, or nil if it is still open `limit` seconds after `start`.
+    static func secondsUntilClosed(_ channel: any Channel, since start: ContinuousClock.Instant = .now, limit: Double) async throws -> Double? {
         while channel.isActive {
             if ContinuousClock.now - start > .seconds(limit) { return nil }
             try await Task.sleep(for: .milliseconds(5))
@@ -68,9 +67,12 @@ import Testing
         let partial = ["", "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Len",
                        "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"prompt\": "]
         for text in partial {
+            // Timed from before the connection is opened: the server's idle timer starts after that (at its accept,
+            // or when it reads the bytes), so however slowly this test runs, a timeout kept is at least 0.5 s here.
+            let opened = ContinuousClock.now
             let c = try await Self.open(port)
             if !text.isEmpty { try await c.writeAndFlush(ByteBuffer(string: text)) }
-            let closed = try await Self.secondsUntilClosed(c, limit: 30)
+            let closed = try await Self.secondsUntilClosed(c, since: opened, limit: 30)
             #expect(closed != nil && closed! >= 0.4, "\(text.debugDescription): closed after \(closed ?? -1) s")
             if closed == nil { try? await c.close() }
         }
