@@ -129,72 +129,99 @@ int bffn_encode_q4k_row(const float *x, long n, int search, const float *importa
 
 long bffn_q5k_row_bytes(long n) { return 2 * ((n + SUPER - 1) / SUPER) + (6 * (n / SUB) + 7) / 8 + n / 2 + n / 8; }
 
-/* The code of x on the grid s: round(x / s) in -16...15, 0 when s is 0. */
-static inline float code5(float x, float s) { return s > 0.0f ? clampf(roundf(x / s), -16.0f, 15.0f) : 0.0f; }
+/* The code of x on the grid s: round(x / s) in -(nmax + 1)...nmax, 0 when s is 0 (q5k: nmax 15; q6k: 31). */
+static inline float code_sym(float x, float s, int nmax) {
+    return s > 0.0f ? clampf(roundf(x / s), (float)(-nmax - 1), (float)nmax) : 0.0f;
+}
 
-static double sub_error5(const float *x, const float *w, float s) {
+static double sub_error_sym(const float *x, const float *w, float s, int nmax) {
     double acc = 0;
     for (int i = 0; i < SUB; i++) {
-        double e = (double)((code5(x[i], s) + 0.0f) * s) - (double)x[i];
+        double e = (double)((code_sym(x[i], s, nmax) + 0.0f) * s) - (double)x[i];
         acc += (double)w[i] * (e * e);
     }
     return acc;
 }
 
+/* Steps 1 and 2 of the symmetric super-block formats (q5k, q6k), for the k sub-blocks of SUB values at xb with
+ * weights w: each sub-block's scale max|x| / nmax (0 for zeros), then the weighted search over codes
+ * -(nmax + 1)...nmax; the float16 super-block scale d = max scale / scmax; each sub-block's scale code in 0...scmax,
+ * the rounded one or a neighbour (the smallest error; a later one replaces only when strictly smaller). Writes the
+ * codes to sc and returns d's bits. */
+static uint16_t choose_symmetric_scales(const float *xb, const float *w, long k, int search, int nmax, int scmax, int *sc) {
+    float scale[SUPER / SUB], maxs = 0.0f;
+    for (long j = 0; j < k; j++) {
+        const float *xs = xb + j * SUB;
+        float amax = 0.0f;
+        for (int i = 0; i < SUB; i++) {
+            float a = fabsf(xs[i]);
+            if (a > amax) amax = a;
+        }
+        float s = amax / (float)nmax;
+        if (search != BFFN_SEARCH_NONE && amax > 0.0f) s = bffn_search_symmetric(xs, w + j * SUB, SUB, nmax, -nmax - 1, s);
+        scale[j] = s;
+        if (s > maxs) maxs = s;
+    }
+    uint16_t dh = half_bits(maxs / (float)scmax);
+    float d = half_value(dh);
+    for (long j = 0; j < k; j++) {
+        const float *xs = xb + j * SUB, *ws = w + j * SUB;
+        int sc0 = d > 0.0f ? (int)clampf(roundf(scale[j] / d), 0.0f, (float)scmax) : 0, best_sc = sc0;
+        double best = sub_error_sym(xs, ws, d * (float)sc0, nmax);
+        static const int step[2] = {-1, 1};
+        for (int a = 0; a < 2; a++) {
+            int c = sc0 + step[a];
+            if (c < 0 || c > scmax) continue;
+            double e = sub_error_sym(xs, ws, d * (float)c, nmax);
+            if (e < best) {
+                best = e;
+                best_sc = c;
+            }
+        }
+        sc[j] = best_sc;
+    }
+    return dh;
+}
+
+/* The importance weights of one super-block's values: the column statistics, x², or 1. */
+static void super_block_weights(const float *xb, const float *importance, long count, int search, float *w) {
+    for (long i = 0; i < count; i++)
+        w[i] = search == BFFN_SEARCH_COLUMNS ? importance[i] : search == BFFN_SEARCH_SQUARES ? xb[i] * xb[i] : 1.0f;
+}
+
+/* Checks the arguments every symmetric super-block encoder takes. */
+static int symmetric_arguments_ok(long n, int search, const float *importance) {
+    if (n <= 0 || n % SUB != 0) return 0;
+    if (search != BFFN_SEARCH_NONE && search != BFFN_SEARCH_SQUARES && search != BFFN_SEARCH_COLUMNS) return 0;
+    return search != BFFN_SEARCH_COLUMNS || importance != NULL;
+}
+
 int bffn_encode_q5k_row(const float *x, long n, int search, const float *importance, uint8_t *out, float *decoded,
                         bffn_error_sums *err) {
-    if (n <= 0 || n % SUB != 0) return -1;
-    if (search != BFFN_SEARCH_NONE && search != BFFN_SEARCH_SQUARES && search != BFFN_SEARCH_COLUMNS) return -1;
-    if (search == BFFN_SEARCH_COLUMNS && !importance) return -1;
+    if (!symmetric_arguments_ok(n, search, importance)) return -1;
     long supers = (n + SUPER - 1) / SUPER, subs = n / SUB;
     uint8_t *table = out + 2 * supers, *low = table + (6 * subs + 7) / 8, *high = low + n / 2;
     memset(out, 0, (size_t)bffn_q5k_row_bytes(n));
     for (long b = 0; b < supers; b++) {
         long j0 = b * (SUPER / SUB), k = subs - j0 < SUPER / SUB ? subs - j0 : SUPER / SUB;
-        float scale[SUPER / SUB], w[SUPER];
+        float w[SUPER];
+        int sc[SUPER / SUB];
         const float *xb = x + j0 * SUB;
-        for (long i = 0; i < k * SUB; i++)
-            w[i] = search == BFFN_SEARCH_COLUMNS ? importance[j0 * SUB + i] : search == BFFN_SEARCH_SQUARES ? xb[i] * xb[i] : 1.0f;
-        /* 1. each sub-block's scale: max|x| / 15 (0 for zeros), then the weighted search over codes -16...15. */
-        float maxs = 0.0f;
-        for (long j = 0; j < k; j++) {
-            const float *xs = xb + j * SUB;
-            float amax = 0.0f;
-            for (int i = 0; i < SUB; i++) {
-                float a = fabsf(xs[i]);
-                if (a > amax) amax = a;
-            }
-            float s = amax / 15.0f;
-            if (search != BFFN_SEARCH_NONE && amax > 0.0f) s = bffn_search_symmetric(xs, w + j * SUB, SUB, 15, -16, s);
-            scale[j] = s;
-            if (s > maxs) maxs = s;
-        }
-        /* 2. the float16 super-block scale, then each 6-bit sub-block scale: the rounded one or a neighbour. */
-        uint16_t dh = half_bits(maxs / 63.0f);
+        super_block_weights(xb, importance ? importance + j0 * SUB : NULL, k * SUB, search, w);
+        /* 1-2. the sub-block scales (codes -16...15) and the float16 super-block scale with 6-bit sub-block scales. */
+        uint16_t dh = choose_symmetric_scales(xb, w, k, search, 15, 63, sc);
         memcpy(out + 2 * b, &dh, 2);
         float d = half_value(dh);
         for (long j = 0; j < k; j++) {
-            const float *xs = xb + j * SUB, *ws = w + j * SUB;
-            int sc0 = d > 0.0f ? (int)clampf(roundf(scale[j] / d), 0.0f, 63.0f) : 0, best_sc = sc0;
-            double best = sub_error5(xs, ws, d * (float)sc0);
-            static const int step[2] = {-1, 1};
-            for (int a = 0; a < 2; a++) {
-                int sc = sc0 + step[a];
-                if (sc < 0 || sc > 63) continue;
-                double e = sub_error5(xs, ws, d * (float)sc);
-                if (e < best) {
-                    best = e;
-                    best_sc = sc;
-                }
-            }
+            const float *xs = xb + j * SUB;
             long bit = 6 * (j0 + j);
             for (int t = 0; t < 6; t++)
-                if ((unsigned)best_sc >> t & 1u) table[(bit + t) >> 3] |= (uint8_t)(1u << ((bit + t) & 7));
+                if ((unsigned)sc[j] >> t & 1u) table[(bit + t) >> 3] |= (uint8_t)(1u << ((bit + t) & 7));
             /* 3. the codes: q + 16 in 0...31, the low four bits as nibbles, bit 4 in the bit plane. */
-            float s = d * (float)best_sc;
+            float s = d * (float)sc[j];
             for (int i = 0; i < SUB; i++) {
                 long e = (j0 + j) * SUB + i;
-                float q = code5(xs[i], s), v = (q + 0.0f) * s;
+                float q = code_sym(xs[i], s, 15), v = (q + 0.0f) * s;
                 unsigned u = (unsigned)((int)q + 16);
                 low[e / 2] |= (uint8_t)((u & 15u) << (4 * (e % 2)));
                 high[e / 8] |= (uint8_t)((u >> 4) << (e % 8));
@@ -210,70 +237,30 @@ int bffn_encode_q5k_row(const float *x, long n, int search, const float *importa
 
 long bffn_q6k_row_bytes(long n) { return 2 * ((n + SUPER - 1) / SUPER) + n / SUB + n / 2 + n / 4; }
 
-/* The code of x on the grid s: round(x / s) in -32...31, 0 when s is 0. */
-static inline float code6(float x, float s) { return s > 0.0f ? clampf(roundf(x / s), -32.0f, 31.0f) : 0.0f; }
-
-static double sub_error6(const float *x, const float *w, float s) {
-    double acc = 0;
-    for (int i = 0; i < SUB; i++) {
-        double e = (double)((code6(x[i], s) + 0.0f) * s) - (double)x[i];
-        acc += (double)w[i] * (e * e);
-    }
-    return acc;
-}
-
 int bffn_encode_q6k_row(const float *x, long n, int search, const float *importance, uint8_t *out, float *decoded,
                         bffn_error_sums *err) {
-    if (n <= 0 || n % SUB != 0) return -1;
-    if (search != BFFN_SEARCH_NONE && search != BFFN_SEARCH_SQUARES && search != BFFN_SEARCH_COLUMNS) return -1;
-    if (search == BFFN_SEARCH_COLUMNS && !importance) return -1;
+    if (!symmetric_arguments_ok(n, search, importance)) return -1;
     long supers = (n + SUPER - 1) / SUPER, subs = n / SUB;
     uint8_t *table = out + 2 * supers, *low = table + subs, *high = low + n / 2;
     memset(out, 0, (size_t)bffn_q6k_row_bytes(n));
     for (long b = 0; b < supers; b++) {
         long j0 = b * (SUPER / SUB), k = subs - j0 < SUPER / SUB ? subs - j0 : SUPER / SUB;
-        float scale[SUPER / SUB], w[SUPER];
+        float w[SUPER];
+        int sc[SUPER / SUB];
         const float *xb = x + j0 * SUB;
-        for (long i = 0; i < k * SUB; i++)
-            w[i] = search == BFFN_SEARCH_COLUMNS ? importance[j0 * SUB + i] : search == BFFN_SEARCH_SQUARES ? xb[i] * xb[i] : 1.0f;
-        /* 1. each sub-block's scale: max|x| / 31 (0 for zeros), then the weighted search over codes -32...31. */
-        float maxs = 0.0f;
-        for (long j = 0; j < k; j++) {
-            const float *xs = xb + j * SUB;
-            float amax = 0.0f;
-            for (int i = 0; i < SUB; i++) {
-                float a = fabsf(xs[i]);
-                if (a > amax) amax = a;
-            }
-            float s = amax / 31.0f;
-            if (search != BFFN_SEARCH_NONE && amax > 0.0f) s = bffn_search_symmetric(xs, w + j * SUB, SUB, 31, -32, s);
-            scale[j] = s;
-            if (s > maxs) maxs = s;
-        }
-        /* 2. the float16 super-block scale, then each 8-bit sub-block scale: the rounded one or a neighbour. */
-        uint16_t dh = half_bits(maxs / 255.0f);
+        super_block_weights(xb, importance ? importance + j0 * SUB : NULL, k * SUB, search, w);
+        /* 1-2. the sub-block scales (codes -32...31) and the float16 super-block scale with 8-bit sub-block scales. */
+        uint16_t dh = choose_symmetric_scales(xb, w, k, search, 31, 255, sc);
         memcpy(out + 2 * b, &dh, 2);
         float d = half_value(dh);
         for (long j = 0; j < k; j++) {
-            const float *xs = xb + j * SUB, *ws = w + j * SUB;
-            int sc0 = d > 0.0f ? (int)clampf(roundf(scale[j] / d), 0.0f, 255.0f) : 0, best_sc = sc0;
-            double best = sub_error6(xs, ws, d * (float)sc0);
-            static const int step[2] = {-1, 1};
-            for (int a = 0; a < 2; a++) {
-                int sc = sc0 + step[a];
-                if (sc < 0 || sc > 255) continue;
-                double e = sub_error6(xs, ws, d * (float)sc);
-                if (e < best) {
-                    best = e;
-                    best_sc = sc;
-                }
-            }
-            table[j0 + j] = (uint8_t)best_sc;
+            const float *xs = xb + j * SUB;
+            table[j0 + j] = (uint8_t)sc[j];
             /* 3. the codes: u = q + 32 in 0...63, the low four bits as nibbles, bits 4-5 in the two-bit plane. */
-            float s = d * (float)best_sc;
+            float s = d * (float)sc[j];
             for (int i = 0; i < SUB; i++) {
                 long e = (j0 + j) * SUB + i;
-                float q = code6(xs[i], s), v = (q + 0.0f) * s;
+                float q = code_sym(xs[i], s, 31), v = (q + 0.0f) * s;
                 unsigned u = (unsigned)((int)q + 32);
                 low[e / 2] |= (uint8_t)((u & 15u) << (4 * (e % 2)));
                 high[e / 4] |= (uint8_t)((u >> 4) << (2 * (e % 4)));
