@@ -3,7 +3,7 @@
 # bundled default model, fixtures/trained (a BlockFFN trained for real: docs/training.md):
 #   1. the engine against the training-side PyTorch outputs;
 #   2. convert to q8 (carrying the bundled EAGLE draft head) and, after calibrating on training-split text, to the
-#      default q4 recipe with those statistics (experts and attention q4, head and embeddings q8; the tokenizer files
+#      default q4 recipe with those statistics (experts q4k, attention and embedding q8, head q6k; the tokenizer files
 #      travel inside each pack), and check the q4 pack's checksums;
 #   3. verify both packs against the source on held-out prompts and held-out text (KL divergence, top-1,
 #      perplexity ratio, the sparsity table with the paper's objectives);
@@ -21,7 +21,7 @@ mkdir -p "$OUT"
 step() { echo; echo "== bffn $*"; "$BFFN" "$@"; }
 step verify "$MODEL" --reference "$MODEL/reference.safetensors" --speculative none
 step convert "$MODEL" -o "$OUT/model-q8.bfpk" --quant q8 --draft "$MODEL/eagle" --force
-# The default q4 recipe (experts and attention q4, the embedding and head q8), its scales chosen by the
+# The default q4 recipe (experts q4k, attention and embedding q8, head q6k), its scales chosen by the
 # importance-weighted search with activation statistics from training-split text (never the held-out text).
 step calibrate "$MODEL" --text "$MODEL/calibration.txt" -o "$OUT/stats.safetensors" --force
 step convert "$MODEL" -o "$OUT/model-q4.bfpk" --quant q4 --imatrix "$OUT/stats.safetensors" --force

@@ -32,12 +32,11 @@ public func bffn_convert(_ source: UnsafePointer<CChar>?, _ output: UnsafePointe
         let source = try string(source, "source"), output = try string(output, "output")
         let given = try options(optionsJSON, "options_json", known: ["quant", "overrides", "alignment", "threads", "force"])
         var o = ConvertOptions()
-        if let q = given["quant"] { o.quant = try StorageType(parsing: try text(q, "quant")) }
+        if let q = given["quant"] { o.setQuantization(try QuantChoice(parsing: try text(q, "quant"))) }
         if let v = given["overrides"] {
             guard let members = v.objectMembers else { throw BFFNError(.usage, "overrides must be an object of class: scheme", field: "overrides") }
             for m in members {
-                let override = try StorageOverride(parsing: "\(m.key)=\(try text(m.value, "overrides.\(m.key)"))")
-                o.overrides[override.tensorClass] = override.storage
+                o.overrides.append(try StorageOverride(parsing: "\(m.key)=\(try text(m.value, "overrides.\(m.key)"))"))
             }
         }
         if let v = given["alignment"] {

@@ -180,11 +180,11 @@ public struct DeviceProfile: Sendable, Equatable {
             if storage == "source" { continue }
             switch try StorageType(parsing: storage) {
             case .q8:
-                o.overrides[tensorClass] = .q8(group: try q8GroupSize.map { try DeviceProfile.fittedGroup($0, widths, cls) })
+                o.overrides.append(try StorageOverride(tensorClass, .q8(group: try q8GroupSize.map { try DeviceProfile.fittedGroup($0, widths, cls) })))
             case .q4:
-                o.overrides[tensorClass] = .q4(group: try DeviceProfile.fittedGroup(q4GroupSize, widths, cls), asymmetric: q4Asymmetric)
+                o.overrides.append(try StorageOverride(tensorClass, .q4(group: try DeviceProfile.fittedGroup(q4GroupSize, widths, cls), asymmetric: q4Asymmetric)))
             case let float:
-                o.overrides[tensorClass] = float
+                o.overrides.append(try StorageOverride(tensorClass, float))
             }
         }
         return o

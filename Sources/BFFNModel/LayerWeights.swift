@@ -103,6 +103,9 @@ public struct NamedMatrix: Sendable {
     public var isVector: Bool
     /// The layer whose expert order the tensor follows (the router and its norm), else nil.
     public var expertOrderLayer: Int?
+    /// The layer the tensor belongs to (nil: the embedding, the final norm, the head). Set by
+    /// `ModelWeights.denseTensors`; per-layer storage rules read it.
+    public var layer: Int?
 
     /// Names a matrix.
     public init(name: String, tensorClass: TensorClass, matrix: WeightMatrix, isVector: Bool = false, layer: Int? = nil) {

@@ -118,7 +118,13 @@ public final class ModelWeights: @unchecked Sendable {
     public var denseTensors: [NamedMatrix] {
         let n = TensorNames.published
         var out = [NamedMatrix(name: n.embedding, tensorClass: .embeddings, matrix: embedding)]
-        for (l, lw) in layers.enumerated() { out += lw.denseTensors(layer: l, names: n) }
+        for (l, lw) in layers.enumerated() {
+            out += lw.denseTensors(layer: l, names: n).map { t in
+                var t = t
+                t.layer = l
+                return t
+            }
+        }
         out.append(NamedMatrix(name: n.finalNorm, tensorClass: .norms, matrix: finalNorm, isVector: true))
         if !architecture.tiedEmbeddings { out.append(NamedMatrix(name: n.head, tensorClass: .head, matrix: head)) }
         return out

@@ -8,8 +8,9 @@ public struct ConvertOptions: Sendable {
     public var quant: StorageType?
     /// Storage for the embedding and LM head; nil follows `quant`.
     public var embeddingQuant: StorageType?
-    /// Per-class storage overrides (`--override attention=q8`); the router and norms cannot be overridden.
-    public var overrides: [TensorClass: StorageType] = [:]
+    /// Storage overrides (`--override attention=q8`, `experts.down=q6k`, `attention@0,6=q8`), in the order given;
+    /// the router and norms cannot be overridden. `override(for:part:layer:)` says which one decides a tensor.
+    public var overrides: [StorageOverride] = []
     /// The recipe `--quant` named (`QuantRecipe`), whose rules give a class its storage unless `overrides` or
     /// `embeddingQuant` do; `quant` holds its base. nil: `quant` alone.
     public var recipe: QuantRecipe?
@@ -46,6 +47,38 @@ public struct ConvertOptions: Sendable {
     /// Called with the path of the finished, still temporary pack before it is renamed into place; an error it
     /// throws is rethrown and leaves no output (`bffn pack` verifies here).
     public var checkBeforeCommit: (@Sendable (String) throws -> Void)?
+    /// Sets `quant`, `recipe` and `scaleSearch` from what `--quant` (or the C interface's `quant`) names: a recipe
+    /// gives its base, its rules and its search; a storage stores every class alike with the weighted search; nil
+    /// keeps the source dtypes. `group` and `symmetric` qualify the bare `q8`/`q4` spellings (`--group-size`,
+    /// `--symmetric`).
+    public mutating func setQuantization(_ choice: QuantChoice?, group: Int? = nil, symmetric: Bool = false) {
+        switch choice {
+        case .recipe(let r)?:
+            let qualified = r.with(group: group, symmetric: symmetric)
+            recipe = qualified
+            quant = qualified.base
+            scaleSearch = qualified.search
+        case .storage(let s)?:
+            recipe = nil
+            quant = s.with(group: group, symmetric: symmetric)
+            scaleSearch = .weighted
+        case nil:
+            recipe = nil
+            quant = nil
+            scaleSearch = .weighted
+        }
+    }
+
+    /// The override that decides a tensor of `tensorClass` (an expert `part`, in `layer` or outside layers): of
+    /// those covering it, the narrowest scope, then the last given; nil when none covers it.
+    public func override(for tensorClass: TensorClass, part: ExpertPart? = nil, layer: Int? = nil) -> StorageOverride? {
+        var best: StorageOverride?
+        for o in overrides where o.scope.covers(tensorClass, part: part, layer: layer) {
+            if best == nil || o.scope.specificity >= best!.scope.specificity { best = o }
+        }
+        return best
+    }
+
     /// Default options: source dtypes, 4096-byte alignment, one thread per CPU this process may run on.
     public init() {}
 }

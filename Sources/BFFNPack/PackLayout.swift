@@ -5,12 +5,15 @@ import BFFNModel
 /// What a pack of `weights` with `options` will hold, computed before writing: every dense tensor with its class
 /// and storage, the expert order and block geometry, and the resulting byte sizes.
 public struct PackLayout {
-    /// Dense tensors under their published (HF) names, with their class, and the storage each gets.
-    let dense: [(tensor: NamedMatrix, storage: StorageType)]
+    /// Dense tensors under their published (HF) names, with their class, the storage each gets and why (the
+    /// manifest's `rule`).
+    let dense: [(tensor: NamedMatrix, storage: StorageType, rule: String)]
     /// Per layer: the source expert stored in each slot.
     public let order: [[Int]]
     /// Storage of the expert up and down rows.
     public let upType: StorageType, downType: StorageType
+    /// Why the expert up and down rows got their storage (the manifest's `experts.up.rule` and `.down.rule`).
+    public let upRule: String, downRule: String
     /// Data bytes of one expert, and its block size (data rounded up to the alignment).
     public let expertDataBytes: UInt64, blockBytes: UInt64
     /// Offset of the first expert block: the header and the dense section before it, in bytes.
@@ -50,7 +53,9 @@ public struct PackLayout {
         let H = a.hiddenSize, E = a.numExperts, de = a.expertSize
         var fitted: [FittedGroup] = []
         self.dense = try weights.denseTensors.map { d in
-            (d, try PackLayout.target(d.tensorClass, d.matrix.type, cols: d.matrix.cols, tensor: d.name, options: options, fitted: &fitted))
+            let decided = PackLayout.decide(d.tensorClass, part: nil, layer: d.layer, options: options)
+            return (d, try PackLayout.target(decided.storage, d.tensorClass, d.matrix.type, cols: d.matrix.cols, tensor: d.name, options: options,
+                                             fitted: &fitted), decided.rule)
         }
         let order = options.expertOrder ?? (0..<a.numLayers).map { _ in Array(0..<E) }
         guard order.count == a.numLayers, order.allSatisfy({ $0.sorted() == Array(0..<E) }) else {
@@ -60,8 +65,12 @@ public struct PackLayout {
         layers = a.numLayers
         experts = E
         let expertSource = weights.layers.first?.experts?.up.first?.type ?? .bf16
-        upType = try PackLayout.target(.experts, expertSource, cols: H, tensor: "experts.up", options: options, fitted: &fitted)
-        downType = try PackLayout.target(.experts, expertSource, cols: de, tensor: "experts.down", options: options, fitted: &fitted)
+        let up = PackLayout.decide(.experts, part: .up, layer: nil, options: options)
+        let down = PackLayout.decide(.experts, part: .down, layer: nil, options: options)
+        upType = try PackLayout.target(up.storage, .experts, expertSource, cols: H, tensor: "experts.up", options: options, fitted: &fitted)
+        downType = try PackLayout.target(down.storage, .experts, expertSource, cols: de, tensor: "experts.down", options: options, fitted: &fitted)
+        upRule = up.rule
+        downRule = down.rule
         self.fitted = fitted
         expertDataBytes = UInt64(de * upType.rowBytes(cols: H) + H * downType.rowBytes(cols: de))
         let align = UInt64(options.alignment)
@@ -74,39 +83,36 @@ public struct PackLayout {
         expertsOffset = E > 0 ? (offset + align - 1) / align * align : offset
     }
 
-    /// The storage of a tensor of class `tensorClass` stored as `source` in the checkpoint: the router and norms
-    /// keep it; other classes get their override, or the embedding or general scheme, resolved for rows of `cols`.
-    /// When the scheme's group does not divide `cols`, the tensor gets `fittedStorage` and is listed in `fitted`
-    /// (or, with `strictGroups`, refused).
-    /// - Throws: with `strictGroups`, `StorageType.resolved`'s error naming `tensor`.
-    static func target(_ tensorClass: TensorClass, _ source: StorageType, cols: Int, tensor: String, options: ConvertOptions,
-                       fitted: inout [FittedGroup]) throws -> StorageType {
-        guard tensorClass.isQuantizable else { return source }
-        let s: StorageType?
-        switch tensorClass {
-        case .embeddings, .head: s = options.overrides[tensorClass] ?? options.embeddingQuant ?? options.recipe?.rule(for: tensorClass)?.storage ?? options.quant
-        default: s = options.overrides[tensorClass] ?? options.recipe?.rule(for: tensorClass)?.storage ?? options.quant
+    /// What a tensor of `tensorClass` (an expert `part`, in `layer` or outside layers) is asked to be stored as, and
+    /// why (the manifest's `rule`), in this order: an override covering it, `--quant-embeddings` for the embedding
+    /// and head, the recipe's rule covering it, the recipe's base or `--quant`; nil storage: the source dtype. The
+    /// router and norms are always kept.
+    static func decide(_ tensorClass: TensorClass, part: ExpertPart?, layer: Int?, options: ConvertOptions) -> (storage: StorageType?, rule: String) {
+        guard tensorClass.isQuantizable else { return (nil, "kept") }
+        if let o = options.override(for: tensorClass, part: part, layer: layer) { return (o.storage, "--override \(o)") }
+        if tensorClass == .embeddings || tensorClass == .head, let s = options.embeddingQuant { return (s, "--quant-embeddings \(s)") }
+        if let r = options.recipe {
+            if let rule = r.rule(for: tensorClass, part: part, layer: layer) {
+                let scope = rule.scope.specificity > 0 ? " (\(rule.scope))" : ""
+                return (rule.storage, "recipe \(r.name)\(scope): \(rule.reason)")
+            }
+            return (options.quant, "recipe \(r.name) base")
         }
-        guard let s else { return source }
+        if let q = options.quant { return (q, "--quant \(q)") }
+        return (nil, "source dtype")
+    }
+
+    /// The storage of a tensor of class `tensorClass` stored as `source` in the checkpoint and asked to be stored
+    /// as `asked` (nil: the source dtype; `decide`), resolved for rows of `cols`. When the scheme's group does not
+    /// divide `cols`, the tensor gets `fittedStorage` and is listed in `fitted` (or, with `strictGroups`, refused).
+    /// - Throws: with `strictGroups`, `StorageType.resolved`'s error naming `tensor`.
+    static func target(_ asked: StorageType?, _ tensorClass: TensorClass, _ source: StorageType, cols: Int, tensor: String,
+                       options: ConvertOptions, fitted: inout [FittedGroup]) throws -> StorageType {
+        guard tensorClass.isQuantizable, let s = asked else { return source }
         if options.strictGroups || s.fits(cols: cols) { return try s.resolved(cols: cols, tensor: tensor) }
         let stored = fittedStorage(s, cols: cols, source: source)
         fitted.append(FittedGroup(name: tensor, requested: s, stored: stored))
         return stored
-    }
-
-    /// Why the tensors of class `tensorClass` get their storage, as the manifest records it
-    /// (`quantization.classes.<class>.rule`): the option or recipe rule that decided, in the order `target`
-    /// consults them.
-    static func rule(_ tensorClass: TensorClass, options: ConvertOptions) -> String {
-        guard tensorClass.isQuantizable else { return "kept" }
-        if let s = options.overrides[tensorClass] { return "--override \(tensorClass.rawValue)=\(s)" }
-        if tensorClass == .embeddings || tensorClass == .head, let s = options.embeddingQuant { return "--quant-embeddings \(s)" }
-        if let r = options.recipe {
-            if let rule = r.rule(for: tensorClass) { return "recipe \(r.name): \(rule.reason)" }
-            return "recipe \(r.name) base"
-        }
-        if let q = options.quant { return "--quant \(q)" }
-        return "source dtype"
     }
 
     /// The group sizes the converter chooses from when a requested group does not divide a row.

@@ -19,7 +19,6 @@ public enum PackWriter {
         guard PackHeader.isSupportedAlignment(align) else {
             throw BFFNError(.usage, "--align must be \(PackHeader.alignmentRule), not \(align)")
         }
-        try StorageOverride.check(options.overrides)
         if PackFile.isPack(path: source) {
             throw BFFNError(.unsupported, "is already a .bfpk pack; to store it differently, convert its source checkpoint, or export it first (bffn export \(source) -o DIR) and convert DIR",
                             file: source)
@@ -44,15 +43,20 @@ public enum PackWriter {
         try out.write([UInt8](repeating: 0, count: PackHeader.length))
         try out.pad(toMultipleOf: UInt64(align))
         var stats: [TensorClass: ErrorStats] = [:]
-        var classType: [TensorClass: String] = [:]
+        // Per class: the storages and the reasons its tensors got, distinct, in file order.
+        var classTypes: [TensorClass: [String]] = [:], classRules: [TensorClass: [String]] = [:]
+        func record(_ c: TensorClass, _ type: String, _ rule: String) {
+            if !(classTypes[c] ?? []).contains(type) { classTypes[c, default: []].append(type) }
+            if !(classRules[c] ?? []).contains(rule) { classRules[c, default: []].append(rule) }
+        }
         var tensorEntries: [JSONValue] = []
         // Progress counts source bytes read: every dense tensor, then every expert's up and down weights.
         let total = dense.reduce(UInt64(0)) { $0 + UInt64($1.tensor.matrix.byteCount) } + UInt64(a.numLayers * E * weights.bytesPerExpert)
         var done: UInt64 = 0
-        for (named, t) in dense {
+        for (named, t, rule) in dense {
             let d = (name: named.name, cls: named.tensorClass, m: named.matrix, shape: named.shape, layer: named.expertOrderLayer)
             try out.pad(toMultipleOf: 64)
-            classType[d.cls] = t.manifestName
+            record(d.cls, t.manifestName, rule)
             let offset = out.bytesWritten
             var crc: UInt32 = 0
             var st = stats[d.cls] ?? ErrorStats()
@@ -85,7 +89,7 @@ public enum PackWriter {
             let n = out.bytesWritten - offset
             tensorEntries.append(.object([("name", .string(d.name))] + t.manifestFields + [
                                           ("shape", .array(d.shape.map { .integer($0) })), ("offset", .integer(offset)),
-                                          ("bytes", .integer(n)), ("crc32", .integer(crc))]))
+                                          ("bytes", .integer(n)), ("crc32", .integer(crc)), ("rule", .string(rule))]))
             done += UInt64(d.m.byteCount)
             progress(done, total)
         }
@@ -128,9 +132,11 @@ public enum PackWriter {
                 }
             }
             stats[.experts] = st
-            classType[.experts] = upType.manifestName
+            record(.experts, upType.manifestName, layout.upRule)
+            record(.experts, downType.manifestName, layout.downRule)
             expertsJSON = .object([
-                ("up", .object(upType.manifestFields)), ("down", .object(downType.manifestFields)),
+                ("up", .object(upType.manifestFields + [("rule", .string(layout.upRule))])),
+                ("down", .object(downType.manifestFields + [("rule", .string(layout.downRule))])),
                 ("dtype", .string(upType.manifestName)), ("expert_size", .integer(de)), ("hidden_size", .integer(H)),
                 ("layers", .integer(a.numLayers)), ("count", .integer(E)), ("offset", .integer(expertsOffset)),
                 ("block_bytes", .integer(blockBytes)), ("alignment", .integer(align)),
@@ -178,7 +184,8 @@ public enum PackWriter {
                 ("kept", ["router", "norms"]),
             ] + (layout.fitted.isEmpty ? [] : [("fitted", .array(layout.fitted.map(\.json)))]) + [
                 ("classes", .object(classOrder.map { c in
-                    (c.rawValue, JSONValue.object([("dtype", .string(classType[c]!)), ("rule", .string(PackLayout.rule(c, options: options))),
+                    (c.rawValue, JSONValue.object([("dtype", .string(classTypes[c]!.joined(separator: "+"))),
+                                                   ("rule", .string(classRules[c]!.joined(separator: "; "))),
                                                    ("error", stats[c]!.json)]))
                 })),
             ])),
@@ -186,8 +193,8 @@ public enum PackWriter {
                 ("tool", "bffn"), ("tool_version", .string(PackWriter.toolVersion)), ("source_files", .array(sources)),
                 ("options", .object([("quant", .string(options.quant.map(\.description) ?? "source")),
                                      ("quant_embeddings", options.embeddingQuant.map { .string($0.description) } ?? .null),
-                                     ("keep", .object(options.overrides.sorted { $0.key.rawValue < $1.key.rawValue }
-                                        .map { ($0.key.rawValue, JSONValue.string($0.value.description)) })),
+                                     ("keep", .object(options.overrides.enumerated().filter { i, o in !options.overrides[(i + 1)...].contains { $0.scope == o.scope } }
+                                        .map { ($0.1.scope.description, JSONValue.string($0.1.storage.description)) })),
                                      ("align", .integer(align))])),
                 ("deployment", options.deployment ?? .null),
             ])),
@@ -205,7 +212,7 @@ public enum PackWriter {
         let size = out.bytesWritten
         try out.commit()
         return ConvertReport(output: output, sourceBytes: sourceBytes, outputBytes: size,
-                             classes: classOrder.map { ($0, classType[$0]!, stats[$0]!) }, fitted: layout.fitted,
+                             classes: classOrder.map { ($0, classTypes[$0]!.joined(separator: "+"), stats[$0]!) }, fitted: layout.fitted,
                              removedStaleFiles: out.removedStaleFiles)
     }
 

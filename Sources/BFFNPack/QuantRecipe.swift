@@ -6,13 +6,23 @@ import BFFNModel
 /// the reason for each choice, which the pack's manifest records per tensor (`rule`). The one home of what
 /// `--quant NAME` means; a storage spelling (`q4/g32/asym`) names no recipe and stores every class alike.
 public struct QuantRecipe: Sendable, Equatable {
-    /// One class's storage in the recipe and why.
+    /// The storage of some tensors in the recipe (a class, an expert part, or a class in some layers) and why.
     public struct Rule: Sendable, Equatable {
-        public var tensorClass: TensorClass
+        /// The tensors the rule covers.
+        public var scope: TensorScope
+        /// Their storage.
         public var storage: StorageType
+        /// Why, as the manifest records it (the measured sensitivity behind the choice).
         public var reason: String
+        /// The class the rule covers.
+        public var tensorClass: TensorClass { scope.tensorClass }
+        /// A rule for every tensor of `tensorClass`.
         public init(_ tensorClass: TensorClass, _ storage: StorageType, _ reason: String) {
-            self.tensorClass = tensorClass
+            self.init(TensorScope(tensorClass), storage, reason)
+        }
+        /// A rule for the tensors `scope` covers.
+        public init(_ scope: TensorScope, _ storage: StorageType, _ reason: String) {
+            self.scope = scope
             self.storage = storage
             self.reason = reason
         }
@@ -29,50 +39,68 @@ public struct QuantRecipe: Sendable, Equatable {
     /// How the recipe chooses q8/q4 group scales.
     public var search: WeightQuantizer.ScaleSearch
 
-    /// The rule for `tensorClass`, if the recipe has one.
-    public func rule(for tensorClass: TensorClass) -> Rule? { rules.first { $0.tensorClass == tensorClass } }
+    /// A recipe: `base` for every quantizable tensor no rule covers, `rules` for the rest, scales chosen by `search`.
+    /// Library users may build their own; `--quant` names only the built-in ones (`all`).
+    public init(name: String, summary: String, base: StorageType, rules: [Rule], search: WeightQuantizer.ScaleSearch) {
+        self.name = name
+        self.summary = summary
+        self.base = base
+        self.rules = rules
+        self.search = search
+    }
+
+    /// The rule that decides a tensor of `tensorClass` (an expert `part`, in `layer` or outside layers): of the
+    /// recipe's rules covering it, the narrowest scope, then the first listed; nil when none does (the base).
+    public func rule(for tensorClass: TensorClass, part: ExpertPart? = nil, layer: Int? = nil) -> Rule? {
+        var best: Rule?
+        for r in rules where r.scope.covers(tensorClass, part: part, layer: layer) {
+            if best == nil || r.scope.specificity > best!.scope.specificity { best = r }
+        }
+        return best
+    }
 
     /// This recipe with `--group-size` and `--symmetric` applied to every storage it names.
     public func with(group: Int?, symmetric: Bool) -> QuantRecipe {
         var r = self
         r.base = base.with(group: group, symmetric: symmetric)
-        r.rules = rules.map { Rule($0.tensorClass, $0.storage.with(group: group, symmetric: symmetric), $0.reason) }
+        r.rules = rules.map { Rule($0.scope, $0.storage.with(group: group, symmetric: symmetric), $0.reason) }
         return r
     }
 
-    /// `q4`, the default 4-bit recipe: experts and attention q4/g32 (scale and offset), the embedding and the LM head
-    /// q8 with one scale per row, every q8/q4 scale from the importance-weighted search. On the bundled model it
-    /// passes `bffn verify` on prompts and held-out text (README, "Quantization"), with a file no larger than the
-    /// earlier quick-start pack; a test converts that model with it and verifies. The reasons quote the measured
-    /// sensitivity on the bundled model (one class at q4, every other q8, held-out text; experts alone: 0.015,
-    /// attention alone: 0.018). Per weight the embedding is the most sensitive class, then the attention, then the
-    /// head; attention q8 with a q4 head measured better on the text (0.030 against 0.040) but makes the file 16 kB
-    /// larger than the budget, so this recipe keeps the head at q8.
+    /// `q4`, the default 4-bit recipe: experts q4k (super-blocks of 256, 4.5 bits a weight), attention and embedding
+    /// q8 with one scale per row, the LM head q6k, every scale from the importance-weighted search. The experts are
+    /// most of the weights and per weight the least sensitive class, so they take the 4-bit format; the head, the
+    /// least sensitive of the rest, takes q6k. On the bundled model the file is 0.36 MB smaller than `q4-all`'s (what
+    /// `--quant q4` stored before recipes) at a fifth of its KL divergence, and passes `bffn verify` on prompts and
+    /// held-out text (README, "Quantization"); a test converts that model with it and verifies. The reasons quote
+    /// `bffn calibrate --sensitivity` on the bundled model's calibration text (each class alone at the low type,
+    /// the rest as the source).
     public static let q4 = QuantRecipe(
-        name: "q4", summary: "experts and attention q4/g32, embedding and head q8 per row, weighted scale search",
-        base: .q4(group: 32, asymmetric: true),
+        name: "q4", summary: "experts q4k (4.5 bits), attention and embedding q8 per row, head q6k, weighted scale search",
+        base: .q4k,
         rules: [
-            Rule(.embeddings, .q8(group: nil), "q4 alone: KLD 0.026"),
-            Rule(.head, .q8(group: nil), "q4 alone: KLD 0.011"),
+            Rule(.attention, .q8(group: nil), "q4k alone: KLD 0.0177"),
+            Rule(.embeddings, .q8(group: nil), "q4k alone: KLD 0.0224"),
+            Rule(.head, .q6k, "q6k alone: KLD 0.00098"),
         ],
         search: .weighted)
 
-    /// `q4_k_m`: experts q4k (super-blocks of 256, 4.5 bits a weight), attention, embedding and head q8 per row,
-    /// weighted scale search. The bytes q4k saves on the experts pay for q8 attention (the second most sensitive
-    /// class per weight): on the bundled model the file is 1.1 MB smaller than `q4`'s and the held-out text's mean
-    /// KLD about half (README, "Quantization"; reasons: each class alone at q4, every other q8, held-out text).
+    /// `q4_k_m`: experts q4k (4.5 bits a weight), attention, embedding and head q8 per row, weighted scale search:
+    /// `q4` with a q8 head, 0.56 MB larger on the bundled model for a slightly lower KL divergence (README,
+    /// "Quantization").
     public static let q4KM = QuantRecipe(
         name: "q4_k_m", summary: "experts q4k (4.5 bits), attention, embedding and head q8 per row, weighted scale search",
         base: .q4k,
         rules: [
-            Rule(.attention, .q8(group: nil), "q4 alone: KLD 0.018"),
-            Rule(.embeddings, .q8(group: nil), "q4 alone: KLD 0.026"),
-            Rule(.head, .q8(group: nil), "q4 alone: KLD 0.011"),
+            Rule(.attention, .q8(group: nil), "q4k alone: KLD 0.0177"),
+            Rule(.embeddings, .q8(group: nil), "q4k alone: KLD 0.0224"),
+            Rule(.head, .q8(group: nil), "q4k alone: KLD 0.0103"),
         ],
         search: .weighted)
 
-    /// `q5_k_m`: `q4_k_m` with the experts q5k (5.25 bits a weight, symmetric): the bytes left under `q4`'s file size
-    /// spent on the experts, the class that dominates `q4_k_m`'s remaining error (README, "Quantization").
+    /// `q5_k_m`: `q4_k_m` with the experts q5k (5.25 bits a weight, symmetric): the experts dominate `q4_k_m`'s
+    /// remaining error, and on the bundled model the file stays under the earlier quick-start pack's (README,
+    /// "Quantization").
     public static let q5KM = QuantRecipe(
         name: "q5_k_m", summary: "experts q5k (5.25 bits), attention, embedding and head q8 per row, weighted scale search",
         base: .q5k, rules: q4KM.rules, search: .weighted)

@@ -22,6 +22,8 @@ struct CalibrateCommand: ParsableCommand {
         Examples:
           bffn calibrate fixtures/trained --text fixtures/trained/calibration.txt -o stats.safetensors
           bffn convert fixtures/trained -o m.bfpk --quant q4 --imatrix stats.safetensors
+          bffn calibrate fixtures/trained --text fixtures/trained/calibration.txt --sensitivity --per-layer \
+            --sensitivity-quant q4k --imatrix stats.safetensors --plot sensitivity.png
         """
     )
 
@@ -37,6 +39,9 @@ struct CalibrateCommand: ParsableCommand {
 
     @Flag(help: "Instead of statistics: quantize each tensor class alone (--sensitivity-quant, the rest as the source) and report the KL divergence that alone causes on the first --text against the source, most sensitive first.")
     var sensitivity = false
+
+    @Flag(help: "With --sensitivity: measure each layer's class apart (attention@0, attention@1, ...) and the experts' up and down projections apart (experts have one storage in every layer).")
+    var perLayer = false
 
     @Option(help: "With --sensitivity: the storage each class is given in turn (default q4: 4-bit groups of 32, importance-weighted).")
     var sensitivityQuant: StorageType = try! StorageType(parsing: "q4")
@@ -61,7 +66,7 @@ struct CalibrateCommand: ParsableCommand {
     func validate() throws {
         guard !text.isEmpty else { throw ValidationError("give at least one --text FILE") }
         guard sensitivity || output != nil else { throw ValidationError("give -o STATS (or --sensitivity)") }
-        guard sensitivity || (imatrix == nil && plot == nil) else { throw ValidationError("--imatrix and --plot go with --sensitivity") }
+        guard sensitivity || (imatrix == nil && plot == nil && !perLayer) else { throw ValidationError("--imatrix, --plot and --per-layer go with --sensitivity") }
         if let c = context, c < 4 || c > 1 << 20 { throw ValidationError("--context must be 4...1048576") }
         guard priorTokens >= 0 else { throw ValidationError("--prior-tokens must be >= 0") }
     }
@@ -124,7 +129,7 @@ struct CalibrateCommand: ParsableCommand {
         defer { _ = rmdir(folder) }
         let progress = ProgressReporter(label: "sensitivity", options: printing)
         let statistics = try imatrix.map { try ActivationStatistics(path: $0) }
-        let analysis = try SensitivityAnalysis(model: model, textFile: text[0], low: sensitivityQuant, statistics: statistics, workFolder: folder,
+        let analysis = try SensitivityAnalysis(model: model, textFile: text[0], low: sensitivityQuant, statistics: statistics, perLayer: perLayer, workFolder: folder,
                                                threads: threading.threads) { progress.note($0) }
         progress.finish()
         if let plot { try writeFileAtomically(plot, analysis.picture()) }

@@ -17,8 +17,8 @@ struct ConvertCommand: ParsableCommand {
         tensor and block tables with CRC-32s, the quantization error per tensor class and provenance \
         (formats/bfpk.md). Streaming, bounded memory, deterministic, atomic (never a partial file under OUT).
 
-        --quant takes a recipe or a storage. Recipes: q4 (the default 4-bit recipe: experts and attention q4/g32, \
-        embedding and head q8 per row), q4_k_m (experts q4k, attention, embedding and head q8 per row), q3_k_m, q5_k_m \
+        --quant takes a recipe or a storage. Recipes: q4 (the default 4-bit recipe: experts q4k, attention and \
+        embedding q8 per row, head q6k), q4_k_m (experts q4k, attention, embedding and head q8 per row), q3_k_m, q5_k_m \
         and q6_k (the same with experts q3k, q5k or q6k), q4-all (every class q4/g32, round-to-nearest scales: the old \
         --quant q4), q8 (every class q8 per row); the manifest records each tensor's storage and the rule that chose it. \
         Storages: f32|f16|bf16 cast weights (round to nearest even); q8/row, q8/gN store int8 with a scale per row \
@@ -30,7 +30,10 @@ struct ConvertCommand: ParsableCommand {
         weighted, the default except for q4-all), weighted by --imatrix statistics (bffn calibrate) where they \
         cover a matrix, else by x². Without --quant each tensor keeps its source dtype, and such a pack gives \
         logits bit-identical to the source. The router and \
-        every norm always keep their source dtype; --override attention=q8 and the like set one class. A tensor \
+        every norm always keep their source dtype; --override SCOPE=SCHEME sets a class (attention=q8), one expert \
+        part (experts.down=q6k: every expert of every layer shares its two storages) or a class in some layers \
+        (attention@0,5-6=q8; bffn calibrate --sensitivity --per-layer measures which); the narrowest scope decides, \
+        then the later one. A tensor \
         whose rows the group size does not divide gets the largest supported group (128 ... 8, no larger than the one \
         asked for) that divides them, or q8 with one scale per row, and is listed in the output and the manifest; \
         --strict-groups refuses it instead (an error naming the tensor).
@@ -40,6 +43,7 @@ struct ConvertCommand: ParsableCommand {
           bffn convert /tmp/xl -o /tmp/xl-f16.bfpk --quant f16 --align 16384 --attach tokenizer.json --force
           bffn calibrate fixtures/trained --text fixtures/trained/calibration.txt -o stats.safetensors
           bffn convert fixtures/trained -o m.bfpk --quant q4 --imatrix stats.safetensors
+          bffn convert fixtures/trained -o m.bfpk --quant q4_k_m --override experts.up=q5k attention@1,3-4=q8
         """
     )
 
@@ -49,7 +53,7 @@ struct ConvertCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "The output .bfpk path.", completion: .file())
     var output: String
 
-    @Option(help: "A recipe (q4: experts and attention q4/g32, embedding and head q8; q4_k_m: experts q4k, attention, embedding and head q8; q3_k_m, q5_k_m, q6_k: the same with experts q3k, q5k, q6k; q4-all: every class q4/g32, round-to-nearest; q8: every class q8 per row) or a storage for every class: f32, f16, bf16 (casts), q8/row, q8/gN, q4/gN/asym, q4/gN/sym, q3k, q4k, q5k, q6k (default: each tensor's source dtype).")
+    @Option(help: "A recipe (q4: experts q4k, attention and embedding q8, head q6k; q4_k_m: experts q4k, attention, embedding and head q8; q3_k_m, q5_k_m, q6_k: the same with experts q3k, q5k, q6k; q4-all: every class q4/g32, round-to-nearest; q8: every class q8 per row) or a storage for every class: f32, f16, bf16 (casts), q8/row, q8/gN, q4/gN/asym, q4/gN/sym, q3k, q4k, q5k, q6k (default: each tensor's source dtype).")
     var quant: QuantChoice?
 
     @Option(help: ArgumentHelp("Calibration statistics from `bffn calibrate` (formats/calibration.md): the importance of each input column in the scale search.", valueName: "file"),
@@ -72,7 +76,7 @@ struct ConvertCommand: ParsableCommand {
     var quantEmbeddings: StorageType?
 
     @Option(name: [.customLong("override"), .customLong("keep")], parsing: .upToNextOption,
-            help: ArgumentHelp("Per-class storage CLASS=SCHEME, e.g. attention=q8 (classes: attention, experts, dense_ffn, embeddings, head; --keep is the old spelling).",
+            help: ArgumentHelp("Storage for some tensors, SCOPE=SCHEME: a class (attention, experts, dense_ffn, embeddings, head), experts.up or experts.down, or a class in some layers (attention@0,5-6); e.g. attention=q8 experts.down=q6k. The narrowest scope decides, then the later one (--keep is the old spelling).",
                                valueName: "class=scheme"))
     var overrideClasses: [StorageOverride] = []
 
@@ -92,37 +96,32 @@ struct ConvertCommand: ParsableCommand {
     /// A scheme with --group-size and --symmetric applied (they qualify the bare spellings q8 and q4).
     func scheme(_ s: StorageType?) -> StorageType? { s?.with(group: groupSize, symmetric: symmetric) }
 
-    /// The per-class overrides, keyed by class.
-    func overrides() -> [TensorClass: StorageType] {
-        Dictionary(overrideClasses.map { ($0.tensorClass, scheme($0.storage)!) }, uniquingKeysWith: { _, last in last })
-    }
+    /// The overrides in the order given, with --group-size and --symmetric applied.
+    func overrides() -> [StorageOverride] { overrideClasses.map { $0.with(group: groupSize, symmetric: symmetric) } }
 
     func validate() throws {
         if let g = groupSize, !StorageType.isSupportedGroup(g) { throw ValidationError("--group-size must be \(StorageType.groupRule)") }
         guard PackHeader.isSupportedAlignment(align) else { throw ValidationError("--align must be \(PackHeader.alignmentRule)") }
     }
 
-    /// The storage every class gets unless a rule or override says otherwise (a recipe's base).
-    var baseStorage: StorageType? {
-        switch quant {
-        case .recipe(let r)?: return scheme(r.base)
-        case .storage(let s)?: return scheme(s)
-        case nil: return nil
-        }
+    /// What --quant, --group-size and --symmetric set in the library's options (`ConvertOptions.setQuantization`).
+    var quantization: ConvertOptions {
+        var o = ConvertOptions()
+        o.setQuantization(quant, group: groupSize, symmetric: symmetric)
+        return o
     }
 
+    /// The storage every class gets unless a rule or override says otherwise (a recipe's base).
+    var baseStorage: StorageType? { quantization.quant }
+
     /// The recipe named, with --group-size and --symmetric applied.
-    var recipe: QuantRecipe? {
-        if case .recipe(let r)? = quant { return r.with(group: groupSize, symmetric: symmetric) }
-        return nil
-    }
+    var recipe: QuantRecipe? { quantization.recipe }
 
     func run() throws {
         try printing.run {
             var o = ConvertOptions()
-            o.quant = baseStorage
-            o.recipe = recipe
-            o.scaleSearch = scaleSearch ?? recipe?.search ?? .weighted
+            o.setQuantization(quant, group: groupSize, symmetric: symmetric)
+            if let scaleSearch { o.scaleSearch = scaleSearch }
             if let imatrix { o.statistics = try ActivationStatistics(path: imatrix) }
             o.embeddingQuant = scheme(quantEmbeddings)
             o.overrides = overrides()

@@ -19,9 +19,12 @@ struct ConvertRulesTests {
     }
 
     @Test func groupSizeQualifiesTheScheme() throws {
-        let c = try ConvertCommand.parse(["model", "-o", "out.bfpk", "--quant", "q4", "--group-size", "24", "--symmetric"])
+        // A recipe's q8/q4 storages take the group and symmetry; its k-quant ones have their own fixed layout.
+        let c = try ConvertCommand.parse(["model", "-o", "out.bfpk", "--quant", "q4-all", "--group-size", "24", "--symmetric"])
         #expect(c.baseStorage?.description == "q4/g24/sym")
-        #expect(c.recipe?.rule(for: .head)?.storage.description == "q8/g24")
+        let k = try ConvertCommand.parse(["model", "-o", "out.bfpk", "--quant", "q4", "--group-size", "24", "--symmetric"])
+        #expect(k.baseStorage?.description == "q4k" && k.recipe?.rule(for: .head)?.storage.description == "q6k")
+        #expect(k.recipe?.rule(for: .attention)?.storage.description == "q8/g24")
         let s = try ConvertCommand.parse(["model", "-o", "out.bfpk", "--quant", "q4/g64", "--symmetric"])
         #expect(s.baseStorage?.description == "q4/g64/sym" && s.recipe == nil)
     }
@@ -34,6 +37,12 @@ struct ConvertRulesTests {
         #expect(!accepts(["--override", "router=q8"]))
         #expect(!accepts(["--override", "norms=f16"]))
         let c = try ConvertCommand.parse(["model", "-o", "out.bfpk", "--override", "attention=q8", "experts=q4", "--group-size", "64"])
-        #expect(c.overrides().map { "\($0.key)=\($0.value)" }.sorted() == ["attention=q8/g64", "experts=q4/g64/asym"])
+        #expect(c.overrides().map(\.description) == ["attention=q8/g64", "experts=q4/g64/asym"])
+        let scoped = try ConvertCommand.parse(["model", "-o", "out.bfpk", "--override", "experts.down=q6k", "attention@6,0,1-2=q8"])
+        #expect(scoped.overrides().map(\.description) == ["experts.down=q6k", "attention@0-2,6=q8/row"])
+        #expect(!accepts(["--override", "experts@1=q8"]))      // experts have one storage in every layer
+        #expect(!accepts(["--override", "attention.up=q8"]))   // only experts have parts
+        #expect(!accepts(["--override", "attention@=q8"]))
+        #expect(!accepts(["--override", "attention@3-1=q8"]))
     }
 }

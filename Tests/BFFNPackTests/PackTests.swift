@@ -184,7 +184,7 @@ struct PackTests {
     @Test func groupsAreFittedPerTensorAndListed() throws {
         let dir = TemporaryDirectory()
         var o = ConvertOptions()
-        o.overrides[.experts] = .q4(group: 64, asymmetric: true)   // up rows of 64: fit; down rows of 8: groups of 8
+        o.overrides = [try StorageOverride(.experts, .q4(group: 64, asymmetric: true))]   // up rows of 64: fit; down rows of 8: groups of 8
         let r = try PackWriter.convert(source: Fixtures.blockLinearReference, to: dir.file("m.bfpk"), options: o)
         #expect(r.fitted == [PackLayout.FittedGroup(name: "experts.down", requested: .q4(group: 64, asymmetric: true),
                                                     stored: .q4(group: 8, asymmetric: true))])

@@ -71,7 +71,9 @@ import Testing
             // or when it reads the bytes), so however slowly this test runs, a timeout kept is at least 0.5 s here.
             let opened = ContinuousClock.now
             let c = try await Self.open(port)
-            if !text.isEmpty { try await c.writeAndFlush(ByteBuffer(string: text)) }
+            // On a loaded machine the server's 0.5 s may pass before this write: the channel is then already closed,
+            // which is what is being tested, so a failed write is not an error here.
+            if !text.isEmpty { try? await c.writeAndFlush(ByteBuffer(string: text)) }
             let closed = try await Self.secondsUntilClosed(c, since: opened, limit: 30)
             #expect(closed != nil && closed! >= 0.4, "\(text.debugDescription): closed after \(closed ?? -1) s")
             if closed == nil { try? await c.close() }

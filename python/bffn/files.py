@@ -55,9 +55,10 @@ def convert(source: PathLike, output: PathLike, quant: Optional[str] = None,
     Args:
         source: the checkpoint (folder, .safetensors, .bin, shard index, ORG/NAME in the Hugging Face cache).
         output: the pack to write. It is written atomically (a temporary file renamed into place).
-        quant: the storage scheme: ``"f32"``, ``"f16"``, ``"bf16"``, ``"q8"``, ``"q4"`` (the q4 recipe), with
+        quant: a recipe (``"q4"``, ``"q4_k_m"``, ``"q5_k_m"``, ``"q6_k"``, ``"q3_k_m"``, ``"q4-all"``, ``"q8"``: as
+            ``bffn convert --quant``) or a storage for every class: ``"f32"``, ``"f16"``, ``"bf16"``, ``"q8"``, ``"q4k"``, with
             ``"/gN"`` for a group size (``"q4/g64"``); None: the command's default (lossless).
-        overrides: per tensor class, e.g. ``{"head": "q8", "embeddings": "q8"}`` (``--override``).
+        overrides: per scope, e.g. ``{"head": "q8", "experts.down": "q6k", "attention@0-2": "q8"}`` (``--override``).
         force: replace an existing output (else :class:`~bffn.OutputExistsError`).
         alignment: expert block alignment in bytes; threads: threads to quantize with.
 

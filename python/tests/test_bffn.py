@@ -321,6 +321,22 @@ def test_convert_and_verify(tmp_path: Path) -> None:
     assert bffn.inspect(pack)["format"] == "bfpk"
 
 
+def test_convert_takes_recipes_and_scoped_overrides(tmp_path: Path) -> None:
+    """``quant`` names a recipe as ``bffn convert --quant`` does; ``overrides`` take scopes (an expert part, layers)."""
+    source = REFERENCE / "mla-block-rms-bf16"
+    pack = tmp_path / "q4.bfpk"
+    report = bffn.convert(source, pack, quant="q4", overrides={"experts.down": "q8", "attention@1": "q6k"}, threads=1)
+    classes = report["classes"]
+    assert classes["head"]["dtype"] == "Q6K" or classes["head"]["dtype"].startswith("Q8")  # q6k, or q8 where rows do not fit
+    assert "+" in classes["experts"]["dtype"] and "+" in classes["attention"]["dtype"]
+    dtypes = {t["name"]: t["dtype"] for t in bffn.inspect(pack)["tensors"]}
+    layer1 = [d for n, d in dtypes.items() if n.startswith("model.layers.1.self_attn") and n.endswith("proj.weight")]
+    layer0 = [d for n, d in dtypes.items() if n.startswith("model.layers.0.self_attn") and n.endswith("proj.weight")]
+    assert "Q6K" in layer1 and layer0 and "Q6K" not in layer0
+    with pytest.raises(bffn.UsageError):
+        bffn.convert(source, tmp_path / "y.bfpk", quant="q4", overrides={"experts@1": "q8"})
+
+
 # ---- models ------------------------------------------------------------------------------------------------
 
 TEXTS = ["def add(a, b):", "import os\nimport sys\n", "  héllo wörld — 中文 🙂\ttabs\n\n", "", "The list type is"]
