@@ -100,7 +100,9 @@ int bffn_generate(bffn_model *model, const char *prompt_json, const char *settin
 int bffn_inspect(const char *path, int check, char **out_json);
 
 /* `bffn convert SOURCE -o OUTPUT --json`'s report. options_json may be NULL or an object with any of "quant"
- * ("f32", "f16", "bf16", "q8", "q4", with "/gN" for a group size), "overrides" ({"head": "q8", ...}),
+ * (a recipe as `--quant` names it: "q4", "q4_k_m", "q5_k_m", "q6_k", "q3_k_m", "q4-all", "q8"; or a storage for
+ * every class: "f32", "f16", "bf16", "q8/row", "q4k", "q4/g64/sym", ...), "overrides" (scope to storage:
+ * {"head": "q8", "experts.down": "q6k", "attention@0-2": "q8"}),
  * "alignment" (bytes), "threads", "force" (bool: replace an existing output). The pack is written atomically. */
 int bffn_convert(const char *source, const char *output, const char *options_json, char **out_report_json);
 
