@@ -46,13 +46,23 @@ public struct PackLayout {
     }
 
     /// Plans the pack.
-    /// - Throws: `.usage` for an expert order that is not a permutation; with `strictGroups`, the quantizer's
-    ///   error naming the first tensor whose rows the requested group does not divide.
+    /// - Throws: `.usage` for an override that covers no tensor of the model (a layer it does not have, a class it
+    ///   lacks) or an expert order that is not a permutation; with `strictGroups`, the quantizer's error naming the
+    ///   first tensor whose rows the requested group does not divide.
     public init(weights: ModelWeights, options: ConvertOptions) throws {
         let a = weights.architecture
         let H = a.hiddenSize, E = a.numExperts, de = a.expertSize
+        let denseTensors = weights.denseTensors
+        for o in options.overrides {
+            let dense = denseTensors.contains { o.scope.covers($0.tensorClass, part: nil, layer: $0.layer) }
+            let experts = E > 0 && ExpertPart.allCases.contains { o.scope.covers(.experts, part: $0, layer: nil) }
+            guard dense || experts else {
+                throw BFFNError(.usage, "--override \(o) covers no tensor of this model (\(a.numLayers) layers, 0 ... \(a.numLayers - 1)\(E > 0 ? "" : ", no experts"))",
+                                field: "override")
+            }
+        }
         var fitted: [FittedGroup] = []
-        self.dense = try weights.denseTensors.map { d in
+        self.dense = try denseTensors.map { d in
             let decided = PackLayout.decide(d.tensorClass, part: nil, layer: d.layer, options: options)
             return (d, try PackLayout.target(decided.storage, d.tensorClass, d.matrix.type, cols: d.matrix.cols, tensor: d.name, options: options,
                                              fitted: &fitted), decided.rule)

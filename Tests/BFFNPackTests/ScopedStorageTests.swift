@@ -48,6 +48,27 @@ import Testing
         #expect(r.rule(for: .experts, part: .down)?.storage == .q6k && r.rule(for: .experts, part: .up) == nil)
     }
 
+    /// An override that covers nothing in the model (a layer past the last, the head of a tied model, the experts
+    /// of a dense one) is a usage error naming it, not a silent no-op; nothing is written.
+    @Test func anOverrideThatCoversNothingIsRefused() throws {
+        let dir = TemporaryDirectory()
+        for text in ["attention@3=q8", "dense_ffn=q8"] {
+            var o = ConvertOptions()
+            o.overrides = [try StorageOverride(parsing: text)]
+            do {
+                _ = try PackWriter.convert(source: Fixtures.blockReference, to: dir.file("n.bfpk"), options: o)
+                Issue.record("\(text) was accepted")
+            } catch let e as BFFNError {
+                #expect(e.code == .usage && e.reason.contains(String(text.split(separator: "=")[0])) && e.location.field == "override", "\(e)")
+            }
+            #expect(access(dir.file("n.bfpk"), F_OK) != 0, "\(text)")
+        }
+        // Covering some tensors is enough: layers 2 ... 9 of a three-layer model cover layer 2.
+        var o = ConvertOptions()
+        o.overrides = [try StorageOverride(parsing: "attention@2-9=q8")]
+        _ = try PackWriter.convert(source: Fixtures.blockReference, to: dir.file("n.bfpk"), options: o)
+    }
+
     /// A pack with the experts' down projections, one layer's attention and the head stored apart: the reader
     /// gets each storage back, the manifest gives every tensor its rule, the class entry lists both storages, and
     /// the same options give the same bytes.
