@@ -65,13 +65,6 @@ void bffn_quantize_activations(const float *x, long n, long group, long block, i
     }
 }
 
-long bffn_tile_bytes(int kind, long n, long group) {
-    if (kind == BFFN_INTDOT_Q4K) kind = BFFN_INTDOT_Q4_ASYMMETRIC;
-    if (kind == BFFN_INTDOT_Q5K || kind == BFFN_INTDOT_Q6K) kind = BFFN_INTDOT_Q8;
-    if (kind == BFFN_INTDOT_Q3K) kind = BFFN_INTDOT_Q4_SYMMETRIC;
-    tile_shape s = bffn_make_tile_shape(kind, n, group, bffn_activation_block(n, group));
-    return s.tile_bytes;
-}
 
 /* A q4k row (formats/bfpk.md) as the q4 asymmetric row in groups of 32 it computes as: the 32-element groups'
  * scales s_j = d * sc_j, offsets o_j = 0 - dmin * m_j (float32, exact), then the same n / 2 code bytes. */
@@ -155,6 +148,36 @@ static void q3k_as_q4(const uint8_t *row, long n, uint8_t *out) {
     }
 }
 
+/* What rows of `kind` compute as (formats/numerics.md): q8 and q4 rows as themselves; a super-block row as the q8 or
+ * q4 row in groups of 32 or 16 it equals exactly, through `convert`. The one place the kernels map a k-quant kind. */
+typedef struct {
+    int kind;
+    long group;
+    void (*convert)(const uint8_t *row, long n, uint8_t *out);
+} computed_form;
+
+static computed_form computed_as(int kind, long group) {
+    switch (kind) {
+    case BFFN_INTDOT_Q4K: return (computed_form){BFFN_INTDOT_Q4_ASYMMETRIC, 32, q4k_as_q4};
+    case BFFN_INTDOT_Q5K: return (computed_form){BFFN_INTDOT_Q8, 32, q5k_as_q8};
+    case BFFN_INTDOT_Q6K: return (computed_form){BFFN_INTDOT_Q8, 32, q6k_as_q8};
+    case BFFN_INTDOT_Q3K: return (computed_form){BFFN_INTDOT_Q4_SYMMETRIC, 16, q3k_as_q4};
+    default: return (computed_form){kind, group, NULL};
+    }
+}
+
+/* Bytes of one q8 / q4 row of n elements in groups of `group` (float32 scales, and offsets when asymmetric). */
+static long plain_row_bytes(int kind, long n, long group) {
+    long scales = 4 * (n / group) * (kind == BFFN_INTDOT_Q4_ASYMMETRIC ? 2 : 1);
+    return scales + (kind == BFFN_INTDOT_Q8 ? n : n / 2);
+}
+
+long bffn_tile_bytes(int kind, long n, long group) {
+    computed_form f = computed_as(kind, group);
+    tile_shape s = bffn_make_tile_shape(f.kind, n, f.group, bffn_activation_block(n, f.group));
+    return s.tile_bytes;
+}
+
 /* Writes rows 0 ..< rows (q8 / q4 layout) into the zeroed tiles at dst as rows first_row, first_row + 1, ... */
 static void pack_rows(int kind, const uint8_t *src, long row_stride, long rows, long n, long group, uint8_t *dst, long first_row) {
     tile_shape s = bffn_make_tile_shape(kind, n, group, bffn_activation_block(n, group));
@@ -190,44 +213,20 @@ static void pack_rows(int kind, const uint8_t *src, long row_stride, long rows, 
 }
 
 void bffn_tiles_pack(int kind, const uint8_t *src, long row_stride, long rows, long n, long group, uint8_t *dst) {
+    computed_form f = computed_as(kind, group);
     long tiles = (rows + 15) / 16;
-    if (kind == BFFN_INTDOT_Q5K || kind == BFFN_INTDOT_Q6K) {
-        memset(dst, 0, (size_t)(tiles * bffn_tile_bytes(BFFN_INTDOT_Q8, n, 32)));
-        uint8_t *row = malloc((size_t)(4 * (n / 32) + n));
-        if (!row) abort();
-        for (long r = 0; r < rows; r++) {
-            if (kind == BFFN_INTDOT_Q5K) q5k_as_q8(src + r * row_stride, n, row);
-            else q6k_as_q8(src + r * row_stride, n, row);
-            pack_rows(BFFN_INTDOT_Q8, row, 4 * (n / 32) + n, 1, n, 32, dst, r);
-        }
-        free(row);
-        return;
-    }
-    if (kind == BFFN_INTDOT_Q3K) {
-        memset(dst, 0, (size_t)(tiles * bffn_tile_bytes(BFFN_INTDOT_Q4_SYMMETRIC, n, 16)));
-        long row_bytes = 4 * (n / 16) + n / 2;
-        uint8_t *row = malloc((size_t)row_bytes);
-        if (!row) abort();
-        for (long r = 0; r < rows; r++) {
-            q3k_as_q4(src + r * row_stride, n, row);
-            pack_rows(BFFN_INTDOT_Q4_SYMMETRIC, row, row_bytes, 1, n, 16, dst, r);
-        }
-        free(row);
-        return;
-    }
-    if (kind != BFFN_INTDOT_Q4K) {
-        memset(dst, 0, (size_t)(tiles * bffn_tile_bytes(kind, n, group)));
+    memset(dst, 0, (size_t)(tiles * bffn_tile_bytes(f.kind, n, f.group)));
+    if (!f.convert) {
         pack_rows(kind, src, row_stride, rows, n, group, dst, 0);
         return;
     }
-    /* q4k: each row converted exactly, then packed as one q4 asymmetric row in groups of 32 */
-    memset(dst, 0, (size_t)(tiles * bffn_tile_bytes(BFFN_INTDOT_Q4_ASYMMETRIC, n, 32)));
-    long row_bytes = 8 * (n / 32) + n / 2;
+    /* a super-block row: each row converted exactly to the row it computes as, then packed as that row */
+    long row_bytes = plain_row_bytes(f.kind, n, f.group);
     uint8_t *row = malloc((size_t)row_bytes);
     if (!row) abort();
     for (long r = 0; r < rows; r++) {
-        q4k_as_q4(src + r * row_stride, n, row);
-        pack_rows(BFFN_INTDOT_Q4_ASYMMETRIC, row, row_bytes, 1, n, 32, dst, r);
+        f.convert(src + r * row_stride, n, row);
+        pack_rows(f.kind, row, row_bytes, 1, n, f.group, dst, r);
     }
     free(row);
 }
@@ -321,10 +320,8 @@ int bffn_intdot_use_level(int level) {
 void bffn_tiles_product(int kind, const uint8_t *const *mats, long count, long tile_begin, long tile_end, long rows, long n,
                         long group, const bffn_int8_activations *a, float *out, long out_stride) {
     if (tile_end <= tile_begin || count <= 0 || a->tokens <= 0) return;
-    if (kind == BFFN_INTDOT_Q4K) kind = BFFN_INTDOT_Q4_ASYMMETRIC;
-    if (kind == BFFN_INTDOT_Q5K || kind == BFFN_INTDOT_Q6K) kind = BFFN_INTDOT_Q8;
-    if (kind == BFFN_INTDOT_Q3K) kind = BFFN_INTDOT_Q4_SYMMETRIC;
-    tile_shape s = bffn_make_tile_shape(kind, n, group, a->block);
+    computed_form f = computed_as(kind, group);
+    tile_shape s = bffn_make_tile_shape(f.kind, n, f.group, a->block);
     switch (bffn_intdot_level()) {
 #if defined(__x86_64__)
     case 1: bffn_tiles_avx2(&s, mats, count, tile_begin, tile_end, rows, a, out, out_stride); return;
