@@ -1,6 +1,7 @@
 /*
- * The q4k row encoder (formats/bfpk.md, "Q4K rows"): super-blocks of up to 256 elements, each with a float16 scale
- * d and min dmin, per sub-block of 32 a 6-bit scale sc and min m, 4-bit codes; value = fma(q, d*sc, 0 - dmin*m).
+ * The super-block row encoders (formats/bfpk.md, "Q4K rows" ... "Q3K rows"). q4k: super-blocks of up to 256 elements,
+ * each with a float16 scale d and min dmin, per sub-block of 32 a 6-bit scale sc and min m, 4-bit codes; value =
+ * fma(q, d*sc, 0 - dmin*m). q5k, q6k and q3k: symmetric, below.
  * Plain scalar C with every operation written out (no contraction), so the bytes are the same on every machine and
  * equal the plain-Swift transcription in the tests.
  */
@@ -33,6 +34,27 @@ static inline uint16_t half_bits(float x) {
 }
 static inline float half_value(uint16_t u) { _Float16 h; memcpy(&h, &u, 2); return (float)h; }
 
+/* Checks the arguments every super-block encoder takes: n a positive multiple of the sub-block size `sub`, a known
+ * search, and column statistics when the search uses them. */
+static int arguments_ok(long n, long sub, int search, const float *importance) {
+    if (n <= 0 || n % sub != 0) return 0;
+    if (search != BFFN_SEARCH_NONE && search != BFFN_SEARCH_SQUARES && search != BFFN_SEARCH_COLUMNS) return 0;
+    return search != BFFN_SEARCH_COLUMNS || importance != NULL;
+}
+
+/* The importance weights of one super-block's values: the column statistics, x², or 1. */
+static void super_block_weights(const float *xb, const float *importance, long count, int search, float *w) {
+    for (long i = 0; i < count; i++)
+        w[i] = search == BFFN_SEARCH_COLUMNS ? importance[i] : search == BFFN_SEARCH_SQUARES ? xb[i] * xb[i] : 1.0f;
+}
+
+/* Sets the `width` low bits of value at bit `bit` of a zeroed table read as one little-endian bit string (the
+ * sub-block fields of q4k, q5k and q3k, the high code bits of q5k and q6k). */
+static inline void put_bits(uint8_t *table, long bit, unsigned value, int width) {
+    for (int t = 0; t < width; t++)
+        if (value >> t & 1u) table[(bit + t) >> 3] |= (uint8_t)(1u << ((bit + t) & 7));
+}
+
 /* The code of x on the grid (s, o): round((x - o) / s) in 0...15, 0 when s is 0. */
 static inline float code(float x, float s, float o) { return s > 0.0f ? clampf(roundf((x - o) / s), 0.0f, 15.0f) : 0.0f; }
 
@@ -46,18 +68,9 @@ static double sub_error(const float *x, const float *w, float s, float o) {
     return acc;
 }
 
-/* Writes the 12-bit field j (sc | m << 6) into the scale table. */
-static inline void put_field(uint8_t *table, long j, unsigned field) {
-    long bit = 12 * j;
-    for (int b = 0; b < 12; b++)
-        if (field >> b & 1u) table[(bit + b) >> 3] |= (uint8_t)(1u << ((bit + b) & 7));
-}
-
 int bffn_encode_q4k_row(const float *x, long n, int search, const float *importance, uint8_t *out, float *decoded,
                         bffn_error_sums *err) {
-    if (n <= 0 || n % SUB != 0) return -1;
-    if (search != BFFN_SEARCH_NONE && search != BFFN_SEARCH_SQUARES && search != BFFN_SEARCH_COLUMNS) return -1;
-    if (search == BFFN_SEARCH_COLUMNS && !importance) return -1;
+    if (!arguments_ok(n, SUB, search, importance)) return -1;
     long supers = (n + SUPER - 1) / SUPER, subs = n / SUB;
     uint8_t *table = out + 4 * supers, *codes = table + (3 * subs + 1) / 2;
     memset(out, 0, (size_t)bffn_q4k_row_bytes(n));
@@ -65,8 +78,7 @@ int bffn_encode_q4k_row(const float *x, long n, int search, const float *importa
         long j0 = b * (SUPER / SUB), k = subs - j0 < SUPER / SUB ? subs - j0 : SUPER / SUB;
         float scale[SUPER / SUB], mins[SUPER / SUB], w[SUPER];
         const float *xb = x + j0 * SUB;
-        for (long i = 0; i < k * SUB; i++)
-            w[i] = search == BFFN_SEARCH_COLUMNS ? importance[j0 * SUB + i] : search == BFFN_SEARCH_SQUARES ? xb[i] * xb[i] : 1.0f;
+        super_block_weights(xb, importance ? importance + j0 * SUB : NULL, k * SUB, search, w);
         /* 1. each sub-block's scale and offset: round to nearest, the weighted search, the offset at most 0. */
         float maxs = 0.0f, maxm = 0.0f;
         for (long j = 0; j < k; j++) {
@@ -110,7 +122,7 @@ int bffn_encode_q4k_row(const float *x, long n, int search, const float *importa
                         best_m = m;
                     }
                 }
-            put_field(table, j0 + j, (unsigned)best_sc | (unsigned)best_m << 6);
+            put_bits(table, 12 * (j0 + j), (unsigned)best_sc | (unsigned)best_m << 6, 12);
             /* 3. the codes on the chosen grid. */
             float s = d * (float)best_sc, o = 0.0f - dmin * (float)best_m;
             for (int i = 0; i < SUB; i++) {
@@ -125,9 +137,8 @@ int bffn_encode_q4k_row(const float *x, long n, int search, const float *importa
     return 0;
 }
 
-/* ---- q5k (formats/bfpk.md, "Q5K rows"): symmetric 5-bit codes, value = (q - 16) * (d * sc) ---- */
+/* ---- q5k and q6k (formats/bfpk.md, "Q5K rows", "Q6K rows"): symmetric 5- and 6-bit codes, value = q * (d * sc) ---- */
 
-long bffn_q5k_row_bytes(long n) { return 2 * ((n + SUPER - 1) / SUPER) + (6 * (n / SUB) + 7) / 8 + n / 2 + n / 8; }
 
 /* The code of x on the grid s: round(x / s) in -(nmax + 1)...nmax, 0 when s is 0 (q5k: nmax 15; q6k: 31). */
 static inline float code_sym(float x, float s, int nmax) {
@@ -183,93 +194,69 @@ static uint16_t choose_symmetric_scales(const float *xb, const float *w, long k,
     return dh;
 }
 
-/* The importance weights of one super-block's values: the column statistics, x², or 1. */
-static void super_block_weights(const float *xb, const float *importance, long count, int search, float *w) {
-    for (long i = 0; i < count; i++)
-        w[i] = search == BFFN_SEARCH_COLUMNS ? importance[i] : search == BFFN_SEARCH_SQUARES ? xb[i] * xb[i] : 1.0f;
+/* The layout of a symmetric super-block format: codes q in -(nmax + 1)...nmax stored as u = q + nmax + 1, the low four
+ * bits as nibbles and the rest (`high_bits`) in a plane after them; sub-block scale codes of `scale_bits` bits in
+ * 0...scmax in a table after the float16 scales. */
+typedef struct {
+    int nmax, scmax, scale_bits, high_bits;
+} symmetric_layout;
+
+static const symmetric_layout q5k_layout = {15, 63, 6, 1}, q6k_layout = {31, 255, 8, 2};
+
+static long symmetric_row_bytes(long n, symmetric_layout f) {
+    return 2 * ((n + SUPER - 1) / SUPER) + (f.scale_bits * (n / SUB) + 7) / 8 + n / 2 + n * f.high_bits / 8;
 }
 
-/* Checks the arguments every symmetric super-block encoder takes. */
-static int symmetric_arguments_ok(long n, int search, const float *importance) {
-    if (n <= 0 || n % SUB != 0) return 0;
-    if (search != BFFN_SEARCH_NONE && search != BFFN_SEARCH_SQUARES && search != BFFN_SEARCH_COLUMNS) return 0;
-    return search != BFFN_SEARCH_COLUMNS || importance != NULL;
+long bffn_q5k_row_bytes(long n) { return symmetric_row_bytes(n, q5k_layout); }
+long bffn_q6k_row_bytes(long n) { return symmetric_row_bytes(n, q6k_layout); }
+
+/* Encodes one row of a symmetric super-block format (q5k, q6k): per super-block the weights, the scales
+ * (choose_symmetric_scales), then each sub-block's scale code and its codes on the chosen grid. */
+static int encode_symmetric_row(const float *x, long n, int search, const float *importance, uint8_t *out, float *decoded,
+                                bffn_error_sums *err, symmetric_layout f) {
+    if (!arguments_ok(n, SUB, search, importance)) return -1;
+    long supers = (n + SUPER - 1) / SUPER, subs = n / SUB;
+    uint8_t *table = out + 2 * supers, *low = table + (f.scale_bits * subs + 7) / 8, *high = low + n / 2;
+    memset(out, 0, (size_t)symmetric_row_bytes(n, f));
+    for (long b = 0; b < supers; b++) {
+        long j0 = b * (SUPER / SUB), k = subs - j0 < SUPER / SUB ? subs - j0 : SUPER / SUB;
+        float w[SUPER];
+        int sc[SUPER / SUB];
+        const float *xb = x + j0 * SUB;
+        super_block_weights(xb, importance ? importance + j0 * SUB : NULL, k * SUB, search, w);
+        /* 1-2. the sub-block scales and the float16 super-block scale with the sub-block scale codes. */
+        uint16_t dh = choose_symmetric_scales(xb, w, k, search, f.nmax, f.scmax, sc);
+        memcpy(out + 2 * b, &dh, 2);
+        float d = half_value(dh);
+        for (long j = 0; j < k; j++) {
+            const float *xs = xb + j * SUB;
+            put_bits(table, f.scale_bits * (j0 + j), (unsigned)sc[j], f.scale_bits);
+            /* 3. the codes: u = q + nmax + 1, the low four bits as nibbles, the rest in the high plane. */
+            float s = d * (float)sc[j];
+            for (int i = 0; i < SUB; i++) {
+                long e = (j0 + j) * SUB + i;
+                float q = code_sym(xs[i], s, f.nmax), v = (q + 0.0f) * s;
+                unsigned u = (unsigned)((int)q + f.nmax + 1);
+                low[e / 2] |= (uint8_t)((u & 15u) << (4 * (e % 2)));
+                put_bits(high, e * f.high_bits, u >> 4, f.high_bits);
+                if (decoded) decoded[e] = v;
+                add_error(err, xs[i], v);
+            }
+        }
+    }
+    return 0;
 }
 
+/* q5k (formats/bfpk.md, "Q5K rows"): value = (u - 16) * (d * sc), 6-bit sc, one high bit per code. */
 int bffn_encode_q5k_row(const float *x, long n, int search, const float *importance, uint8_t *out, float *decoded,
                         bffn_error_sums *err) {
-    if (!symmetric_arguments_ok(n, search, importance)) return -1;
-    long supers = (n + SUPER - 1) / SUPER, subs = n / SUB;
-    uint8_t *table = out + 2 * supers, *low = table + (6 * subs + 7) / 8, *high = low + n / 2;
-    memset(out, 0, (size_t)bffn_q5k_row_bytes(n));
-    for (long b = 0; b < supers; b++) {
-        long j0 = b * (SUPER / SUB), k = subs - j0 < SUPER / SUB ? subs - j0 : SUPER / SUB;
-        float w[SUPER];
-        int sc[SUPER / SUB];
-        const float *xb = x + j0 * SUB;
-        super_block_weights(xb, importance ? importance + j0 * SUB : NULL, k * SUB, search, w);
-        /* 1-2. the sub-block scales (codes -16...15) and the float16 super-block scale with 6-bit sub-block scales. */
-        uint16_t dh = choose_symmetric_scales(xb, w, k, search, 15, 63, sc);
-        memcpy(out + 2 * b, &dh, 2);
-        float d = half_value(dh);
-        for (long j = 0; j < k; j++) {
-            const float *xs = xb + j * SUB;
-            long bit = 6 * (j0 + j);
-            for (int t = 0; t < 6; t++)
-                if ((unsigned)sc[j] >> t & 1u) table[(bit + t) >> 3] |= (uint8_t)(1u << ((bit + t) & 7));
-            /* 3. the codes: q + 16 in 0...31, the low four bits as nibbles, bit 4 in the bit plane. */
-            float s = d * (float)sc[j];
-            for (int i = 0; i < SUB; i++) {
-                long e = (j0 + j) * SUB + i;
-                float q = code_sym(xs[i], s, 15), v = (q + 0.0f) * s;
-                unsigned u = (unsigned)((int)q + 16);
-                low[e / 2] |= (uint8_t)((u & 15u) << (4 * (e % 2)));
-                high[e / 8] |= (uint8_t)((u >> 4) << (e % 8));
-                if (decoded) decoded[e] = v;
-                add_error(err, xs[i], v);
-            }
-        }
-    }
-    return 0;
+    return encode_symmetric_row(x, n, search, importance, out, decoded, err, q5k_layout);
 }
 
-/* ---- q6k (formats/bfpk.md, "Q6K rows"): symmetric 6-bit codes, value = (u - 32) * (d * sc), 8-bit sc ---- */
-
-long bffn_q6k_row_bytes(long n) { return 2 * ((n + SUPER - 1) / SUPER) + n / SUB + n / 2 + n / 4; }
-
+/* q6k (formats/bfpk.md, "Q6K rows"): value = (u - 32) * (d * sc), 8-bit sc, two high bits per code. */
 int bffn_encode_q6k_row(const float *x, long n, int search, const float *importance, uint8_t *out, float *decoded,
                         bffn_error_sums *err) {
-    if (!symmetric_arguments_ok(n, search, importance)) return -1;
-    long supers = (n + SUPER - 1) / SUPER, subs = n / SUB;
-    uint8_t *table = out + 2 * supers, *low = table + subs, *high = low + n / 2;
-    memset(out, 0, (size_t)bffn_q6k_row_bytes(n));
-    for (long b = 0; b < supers; b++) {
-        long j0 = b * (SUPER / SUB), k = subs - j0 < SUPER / SUB ? subs - j0 : SUPER / SUB;
-        float w[SUPER];
-        int sc[SUPER / SUB];
-        const float *xb = x + j0 * SUB;
-        super_block_weights(xb, importance ? importance + j0 * SUB : NULL, k * SUB, search, w);
-        /* 1-2. the sub-block scales (codes -32...31) and the float16 super-block scale with 8-bit sub-block scales. */
-        uint16_t dh = choose_symmetric_scales(xb, w, k, search, 31, 255, sc);
-        memcpy(out + 2 * b, &dh, 2);
-        float d = half_value(dh);
-        for (long j = 0; j < k; j++) {
-            const float *xs = xb + j * SUB;
-            table[j0 + j] = (uint8_t)sc[j];
-            /* 3. the codes: u = q + 32 in 0...63, the low four bits as nibbles, bits 4-5 in the two-bit plane. */
-            float s = d * (float)sc[j];
-            for (int i = 0; i < SUB; i++) {
-                long e = (j0 + j) * SUB + i;
-                float q = code_sym(xs[i], s, 31), v = (q + 0.0f) * s;
-                unsigned u = (unsigned)((int)q + 32);
-                low[e / 2] |= (uint8_t)((u & 15u) << (4 * (e % 2)));
-                high[e / 4] |= (uint8_t)((u >> 4) << (2 * (e % 4)));
-                if (decoded) decoded[e] = v;
-                add_error(err, xs[i], v);
-            }
-        }
-    }
-    return 0;
+    return encode_symmetric_row(x, n, search, importance, out, decoded, err, q6k_layout);
 }
 
 /* ---- q3k (formats/bfpk.md, "Q3K rows"): 3-bit codes u in sub-blocks of 16, each with a 5-bit scale sc and a
@@ -296,9 +283,7 @@ static double sub_error3(const float *x, const float *w, float s, int mirror) {
 
 int bffn_encode_q3k_row(const float *x, long n, int search, const float *importance, uint8_t *out, float *decoded,
                         bffn_error_sums *err) {
-    if (n <= 0 || n % SUB3 != 0) return -1;
-    if (search != BFFN_SEARCH_NONE && search != BFFN_SEARCH_SQUARES && search != BFFN_SEARCH_COLUMNS) return -1;
-    if (search == BFFN_SEARCH_COLUMNS && !importance) return -1;
+    if (!arguments_ok(n, SUB3, search, importance)) return -1;
     long supers = (n + SUPER - 1) / SUPER, subs = n / SUB3;
     uint8_t *table = out + 2 * supers, *low = table + (6 * subs + 7) / 8, *high = low + n / 4;
     memset(out, 0, (size_t)bffn_q3k_row_bytes(n));
@@ -307,8 +292,7 @@ int bffn_encode_q3k_row(const float *x, long n, int search, const float *importa
         float scale[SUPER / SUB3], w[SUPER];
         int mirror[SUPER / SUB3];
         const float *xb = x + j0 * SUB3;
-        for (long i = 0; i < k * SUB3; i++)
-            w[i] = search == BFFN_SEARCH_COLUMNS ? importance[j0 * SUB3 + i] : search == BFFN_SEARCH_SQUARES ? xb[i] * xb[i] : 1.0f;
+        super_block_weights(xb, importance ? importance + j0 * SUB3 : NULL, k * SUB3, search, w);
         /* 1. each sub-block's scale and mirror: max|x| / 4 (0 for zeros), with the weighted search over codes -4...3
          *    on x and on -x; the mirrored grid when it has the strictly smaller error. */
         float maxs = 0.0f;
@@ -347,10 +331,7 @@ int bffn_encode_q3k_row(const float *x, long n, int search, const float *importa
                     best_sc = sc;
                 }
             }
-            long bit = 6 * (j0 + j);
-            unsigned field = (unsigned)best_sc | (unsigned)mirror[j] << 5;
-            for (int t = 0; t < 6; t++)
-                if (field >> t & 1u) table[(bit + t) >> 3] |= (uint8_t)(1u << ((bit + t) & 7));
+            put_bits(table, 6 * (j0 + j), (unsigned)best_sc | (unsigned)mirror[j] << 5, 6);
             /* 3. the codes: u = q + 4 in 0...7 (q the code of x, or of -x when mirrored), the low two bits in the
              *    two-bit plane, bit 2 in the bit plane; the decoded value c * s with c = q, or -q when mirrored. */
             float s = d * (float)best_sc;
