@@ -19,10 +19,7 @@ public struct Q3KLoader: WeightLoader {
     @inlinable @inline(__always)
     public func scaleAndSign(_ w: UnsafeRawPointer, _ j: Int) -> (Float, Float) {
         let d = Float(Float16(bitPattern: w.loadUnaligned(fromByteOffset: (j &>> 4) &* 2, as: UInt16.self)))
-        let bit = j &* 6
-        let field = Int(w.loadUnaligned(fromByteOffset: tableOffset &+ (bit &>> 3), as: UInt8.self))
-            | Int(w.loadUnaligned(fromByteOffset: tableOffset &+ (bit &>> 3) &+ 1, as: UInt8.self)) &<< 8
-        let f = field &>> (bit & 7)
+        let f = sixBitField(w, table: tableOffset, j)
         return (d * Float(f & 31), f & 32 == 0 ? 1 : -1)
     }
 

@@ -4,7 +4,7 @@ import CBlockFFNUnpack
 /// the 6-bit sub-block scales (sc_j at bit 6j of the table), the low nibbles of the codes, then their fifth bits (bit
 /// i mod 8 of plane byte i / 8). Element k of sub-block j = k / 32 is (q − 16)·(d·sc_j): the q8 formula with an
 /// exact float32 scale, so the float kernels give what a q8/g32 row with those scales and codes gives.
-public struct Q5KLoader: WeightLoader {
+public struct Q5KLoader: SubBlockScaledLoader {
     /// Where the sub-block table, the nibbles and the high bits start in a row.
     public let tableOffset: Int, lowOffset: Int, highOffset: Int
     public init(cols: Int) {
@@ -17,27 +17,14 @@ public struct Q5KLoader: WeightLoader {
     @inlinable @inline(__always)
     public func scale(_ w: UnsafeRawPointer, _ j: Int) -> Float {
         let d = Float(Float16(bitPattern: w.loadUnaligned(fromByteOffset: (j &>> 3) &* 2, as: UInt16.self)))
-        let bit = j &* 6
-        let field = Int(w.loadUnaligned(fromByteOffset: tableOffset &+ (bit &>> 3), as: UInt8.self))
-            | Int(w.loadUnaligned(fromByteOffset: tableOffset &+ (bit &>> 3) &+ 1, as: UInt8.self)) &<< 8
-        return d * Float((field &>> (bit & 7)) & 63)
+        return d * Float(sixBitField(w, table: tableOffset, j))
     }
 
     /// The eight codes q − 16 from element k (a multiple of 8).
     @inlinable @inline(__always)
-    func codes8(_ w: UnsafeRawPointer, _ k: Int) -> SIMD8<Float> {
+    public func codes8(_ w: UnsafeRawPointer, _ k: Int) -> SIMD8<Float> {
         let low = bffn_unpack_nibbles8(w + (lowOffset &+ (k &>> 1))), high = bffn_unpack_bits8(w + (highOffset &+ (k &>> 3)))
         return low.addingProduct(high, SIMD8<Float>(repeating: 16)) - 16
-    }
-
-    @inlinable @inline(__always)
-    public func load8(_ w: UnsafeRawPointer, _ k: Int) -> SIMD8<Float> { codes8(w, k) * scale(w, k &>> 5) }
-
-    /// As four `load8` calls, the sub-block's scale read once.
-    @inlinable @inline(__always)
-    public func load32(_ w: UnsafeRawPointer, _ k: Int) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
-        let s = scale(w, k &>> 5)
-        return (codes8(w, k) * s, codes8(w, k &+ 8) * s, codes8(w, k &+ 16) * s, codes8(w, k &+ 24) * s)
     }
 
     @inlinable @inline(__always)

@@ -4,7 +4,7 @@ import CBlockFFNUnpack
 /// byte sc_j per sub-block of 32, the low nibbles of the codes, then their two high bits (bits 2(i mod 4) and
 /// 2(i mod 4) + 1 of plane byte i / 4). Element k of sub-block j = k / 32 is (u − 32)·(d·sc_j): the q8 formula with
 /// an exact float32 scale, so the float kernels give what a q8/g32 row with those scales and codes gives.
-public struct Q6KLoader: WeightLoader {
+public struct Q6KLoader: SubBlockScaledLoader {
     /// Where the sub-block scales, the nibbles and the high bit pairs start in a row.
     public let tableOffset: Int, lowOffset: Int, highOffset: Int
     public init(cols: Int) {
@@ -22,19 +22,9 @@ public struct Q6KLoader: WeightLoader {
 
     /// The eight codes u − 32 from element k (a multiple of 8).
     @inlinable @inline(__always)
-    func codes8(_ w: UnsafeRawPointer, _ k: Int) -> SIMD8<Float> {
+    public func codes8(_ w: UnsafeRawPointer, _ k: Int) -> SIMD8<Float> {
         let low = bffn_unpack_nibbles8(w + (lowOffset &+ (k &>> 1))), high = bffn_unpack_pairs8(w + (highOffset &+ (k &>> 2)))
         return low.addingProduct(high, SIMD8<Float>(repeating: 16)) - 32
-    }
-
-    @inlinable @inline(__always)
-    public func load8(_ w: UnsafeRawPointer, _ k: Int) -> SIMD8<Float> { codes8(w, k) * scale(w, k &>> 5) }
-
-    /// As four `load8` calls, the sub-block's scale read once.
-    @inlinable @inline(__always)
-    public func load32(_ w: UnsafeRawPointer, _ k: Int) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
-        let s = scale(w, k &>> 5)
-        return (codes8(w, k) * s, codes8(w, k &+ 8) * s, codes8(w, k &+ 16) * s, codes8(w, k &+ 24) * s)
     }
 
     @inlinable @inline(__always)
