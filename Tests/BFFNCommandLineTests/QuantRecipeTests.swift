@@ -6,31 +6,38 @@ import Testing
 /// The default `--quant q4` recipe, `bffn calibrate` and `convert --imatrix`, run as the binary.
 @Suite("quantization recipes", .serialized)
 struct QuantRecipeTests {
+    /// A converted pack of the bundled model and its verification on the held-out text (and the prompts, with
+    /// `prompts`): the pack's path and bytes, verify's `--json` document and exit status.
+    struct Measured {
+        var pack: String, bytes: Int, json: JSONValue, status: Int32
+    }
+
+    /// Converts the bundled model with `--quant recipe` into `dir` and verifies the pack against it.
+    static func measure(_ recipe: String, in dir: TemporaryDirectory, prompts: Bool = false) throws -> Measured {
+        let model = Fixtures.trainedModel, pack = dir.file(recipe + ".bfpk")
+        let c = try runBFFN(["convert", model, "-o", pack, "--quant", recipe, "-q"])
+        #expect(c.status == 0, "\(recipe): \(c.stderr)")
+        let v = try runBFFN(["verify", pack, "--reference", model] + (prompts ? ["--prompts", model + "/prompts.txt"] : [])
+                            + ["--text", model + "/heldout.txt", "--speculative", "none", "--json"])
+        return Measured(pack: pack, bytes: try MappedFile(path: pack).contents.count, json: try JSONValue.parse(v.stdout), status: v.status)
+    }
+
     /// The default q4 recipe must pass `bffn verify` on the bundled trained model, on its prompts and on its held-out
     /// text (a recipe that fails cannot become the default), without statistics, and halve the text KLD of `q4-all`
     /// (every class q4/g32, round to nearest: what `--quant q4` stored before recipes) in no more bytes, both measured
     /// here; its manifest says why each class got its storage, and verify reports the bits per weight.
     @Test func defaultQ4PassesVerifyAndHalvesTheOldKLD() throws {
         let dir = TemporaryDirectory()
-        let model = Fixtures.trainedModel
-        func measure(_ recipe: String) throws -> (bytes: Int, json: JSONValue, status: Int32) {
-            let pack = dir.file(recipe + ".bfpk")
-            let c = try runBFFN(["convert", model, "-o", pack, "--quant", recipe, "-q"])
-            #expect(c.status == 0, "\(c.stderr)")
-            let v = try runBFFN(["verify", pack, "--reference", model, "--prompts", model + "/prompts.txt", "--text", model + "/heldout.txt",
-                                 "--speculative", "none", "--json"])
-            return (try MappedFile(path: pack).contents.count, try JSONValue.parse(v.stdout), v.status)
-        }
-        let (bytes, j, status) = try measure("q4")
-        #expect(status == 0 && j["passed"] == true, "\(j["failures"] ?? .null)")
+        let q4 = try Self.measure("q4", in: dir, prompts: true), j = q4.json, bytes = q4.bytes
+        #expect(q4.status == 0 && j["passed"] == true, "\(j["failures"] ?? .null)")
         let kld = try #require(j["text"]?["kld_mean"]?.numberValue)
         #expect(kld < 0.05 && (j["mean_kld"]?.numberValue ?? 1) < 0.05)
-        let old = try measure("q4-all")
+        let old = try Self.measure("q4-all", in: dir, prompts: true)
         let oldKLD = try #require(old.json["text"]?["kld_mean"]?.numberValue)
         #expect(bytes <= old.bytes && kld <= oldKLD / 2, "q4: \(bytes) bytes, KLD \(kld); q4-all: \(old.bytes), \(oldKLD)")
         let bits = try #require(j["bits_per_weight"]?.numberValue), packed = try #require(j["bits_per_weight_padded"]?.numberValue)
         #expect(bits > 5.5 && bits < 7 && packed > bits)
-        let q = try PackFile(path: dir.file("q4.bfpk")).manifest["quantization"]
+        let q = try PackFile(path: q4.pack).manifest["quantization"]
         #expect(q?["scheme"] == "q4" && q?["scale_search"] == "weighted")
         #expect(q?["classes"]?["experts"]?["dtype"] == "Q4K" && q?["classes"]?["head"]?["dtype"] == "Q6K")
         #expect(q?["classes"]?["head"]?["rule"]?.stringValue?.hasPrefix("recipe q4: q6k alone: KLD") == true)
@@ -42,16 +49,11 @@ struct QuantRecipeTests {
     /// and attention q4/g32, 15 551 671 bytes) and a lower text KLD; its manifest records the q4k experts and the rules.
     @Test func q4KMPassesVerifyWithFewerBytesThanQ4() throws {
         let dir = TemporaryDirectory()
-        let model = Fixtures.trainedModel, pack = dir.file("q4km.bfpk")
-        let c = try runBFFN(["convert", model, "-o", pack, "--quant", "q4_k_m", "-q"])
-        #expect(c.status == 0, "\(c.stderr)")
-        let v = try runBFFN(["verify", pack, "--reference", model, "--text", model + "/heldout.txt", "--speculative", "none", "--json"])
-        let j = try JSONValue.parse(v.stdout)
-        #expect(v.status == 0 && j["passed"] == true, "\(j["failures"] ?? .null)")
+        let m = try Self.measure("q4_k_m", in: dir), j = m.json
+        #expect(m.status == 0 && j["passed"] == true, "\(j["failures"] ?? .null)")
         #expect((j["text"]?["kld_mean"]?.numberValue ?? 1) < 0.03)
-        let size = try #require(try MappedFile(path: pack).contents.count as Int?)
-        #expect(size < 15_551_671 - 1_000_000)
-        let q = try PackFile(path: pack).manifest["quantization"]
+        #expect(m.bytes < 15_551_671 - 1_000_000)
+        let q = try PackFile(path: m.pack).manifest["quantization"]
         #expect(q?["scheme"] == "q4_k_m" && q?["classes"]?["experts"]?["dtype"] == "Q4K" && q?["classes"]?["attention"]?["dtype"] == "Q8")
         #expect(q?["classes"]?["experts"]?["rule"] == "recipe q4_k_m base")
     }
@@ -60,13 +62,10 @@ struct QuantRecipeTests {
     /// with a mean text KLD under 0.008 (measured 0.0069, README "Quantization").
     @Test func q5KMReachesTheTargetWithinQ4sBytes() throws {
         let dir = TemporaryDirectory()
-        let model = Fixtures.trainedModel, pack = dir.file("q5km.bfpk")
-        #expect(try runBFFN(["convert", model, "-o", pack, "--quant", "q5_k_m", "-q"]).status == 0)
-        let v = try runBFFN(["verify", pack, "--reference", model, "--text", model + "/heldout.txt", "--speculative", "none", "--json"])
-        let j = try JSONValue.parse(v.stdout)
-        #expect(v.status == 0 && j["passed"] == true && (j["text"]?["kld_mean"]?.numberValue ?? 1) < 0.008)
-        #expect(try MappedFile(path: pack).contents.count <= 15_551_671)
-        #expect(try PackFile(path: pack).manifest["quantization"]?["classes"]?["experts"]?["dtype"] == "Q5K")
+        let m = try Self.measure("q5_k_m", in: dir), j = m.json
+        #expect(m.status == 0 && j["passed"] == true && (j["text"]?["kld_mean"]?.numberValue ?? 1) < 0.008)
+        #expect(m.bytes <= 15_551_671)
+        #expect(try PackFile(path: m.pack).manifest["quantization"]?["classes"]?["experts"]?["dtype"] == "Q5K")
     }
 
     /// q6_k (experts q6k, the rest q8) is a q8-class pack in fewer bytes than q8's: it passes verify with q8's
@@ -74,14 +73,11 @@ struct QuantRecipeTests {
     /// 17 156 7xx bytes against 18 991 6xx, mean text KLD 0.0026 against 0.0013; README "Quantization").
     @Test func q6KIsAQ8ClassPackInFewerBytes() throws {
         let dir = TemporaryDirectory()
-        let model = Fixtures.trainedModel, pack = dir.file("q6k.bfpk")
-        #expect(try runBFFN(["convert", model, "-o", pack, "--quant", "q6_k", "-q"]).status == 0)
-        let v = try runBFFN(["verify", pack, "--reference", model, "--text", model + "/heldout.txt", "--speculative", "none", "--json"])
-        let j = try JSONValue.parse(v.stdout)
-        #expect(v.status == 0 && j["passed"] == true, "\(j["failures"] ?? .null)")
+        let m = try Self.measure("q6_k", in: dir), j = m.json
+        #expect(m.status == 0 && j["passed"] == true, "\(j["failures"] ?? .null)")
         #expect((j["text"]?["kld_mean"]?.numberValue ?? 1) < 0.004 && (j["text"]?["same_top1"]?.numberValue ?? 0) > 0.96)
-        #expect(try MappedFile(path: pack).contents.count < 18_991_647 - 1_500_000)
-        let q = try PackFile(path: pack).manifest["quantization"]
+        #expect(m.bytes < 18_991_647 - 1_500_000)
+        let q = try PackFile(path: m.pack).manifest["quantization"]
         #expect(q?["scheme"] == "q6_k" && q?["classes"]?["experts"]?["dtype"] == "Q6K" && q?["classes"]?["head"]?["dtype"] == "Q8")
         #expect(q?["classes"]?["experts"]?["rule"] == "recipe q6_k base")
         #expect(q?["classes"]?["attention"]?["rule"]?.stringValue?.hasPrefix("recipe q6_k: q6k alone: KLD") == true)
@@ -92,13 +88,10 @@ struct QuantRecipeTests {
     /// 4-bit-and-below packs: the experts alone at q3k cost that much (README, "Quantization").
     @Test func q3KMIsTheSmallestRecipe() throws {
         let dir = TemporaryDirectory()
-        let model = Fixtures.trainedModel, pack = dir.file("q3km.bfpk")
-        #expect(try runBFFN(["convert", model, "-o", pack, "--quant", "q3_k_m", "-q"]).status == 0)
-        let v = try runBFFN(["verify", pack, "--reference", model, "--text", model + "/heldout.txt", "--speculative", "none", "--json"])
-        let j = try JSONValue.parse(v.stdout)
+        let m = try Self.measure("q3_k_m", in: dir), j = m.json
         #expect((j["text"]?["kld_mean"]?.numberValue ?? 1) < 0.09 && (j["text"]?["same_top1"]?.numberValue ?? 0) > 0.8)
-        #expect(try MappedFile(path: pack).contents.count < 14_404_171 - 800_000)
-        let q = try PackFile(path: pack).manifest["quantization"]
+        #expect(m.bytes < 14_404_171 - 800_000)
+        let q = try PackFile(path: m.pack).manifest["quantization"]
         #expect(q?["scheme"] == "q3_k_m" && q?["classes"]?["experts"]?["dtype"] == "Q3K" && q?["classes"]?["embeddings"]?["dtype"] == "Q8")
         #expect(q?["classes"]?["head"]?["rule"] == "recipe q3_k_m: q3k alone: KLD 0.046")
         #expect(q?["expert_dtype"] == "Q3K")
