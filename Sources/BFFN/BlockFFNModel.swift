@@ -116,7 +116,8 @@ public final class BlockFFNModel: @unchecked Sendable {
             chatTemplate = nil
             chatTemplateError = e
         }
-        drafter = try options.speculative.makeDrafter(target: engine.weights, targetPath: resolved, threads: threads)
+        drafter = try options.speculative.makeDrafter(target: engine.weights, targetPath: resolved, threads: threads,
+                                                         activations: options.activations)
         shape = try drafter == nil ? nil : (options.draftShape ?? DraftShape.chosen(for: options.speculative))
         guard (1...256).contains(options.parallelSequences) else {
             throw BFFNError(.usage, "parallel sequences must be 1...256, not \(options.parallelSequences)", field: "parallel_sequences")

@@ -1,6 +1,7 @@
 import BFFNCheckpoint
 import BFFNCore
 import BFFNEngine
+import BFFNKernels
 import BFFNModel
 import BFFNPack
 
@@ -29,15 +30,19 @@ public enum DrafterChoice: Sendable, Equatable, CustomStringConvertible {
         throw BFFNError(.usage, "a drafter is ngram, draft:PATH, eagle, eagle:PATH or none, not '\(text)'", field: "speculative")
     }
 
-    /// Builds the drafter for the target `target` opened from `targetPath` (nil for `.none`).
+    /// Builds the drafter for the target `target` opened from `targetPath` (nil for `.none`). A draft model's engine
+    /// runs with `threads` threads and `activations` (as the target's: `.auto` gives a q4 draft model its integer
+    /// products; float32 activations on q4 weights would make every draft several times dearer than it need be).
     /// - Throws: the draft model's or head's loading errors; `.invalidConfig` for another vocabulary;
     ///   `.shapeMismatch` for a head of another hidden size; `.usage` for `eagle` when the target carries no head.
-    public func makeDrafter(target: ModelWeights, targetPath: String?, threads: Int) throws -> Drafter? {
+    public func makeDrafter(target: ModelWeights, targetPath: String?, threads: Int, activations: ActivationPrecision = .auto) throws -> Drafter? {
         switch self {
         case .none: return nil
         case .ngram: return NGramDrafter()
         case .model(let path):
-            let engine = try Engine(weights: ModelWeights.open(path: path), options: EngineOptions(threads: threads))
+            var options = EngineOptions(threads: threads)
+            options.activations = activations
+            let engine = try Engine(weights: ModelWeights.open(path: path), options: options)
             let drafter = try ModelDrafter(engine: engine, vocabularySize: target.architecture.vocabSize, name: description)
             let bytes = { (w: ModelWeights) in Double(w.allMatrices.reduce(0) { $0 + $1.matrix.byteCount }) }
             drafter.relativeCost = bytes(engine.weights) / max(bytes(target), 1)

@@ -148,7 +148,8 @@ public enum Verifier {
             do { try PackFile(path: modelPath).verifyChecksums() } catch let e as BFFNError { report.integrityError = e.description }
         }
 
-        let drafter = try options.drafter.makeDrafter(target: modelWeights, targetPath: modelPath, threads: options.threads)
+        let drafter = try options.drafter.makeDrafter(target: modelWeights, targetPath: modelPath, threads: options.threads,
+                                                       activations: options.activations)
         // One controller for every prompt: what it learns about costs and acceptance carries over.
         let adaptive = options.adaptiveDrafting ? AdaptiveDrafting(shape: options.draftShape) : nil
         let layers = modelWeights.architecture.numLayers
