@@ -93,7 +93,7 @@ public enum Benchmark {
 
     /// Runs prefill of `prompt` (`prefillRuns` times each with every token's logits and with the last token's
     /// only, the medians reported), then `decodeTokens` greedy steps in sparse mode; then the same decode in
-    /// dense mode to time the dense FFN; then calls over 8 and 32 tokens. Runs on an engine of its own over
+    /// dense mode to time the dense FFN; then calls over 4, 8 and 32 tokens. Runs on an engine of its own over
     /// `weights` with exactly `threads` threads (nothing the caller holds is changed).
     /// - Throws: `.outOfBounds` for a prompt id outside the vocabulary; `.invalidConfig` from `Engine.init`.
     /// `activations` chooses how activations meet q8 / q4 weights (`EngineOptions.activations`), `kvCache` how the KV
@@ -155,7 +155,7 @@ public enum Benchmark {
         _ = try engine.forward(prompt, logits: .last)
         let base = engine.length
         var chunks: [Int: Double] = [:]
-        for C in [8, 32] {
+        for C in [4, 8, 32] {
             let chunk = (0..<C).map { prompt[$0 % prompt.count] }
             let reps = max(2, decodeTokens / C)
             let t0 = monotonicSeconds()

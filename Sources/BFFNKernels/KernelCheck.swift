@@ -84,17 +84,17 @@ public enum KernelCheck {
     }
 
     /// The products the check compares, with the kernels in use: a 37 x 256 matrix (a partial last tile) over one
-    /// token and over six (a four-token pass and two single ones), and a down projection over a union of three
-    /// experts of 64 columns (or one group) with 40 outputs, for one and six tokens.
+    /// token, six (a four-token pass and a two-token one) and seven (four and three), and a down projection over a
+    /// union of three experts of 64 columns (or one group) with 40 outputs, for one, six and seven tokens.
     static func outputs(_ type: StorageType, activations: ActivationPrecision) -> [Float] {
         var result: [Float] = []
         let rows = 37, n = 256
         let w = matrix(rows, n, type, seed: 11)
-        let x = values(6 * n, seed: 12)
+        let x = values(7 * n, seed: 12)
         w.withUnsafeBytes { wb in
             let m = WeightMatrix(base: wb.baseAddress!, type: type, rows: rows, cols: n)
             x.withUnsafeBufferPointer { xp in
-                for tokens in [1, 6] {
+                for tokens in [1, 6, 7] {
                     var out = [Float](repeating: 0, count: tokens * rows)
                     MatMul.run(x: xp.baseAddress!, tokens: tokens, xStride: n, w: m, out: &out, outStride: rows, threads: 1, activations: activations)
                     result += out
@@ -110,13 +110,13 @@ public enum KernelCheck {
         }
         let H = 40
         let blocks = (0..<3).map { matrix(H, de, type, seed: 100 + UInt64($0) * 1_000) }
-        let gates = values(6 * 3 * de, seed: 13).map { max($0, 0) }
+        let gates = values(7 * 3 * de, seed: 13).map { max($0, 0) }
         blocks[0].withUnsafeBytes { b0 in
             blocks[1].withUnsafeBytes { b1 in
                 blocks[2].withUnsafeBytes { b2 in
                     let m = [b0, b1, b2].map { WeightMatrix(base: $0.baseAddress!, type: type, rows: H, cols: de) }
                     gates.withUnsafeBufferPointer { g in
-                        for tokens in [1, 6] {
+                        for tokens in [1, 6, 7] {
                             var out = [Float](repeating: 0, count: tokens * H)
                             ExpertMatMul.down(g: g.baseAddress!, tokens: tokens, blocks: m, out: &out, threads: 1, activations: activations)
                             result += out
