@@ -13,8 +13,9 @@ public protocol Drafter: AnyObject {
     /// What one position the drafter runs costs relative to one decode step of the target (a draft model: its
     /// weight bytes over the target's, since decoding reads every weight); 0 for drafters without a model.
     var relativeCost: Double { get }
-    /// Positions the drafter must run before drafting below `context` that it has not run yet (a draft model's
-    /// catch-up on the prompt and on tokens emitted without a draft); 0 for drafters without a model.
+    /// Positions the drafter must run before drafting below `context` that it has not run yet, the root (the last
+    /// token, which every draft runs) not counted: a draft model's catch-up on the prompt and on tokens emitted
+    /// without a draft, an EAGLE head's observed positions; 0 for drafters without a model.
     func pendingPositions(context: [Int]) -> Int
 }
 
@@ -23,16 +24,22 @@ extension Drafter {
     public func pendingPositions(context: [Int]) -> Int { 0 }
 }
 
+/// A drafter that can run only the last positions of a long catch-up (its drafts then see less of the context,
+/// which changes them, never the output). The speculative decoder sets the limit while adaptive drafting decides,
+/// so that a probe after a stretch of plain steps, or the first draft after a long prompt, does not pay for the
+/// whole stretch (`AdaptiveDrafting.catchUpLimit`).
+public protocol CatchUpLimiting: Drafter {
+    /// The most positions before the root a draft runs to catch up (nil: every one).
+    var catchUpLimit: Int? { get set }
+}
+
 /// A drafter that reads the target's features: the final-normed hidden state of every committed position
 /// (`ForwardOutput.features`), as an EAGLE head does. The speculative decoder hands it the features of the prompt
 /// after the prompt pass and those of the accepted path after every verification, each with the token that
 /// follows it (the next prompt token, or the token emitted after it).
-public protocol FeatureDrafter: Drafter {
+public protocol FeatureDrafter: CatchUpLimiting {
     /// Takes committed positions: `features` holds one row of H floats per position, `nextTokens` the token that
     /// follows each.
     /// - Throws: `.usage` when the counts disagree; `.outOfBounds` for a token outside the vocabulary.
     func observe(features: [Float], nextTokens: [Int]) throws
-    /// The most observed positions a draft runs (nil: every one); the speculative decoder sets it while adaptive
-    /// drafting decides, so that a probe after a stretch of plain steps does not pay for the whole stretch.
-    var catchUpLimit: Int? { get set }
 }

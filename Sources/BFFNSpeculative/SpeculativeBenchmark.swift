@@ -14,10 +14,13 @@ public enum SpeculativeBenchmark {
         public var steps: Int, meanAcceptLength: Double, plainSteps: Int
         /// Whether the tokens equal plain decoding's (always, for greedy decoding: checked).
         public var identical: Bool
+        /// The adaptive run's controller: what it measured and decided (nil for the other modes).
+        public var decisions: AdaptiveDrafting.Report? = nil
 
         public var json: JSONValue {
             .object([("mode", .string(mode)), ("tokens_per_second", .double(tokensPerSecond)), ("steps", .integer(steps)),
-                     ("mean_accept_length", .double(meanAcceptLength)), ("plain_steps", .integer(plainSteps)), ("identical", .bool(identical))])
+                     ("mean_accept_length", .double(meanAcceptLength)), ("plain_steps", .integer(plainSteps)), ("identical", .bool(identical))]
+                    + (decisions.map { [("decisions", $0.json)] } ?? []))
         }
     }
 
@@ -42,7 +45,7 @@ public enum SpeculativeBenchmark {
                 let r = try SpeculativeDecoder.generate(engine, drafter: drafter, shape: shape, prompt: prompt, options: GenerationOptions(maxNewTokens: tokens),
                                                         adaptive: adaptive ? AdaptiveDrafting(shape: shape) : nil)
                 keep(Run(mode: adaptive ? "adaptive" : "fixed", tokensPerSecond: r.tokensPerSecond, steps: r.steps, meanAcceptLength: r.meanAcceptLength,
-                         plainSteps: r.plainSteps, identical: r.generatedIds == plain.generatedIds))
+                         plainSteps: r.plainSteps, identical: r.generatedIds == plain.generatedIds, decisions: r.adaptiveReport))
             }
         }
         for mode in best.keys { best[mode]?.identical = identical[mode] ?? true }

@@ -41,6 +41,8 @@ public struct SpeculativeResult: Sendable {
     /// With `GenerationOptions.logprobs`: each generated token's log-probabilities under the target, in order (the
     /// same numbers as plain decoding's for the same tokens).
     public var logprobs: [TokenLogprob] = []
+    /// With adaptive drafting: what the controller measured and decided, as it stood at the end of this generation.
+    public var adaptiveReport: AdaptiveDrafting.Report?
     /// CLS_spec (nil when no call verified a full tree).
     public var fullTreeSparsity: Double? { fullTreeCalls > 0 ? 1 - fullTreeUnionSum / Double(fullTreeCalls) : nil }
 }
@@ -77,8 +79,9 @@ public enum SpeculativeDecoder {
     /// - Throws: `.usage` for an empty prompt or one longer than the context; the engine's and drafter's errors;
     ///   whatever `onToken` throws.
     /// With `adaptive`, each step verifies as many draft nodes as that controller finds pays (none when drafting
-    /// does not), from the costs and acceptance it has measured; the output is the same either way. A feature
-    /// drafter then catches up on at most `adaptive.catchUpLimit` positions per draft.
+    /// does not), from the costs and acceptance it has measured; the output is the same either way. A drafter that
+    /// can limit its catch-up (`CatchUpLimiting`: a draft model, an EAGLE head) then catches up on at most
+    /// `adaptive.catchUpLimit` positions per draft.
     public static func generate(_ target: Engine, drafter: Drafter, shape: DraftShape, prompt: [Int], options: GenerationOptions,
                                 adaptive: AdaptiveDrafting? = nil, onToken: (Int) throws -> Void = { _ in },
                                 onLogprob: ((TokenLogprob) -> Void)? = nil) throws -> SpeculativeResult {
@@ -95,9 +98,10 @@ public enum SpeculativeDecoder {
         let savedCapture = target.options.captureFeatures
         target.options.captureFeatures = savedCapture || featureDrafter != nil
         defer { target.options.captureFeatures = savedCapture }
-        let savedLimit = featureDrafter?.catchUpLimit
-        if let adaptive, featureDrafter != nil { featureDrafter?.catchUpLimit = adaptive.catchUpLimit }
-        defer { featureDrafter?.catchUpLimit = savedLimit }
+        let limited = drafter as? CatchUpLimiting
+        let savedLimit = limited?.catchUpLimit
+        if let adaptive { limited?.catchUpLimit = adaptive.catchUpLimit }
+        defer { limited?.catchUpLimit = savedLimit }
         target.prepare()
         let t0 = monotonicSeconds()
         let first = try target.forward(prompt, logits: .last)
@@ -121,8 +125,9 @@ public enum SpeculativeDecoder {
         var unionSum = 0.0, tokensFromSteps = 0
         while stop == nil {
             let context = prompt + emitted
-            let catchUpSteps = adaptive == nil ? 0 : drafter.relativeCost * Double(drafter.pendingPositions(context: context))
-            let budget = adaptive?.nextBudget(remainingTokens: options.maxNewTokens - emitted.count, catchUpSteps: catchUpSteps) ?? Int.max
+            let catchUp = adaptive == nil ? 0 : drafter.pendingPositions(context: context)
+            let budget = adaptive?.nextBudget(remainingTokens: options.maxNewTokens - emitted.count, catchUpPositions: catchUp,
+                                              relativeCost: drafter.relativeCost) ?? Int.max
             let d0 = monotonicSeconds()
             // A smaller budget asks the drafter for less (a draft model then drafts fewer tokens).
             let asked = budget >= shape.maxNodes ? shape : DraftShape(width: shape.width, depth: min(shape.depth, budget), maxNodes: budget)
@@ -189,7 +194,7 @@ public enum SpeculativeDecoder {
             }
             if let adaptive {
                 adaptive.record(nodes: tree.count, accepted: path.count - 1, callSeconds: callSeconds, draftSeconds: drafting,
-                                catchUpSteps: tree.count > 0 ? catchUpSteps : 0)
+                                catchUpPositions: catchUp)
                 if tree.count == 0 { result.plainSteps += 1 }
             }
             result.steps += 1
@@ -206,6 +211,7 @@ public enum SpeculativeDecoder {
             }
         }
         result.stopReason = stop ?? .length
+        result.adaptiveReport = adaptive?.report
         result.decodeSeconds = monotonicSeconds() - t1
         result.generatedIds = emitted
         result.text = matcher?.text

@@ -130,7 +130,8 @@ struct BenchCommand: ParsableCommand {
             // Plain against speculative decoding in the same run, when a drafter is named.
             var speculative: [SpeculativeBenchmark.Run]? = nil
             let choice = drafting.drafter(default: .none)
-            if let drafter = try choice.makeDrafter(target: weights, targetPath: model, threads: runs[0].threads) {
+            if let drafter = try choice.makeDrafter(target: weights, targetPath: model, threads: runs[0].threads,
+                                                          activations: numerics.activations) {
                 progress.note("plain against speculative decoding (\(drafter.name))")
                 var engineOptions = EngineOptions(threads: runs[0].threads)
                 numerics.apply(to: &engineOptions)
@@ -169,6 +170,7 @@ struct BenchCommand: ParsableCommand {
                             line += r.identical ? ", output identical" : ", OUTPUT DIFFERS"
                         }
                         print(line)
+                        if let d = r.decisions { printDecisions(d) }
                     }
                 }
             }
@@ -177,6 +179,18 @@ struct BenchCommand: ParsableCommand {
 }
 
 extension BenchCommand {
+    /// The adaptive controller's measurements and choices, two lines under its run.
+    func printDecisions(_ d: AdaptiveDrafting.Report) {
+        func ms(_ s: Double?) -> String { s.map { fixed($0 * 1000, 2) + " ms" } ?? "not measured" }
+        let calls: [String] = d.callSeconds.keys.sorted().filter { $0 > 0 }.map { "\($0) nodes \(ms(d.callSeconds[$0]))" }
+        print("  measured: plain step \(ms(d.callSeconds[0])), calls \(calls.joined(separator: ", ")); drafting \(ms(d.draftSecondsPerLevel)) a level, catch-up \(ms(d.catchUpSecondsPerPosition)) a position")
+        let expected: [String] = d.expected.map { "\($0.nodes) nodes x\(fixed($0.speedup, 2))" }
+        let chose: [String] = d.budgets.keys.sorted().map { "\($0) nodes \(d.budgets[$0]!)x" }
+        var line = "  expected at those costs: \(expected.isEmpty ? "not measured" : expected.joined(separator: ", ")); chose \(chose.joined(separator: ", "))"
+        if let stop = d.stopped { line += "; stopped: " + stop.rawValue.replacingOccurrences(of: "_", with: " ") }
+        print(line)
+    }
+
     /// How activations meet this model's weights (`ActivationPrecision.label(for:)`): "float32", "int8, integer
     /// products (INSTRUCTION SET)", "bf16, bf16 products (INSTRUCTION SET)", "float32 (no q8/q4 weights)", or with
     /// --activations auto (the default) "auto -> " and what it chose.
