@@ -90,7 +90,25 @@ import Testing
         try? await dribble.close()
         // A request read in full waits for a slot three times as long as the timeout and is answered.
         let slot = try await server.pool.acquire()
-        let waiter = Task { try await RawHTTPClient.post(port, "/v1/completions", #"{"prompt": "x", "max_tokens": 2}"#) }
+        // On a loaded machine the client may write its request more than the 0.5 s timeout after the server accepted
+        // the connection, which the server then closes unread (as it should): such an attempt fails before it is
+        // queued and is made again. Once the queue holds it, the request was read in full and must be answered.
+        var waiter: Task<RawHTTPClient.Reply, Error>
+        var attempts = 0
+        repeat {
+            attempts += 1
+            let failure = FailureFlag()
+            waiter = Task {
+                do { return try await RawHTTPClient.post(port, "/v1/completions", #"{"prompt": "x", "max_tokens": 2}"#) } catch {
+                    await failure.set()
+                    throw error
+                }
+            }
+            let deadline = ContinuousClock.now + .seconds(60)
+            while !server.metrics.text.contains("bffn_queue_length 1"), ContinuousClock.now < deadline, !(await failure.failed) {
+                try await Task.sleep(for: .milliseconds(5))
+            }
+        } while !server.metrics.text.contains("bffn_queue_length 1") && attempts < 5
         try await CompletionServerTests.waitFor(server, "bffn_queue_length 1")
         try await Task.sleep(for: .milliseconds(1500))
         await server.pool.release(slot)
@@ -116,4 +134,10 @@ import Testing
         }
         #expect(throws: Never.self) { try FileDescriptorLimit.check(maxConnections: 256) }
     }
+}
+
+/// Set when a request task fails.
+actor FailureFlag {
+    private(set) var failed = false
+    func set() { failed = true }
 }
