@@ -137,7 +137,7 @@ extension BlockFFNModel {
         let adaptive = self.options.adaptiveDrafting && settings.temperature == 0
         if let drafter, let shape {
             var r = try SpeculativeDecoder.generate(engine, drafter: drafter, shape: shape, prompt: promptIds, options: options,
-                                                    adaptive: adaptive ? AdaptiveDrafting(shape: shape) : nil,
+                                                    adaptive: adaptive ? drafting : nil,
                                                     onToken: onToken, onLogprob: onLogprob)
             r.text = try text(r.generatedIds, r.stopReason, r.text)
             generation = Generation(promptIds: promptIds, generatedIds: r.generatedIds, text: r.text, stopReason: r.stopReason,

@@ -77,6 +77,10 @@ public final class BlockFFNModel: @unchecked Sendable {
     let cache: ExpertCache?
     let drafter: (any Drafter)?
     let shape: DraftShape?
+    /// The adaptive drafting controller of greedy speculative generations, one for the model's life: what it
+    /// measured about the costs (and whether drafting can pay at all) carries from one call to the next, so a
+    /// server's requests do not each pay its first measurements. Used under `lock` only.
+    let drafting: AdaptiveDrafting?
     let lock = Mutex(())
     /// Concurrent calls decoded together (`Options.parallelSequences` > 1 without a drafter); nil: serialized.
     let batched: BatchedDecoding?
@@ -119,6 +123,7 @@ public final class BlockFFNModel: @unchecked Sendable {
         drafter = try options.speculative.makeDrafter(target: engine.weights, targetPath: resolved, threads: threads,
                                                          activations: options.activations)
         shape = try drafter == nil ? nil : (options.draftShape ?? DraftShape.chosen(for: options.speculative))
+        drafting = shape.map { AdaptiveDrafting(shape: $0) }
         guard (1...256).contains(options.parallelSequences) else {
             throw BFFNError(.usage, "parallel sequences must be 1...256, not \(options.parallelSequences)", field: "parallel_sequences")
         }

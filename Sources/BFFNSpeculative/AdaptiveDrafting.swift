@@ -8,9 +8,9 @@
 ///   prefix of a chain, or of a tree in node order, keeps the first nodes, so a path of length L survives
 ///   truncation to m >= L nodes.
 /// - Time of a step with m > 0 nodes: the verification call's time for m nodes + drafting. Call times are
-///   running averages per node count measured; a count not measured is interpolated between the nearest measured
+///   medians of the recent calls per node count measured; a count not measured is interpolated between the nearest measured
 ///   counts (a plain step is 0 nodes), and extrapolated past the largest along the last measured slope: on large
-///   models a call's cost grows far from linearly with its tokens. Drafting costs a running average per draft
+///   models a call's cost grows far from linearly with its tokens. Drafting costs a recent median per draft
 ///   level times the levels m asks for (min(m, depth)), learnt from the steps whose catch-up is the one every
 ///   drafted step has (at most depth + 1 positions: a draft model's new root and an accepted node it never fed, an
 ///   EAGLE head's accepted path), so that cost is in the per-level figure: a draft model runs one call per level.
@@ -45,11 +45,15 @@ public final class AdaptiveDrafting {
     public var margin = 0.03
     /// Steps taken, and those without a draft.
     public private(set) var steps = 0, plainSteps = 0
-    /// Running averages: seconds of a verification call per node count (0: a plain step), of drafting per level,
-    /// of catching up per skipped position.
-    private var callSeconds: [Int: Double] = [:]
-    private var draftSecondsPerLevel: Double?
-    private var catchUpSecondsPerPosition: Double?
+    /// Recent samples (the last `RecentMedian.capacity`), whose median is the estimate: seconds of a verification
+    /// call per node count (0: a plain step), of drafting per level, of catching up per skipped position. A median
+    /// rather than a running mean, so that one outlier (a first multi-token call's page faults, another process
+    /// taking the core) cannot make drafting look hopeless and stop it for good.
+    private var callSamples: [Int: RecentMedian] = [:]
+    private var draftSamples = RecentMedian(), catchUpSamples = RecentMedian()
+    private var callSeconds: [Int: Double] { callSamples.compactMapValues(\.value) }
+    private var draftSecondsPerLevel: Double? { draftSamples.value }
+    private var catchUpSecondsPerPosition: Double? { catchUpSamples.value }
     /// The drafter's weight bytes over the target's, as last given to `nextBudget` (the catch-up estimate before
     /// one is measured).
     private var relativeCost = 0.0
@@ -173,14 +177,15 @@ public final class AdaptiveDrafting {
 
     private func chooseBudget(catchUpPositions: Int) -> Int {
         if maxNodes == 0 || steps < 2 || stopped != nil { return 0 }
+        if observations.count < 3 || !hasCostModel { return probe }
         // When even a draft that is always accepted cannot beat a plain step (the drafter costs about as much as
-        // the target: a draft model of the same size), stop drafting for good.
-        if let plain = expectedSeconds(0), hasCostModel,
+        // the target: a draft model of the same size), stop drafting for good; judged once the first three drafts
+        // are measured, so that one slow first call does not decide it.
+        if let plain = expectedSeconds(0),
            candidates.dropFirst().allSatisfy({ m in expectedSeconds(m).map { Double(1 + min(m, maxDepth)) / $0 <= 1 / plain } ?? false }) {
             stopped = .cannotPay
             return 0
         }
-        if observations.count < 3 || !hasCostModel { return probe }
         guard let plain = expectedSeconds(0), plain > 0 else { return probe }
         var best = 0, bestRate = 1 / plain
         for m in candidates.dropFirst() {
@@ -224,18 +229,17 @@ public final class AdaptiveDrafting {
     /// position against it.
     public func record(nodes: Int, accepted: Int, callSeconds call: Double, draftSeconds drafting: Double, catchUpPositions: Int = 0) {
         steps += 1
-        func ema(_ old: Double?, _ new: Double) -> Double { old.map { 0.8 * $0 + 0.2 * new } ?? new }
         sinceProbe = nodes == 0 ? sinceProbe + 1 : 0
-        callSeconds[nodes] = ema(callSeconds[nodes], call)
+        callSamples[nodes, default: RecentMedian()].add(call)
         if nodes == 0 {
             plainSteps += 1
             return
         }
         let levels = Double(max(self.levels(nodes), 1))
         if catchUpPositions <= recurringCatchUp {
-            draftSecondsPerLevel = ema(draftSecondsPerLevel, drafting / levels)
+            draftSamples.add(drafting / levels)
         } else if let perLevel = draftSecondsPerLevel {
-            catchUpSecondsPerPosition = ema(catchUpSecondsPerPosition, max(0, drafting - perLevel * levels) / Double(catchUpPositions))
+            catchUpSamples.add(max(0, drafting - perLevel * levels) / Double(catchUpPositions))
         }
         observations.append((nodes, accepted))
         if observations.count > 128 { observations.removeFirst() }
@@ -273,5 +277,23 @@ public final class AdaptiveDrafting {
         }
         return Report(budgets: chosen, callSeconds: callSeconds, draftSecondsPerLevel: draftSecondsPerLevel,
                       catchUpSecondsPerPosition: catchUpSecondsPerPosition, expected: expected, stopped: stopped)
+    }
+}
+
+/// The median of the last `capacity` values added (the mean of the middle two for an even count).
+struct RecentMedian {
+    static let capacity = 9
+    private var values: [Double] = []
+
+    mutating func add(_ v: Double) {
+        values.append(v)
+        if values.count > Self.capacity { values.removeFirst() }
+    }
+
+    /// nil before any value.
+    var value: Double? {
+        guard !values.isEmpty else { return nil }
+        let sorted = values.sorted(), n = sorted.count
+        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
     }
 }

@@ -17,11 +17,15 @@ public protocol Drafter: AnyObject {
     /// token, which every draft runs) not counted: a draft model's catch-up on the prompt and on tokens emitted
     /// without a draft, an EAGLE head's observed positions; 0 for drafters without a model.
     func pendingPositions(context: [Int]) -> Int
+    /// Makes now what the drafter's first draft would make first (a draft model's weights repacked into tiles), so
+    /// that decoding does not pay it (the speculative decoder calls it before the prompt pass).
+    func prepare()
 }
 
 extension Drafter {
     public var relativeCost: Double { 0 }
     public func pendingPositions(context: [Int]) -> Int { 0 }
+    public func prepare() {}
 }
 
 /// A drafter that can run only the last positions of a long catch-up (its drafts then see less of the context,

@@ -72,6 +72,9 @@ public final class ModelDrafter: CatchUpLimiting {
         self.name = name
     }
 
+    /// Repacks the draft model's weights for its activations now (`Engine.prepare`).
+    public func prepare() { engine.prepare() }
+
     public func reset() {
         engine.reset()
         cachedStart = 0

@@ -26,7 +26,9 @@ public enum SpeculativeBenchmark {
 
     /// Decodes `tokens` tokens after `prompt` three ways on `engine`, `repeats` times in alternation (plain, fixed,
     /// adaptive, plain, ...), and keeps each mode's fastest run: on a shared machine a run's speed varies by
-    /// 10-30 %, and alternating with the best of each compares the modes under the same conditions.
+    /// 10-30 %, and alternating with the best of each compares the modes under the same conditions. The adaptive
+    /// runs share one controller, as a model's generations do (`BlockFFNModel`, the server): what it measured in
+    /// one run carries to the next.
     /// - Throws: the engine's and the drafter's errors.
     public static func run(_ engine: Engine, drafter: Drafter, shape: DraftShape, prompt: [Int], tokens: Int, repeats: Int = 3) throws -> [Run] {
         var best: [String: Run] = [:]
@@ -37,13 +39,14 @@ public enum SpeculativeBenchmark {
             if let b = best[r.mode], b.tokensPerSecond >= r.tokensPerSecond { return }
             best[r.mode] = r
         }
+        let controller = AdaptiveDrafting(shape: shape)
         for _ in 0..<max(1, repeats) {
             let plain = try GreedyDecoder.generate(engine, prompt: prompt, maxNewTokens: tokens)
             keep(Run(mode: "plain", tokensPerSecond: plain.tokensPerSecond, steps: max(plain.generatedIds.count - 1, 0), meanAcceptLength: 1,
                      plainSteps: max(plain.generatedIds.count - 1, 0), identical: true))
             for adaptive in [false, true] {
                 let r = try SpeculativeDecoder.generate(engine, drafter: drafter, shape: shape, prompt: prompt, options: GenerationOptions(maxNewTokens: tokens),
-                                                        adaptive: adaptive ? AdaptiveDrafting(shape: shape) : nil)
+                                                        adaptive: adaptive ? controller : nil)
                 keep(Run(mode: adaptive ? "adaptive" : "fixed", tokensPerSecond: r.tokensPerSecond, steps: r.steps, meanAcceptLength: r.meanAcceptLength,
                          plainSteps: r.plainSteps, identical: r.generatedIds == plain.generatedIds, decisions: r.adaptiveReport))
             }

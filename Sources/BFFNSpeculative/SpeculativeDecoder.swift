@@ -103,6 +103,7 @@ public enum SpeculativeDecoder {
         if let adaptive { limited?.catchUpLimit = adaptive.catchUpLimit }
         defer { limited?.catchUpLimit = savedLimit }
         target.prepare()
+        drafter.prepare()
         let t0 = monotonicSeconds()
         let first = try target.forward(prompt, logits: .last)
         let t1 = monotonicSeconds()
