@@ -48,6 +48,13 @@ public struct BenchmarkResult: Sendable {
     /// Chunk length → milliseconds of one call over that many tokens after the prompt (what verifying a chain of
     /// draft tokens costs), sparse path.
     public var chunkMilliseconds: [Int: Double] = [:]
+    /// The instruction the bulk of the weights (the storage type with the most bytes) is multiplied with, and its
+    /// measured peak in giga-operations per second per thread with this run's threads (`ArithmeticPeak`; 0: the
+    /// CPU lacks it).
+    public var peakKind: ArithmeticPeak.Kind = .float
+    public var peakGOPSPerThread: Double = 0
+    /// Prefill GFLOP/s per thread over that peak (0 without a peak).
+    public var prefillPeakFraction: Double { peakGOPSPerThread > 0 ? prefillGFLOPsPerThread / peakGOPSPerThread : 0 }
 }
 
 /// The decode/prefill benchmark behind `bffn bench`.
@@ -165,6 +172,12 @@ public enum Benchmark {
             }
             chunks[C] = (monotonicSeconds() - t0) / Double(reps) * 1000
         }
+        // The arithmetic peak of the instruction that multiplies the bulk of the weights, on this run's threads.
+        var bytesByType: [StorageType: Int] = [:]
+        for m in w.allMatrices { bytesByType[m.matrix.type, default: 0] += m.matrix.byteCount }
+        let bulk = bytesByType.max { $0.value < $1.value || ($0.value == $1.value && $0.key.description > $1.key.description) }?.key ?? .f32
+        let peakKind = ArithmeticPeak.kind(for: bulk, activations: activations)
+        let peak = ArithmeticPeak.gigaOperationsPerSecond(peakKind, threads: threads)
         let layers = w.layers.count, E = w.architecture.numExperts
         let bytesPerToken = Double(w.nonExpertBytesPerToken) + sparse.experts * Double(w.bytesPerExpert)
         let decodeTPS = Double(decodeTokens) / sparse.seconds
@@ -182,6 +195,7 @@ public enum Benchmark {
             prefillGFLOPsPerThread: every.flops / every.seconds / 1e9 / Double(threads),
             promptTokensPerSecond: Double(prompt.count) / lastOnly.seconds,
             promptGFLOPsPerThread: lastOnly.flops / lastOnly.seconds / 1e9 / Double(threads),
-            tokenMilliseconds: sparse.seconds / Double(decodeTokens) * 1000, chunkMilliseconds: chunks)
+            tokenMilliseconds: sparse.seconds / Double(decodeTokens) * 1000, chunkMilliseconds: chunks,
+            peakKind: peakKind, peakGOPSPerThread: peak)
     }
 }

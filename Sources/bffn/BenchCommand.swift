@@ -150,7 +150,7 @@ struct BenchCommand: ParsableCommand {
             } else {
                 print("activations: \(activationsLabel(weights)); KV cache: \(numerics.kvCache == .bf16 ? "bf16" : "float32")")
                 for r in runs {
-                    print("threads \(r.threads): prefill \(fixed(r.prefillTokensPerSecond, 1)) tok/s (\(r.prefillTokens) tokens, every token's logits, \(fixed(r.prefillGFLOPsPerThread, 1)) GFLOP/s per thread), decode \(fixed(r.decodeTokensPerSecond, 2)) tok/s")
+                    print("threads \(r.threads): prefill \(fixed(r.prefillTokensPerSecond, 1)) tok/s (\(r.prefillTokens) tokens, every token's logits, \(fixed(r.prefillGFLOPsPerThread, 1)) GFLOP/s per thread\(peakNote(r))), decode \(fixed(r.decodeTokensPerSecond, 2)) tok/s")
                     print("  prompt for generation (last token's logits only) \(fixed(r.promptTokensPerSecond, 1)) tok/s, \(fixed(r.promptGFLOPsPerThread, 1)) GFLOP/s per thread")
                     print("  weights read per token \(fixed(r.weightBytesPerToken / 1e6, 1)) MB -> \(fixed(r.effectiveGBps, 2)) GB/s; streaming read \(fixed(r.readBandwidthGBps, 2)) GB/s; ratio \(fixed(r.bandwidthRatio * 100, 1)) %")
                     print("  KV cache read per token \(fixed(r.kvBytesReadPerToken / 1e6, 1)) MB (beside the weights; not in the ratio)")
@@ -179,6 +179,12 @@ struct BenchCommand: ParsableCommand {
 }
 
 extension BenchCommand {
+    /// ", N % of the KIND peak P": prefill against the measured peak of its instruction (empty without one).
+    func peakNote(_ r: BenchmarkResult) -> String {
+        guard r.peakGOPSPerThread > 0 else { return "" }
+        return ", \(fixed(r.prefillPeakFraction * 100, 0)) % of the \(r.peakKind.rawValue) peak \(fixed(r.peakGOPSPerThread, 0))"
+    }
+
     /// The adaptive controller's measurements and choices, two lines under its run.
     func printDecisions(_ d: AdaptiveDrafting.Report) {
         func ms(_ s: Double?) -> String { s.map { fixed($0 * 1000, 2) + " ms" } ?? "not measured" }
