@@ -11,7 +11,8 @@ public enum ArithmeticPeak {
         case float
         /// The int8 dot product of the level `IntegerDot` uses (q8 / q4 weights with int8 activations).
         case int8
-        /// vdpbf16ps (bf16 weights with bf16 activations; AVX512_BF16 only).
+        /// vdpbf16ps (bf16 weights with bf16 activations where the CPU has AVX512_BF16; the AVX2 and NEON emulations
+        /// count as `float`).
         case bf16
     }
 
@@ -19,7 +20,8 @@ public enum ArithmeticPeak {
     public static func kind(for type: StorageType, activations: ActivationPrecision) -> Kind {
         switch activations.effective(for: type) {
         case .int8 where IntegerDot.applies(to: type): return .int8
-        case .bf16 where type == .bf16 && BF16Dot.instructionSet != "emulated": return .bf16
+        case .bf16 where type == .bf16 && BF16Dot.instructionSet == "avx512-bf16": return .bf16
+        // The AVX2 and NEON paths emulate vdpbf16ps with float32 fmas.
         default: return .float
         }
     }

@@ -2,12 +2,29 @@ import CBlockFFNBF16Dot
 
 /// bf16 products of bf16-rounded activations with bf16 rows repacked into tiles (formats/numerics.md, "bf16").
 public enum BF16Dot {
-    /// The path in use: "avx512-bf16" (the instruction, x86-64), "neon" (the emulation in NEON, AArch64) or
-    /// "emulated" (the portable emulation).
-    public static var instructionSet: String {
-        let path = String(cString: bffn_bf16dot_path_name())
-        return path == "portable" ? "emulated" : path
+    /// The path in use: "avx512-bf16" (the instruction, x86-64), "avx2" (the emulation with AVX2 and FMA, other
+    /// x86-64 CPUs), "neon" (the emulation in NEON, AArch64) or "emulated" (the portable emulation).
+    public static var instructionSet: String { name(bffn_bf16dot_path()) }
+
+    /// Every path this build knows, the portable emulation first (whether this CPU has each: `use`).
+    public static let instructionSets: [String] = [BFFN_BF16_PATH_PORTABLE, BFFN_BF16_PATH_AVX512, BFFN_BF16_PATH_AVX2, BFFN_BF16_PATH_NEON]
+        .map { name(Int32($0)) }
+
+    static func name(_ path: Int32) -> String {
+        let name = String(cString: bffn_bf16dot_path_name_of(path))
+        return name == "portable" ? "emulated" : name
     }
+
+    /// Switches to the path `name` (one of `instructionSets`) where this CPU has it, else to the best it has;
+    /// returns the path in use. Process-wide: no other thread may compute products meanwhile (tests, `bffn kernels`).
+    @discardableResult
+    public static func use(_ name: String) -> String {
+        let path = instructionSets.firstIndex(of: name).map { [BFFN_BF16_PATH_PORTABLE, BFFN_BF16_PATH_AVX512, BFFN_BF16_PATH_AVX2, BFFN_BF16_PATH_NEON][$0] }
+        return self.name(bffn_bf16dot_use_path(path.map { Int32($0) } ?? -1))
+    }
+
+    /// Switches back to the best path this CPU has.
+    public static func useBest() { _ = bffn_bf16dot_use_path(-1) }
 
     /// Uses the vector path (`hardware`: the instruction where the CPU has it, NEON on AArch64) or the portable
     /// emulation; returns whether the vector path is in use (tests compare the two).

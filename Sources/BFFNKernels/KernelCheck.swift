@@ -4,8 +4,8 @@ import BFFNCore
 public struct KernelCheckResult: Sendable, Equatable {
     /// The products compared, e.g. "int8 x q4 asymmetric, groups of 32".
     public let products: String
-    /// The instruction set checked (one of `IntegerDot.instructionSets` but "portable", or "avx512-bf16" / "neon"
-    /// for the bf16 products).
+    /// The instruction set checked (one of `IntegerDot.instructionSets` but "portable", or of
+    /// `BF16Dot.instructionSets` but "emulated" for the bf16 products).
     public let instructionSet: String
     /// Outputs compared (several shapes, one token and several, a matrix and a down projection's union).
     public let outputs: Int
@@ -31,7 +31,7 @@ public enum KernelCheck {
     public static func run() -> [KernelCheckResult] {
         defer {
             IntegerDot.useBest()
-            _ = BF16Dot.useHardware(true)
+            BF16Dot.useBest()
         }
         var results: [KernelCheckResult] = []
         for type in integerTypes {
@@ -42,12 +42,11 @@ public enum KernelCheck {
                                                  differing: differing(outputs(type, activations: .int8), reference)))
             }
         }
-        if BF16Dot.useHardware(false) == false {
-            let reference = outputs(.bf16, activations: .bf16)
-            if BF16Dot.useHardware(true) {
-                results.append(KernelCheckResult(products: "bf16 x bf16", instructionSet: BF16Dot.instructionSet, outputs: reference.count,
-                                                 differing: differing(outputs(.bf16, activations: .bf16), reference)))
-            }
+        BF16Dot.use("emulated")
+        let reference = outputs(.bf16, activations: .bf16)
+        for set in BF16Dot.instructionSets.dropFirst() where BF16Dot.use(set) == set {
+            results.append(KernelCheckResult(products: "bf16 x bf16", instructionSet: set, outputs: reference.count,
+                                             differing: differing(outputs(.bf16, activations: .bf16), reference)))
         }
         return results
     }

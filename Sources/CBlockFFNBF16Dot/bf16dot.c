@@ -1,10 +1,12 @@
 /*
  * bf16 products on tiles of 16 rows (see bffn_bf16dot.h): vdpbf16ps on 512-bit registers (one lane a row) where the
- * CPU has AVX512_BF16, the emulation in NEON on AArch64, else a portable emulation of the same operations.
+ * CPU has AVX512_BF16, the emulation with AVX2 and FMA on other x86-64 CPUs, the emulation in NEON on AArch64, else a
+ * portable emulation of the same operations.
  */
 #include "bffn_bf16dot.h"
 #include "bffn_prefetch.h"
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -159,6 +161,84 @@ static ATTR_BF16 void tiles_hw(const uint8_t *const *mats, long count, long tile
 }
 #endif
 
+#if defined(__x86_64__)
+/* The emulation with AVX2 and FMA (x86-64 CPUs without AVX512_BF16): 16 rows as two vectors of 8 float32 lanes, each
+ * operation of lane_portable lane-wise in the same order (acc = fma(x1, w1, acc), then acc = fma(x0, w0, acc), one
+ * rounding each). The zeroing is MXCSR's: with DAZ a denormal input reads as zero of its sign (widen), with FTZ a
+ * result that rounds into the denormal range is written as zero of its sign (flush: x86 judges tininess after
+ * rounding, as flush() looks at the rounded result). Both are set for the accumulation only and the caller's MXCSR
+ * is back before the final sums, which the emulation adds without flushing. scripts/kernel-check/bf16_avx2_lane.c
+ * compares the lane with lane_portable on random lanes of every exponent range. */
+#define ATTR_AVX2 __attribute__((target("avx2,fma")))
+#define MXCSR_DAZ_FTZ 0x8040u
+
+/* The compiler does not see that float arithmetic reads MXCSR: these empty statements claim to change the
+ * accumulators, so none of their arithmetic moves across the MXCSR writes beside them. */
+#define PIN_ACCUMULATORS(A)                                                                                          \
+    __asm__ volatile("" : "+x"(A[0][0]), "+x"(A[0][1]), "+x"(A[1][0]), "+x"(A[1][1]), "+x"(A[2][0]), "+x"(A[2][1]), \
+                     "+x"(A[3][0]), "+x"(A[3][1]))
+
+/* Pair k of a tile's 16 rows (the 64 bytes at w) into one accumulator (two vectors) for the activation pair p:
+ * acc = fma(x1, w1, acc), then acc = fma(x0, w0, acc), lane-wise. */
+static inline __attribute__((always_inline)) ATTR_AVX2 void avx2_pair_step(__m256 *acc, const uint8_t *w, uint32_t p, __m256i high) {
+    __m256 x1 = _mm256_castsi256_ps(_mm256_set1_epi32((int)(p & 0xffff0000u)));
+    __m256 x0 = _mm256_castsi256_ps(_mm256_set1_epi32((int)(p << 16)));
+    for (int h = 0; h < 2; h++) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(w + 32 * h));
+        __m256 a = _mm256_fmadd_ps(x1, _mm256_castsi256_ps(_mm256_and_si256(v, high)), acc[h]);
+        acc[h] = _mm256_fmadd_ps(x0, _mm256_castsi256_ps(_mm256_slli_epi32(v, 16)), a);
+    }
+}
+
+/* One token through tiles tile_begin ..< tile_end of every matrix (four accumulators of two vectors a tile; sixteen
+ * registers hold no second token's). */
+static ATTR_AVX2 void tiles_avx2_token(const uint8_t *const *mats, long count, long tile_begin, long tile_end, long rows, long n,
+                                       const uint16_t *xt, float *o) {
+    long np = (n + 1) / 2, tb = np * 64;
+    const __m256i high = _mm256_set1_epi32((int)0xffff0000u);
+    unsigned saved = _mm_getcsr();
+    for (long i = tile_begin; i < tile_end; i++) {
+        __m256 A[4][2];
+        for (int j = 0; j < 4; j++) A[j][0] = A[j][1] = _mm256_setzero_ps();
+        _mm_setcsr(saved | MXCSR_DAZ_FTZ);
+        PIN_ACCUMULATORS(A);
+        for (long m = 0; m < count; m++) {
+            const uint8_t *tile = mats[m] + i * tb;
+            const uint16_t *xs = xt + m * n;
+            long k = 0;
+            /* four whole pairs at a time: accumulator j (a constant, so A stays in registers) takes pair k + j */
+            for (; k + 4 <= n / 2; k += 4)
+                for (int j = 0; j < 4; j++) {
+                    uint32_t p;
+                    memcpy(&p, xs + 2 * (k + j), 4);
+                    avx2_pair_step(A[j], tile + 64 * (k + j), p, high);
+                }
+            /* the last pairs (fewer than four, or an odd n's last) */
+            for (int j = 0; j < 4 && k + j < np; j++) avx2_pair_step(A[j], tile + 64 * (k + j), pair_at(xs, k + j, n), high);
+        }
+        PIN_ACCUMULATORS(A);
+        _mm_setcsr(saved);
+        PIN_ACCUMULATORS(A);
+        long r0 = i * 16, valid = rows - r0 < 16 ? rows - r0 : 16;
+        float s[16];
+        for (int h = 0; h < 2; h++)
+            _mm256_storeu_ps(s + 8 * h, _mm256_add_ps(_mm256_add_ps(A[0][h], A[1][h]), _mm256_add_ps(A[2][h], A[3][h])));
+        for (long r = 0; r < valid; r++) o[r0 + r] = s[r];
+    }
+}
+
+static ATTR_AVX2 void tiles_avx2(const uint8_t *const *mats, long count, long tile_begin, long tile_end, long rows, long n, const uint16_t *x,
+                                 long x_stride, long tokens, float *out, long os) {
+    /* Several tokens walk the range span by span (bffn_tile_span), every token passing over each span while it is in
+       the core's cache; per output nothing changes. */
+    long span = tokens > 1 ? bffn_tile_span(bffn_bf16_tile_bytes(n) * count) : tile_end - tile_begin;
+    for (long s0 = tile_begin; s0 < tile_end; s0 += span) {
+        long s1 = tile_end - s0 < span ? tile_end : s0 + span;
+        for (long t = 0; t < tokens; t++) tiles_avx2_token(mats, count, s0, s1, rows, n, x + t * x_stride, out + t * os);
+    }
+}
+#endif
+
 #if defined(__aarch64__) && defined(__ARM_NEON) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 /* The emulation in NEON (every AArch64 CPU; not BFDOT, whose arithmetic is another: formats/numerics.md): 16 rows
  * as four vectors of 4 float32 lanes, each operation of lane_portable done lane-wise in the same order. AArch64
@@ -241,59 +321,75 @@ static void tiles_neon(const uint8_t *const *mats, long count, long tile_begin, 
 }
 #endif
 
-/* The vector path in use: 0 the portable emulation, 1 vdpbf16ps (x86-64 with AVX512_BF16) or the NEON emulation
- * (AArch64). */
-static int hardware = -1;
+/* The path in use (BFFN_BF16_PATH_*); -1 until first asked: the best this CPU has. */
+static int path_in_use = -1;
 
-static int has_hardware(void) {
+int bffn_bf16dot_has_path(int path) {
 #if defined(__x86_64__)
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512vl");
+    if (path == BFFN_BF16_PATH_AVX512) return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512vl");
+    if (path == BFFN_BF16_PATH_AVX2) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #elif defined(BFFN_BF16_NEON)
-    return 1;
-#else
-    return 0;
+    if (path == BFFN_BF16_PATH_NEON) return 1;
 #endif
+    return path == BFFN_BF16_PATH_PORTABLE;
 }
 
-int bffn_bf16dot_hardware(void) {
-    int h = __atomic_load_n(&hardware, __ATOMIC_RELAXED);
-    if (h < 0) {
-        h = has_hardware();
-        __atomic_store_n(&hardware, h, __ATOMIC_RELAXED);
-    }
-    return h;
+static int best_path(void) {
+    /* BFFN_BF16_PATH names another path this CPU has (measuring what a CPU without AVX512_BF16 runs). */
+    const char *asked = getenv("BFFN_BF16_PATH");
+    for (int p = 0; asked && p <= BFFN_BF16_PATH_NEON; p++)
+        if (strcmp(asked, p == BFFN_BF16_PATH_PORTABLE ? "emulated" : bffn_bf16dot_path_name_of(p)) == 0 && bffn_bf16dot_has_path(p)) return p;
+    static const int order[] = {BFFN_BF16_PATH_AVX512, BFFN_BF16_PATH_AVX2, BFFN_BF16_PATH_NEON};
+    for (int i = 0; i < 3; i++)
+        if (bffn_bf16dot_has_path(order[i])) return order[i];
+    return BFFN_BF16_PATH_PORTABLE;
 }
+
+int bffn_bf16dot_path(void) {
+    int p = __atomic_load_n(&path_in_use, __ATOMIC_RELAXED);
+    if (p < 0) {
+        p = best_path();
+        __atomic_store_n(&path_in_use, p, __ATOMIC_RELAXED);
+    }
+    return p;
+}
+
+int bffn_bf16dot_use_path(int path) {
+    int p = path >= 0 && bffn_bf16dot_has_path(path) ? path : best_path();
+    __atomic_store_n(&path_in_use, p, __ATOMIC_RELAXED);
+    return p;
+}
+
+int bffn_bf16dot_hardware(void) { return bffn_bf16dot_path() != BFFN_BF16_PATH_PORTABLE; }
 
 int bffn_bf16dot_use_hardware(int on) {
-    int h = on && has_hardware();
-    __atomic_store_n(&hardware, h, __ATOMIC_RELAXED);
-    return h;
+    return bffn_bf16dot_use_path(on ? best_path() : BFFN_BF16_PATH_PORTABLE) != BFFN_BF16_PATH_PORTABLE;
 }
 
-const char *bffn_bf16dot_path_name(void) {
-    if (!bffn_bf16dot_hardware()) return "portable";
-#if defined(__x86_64__)
-    return "avx512-bf16";
-#else
-    return "neon";
-#endif
+const char *bffn_bf16dot_path_name_of(int path) {
+    switch (path) {
+    case BFFN_BF16_PATH_AVX512: return "avx512-bf16";
+    case BFFN_BF16_PATH_AVX2: return "avx2";
+    case BFFN_BF16_PATH_NEON: return "neon";
+    default: return "portable";
+    }
 }
+
+const char *bffn_bf16dot_path_name(void) { return bffn_bf16dot_path_name_of(bffn_bf16dot_path()); }
 
 void bffn_bf16_tiles_product(const uint8_t *const *mats, long count, long tile_begin, long tile_end, long rows, long n,
                              const uint16_t *x, long x_stride, long tokens, float *out, long out_stride) {
     if (tile_end <= tile_begin || count <= 0 || tokens <= 0) return;
+    switch (bffn_bf16dot_path()) {
 #if defined(__x86_64__)
-    if (bffn_bf16dot_hardware()) {
-        tiles_hw(mats, count, tile_begin, tile_end, rows, n, x, x_stride, tokens, out, out_stride);
-        return;
-    }
+    case BFFN_BF16_PATH_AVX512: tiles_hw(mats, count, tile_begin, tile_end, rows, n, x, x_stride, tokens, out, out_stride); return;
+    case BFFN_BF16_PATH_AVX2: tiles_avx2(mats, count, tile_begin, tile_end, rows, n, x, x_stride, tokens, out, out_stride); return;
 #endif
 #if defined(BFFN_BF16_NEON)
-    if (bffn_bf16dot_hardware()) {
-        tiles_neon(mats, count, tile_begin, tile_end, rows, n, x, x_stride, tokens, out, out_stride);
-        return;
-    }
+    case BFFN_BF16_PATH_NEON: tiles_neon(mats, count, tile_begin, tile_end, rows, n, x, x_stride, tokens, out, out_stride); return;
 #endif
+    default: break;
+    }
     tiles_portable(mats, count, tile_begin, tile_end, rows, n, x, x_stride, tokens, out, out_stride);
 }

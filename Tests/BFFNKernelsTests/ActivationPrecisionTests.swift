@@ -22,7 +22,7 @@ struct ActivationPrecisionTests {
     }
 
     @Test func autoTakesBF16ProductsOnlyWhereTheyAreFast() {
-        defer { BF16Dot.useHardware(true) }
+        defer { BF16Dot.useBest() }
         // The portable emulation: auto takes float32, explicit bf16 still the emulation.
         BF16Dot.useHardware(false)
         #expect(BF16Dot.instructionSet == "emulated")
@@ -30,10 +30,10 @@ struct ActivationPrecisionTests {
         #expect(ActivationPrecision.bf16.effective(for: .bf16) == .bf16 && WeightTiles.applies(.bf16, to: .bf16))
         #expect(ActivationPrecision.auto.label(for: [.bf16]) == "auto -> float32")
         #expect(ActivationPrecision.bf16.label(for: [.bf16]) == "bf16, bf16 products (emulated)")
-        // The vector path (AVX512_BF16 or NEON), where this CPU has one.
-        if BF16Dot.useHardware(true) {
+        // Every vector path (AVX512_BF16, the AVX2 emulation, NEON) this CPU has.
+        for path in BF16Dot.instructionSets.dropFirst() where BF16Dot.use(path) == path {
             #expect(ActivationPrecision.auto.effective(for: .bf16) == .bf16 && WeightTiles.applies(.auto, to: .bf16))
-            #expect(ActivationPrecision.auto.label(for: [.bf16]) == "auto -> bf16, bf16 products (\(BF16Dot.instructionSet))")
+            #expect(ActivationPrecision.auto.label(for: [.bf16]) == "auto -> bf16, bf16 products (\(path))")
         }
     }
 

@@ -45,15 +45,13 @@ struct BF16DotTests {
     static func row(_ n: Int, seed: UInt32) -> [UInt16] { SeededValues.floats(n, seed: seed).map(bf16) }
 
     @Test func instructionAndEmulationGiveTheDocumentedBits() {
-        defer { BF16Dot.useHardware(true) }
+        defer { BF16Dot.useBest() }
         for n in [7, 8, 16, 40, 64, 100, 101, 768] {
             let w = Self.row(n, seed: UInt32(n)), x = SeededValues.floats(n, seed: 77)
             let expected = Self.reference(x, [w])
-            for hardware in [false, true] {
-                let used = BF16Dot.useHardware(hardware)
-                guard used == hardware else { continue }
+            for path in BF16Dot.instructionSets where BF16Dot.use(path) == path {
                 let got = w.withUnsafeBufferPointer { BF16Dot.dot(x, row: $0.baseAddress!) }
-                #expect(got.bitPattern == expected.bitPattern, "n \(n), \(hardware ? "instruction" : "emulation"): \(got) vs \(expected)")
+                #expect(got.bitPattern == expected.bitPattern, "n \(n), \(path): \(got) vs \(expected)")
             }
         }
     }
@@ -74,7 +72,7 @@ struct BF16DotTests {
     /// 2^-149): vdpbf16ps keeps each product exact inside a fused multiply-add, and so must every path; rounding the
     /// products first differs on some of these rows.
     @Test func productsBelowTheNormalRangeAreFused() {
-        defer { BF16Dot.useHardware(true) }
+        defer { BF16Dot.useBest() }
         let n = 64
         var differFromUnfused = 0
         for seed in 0..<40 {
@@ -82,7 +80,7 @@ struct BF16DotTests {
             let x = SeededValues.floats(n, seed: UInt32(950 + seed)).map { $0 * 0x1p-62 }
             let expected = Self.reference(x, [w])
             if expected.bitPattern != Self.unfused(x, w).bitPattern { differFromUnfused += 1 }
-            for hardware in [false, true] where BF16Dot.useHardware(hardware) == hardware {
+            for path in BF16Dot.instructionSets where BF16Dot.use(path) == path {
                 let got = w.withUnsafeBufferPointer { BF16Dot.dot(x, row: $0.baseAddress!) }
                 #expect(got.bitPattern == expected.bitPattern, "seed \(seed), \(BF16Dot.instructionSet): \(got) vs \(expected)")
             }
@@ -91,8 +89,8 @@ struct BF16DotTests {
     }
 
     @Test func batchInvarianceAndDenseEqualsSparse() {
-        defer { BF16Dot.useHardware(true) }
-        for hardware in [false, true] where BF16Dot.useHardware(hardware) == hardware {
+        defer { BF16Dot.useBest() }
+        for path in BF16Dot.instructionSets where BF16Dot.use(path) == path {
             let rows = 24, n = 80, tokens = 9
             let w = (0..<rows).flatMap { Self.row(n, seed: UInt32(500 + $0)) }
             let x = SeededValues.floats(tokens * n, seed: 600)
@@ -107,7 +105,7 @@ struct BF16DotTests {
                 for t in 0..<tokens {
                     for r in 0..<rows {
                         let expected = Self.reference(Array(x[(t * n)..<((t + 1) * n)]), [Array(w[(r * n)..<((r + 1) * n)])])
-                        #expect(batch[t * rows + r].bitPattern == expected.bitPattern, "\(hardware): token \(t), row \(r)")
+                        #expect(batch[t * rows + r].bitPattern == expected.bitPattern, "\(path): token \(t), row \(r)")
                     }
                 }
             }
@@ -116,7 +114,7 @@ struct BF16DotTests {
             let blocks = (0..<3).map { e in (0..<H).flatMap { h in Self.row(de, seed: UInt32(700 + e * H + h)) } }
             let bytes = blocks.map { b in b.withUnsafeBytes { Array($0) } }
             let down = ZeroExpertDown(blocks: bytes, type: .bf16, outputs: H, expertSize: de, tokens: tokens, seed: 800, activations: .bf16)
-            #expect(down.dense.map(\.bitPattern) == down.sparse.map(\.bitPattern), "\(hardware)")
+            #expect(down.dense.map(\.bitPattern) == down.sparse.map(\.bitPattern), "\(path)")
             for t in 0..<tokens {
                 for h in 0..<H {
                     let rows = (0..<3).map { e in Array(blocks[e][(h * de)..<((h + 1) * de)]) }

@@ -11,8 +11,8 @@
  * acc), then acc = fma(x[2k], w[2k], acc), each a fused multiply-add rounded once to nearest even (the product of
  * two bf16 values is exact in float32 unless below the normal range or overflowing), denormal inputs and results
  * read and written as zero. Result: (A0 + A1) + (A2 + A3). In a tile one lane of the instruction is one
- * row; the instruction (where the CPU has AVX512_BF16), the NEON emulation (AArch64) and the portable emulation give
- * the same bits.
+ * row; the instruction (where the CPU has AVX512_BF16), the AVX2 emulation (other x86-64), the NEON emulation
+ * (AArch64) and the portable emulation give the same bits.
  */
 #include <stdint.h>
 
@@ -32,11 +32,21 @@ void bffn_bf16_tiles_pack(const uint8_t *src, long row_stride, long rows, long n
 void bffn_bf16_tiles_product(const uint8_t *const *mats, long count, long tile_begin, long tile_end, long rows, long n,
                              const uint16_t *x, long x_stride, long tokens, float *out, long out_stride);
 
-/* Whether the products use a vector path (1: the AVX-512 BF16 instruction on x86-64 where the CPU has it, the NEON
- * emulation on AArch64) or the portable emulation (0). */
+/* The paths: the portable emulation; vdpbf16ps (x86-64 with AVX512_BF16); the emulation with AVX2 and FMA (other
+ * x86-64 CPUs with them); the emulation in NEON (AArch64). All give the same bits. */
+enum { BFFN_BF16_PATH_PORTABLE = 0, BFFN_BF16_PATH_AVX512 = 1, BFFN_BF16_PATH_AVX2 = 2, BFFN_BF16_PATH_NEON = 3 };
+/* Whether this CPU can run `path`. */
+int bffn_bf16dot_has_path(int path);
+/* The path in use: by default the first of AVX512, AVX2, NEON this CPU has, else the portable emulation. */
+int bffn_bf16dot_path(void);
+/* Uses `path` from now on where the CPU has it, else the best it has (tests and `bffn kernels` compare the paths);
+ * returns the path in use. */
+int bffn_bf16dot_use_path(int path);
+/* Whether the products use a vector path (any but the portable emulation). */
 int bffn_bf16dot_hardware(void);
-/* Uses the portable emulation (0) or the vector path where there is one (1); returns the one in use (tests). */
+/* Uses the portable emulation (0) or the best vector path this CPU has (1); returns whether a vector path is in use. */
 int bffn_bf16dot_use_hardware(int on);
-/* The path in use: "avx512-bf16", "neon" or "portable". */
+/* The name of a path ("portable", "avx512-bf16", "avx2", "neon"), and of the one in use. */
+const char *bffn_bf16dot_path_name_of(int path);
 const char *bffn_bf16dot_path_name(void);
 #endif
