@@ -94,7 +94,9 @@ public enum SpeculativeDecoder {
         var matcher = try options.stopStringMatcher()
         let penalises = options.sampling.penalisesRepeats
         // A feature drafter (EAGLE) reads the target's final-normed hidden states of every committed position.
-        let featureDrafter = drafter as? FeatureDrafter
+        // Once adaptive drafting has stopped for good, the drafter is never asked again: a feature drafter then gets
+        // no features (capturing and handing them over cost about a tenth of a plain step on the bundled model).
+        let featureDrafter = adaptive?.stopped == nil ? drafter as? FeatureDrafter : nil
         let savedCapture = target.options.captureFeatures
         target.options.captureFeatures = savedCapture || featureDrafter != nil
         defer { target.options.captureFeatures = savedCapture }
@@ -187,7 +189,7 @@ public enum SpeculativeDecoder {
                 if stop != nil { break }
             }
             try target.commit(path: path.map { start + $0 }, from: start)
-            if let featureDrafter {
+            if let featureDrafter, adaptive?.stopped == nil {
                 var features: [Float] = []
                 features.reserveCapacity(path.count * out.featureWidth)
                 for row in path { features += out.feature(at: row) }
@@ -197,6 +199,7 @@ public enum SpeculativeDecoder {
                 adaptive.record(nodes: tree.count, accepted: path.count - 1, callSeconds: callSeconds, draftSeconds: drafting,
                                 catchUpPositions: catchUp)
                 if tree.count == 0 { result.plainSteps += 1 }
+                if adaptive.stopped != nil { target.options.captureFeatures = savedCapture }
             }
             result.steps += 1
             result.draftedTokens += tree.count
