@@ -20,6 +20,17 @@ static volatile int64_t sink;
 
 #define TWELVE(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
 
+/* Claims to change a register operand, so the compiler cannot hoist work on it out of the loop, nor (before each
+ * step of the AVX2 and NEON int8 loops, which multiply w by x before accumulating) share one product among the
+ * twelve accumulators. */
+#if defined(__x86_64__)
+#define OPAQUE(v) __asm__ volatile("" : "+v"(v))
+#elif defined(__aarch64__)
+#define OPAQUE(v) __asm__ volatile("" : "+w"(v))
+#else
+#define OPAQUE(v) ((void)0)
+#endif
+
 #if defined(__x86_64__)
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) static double int8_vnni512(long iterations) {
     __m512i w = _mm512_set1_epi32(seed_word), x = _mm512_set1_epi32(seed_word + 1);
@@ -27,6 +38,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) static double in
     TWELVE(DECL)
 #undef DECL
     for (long r = 0; r < iterations; r++) {
+        OPAQUE(w);
 #define STEP(i) a##i = _mm512_dpbusd_epi32(a##i, w, x);
         TWELVE(STEP)
 #undef STEP
@@ -43,6 +55,7 @@ __attribute__((target("avx2,fma,avxvnni"))) static double int8_vnni256(long iter
     TWELVE(DECL)
 #undef DECL
     for (long r = 0; r < iterations; r++) {
+        OPAQUE(w);
 #define STEP(i) a##i = _mm256_dpbusd_avx_epi32(a##i, w, x);
         TWELVE(STEP)
 #undef STEP
@@ -64,7 +77,8 @@ __attribute__((target("avx2,fma"))) static double int8_avx2(long iterations) {
     TWELVE(DECL)
 #undef DECL
     for (long r = 0; r < iterations; r++) {
-#define STEP(i) a##i = _mm256_add_epi32(a##i, _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), ones));
+        OPAQUE(w);
+#define STEP(i) OPAQUE(w); a##i = _mm256_add_epi32(a##i, _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), ones));
         TWELVE(STEP)
 #undef STEP
     }
@@ -84,6 +98,7 @@ __attribute__((target("avx512f"))) static double fma512(long iterations) {
     TWELVE(DECL)
 #undef DECL
     for (long r = 0; r < iterations; r++) {
+        OPAQUE(w);
 #define STEP(i) a##i = _mm512_fmadd_ps(w, x, a##i);
         TWELVE(STEP)
 #undef STEP
@@ -100,6 +115,7 @@ __attribute__((target("avx2,fma"))) static double fma256(long iterations) {
     TWELVE(DECL)
 #undef DECL
     for (long r = 0; r < iterations; r++) {
+        OPAQUE(w);
 #define STEP(i) a##i = _mm256_fmadd_ps(w, x, a##i);
         TWELVE(STEP)
 #undef STEP
@@ -120,6 +136,7 @@ __attribute__((target("avx512f,avx512bf16,avx512vl,avx512bw"))) static double bf
     TWELVE(DECL)
 #undef DECL
     for (long r = 0; r < iterations; r++) {
+        OPAQUE(w);
 #define STEP(i) a##i = _mm512_dpbf16_ps(a##i, w, x);
         TWELVE(STEP)
 #undef STEP
@@ -138,6 +155,7 @@ static double fma_neon(long iterations) {
     TWELVE(DECL)
 #undef DECL
     for (long r = 0; r < iterations; r++) {
+        OPAQUE(w);
 #define STEP(i) a##i = vfmaq_f32(a##i, w, x);
         TWELVE(STEP)
 #undef STEP
@@ -155,7 +173,8 @@ static double int8_neon(long iterations) {
     TWELVE(DECL)
 #undef DECL
     for (long r = 0; r < iterations; r++) {
-#define STEP(i) a##i = vpadalq_s16(a##i, vmlal_high_s8(vmull_s8(vget_low_s8(w), vget_low_s8(x)), w, x));
+        OPAQUE(w);
+#define STEP(i) OPAQUE(w); a##i = vpadalq_s16(a##i, vmlal_high_s8(vmull_s8(vget_low_s8(w), vget_low_s8(x)), w, x));
         TWELVE(STEP)
 #undef STEP
     }
@@ -171,6 +190,7 @@ __attribute__((target("dotprod"))) static double int8_sdot(long iterations) {
     TWELVE(DECL)
 #undef DECL
     for (long r = 0; r < iterations; r++) {
+        OPAQUE(w);
 #define STEP(i) a##i = vdotq_s32(a##i, w, x);
         TWELVE(STEP)
 #undef STEP
@@ -184,9 +204,11 @@ __attribute__((target("dotprod"))) static double int8_sdot(long iterations) {
 
 static double int8_scalar(long iterations) {
     int32_t a[12] = {0};
-    int8_t w = (int8_t)seed_word, x = (int8_t)(seed_word + 1);
-    for (long r = 0; r < iterations; r++)
+    int8_t x = (int8_t)(seed_word + 1);
+    for (long r = 0; r < iterations; r++) {
+        int8_t w = (int8_t)seed_word; /* a volatile read each round: the products cannot be hoisted */
         for (int i = 0; i < 12; i++) a[i] += w * x;
+    }
     int64_t s = 0;
     for (int i = 0; i < 12; i++) s += a[i];
     sink = s;
@@ -194,9 +216,11 @@ static double int8_scalar(long iterations) {
 }
 
 static double fma_scalar(long iterations) {
-    float a[12] = {0}, w = seed_float, x = 1.0f - seed_float;
-    for (long r = 0; r < iterations; r++)
+    float a[12] = {0}, x = 1.0f - seed_float;
+    for (long r = 0; r < iterations; r++) {
+        float w = seed_float;
         for (int i = 0; i < 12; i++) a[i] = __builtin_fmaf(w, x, a[i]);
+    }
     float s = 0;
     for (int i = 0; i < 12; i++) s += a[i];
     sink = (int64_t)s;
