@@ -9,7 +9,8 @@ public enum ArithmeticPeak {
     public enum Kind: String, Sendable {
         /// float32 fma at the widest vectors the CPU has (the float path).
         case float
-        /// The int8 dot product of the level `IntegerDot` uses (q8 / q4 weights with int8 activations).
+        /// The int8 dot product of the level `IntegerDot` uses (q8 / q4 weights with int8 activations; none for the
+        /// portable level, C that the compiler vectorizes as it can).
         case int8
         /// vdpbf16ps (bf16 weights with bf16 activations where the CPU has AVX512_BF16; the AVX2 and NEON emulations
         /// count as `float`).
@@ -28,7 +29,8 @@ public enum ArithmeticPeak {
 
     /// Giga-operations per second per thread (a multiply-add counts two) with `threads` threads running it at once:
     /// the best of five rounds of about 10 ms each, the slowest thread deciding a round. 0 where this CPU lacks the
-    /// instruction (bf16 without AVX512_BF16; bf16 on NEON runs an emulation, not one instruction).
+    /// instruction (bf16 without AVX512_BF16) or where no one instruction computes the products (the portable int8
+    /// level: C that the compiler vectorizes as it can).
     public static func gigaOperationsPerSecond(_ kind: Kind, threads: Int) -> Double {
         let code: Int32 = kind == .int8 ? Int32(BFFN_PEAK_INT8) : kind == .bf16 ? Int32(BFFN_PEAK_BF16) : Int32(BFFN_PEAK_FLOAT)
         let n = max(threads, 1)

@@ -99,7 +99,7 @@ int bffn_intdot_use_level(int level);
 /* Peak arithmetic of one core (peak.c): runs `iterations` rounds of twelve independent multiply-add instructions
  * in registers and returns the operations done (a multiply-add counts two; 0 when this CPU lacks the kind). The
  * caller times the call. BFFN_PEAK_INT8: the int8 instruction of the level in use (vpdpbusd, vpmaddubsw with
- * vpmaddwd, sdot, NEON widening multiplies, or scalar); BFFN_PEAK_BF16: vdpbf16ps (AVX512_BF16 only);
+ * vpmaddwd, sdot, NEON widening multiplies; 0 for the portable level); BFFN_PEAK_BF16: vdpbf16ps (AVX512_BF16 only);
  * BFFN_PEAK_FLOAT: float32 fma at the widest vectors the CPU has. */
 enum { BFFN_PEAK_FLOAT = 0, BFFN_PEAK_INT8 = 1, BFFN_PEAK_BF16 = 2 };
 double bffn_peak_operations(int kind, long iterations);
