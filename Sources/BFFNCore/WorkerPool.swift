@@ -112,6 +112,10 @@ public final class WorkerPool: @unchecked Sendable {
         }
     }
 
+    /// Calls handed to the workers since the pool started (each a publish, a wake-up and a wait for the slowest
+    /// part; `run` with one part or one thread hands nothing over). `bffn bench` reports them per decoded token.
+    public var handOffs: UInt64 { withCallLock { calls } }
+
     /// Runs `body(0) ..< body(parts - 1)` on at most `threads` threads (the calling thread and workers
     /// `0 ..< threads - 1`, started if the pool has fewer); returns when all are done. Calls from several
     /// threads are served one at a time. Which thread runs a part never changes what the part computes.

@@ -51,6 +51,9 @@ public struct BenchmarkResult: Sendable {
     /// The instruction the bulk of the weights (the storage type with the most bytes) is multiplied with, and its
     /// measured peak in giga-operations per second per thread with this run's threads (`ArithmeticPeak`; 0: the
     /// CPU lacks it).
+    /// Worker-pool hand-offs per decoded token (`WorkerPool.handOffs`, sparse decode): each costs a publish, a
+    /// wake-up and a wait for the slowest part, which is what limits decode on many threads.
+    public var handOffsPerToken: Double = 0
     public var peakKind: ArithmeticPeak.Kind = .float
     public var peakGOPSPerThread: Double = 0
     /// Prefill GFLOP/s per thread over that peak (0 without a peak).
@@ -137,20 +140,23 @@ public enum Benchmark {
         engine.options.ffnMode = .sparse
         let lastOnly = try prefill(.last)
         let every = try prefill(.all)
-        func decode(_ mode: FFNMode) throws -> (seconds: Double, ffn: Double, experts: Double) {
+        func decode(_ mode: FFNMode) throws -> (seconds: Double, ffn: Double, experts: Double, handOffs: Double) {
             engine.options.ffnMode = mode
             engine.reset()
             var out = try engine.forward(prompt, logits: .last)
             var next = out.argmax(at: prompt.count - 1)
             engine.resetTimers()
             var experts = 0.0
+            let h0 = WorkerPool.shared.handOffs
             let t1 = monotonicSeconds()
             for _ in 0..<decodeTokens {
                 out = try engine.forward([next])
                 experts += Double(out.expertsComputed.reduce(0, +))
                 next = out.argmax(at: 0)
             }
-            return (monotonicSeconds() - t1, engine.ffnSeconds, experts / Double(max(decodeTokens, 1)))
+            let seconds = monotonicSeconds() - t1
+            let handOffs = Double(WorkerPool.shared.handOffs - h0) / Double(max(decodeTokens, 1))
+            return (seconds, engine.ffnSeconds, experts / Double(max(decodeTokens, 1)), handOffs)
         }
         let sparse = try decode(.sparse)
         // Decode step i (from 0) attends to the prompt and i + 1 tokens: the mean over the steps.
@@ -196,6 +202,6 @@ public enum Benchmark {
             promptTokensPerSecond: Double(prompt.count) / lastOnly.seconds,
             promptGFLOPsPerThread: lastOnly.flops / lastOnly.seconds / 1e9 / Double(threads),
             tokenMilliseconds: sparse.seconds / Double(decodeTokens) * 1000, chunkMilliseconds: chunks,
-            peakKind: peakKind, peakGOPSPerThread: peak)
+            handOffsPerToken: sparse.handOffs, peakKind: peakKind, peakGOPSPerThread: peak)
     }
 }

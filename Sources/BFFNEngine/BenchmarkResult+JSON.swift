@@ -20,6 +20,7 @@ extension BenchmarkResult {
             ("prompt_gflops_per_thread", .double(promptGFLOPsPerThread)),
             ("token_ms", .double(tokenMilliseconds)),
             ("chunk_ms", .object(chunkMilliseconds.sorted { $0.key < $1.key }.map { (String($0.key), JSONValue.double($0.value)) })),
+            ("hand_offs_per_token", .double(handOffsPerToken)),
             ("peak_kind", .string(peakKind.rawValue)), ("peak_gops_per_thread", .double(peakGOPSPerThread)),
             ("prefill_peak_fraction", .double(prefillPeakFraction)),
         ])

@@ -154,7 +154,7 @@ struct BenchCommand: ParsableCommand {
                     print("  prompt for generation (last token's logits only) \(fixed(r.promptTokensPerSecond, 1)) tok/s, \(fixed(r.promptGFLOPsPerThread, 1)) GFLOP/s per thread")
                     print("  weights read per token \(fixed(r.weightBytesPerToken / 1e6, 1)) MB -> \(fixed(r.effectiveGBps, 2)) GB/s; streaming read \(fixed(r.readBandwidthGBps, 2)) GB/s; ratio \(fixed(r.bandwidthRatio * 100, 1)) %")
                     print("  KV cache read per token \(fixed(r.kvBytesReadPerToken / 1e6, 1)) MB (beside the weights; not in the ratio)")
-                    print("  FFN per token: sparse \(fixed(r.sparseFFNMillisecondsPerToken, 2)) ms, dense \(fixed(r.denseFFNMillisecondsPerToken, 2)) ms; active experts \(fixed(r.activeExpertFraction * 100, 1)) %")
+                    print("  FFN per token: sparse \(fixed(r.sparseFFNMillisecondsPerToken, 2)) ms, dense \(fixed(r.denseFFNMillisecondsPerToken, 2)) ms; active experts \(fixed(r.activeExpertFraction * 100, 1)) %; \(fixed(r.handOffsPerToken, 0)) worker-pool hand-offs per token")
                     print("  one call after the prompt: 1 token \(fixed(r.tokenMilliseconds, 2)) ms" + r.chunkMilliseconds.sorted { $0.key < $1.key }.map { ", \($0.key) tokens \(fixed($0.value, 2)) ms (x\(fixed($0.value / max(r.tokenMilliseconds, 1e-9), 2)))" }.joined())
                     let mb = { (bytes: Int) in fixed(Double(bytes) / 1e6, 1) }
                     print("  peak RSS \(mb(r.peakRSSBytes)) MB; budget \(mb(r.memoryLimitBytes)) MB = weights \(mb(r.weightBytes)) MB + 10 % + KV cache \(mb(r.kvCacheBytes)) MB" + (r.peakRSSBytes <= r.memoryLimitBytes ? "" : " (over)"))

@@ -21,6 +21,19 @@ struct WorkerPoolTests {
         let failures = Atomic<Int>(0)
     }
 
+    /// A call handed to the workers counts once (a call of more parts than one publish holds, once a publish); one
+    /// part or one thread runs on the caller and hands nothing over.
+    @Test func handOffsCountThePublishedCalls() {
+        let pool = WorkerPool(workers: 3)
+        let before = pool.handOffs
+        pool.run(parts: 4, threads: 2) { _ in }
+        pool.run(parts: 1, threads: 4) { _ in }
+        pool.run(parts: 8, threads: 1) { _ in }
+        #expect(pool.handOffs == before + 1)
+        pool.run(parts: WorkerPool.maxPartsPerCall + 1, threads: 3) { _ in }
+        #expect(pool.handOffs == before + 3)
+    }
+
     @Test func everyPartRunsExactlyOnceWhileItsCallIsOpen() {
         let pool = WorkerPool(workers: 5)
         let tally = Tally()
