@@ -21,14 +21,14 @@ extension Engine {
             var cqn = cq
             VectorOps.rmsNorm(cq, qANorm, 1e-6, T, qLora, into: &cqn)
             activationObserver?.observe(.queryLatent(layer: l), cqn, tokens: T, width: qLora)
-            VectorOps.matmul(cqn, T, qB, into: &q, threads: threads, activations: options.activations)
             var latent = [Float](repeating: 0, count: T * kvLora)
             for t in 0..<T { for j in 0..<kvLora { latent[t * kvLora + j] = c[t * kvA.rows + j] } }
             var latentNormed = latent
             VectorOps.rmsNorm(latent, kvANorm, 1e-6, T, kvLora, into: &latentNormed)
             var kv = [Float](repeating: 0, count: T * kvB.rows)
             activationObserver?.observe(.keyValueLatent(layer: l), latentNormed, tokens: T, width: kvLora)
-            VectorOps.matmul(latentNormed, T, kvB, into: &kv, threads: threads, activations: options.activations)
+            // The two up-projections are independent: one hand-off to the workers for both.
+            VectorOps.matmul(cqn, qB, into: &q, latentNormed, kvB, into: &kv, tokens: T, threads: threads, activations: options.activations)
             // The shared rotary key k_pe sits after the latent in c; each head's rotary part after its nope part.
             applyRope(&c, T, cosT, sinT) { t in [t * kvA.rows + kvLora] }
             applyRope(&q, T, cosT, sinT) { t in (0..<self.nh).map { (t * self.nh + $0) * self.keyDim + self.nopeDim } }

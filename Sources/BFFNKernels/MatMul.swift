@@ -111,6 +111,38 @@ public enum MatMul {
         withExtendedLifetime((a, list)) {}
     }
 
+    /// Products of different inputs in one pool run: out_i[t, r] = x_i[t, :] · W_i[r, :] for each entry, the same bits
+    /// as separate `run` calls. When every matrix takes products on tiles (int8 activations and q8 / q4 matrices, or
+    /// bf16 and bf16), each input is prepared once and all matrices' tiles are split over the threads together: one
+    /// hand-off to the workers instead of one a product (MLA's two up-projections, of the query and of the key-value
+    /// latent); otherwise separate `run` calls.
+    public static func run(inputs: [(x: UnsafePointer<Float>, xStride: Int, w: WeightMatrix, out: UnsafeMutablePointer<Float>, outStride: Int)],
+                           tokens: Int, threads: Int, activations: ActivationPrecision = .float) {
+        let prepared = inputs.map {
+            TileActivations(activations, $0.x, tokens: tokens, stride: $0.xStride, width: $0.w.cols, segment: $0.w.cols, type: $0.w.type,
+                            threads: threads)
+        }
+        guard inputs.count > 1, prepared.allSatisfy({ $0 != nil }) else {
+            for p in inputs {
+                run(x: p.x, tokens: tokens, xStride: p.xStride, w: p.w, out: p.out, outStride: p.outStride, threads: threads, activations: activations)
+            }
+            return
+        }
+        let acts = prepared.map { $0! }
+        let lists = inputs.map { TiledMatrices([$0.w]) }
+        let counts = lists.map { $0.mats[0].tileCount }, total = counts.reduce(0, +)
+        let targets = inputs.map { ($0.out, $0.outStride) }
+        let rows = inputs.reduce(0) { $0 + $1.w.rows }, work = inputs.reduce(0) { $0 + $1.w.rows * $1.w.cols }
+        let parts = min(total, split(rows: rows, cols: work / max(rows, 1), tokens: tokens, threads: threads).parts)
+        let run: (Int) -> Void = { p in
+            forEachTileRange(counts: counts, (total * p / parts)..<(total * (p + 1) / parts)) { i, range in
+                acts[i].product(lists[i], matrices: 0..<1, tiles: range, out: targets[i].0, outStride: targets[i].1)
+            }
+        }
+        if parts <= 1 { run(0) } else { WorkerPool.shared.run(parts: parts, threads: threads, run) }
+        withExtendedLifetime((acts, lists)) {}
+    }
+
     /// Runs `body(i, tiles)` for every matrix i's share of `range`, a range of the tiles of matrices laid end to end
     /// (`counts[i]` tiles each), the share counted within matrix i.
     static func forEachTileRange(counts: [Int], _ range: Range<Int>, _ body: (Int, Range<Int>) -> Void) {

@@ -58,6 +58,22 @@ public enum VectorOps {
         }
     }
 
+    /// Two products of different inputs, x1 · W1 and x2 · W2, handed to the workers together where both take
+    /// products on tiles (`MatMul.run(inputs:tokens:threads:activations:)`); the same bits as two `matmul` calls.
+    public static func matmul(_ x1: [Float], _ w1: WeightMatrix, into out1: inout [Float], _ x2: [Float], _ w2: WeightMatrix,
+                              into out2: inout [Float], tokens T: Int, threads: Int, activations: ActivationPrecision = .float) {
+        x1.withUnsafeBufferPointer { a in
+            x2.withUnsafeBufferPointer { b in
+                out1.withUnsafeMutableBufferPointer { o1 in
+                    out2.withUnsafeMutableBufferPointer { o2 in
+                        MatMul.run(inputs: [(a.baseAddress!, w1.cols, w1, o1.baseAddress!, w1.rows), (b.baseAddress!, w2.cols, w2, o2.baseAddress!, w2.rows)],
+                                   tokens: T, threads: threads, activations: activations)
+                    }
+                }
+            }
+        }
+    }
+
     public static func matmul(_ x: [Float], _ T: Int, _ w: WeightMatrix, into out: inout [Float], threads: Int,
                               activations: ActivationPrecision = .float) {
         x.withUnsafeBufferPointer { xp in

@@ -201,4 +201,34 @@ struct IntegerDotTests {
             }
         }
     }
+
+    /// Products of different inputs in one call (MLA's query and key-value up-projections: widths 96 and 64 here)
+    /// give the bits of separate calls, for every precision, on one thread or two.
+    @Test(arguments: [StorageType.q8(group: nil), .q4(group: 32, asymmetric: true), .bf16])
+    func separateInputProductsInOneCallEqualSeparateOnes(_ type: StorageType) throws {
+        let tokens = 7, shapes = [(rows: 70, cols: 96), (rows: 50, cols: 64)]
+        let bytes = shapes.enumerated().map { m, s in
+            (0..<s.rows).flatMap { WeightQuantizer.encode(SeededValues.floats(s.cols, seed: UInt32(700 + m * 97 + $0)), as: type).bytes }
+        }
+        let xs = shapes.enumerated().map { m, s in (0..<tokens).flatMap { Self.activations(s.cols, seed: UInt32(800 + m * 31 + $0)) } }
+        for activations in [ActivationPrecision.int8, .float, .bf16] {
+            for threads in [1, 2] {
+                bytes[0].withUnsafeBytes { b0 in
+                    bytes[1].withUnsafeBytes { b1 in
+                        let ws = zip([b0, b1], shapes).map { WeightMatrix(base: $0.0.baseAddress!, type: type, rows: $0.1.rows, cols: $0.1.cols) }
+                        var separate: [[Float]] = []
+                        for (w, x) in zip(ws, xs) {
+                            var out = [Float](repeating: 0, count: tokens * w.rows)
+                            VectorOps.matmul(x, tokens, w, into: &out, threads: threads, activations: activations)
+                            separate.append(out)
+                        }
+                        var o0 = [Float](repeating: .nan, count: tokens * ws[0].rows), o1 = [Float](repeating: .nan, count: tokens * ws[1].rows)
+                        VectorOps.matmul(xs[0], ws[0], into: &o0, xs[1], ws[1], into: &o1, tokens: tokens, threads: threads, activations: activations)
+                        #expect(o0.map(\.bitPattern) == separate[0].map(\.bitPattern), "\(type), \(activations), \(threads) threads, first")
+                        #expect(o1.map(\.bitPattern) == separate[1].map(\.bitPattern), "\(type), \(activations), \(threads) threads, second")
+                    }
+                }
+            }
+        }
+    }
 }
