@@ -6,9 +6,11 @@ public enum BF16Dot {
     /// x86-64 CPUs), "neon" (the emulation in NEON, AArch64) or "emulated" (the portable emulation).
     public static var instructionSet: String { name(bffn_bf16dot_path()) }
 
+    /// The C paths, in the order of `instructionSets`.
+    static let paths: [Int32] = [BFFN_BF16_PATH_PORTABLE, BFFN_BF16_PATH_AVX512, BFFN_BF16_PATH_AVX2, BFFN_BF16_PATH_NEON].map { Int32($0) }
+
     /// Every path this build knows, the portable emulation first (whether this CPU has each: `use`).
-    public static let instructionSets: [String] = [BFFN_BF16_PATH_PORTABLE, BFFN_BF16_PATH_AVX512, BFFN_BF16_PATH_AVX2, BFFN_BF16_PATH_NEON]
-        .map { name(Int32($0)) }
+    public static let instructionSets: [String] = paths.map(name)
 
     static func name(_ path: Int32) -> String {
         let name = String(cString: bffn_bf16dot_path_name_of(path))
@@ -19,17 +21,11 @@ public enum BF16Dot {
     /// returns the path in use. Process-wide: no other thread may compute products meanwhile (tests, `bffn kernels`).
     @discardableResult
     public static func use(_ name: String) -> String {
-        let path = instructionSets.firstIndex(of: name).map { [BFFN_BF16_PATH_PORTABLE, BFFN_BF16_PATH_AVX512, BFFN_BF16_PATH_AVX2, BFFN_BF16_PATH_NEON][$0] }
-        return self.name(bffn_bf16dot_use_path(path.map { Int32($0) } ?? -1))
+        self.name(bffn_bf16dot_use_path(instructionSets.firstIndex(of: name).map { paths[$0] } ?? -1))
     }
 
     /// Switches back to the best path this CPU has.
     public static func useBest() { _ = bffn_bf16dot_use_path(-1) }
-
-    /// Uses the vector path (`hardware`: the instruction where the CPU has it, NEON on AArch64) or the portable
-    /// emulation; returns whether the vector path is in use (tests compare the two).
-    @discardableResult
-    public static func useHardware(_ hardware: Bool) -> Bool { bffn_bf16dot_use_hardware(hardware ? 1 : 0) != 0 }
 
     /// Tiles `range` of the matrices `matrices` of `list` (bf16, each of the same shape; matrix m against segment m
     /// of each token's rounded activations, rows `xStride` apart), summed over the matrices in order:

@@ -166,8 +166,9 @@ static ATTR_BF16 void tiles_hw(const uint8_t *const *mats, long count, long tile
  * rounding each). The zeroing is MXCSR's: with DAZ a denormal input reads as zero of its sign (widen), with FTZ a
  * result that rounds into the denormal range is written as zero of its sign (flush: x86 judges tininess after
  * rounding, as flush() looks at the rounded result). Both are set for the accumulation only and the caller's MXCSR
- * is back before the final sums, which the emulation adds without flushing. scripts/kernel-check/bf16_avx2_lane.c
- * compares the lane with lane_portable on random lanes of every exponent range. */
+ * is back before the final sums, which the emulation adds without flushing. The tests compare it with a Swift
+ * transcription of the arithmetic, products below the normal range included (BF16DotTests), and `bffn kernels` and
+ * scripts/kernel-check (the golden file) with the portable emulation. */
 #define ATTR_AVX2 __attribute__((target("avx2,fma")))
 #define MXCSR_DAZ_FTZ 0x8040u
 
@@ -358,12 +359,6 @@ int bffn_bf16dot_use_path(int path) {
     int p = path >= 0 && bffn_bf16dot_has_path(path) ? path : best_path();
     __atomic_store_n(&path_in_use, p, __ATOMIC_RELAXED);
     return p;
-}
-
-int bffn_bf16dot_hardware(void) { return bffn_bf16dot_path() != BFFN_BF16_PATH_PORTABLE; }
-
-int bffn_bf16dot_use_hardware(int on) {
-    return bffn_bf16dot_use_path(on ? best_path() : BFFN_BF16_PATH_PORTABLE) != BFFN_BF16_PATH_PORTABLE;
 }
 
 const char *bffn_bf16dot_path_name_of(int path) {

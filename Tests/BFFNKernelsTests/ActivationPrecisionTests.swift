@@ -24,7 +24,7 @@ struct ActivationPrecisionTests {
     @Test func autoTakesBF16ProductsOnlyWhereTheyAreFast() {
         defer { BF16Dot.useBest() }
         // The portable emulation: auto takes float32, explicit bf16 still the emulation.
-        BF16Dot.useHardware(false)
+        BF16Dot.use("emulated")
         #expect(BF16Dot.instructionSet == "emulated")
         #expect(ActivationPrecision.auto.effective(for: .bf16) == .float && !WeightTiles.applies(.auto, to: .bf16))
         #expect(ActivationPrecision.bf16.effective(for: .bf16) == .bf16 && WeightTiles.applies(.bf16, to: .bf16))

@@ -3,7 +3,7 @@
  * portable kernels): every product kind (int8 activations with q8, q4 symmetric, q4 asymmetric, q3k ... q6k rows in groups of
  * 8, 16, 32, 64, 128 and whole rows; bf16), 1 ... 7 tokens, a single matrix and a union of three, row counts that
  * leave a partial tile, odd bf16 widths, ranges that cross several spans, at every instruction set this CPU has
- * (bffn_intdot_use_level, bffn_bf16dot_use_hardware), and the activation roundings themselves
+ * (bffn_intdot_use_level, bffn_bf16dot_use_path), and the activation roundings themselves
  * (bffn_quantize_activations, bffn_round_bf16). Built straight from the kernel sources by build.sh, for x86-64 and
  * for aarch64 (scripts/check-aarch64.sh runs it under qemu).
  *
@@ -486,7 +486,7 @@ int main(int argc, char **argv) {
             fprintf(stderr, "this CPU has no level %s\n", argv[2]);
             return 2;
         }
-        bffn_bf16dot_use_hardware(vector);
+        bffn_bf16dot_use_path(vector ? -1 : BFFN_BF16_PATH_PORTABLE);
         printf("# bffn kernel check: one case a line, the FNV-1a hash of its output bits (NaN as 0x7fc00000).\n"
                "# int8 level %s, bf16 path %s (scripts/kernel-check/kernel_check.c; regenerate with scripts/check-aarch64.sh "
                "--regenerate).\n",
@@ -538,9 +538,10 @@ int main(int argc, char **argv) {
         failed |= bad != 0;
         total += rs.n;
     }
-    /* the bf16 products on the portable emulation and on the vector path where there is one */
-    for (int v = 0; v <= 1; v++) {
-        if (bffn_bf16dot_use_hardware(v) != v) continue;
+    /* the bf16 products on every path this CPU has: the portable emulation, and vdpbf16ps, the AVX2 emulation or
+       the NEON one */
+    for (int p = BFFN_BF16_PATH_PORTABLE; p <= BFFN_BF16_PATH_NEON; p++) {
+        if (bffn_bf16dot_use_path(p) != p) continue;
         char what[32];
         snprintf(what, sizeof what, "bf16 %s", bffn_bf16dot_path_name());
         rs.n = 0;
@@ -551,7 +552,7 @@ int main(int argc, char **argv) {
         total += rs.n;
     }
     bffn_intdot_use_level(99);
-    bffn_bf16dot_use_hardware(1);
+    bffn_bf16dot_use_path(-1);
     printf("%s: %d cases, golden %s\n", failed ? "FAILED" : "passed", total, argv[2]);
     return failed;
 }

@@ -42,10 +42,6 @@ int bffn_bf16dot_path(void);
 /* Uses `path` from now on where the CPU has it, else the best it has (tests and `bffn kernels` compare the paths);
  * returns the path in use. */
 int bffn_bf16dot_use_path(int path);
-/* Whether the products use a vector path (any but the portable emulation). */
-int bffn_bf16dot_hardware(void);
-/* Uses the portable emulation (0) or the best vector path this CPU has (1); returns whether a vector path is in use. */
-int bffn_bf16dot_use_hardware(int on);
 /* The name of a path ("portable", "avx512-bf16", "avx2", "neon"), and of the one in use. */
 const char *bffn_bf16dot_path_name_of(int path);
 const char *bffn_bf16dot_path_name(void);
