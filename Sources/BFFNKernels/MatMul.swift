@@ -98,16 +98,10 @@ public enum MatMul {
             return
         }
         let list = TiledMatrices(products.map(\.w))
-        let counts = list.mats.map(\.tileCount), total = counts.reduce(0, +)
         let targets = products.map { ($0.out, $0.outStride) }
-        let rows = products.reduce(0) { $0 + $1.w.rows }
-        let parts = min(total, split(rows: rows, cols: first.cols, tokens: tokens, threads: threads).parts)
-        let run: (Int) -> Void = { p in
-            forEachTileRange(counts: counts, (total * p / parts)..<(total * (p + 1) / parts)) { i, range in
-                a.product(list, matrices: i..<(i + 1), tiles: range, out: targets[i].0, outStride: targets[i].1)
-            }
+        splitTiles(list.mats, tokens: tokens, threads: threads) { i, range in
+            a.product(list, matrices: i..<(i + 1), tiles: range, out: targets[i].0, outStride: targets[i].1)
         }
-        if parts <= 1 { run(0) } else { WorkerPool.shared.run(parts: parts, threads: threads, run) }
         withExtendedLifetime((a, list)) {}
     }
 
@@ -130,17 +124,23 @@ public enum MatMul {
         }
         let acts = prepared.map { $0! }
         let lists = inputs.map { TiledMatrices([$0.w]) }
-        let counts = lists.map { $0.mats[0].tileCount }, total = counts.reduce(0, +)
         let targets = inputs.map { ($0.out, $0.outStride) }
-        let rows = inputs.reduce(0) { $0 + $1.w.rows }, work = inputs.reduce(0) { $0 + $1.w.rows * $1.w.cols }
+        splitTiles(lists.map { $0.mats[0] }, tokens: tokens, threads: threads) { i, range in
+            acts[i].product(lists[i], matrices: 0..<1, tiles: range, out: targets[i].0, outStride: targets[i].1)
+        }
+        withExtendedLifetime((acts, lists)) {}
+    }
+
+    /// Splits the tiles of `mats`, laid end to end, over the threads in one pool run (parts sized as one product of
+    /// their rows and mean width over `tokens`), `body(i, tiles)` computing matrix i's share of a part.
+    static func splitTiles(_ mats: [WeightTiles], tokens: Int, threads: Int, _ body: @escaping (Int, Range<Int>) -> Void) {
+        let counts = mats.map(\.tileCount), total = counts.reduce(0, +)
+        let rows = mats.reduce(0) { $0 + $1.rows }, work = mats.reduce(0) { $0 + $1.rows * $1.cols }
         let parts = min(total, split(rows: rows, cols: work / max(rows, 1), tokens: tokens, threads: threads).parts)
         let run: (Int) -> Void = { p in
-            forEachTileRange(counts: counts, (total * p / parts)..<(total * (p + 1) / parts)) { i, range in
-                acts[i].product(lists[i], matrices: 0..<1, tiles: range, out: targets[i].0, outStride: targets[i].1)
-            }
+            forEachTileRange(counts: counts, (total * p / parts)..<(total * (p + 1) / parts), body)
         }
         if parts <= 1 { run(0) } else { WorkerPool.shared.run(parts: parts, threads: threads, run) }
-        withExtendedLifetime((acts, lists)) {}
     }
 
     /// Runs `body(i, tiles)` for every matrix i's share of `range`, a range of the tiles of matrices laid end to end
