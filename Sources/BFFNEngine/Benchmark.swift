@@ -48,12 +48,12 @@ public struct BenchmarkResult: Sendable {
     /// Chunk length → milliseconds of one call over that many tokens after the prompt (what verifying a chain of
     /// draft tokens costs), sparse path.
     public var chunkMilliseconds: [Int: Double] = [:]
-    /// The instruction the bulk of the weights (the storage type with the most bytes) is multiplied with, and its
-    /// measured peak in giga-operations per second per thread with this run's threads (`ArithmeticPeak`; 0: the
-    /// CPU lacks it).
     /// Worker-pool hand-offs per decoded token (`WorkerPool.handOffs`, sparse decode): each costs a publish, a
     /// wake-up and a wait for the slowest part, which is what limits decode on many threads.
     public var handOffsPerToken: Double = 0
+    /// The instruction the bulk of the weights (the storage type with the most bytes) is multiplied with, and its
+    /// measured peak in giga-operations per second per thread with this run's threads (`ArithmeticPeak`; 0: the
+    /// CPU lacks it).
     public var peakKind: ArithmeticPeak.Kind = .float
     public var peakGOPSPerThread: Double = 0
     /// Prefill GFLOP/s per thread over that peak (0 without a peak).

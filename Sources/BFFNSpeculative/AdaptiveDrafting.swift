@@ -166,7 +166,7 @@ public final class AdaptiveDrafting {
 
     private func decide(catchUpPositions: Int, remainingTokens: Int?) -> Int {
         let budget = chooseBudget(catchUpPositions: catchUpPositions)
-        let catchUp = catchUpPositions > recurringCatchUp ? expectedCatchUpSeconds(catchUpPositions) : 0
+        let catchUp = expectedCatchUpSeconds(catchUpPositions)
         guard budget > 0, let remaining = remainingTokens, catchUp > 0, let plain = expectedSeconds(0) else { return budget }
         var savingPerToken = plain * Double(maxDepth) / Double(maxDepth + 1)
         if hasCostModel, !observations.isEmpty, let t = expectedSeconds(budget) {
@@ -255,24 +255,22 @@ public final class AdaptiveDrafting {
         public var draftSecondsPerLevel: Double?, catchUpSecondsPerPosition: Double?
         /// Expected tokens per step and tokens per second relative to plain decoding for each candidate size, at
         /// the measured costs (empty before they are measured).
-        public var expected: [(nodes: Int, tokens: Double, speedup: Double)]
+        public var expected: [Expectation]
         /// Why drafting stopped for good, if it did.
         public var stopped: StopCause?
 
-        public static func == (a: Report, b: Report) -> Bool {
-            a.budgets == b.budgets && a.callSeconds == b.callSeconds && a.draftSecondsPerLevel == b.draftSecondsPerLevel
-                && a.catchUpSecondsPerPosition == b.catchUpSecondsPerPosition && a.stopped == b.stopped
-                && a.expected.map(\.nodes) == b.expected.map(\.nodes) && a.expected.map(\.tokens) == b.expected.map(\.tokens)
-                && a.expected.map(\.speedup) == b.expected.map(\.speedup)
+        /// What a draft of `nodes` nodes is expected to give: `tokens` per step, `speedup` over plain decoding.
+        public struct Expectation: Sendable, Equatable {
+            public var nodes: Int, tokens: Double, speedup: Double
         }
     }
 
     /// What it measured and decided.
     public var report: Report {
-        var expected: [(nodes: Int, tokens: Double, speedup: Double)] = []
+        var expected: [Report.Expectation] = []
         if hasCostModel, let plain = expectedSeconds(0) {
             for m in candidates.dropFirst() {
-                if let t = expectedSeconds(m) { expected.append((m, expectedTokens(m), expectedTokens(m) / t * plain)) }
+                if let t = expectedSeconds(m) { expected.append(.init(nodes: m, tokens: expectedTokens(m), speedup: expectedTokens(m) / t * plain)) }
             }
         }
         return Report(budgets: chosen, callSeconds: callSeconds, draftSecondsPerLevel: draftSecondsPerLevel,

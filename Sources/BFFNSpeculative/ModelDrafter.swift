@@ -36,26 +36,23 @@ public final class ModelDrafter: CatchUpLimiting {
     /// The context positions before the root (the last token, which every draft feeds) that the next draft runs:
     /// those neither in the draft model's chain nor on the last draft's path the context took, at most
     /// `catchUpLimit`.
-    public func pendingPositions(context: [Int]) -> Int {
-        let (prefix, path) = reusable(context)
-        return min(max(0, context.count - 1 - cachedStart - prefix - path.count), catchUpLimit ?? Int.max)
-    }
+    public func pendingPositions(context: [Int]) -> Int { min(reusable(context).pending, catchUpLimit ?? Int.max) }
 
     /// How much of `context` the cache holds: the leading slots of the chain that match it (never the root), and
-    /// when the context continues the whole chain, the slots of the last draft's nodes along it, in order.
-    func reusable(_ context: [Int]) -> (prefix: Int, path: [Int]) {
+    /// when the context continues the whole chain, the slots of the last draft's nodes along it, in order; and the
+    /// positions before the root that neither covers.
+    func reusable(_ context: [Int]) -> (prefix: Int, path: [Int], pending: Int) {
         var common = 0
         while common < cached.count && cachedStart + common < context.count - 1 && cached[common] == context[cachedStart + common] { common += 1 }
-        guard common == cached.count, !drafted.isEmpty else { return (common, []) }
         var path: [Int] = [], node = -1, k = cachedStart + common
-        while k < context.count - 1,
+        while common == cached.count, k < context.count - 1,
               let child = drafted.indices.first(where: { drafted[$0].parent == node && drafted[$0].token == context[k] }),
               let slot = drafted[child].slot {
             path.append(slot)
             node = child
             k += 1
         }
-        return (common, path)
+        return (common, path, max(0, context.count - 1 - k))
     }
 
     /// - Parameters:
@@ -83,8 +80,7 @@ public final class ModelDrafter: CatchUpLimiting {
     }
 
     public func draft(context: [Int], shape: DraftShape) throws -> DraftTree {
-        let (prefix, path) = reusable(context)
-        let pending = context.count - 1 - cachedStart - prefix - path.count
+        let (prefix, path, pending) = reusable(context)
         if let limit = catchUpLimit, pending > max(limit, 0) {
             // A limited catch-up: the cache starts afresh on the last `limit` positions and the root.
             engine.reset()

@@ -96,7 +96,7 @@ public enum SpeculativeDecoder {
         // A feature drafter (EAGLE) reads the target's final-normed hidden states of every committed position.
         // Once adaptive drafting has stopped for good, the drafter is never asked again: a feature drafter then gets
         // no features (capturing and handing them over cost about a tenth of a plain step on the bundled model).
-        let featureDrafter = adaptive?.stopped == nil ? drafter as? FeatureDrafter : nil
+        var featureDrafter = adaptive?.stopped == nil ? drafter as? FeatureDrafter : nil
         let savedCapture = target.options.captureFeatures
         target.options.captureFeatures = savedCapture || featureDrafter != nil
         defer { target.options.captureFeatures = savedCapture }
@@ -131,6 +131,11 @@ public enum SpeculativeDecoder {
             let catchUp = adaptive == nil ? 0 : drafter.pendingPositions(context: context)
             let budget = adaptive?.nextBudget(remainingTokens: options.maxNewTokens - emitted.count, catchUpPositions: catchUp,
                                               relativeCost: drafter.relativeCost) ?? Int.max
+            if adaptive?.stopped != nil, featureDrafter != nil {
+                // Drafting stopped for good: the feature drafter is never asked again.
+                featureDrafter = nil
+                target.options.captureFeatures = savedCapture
+            }
             let d0 = monotonicSeconds()
             // A smaller budget asks the drafter for less (a draft model then drafts fewer tokens).
             let asked = budget >= shape.maxNodes ? shape : DraftShape(width: shape.width, depth: min(shape.depth, budget), maxNodes: budget)
@@ -189,7 +194,7 @@ public enum SpeculativeDecoder {
                 if stop != nil { break }
             }
             try target.commit(path: path.map { start + $0 }, from: start)
-            if let featureDrafter, adaptive?.stopped == nil {
+            if let featureDrafter {
                 var features: [Float] = []
                 features.reserveCapacity(path.count * out.featureWidth)
                 for row in path { features += out.feature(at: row) }
@@ -199,7 +204,6 @@ public enum SpeculativeDecoder {
                 adaptive.record(nodes: tree.count, accepted: path.count - 1, callSeconds: callSeconds, draftSeconds: drafting,
                                 catchUpPositions: catchUp)
                 if tree.count == 0 { result.plainSteps += 1 }
-                if adaptive.stopped != nil { target.options.captureFeatures = savedCapture }
             }
             result.steps += 1
             result.draftedTokens += tree.count
